@@ -1,0 +1,77 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "otel-bridge",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "otel-bridge", targets: ["otel-bridge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.28.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+    ],
+    targets: [
+        // C libraries, each behind a [system] module map and a shim of typed helpers.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+
+        // libcurl easy handles: the one HTTP transport for ClickHouse and OTLP.
+        .target(name: "CurlHTTP", dependencies: ["CCurl"]),
+
+        // ClickHouse HTTP interface client: parameters, errors, streaming RowBinary decoding.
+        .target(name: "ClickHouse", dependencies: [
+            "CurlHTTP",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // libpq connection: parameterised statements, transactions, SQLSTATE errors.
+        .target(name: "Postgres", dependencies: [
+            "CLibPQ",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // The checkpoint store in schema otel_bridge: migrations, watermarks, runs, series state.
+        .target(name: "Checkpoints", dependencies: [
+            "Postgres",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // OTLP: generated protobuf types, the encoder seam, the OTLP/HTTP exporter and its configuration.
+        .target(name: "OTLP", dependencies: [
+            "CurlHTTP",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // The rollup pipeline: YAML pipelines, window planning, row-to-point mapping, the pass runner.
+        .target(name: "Rollup", dependencies: [
+            "ClickHouse", "Postgres", "Checkpoints", "OTLP",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // The command line: thin, builds the pieces and calls into Rollup.
+        .executableTarget(name: "otel-bridge", dependencies: [
+            "Rollup",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints"]),
+        .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
+        .testTarget(name: "RollupTests", dependencies: ["Rollup"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Rollup", "ClickHouse", "Postgres", "Checkpoints", "OTLP"]),
+    ]
+)

@@ -1,0 +1,120 @@
+import CCurl
+
+/// A transport failure: the request did not produce a complete HTTP response.
+///
+/// HTTP status codes are not errors at this level; the ClickHouse and OTLP clients decide what a
+/// status means. `description` names the URL without its query string (which may carry values the
+/// caller considers private) and never a header value.
+public struct HTTPError: Error, CustomStringConvertible, CustomDebugStringConvertible, Sendable {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: Hashable, Sendable {
+            case invalidRequest, connectionFailed, timeout, tls, connectionLost, transferFailed, bodyTooLarge
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The request could not be set up (bad URL, unsupported scheme, bad option).
+        public static let invalidRequest = Code(.invalidRequest)
+        /// Name resolution or TCP connect failed: nothing was sent.
+        public static let connectionFailed = Code(.connectionFailed)
+        /// The connect or total timeout expired.
+        public static let timeout = Code(.timeout)
+        /// Certificate verification or the TLS handshake failed.
+        public static let tls = Code(.tls)
+        /// The connection broke after the request started (reset, truncated body, empty reply).
+        public static let connectionLost = Code(.connectionLost)
+        /// Any other libcurl failure.
+        public static let transferFailed = Code(.transferFailed)
+        /// The body exceeded the size the caller allowed.
+        public static let bodyTooLarge = Code(.bodyTooLarge)
+
+        public var description: String {
+            switch base {
+            case .invalidRequest: "invalid request"
+            case .connectionFailed: "connection failed"
+            case .timeout: "timed out"
+            case .tls: "TLS failure"
+            case .connectionLost: "connection lost"
+            case .transferFailed: "transfer failed"
+            case .bodyTooLarge: "body too large"
+            }
+        }
+    }
+
+    public var code: Code
+    /// The URL without query string or credentials.
+    public var endpoint: String
+    /// libcurl's result code (`CURLcode`), 0 when the failure is ours.
+    public var curlCode: Int32
+    /// libcurl's explanation (`curl_easy_strerror` and the error buffer).
+    public var message: String
+    public var file: String
+    public var line: Int
+
+    public init(
+        code: Code, endpoint: String, curlCode: Int32 = 0, message: String,
+        file: String = #fileID, line: Int = #line
+    ) {
+        self.code = code
+        self.endpoint = endpoint
+        self.curlCode = curlCode
+        self.message = message
+        self.file = file
+        self.line = line
+    }
+
+    /// Whether sending the same request again may succeed (connect failures, timeouts, broken
+    /// connections): the OTLP spec's "retryable" transport errors.
+    public var isTransient: Bool {
+        code == .connectionFailed || code == .timeout || code == .connectionLost
+    }
+
+    public var description: String {
+        "HTTP request to \(endpoint) failed: \(code): \(message)"
+    }
+
+    public var debugDescription: String {
+        "HTTPError(code: \(code), endpoint: \(endpoint), curlCode: \(curlCode), message: \(message), at: \(file):\(line))"
+    }
+
+    static func code(for result: CURLcode) -> Code {
+        switch result {
+        case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL, CURLE_BAD_FUNCTION_ARGUMENT,
+             CURLE_UNKNOWN_OPTION, CURLE_NOT_BUILT_IN:
+            return .invalidRequest
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT:
+            return .connectionFailed
+        case CURLE_OPERATION_TIMEDOUT:
+            return .timeout
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM,
+             CURLE_SSL_CIPHER, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_CRL_BADFILE,
+             CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ENGINE_SETFAILED,
+             CURLE_SSL_SHUTDOWN_FAILED, CURLE_SSL_INVALIDCERTSTATUS:
+            return .tls
+        case CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE,
+             CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_BAD_CONTENT_ENCODING:
+            return .connectionLost
+        default:
+            return .transferFailed
+        }
+    }
+}
+
+extension HTTPError {
+    /// `scheme://host[:port]/path` of `url` without query string or credentials: what errors
+    /// and logs may show.
+    public static func redactedURL(_ url: String) -> String {
+        var s = Substring(url)
+        if let q = s.firstIndex(where: { $0 == "?" || $0 == "#" }) { s = s[..<q] }
+        // Drop userinfo (user:password@) if present.
+        if let colon = s.firstIndex(of: ":"), s[colon...].hasPrefix("://") {
+            let restStart = s.index(colon, offsetBy: 3)
+            let rest = s[restStart...]
+            let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+            if let at = rest[..<authorityEnd].lastIndex(of: "@") {
+                return String(s[..<restStart]) + String(rest[rest.index(after: at)...])
+            }
+        }
+        return String(s)
+    }
+}
