@@ -1,0 +1,167 @@
+import CurlHTTP
+import Logging
+
+/// A client of ClickHouse's HTTP interface.
+///
+/// Queries are POSTed with their values as `param_*` URL parameters; results stream back in
+/// `RowBinaryWithNamesAndTypes` and are decoded row by row as the bytes arrive, so memory does not
+/// grow with the result. The connection is kept alive across queries. Blocking: run it on a
+/// dedicated thread. Not `Sendable`: one pass owns one client.
+public final class ClickHouseClient {
+    public let configuration: ClickHouseConfiguration
+    private let http: HTTPClient
+    private let logger: Logger
+    private var queryCounter = 0
+
+    public init(configuration: ClickHouseConfiguration, logger: Logger = Logger(label: "otel-bridge.clickhouse")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.http = HTTPClient(configuration: .init(
+            connectTimeout: configuration.connectTimeout, tls: configuration.tls, userAgent: "otel-bridge"))
+    }
+
+    /// Runs a SELECT and returns its rows as a stream. Close the stream (or read it to the end)
+    /// before the next query.
+    ///
+    /// - Parameters:
+    ///   - sql: the query text, with `{name:Type}` placeholders and without a FORMAT clause.
+    ///   - parameters: the placeholders' values by name.
+    ///   - queryID: sent as `query_id`, so the query can be found in `system.query_log`.
+    public func query(
+        _ sql: String, parameters: [(name: String, value: QueryParameter)] = [], queryID: String? = nil
+    ) throws(ClickHouseError) -> ClickHouseRowStream {
+        let id = queryID ?? nextQueryID()
+        var urlParameters = [("default_format", "RowBinaryWithNamesAndTypes")]
+        urlParameters += parameters.map { ("param_" + $0.name, $0.value.encoded) }
+        let request = makeRequest(body: Array(sql.utf8), queryID: id, extra: urlParameters)
+        logger.debug("ClickHouse query", metadata: ["query_id": "\(id)"])
+        let stream: HTTPResponseStream
+        do {
+            stream = try http.stream(request)
+        } catch {
+            throw ClickHouseError(code: .transport, message: error.message, queryID: id,
+                                  endpoint: error.endpoint, transportError: error)
+        }
+        try Self.checkStatus(stream, queryID: id)
+        let format = stream.head.header("X-ClickHouse-Format")
+        if let format, format != "RowBinaryWithNamesAndTypes" {
+            stream.close()
+            throw ClickHouseError(
+                code: .unexpectedResponse,
+                message: "the result came as \(format), not RowBinaryWithNamesAndTypes: remove the FORMAT clause from the query",
+                httpStatus: stream.head.status, queryID: id, endpoint: HTTPError.redactedURL(configuration.url))
+        }
+        return try ClickHouseRowStream(http: stream, queryID: id, endpoint: HTTPError.redactedURL(configuration.url))
+    }
+
+    /// Runs a statement that returns no rows to decode (DDL, INSERT), with `data` as the body
+    /// after the statement (for `INSERT … FORMAT JSONEachRow`). Returns the response text.
+    /// Sent without `readonly`: for tests, the demo and administration, not for rollups.
+    @discardableResult
+    public func execute(
+        _ sql: String, data: [UInt8]? = nil, parameters: [(name: String, value: QueryParameter)] = []
+    ) throws(ClickHouseError) -> String {
+        let id = nextQueryID()
+        var extra = parameters.map { ("param_" + $0.name, $0.value.encoded) }
+        let body: [UInt8]
+        if let data {
+            extra.append(("query", sql))
+            body = data
+        } else {
+            body = Array(sql.utf8)
+        }
+        let request = makeRequest(body: body, queryID: id, extra: extra, readOnly: false)
+        let stream: HTTPResponseStream
+        do {
+            stream = try http.stream(request)
+        } catch {
+            throw ClickHouseError(code: .transport, message: error.message, queryID: id,
+                                  endpoint: error.endpoint, transportError: error)
+        }
+        defer { stream.close() }
+        try Self.checkStatus(stream, queryID: id)
+        var text: [UInt8] = []
+        do {
+            while let chunk = try stream.next() { text += chunk }
+        } catch {
+            throw ClickHouseError(code: .transport, message: error.message, queryID: id,
+                                  endpoint: error.endpoint, transportError: error)
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// `GET /ping`: the server answers `Ok.` when it is up.
+    public func ping() throws(ClickHouseError) {
+        let base = configuration.url.hasSuffix("/") ? String(configuration.url.dropLast()) : configuration.url
+        do {
+            let response = try http.perform(HTTPRequest(method: .get, url: base + "/ping", timeout: .seconds(10)))
+            guard response.status == 200 else {
+                throw ClickHouseError(code: .unexpectedResponse, message: "GET /ping answered \(response.status)",
+                                      httpStatus: response.status, endpoint: HTTPError.redactedURL(base))
+            }
+        } catch let error as HTTPError {
+            throw ClickHouseError(code: .transport, message: error.message, endpoint: error.endpoint, transportError: error)
+        } catch let error as ClickHouseError {
+            throw error
+        } catch {
+            throw ClickHouseError(code: .transport, message: "\(error)")
+        }
+    }
+
+    private func nextQueryID() -> String {
+        queryCounter += 1
+        return "otel-bridge-\(processToken)-\(queryCounter)"
+    }
+
+    private func makeRequest(
+        body: [UInt8], queryID: String, extra: [(String, String)], readOnly: Bool = true
+    ) -> HTTPRequest {
+        var items: [(String, String)] = [
+            ("database", configuration.database),
+            ("query_id", queryID),
+        ]
+        if readOnly { items.append(("readonly", "2")) }
+        let seconds = Double(configuration.maxExecutionTime.components.seconds)
+            + Double(configuration.maxExecutionTime.components.attoseconds) / 1e18
+        items.append(("max_execution_time", String(Int(seconds.rounded(.up)))))
+        if configuration.compression { items.append(("enable_http_compression", "1")) }
+        for (name, value) in configuration.settings { items.append((name, value)) }
+        items += extra
+        let base = configuration.url.hasSuffix("/") ? String(configuration.url.dropLast()) : configuration.url
+        return HTTPRequest(
+            method: .post,
+            url: base + "/?" + URLEncoding.query(items),
+            headers: [
+                ("X-ClickHouse-User", configuration.user),
+                ("X-ClickHouse-Key", configuration.password),
+                ("Content-Type", "text/plain; charset=UTF-8"),
+            ],
+            body: body,
+            // The server enforces max_execution_time; the client allows a margin on top of it.
+            timeout: configuration.maxExecutionTime + .seconds(30))
+    }
+
+    /// Turns a status >= 400, or a success carrying `X-ClickHouse-Exception-Code`, into an error.
+    static func checkStatus(_ stream: HTTPResponseStream, queryID: String) throws(ClickHouseError) {
+        let head = stream.head
+        let headerCode = head.header("X-ClickHouse-Exception-Code").flatMap { Int($0) }
+        guard head.status >= 400 || headerCode != nil else { return }
+        var body: [UInt8] = []
+        while body.count < 64 * 1024, let chunk = try? stream.next() { body += chunk }
+        stream.close()
+        let text = String(decoding: body, as: UTF8.self)
+        let parsed = ClickHouseExceptionText(parsing: text)
+        let code = headerCode ?? parsed?.code
+        let isAuth = code.map { [192, 193, 194, 516].contains($0) } ?? false
+        throw ClickHouseError(
+            code: isAuth ? .authentication : (code == nil ? .unexpectedResponse : .server),
+            message: parsed?.message ?? (text.isEmpty ? "HTTP \(head.status) with an empty body" : String(text.prefix(500))),
+            serverCode: code, serverName: parsed?.name, httpStatus: head.status, queryID: queryID)
+    }
+}
+
+/// Distinguishes this process's query ids from another bridge's.
+private let processToken: String = {
+    var generator = SystemRandomNumberGenerator()
+    return String(generator.next() & 0xFFFF_FFFF, radix: 16)
+}()

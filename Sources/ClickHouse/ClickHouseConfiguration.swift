@@ -1,0 +1,76 @@
+import CurlHTTP
+
+/// Where and how the bridge reaches ClickHouse's HTTP interface.
+public struct ClickHouseConfiguration: Sendable {
+    /// HTTP(S) base URL of the interface. `CLICKHOUSE_URL`, default `http://localhost:8123`.
+    public var url: String
+    /// Sent as `X-ClickHouse-User`. `CLICKHOUSE_USER`, default `default`.
+    public var user: String
+    /// Sent as `X-ClickHouse-Key`. `CLICKHOUSE_PASSWORD`, default empty. Never logged.
+    public var password: String
+    /// Database of unqualified table names (the `database` URL parameter). `CLICKHOUSE_DATABASE`, default `default`.
+    public var database: String
+    /// Server-side limit of one query, sent as the `max_execution_time` setting.
+    /// `CLICKHOUSE_MAX_EXECUTION_TIME` (seconds), default 300.
+    public var maxExecutionTime: Duration
+    /// Limit for the TCP/TLS connect. `CLICKHOUSE_CONNECT_TIMEOUT` (seconds), default 10.
+    public var connectTimeout: Duration
+    /// Extra settings sent with every query as URL parameters (after `readonly=2`, which allows
+    /// only reads but still lets the bridge set `max_execution_time`).
+    public var settings: [(name: String, value: String)]
+    /// Ask for gzip-compressed results (`enable_http_compression=1`). `CLICKHOUSE_COMPRESSION`, default true.
+    public var compression: Bool
+    /// TLS for `https://` URLs: `CLICKHOUSE_CA_FILE` (PEM bundle), verification always on.
+    public var tls: TLSConfiguration
+
+    public init(
+        url: String = "http://localhost:8123", user: String = "default", password: String = "",
+        database: String = "default", maxExecutionTime: Duration = .seconds(300),
+        connectTimeout: Duration = .seconds(10), settings: [(name: String, value: String)] = [],
+        compression: Bool = true, tls: TLSConfiguration = TLSConfiguration()
+    ) {
+        self.url = url
+        self.user = user
+        self.password = password
+        self.database = database
+        self.maxExecutionTime = maxExecutionTime
+        self.connectTimeout = connectTimeout
+        self.settings = settings
+        self.compression = compression
+        self.tls = tls
+    }
+
+    /// Reads the `CLICKHOUSE_*` variables from `environment`; unset ones keep their defaults.
+    public init(environment: [String: String]) throws(ClickHouseError) {
+        self.init()
+        func value(_ name: String) -> String? {
+            guard let v = environment[name], !v.isEmpty else { return nil }
+            return v
+        }
+        func seconds(_ name: String) throws(ClickHouseError) -> Duration? {
+            guard let text = value(name) else { return nil }
+            guard let s = Double(text), s > 0, s.isFinite else {
+                throw ClickHouseError(code: .configuration, message: "\(name) must be a positive number of seconds, got '\(text)'")
+            }
+            return .milliseconds(Int64(s * 1000))
+        }
+        if let v = value("CLICKHOUSE_URL") { url = v }
+        if let v = value("CLICKHOUSE_USER") { user = v }
+        if let v = environment["CLICKHOUSE_PASSWORD"] { password = v }
+        if let v = value("CLICKHOUSE_DATABASE") { database = v }
+        if let v = try seconds("CLICKHOUSE_MAX_EXECUTION_TIME") { maxExecutionTime = v }
+        if let v = try seconds("CLICKHOUSE_CONNECT_TIMEOUT") { connectTimeout = v }
+        if let v = value("CLICKHOUSE_COMPRESSION") {
+            switch v.lowercased() {
+            case "true", "1", "gzip": compression = true
+            case "false", "0", "none": compression = false
+            default:
+                throw ClickHouseError(code: .configuration, message: "CLICKHOUSE_COMPRESSION must be true or false, got '\(v)'")
+            }
+        }
+        if let v = value("CLICKHOUSE_CA_FILE") { tls.caFile = v }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            throw ClickHouseError(code: .configuration, message: "CLICKHOUSE_URL must start with http:// or https://, got '\(HTTPError.redactedURL(url))'")
+        }
+    }
+}

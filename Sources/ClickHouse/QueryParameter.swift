@@ -1,0 +1,119 @@
+/// A value bound to a `{name:Type}` placeholder, sent as the `param_name` URL parameter.
+///
+/// Values are never spliced into SQL: ClickHouse parses each `param_` value as the placeholder's
+/// type, from its escaped text form. Top-level values use the TabSeparated escaping (backslash,
+/// tab, newline, carriage return and NUL are escaped); values inside arrays and tuples use SQL
+/// literal syntax (`['a\'b', 'c']`), which ClickHouse expects there.
+public enum QueryParameter: Sendable, Equatable {
+    case null
+    case string(String)
+    case int(Int64)
+    case uint(UInt64)
+    case double(Double)
+    case bool(Bool)
+    /// A point in time as nanoseconds since the epoch, written in UTC with 9 fractional digits,
+    /// which ClickHouse rounds to the placeholder's DateTime64 precision. Use a UTC-typed
+    /// placeholder (`DateTime64(3, 'UTC')`) so the server's time zone plays no part.
+    case timestamp(unixNanoseconds: Int64)
+    case array([QueryParameter])
+    case tuple([QueryParameter])
+
+    /// The text sent as the URL parameter value (before percent-encoding).
+    public var encoded: String {
+        switch self {
+        case .null: return "\\N"
+        case .string(let s): return Self.escapeTopLevel(s)
+        case .array, .tuple: return Self.escapeTopLevel(literal)
+        default: return literal
+        }
+    }
+
+    /// SQL literal syntax, used inside arrays and tuples.
+    var literal: String {
+        switch self {
+        case .null: return "NULL"
+        case .string(let s): return "'" + Self.escapeQuoted(s) + "'"
+        case .int(let v): return String(v)
+        case .uint(let v): return String(v)
+        case .double(let d):
+            if d.isNaN { return "nan" }
+            if d.isInfinite { return d > 0 ? "inf" : "-inf" }
+            return "\(d)"
+        case .bool(let b): return b ? "true" : "false"
+        case .timestamp(let ns):
+            let text = Self.formatUTC(unixNanoseconds: ns)
+            return text  // top level: bare; inside arrays it is quoted by the caller below
+        case .array(let items): return "[" + items.map(\.nestedLiteral).joined(separator: ",") + "]"
+        case .tuple(let items): return "(" + items.map(\.nestedLiteral).joined(separator: ",") + ")"
+        }
+    }
+
+    private var nestedLiteral: String {
+        if case .timestamp = self { return "'" + literal + "'" }
+        return literal
+    }
+
+    static func escapeTopLevel(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "\\": out += "\\\\"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\0": out += "\\0"
+            default: out.unicodeScalars.append(ch)
+            }
+        }
+        return out
+    }
+
+    static func escapeQuoted(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count + 2)
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "\\": out += "\\\\"
+            case "'": out += "\\'"
+            default: out.unicodeScalars.append(ch)
+            }
+        }
+        return out
+    }
+
+    /// `YYYY-MM-DD hh:mm:ss.fffffffff` in UTC.
+    public static func formatUTC(unixNanoseconds ns: Int64) -> String {
+        let seconds = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
+        let fraction = ns - seconds * 1_000_000_000
+        let c = CivilTime(unixSeconds: seconds)
+        func pad(_ v: Int64, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2)) \(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(fraction, 9))"
+    }
+}
+
+/// Proleptic Gregorian calendar fields of a Unix time in UTC (Howard Hinnant's civil_from_days).
+public struct CivilTime: Sendable, Equatable {
+    public var year, month, day, hour, minute, second: Int64
+
+    public init(unixSeconds: Int64) {
+        var days = unixSeconds / 86_400
+        var secs = unixSeconds % 86_400
+        if secs < 0 { secs += 86_400; days -= 1 }
+        hour = secs / 3600
+        minute = secs % 3600 / 60
+        second = secs % 60
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        day = doy - (153 * mp + 2) / 5 + 1
+        month = mp < 10 ? mp + 3 : mp - 9
+        year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+    }
+}

@@ -1,0 +1,157 @@
+/// Decoding of ClickHouse's `RowBinaryWithNamesAndTypes` output format.
+///
+/// The format: a LEB128 column count, the column names, the column type names, then rows, each the
+/// concatenation of its values in little-endian binary (strings and arrays carry a LEB128 length).
+/// It is the format otel-bridge reads because it is the cheapest to decode and the most compact on
+/// the wire (measured: `swift run -c release otel-bridge-bench clickhouse-formats`).
+enum RowBinary {
+    /// More bytes are needed to finish the current row; the caller refills and decodes it again.
+    struct Underflow: Error {}
+
+    /// A cursor over a contiguous byte buffer.
+    struct Reader {
+        let bytes: UnsafeRawBufferPointer
+        var offset: Int
+
+        @inline(__always)
+        mutating func require(_ n: Int) throws(RowBinaryFailure) {
+            if bytes.count - offset < n { throw .underflow }
+        }
+
+        @inline(__always)
+        mutating func load<T: FixedWidthInteger>(_: T.Type) throws(RowBinaryFailure) -> T {
+            try require(MemoryLayout<T>.size)
+            let v = bytes.loadUnaligned(fromByteOffset: offset, as: T.self)
+            offset += MemoryLayout<T>.size
+            return T(littleEndian: v)
+        }
+
+        @inline(__always)
+        mutating func varUInt() throws(RowBinaryFailure) -> UInt64 {
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                try require(1)
+                let b = bytes[offset]
+                offset += 1
+                result |= UInt64(b & 0x7F) << shift
+                if b & 0x80 == 0 { return result }
+                shift += 7
+                if shift > 63 { throw .invalid("a length prefix is longer than 10 bytes") }
+            }
+        }
+
+        mutating func rawBytes(_ n: Int) throws(RowBinaryFailure) -> UnsafeRawBufferPointer {
+            try require(n)
+            let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + n])
+            offset += n
+            return slice
+        }
+
+        mutating func string() throws(RowBinaryFailure) -> String {
+            let length = try varUInt()
+            guard length <= UInt64(Int32.max) else { throw .invalid("a string length of \(length) bytes") }
+            let raw = try rawBytes(Int(length))
+            return String(decoding: raw, as: UTF8.self)
+        }
+    }
+
+    /// Decodes one value of `type`.
+    static func decode(_ type: ClickHouseType, _ r: inout Reader) throws(RowBinaryFailure) -> ClickHouseValue {
+        switch type {
+        case .uint8: return .uint(UInt64(try r.load(UInt8.self)))
+        case .uint16: return .uint(UInt64(try r.load(UInt16.self)))
+        case .uint32: return .uint(UInt64(try r.load(UInt32.self)))
+        case .uint64: return .uint(try r.load(UInt64.self))
+        case .int8: return .int(Int64(try r.load(Int8.self)))
+        case .int16: return .int(Int64(try r.load(Int16.self)))
+        case .int32: return .int(Int64(try r.load(Int32.self)))
+        case .int64: return .int(try r.load(Int64.self))
+        case .float32: return .float(Double(Float(bitPattern: try r.load(UInt32.self))))
+        case .float64: return .float(Double(bitPattern: try r.load(UInt64.self)))
+        case .bool: return .bool(try r.load(UInt8.self) != 0)
+        case .string: return .string(try r.string())
+        case .fixedString(let n):
+            let raw = try r.rawBytes(n)
+            return .string(String(decoding: raw, as: UTF8.self))
+        case .date: return .date(days: Int32(try r.load(UInt16.self)))
+        case .date32: return .date(days: try r.load(Int32.self))
+        case .dateTime: return .dateTime(seconds: Int64(try r.load(UInt32.self)))
+        case .dateTime64(let precision, _): return .dateTime64(ticks: try r.load(Int64.self), precision: precision)
+        case .uuid:
+            let high = try r.load(UInt64.self)
+            let low = try r.load(UInt64.self)
+            return .string(formatUUID(high: high, low: low))
+        case .ipv4:
+            let v = try r.load(UInt32.self)
+            return .string("\(v >> 24).\(v >> 16 & 0xFF).\(v >> 8 & 0xFF).\(v & 0xFF)")
+        case .ipv6:
+            let raw = try r.rawBytes(16)
+            var groups: [String] = []
+            for i in stride(from: 0, to: 16, by: 2) {
+                groups.append(String(UInt16(raw[i]) << 8 | UInt16(raw[i + 1]), radix: 16))
+            }
+            return .string(groups.joined(separator: ":"))
+        case .decimal(let width, let scale):
+            switch width {
+            case 4: return .decimal(units: Int64(try r.load(Int32.self)), scale: scale)
+            case 8: return .decimal(units: try r.load(Int64.self), scale: scale)
+            default:
+                let low = try r.load(UInt64.self)
+                let high = try r.load(Int64.self)
+                // Representable in Int64 only when the high word is the sign extension of the low.
+                guard (high == 0 && low <= UInt64(Int64.max)) || (high == -1 && low > UInt64(Int64.max)) else {
+                    throw .invalid("a Decimal128 value does not fit in 64 bits")
+                }
+                return .decimal(units: Int64(bitPattern: low), scale: scale)
+            }
+        case .enum8(let names):
+            let v = Int(try r.load(Int8.self))
+            return .string(names[v] ?? String(v))
+        case .enum16(let names):
+            let v = Int(try r.load(Int16.self))
+            return .string(names[v] ?? String(v))
+        case .nullable(let inner):
+            if try r.load(UInt8.self) != 0 { return .null }
+            return try decode(inner, &r)
+        case .nothing:
+            return .null
+        case .array(let inner):
+            let count = try r.varUInt()
+            guard count <= UInt64(r.bytes.count - r.offset) || count <= 1 << 20 else {
+                throw .invalid("an array length of \(count)")
+            }
+            var items: [ClickHouseValue] = []
+            items.reserveCapacity(Int(count))
+            for _ in 0..<count { items.append(try decode(inner, &r)) }
+            return .array(items)
+        case .tuple(let types):
+            var items: [ClickHouseValue] = []
+            items.reserveCapacity(types.count)
+            for t in types { items.append(try decode(t, &r)) }
+            return .tuple(items)
+        case .map(let k, let v):
+            let count = try r.varUInt()
+            var items: [ClickHouseValue] = []
+            for _ in 0..<count {
+                items.append(try decode(k, &r))
+                items.append(try decode(v, &r))
+            }
+            return .map(items)
+        }
+    }
+
+    static func formatUUID(high: UInt64, low: UInt64) -> String {
+        func hex(_ v: UInt64, _ digits: Int) -> String {
+            let s = String(v, radix: 16)
+            return String(repeating: "0", count: digits - s.count) + s
+        }
+        let h = hex(high, 16), l = hex(low, 16)
+        return "\(h.prefix(8))-\(h.dropFirst(8).prefix(4))-\(h.suffix(4))-\(l.prefix(4))-\(l.suffix(12))"
+    }
+}
+
+enum RowBinaryFailure: Error {
+    case underflow
+    case invalid(String)
+}
