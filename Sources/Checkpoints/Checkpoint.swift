@@ -1,0 +1,39 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A pipeline's row in `otel_bridge.checkpoints`.
+public struct Checkpoint: Sendable, Equatable {
+    /// The pipeline name (primary key).
+    public var pipeline: String
+    /// Every bucket that ends at or before this instant has been exported and acknowledged.
+    public var watermark: Date
+    /// When the watermark last changed (a batch commit or a rewind).
+    public var updatedAt: Date
+    /// When the pipeline got its checkpoint.
+    public var createdAt: Date
+    /// When a batch was last committed.
+    public var lastSuccessAt: Date?
+    /// The error of the last failed run.
+    public var lastError: String?
+    /// When the last run failed.
+    public var lastErrorAt: Date?
+    /// Failed runs since the last successful one.
+    public var consecutiveFailures: Int
+
+    public init(
+        pipeline: String, watermark: Date, updatedAt: Date, createdAt: Date, lastSuccessAt: Date? = nil,
+        lastError: String? = nil, lastErrorAt: Date? = nil, consecutiveFailures: Int = 0
+    ) {
+        self.pipeline = pipeline
+        self.watermark = watermark
+        self.updatedAt = updatedAt
+        self.createdAt = createdAt
+        self.lastSuccessAt = lastSuccessAt
+        self.lastError = lastError
+        self.lastErrorAt = lastErrorAt
+        self.consecutiveFailures = consecutiveFailures
+    }
+}

@@ -1,0 +1,181 @@
+import Logging
+import Postgres
+
+/// One step of the checkpoint schema. Versions are applied in ascending order, each at most once,
+/// and recorded in `otel_bridge.schema_migrations`. A shipped migration is never edited: changes
+/// come as a new version.
+public struct Migration: Sendable, Equatable {
+    /// Position in the order of application; also the primary key in `schema_migrations`.
+    public var version: Int
+    /// A short name for logs and `schema_migrations.name`.
+    public var name: String
+    /// Fixed SQL, possibly several statements.
+    public var sql: String
+
+    public init(version: Int, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+}
+
+extension CheckpointStore {
+    /// The key of the transaction-scoped advisory lock that serialises concurrent ``migrate()``
+    /// calls: the ASCII bytes of `otel-mig` (0x6f74656c2d6d6967). A fixed value rather than
+    /// ``PostgresConnection/lockKey(for:)`` so that no pipeline name can collide with it.
+    public static let migrationLockKey: Int64 = 0x6f74_656c_2d6d_6967
+
+    /// Creates schema `otel_bridge` and applies the migrations this database lacks, in order, in
+    /// one transaction, under a transaction-scoped advisory lock so that bridges starting at the
+    /// same time do not race. Running it again changes nothing.
+    ///
+    /// - Returns: the migrations applied now (empty if the schema was up to date).
+    @discardableResult
+    public func migrate() throws -> [Migration] {
+        let connection = self.connection
+        return try connection.transaction {
+            try connection.query("SELECT pg_advisory_xact_lock($1)", [Self.migrationLockKey])
+            try connection.executeScript("""
+                CREATE SCHEMA IF NOT EXISTS otel_bridge;
+                CREATE TABLE IF NOT EXISTS otel_bridge.schema_migrations (
+                    version    int PRIMARY KEY,
+                    name       text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                );
+                """)
+            var present: Set<Int> = []
+            for row in try connection.query("SELECT version FROM otel_bridge.schema_migrations") {
+                present.insert(try row.int("version"))
+            }
+            let known = Set(Self.migrations.map(\.version))
+            if let unknown = present.subtracting(known).max() {
+                self.logger.warning(
+                    "the checkpoint schema has a migration this version of otel-bridge does not know; a newer bridge migrated it",
+                    metadata: ["version": "\(unknown)"]
+                )
+            }
+            var applied: [Migration] = []
+            for migration in Self.migrations.sorted(by: { $0.version < $1.version })
+            where !present.contains(migration.version) {
+                try connection.executeScript(migration.sql)
+                try connection.execute(
+                    "INSERT INTO otel_bridge.schema_migrations (version, name, applied_at) VALUES ($1, $2, now())",
+                    [migration.version, migration.name]
+                )
+                self.logger.info("applied checkpoint schema migration", metadata: [
+                    "version": "\(migration.version)", "name": "\(migration.name)",
+                ])
+                applied.append(migration)
+            }
+            if applied.isEmpty {
+                self.logger.debug("checkpoint schema is up to date", metadata: ["version": "\(present.max() ?? 0)"])
+            }
+            return applied
+        }
+    }
+
+    /// Every migration of the checkpoint schema, in order.
+    public static let migrations: [Migration] = [
+        Migration(version: 1, name: "checkpoints, runs, series_state, pipeline_status", sql: #"""
+            CREATE TABLE otel_bridge.checkpoints (
+                pipeline             text PRIMARY KEY,
+                watermark            timestamptz NOT NULL,
+                updated_at           timestamptz NOT NULL DEFAULT now(),
+                created_at           timestamptz NOT NULL DEFAULT now(),
+                last_success_at      timestamptz,
+                last_error           text,
+                last_error_at        timestamptz,
+                consecutive_failures int NOT NULL DEFAULT 0
+            );
+            COMMENT ON TABLE otel_bridge.checkpoints IS
+                'One row per pipeline. Every bucket ending at or before watermark has been exported and acknowledged.';
+
+            CREATE TABLE otel_bridge.runs (
+                id                   bigserial PRIMARY KEY,
+                pipeline             text NOT NULL,
+                started_at           timestamptz NOT NULL,
+                finished_at          timestamptz,
+                window_start         timestamptz,
+                window_end           timestamptz,
+                status               text NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'skipped')),
+                rows_read            bigint NOT NULL DEFAULT 0,
+                points_exported      bigint NOT NULL DEFAULT 0,
+                batches_acknowledged int NOT NULL DEFAULT 0,
+                points_rejected      bigint NOT NULL DEFAULT 0,
+                error                text,
+                host                 text,
+                pid                  int
+            );
+            CREATE INDEX runs_pipeline_started_at ON otel_bridge.runs (pipeline, started_at DESC);
+            COMMENT ON TABLE otel_bridge.runs IS
+                'One row per pass of a pipeline; status running while the pass is in flight.';
+
+            CREATE TABLE otel_bridge.series_state (
+                pipeline        text NOT NULL,
+                metric          text NOT NULL,
+                series_key      text NOT NULL,
+                attributes      jsonb NOT NULL,
+                start_time      timestamptz NOT NULL,
+                last_bucket_end timestamptz NOT NULL,
+                int_total       bigint,
+                double_total    double precision,
+                count           bigint,
+                sum             double precision,
+                bucket_counts   bigint[],
+                PRIMARY KEY (pipeline, metric, series_key)
+            );
+            COMMENT ON TABLE otel_bridge.series_state IS
+                'Cumulative running totals per series, committed with the watermark that covers them.';
+
+            -- The advisory lock key of a pipeline, as PostgresConnection.lockKey(for:) computes it:
+            -- FNV-1a 64 over the UTF-8 bytes of 'otel_bridge:' || name, as a signed bigint.
+            CREATE FUNCTION otel_bridge.lock_key(name text) RETURNS bigint
+            LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+            DECLARE
+                bytes bytea := convert_to('otel_bridge:' || name, 'UTF8');
+                hash numeric := 14695981039346656037;
+                low int;
+            BEGIN
+                FOR i IN 0 .. length(bytes) - 1 LOOP
+                    low := mod(hash, 256)::int;
+                    hash := hash - low + (low # get_byte(bytes, i));
+                    hash := mod(hash * 1099511628211, 18446744073709551616);
+                END LOOP;
+                IF hash >= 9223372036854775808 THEN
+                    hash := hash - 18446744073709551616;
+                END IF;
+                RETURN hash::bigint;
+            END
+            $$;
+
+            CREATE VIEW otel_bridge.pipeline_status AS
+            SELECT c.pipeline,
+                   c.watermark,
+                   now() - c.watermark AS behind,
+                   c.updated_at,
+                   c.last_success_at,
+                   c.last_error,
+                   c.last_error_at,
+                   c.consecutive_failures,
+                   r.status AS last_run_status,
+                   r.finished_at AS last_run_finished_at,
+                   EXISTS (
+                       SELECT 1
+                       FROM pg_catalog.pg_locks l
+                       WHERE l.locktype = 'advisory'
+                         AND l.granted
+                         AND l.objsubid = 1
+                         AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+                         AND ((l.classid::bigint << 32) | l.objid::bigint) = otel_bridge.lock_key(c.pipeline)
+                   ) AS locked
+            FROM otel_bridge.checkpoints c
+            LEFT JOIN LATERAL (
+                SELECT status, finished_at
+                FROM otel_bridge.runs
+                WHERE runs.pipeline = c.pipeline
+                ORDER BY started_at DESC, id DESC
+                LIMIT 1
+            ) r ON true;
+            """#),
+    ]
+}

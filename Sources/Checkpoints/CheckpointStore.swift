@@ -1,0 +1,449 @@
+import Logging
+import Postgres
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The checkpoint store: watermarks, runs and cumulative series state in schema `otel_bridge`.
+///
+/// All operations are synchronous and block on the database, like the ``PostgresConnection`` they
+/// use; call them from the export thread. Operations throw `PostgresError` for database failures
+/// and ``CheckpointError`` for requests that break the store's rules.
+///
+/// A pass of a pipeline looks like this:
+/// ```swift
+/// guard try store.tryLock(pipeline: name) else {
+///     try store.recordSkippedRun(pipeline: name, reason: "locked by another process")
+///     return
+/// }
+/// defer { try? store.unlock(pipeline: name) }
+/// let checkpoint = try store.ensureCheckpoint(pipeline: name, initialWatermark: startAt)
+/// let runID = try store.startRun(pipeline: name, windowStart: checkpoint.watermark)
+/// var series = try store.loadSeries(pipeline: name)
+/// // for each batch, once the OTLP endpoint acknowledged it:
+/// try store.commitBatch(pipeline: name, runID: runID, newWatermark: end, rowsRead: rows,
+///                       pointsExported: points, pointsRejected: 0, series: changed)
+/// try store.finishRun(runID: runID, status: .ok)
+/// ```
+public final class CheckpointStore {
+    /// The connection every operation uses. The pipeline locks belong to its session.
+    public let connection: PostgresConnection
+    /// Where migrations, commits and rewinds are logged.
+    public let logger: Logger
+    /// Recorded in `runs.host`.
+    public let host: String
+    /// Recorded in `runs.pid`.
+    public let pid: Int
+
+    /// Creates a store over an open connection. Call ``migrate()`` once before anything else.
+    ///
+    /// - Parameters:
+    ///   - host: recorded with each run; defaults to the host name (the pod name on Kubernetes).
+    ///   - pid: recorded with each run; defaults to this process's id.
+    public init(
+        connection: PostgresConnection,
+        logger: Logger = Logger(label: "otel-bridge.checkpoints"),
+        host: String = CheckpointStore.currentHost(),
+        pid: Int = Int(getpid())
+    ) {
+        self.connection = connection
+        self.logger = logger
+        self.host = host
+        self.pid = pid
+    }
+
+    /// The host name of this machine, or `"unknown"`.
+    public static func currentHost() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: - Locks
+
+    /// Takes the pipeline's session-level advisory lock (key
+    /// ``PostgresConnection/lockKey(for:)`` of the pipeline name) without waiting.
+    ///
+    /// - Returns: `false` if another session holds it: another pass of the pipeline is running.
+    public func tryLock(pipeline: String) throws -> Bool {
+        try self.connection.tryAdvisoryLock(key: PostgresConnection.lockKey(for: pipeline))
+    }
+
+    /// Releases the pipeline's lock. Closing the connection releases it too.
+    ///
+    /// - Returns: `false` if this session did not hold it.
+    @discardableResult
+    public func unlock(pipeline: String) throws -> Bool {
+        try self.connection.advisoryUnlock(key: PostgresConnection.lockKey(for: pipeline))
+    }
+
+    // MARK: - Checkpoints
+
+    private static let checkpointColumns = """
+        pipeline, watermark, updated_at, created_at, last_success_at, last_error, last_error_at, consecutive_failures
+        """
+
+    /// The pipeline's checkpoint, or `nil` if it has none yet.
+    public func checkpoint(pipeline: String) throws -> Checkpoint? {
+        let rows = try self.connection.query(
+            "SELECT \(Self.checkpointColumns) FROM otel_bridge.checkpoints WHERE pipeline = $1", [pipeline]
+        )
+        return try rows.first.map(Self.checkpoint(from:))
+    }
+
+    /// The pipeline's checkpoint, created with `initialWatermark` if it has none (an existing
+    /// watermark is never changed).
+    @discardableResult
+    public func ensureCheckpoint(pipeline: String, initialWatermark: Date) throws -> Checkpoint {
+        let inserted = try self.connection.execute(
+            """
+            INSERT INTO otel_bridge.checkpoints (pipeline, watermark) VALUES ($1, $2)
+            ON CONFLICT (pipeline) DO NOTHING
+            """,
+            [pipeline, initialWatermark]
+        )
+        if inserted > 0 {
+            self.logger.info("created checkpoint", metadata: [
+                "pipeline": "\(pipeline)", "watermark": "\(initialWatermark.postgresText)",
+            ])
+        }
+        guard let checkpoint = try self.checkpoint(pipeline: pipeline) else {
+            throw CheckpointError(code: .unknownPipeline, message: "checkpoint vanished after insert", pipeline: pipeline)
+        }
+        return checkpoint
+    }
+
+    // MARK: - Runs
+
+    /// Records the start of a pass (status `running`, this host and pid).
+    ///
+    /// - Parameter windowStart: the watermark the pass starts from.
+    /// - Returns: the run id for ``commitBatch(pipeline:runID:newWatermark:rowsRead:pointsExported:pointsRejected:series:)``
+    ///   and ``finishRun(runID:status:error:)``.
+    public func startRun(pipeline: String, windowStart: Date) throws -> Int64 {
+        try self.connection.query(
+            """
+            INSERT INTO otel_bridge.runs (pipeline, started_at, window_start, status, host, pid)
+            VALUES ($1, now(), $2, 'running', $3, $4)
+            RETURNING id
+            """,
+            [pipeline, windowStart, self.host, self.pid]
+        ).single().int64("id")
+    }
+
+    /// Records a pass that did nothing because the pipeline was locked by another process
+    /// (status `skipped`, finished at once, `reason` in `error`).
+    @discardableResult
+    public func recordSkippedRun(pipeline: String, reason: String) throws -> Int64 {
+        try self.connection.query(
+            """
+            INSERT INTO otel_bridge.runs (pipeline, started_at, finished_at, status, error, host, pid)
+            VALUES ($1, now(), now(), 'skipped', $2, $3, $4)
+            RETURNING id
+            """,
+            [pipeline, reason, self.host, self.pid]
+        ).single().int64("id")
+    }
+
+    /// Ends a run with `.ok` or `.failed`.
+    ///
+    /// `.failed` also records `error` as the pipeline's `last_error` and counts one more
+    /// consecutive failure; `.ok` resets the consecutive failures. The watermark is not touched.
+    ///
+    /// - Throws: ``CheckpointError/Code/invalidArgument`` for another status,
+    ///   ``CheckpointError/Code/unknownRun`` if the run does not exist or is already finished.
+    public func finishRun(runID: Int64, status: RunStatus, error: String? = nil) throws {
+        guard status == .ok || status == .failed else {
+            throw CheckpointError(
+                code: .invalidArgument, message: "a run finishes as ok or failed, not \(status.rawValue)", runID: runID
+            )
+        }
+        let connection = self.connection
+        try connection.transaction {
+            let rows = try connection.query(
+                """
+                UPDATE otel_bridge.runs SET finished_at = now(), status = $2, error = $3
+                WHERE id = $1 AND status = 'running'
+                RETURNING pipeline
+                """,
+                [runID, status.rawValue, error]
+            )
+            guard let pipeline = try rows.first?.string("pipeline") else {
+                throw CheckpointError(code: .unknownRun, message: "no running run with this id", runID: runID)
+            }
+            if status == .failed {
+                try connection.execute(
+                    """
+                    UPDATE otel_bridge.checkpoints
+                    SET last_error = $2, last_error_at = now(), consecutive_failures = consecutive_failures + 1
+                    WHERE pipeline = $1
+                    """,
+                    [pipeline, error ?? "failed without an error message"]
+                )
+            } else {
+                try connection.execute(
+                    "UPDATE otel_bridge.checkpoints SET consecutive_failures = 0 WHERE pipeline = $1", [pipeline]
+                )
+            }
+        }
+    }
+
+    /// The pipeline's most recent runs, newest first.
+    public func recentRuns(pipeline: String, limit: Int = 20) throws -> [Run] {
+        let rows = try self.connection.query(
+            """
+            SELECT id, pipeline, started_at, finished_at, window_start, window_end, status, rows_read,
+                   points_exported, batches_acknowledged, points_rejected, error, host, pid
+            FROM otel_bridge.runs
+            WHERE pipeline = $1
+            ORDER BY started_at DESC, id DESC
+            LIMIT $2
+            """,
+            [pipeline, limit]
+        )
+        return try rows.map { row in
+            let statusText = try row.string("status")
+            guard let status = RunStatus(rawValue: statusText) else {
+                throw PostgresError(code: .invalidValue, message: "unknown run status \(statusText)", column: "status")
+            }
+            return Run(
+                id: try row.int64("id"),
+                pipeline: try row.string("pipeline"),
+                startedAt: try row.date("started_at"),
+                finishedAt: try row.optionalDate("finished_at"),
+                windowStart: try row.optionalDate("window_start"),
+                windowEnd: try row.optionalDate("window_end"),
+                status: status,
+                rowsRead: try row.int64("rows_read"),
+                pointsExported: try row.int64("points_exported"),
+                batchesAcknowledged: try row.int("batches_acknowledged"),
+                pointsRejected: try row.int64("points_rejected"),
+                error: try row.optionalString("error"),
+                host: try row.optionalString("host"),
+                pid: try row.decode("pid", as: Int?.self)
+            )
+        }
+    }
+
+    // MARK: - Series state
+
+    /// Every series of the pipeline, ordered by metric and series key.
+    public func loadSeries(pipeline: String) throws -> [SeriesState] {
+        let rows = try self.connection.query(
+            """
+            SELECT metric, series_key, attributes::text AS attributes, start_time, last_bucket_end,
+                   int_total, double_total, count, sum, bucket_counts
+            FROM otel_bridge.series_state
+            WHERE pipeline = $1
+            ORDER BY metric, series_key
+            """,
+            [pipeline]
+        )
+        return try rows.map { row in
+            SeriesState(
+                metric: try row.string("metric"),
+                seriesKey: try row.string("series_key"),
+                attributesJSON: try row.string("attributes"),
+                startTime: try row.date("start_time"),
+                lastBucketEnd: try row.date("last_bucket_end"),
+                intTotal: try row.optionalInt64("int_total"),
+                doubleTotal: try row.optionalDouble("double_total"),
+                count: try row.optionalInt64("count"),
+                sum: try row.optionalDouble("sum"),
+                bucketCounts: try row.optionalInt64Array("bucket_counts")
+            )
+        }
+    }
+
+    // MARK: - Committing
+
+    /// Records an acknowledged batch, all in one transaction: upserts `series`, moves the watermark
+    /// forward to `newWatermark` (and sets `updated_at`, `last_success_at`), and adds the counters
+    /// to the run (`window_end` = `newWatermark`, one more acknowledged batch). Either all of it
+    /// happens or none.
+    ///
+    /// - Parameter series: the series whose totals changed; others keep their rows.
+    /// - Throws: ``CheckpointError/Code/watermarkRegression`` if `newWatermark` is before the
+    ///   current watermark (a bug in the caller), ``CheckpointError/Code/unknownPipeline`` if the
+    ///   pipeline has no checkpoint, ``CheckpointError/Code/unknownRun`` if the run is not a
+    ///   running run of this pipeline.
+    public func commitBatch(
+        pipeline: String,
+        runID: Int64,
+        newWatermark: Date,
+        rowsRead: Int64,
+        pointsExported: Int64,
+        pointsRejected: Int64,
+        series: [SeriesState]
+    ) throws {
+        let connection = self.connection
+        try connection.transaction {
+            let current = try connection.query(
+                "SELECT watermark FROM otel_bridge.checkpoints WHERE pipeline = $1 FOR UPDATE", [pipeline]
+            )
+            guard let watermark = try current.first?.date("watermark") else {
+                throw CheckpointError(code: .unknownPipeline, message: "the pipeline has no checkpoint", pipeline: pipeline)
+            }
+            guard newWatermark >= watermark else {
+                throw CheckpointError(
+                    code: .watermarkRegression,
+                    message: "refusing to move the watermark back from \(watermark.postgresText) to \(newWatermark.postgresText)",
+                    pipeline: pipeline, runID: runID
+                )
+            }
+            let runUpdated = try connection.execute(
+                """
+                UPDATE otel_bridge.runs
+                SET window_end = $3,
+                    rows_read = rows_read + $4,
+                    points_exported = points_exported + $5,
+                    points_rejected = points_rejected + $6,
+                    batches_acknowledged = batches_acknowledged + 1
+                WHERE id = $1 AND pipeline = $2 AND status = 'running'
+                """,
+                [runID, pipeline, newWatermark, rowsRead, pointsExported, pointsRejected]
+            )
+            guard runUpdated == 1 else {
+                throw CheckpointError(
+                    code: .unknownRun, message: "no running run with this id for the pipeline", pipeline: pipeline, runID: runID
+                )
+            }
+            if !series.isEmpty {
+                try self.upsert(series, pipeline: pipeline)
+            }
+            try connection.execute(
+                """
+                UPDATE otel_bridge.checkpoints
+                SET watermark = $2, updated_at = now(), last_success_at = now()
+                WHERE pipeline = $1
+                """,
+                [pipeline, newWatermark]
+            )
+        }
+        self.logger.debug("committed batch", metadata: [
+            "pipeline": "\(pipeline)", "run": "\(runID)", "watermark": "\(newWatermark.postgresText)",
+            "points": "\(pointsExported)", "series": "\(series.count)",
+        ])
+    }
+
+    /// One statement for all rows: each column goes as one array parameter and `unnest` zips them
+    /// back into rows. `bucket_counts` travels as text (`{1,2}`) per row, since a two-dimensional
+    /// array cannot hold rows of different lengths.
+    private func upsert(_ series: [SeriesState], pipeline: String) throws {
+        try self.connection.execute(
+            """
+            INSERT INTO otel_bridge.series_state AS s
+                (pipeline, metric, series_key, attributes, start_time, last_bucket_end,
+                 int_total, double_total, count, sum, bucket_counts)
+            SELECT $1, u.metric, u.series_key, u.attributes::jsonb, u.start_time, u.last_bucket_end,
+                   u.int_total, u.double_total, u.count, u.sum, u.bucket_counts::bigint[]
+            FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+                        $7::bigint[], $8::float8[], $9::bigint[], $10::float8[], $11::text[])
+                AS u(metric, series_key, attributes, start_time, last_bucket_end,
+                     int_total, double_total, count, sum, bucket_counts)
+            ON CONFLICT (pipeline, metric, series_key) DO UPDATE SET
+                attributes = excluded.attributes,
+                start_time = excluded.start_time,
+                last_bucket_end = excluded.last_bucket_end,
+                int_total = excluded.int_total,
+                double_total = excluded.double_total,
+                count = excluded.count,
+                sum = excluded.sum,
+                bucket_counts = excluded.bucket_counts
+            """,
+            [
+                pipeline,
+                series.map(\.metric),
+                series.map(\.seriesKey),
+                series.map(\.attributesJSON),
+                series.map(\.startTime),
+                series.map(\.lastBucketEnd),
+                series.map(\.intTotal),
+                series.map(\.doubleTotal),
+                series.map(\.count),
+                series.map(\.sum),
+                series.map { $0.bucketCounts?.postgresText },
+            ]
+        )
+    }
+
+    // MARK: - Operator actions
+
+    /// Sets the pipeline's watermark to `time` (back or forward; the caller decides what is
+    /// allowed) and deletes its series state, so cumulative series restart with a new start time
+    /// on the next export. Creates the checkpoint if the pipeline has none. Records no run.
+    ///
+    /// Take the pipeline's lock first, or a running pass may commit over the rewind.
+    ///
+    /// - Returns: the number of series rows deleted.
+    @discardableResult
+    public func rewind(pipeline: String, to time: Date) throws -> Int {
+        let connection = self.connection
+        let deleted = try connection.transaction {
+            try connection.execute(
+                """
+                INSERT INTO otel_bridge.checkpoints (pipeline, watermark) VALUES ($1, $2)
+                ON CONFLICT (pipeline) DO UPDATE SET watermark = excluded.watermark, updated_at = now()
+                """,
+                [pipeline, time]
+            )
+            return try connection.execute("DELETE FROM otel_bridge.series_state WHERE pipeline = $1", [pipeline])
+        }
+        self.logger.notice("rewound pipeline", metadata: [
+            "pipeline": "\(pipeline)", "watermark": "\(time.postgresText)", "series_deleted": "\(deleted)",
+        ])
+        return deleted
+    }
+
+    /// Every pipeline's row of the `otel_bridge.pipeline_status` view, ordered by pipeline.
+    public func statuses() throws -> [PipelineStatus] {
+        let rows = try self.connection.query(
+            """
+            SELECT pipeline, watermark, extract(epoch FROM behind)::float8 AS behind_seconds, updated_at,
+                   last_success_at, last_error, last_error_at, consecutive_failures, last_run_status,
+                   last_run_finished_at, locked
+            FROM otel_bridge.pipeline_status
+            ORDER BY pipeline
+            """
+        )
+        return try rows.map { row in
+            PipelineStatus(
+                pipeline: try row.string("pipeline"),
+                watermark: try row.date("watermark"),
+                behind: .milliseconds(Int64((try row.double("behind_seconds") * 1000).rounded())),
+                updatedAt: try row.date("updated_at"),
+                lastSuccessAt: try row.optionalDate("last_success_at"),
+                lastError: try row.optionalString("last_error"),
+                lastErrorAt: try row.optionalDate("last_error_at"),
+                consecutiveFailures: try row.int("consecutive_failures"),
+                lastRunStatus: try row.optionalString("last_run_status").flatMap(RunStatus.init(rawValue:)),
+                lastRunFinishedAt: try row.optionalDate("last_run_finished_at"),
+                locked: try row.bool("locked")
+            )
+        }
+    }
+
+    private static func checkpoint(from row: PostgresRow) throws -> Checkpoint {
+        Checkpoint(
+            pipeline: try row.string("pipeline"),
+            watermark: try row.date("watermark"),
+            updatedAt: try row.date("updated_at"),
+            createdAt: try row.date("created_at"),
+            lastSuccessAt: try row.optionalDate("last_success_at"),
+            lastError: try row.optionalString("last_error"),
+            lastErrorAt: try row.optionalDate("last_error_at"),
+            consecutiveFailures: try row.int("consecutive_failures")
+        )
+    }
+}

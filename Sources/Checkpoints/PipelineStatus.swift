@@ -1,0 +1,43 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A row of the `otel_bridge.pipeline_status` view.
+public struct PipelineStatus: Sendable, Equatable {
+    public var pipeline: String
+    public var watermark: Date
+    /// How far the watermark is behind the database's `now()`.
+    public var behind: Duration
+    /// When the watermark last changed.
+    public var updatedAt: Date
+    public var lastSuccessAt: Date?
+    public var lastError: String?
+    public var lastErrorAt: Date?
+    public var consecutiveFailures: Int
+    /// Status of the most recent run (by start time), `nil` if it never ran.
+    public var lastRunStatus: RunStatus?
+    /// When the most recent run finished, `nil` if it is running or never ran.
+    public var lastRunFinishedAt: Date?
+    /// Whether some session holds the pipeline's advisory lock, that is, a pass is running now.
+    public var locked: Bool
+
+    public init(
+        pipeline: String, watermark: Date, behind: Duration, updatedAt: Date, lastSuccessAt: Date? = nil,
+        lastError: String? = nil, lastErrorAt: Date? = nil, consecutiveFailures: Int = 0,
+        lastRunStatus: RunStatus? = nil, lastRunFinishedAt: Date? = nil, locked: Bool = false
+    ) {
+        self.pipeline = pipeline
+        self.watermark = watermark
+        self.behind = behind
+        self.updatedAt = updatedAt
+        self.lastSuccessAt = lastSuccessAt
+        self.lastError = lastError
+        self.lastErrorAt = lastErrorAt
+        self.consecutiveFailures = consecutiveFailures
+        self.lastRunStatus = lastRunStatus
+        self.lastRunFinishedAt = lastRunFinishedAt
+        self.locked = locked
+    }
+}

@@ -1,0 +1,50 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The cumulative running totals of one series of a pipeline's metric, a row of
+/// `otel_bridge.series_state`. Which fields are set depends on the metric type: a Sum has
+/// `intTotal` or `doubleTotal`; a Histogram has `count`, `sum` and `bucketCounts`; a Summary has
+/// `count` and `sum`.
+public struct SeriesState: Sendable, Equatable {
+    /// The metric name, such as `portkey.requests`.
+    public var metric: String
+    /// A stable key for the series' attribute set, chosen by the caller.
+    public var seriesKey: String
+    /// The series' attributes as a JSON object (stored as `jsonb`; Postgres normalises the text, so
+    /// read it back as JSON, not as a byte-exact string).
+    public var attributesJSON: String
+    /// Start of the first bucket in which the series appeared: its `start_time_unix_nano`.
+    public var startTime: Date
+    /// End of the last bucket folded into the totals.
+    public var lastBucketEnd: Date
+    /// Running total of an integer Sum.
+    public var intTotal: Int64?
+    /// Running total of a double Sum.
+    public var doubleTotal: Double?
+    /// Running count of a Histogram or Summary.
+    public var count: Int64?
+    /// Running sum of a Histogram or Summary.
+    public var sum: Double?
+    /// Running per-bucket counts of a Histogram.
+    public var bucketCounts: [Int64]?
+
+    public init(
+        metric: String, seriesKey: String, attributesJSON: String, startTime: Date, lastBucketEnd: Date,
+        intTotal: Int64? = nil, doubleTotal: Double? = nil, count: Int64? = nil, sum: Double? = nil,
+        bucketCounts: [Int64]? = nil
+    ) {
+        self.metric = metric
+        self.seriesKey = seriesKey
+        self.attributesJSON = attributesJSON
+        self.startTime = startTime
+        self.lastBucketEnd = lastBucketEnd
+        self.intTotal = intTotal
+        self.doubleTotal = doubleTotal
+        self.count = count
+        self.sum = sum
+        self.bucketCounts = bucketCounts
+    }
+}

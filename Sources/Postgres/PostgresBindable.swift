@@ -1,0 +1,134 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A Postgres type, identified by its OID, sent with each parameter so that the server does not
+/// have to guess. ``unspecified`` lets the server infer the type from the statement.
+public struct PostgresDataType: Sendable, Hashable, RawRepresentable {
+    /// The type's OID in `pg_type`.
+    public var rawValue: UInt32
+
+    public init(rawValue: UInt32) {
+        self.rawValue = rawValue
+    }
+
+    /// Let the server infer the type from the context (`$1::jsonb`, a column it is compared to, …).
+    public static let unspecified = Self(rawValue: 0)
+    public static let bool = Self(rawValue: 16)
+    public static let int8 = Self(rawValue: 20)
+    public static let text = Self(rawValue: 25)
+    public static let float8 = Self(rawValue: 701)
+    public static let timestamptz = Self(rawValue: 1184)
+    public static let boolArray = Self(rawValue: 1000)
+    public static let textArray = Self(rawValue: 1009)
+    public static let int8Array = Self(rawValue: 1016)
+    public static let float8Array = Self(rawValue: 1022)
+    public static let timestamptzArray = Self(rawValue: 1185)
+}
+
+/// A Swift value that can be sent as a statement parameter (`$1`, `$2`, …) in text format.
+///
+/// Conforming: `String`, `Int`, `Int64`, `Int32`, `Double`, `Bool`, `Date` (as `timestamptz`), and
+/// arrays of those (with optional elements for SQL `NULL` elements). A `nil` parameter is SQL `NULL`.
+public protocol PostgresBindable {
+    /// The value in Postgres text format.
+    var postgresText: String { get }
+    /// The parameter's type; ``PostgresDataType/unspecified`` lets the server infer it.
+    var postgresType: PostgresDataType { get }
+}
+
+/// A value that can be an element of an array parameter. `Optional` conforms, so `[String?]`
+/// becomes `{"a",NULL}`.
+public protocol PostgresArrayElement {
+    /// The element in array-literal form (quoted where needed), or `nil` for `NULL`.
+    var postgresArrayElementText: String? { get }
+    /// The type of an array of this element, such as ``PostgresDataType/int8Array``.
+    static var postgresArrayType: PostgresDataType { get }
+}
+
+extension String: PostgresBindable, PostgresArrayElement {
+    /// Strings are sent untyped, so that one can bind to `text`, `jsonb`, `interval`, … by context.
+    public var postgresText: String { self }
+    public var postgresType: PostgresDataType { .unspecified }
+
+    public var postgresArrayElementText: String? {
+        var quoted = "\""
+        for character in self.unicodeScalars {
+            if character == "\"" || character == "\\" {
+                quoted.unicodeScalars.append("\\")
+            }
+            quoted.unicodeScalars.append(character)
+        }
+        quoted += "\""
+        return quoted
+    }
+
+    public static var postgresArrayType: PostgresDataType { .textArray }
+}
+
+extension Int64: PostgresBindable, PostgresArrayElement {
+    public var postgresText: String { String(self) }
+    public var postgresType: PostgresDataType { .int8 }
+    public var postgresArrayElementText: String? { String(self) }
+    public static var postgresArrayType: PostgresDataType { .int8Array }
+}
+
+extension Int: PostgresBindable, PostgresArrayElement {
+    public var postgresText: String { String(self) }
+    public var postgresType: PostgresDataType { .int8 }
+    public var postgresArrayElementText: String? { String(self) }
+    public static var postgresArrayType: PostgresDataType { .int8Array }
+}
+
+extension Int32: PostgresBindable, PostgresArrayElement {
+    public var postgresText: String { String(self) }
+    public var postgresType: PostgresDataType { .int8 }
+    public var postgresArrayElementText: String? { String(self) }
+    public static var postgresArrayType: PostgresDataType { .int8Array }
+}
+
+extension Double: PostgresBindable, PostgresArrayElement {
+    /// `NaN`, `Infinity`, `-Infinity`, or the shortest decimal that reads back to the same value.
+    public var postgresText: String {
+        if self.isNaN { return "NaN" }
+        if self == .infinity { return "Infinity" }
+        if self == -.infinity { return "-Infinity" }
+        return "\(self)"
+    }
+
+    public var postgresType: PostgresDataType { .float8 }
+    public var postgresArrayElementText: String? { self.postgresText }
+    public static var postgresArrayType: PostgresDataType { .float8Array }
+}
+
+extension Bool: PostgresBindable, PostgresArrayElement {
+    public var postgresText: String { self ? "true" : "false" }
+    public var postgresType: PostgresDataType { .bool }
+    public var postgresArrayElementText: String? { self.postgresText }
+    public static var postgresArrayType: PostgresDataType { .boolArray }
+}
+
+extension Date: PostgresBindable, PostgresArrayElement {
+    /// UTC ISO 8601 with microseconds, such as `2025-01-02T03:04:05.123456Z` (Postgres keeps
+    /// microseconds; finer precision is rounded).
+    public var postgresText: String { PostgresTimestamp.format(self) }
+    public var postgresType: PostgresDataType { .timestamptz }
+    public var postgresArrayElementText: String? { "\"\(self.postgresText)\"" }
+    public static var postgresArrayType: PostgresDataType { .timestamptzArray }
+}
+
+extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {
+    public var postgresArrayElementText: String? { self.flatMap { $0.postgresArrayElementText } }
+    public static var postgresArrayType: PostgresDataType { Wrapped.postgresArrayType }
+}
+
+extension Array: PostgresBindable where Element: PostgresArrayElement {
+    /// A one-dimensional array literal: `{1,2,NULL}`, `{"a","b \"c\""}`.
+    public var postgresText: String {
+        "{" + self.map { $0.postgresArrayElementText ?? "NULL" }.joined(separator: ",") + "}"
+    }
+
+    public var postgresType: PostgresDataType { Element.postgresArrayType }
+}

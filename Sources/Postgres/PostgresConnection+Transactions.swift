@@ -1,0 +1,42 @@
+extension PostgresConnection {
+    /// Runs `body` inside `BEGIN` … `COMMIT`, and `ROLLBACK`s if it throws.
+    ///
+    /// If the rollback fails as well (the connection is gone, say), the error `body` threw is the
+    /// one rethrown; the rollback failure is logged. Transactions do not nest: calling this inside
+    /// one throws ``PostgresError/Code/nestedTransaction``.
+    ///
+    /// ```swift
+    /// try connection.transaction {
+    ///     try connection.execute("UPDATE …", [a])
+    ///     try connection.execute("INSERT …", [b])
+    /// }
+    /// ```
+    public func transaction<Result>(
+        file: String = #fileID,
+        line: Int = #line,
+        _ body: () throws -> Result
+    ) throws -> Result {
+        guard !self.isInTransaction else {
+            throw PostgresError(
+                code: .nestedTransaction, message: "transaction() called inside an open transaction",
+                file: file, line: line
+            )
+        }
+        try self.execute("BEGIN", file: file, line: line)
+        let result: Result
+        do {
+            result = try body()
+        } catch {
+            do {
+                try self.execute("ROLLBACK", file: file, line: line)
+            } catch let rollbackError {
+                self.logger.warning("ROLLBACK failed after an error", metadata: [
+                    "error": "\(error)", "rollback_error": "\(rollbackError)",
+                ])
+            }
+            throw error
+        }
+        try self.execute("COMMIT", file: file, line: line)
+        return result
+    }
+}

@@ -1,0 +1,379 @@
+import Foundation
+import Testing
+
+@testable import Postgres
+
+@Suite("PostgresConnection against a real server")
+struct PostgresConnectionTests {
+
+    // MARK: - Connecting
+
+    @Test func connectsWithURI() throws {
+        let connection = try PostgresConnection.connect(conninfo: TestPostgres.url)
+        defer { connection.close() }
+        let row = try connection.query(
+            "SELECT current_user AS user, current_setting('application_name') AS app, current_setting('TimeZone') AS tz"
+        ).single()
+        #expect(try row.string("user") == TestPostgres.components.user)
+        #expect(try row.string("app") == "otel-bridge")
+        #expect(try row.string("tz") == "UTC")
+        #expect(connection.isConnected)
+    }
+
+    @Test func connectsWithKeyValueConninfo() throws {
+        let connection = try PostgresConnection.connect(conninfo: TestPostgres.keyValueConninfo, applicationName: "bridge-test")
+        defer { connection.close() }
+        let row = try connection.query("SELECT current_database() AS db, current_setting('application_name') AS app").single()
+        #expect(try row.string("db") == String(TestPostgres.components.path.dropFirst()))
+        #expect(try row.string("app") == "bridge-test")
+    }
+
+    @Test func applicationNameInConninfoWins() throws {
+        let connection = try PostgresConnection.connect(conninfo: TestPostgres.keyValueConninfo + " application_name=from-conninfo")
+        defer { connection.close() }
+        #expect(try connection.query("SELECT current_setting('application_name') AS app").single().string("app") == "from-conninfo")
+    }
+
+    /// `conninfo: nil` means libpq's defaults from the `PG*` variables. Setting them with `setenv`
+    /// inside this process would race with libpq reading the environment in tests running in
+    /// parallel, so this test runs only when the variables were exported before `swift test`
+    /// (`PGHOST=127.0.0.1 PGPORT=15432 PGUSER=postgres PGPASSWORD=… swift test`).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["PGHOST"] != nil, "PGHOST not set"))
+    func connectsWithEnvironmentDefaults() throws {
+        let environment = ProcessInfo.processInfo.environment
+        for conninfo in [nil, ""] as [String?] {
+            let connection = try PostgresConnection.connect(conninfo: conninfo)
+            defer { connection.close() }
+            let row = try connection.query("SELECT current_user AS user, inet_server_port() AS port").single()
+            #expect(try row.string("user") == environment["PGUSER"] ?? NSUserName())
+            if let port = environment["PGPORT"] {
+                #expect(try row.optionalString("port") == port)
+            }
+        }
+    }
+
+    @Test func wrongPasswordIsConnectionFailedWithoutThePassword() throws {
+        let wrong = "not-the-password-8f3a1c"
+        var uri = TestPostgres.components
+        uri.password = wrong
+        var keyValue = TestPostgres.keyValueConninfo
+        if let password = TestPostgres.password {
+            keyValue = keyValue.replacingOccurrences(of: password, with: wrong)
+        } else {
+            keyValue += " password=\(wrong)"
+        }
+        for conninfo in [uri.string!, keyValue] {
+            let error = try #require(throws: PostgresError.self) {
+                try PostgresConnection.connect(conninfo: conninfo)
+            }
+            #expect(error.code == .connectionFailed)
+            #expect(error.message.contains("password authentication failed"))
+            #expect(!error.description.contains(wrong))
+            #expect(!error.debugDescription.contains(wrong))
+        }
+    }
+
+    @Test func unreachableServerIsConnectionFailed() throws {
+        let error = try #require(throws: PostgresError.self) {
+            try PostgresConnection.connect(conninfo: "postgresql://postgres:secret-pw-123@127.0.0.1:1/postgres", connectTimeout: .seconds(2))
+        }
+        #expect(error.code == .connectionFailed)
+        #expect(error.description.contains("127.0.0.1"))
+        #expect(!error.description.contains("secret-pw-123"))
+    }
+
+    @Test func malformedConninfoDoesNotEchoFragments() throws {
+        let error = try #require(throws: PostgresError.self) {
+            try PostgresConnection.connect(conninfo: "host=localhost hunter2secret")
+        }
+        #expect(error.code == .connectionFailed)
+        #expect(error.message.hasPrefix("invalid connection string"))
+        #expect(!error.description.contains("hunter2secret"))
+    }
+
+    // MARK: - Parameters and values
+
+    @Test func everyBindableTypeRoundTrips() throws {
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        let text = "it's \"quoted\" \\ back\\slash\nnew line\ttab Grüße 👋 {a,b} NULL"
+        let date = Date(timeIntervalSince1970: 1_736_000_000.123456)
+        let row = try connection.query(
+            #"""
+            SELECT $1::text AS s, $2::bigint AS i, $3::bigint AS i64, $4::float8 AS d, $5::bool AS b,
+                   $6::timestamptz AS t, $7::bigint[] AS ints, $8::float8[] AS doubles, $9::text AS null_text,
+                   $10::text[] = ARRAY['a', NULL, 'q"\', '', 'NULL', 'x,y'] AS texts_equal,
+                   $11::float8 AS nan, $12::float8 AS inf, $13::bigint[] AS empty, $14::float8 AS tiny,
+                   $7::bigint[] = ARRAY[1, -2, 9223372036854775807]::bigint[] AS ints_equal,
+                   $8::float8[] = ARRAY[0.1, -2.5e300, 'NaN', '-Infinity']::float8[] AS doubles_equal,
+                   $6::timestamptz = '2025-01-04 14:13:20.123456+00'::timestamptz AS date_equal
+            """#,
+            [
+                text, Int.max, Int64.min, 0.1, true,
+                date, [1, -2, Int64.max] as [Int64], [0.1, -2.5e300, .nan, -.infinity] as [Double], nil,
+                ["a", nil, "q\"\\", "", "NULL", "x,y"] as [String?],
+                Double.nan, Double.infinity, [] as [Int64], 5e-324,
+            ]
+        ).single()
+        #expect(try row.string("s") == text)
+        #expect(try row.int("i") == Int.max)
+        #expect(try row.int64("i64") == Int64.min)
+        #expect(try row.double("d") == 0.1)
+        #expect(try row.bool("b") == true)
+        #expect(PostgresTimestamp.unixMicros(try row.date("t")) == 1_736_000_000_123_456)
+        #expect(try row.date("t") == date)
+        #expect(try row.int64Array("ints") == [1, -2, Int64.max])
+        #expect(try row.optionalString("null_text") == nil)
+        #expect(try row.text("null_text") == nil)
+        #expect(try row.bool("texts_equal"))
+        #expect(try row.bool("ints_equal"))
+        #expect(try row.bool("doubles_equal"))
+        #expect(try row.bool("date_equal"))
+        #expect(try row.double("nan").isNaN)
+        #expect(try row.double("inf") == .infinity)
+        #expect(try row.int64Array("empty") == [])
+        #expect(try row.double("tiny") == 5e-324)
+    }
+
+    @Test func nullParametersAndOptionalAccessors() throws {
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        let none: Int64? = nil
+        let some: Int64? = 42
+        let row = try connection.query(
+            "SELECT $1::bigint AS a, $2::bigint AS b, $3::timestamptz AS t, $4::bigint[] AS arr, $5::bool AS flag",
+            [none, some, nil, nil, nil]
+        ).single()
+        #expect(try row.optionalInt64("a") == nil)
+        #expect(try row.optionalInt64("b") == 42)
+        #expect(try row.optionalDate("t") == nil)
+        #expect(try row.optionalInt64Array("arr") == nil)
+        #expect(try row.optionalBool("flag") == nil)
+        #expect(try row.decode("b", as: Int?.self) == 42)
+        let error = try #require(throws: PostgresError.self) { try row.int64("a") }
+        #expect(error.code == .invalidValue)
+        #expect(error.column == "a")
+    }
+
+    @Test func nulCharacterInParameterIsRejected() throws {
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        let error = try #require(throws: PostgresError.self) {
+            try connection.query("SELECT $1::text AS s", ["a\u{0}b"])
+        }
+        #expect(error.code == .invalidParameter)
+        #expect(error.message.contains("$1"))
+        #expect(try connection.query("SELECT 'still usable' AS s").single().string("s") == "still usable")
+    }
+
+    @Test func timestampsComeBackInUTCWhateverTheInputZone() throws {
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        let row = try connection.query(
+            "SELECT '2024-02-29 23:30:00.5-05:30'::timestamptz AS t, '1969-12-31 23:59:59.999999+00'::timestamptz AS before_epoch, now() AS now"
+        ).single()
+        #expect(PostgresTimestamp.format(try row.date("t")) == "2024-03-01T05:00:00.500000Z")
+        #expect(PostgresTimestamp.unixMicros(try row.date("before_epoch")) == -1)
+        #expect(abs(try row.date("now").timeIntervalSinceNow) < 60)
+    }
+
+    @Test func missingColumnAndUnparseableValueAreClearErrors() throws {
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        let row = try connection.query("SELECT 'abc'::text AS word").single()
+        let missing = try #require(throws: PostgresError.self) { try row.string("nope") }
+        #expect(missing.code == .missingColumn)
+        #expect(missing.description.contains("nope"))
+        #expect(missing.description.contains("word"))
+        let invalid = try #require(throws: PostgresError.self) { try row.int64("word") }
+        #expect(invalid.code == .invalidValue)
+        #expect(invalid.description.contains("Int64"))
+        #expect(invalid.column == "word")
+    }
+
+    @Test func executeReturnsAffectedRows() throws {
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        try connection.execute("CREATE TEMP TABLE t (id int, name text)")
+        #expect(try connection.execute("INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 5) g") == 5)
+        #expect(try connection.execute("UPDATE t SET name = $1 WHERE id > $2", ["big", 3]) == 2)
+        let rows = try connection.query("SELECT id, name FROM t ORDER BY id")
+        #expect(rows.count == 5)
+        #expect(rows.columns == ["id", "name"])
+        #expect(try rows.map { try $0.string("name") } == ["n1", "n2", "n3", "big", "big"])
+    }
+
+    // MARK: - Errors
+
+    @Test func sqlErrorCarriesSQLStateAndMessage() throws {
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        let error = try #require(throws: PostgresError.self) {
+            try connection.query("SELECT * FROM no_such_table_here WHERE id = $1", [1])
+        }
+        #expect(error.code == .queryFailed)
+        #expect(error.sqlState == "42P01")
+        #expect(error.message == "relation \"no_such_table_here\" does not exist")
+        #expect(error.query == "SELECT * FROM no_such_table_here WHERE id = $1")
+        #expect(error.file.hasSuffix("PostgresConnectionTests.swift"))
+        #expect(error.description.contains("42P01"))
+
+        let unique = try #require(throws: PostgresError.self) {
+            try connection.executeScript("CREATE TEMP TABLE u (id int PRIMARY KEY); INSERT INTO u VALUES (1), (1)")
+        }
+        #expect(unique.sqlState == "23505")
+        #expect(unique.detail == "Key (id)=(1) already exists.")
+        #expect(connection.isConnected)
+    }
+
+    @Test func terminatedBackendIsConnectionLost() throws {
+        let victim = try TestPostgres.connect()
+        defer { victim.close() }
+        let killer = try TestPostgres.connect()
+        defer { killer.close() }
+        let pid = try #require(victim.backendPID)
+        #expect(try victim.query("SELECT pg_backend_pid() AS pid").single().int("pid") == Int(pid))
+        #expect(try killer.query("SELECT pg_terminate_backend($1::int) AS done", [Int(pid)]).single().bool("done"))
+        let error = try #require(throws: PostgresError.self) { try victim.ping() }
+        #expect(error.code == .connectionLost)
+        #expect(!victim.isConnected)
+    }
+
+    @Test func closedConnectionThrowsConnectionClosed() throws {
+        let connection = try TestPostgres.connect()
+        try connection.ping()
+        connection.close()
+        connection.close()
+        #expect(!connection.isConnected)
+        #expect(connection.backendPID == nil)
+        let error = try #require(throws: PostgresError.self) { try connection.ping() }
+        #expect(error.code == .connectionClosed)
+    }
+
+    // MARK: - Transactions
+
+    @Test func transactionCommitsAndRollsBackOnError() throws {
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        try connection.execute("CREATE TEMP TABLE tx (id int)")
+
+        let value = try connection.transaction {
+            try connection.execute("INSERT INTO tx VALUES (1)")
+            #expect(connection.isInTransaction)
+            return 7
+        }
+        #expect(value == 7)
+        #expect(!connection.isInTransaction)
+
+        #expect(throws: TestError()) {
+            try connection.transaction {
+                try connection.execute("INSERT INTO tx VALUES (2)")
+                throw TestError()
+            }
+        }
+        #expect(!connection.isInTransaction)
+
+        // A failing statement aborts the transaction; its error is the one thrown.
+        let error = try #require(throws: PostgresError.self) {
+            try connection.transaction {
+                try connection.execute("INSERT INTO tx VALUES (3)")
+                try connection.execute("INSERT INTO tx VALUES ('not a number')")
+            }
+        }
+        #expect(error.sqlState == "22P02")
+        #expect(try connection.query("SELECT id FROM tx ORDER BY id").map { try $0.int("id") } == [1])
+    }
+
+    @Test func nestedTransactionIsRefused() throws {
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        let error = try #require(throws: PostgresError.self) {
+            try connection.transaction {
+                try connection.transaction {}
+            }
+        }
+        #expect(error.code == .nestedTransaction)
+        #expect(!connection.isInTransaction)
+    }
+
+    @Test func originalErrorWinsWhenRollbackFails() throws {
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        let killer = try TestPostgres.connect()
+        defer { killer.close() }
+        let pid = try #require(connection.backendPID)
+        #expect(throws: TestError(label: "original")) {
+            try connection.transaction {
+                try killer.execute("SELECT pg_terminate_backend($1::int)", [Int(pid)])
+                throw TestError(label: "original")
+            }
+        }
+        #expect(!connection.isConnected)
+    }
+
+    // MARK: - Advisory locks
+
+    @Test func advisoryLockExcludesOtherSessionsUntilUnlockOrClose() throws {
+        let key = TestPostgres.randomKey()
+        let first = try TestPostgres.connect()
+        defer { first.close() }
+        let second = try TestPostgres.connect()
+        defer { second.close() }
+
+        #expect(try first.tryAdvisoryLock(key: key))
+        #expect(try !second.tryAdvisoryLock(key: key))
+        #expect(try first.advisoryUnlock(key: key))
+        #expect(try !first.advisoryUnlock(key: key))
+        #expect(try second.tryAdvisoryLock(key: key))
+        #expect(try !first.tryAdvisoryLock(key: key))
+
+        // Closing releases the lock once the server has ended the session.
+        second.close()
+        var acquired = false
+        for _ in 0..<50 where !acquired {
+            acquired = try first.tryAdvisoryLock(key: key)
+            if !acquired { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(acquired)
+    }
+
+    @Test func lockKeyIsStableFNV1a() {
+        // FNV-1a 64 of "otel_bridge:" + name; the values are part of the operator docs.
+        #expect(PostgresConnection.lockKey(for: "default") == PostgresConnection.lockKey(for: "default"))
+        #expect(PostgresConnection.lockKey(for: "a") != PostgresConnection.lockKey(for: "b"))
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in Array("otel_bridge:".utf8) {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+        }
+        #expect(PostgresConnection.lockKey(for: "") == Int64(bitPattern: hash))
+    }
+
+    // MARK: - Text formats without a server
+
+    @Test func timestampFormattingAndParsing() throws {
+        let date = Date(timeIntervalSince1970: 1_700_000_000.000001)
+        #expect(PostgresTimestamp.format(date) == "2023-11-14T22:13:20.000001Z")
+        #expect(PostgresTimestamp.format(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500000Z")
+        #expect(PostgresTimestamp.parse("2023-11-14 22:13:20.000001+00") == date)
+        #expect(PostgresTimestamp.parse("2023-11-14T22:13:20.000001Z") == date)
+        #expect(PostgresTimestamp.parse("2023-11-15 03:43:20.000001+05:30") == date)
+        #expect(PostgresTimestamp.parse("2023-11-14 21:13:20.000001-01:00:00") == date)
+        #expect(PostgresTimestamp.parse("2023-11-14 22:13:20+00") == Date(timeIntervalSince1970: 1_700_000_000))
+        #expect(PostgresTimestamp.parse("2023-11-14 22:13:20.0000014+00") == date)
+        #expect(PostgresTimestamp.parse("infinity") == nil)
+        #expect(PostgresTimestamp.parse("2023-11-14 22:13:20") == nil)
+        #expect(PostgresTimestamp.parse("2023-13-14 22:13:20+00") == nil)
+        #expect(PostgresTimestamp.parse("2023-11-14 22:13:20+00 BC") == nil)
+    }
+
+    @Test func arrayLiterals() throws {
+        #expect(([1, -2, 3] as [Int64]).postgresText == "{1,-2,3}")
+        #expect(([] as [Int64]).postgresText == "{}")
+        #expect((["a\"b", "c\\d", nil] as [String?]).postgresText == #"{"a\"b","c\\d",NULL}"#)
+        #expect(([1.5, .nan, .infinity] as [Double]).postgresText == "{1.5,NaN,Infinity}")
+        #expect(try [Int64](postgresText: "{1,-2,3}") == [1, -2, 3])
+        #expect(try [Int64](postgresText: "{}") == [])
+        #expect(throws: PostgresDecodingFailure.self) { try [Int64](postgresText: "{1,NULL}") }
+        #expect(throws: PostgresDecodingFailure.self) { try [Int64](postgresText: "1,2") }
+    }
+}
