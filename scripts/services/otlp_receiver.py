@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""OTLP/HTTP receiver for tests: decodes, records and answers exports like a collector would.
+
+Usage: otlp_receiver.py --port P [--host 127.0.0.1]
+
+Endpoints (OTLP/HTTP spec):
+  POST /v1/metrics, /v1/traces, /v1/logs  body application/x-protobuf or application/json (OTLP JSON),
+      optionally Content-Encoding: gzip. Success: 200 + Export*ServiceResponse in the request's content
+      type. Errors: a google.rpc.Status body (code, message) in the request's content type, plus
+      Retry-After when scripted. Undecodable body -> 400, other content types -> 415.
+Control:
+  GET  /__requests[?signal=metrics|traces|logs]  JSON list of records:
+       {seq, signal, path, headers (lowercased), content_type, content_encoding, status, accepted, body}
+       body = MessageToDict(request) (OTLP JSON names: camelCase, int64 as strings)
+  POST /__reset    clear records and script
+  POST /__control  {"script": [ENTRY, ...], "default": ENTRY}; each export pops the next script entry,
+                   else uses default, else plain 200. ENTRY keys (all optional):
+                   status, retry_after, message, code (google.rpc code), delay_seconds,
+                   partial_success {rejected_data_points|rejected_spans|rejected_log_records, error_message},
+                   close_connection (drop the socket without answering)
+  GET  /__control  current script/default;  GET /health -> 200
+"""
+import argparse
+import gzip
+import json
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
+
+SIGNALS = {
+    "/v1/metrics": ("metrics", metrics_pb.ExportMetricsServiceRequest, metrics_pb.ExportMetricsServiceResponse,
+                    "rejected_data_points"),
+    "/v1/traces": ("traces", trace_pb.ExportTraceServiceRequest, trace_pb.ExportTraceServiceResponse,
+                   "rejected_spans"),
+    "/v1/logs": ("logs", logs_pb.ExportLogsServiceRequest, logs_pb.ExportLogsServiceResponse,
+                 "rejected_log_records"),
+}
+# HTTP status -> google.rpc.Code
+RPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 408: 4, 409: 10, 413: 8, 415: 3, 429: 8, 499: 1,
+            500: 13, 501: 12, 502: 14, 503: 14, 504: 4}
+
+
+def _varint(n):
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def rpc_status_proto(code, message):
+    """google.rpc.Status { int32 code = 1; string message = 2; } encoded by hand."""
+    msg = message.encode()
+    out = b""
+    if code:
+        out += b"\x08" + _varint(code)
+    if msg:
+        out += b"\x12" + _varint(len(msg)) + msg
+    return out
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.records, self.script, self.default, self.seq = [], [], None, 0
+
+    def reset(self):
+        with self.lock:
+            self.records, self.script, self.default = [], [], None
+
+    def next_entry(self):
+        with self.lock:
+            if self.script:
+                return self.script.pop(0)
+            return dict(self.default or {})
+
+    def record(self, rec):
+        with self.lock:
+            self.seq += 1
+            rec["seq"] = self.seq
+            self.records.append(rec)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("%s %s\n" % (time.strftime("%H:%M:%S"), fmt % args))
+
+    def _send(self, status, body, ctype, extra=None):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status, obj):
+        self._send(status, json.dumps(obj).encode(), "application/json")
+
+    def _raw_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline().strip():
+                        pass
+                    return bytes(data)
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        st = self.server.state
+        if url.path == "/__requests":
+            sig = parse_qs(url.query).get("signal", [None])[0]
+            with st.lock:
+                recs = [r for r in st.records if sig is None or r["signal"] == sig]
+            return self._json(200, recs)
+        if url.path == "/__control":
+            with st.lock:
+                return self._json(200, {"script": st.script, "default": st.default})
+        if url.path in ("/", "/health"):
+            return self._json(200, {"ok": True})
+        self._json(404, {"error": "not found"})
+
+    def do_POST(self):
+        url = urlsplit(self.path)
+        st = self.server.state
+        raw = self._raw_body()
+        if url.path == "/__reset":
+            st.reset()
+            return self._json(200, {})
+        if url.path == "/__control":
+            try:
+                c = json.loads(raw or b"{}")
+                with st.lock:
+                    if "script" in c:
+                        st.script = list(c["script"] or [])
+                    if "default" in c:
+                        st.default = c["default"]
+            except (ValueError, TypeError) as e:
+                return self._json(400, {"error": str(e)})
+            return self._json(200, {"script": st.script, "default": st.default})
+        if url.path not in SIGNALS:
+            return self._json(404, {"error": "not found"})
+        self._export(url.path, raw)
+
+    def _export(self, path, raw):
+        signal, req_cls, resp_cls, rejected_field = SIGNALS[path]
+        st = self.server.state
+        ctype_full = self.headers.get("Content-Type", "")
+        ctype = ctype_full.split(";")[0].strip().lower()
+        cenc = self.headers.get("Content-Encoding", "").strip().lower()
+        is_json = ctype == "application/json"
+        resp_ctype = "application/json" if is_json else "application/x-protobuf"
+        rec = {"signal": signal, "path": path, "headers": {k.lower(): v for k, v in self.headers.items()},
+               "content_type": ctype_full, "content_encoding": cenc, "status": None, "accepted": False,
+               "body": None}
+        entry = st.next_entry()
+        if entry.get("delay_seconds"):
+            time.sleep(float(entry["delay_seconds"]))
+        if entry.get("close_connection"):
+            rec["error"] = "connection closed by script"
+            st.record(rec)
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        status, message = int(entry.get("status", 200)), entry.get("message", "")
+        # decode
+        try:
+            if ctype not in ("application/json", "application/x-protobuf"):
+                status, message = 415, f"unsupported content type {ctype_full!r}"
+                raise ValueError(message)
+            data = gzip.decompress(raw) if cenc == "gzip" else raw
+            if cenc not in ("", "identity", "gzip"):
+                raise ValueError(f"unsupported content encoding {cenc!r}")
+            req = req_cls()
+            if is_json:
+                json_format.Parse(data.decode("utf-8"), req)
+            else:
+                req.ParseFromString(data)
+            rec["body"] = json_format.MessageToDict(req, preserving_proto_field_name=False)
+        except Exception as e:  # undecodable: 400 per spec, whatever the script says
+            if status != 415:
+                status, message = 400, f"cannot decode request: {e}"
+            rec["error"] = message
+        headers = {}
+        if entry.get("retry_after") is not None and status >= 300:
+            headers["Retry-After"] = str(entry["retry_after"])
+        if 200 <= status < 300:
+            resp = resp_cls()
+            ps = entry.get("partial_success")
+            if ps:
+                rej = next((v for k, v in ps.items() if k.startswith("rejected")), 0)
+                setattr(resp.partial_success, rejected_field, int(rej))
+                resp.partial_success.error_message = ps.get("error_message", "")
+            body = json_format.MessageToJson(resp).encode() if is_json else resp.SerializeToString()
+        else:
+            code = int(entry.get("code", RPC_CODE.get(status, 2)))
+            message = message or self.responses.get(status, ("error",))[0]
+            body = (json.dumps({"code": code, "message": message}).encode() if is_json
+                    else rpc_status_proto(code, message))
+        rec["status"], rec["accepted"] = status, 200 <= status < 300
+        st.record(rec)
+        self._send(status, body, resp_ctype, headers)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    a = ap.parse_args()
+    srv = ThreadingHTTPServer((a.host, a.port), Handler)
+    srv.daemon_threads = True
+    srv.state = State()
+    sys.stderr.write(f"otlp_receiver listening on http://{a.host}:{a.port}\n")
+    sys.stderr.flush()
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.server_close()
+
+
+if __name__ == "__main__":
+    main()

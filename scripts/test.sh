@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# THE test command: scripts/test.sh [swift test args...]
+#
+# 1. scripts/bootstrap.sh (apt packages + .venv, idempotent and quiet)
+# 2. scripts/stack.sh up (Postgres, ClickHouse HTTP over chDB, OTLP receiver); always torn down on exit
+# 3. sources .stack/env (TEST_POSTGRES_URL, TEST_CLICKHOUSE_URL, TEST_OTLP_URL, ...)
+# 4. scripts/services/selftest.py: checks each service end to end, so a broken service fails fast
+# 5. swift test "$@"; exits with its status. Service logs: .stack/logs/
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+bash scripts/bootstrap.sh
+trap 'bash scripts/stack.sh down' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+bash scripts/stack.sh up
+set -a
+# shellcheck disable=SC1091
+source .stack/env
+set +a
+.venv/bin/python scripts/services/selftest.py
+
+rc=0
+swift test "$@" || rc=$?
+if ((rc != 0)); then
+  echo "test.sh: swift test failed (exit $rc); service logs in .stack/logs/" >&2
+fi
+exit "$rc"
