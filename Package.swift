@@ -72,6 +72,8 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints"]),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
         .testTarget(name: "RollupTests", dependencies: ["Rollup"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Rollup", "ClickHouse", "Postgres", "Checkpoints", "OTLP"]),
+        // Against the real services of scripts/stack.sh (TEST_*_URL variables).
+        .testTarget(name: "ClientIntegrationTests", dependencies: ["ClickHouse", "OTLP", "CurlHTTP"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Rollup", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP"]),
     ]
 )
