@@ -56,7 +56,7 @@ let package = Package(
 
         // The rollup pipeline: YAML pipelines, window planning, row-to-point mapping, the pass runner.
         .target(name: "Rollup", dependencies: [
-            "ClickHouse", "Postgres", "Checkpoints", "OTLP",
+            "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -299,8 +299,10 @@ private let curlHeaderCallback: otb_curl_data_callback = { data, size, count, co
     let state = Unmanaged<HTTPResponseStream.State>.fromOpaque(context!).takeUnretainedValue()
     let length = size * count
     guard let data else { return length }
-    var line = String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
-    while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+    var bytes = UnsafeRawBufferPointer(start: data, count: length)[...]
+    // Trim CR and LF as bytes: in a Swift String "\r\n" is one Character.
+    while let last = bytes.last, last == 0x0A || last == 0x0D { bytes = bytes.dropLast() }
+    let line = String(decoding: bytes, as: UTF8.self)
     if line.hasPrefix("HTTP/") {
         // A new status line starts a new response (after 1xx interim responses).
         let parts = line.split(separator: " ", maxSplits: 2)

@@ -1,0 +1,230 @@
+import Checkpoints
+import ClickHouse
+import CurlHTTP
+import Foundation
+import Logging
+import OTLP
+import Postgres
+
+/// The bridge's commands over its configuration: what the CLI calls. Every method blocks; call
+/// them through ``Bridge/offload(_:)`` from async code. Immutable, so `Sendable`; each call opens
+/// its own connections.
+public final class Bridge: Sendable {
+    public let configuration: BridgeConfiguration
+    public let pipelines: [PipelineConfiguration]
+    let logger: Logger
+    let now: @Sendable () -> Int64
+
+    public init(configuration: BridgeConfiguration, pipelines: [PipelineConfiguration], logger: Logger,
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) * 1_000 }) {
+        self.configuration = configuration
+        self.pipelines = pipelines
+        self.logger = logger
+        self.now = now
+    }
+
+    /// Reads the environment and the pipeline file.
+    public static func load(environment: [String: String], logger: Logger) throws(BridgeError) -> Bridge {
+        let configuration = try BridgeConfiguration(environment: environment)
+        let pipelines = try PipelineFile.load(path: configuration.configPath)
+        return Bridge(configuration: configuration, pipelines: pipelines, logger: logger)
+    }
+
+    /// Runs `body` on a thread of its own (the bridge's I/O blocks), returning its result.
+    public static func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try body() })
+            }
+            thread.stackSize = 4 << 20
+            thread.start()
+        }
+    }
+
+    // MARK: - run
+
+    /// One catch-up pass over the enabled pipelines (or `only` those named). Never throws for a
+    /// pipeline's failure: that is in its summary; throws when nothing can start (bad usage,
+    /// Postgres unreachable).
+    public func run(dryRun: Bool = false, only: [String] = [], output: @escaping (String) -> Void = { print($0) }) throws(BridgeError) -> [PassSummary] {
+        let selected = try select(only)
+        if !dryRun && !configuration.pushEnabled {
+            logger.warning("metrics export is disabled: set OTEL_PUSH_ENABLED=true to export (nothing was queried, no watermark moved)")
+            return []
+        }
+        let store = try openStore()
+        let clickhouse = ClickHouseClient(configuration: configuration.clickhouse, logger: logger)
+        let sink: PointSink = dryRun
+            ? PrintingSink(write: output)
+            : OTLPSink(exporter: OTLPHTTPExporter(configuration: configuration.metricsExporter, signal: .metrics,
+                                                  retryPolicy: configuration.retryPolicy, logger: logger))
+        var summaries: [PassSummary] = []
+        for pipeline in selected {
+            summaries.append(runPipeline(pipeline, store: store, clickhouse: clickhouse, sink: sink, dryRun: dryRun))
+        }
+        return summaries
+    }
+
+    private func runPipeline(_ pipeline: PipelineConfiguration, store: CheckpointStore, clickhouse: ClickHouseClient, sink: PointSink, dryRun: Bool) -> PassSummary {
+        let log = logger.with(pipeline: pipeline.name)
+        let now = self.now()
+        let initial = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds, maxBucketsPerQuery: 1)
+            .initialWatermark(configuration.startAt ?? now - 3_600_000_000_000)
+        var summary = PassSummary(pipeline: pipeline.name, status: .ok, watermarkBefore: initial, watermarkAfter: initial)
+        var locked = false
+        var runID: Int64?
+        do {
+            if !dryRun {
+                locked = try store.tryLock(pipeline: pipeline.name)
+                guard locked else {
+                    _ = try store.recordSkippedRun(pipeline: pipeline.name, reason: "another run holds the pipeline lock")
+                    log.notice("skipped: another run holds the pipeline lock")
+                    summary.status = .skipped
+                    return summary
+                }
+            }
+            let watermark: Int64
+            if dryRun {
+                watermark = try store.checkpoint(pipeline: pipeline.name).map { SeriesAggregator.nanoseconds($0.watermark) } ?? initial
+            } else {
+                watermark = SeriesAggregator.nanoseconds(try store.ensureCheckpoint(pipeline: pipeline.name, initialWatermark: SeriesAggregator.date(initial)).watermark)
+            }
+            summary.watermarkBefore = watermark
+            summary.watermarkAfter = watermark
+            if !dryRun {
+                runID = try store.startRun(pipeline: pipeline.name, windowStart: SeriesAggregator.date(watermark))
+            }
+            let pass = RollupPass(
+                pipeline: pipeline, clickhouse: clickhouse, store: store, sink: sink, dryRun: dryRun,
+                temporality: configuration.temporality, resource: configuration.resource,
+                scope: InstrumentationScope(name: "otel-bridge", version: BridgeConfiguration.version), logger: log,
+                loadedSeries: configuration.temporality == .cumulative ? try store.loadSeries(pipeline: pipeline.name) : [])
+            try pass.run(watermark: watermark, now: now, runID: runID, summary: &summary)
+            if let runID { try store.finishRun(runID: runID, status: .ok) }
+            log.info("pass finished", metadata: [
+                "watermark": "\(Timestamp.iso8601(summary.watermarkAfter))", "rows": "\(summary.rowsRead)",
+                "points": "\(summary.pointsExported)", "batches": "\(summary.batches)", "rejected": "\(summary.pointsRejected)",
+            ])
+        } catch {
+            let bridgeError = (error as? BridgeError) ?? BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
+            summary.status = .failed
+            summary.error = bridgeError.description
+            log.error("pass failed; the watermark stays at \(Timestamp.iso8601(summary.watermarkAfter))", metadata: ["error": "\(bridgeError.description)"])
+            if let runID {
+                do { try store.finishRun(runID: runID, status: .failed, error: bridgeError.description) } catch {
+                    log.error("could not record the failed run", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        if locked { _ = try? store.unlock(pipeline: pipeline.name) }
+        return summary
+    }
+
+    // MARK: - checkpoints
+
+    /// Every pipeline's watermark and status (pipelines of the file without a checkpoint yet too).
+    public func checkpointStatuses() throws(BridgeError) -> [PipelineStatus] {
+        let store = try openStore()
+        do {
+            return try store.statuses()
+        } catch {
+            throw BridgeError(.checkpoint, "\(error)", underlying: error)
+        }
+    }
+
+    /// Sets `pipeline`'s watermark to `time` (aligned down to its step). Cumulative series restart
+    /// with the new watermark as their start time, so no counter goes backwards under an old start.
+    public func rewind(pipeline name: String, to time: Int64) throws(BridgeError) -> (watermark: Int64, seriesReset: Int) {
+        guard let pipeline = pipelines.first(where: { $0.name == name }) else {
+            throw BridgeError(.usage, "no pipeline named '\(name)' in \(configuration.configPath) (pipelines: \(pipelines.map(\.name).joined(separator: ", ")))")
+        }
+        let store = try openStore()
+        let aligned = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: 0, maxBucketsPerQuery: 1).alignDown(time)
+        do {
+            guard try store.tryLock(pipeline: name) else {
+                throw BridgeError(.checkpoint, "pipeline \(name) is running (its lock is held); rewind it once the pass ends", pipeline: name)
+            }
+            defer { _ = try? store.unlock(pipeline: name) }
+            let reset = try store.rewind(pipeline: name, to: SeriesAggregator.date(aligned))
+            logger.notice("rewound", metadata: ["pipeline": "\(name)", "watermark": "\(Timestamp.iso8601(aligned))", "series_reset": "\(reset)"])
+            return (aligned, reset)
+        } catch let error as BridgeError {
+            throw error
+        } catch {
+            throw BridgeError(.checkpoint, "\(error)", pipeline: name, underlying: error)
+        }
+    }
+
+    // MARK: - validate
+
+    /// Checks configuration, templates (against ClickHouse's actual result columns) and
+    /// connectivity, exporting nothing. Returns one line per check; throws on the first failure.
+    public func validate(output: (String) -> Void) throws(BridgeError) {
+        output("configuration: \(pipelines.count) pipeline(s) in \(configuration.configPath)")
+        _ = try openStore()
+        output("checkpoint store: connected, schema otel_bridge migrated")
+        let clickhouse = ClickHouseClient(configuration: configuration.clickhouse, logger: logger)
+        do { try clickhouse.ping() } catch {
+            throw BridgeError(.query, "ClickHouse is not reachable: \(error.description)", underlying: error)
+        }
+        output("clickhouse: \(HTTPError.redactedURL(configuration.clickhouse.url)) answers /ping")
+        for pipeline in pipelines {
+            // An empty window returns the result header (columns and types) and no rows.
+            let t = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: 0, maxBucketsPerQuery: 1).alignDown(now())
+            do {
+                let stream = try clickhouse.query(pipeline.sql, parameters: WindowParameters.values(for: pipeline, window: TimeWindow(start: t, end: t)))
+                defer { stream.close() }
+                _ = try ResultBinding(pipeline: pipeline, columns: stream.columns)
+                var row: [ClickHouseValue] = []
+                while try stream.next(into: &row) {}
+            } catch let error as BridgeError {
+                throw error
+            } catch {
+                throw BridgeError(.template, "\(error)", pipeline: pipeline.name, file: pipeline.queryFile, underlying: error)
+            }
+            output("pipeline \(pipeline.name): \(pipeline.queryPath) returns every mapped column (\(pipeline.metrics.map(\.name).joined(separator: ", ")))\(pipeline.enabled ? "" : " [disabled]")")
+        }
+        if configuration.pushEnabled {
+            let exporter = OTLPHTTPExporter(configuration: configuration.metricsExporter, signal: .metrics, retryPolicy: RetryPolicy(maxElapsed: .zero), logger: logger)
+            // An ExportMetricsServiceRequest with no data: valid OTLP that exports nothing.
+            let empty: [UInt8] = configuration.metricsExporter.wireProtocol == .httpJSON ? Array("{}".utf8) : []
+            do {
+                _ = try exporter.export(body: empty)
+            } catch {
+                throw BridgeError(.export, "the OTLP endpoint did not accept an empty export: \(error.description)", underlying: error)
+            }
+            output("otlp: \(HTTPError.redactedURL(configuration.metricsExporter.endpoint)) accepted an empty export")
+        } else {
+            output("otlp: OTEL_PUSH_ENABLED is not true: metrics would not be exported")
+        }
+    }
+
+    // MARK: - helpers
+
+    private func select(_ only: [String]) throws(BridgeError) -> [PipelineConfiguration] {
+        for name in only where !pipelines.contains(where: { $0.name == name }) {
+            throw BridgeError(.usage, "no pipeline named '\(name)' in \(configuration.configPath) (pipelines: \(pipelines.map(\.name).joined(separator: ", ")))")
+        }
+        return pipelines.filter { only.isEmpty ? $0.enabled : only.contains($0.name) }
+    }
+
+    /// Connects to the checkpoint store and migrates it.
+    func openStore() throws(BridgeError) -> CheckpointStore {
+        do {
+            let connection = try PostgresConnection.connect(conninfo: configuration.checkpointDatabaseURL, logger: logger)
+            let store = CheckpointStore(connection: connection, logger: logger)
+            _ = try store.migrate()
+            return store
+        } catch {
+            throw BridgeError(.checkpoint, "cannot use the checkpoint store (CHECKPOINT_DATABASE_URL): \(error)", underlying: error)
+        }
+    }
+}
+
+extension Logger {
+    func with(pipeline: String) -> Logger {
+        var copy = self
+        copy[metadataKey: "pipeline"] = "\(pipeline)"
+        return copy
+    }
+}

@@ -1,0 +1,74 @@
+import ClickHouse
+import Foundation
+import OTLP
+
+/// Everything the bridge reads from the environment (read once, from an injected dictionary).
+public struct BridgeConfiguration: Sendable {
+    public static let version = "0.1.0"
+
+    /// `CLICKHOUSE_URL`, `CLICKHOUSE_USER`, `CLICKHOUSE_PASSWORD`, `CLICKHOUSE_DATABASE`, …
+    public var clickhouse: ClickHouseConfiguration
+    /// `CHECKPOINT_DATABASE_URL`: a libpq URI or conninfo; unset means libpq's `PG*` defaults.
+    public var checkpointDatabaseURL: String?
+    /// `OTEL_PUSH_ENABLED`: metrics are exported only when it is `true`. Default false.
+    public var pushEnabled: Bool
+    /// The OTLP/HTTP metrics exporter (`OTEL_ENDPOINT`, `OTEL_EXPORTER_OTLP_*`).
+    public var metricsExporter: OTLPExporterConfiguration
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: `cumulative` (default) or `delta`
+    /// (`lowmemory` means delta for the monotonic sums and histograms the bridge exports).
+    public var temporality: AggregationTemporality
+    /// `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`.
+    public var resource: [Attribute]
+    /// `BRIDGE_CONFIG`, default `config/bridge.yaml`.
+    public var configPath: String
+    /// `BRIDGE_START_AT` (ISO 8601 UTC): first watermark of a pipeline without checkpoint.
+    /// Default: one hour before now.
+    public var startAt: Int64?
+    /// Retries of one export: `BRIDGE_EXPORT_MAX_ELAPSED` seconds in all (default 300).
+    public var retryPolicy: RetryPolicy
+
+    public init(environment env: [String: String]) throws(BridgeError) {
+        func value(_ name: String) -> String? {
+            guard let v = env[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
+            return v
+        }
+        do {
+            clickhouse = try ClickHouseConfiguration(environment: env)
+        } catch {
+            throw BridgeError(.configuration, error.message, key: "CLICKHOUSE_*")
+        }
+        checkpointDatabaseURL = value("CHECKPOINT_DATABASE_URL")
+        switch value("OTEL_PUSH_ENABLED")?.lowercased() {
+        case nil, "false", "0", "no": pushEnabled = false
+        case "true", "1", "yes": pushEnabled = true
+        case let other?:
+            throw BridgeError(.configuration, "OTEL_PUSH_ENABLED must be true or false, not '\(other)'", key: "OTEL_PUSH_ENABLED")
+        }
+        do {
+            metricsExporter = try OTLPExporterConfiguration(signal: .metrics, environment: env)
+            resource = try OTLPResource.attributes(environment: env).map { Attribute($0.key, .string($0.value)) }
+        } catch {
+            throw BridgeError(.configuration, error.reason, key: error.variable)
+        }
+        switch value("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")?.lowercased() {
+        case nil, "cumulative": temporality = .cumulative
+        case "delta", "lowmemory": temporality = .delta
+        case let other?:
+            throw BridgeError(.configuration, "must be cumulative, delta or lowmemory, not '\(other)'", key: "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
+        }
+        configPath = value("BRIDGE_CONFIG") ?? "config/bridge.yaml"
+        if let text = value("BRIDGE_START_AT") {
+            guard let t = Timestamp.parse(text) else {
+                throw BridgeError(.configuration, "expected an ISO 8601 UTC time such as 2026-11-01T00:00:00Z, not '\(text)'", key: "BRIDGE_START_AT")
+            }
+            startAt = t
+        }
+        retryPolicy = RetryPolicy()
+        if let text = value("BRIDGE_EXPORT_MAX_ELAPSED") {
+            guard let s = Double(text), s >= 0, s.isFinite else {
+                throw BridgeError(.configuration, "expected a number of seconds, not '\(text)'", key: "BRIDGE_EXPORT_MAX_ELAPSED")
+            }
+            retryPolicy.maxElapsed = .milliseconds(Int64(s * 1000))
+        }
+    }
+}

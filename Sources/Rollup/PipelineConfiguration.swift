@@ -1,0 +1,85 @@
+import ClickHouse
+import OTLP
+
+/// One pipeline of `config/bridge.yaml`: a query template, its window, and the metrics mapped
+/// from its result columns.
+public struct PipelineConfiguration: Sendable {
+    /// Unique name; the key of its checkpoint row.
+    public var name: String
+    public var enabled: Bool
+    /// The query template's path as given in the YAML, and as resolved against the YAML's folder.
+    public var queryPath: String
+    public var queryFile: String
+    public var sql: String
+    /// `{name:Type}` placeholders found in the template.
+    public var placeholders: [Placeholder]
+    /// Bucket width in seconds (`step`, default 60 s).
+    public var stepSeconds: Int64
+    /// How long after a bucket's end it is still considered open (`lag`, default 120 s).
+    public var lagSeconds: Int64
+    /// The result column holding each row's bucket start (`bucket_column`, default `bucket`).
+    public var bucketColumn: String
+    /// At most this many buckets per query, so a backfill never runs one giant query.
+    public var maxBucketsPerQuery: Int
+    /// At most this many points per OTLP request (whole buckets stay together in a batch).
+    public var maxPointsPerRequest: Int
+    /// At most this many encoded bytes per OTLP request; a larger batch is split.
+    public var maxRequestBytes: Int
+    /// Extra query parameters from `parameters:` (bucket bounds, for example).
+    public var parameters: [(name: String, value: QueryParameter)]
+    public var metrics: [MetricMapping]
+    /// Where the pipeline starts in the YAML file.
+    public var line: Int?
+
+    /// A `{name:Type}` placeholder of a query template.
+    public struct Placeholder: Sendable, Equatable {
+        public var name: String
+        public var type: String
+    }
+}
+
+/// How one metric is read from result columns (the Collector sqlquery receiver's vocabulary,
+/// plus what histograms and summaries need).
+public struct MetricMapping: Sendable {
+    public enum ValueType: String, Sendable { case int, double }
+
+    public enum Kind: Sendable {
+        case sum(valueColumn: String, valueType: ValueType, monotonic: Bool)
+        case gauge(valueColumn: String, valueType: ValueType)
+        case histogram(
+            bounds: [Double], countColumn: String, sumColumn: String, minColumn: String?, maxColumn: String?,
+            bucketCountsColumn: String)
+        case summary(quantiles: [Double], quantileValuesColumn: String, countColumn: String, sumColumn: String)
+    }
+
+    public var name: String
+    public var description: String
+    public var unit: String
+    /// Result columns that become attributes, named as the attribute keys; an empty string or
+    /// NULL omits the attribute.
+    public var attributeColumns: [String]
+    /// Attributes added to every point.
+    public var staticAttributes: [Attribute]
+    public var kind: Kind
+    public var line: Int?
+
+    /// Every result column this metric reads.
+    public var columns: [String] {
+        var list = attributeColumns
+        switch kind {
+        case .sum(let v, _, _), .gauge(let v, _): list.append(v)
+        case .histogram(_, let c, let s, let mn, let mx, let b): list += [c, s, b] + [mn, mx].compactMap { $0 }
+        case .summary(_, let q, let c, let s): list += [q, c, s]
+        }
+        return list
+    }
+
+    public var dataTypeName: String {
+        switch kind {
+        case .sum: "sum"
+        case .gauge: "gauge"
+        case .histogram: "histogram"
+        case .summary: "summary"
+        }
+    }
+}

@@ -1,0 +1,252 @@
+import ClickHouse
+import OTLP
+
+/// One series' value in one bucket, as read from a result row (before temporality).
+enum Observation: Equatable {
+    case int(Int64)
+    case double(Double)
+    case histogram(count: UInt64, sum: Double, min: Double?, max: Double?, buckets: [UInt64])
+    case summary(count: UInt64, sum: Double, quantiles: [Double])
+}
+
+/// A pipeline's metric mappings bound to the columns of an actual result: every column a mapping
+/// names must exist with a type that fits, checked once against the result header; then each
+/// row is read by column index and checked value by value.
+struct ResultBinding {
+    struct BoundAttribute {
+        let key: String
+        let column: Int
+        let type: ClickHouseType
+    }
+
+    enum BoundValue {
+        case number(column: Int, valueType: MetricMapping.ValueType, nonNegative: Bool)
+        case histogram(count: Int, sum: Int, min: Int?, max: Int?, buckets: Int, bounds: Int)
+        case summary(count: Int, sum: Int, quantiles: Int, levels: Int)
+    }
+
+    struct BoundMetric {
+        let index: Int
+        let mapping: MetricMapping
+        let attributes: [BoundAttribute]
+        let value: BoundValue
+    }
+
+    let pipeline: PipelineConfiguration
+    let bucketColumn: Int
+    let columnNames: [String]
+    let metrics: [BoundMetric]
+
+    /// Checks the result header against the mappings.
+    init(pipeline: PipelineConfiguration, columns: [ClickHouseRowStream.Column]) throws(BridgeError) {
+        self.pipeline = pipeline
+        columnNames = columns.map(\.name)
+        func fail(_ column: String, _ why: String) -> BridgeError {
+            BridgeError(.template, why, pipeline: pipeline.name, file: pipeline.queryFile, key: column)
+        }
+        func column(_ name: String, for metric: String) throws(BridgeError) -> (Int, ClickHouseType) {
+            guard let i = columns.firstIndex(where: { $0.name == name }) else {
+                throw fail(name, "metric \(metric) reads column '\(name)', which the query does not return (it returns: \(columns.map(\.name).joined(separator: ", ")))")
+            }
+            return (i, columns[i].type)
+        }
+        guard let b = columns.firstIndex(where: { $0.name == pipeline.bucketColumn }) else {
+            throw fail(pipeline.bucketColumn, "the query returns no bucket column '\(pipeline.bucketColumn)' (set bucket_column, or alias the bucket start AS \(pipeline.bucketColumn))")
+        }
+        let bucketIsNullable: Bool
+        if case .nullable = columns[b].type { bucketIsNullable = true } else { bucketIsNullable = false }
+        guard columns[b].type.isTime, !bucketIsNullable else {
+            throw fail(pipeline.bucketColumn, "the bucket column must be a non-Nullable DateTime or DateTime64, not \(columns[b].typeName)")
+        }
+        bucketColumn = b
+
+        func numberValue(_ v: String, valueType: MetricMapping.ValueType, nonNegative: Bool, metric: String) throws(BridgeError) -> BoundValue {
+            let (i, type) = try column(v, for: metric)
+            guard type.nonNullable.isNumeric else {
+                throw fail(v, "value column '\(v)' of metric \(metric) must be numeric, not \(columns[i].typeName)")
+            }
+            if valueType == .int && !type.nonNullable.isInteger {
+                throw fail(v, "metric \(metric) has value_type int but column '\(v)' is \(columns[i].typeName); use an integer column or value_type double")
+            }
+            return .number(column: i, valueType: valueType, nonNegative: nonNegative)
+        }
+
+        var bound: [BoundMetric] = []
+        for (index, metric) in pipeline.metrics.enumerated() {
+            var attributes: [BoundAttribute] = []
+            for name in metric.attributeColumns {
+                let (i, type) = try column(name, for: metric.name)
+                switch type.nonNullable {
+                case .string, .fixedString, .uuid, .ipv4, .ipv6, .enum8, .enum16, .bool, .float32, .float64:
+                    break
+                default:
+                    guard type.isInteger else {
+                        throw fail(name, "attribute column '\(name)' of metric \(metric.name) has type \(columns[i].typeName); attributes must be strings, numbers or booleans")
+                    }
+                }
+                attributes.append(BoundAttribute(key: name, column: i, type: type))
+            }
+            let value: BoundValue
+            switch metric.kind {
+            case .sum(let v, let valueType, let monotonic):
+                value = try numberValue(v, valueType: valueType, nonNegative: monotonic, metric: metric.name)
+            case .gauge(let v, let valueType):
+                value = try numberValue(v, valueType: valueType, nonNegative: false, metric: metric.name)
+            case .histogram(let bounds, let countColumn, let sumColumn, let minColumn, let maxColumn, let bucketsColumn):
+                let (c, ct) = try column(countColumn, for: metric.name)
+                guard ct.nonNullable.isInteger else { throw fail(countColumn, "count column '\(countColumn)' must be an integer, not \(columns[c].typeName)") }
+                let (s, st) = try column(sumColumn, for: metric.name)
+                guard st.nonNullable.isNumeric else { throw fail(sumColumn, "sum column '\(sumColumn)' must be numeric, not \(columns[s].typeName)") }
+                var mn: Int?, mx: Int?
+                for (name, slot) in [(minColumn, 0), (maxColumn, 1)] {
+                    guard let name else { continue }
+                    let (i, t) = try column(name, for: metric.name)
+                    guard t.nonNullable.isNumeric else { throw fail(name, "column '\(name)' must be numeric, not \(columns[i].typeName)") }
+                    if slot == 0 { mn = i } else { mx = i }
+                }
+                let (bk, bt) = try column(bucketsColumn, for: metric.name)
+                guard case .array(let element) = bt, element.nonNullable.isInteger else {
+                    throw fail(bucketsColumn, "bucket counts column '\(bucketsColumn)' must be an Array of integers, not \(columns[bk].typeName)")
+                }
+                value = .histogram(count: c, sum: s, min: mn, max: mx, buckets: bk, bounds: bounds.count)
+            case .summary(let levels, let quantilesColumn, let countColumn, let sumColumn):
+                let (q, qt) = try column(quantilesColumn, for: metric.name)
+                guard case .array(let element) = qt, element.nonNullable.isNumeric else {
+                    throw fail(quantilesColumn, "quantile values column '\(quantilesColumn)' must be an Array of numbers (quantilesExact(…)(x)), not \(columns[q].typeName)")
+                }
+                let (c, ct) = try column(countColumn, for: metric.name)
+                guard ct.nonNullable.isInteger else { throw fail(countColumn, "count column '\(countColumn)' must be an integer, not \(columns[c].typeName)") }
+                let (s, st) = try column(sumColumn, for: metric.name)
+                guard st.nonNullable.isNumeric else { throw fail(sumColumn, "sum column '\(sumColumn)' must be numeric, not \(columns[s].typeName)") }
+                value = .summary(count: c, sum: s, quantiles: q, levels: levels.count)
+            }
+            bound.append(BoundMetric(index: index, mapping: metric, attributes: attributes, value: value))
+        }
+        metrics = bound
+    }
+
+    private func resultError(_ column: String, row: Int, _ why: String) -> BridgeError {
+        BridgeError(.result, "row \(row): \(why)", pipeline: pipeline.name, file: pipeline.queryFile, key: column)
+    }
+
+    /// The row's bucket start, checked to lie inside `window` and on a bucket boundary.
+    func bucket(_ row: [ClickHouseValue], rowNumber: Int, window: TimeWindow, planner: WindowPlanner) throws(BridgeError) -> Int64 {
+        let name = pipeline.bucketColumn
+        guard let t = row[bucketColumn].unixNanoseconds else {
+            throw resultError(name, row: rowNumber, "the bucket is NULL or not a time")
+        }
+        guard t >= window.start && t < window.end else {
+            throw resultError(name, row: rowNumber, "bucket \(Timestamp.iso8601(t)) lies outside the queried window \(window); filter on {window_start} and {window_end}")
+        }
+        guard planner.isAligned(t) else {
+            throw resultError(name, row: rowNumber, "bucket \(Timestamp.iso8601(t)) is not aligned to the \(pipeline.stepSeconds) s step (use toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC'))")
+        }
+        return t
+    }
+
+    /// The attributes of `metric` in `row`: empty strings and NULLs omitted, then static ones.
+    func attributes(of metric: BoundMetric, in row: [ClickHouseValue]) -> [Attribute] {
+        var out: [Attribute] = []
+        out.reserveCapacity(metric.attributes.count + metric.mapping.staticAttributes.count)
+        for a in metric.attributes {
+            switch row[a.column] {
+            case .null: continue
+            case .string(let s): if !s.isEmpty { out.append(Attribute(a.key, .string(s))) }
+            case .int(let v): out.append(Attribute(a.key, .int(v)))
+            case .uint(let v): out.append(v <= UInt64(Int64.max) ? Attribute(a.key, .int(Int64(v))) : Attribute(a.key, .string(String(v))))
+            case .bool(let b): out.append(Attribute(a.key, .bool(b)))
+            case .float(let d): out.append(Attribute(a.key, .double(d)))
+            case let other: if let text = other.text { out.append(Attribute(a.key, .string(text))) }
+            }
+        }
+        out += metric.mapping.staticAttributes
+        return out
+    }
+
+    /// The metric's value in `row`, checked: finite, non-negative counts, consistent histograms.
+    /// `nil` when the row holds no value for it (a NULL value column).
+    func observation(of metric: BoundMetric, in row: [ClickHouseValue], rowNumber: Int) throws(BridgeError) -> Observation? {
+        let name = metric.mapping.name
+        func number(_ column: Int) throws(BridgeError) -> Double? {
+            let v = row[column]
+            if v.isNull { return nil }
+            guard let d = v.double, d.isFinite else {
+                throw resultError(columnNames[column], row: rowNumber, "metric \(name): value \(v) is not a finite number")
+            }
+            return d
+        }
+        func count(_ column: Int) throws(BridgeError) -> UInt64 {
+            switch row[column] {
+            case .uint(let v): return v
+            case .int(let v) where v >= 0: return UInt64(v)
+            case .bool(let b): return b ? 1 : 0
+            case let v: throw resultError(columnNames[column], row: rowNumber, "metric \(name): count \(v) is negative or not an integer")
+            }
+        }
+        switch metric.value {
+        case .number(let column, let valueType, let nonNegative):
+            let v = row[column]
+            if v.isNull { return nil }
+            switch valueType {
+            case .int:
+                let i: Int64
+                switch v {
+                case .int(let x): i = x
+                case .uint(let x):
+                    guard x <= UInt64(Int64.max) else { throw resultError(columnNames[column], row: rowNumber, "metric \(name): value \(x) does not fit in a 64-bit signed integer") }
+                    i = Int64(x)
+                case .bool(let b): i = b ? 1 : 0
+                default: throw resultError(columnNames[column], row: rowNumber, "metric \(name): value \(v) is not an integer")
+                }
+                if nonNegative && i < 0 { throw resultError(columnNames[column], row: rowNumber, "metric \(name) is monotonic but the value is negative (\(i))") }
+                return .int(i)
+            case .double:
+                guard let d = try number(column) else { return nil }
+                if nonNegative && d < 0 { throw resultError(columnNames[column], row: rowNumber, "metric \(name) is monotonic but the value is negative (\(d))") }
+                return .double(d)
+            }
+        case .histogram(let c, let s, let mn, let mx, let b, let boundCount):
+            let total = try count(c)
+            let sum = try number(s) ?? 0
+            guard case .array(let items) = row[b] else { throw resultError(columnNames[b], row: rowNumber, "metric \(name): bucket counts are NULL") }
+            guard items.count == boundCount + 1 else {
+                throw resultError(columnNames[b], row: rowNumber, "metric \(name): \(items.count) bucket counts for \(boundCount) explicit_bounds (expected \(boundCount + 1))")
+            }
+            var buckets: [UInt64] = []
+            buckets.reserveCapacity(items.count)
+            for item in items {
+                switch item {
+                case .uint(let v): buckets.append(v)
+                case .int(let v) where v >= 0: buckets.append(UInt64(v))
+                default: throw resultError(columnNames[b], row: rowNumber, "metric \(name): bucket count \(item) is negative or not an integer")
+                }
+            }
+            let (bucketTotal, overflow) = buckets.reduce((UInt64(0), false)) { acc, x in
+                let (r, o) = acc.0.addingReportingOverflow(x); return (r, acc.1 || o)
+            }
+            guard !overflow, bucketTotal == total else {
+                throw resultError(columnNames[b], row: rowNumber, "metric \(name): bucket counts add up to \(bucketTotal) but the count is \(total)")
+            }
+            let minimum = try mn.flatMap { (i: Int) throws(BridgeError) -> Double? in try number(i) }
+            let maximum = try mx.flatMap { (i: Int) throws(BridgeError) -> Double? in try number(i) }
+            if total == 0 { return nil }
+            return .histogram(count: total, sum: sum, min: minimum, max: maximum, buckets: buckets)
+        case .summary(let c, let s, let q, let levels):
+            let total = try count(c)
+            let sum = try number(s) ?? 0
+            guard case .array(let items) = row[q] else { throw resultError(columnNames[q], row: rowNumber, "metric \(name): quantile values are NULL") }
+            guard items.count == levels else {
+                throw resultError(columnNames[q], row: rowNumber, "metric \(name): \(items.count) quantile values for \(levels) quantiles")
+            }
+            var values: [Double] = []
+            for item in items {
+                guard let d = item.double, d.isFinite else {
+                    throw resultError(columnNames[q], row: rowNumber, "metric \(name): quantile value \(item) is not a finite number")
+                }
+                values.append(d)
+            }
+            if total == 0 { return nil }
+            return .summary(count: total, sum: sum, quantiles: values)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// The rollup pipeline lands here.

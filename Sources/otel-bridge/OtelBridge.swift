@@ -1,0 +1,182 @@
+import ArgumentParser
+import Checkpoints
+import Foundation
+import Logging
+import Rollup
+
+/// `otel-bridge`: AI-gateway analytics from ClickHouse to OpenTelemetry.
+///
+/// Exit codes: 0 success or nothing to do, 1 a pipeline failed (its watermark unchanged),
+/// 2 bad configuration or usage.
+@main
+struct OtelBridge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "otel-bridge",
+        abstract: "Exports AI-gateway analytics from ClickHouse to any OpenTelemetry backend.",
+        discussion: "Configuration comes from the environment (CLICKHOUSE_*, CHECKPOINT_DATABASE_URL, OTEL_*, BRIDGE_*) and the pipeline file (BRIDGE_CONFIG, default config/bridge.yaml). See README.md.",
+        version: BridgeConfiguration.version,
+        subcommands: [Run.self, Checkpoints.self, Validate.self])
+
+    /// Runs the command, mapping failures to the documented exit codes (argument-parser's own
+    /// usage errors would exit with 64).
+    static func main() async {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOG_LEVEL"]?.lowercased() ?? "info") ?? .info
+            return handler
+        }
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as BridgeError {
+            FileHandle.standardError.write(Data("otel-bridge: \(error.description)\n".utf8))
+            Foundation.exit(error.code.exitCode)
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            let exitCode = exitCode(for: error)
+            if exitCode == .success { exit(withError: error) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        }
+    }
+}
+
+/// Options every command shares.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: "Pipeline file (overrides BRIDGE_CONFIG; default config/bridge.yaml).")
+    var config: String?
+
+    func bridge() throws -> Bridge {
+        var environment = ProcessInfo.processInfo.environment
+        if let config { environment["BRIDGE_CONFIG"] = config }
+        return try Bridge.load(environment: environment, logger: Logger(label: "otel-bridge"))
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "One catch-up pass over every enabled pipeline, then exit (what the Kubernetes CronJob runs).")
+
+    @OptionGroup var options: CommonOptions
+
+    @Flag(help: "Query and convert, print the points, push nothing, move no watermark.")
+    var dryRun = false
+
+    @Option(name: .customLong("pipeline"), help: "Run only this pipeline (repeatable; runs it even if disabled).")
+    var pipelines: [String] = []
+
+    func run() async throws {
+        let bridge = try options.bridge()
+        let dryRun = self.dryRun, only = pipelines
+        let summaries = try await Bridge.offload { try bridge.run(dryRun: dryRun, only: only) }
+        for s in summaries {
+            let line = "\(s.pipeline): \(s.status.rawValue), watermark \(Timestamp.iso8601(s.watermarkBefore)) -> \(Timestamp.iso8601(s.watermarkAfter)), "
+                + "\(s.rowsRead) rows, \(s.pointsExported) points in \(s.batches) batch(es)"
+                + (s.pointsRejected > 0 ? ", \(s.pointsRejected) rejected by the receiver" : "")
+                + (s.error.map { "; error: \($0)" } ?? "")
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        if summaries.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
+    }
+}
+
+struct Checkpoints: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show every pipeline's watermark and status.",
+        subcommands: [Show.self, Rewind.self], defaultSubcommand: Show.self)
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show every pipeline's watermark and status.")
+        @OptionGroup var options: CommonOptions
+
+        func run() async throws {
+            let bridge = try options.bridge()
+            let statuses = try await Bridge.offload { try bridge.checkpointStatuses() }
+            let known = Set(statuses.map(\.pipeline))
+            var rows = [["PIPELINE", "WATERMARK", "BEHIND", "LAST SUCCESS", "FAILURES", "LOCKED", "LAST ERROR"]]
+            for s in statuses {
+                rows.append([
+                    s.pipeline, format(s.watermark), formatBehind(s.behind), s.lastSuccessAt.map(format) ?? "-",
+                    String(s.consecutiveFailures), s.locked ? "yes" : "no", s.lastError.map { String($0.prefix(80)) } ?? "-",
+                ])
+            }
+            for p in bridge.pipelines where !known.contains(p.name) {
+                rows.append([p.name, "(none yet)", "-", "-", "0", "no", "-"])
+            }
+            print(table(rows))
+        }
+    }
+
+    struct Rewind: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move a pipeline's watermark to re-export from a time.",
+            discussion: "Cumulative series of the pipeline restart with the new watermark as their start time (the backend sees a reset, never a counter going backwards under the same start time).")
+        @OptionGroup var options: CommonOptions
+
+        @Argument(help: "The pipeline to rewind.")
+        var pipeline: String
+
+        @Option(help: "ISO 8601 UTC time, aligned down to the pipeline's step (for example 2026-11-29T00:00:00Z).")
+        var to: String
+
+        @Flag(help: "Do not ask for confirmation (for scripts).")
+        var yes = false
+
+        func run() async throws {
+            guard let time = Timestamp.parse(to) else {
+                throw ValidationError("--to must be an ISO 8601 UTC time such as 2026-11-29T00:00:00Z, not '\(to)'")
+            }
+            let bridge = try options.bridge()
+            if !yes {
+                guard isatty(STDIN_FILENO) != 0 else {
+                    throw ValidationError("rewinding re-exports data: pass --yes to confirm when not running interactively")
+                }
+                print("Rewind pipeline \(pipeline) to \(Timestamp.iso8601(time))? Buckets after it will be exported again. [y/N] ", terminator: "")
+                guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                    print("Not rewound.")
+                    return
+                }
+            }
+            let name = pipeline
+            let result = try await Bridge.offload { try bridge.rewind(pipeline: name, to: time) }
+            print("\(name): watermark set to \(Timestamp.iso8601(result.watermark)); \(result.seriesReset) cumulative series will restart")
+        }
+    }
+}
+
+struct Validate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check configuration, templates and connectivity without exporting anything.")
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let bridge = try options.bridge()
+        try await Bridge.offload { try bridge.validate(output: { print("ok  " + $0) }) }
+    }
+}
+
+func format(_ date: Date) -> String {
+    Timestamp.iso8601(Int64(date.timeIntervalSince1970 * 1_000_000) * 1_000)
+}
+
+func formatBehind(_ d: Duration) -> String {
+    let s = d.components.seconds
+    if s < 120 { return "\(s)s" }
+    if s < 7200 { return "\(s / 60)m" }
+    return "\(s / 3600)h\(s % 3600 / 60)m"
+}
+
+func table(_ rows: [[String]]) -> String {
+    guard let first = rows.first else { return "" }
+    var widths = first.map(\.count)
+    for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+    return rows.map { row in
+        row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ")
+    }.joined(separator: "\n")
+}
