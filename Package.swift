@@ -48,11 +48,14 @@ let package = Package(
         ]),
 
         // OTLP: generated protobuf types, the encoder seam, the OTLP/HTTP exporter and its configuration.
-        .target(name: "OTLP", dependencies: [
-            "CurlHTTP",
-            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "OTLP",
+            dependencies: [
+                "CurlHTTP",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Generated/README.md"]),
 
         // The rollup pipeline: YAML pipelines, window planning, row-to-point mapping, the pass runner.
         .target(name: "Rollup", dependencies: [

@@ -1,9 +1,10 @@
 /// A value bound to a `{name:Type}` placeholder, sent as the `param_name` URL parameter.
 ///
 /// Values are never spliced into SQL: ClickHouse parses each `param_` value as the placeholder's
-/// type, from its escaped text form. Top-level values use the TabSeparated escaping (backslash,
-/// tab, newline, carriage return and NUL are escaped); values inside arrays and tuples use SQL
-/// literal syntax (`['a\'b', 'c']`), which ClickHouse expects there.
+/// type, from its text form. A top-level string uses the TabSeparated escaping (backslash, tab,
+/// newline, carriage return and NUL escaped); arrays and tuples are written as SQL literals
+/// (`['it\'s', 'c']`) with no second layer of escaping, which is what ClickHouse parses (checked
+/// against the real engine: a doubled backslash there fails with CANNOT_READ_ARRAY_FROM_TEXT).
 public enum QueryParameter: Sendable, Equatable {
     case null
     case string(String)
@@ -23,7 +24,7 @@ public enum QueryParameter: Sendable, Equatable {
         switch self {
         case .null: return "\\N"
         case .string(let s): return Self.escapeTopLevel(s)
-        case .array, .tuple: return Self.escapeTopLevel(literal)
+        case .array, .tuple: return literal
         default: return literal
         }
     }
@@ -76,6 +77,10 @@ public enum QueryParameter: Sendable, Equatable {
             switch ch {
             case "\\": out += "\\\\"
             case "'": out += "\\'"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\0": out += "\\0"
             default: out.unicodeScalars.append(ch)
             }
         }

@@ -52,7 +52,18 @@ public enum PipelineFile {
         } catch let error as BridgeError {
             throw error
         } catch let error as YamlError {
-            throw BridgeError(.configuration, "not valid YAML: \(error)", file: file)
+            switch error {
+            case .duplicatedKeysInMapping(let duplicates, let context):
+                let key = duplicates.first ?? ""
+                throw BridgeError(.configuration, "key '\(key)' appears twice in one mapping", file: file,
+                                  line: secondOccurrence(of: key, in: yaml, from: context.mark.line) ?? context.mark.line, key: key)
+            case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+                 .composer(let context, let problem, let mark, _):
+                let started = context.map { ", \($0.text) in line \($0.mark.line), column \($0.mark.column)" } ?? ""
+                throw BridgeError(.configuration, "not valid YAML: \(problem) at column \(mark.column)\(started)", file: file, line: mark.line)
+            default:
+                throw BridgeError(.configuration, "not valid YAML: \(error)", file: file)
+            }
         } catch {
             throw BridgeError(.configuration, "not valid YAML: \(error)", file: file)
         }
@@ -94,6 +105,23 @@ public enum PipelineFile {
             pipelines.append(pipeline)
         }
         return pipelines
+    }
+
+    /// The line (1-based) of the second `key:` at the indentation of the first one at or after
+    /// `from` — where Yams saw a duplicate key but reports only the mapping's line.
+    static func secondOccurrence(of key: String, in yaml: String, from: Int) -> Int? {
+        var indent: Int?
+        for (i, line) in yaml.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where i + 1 >= from {
+            let body = line.drop { $0 == " " || $0 == "-" }
+            guard body.hasPrefix(key + ":") else { continue }
+            let column = line.count - body.count
+            if let indent {
+                if column == indent { return i + 1 }
+            } else {
+                indent = column
+            }
+        }
+        return nil
     }
 
     static func parsePipeline(
@@ -138,7 +166,14 @@ public enum PipelineFile {
             }
             try map.finish()
 
-            let (resolved, sql) = try readQuery(queryPath)
+            let (resolved, sql): (String, String)
+            do {
+                (resolved, sql) = try readQuery(queryPath)
+            } catch {
+                var located = error
+                if located.line == nil { located.line = map.line(of: "query") }
+                throw located
+            }
             let placeholders = try Self.placeholders(in: sql, file: resolved)
             let declared = Set(parameters.map(\.name))
             for p in placeholders where !windowPlaceholders.contains(p.name) && !declared.contains(p.name) {
@@ -337,7 +372,10 @@ struct YAMLMap {
 
     /// `60s`, `2m`, `1h`, `1d` or a number of seconds; whole seconds.
     mutating func duration(_ key: String, allowZero: Bool = false) throws(BridgeError) -> Int64? {
-        guard let node = take(key), let text = node.string else { return nil }
+        guard let node = take(key) else { return nil }
+        guard case .scalar = node, let text = node.string else {
+            throw fail(key, "'\(key)' must be a duration like 60s, 5m, 1h or a number of seconds")
+        }
         guard let seconds = Self.parseDuration(text), seconds > 0 || (allowZero && seconds == 0) else {
             throw fail(key, "'\(key)' must be a duration like 60s, 5m, 1h or a number of seconds\(allowZero ? "" : " above zero"), not '\(text)'")
         }

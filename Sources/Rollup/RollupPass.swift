@@ -69,7 +69,17 @@ final class RollupPass {
     /// dry run). Updates `summary` as batches commit, so a failure still reports progress.
     func run(watermark: Int64, now: Int64, runID: Int64?, summary: inout PassSummary) throws(BridgeError) {
         var committed = watermark
-        for chunk in planner.chunks(watermark: watermark, now: now) {
+        let chunks = planner.chunks(watermark: watermark, now: now)
+        if chunks.isEmpty, !dryRun, let runID {
+            // Nothing closed since the last pass: record the empty window [watermark, watermark).
+            do {
+                try store.commitBatch(pipeline: pipeline.name, runID: runID, newWatermark: SeriesAggregator.date(watermark),
+                                      rowsRead: 0, pointsExported: 0, pointsRejected: 0, series: [])
+            } catch {
+                throw BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
+            }
+        }
+        for chunk in chunks {
             try runChunk(chunk, committed: &committed, runID: runID, summary: &summary)
         }
     }
@@ -138,7 +148,7 @@ final class RollupPass {
                 let attributes = binding.attributes(of: metric, in: row)
                 let key = SeriesAggregator.seriesKey(attributes)
                 guard bucketSeries.insert(metric.mapping.name + "\u{1}" + key).inserted else {
-                    throw BridgeError(.result, "row \(rowNumber): metric \(metric.mapping.name) has two rows for the series {\(key.replacingOccurrences(of: "\u{1F}", with: ", "))} in bucket \(Timestamp.iso8601(bucket)); GROUP BY every attribute column",
+                    throw BridgeError(.result, "row \(rowNumber): metric \(metric.mapping.name) has two rows for the series {\(attributes.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))} in bucket \(Timestamp.iso8601(bucket)); GROUP BY every attribute column",
                                       pipeline: pipeline.name, file: pipeline.queryFile)
                 }
                 let point = try aggregator.point(metric: metric.mapping, attributes: attributes, seriesKey: key,

@@ -24,16 +24,20 @@ struct SeriesAggregator {
         for s in loaded { states[s.metric + "\u{1}" + s.seriesKey] = s }
     }
 
-    /// The identity of a series: its attributes in a canonical order with their types.
+    /// The identity of a series: its attributes in a canonical order with their types. Every key
+    /// and value is length-prefixed, so no attribute text can imitate a separator.
     static func seriesKey(_ attributes: [Attribute]) -> String {
-        attributes.sorted { $0.key < $1.key }.map { a in
-            switch a.value {
-            case .string(let s): "\(a.key)=s:\(s)"
-            case .int(let i): "\(a.key)=i:\(i)"
-            case .double(let d): "\(a.key)=d:\(d)"
-            case .bool(let b): "\(a.key)=b:\(b)"
+        var key = ""
+        for a in attributes.sorted(by: { $0.key < $1.key }) {
+            let (type, text): (String, String) = switch a.value {
+            case .string(let s): ("s", s)
+            case .int(let i): ("i", String(i))
+            case .double(let d): ("d", String(d))
+            case .bool(let b): ("b", String(b))
             }
-        }.joined(separator: "\u{1F}")
+            key += "\(a.key.utf8.count):\(a.key)=\(type)\(text.utf8.count):\(text);"
+        }
+        return key
     }
 
     /// Attributes as a JSON object, for operators reading `series_state`.

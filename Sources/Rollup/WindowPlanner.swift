@@ -99,7 +99,7 @@ public enum Timestamp {
         guard let datePart = parts.first else { return nil }
         let d = datePart.split(separator: "-")
         guard d.count == 3, let year = Int64(d[0]), let month = Int64(d[1]), let day = Int64(d[2]),
-              (1...12).contains(month), (1...31).contains(day) else { return nil }
+              (1...12).contains(month), (1...daysInMonth(year: year, month: month)).contains(day) else { return nil }
         var seconds: Int64 = 0
         var nanos: Int64 = 0
         if parts.count == 2 {
@@ -119,6 +119,14 @@ public enum Timestamp {
         }
         let days = daysFromCivil(year: year, month: month, day: day)
         return (days * 86_400 + seconds - offsetSeconds) * 1_000_000_000 + nanos
+    }
+
+    static func daysInMonth(year: Int64, month: Int64) -> Int64 {
+        switch month {
+        case 2: (year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
     }
 
     static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {

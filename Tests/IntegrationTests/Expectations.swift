@@ -1,0 +1,137 @@
+import Foundation
+
+/// The points the six default metrics must produce, computed here from raw rows (never by
+/// running the shipped SQL again), following SPEC.md's definitions.
+enum Expectations {
+    static let tokenBounds: [Double] = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
+    static let durationBounds: [Double] = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+    static let quantiles: [Double] = [0.5, 0.9, 0.99]
+
+    /// One series in one bucket, before temporality.
+    private struct Cell {
+        var ints: Int64 = 0
+        var doubles: Double = 0
+        var values: [Double] = []
+        var intValues: [Int64] = []
+    }
+
+    /// Expected points for rows with `created_at` in `[from, until)`, `step` in seconds.
+    static func points(rows: [GatewayRow], from: Int64, until: Int64, stepSeconds: Int64 = 60, cumulative: Bool) -> [ReceivedPoint] {
+        let step = stepSeconds * 1_000_000_000
+        // metric -> series key -> bucket -> cell, plus attributes per series key.
+        var cells: [String: [String: [Int64: Cell]]] = [:]
+        var attributesOf: [String: [String: String]] = [:]
+        func add(_ metric: String, _ attrs: [String: String?], bucket: Int64, _ update: (inout Cell) -> Void) {
+            let a = attrs.compactMapValues { v -> String? in (v?.isEmpty ?? true) ? nil : v }
+            let key = a.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            attributesOf[key] = a
+            update(&cells[metric, default: [:]][key, default: [:]][bucket, default: Cell()])
+        }
+        for r in rows where r.createdAt >= from && r.createdAt < until {
+            let bucket = r.createdAt - ((r.createdAt % step) + step) % step
+            let pm: [String: String?] = ["gen_ai.provider.name": r.provider, "gen_ai.request.model": r.model]
+            add("portkey.requests", pm.merging(["portkey.workspace": r.workspace, "http.response.status_code": "int:\(r.status)",
+                                                "portkey.cache_status": r.cacheStatus]) { $1 }, bucket: bucket) { $0.ints += 1 }
+            for (type, tokens) in [("input", r.inputTokens), ("output", r.outputTokens)] {
+                let attrs = pm.merging(["gen_ai.token.type": type]) { $1 }
+                add("portkey.tokens", attrs, bucket: bucket) { $0.ints += tokens }
+                add("gen_ai.client.token.usage", attrs, bucket: bucket) { $0.intValues.append(tokens) }
+            }
+            add("portkey.cost", pm.merging(["portkey.workspace": r.workspace, "portkey.currency": r.currency]) { $1 }, bucket: bucket) {
+                $0.doubles += r.costCents
+            }
+            let errorType: String? = r.status >= 400 ? String(r.status) : nil
+            let latency = pm.merging(["error.type": errorType]) { $1 }
+            add("gen_ai.client.operation.duration", latency, bucket: bucket) { $0.intValues.append(r.responseTimeMs) }
+            add("portkey.request.latency", latency, bucket: bucket) { $0.intValues.append(r.responseTimeMs) }
+        }
+
+        var out: [ReceivedPoint] = []
+        for (metric, series) in cells {
+            for (key, buckets) in series {
+                let attrs = attributesOf[key]!
+                var firstStart: Int64?
+                var runInt: Int64 = 0, runDouble = 0.0, runCount: Int64 = 0, runSum = 0.0
+                var runBuckets: [Int64] = []
+                for bucket in buckets.keys.sorted() {
+                    let cell = buckets[bucket]!
+                    if firstStart == nil { firstStart = bucket }
+                    let start = cumulative ? firstStart! : bucket
+                    let temporality = cumulative ? 2 : 1
+                    let value: ReceivedPoint.Value
+                    var kind = "sum"
+                    switch metric {
+                    case "portkey.requests", "portkey.tokens":
+                        runInt = cumulative ? runInt + cell.ints : cell.ints
+                        value = .int(runInt)
+                    case "portkey.cost":
+                        let v = cell.doubles / 100
+                        runDouble = cumulative ? runDouble + v : v
+                        value = .double(runDouble)
+                    case "gen_ai.client.token.usage", "gen_ai.client.operation.duration":
+                        kind = "histogram"
+                        let isDuration = metric == "gen_ai.client.operation.duration"
+                        let bounds = isDuration ? durationBounds : tokenBounds
+                        let xs = cell.intValues.map { isDuration ? Double($0) / 1000 : Double($0) }
+                        var counts = Array(repeating: Int64(0), count: bounds.count + 1)
+                        for x in xs { counts[bounds.firstIndex { x <= $0 } ?? bounds.count] += 1 }
+                        let sum = isDuration ? Double(cell.intValues.reduce(0, +)) / 1000 : Double(cell.intValues.reduce(0, +))
+                        if cumulative {
+                            runCount += Int64(xs.count); runSum += sum
+                            runBuckets = runBuckets.isEmpty ? counts : zip(runBuckets, counts).map { $0 + $1 }
+                        } else {
+                            runCount = Int64(xs.count); runSum = sum; runBuckets = counts
+                        }
+                        value = .histogram(count: runCount, sum: runSum, min: xs.min(), max: xs.max(), buckets: runBuckets, bounds: bounds)
+                    default:  // portkey.request.latency
+                        kind = "summary"
+                        let sorted = cell.intValues.sorted().map { Double($0) / 1000 }
+                        var q: [Double: Double] = [:]
+                        for level in quantiles {
+                            q[level] = sorted[min(Int((level * Double(sorted.count)).rounded(.down)), sorted.count - 1)]
+                        }
+                        let sum = Double(cell.intValues.reduce(0, +)) / 1000
+                        if cumulative { runCount += Int64(sorted.count); runSum += sum } else { runCount = Int64(sorted.count); runSum = sum }
+                        value = .summary(count: runCount, sum: runSum, quantiles: q)
+                    }
+                    out.append(ReceivedPoint(metric: metric, unit: "", kind: kind, temporality: kind == "summary" ? 0 : temporality,
+                                             attributes: attrs, start: start, time: bucket + step, value: value, request: 0))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Compares received points with expected ones: every expected point exactly once, nothing
+    /// else, values equal (floating sums within 1e-9 relative).
+    static func check(received: [ReceivedPoint], expected: [ReceivedPoint]) -> [String] {
+        var problems: [String] = []
+        var byKey: [String: [ReceivedPoint]] = [:]
+        for p in received { byKey["\(p.metric)|\(p.seriesKey)|\(p.time)", default: []].append(p) }
+        for e in expected {
+            let key = "\(e.metric)|\(e.seriesKey)|\(e.time)"
+            guard let got = byKey.removeValue(forKey: key) else { problems.append("missing: \(e)"); continue }
+            if got.count > 1 { problems.append("received \(got.count) times: \(e)") }
+            let g = got[0]
+            if g.start != e.start { problems.append("start \(g.start) != \(e.start): \(e)") }
+            if g.kind != e.kind || g.temporality != e.temporality { problems.append("kind/temporality \(g.kind)/\(g.temporality) != \(e.kind)/\(e.temporality): \(e)") }
+            if !close(g.value, e.value) { problems.append("value \(g.value) != \(e.value): \(e)") }
+        }
+        for (_, extra) in byKey { problems.append("unexpected: \(extra[0])") }
+        return problems
+    }
+
+    static func close(_ a: ReceivedPoint.Value, _ b: ReceivedPoint.Value) -> Bool {
+        func near(_ x: Double, _ y: Double) -> Bool { abs(x - y) <= 1e-9 * max(1, abs(x), abs(y)) }
+        switch (a, b) {
+        case (.int(let x), .int(let y)): return x == y
+        case (.double(let x), .double(let y)): return near(x, y)
+        case let (.histogram(c1, s1, mn1, mx1, b1, bd1), .histogram(c2, s2, mn2, mx2, b2, bd2)):
+            return c1 == c2 && near(s1, s2) && mn1 == mn2 && mx1 == mx2 && b1 == b2 && bd1 == bd2
+        case let (.summary(c1, s1, q1), .summary(c2, s2, q2)):
+            return c1 == c2 && near(s1, s2) && q1 == q2
+        default: return false
+        }
+    }
+}
+

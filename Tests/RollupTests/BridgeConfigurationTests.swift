@@ -1,0 +1,104 @@
+import Testing
+@testable import OTLP
+@testable import Rollup
+
+@Suite("BridgeConfiguration: the environment")
+struct BridgeConfigurationTests {
+    @Test("defaults of an empty environment")
+    func defaults() throws {
+        let c = try BridgeConfiguration(environment: [:])
+        #expect(c.pushEnabled == false)
+        #expect(c.temporality == .cumulative)
+        #expect(c.configPath == "config/bridge.yaml")
+        #expect(c.startAt == nil)
+        #expect(c.checkpointDatabaseURL == nil)
+        #expect(c.clickhouse.url == "http://localhost:8123")
+        #expect(c.clickhouse.user == "default")
+        #expect(c.clickhouse.password == "")
+        #expect(c.clickhouse.database == "default")
+        #expect(c.metricsExporter.endpoint == "http://localhost:4318/v1/metrics")
+        #expect(c.resource == [Attribute("service.name", .string("otel-bridge"))])
+        #expect(c.retryPolicy.maxElapsed == .seconds(300))
+    }
+
+    @Test("variables are read", arguments: [[
+        "CLICKHOUSE_URL": "https://ch.example:8443", "CLICKHOUSE_DATABASE": "gateway",
+        "CHECKPOINT_DATABASE_URL": "postgres://bridge@db/bridge", "BRIDGE_CONFIG": "/etc/bridge/pipelines.yaml",
+        "OTEL_SERVICE_NAME": "bridge-eu", "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod",
+        "OTEL_ENDPOINT": "https://otlp.example", "BRIDGE_EXPORT_MAX_ELAPSED": "2.5",
+    ]])
+    func variables(env: [String: String]) throws {
+        let c = try BridgeConfiguration(environment: env)
+        #expect(c.clickhouse.url == "https://ch.example:8443")
+        #expect(c.clickhouse.database == "gateway")
+        #expect(c.checkpointDatabaseURL == "postgres://bridge@db/bridge")
+        #expect(c.configPath == "/etc/bridge/pipelines.yaml")
+        #expect(c.resource == [Attribute("service.name", .string("bridge-eu")), Attribute("deployment.environment", .string("prod"))])
+        #expect(c.metricsExporter.endpoint == "https://otlp.example/v1/metrics")
+        #expect(c.retryPolicy.maxElapsed == .milliseconds(2_500))
+    }
+
+    @Test("OTEL_PUSH_ENABLED", arguments: [
+        ("true", true), ("TRUE", true), ("True", true), ("1", true), ("yes", true), (" true ", true),
+        ("false", false), ("FALSE", false), ("0", false), ("no", false), ("", false),
+    ])
+    func pushEnabled(text: String, expected: Bool) throws {
+        #expect(try BridgeConfiguration(environment: ["OTEL_PUSH_ENABLED": text]).pushEnabled == expected)
+    }
+
+    @Test("OTEL_PUSH_ENABLED with another value is an error naming the variable", arguments: ["maybe", "on", "2"])
+    func pushEnabledInvalid(text: String) throws {
+        let error = try #require(captureError { () throws(BridgeError) in try BridgeConfiguration(environment: ["OTEL_PUSH_ENABLED": text]) })
+        #expect(error.code == .configuration)
+        #expect(error.key == "OTEL_PUSH_ENABLED")
+        #expect(error.message.contains("'\(text)'"))
+    }
+
+    @Test("temporality preference", arguments: [
+        ("cumulative", AggregationTemporality.cumulative), ("Cumulative", .cumulative), ("delta", .delta), ("DELTA", .delta),
+        ("lowmemory", .delta), ("LowMemory", .delta), ("", .cumulative),
+    ])
+    func temporality(text: String, expected: AggregationTemporality) throws {
+        let env = ["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": text]
+        #expect(try BridgeConfiguration(environment: env).temporality == expected)
+    }
+
+    @Test("a bad temporality preference is an error naming the variable")
+    func temporalityInvalid() throws {
+        let env = ["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "sometimes"]
+        let error = try #require(captureError { () throws(BridgeError) in try BridgeConfiguration(environment: env) })
+        #expect(error.code == .configuration)
+        #expect(error.key == "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
+        #expect(error.message.contains("'sometimes'"))
+        #expect(error.description.contains("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"))
+    }
+
+    @Test("BRIDGE_START_AT", arguments: [
+        ("2026-11-01T00:00:00Z", 1_793_491_200 * second),
+        ("2026-11-29T10:00:00.250Z", T + 250_000_000),
+        ("2026-11-29T11:00:00+01:00", T),
+        ("2026-11-29", T - 10 * 3_600 * second),
+    ])
+    func startAt(text: String, expected: Int64) throws {
+        #expect(try BridgeConfiguration(environment: ["BRIDGE_START_AT": text]).startAt == expected)
+    }
+
+    @Test("a BRIDGE_START_AT that is not an ISO 8601 time is an error naming the variable",
+          arguments: ["yesterday", "2026-13-01T00:00:00Z", "1793491200", "2026-11-01 25:00"])
+    func startAtInvalid(text: String) throws {
+        let error = try #require(captureError { () throws(BridgeError) in try BridgeConfiguration(environment: ["BRIDGE_START_AT": text]) })
+        #expect(error.code == .configuration)
+        #expect(error.key == "BRIDGE_START_AT")
+        #expect(error.message.contains("'\(text)'"))
+    }
+
+    @Test("errors of the exporter and ClickHouse variables are configuration errors", arguments: [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), ("OTEL_ENDPOINT", "ftp://x"), ("CLICKHOUSE_COMPRESSION", "maybe"),
+        ("BRIDGE_EXPORT_MAX_ELAPSED", "-1"),
+    ])
+    func otherErrors(variable: String, value: String) throws {
+        let error = try #require(captureError { () throws(BridgeError) in try BridgeConfiguration(environment: [variable: value]) })
+        #expect(error.code == .configuration)
+        #expect(error.code.exitCode == 2)
+    }
+}
