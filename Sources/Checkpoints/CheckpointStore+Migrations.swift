@@ -177,5 +177,10 @@ extension CheckpointStore {
                 LIMIT 1
             ) r ON true;
             """#),
+        Migration(version: 2, name: "runs.rejection_message", sql: #"""
+            -- What the OTLP receiver said when it accepted a batch only partially (its
+            -- partial_success.error_message), next to runs.points_rejected.
+            ALTER TABLE otel_bridge.runs ADD COLUMN rejection_message text;
+            """#),
     ]
 }

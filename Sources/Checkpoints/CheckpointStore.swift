@@ -204,7 +204,7 @@ public final class CheckpointStore {
         let rows = try self.connection.query(
             """
             SELECT id, pipeline, started_at, finished_at, window_start, window_end, status, rows_read,
-                   points_exported, batches_acknowledged, points_rejected, error, host, pid
+                   points_exported, batches_acknowledged, points_rejected, rejection_message, error, host, pid
             FROM otel_bridge.runs
             WHERE pipeline = $1
             ORDER BY started_at DESC, id DESC
@@ -229,6 +229,7 @@ public final class CheckpointStore {
                 pointsExported: try row.int64("points_exported"),
                 batchesAcknowledged: try row.int("batches_acknowledged"),
                 pointsRejected: try row.int64("points_rejected"),
+                rejectionMessage: try row.optionalString("rejection_message"),
                 error: try row.optionalString("error"),
                 host: try row.optionalString("host"),
                 pid: try row.decode("pid", as: Int?.self)
@@ -285,6 +286,7 @@ public final class CheckpointStore {
         rowsRead: Int64,
         pointsExported: Int64,
         pointsRejected: Int64,
+        rejectionMessage: String? = nil,
         series: [SeriesState]
     ) throws {
         let connection = self.connection
@@ -309,10 +311,12 @@ public final class CheckpointStore {
                     rows_read = rows_read + $4,
                     points_exported = points_exported + $5,
                     points_rejected = points_rejected + $6,
-                    batches_acknowledged = batches_acknowledged + 1
+                    batches_acknowledged = batches_acknowledged + 1,
+                    rejection_message = CASE WHEN $7::text IS NULL THEN rejection_message
+                                             ELSE left(concat_ws('; ', rejection_message, $7::text), 4000) END
                 WHERE id = $1 AND pipeline = $2 AND status = 'running'
                 """,
-                [runID, pipeline, newWatermark, rowsRead, pointsExported, pointsRejected]
+                [runID, pipeline, newWatermark, rowsRead, pointsExported, pointsRejected, rejectionMessage]
             )
             guard runUpdated == 1 else {
                 throw CheckpointError(

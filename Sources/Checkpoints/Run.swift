@@ -35,6 +35,8 @@ public struct Run: Sendable, Equatable {
     public var batchesAcknowledged: Int
     /// Data points the endpoint rejected in a partial success.
     public var pointsRejected: Int64
+    /// The receiver's partial-success messages, if any.
+    public var rejectionMessage: String?
     /// The error of a failed run, or why a run was skipped.
     public var error: String?
     /// The host (pod) that ran the pass.
@@ -45,7 +47,7 @@ public struct Run: Sendable, Equatable {
     public init(
         id: Int64, pipeline: String, startedAt: Date, finishedAt: Date? = nil, windowStart: Date? = nil,
         windowEnd: Date? = nil, status: RunStatus, rowsRead: Int64 = 0, pointsExported: Int64 = 0,
-        batchesAcknowledged: Int = 0, pointsRejected: Int64 = 0, error: String? = nil, host: String? = nil,
+        batchesAcknowledged: Int = 0, pointsRejected: Int64 = 0, rejectionMessage: String? = nil, error: String? = nil, host: String? = nil,
         pid: Int? = nil
     ) {
         self.id = id
@@ -59,6 +61,7 @@ public struct Run: Sendable, Equatable {
         self.pointsExported = pointsExported
         self.batchesAcknowledged = batchesAcknowledged
         self.pointsRejected = pointsRejected
+        self.rejectionMessage = rejectionMessage
         self.error = error
         self.host = host
         self.pid = pid

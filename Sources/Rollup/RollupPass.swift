@@ -179,7 +179,9 @@ final class RollupPass {
             do {
                 try store.commitBatch(
                     pipeline: pipeline.name, runID: runID, newWatermark: SeriesAggregator.date(watermark), rowsRead: pending.rows,
-                    pointsExported: Int64(pending.count), pointsRejected: ack.rejected, series: changes)
+                    pointsExported: Int64(pending.count), pointsRejected: ack.rejected,
+                    rejectionMessage: ack.rejected > 0 || ack.message != nil ? (ack.message ?? "\(ack.rejected) points rejected") : nil,
+                    series: changes)
             } catch {
                 throw BridgeError(.checkpoint, "the batch up to \(Timestamp.iso8601(watermark)) was acknowledged but its checkpoint could not be committed (it will be sent again): \(error)",
                                   pipeline: pipeline.name, underlying: error)

@@ -9,12 +9,15 @@ Endpoints (OTLP/HTTP spec):
       type. Errors: a google.rpc.Status body (code, message) in the request's content type, plus
       Retry-After when scripted. Undecodable body -> 400, other content types -> 415.
 Control:
-  GET  /__requests[?signal=metrics|traces|logs]  JSON list of records:
-       {seq, signal, path, headers (lowercased), content_type, content_encoding, status, accepted, body}
+  GET  /__requests[?signal=metrics|traces|logs][&scope=/s/abc]  JSON list of records:
+       {seq, signal, path, scope, headers (lowercased), content_type, content_encoding, status, accepted, body}
        body = MessageToDict(request) (OTLP JSON names: camelCase, int64 as strings)
   POST /__reset    clear records and script
-  POST /__control  {"script": [ENTRY, ...], "default": ENTRY}; each export pops the next script entry,
-                   else uses default, else plain 200. ENTRY keys (all optional):
+  POST /__control  {"script": [ENTRY, ...], "default": ENTRY, "scope": "/s/abc"}; each export pops the
+                   next script entry of its scope, else uses the scope's default, else plain 200.
+                   A scope is a path prefix: exports to /s/abc/v1/metrics use scope "/s/abc", plain
+                   /v1/metrics the scope "" (the default), so parallel tests script only their own.
+                   ENTRY keys (all optional):
                    status, retry_after, message, code (google.rpc code), delay_seconds,
                    partial_success {rejected_data_points|rejected_spans|rejected_log_records, error_message},
                    close_connection (drop the socket without answering)
@@ -72,17 +75,21 @@ def rpc_status_proto(code, message):
 class State:
     def __init__(self):
         self.lock = threading.Lock()
-        self.records, self.script, self.default, self.seq = [], [], None, 0
+        self.records, self.scripts, self.defaults, self.seq = [], {}, {}, 0
 
     def reset(self):
         with self.lock:
-            self.records, self.script, self.default = [], [], None
+            self.records, self.scripts, self.defaults = [], {}, {}
 
-    def next_entry(self):
+    def next_entry(self, scope=""):
         with self.lock:
-            if self.script:
-                return self.script.pop(0)
-            return dict(self.default or {})
+            script = self.scripts.get(scope)
+            if script:
+                return script.pop(0)
+            return dict(self.defaults.get(scope) or {})
+
+    def control(self, scope=""):
+        return {"scope": scope, "script": self.scripts.get(scope, []), "default": self.defaults.get(scope)}
 
     def record(self, rec):
         with self.lock:
@@ -127,13 +134,16 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         st = self.server.state
         if url.path == "/__requests":
-            sig = parse_qs(url.query).get("signal", [None])[0]
+            q = parse_qs(url.query)
+            sig, scope = q.get("signal", [None])[0], q.get("scope", [None])[0]
             with st.lock:
-                recs = [r for r in st.records if sig is None or r["signal"] == sig]
+                recs = [r for r in st.records
+                        if (sig is None or r["signal"] == sig) and (scope is None or r.get("scope") == scope)]
             return self._json(200, recs)
         if url.path == "/__control":
+            scope = parse_qs(url.query).get("scope", [""])[0]
             with st.lock:
-                return self._json(200, {"script": st.script, "default": st.default})
+                return self._json(200, st.control(scope))
         if url.path in ("/", "/health"):
             return self._json(200, {"ok": True})
         self._json(404, {"error": "not found"})
@@ -148,19 +158,22 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/__control":
             try:
                 c = json.loads(raw or b"{}")
+                scope = str(c.get("scope", ""))
                 with st.lock:
                     if "script" in c:
-                        st.script = list(c["script"] or [])
+                        st.scripts[scope] = list(c["script"] or [])
                     if "default" in c:
-                        st.default = c["default"]
+                        st.defaults[scope] = c["default"]
+                    answer = st.control(scope)
             except (ValueError, TypeError) as e:
                 return self._json(400, {"error": str(e)})
-            return self._json(200, {"script": st.script, "default": st.default})
-        if url.path not in SIGNALS:
+            return self._json(200, answer)
+        signal_path = next((p for p in SIGNALS if url.path.endswith(p)), None)
+        if signal_path is None:
             return self._json(404, {"error": "not found"})
-        self._export(url.path, raw)
+        self._export(signal_path, raw, scope=url.path[: -len(signal_path)])
 
-    def _export(self, path, raw):
+    def _export(self, path, raw, scope=""):
         signal, req_cls, resp_cls, rejected_field = SIGNALS[path]
         st = self.server.state
         ctype_full = self.headers.get("Content-Type", "")
@@ -168,10 +181,10 @@ class Handler(BaseHTTPRequestHandler):
         cenc = self.headers.get("Content-Encoding", "").strip().lower()
         is_json = ctype == "application/json"
         resp_ctype = "application/json" if is_json else "application/x-protobuf"
-        rec = {"signal": signal, "path": path, "headers": {k.lower(): v for k, v in self.headers.items()},
+        rec = {"signal": signal, "path": scope + path, "scope": scope, "headers": {k.lower(): v for k, v in self.headers.items()},
                "content_type": ctype_full, "content_encoding": cenc, "status": None, "accepted": False,
                "body": None}
-        entry = st.next_entry()
+        entry = st.next_entry(scope)
         if entry.get("delay_seconds"):
             time.sleep(float(entry["delay_seconds"]))
         if entry.get("close_connection"):

@@ -1,0 +1,73 @@
+import Checkpoints
+import Foundation
+import Rollup
+import Testing
+
+/// The receiver's answers, scripted for this test's own endpoint scope (`/s/<id>/v1/metrics`), so
+/// tests running in parallel never consume each other's scripted failures.
+@Suite("Receiver faults during a pass")
+struct ExportFaultTests {
+    static func scoped(_ s: Scenario, script: [[String: Any]], default entry: [String: Any]? = nil) throws -> [String: String] {
+        let scope = "/s/\(s.id)"
+        var control: [String: Any] = ["scope": scope, "script": script]
+        if let entry { control["default"] = entry }
+        try Receiver.post("/__control", json: control)
+        return ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": Services.otlpURL + scope + "/v1/metrics"]
+    }
+
+    static func attempts(_ s: Scenario) throws -> [[String: Any]] {
+        (try Receiver.get("/__requests?signal=metrics&scope=/s/\(s.id)") as? [[String: Any]]) ?? []
+    }
+
+    @Test("partial success: the pass succeeds, the rejected count and message go to the run record", .timeLimit(.minutes(2)))
+    func partialSuccess() throws {
+        let s = try Scenario()
+        try s.seed(start: "2026-03-08T10:00:00Z", end: "2026-03-08T10:10:00Z")
+        let extra = try Self.scoped(s, script: [], default: ["partial_success": ["rejected_data_points": 3, "error_message": "3 points had unknown units"]])
+        let summaries = try s.bridge(s.environment(temporality: "delta", startAt: "2026-03-08T10:00:00Z", extra: extra), now: ns("2026-03-08T10:15:00Z"))
+            .run(only: ["requests"])
+        #expect(summaries.first?.status == .ok)
+        #expect(summaries.first?.pointsRejected == 3 * Int64(summaries.first?.batches ?? 0))
+        let run = try #require(try s.store().recentRuns(pipeline: "requests", limit: 1).first)
+        #expect(run.pointsRejected == summaries.first?.pointsRejected)
+        #expect(run.rejectionMessage?.contains("3 points had unknown units") == true)
+        #expect(try s.store().checkpoint(pipeline: "requests").map { SeriesTime.ns($0.watermark) } == ns("2026-03-08T10:13:00Z"))
+    }
+
+    @Test("400 fails the pass at once with the receiver's message; the watermark stays", .timeLimit(.minutes(2)))
+    func rejected() throws {
+        let s = try Scenario()
+        try s.seed(start: "2026-03-08T10:00:00Z", end: "2026-03-08T10:10:00Z")
+        let extra = try Self.scoped(s, script: [["status": 400, "message": "metric name not allowed"]])
+        let summaries = try s.bridge(s.environment(startAt: "2026-03-08T10:00:00Z", extra: extra), now: ns("2026-03-08T10:15:00Z"))
+            .run(only: ["requests"])
+        #expect(summaries.first?.status == .failed)
+        #expect(summaries.first?.error?.contains("metric name not allowed") == true)
+        #expect(summaries.first?.error?.contains("HTTP 400") == true)
+        #expect(try Self.attempts(s).count == 1, "a 400 is not retried")
+        #expect(try s.store().checkpoint(pipeline: "requests").map { SeriesTime.ns($0.watermark) } == ns("2026-03-08T10:00:00Z"))
+        #expect(try s.store().recentRuns(pipeline: "requests", limit: 1).first?.error?.contains("metric name not allowed") == true)
+    }
+
+    @Test("503 with Retry-After, then 429, then success: one pass, nothing lost or repeated", .timeLimit(.minutes(2)))
+    func retried() throws {
+        let s = try Scenario()
+        try s.seed(start: "2026-03-08T10:00:00Z", end: "2026-03-08T10:10:00Z")
+        let extra = try Self.scoped(s, script: [["status": 503, "retry_after": "1"], ["status": 429, "retry_after": "0"]])
+        let env = s.environment(temporality: "delta", startAt: "2026-03-08T10:00:00Z", extra: extra.merging(["BRIDGE_EXPORT_MAX_ELAPSED": "30"]) { $1 })
+        let started = Date()
+        let summaries = try s.bridge(env, now: ns("2026-03-08T10:15:00Z")).run(only: ["requests"])
+        #expect(summaries.first?.status == .ok)
+        #expect(Date().timeIntervalSince(started) >= 1, "Retry-After: 1 was honoured")
+        let attempts = try Self.attempts(s)
+        #expect(attempts.map { $0["status"] as? Int } == [503, 429] + Array(repeating: 200, count: attempts.count - 2))
+        let points = try Receiver.points(resourceAttribute: ("test.id", s.id))
+        let expected = Expectations.points(rows: try s.rawRows(), from: ns("2026-03-08T10:00:00Z"), until: ns("2026-03-08T10:13:00Z"), cumulative: false)
+            .filter { $0.metric == "portkey.requests" }
+        #expect(Expectations.check(received: points, expected: expected).isEmpty)
+    }
+}
+
+enum SeriesTime {
+    static func ns(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) * 1_000 }
+}
