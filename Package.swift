@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "otel-bridge", targets: ["otel-bridge"]),
+        .executable(name: "otel-bridge-bench", targets: ["otel-bridge-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -70,6 +71,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+
+        // Benchmarks that print figures (never timed assertions in tests).
+        .executableTarget(name: "otel-bridge-bench", dependencies: ["ClickHouse", "OTLP", "CurlHTTP"]),
 
         .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints"]),

@@ -14,14 +14,10 @@ import CurlHTTP
 /// - Older servers append `Code: N. DB::Exception: …` and usually break the chunked encoding; both
 ///   the broken transfer and the trailing text fail the stream.
 public final class ClickHouseRowStream {
-    public struct Column: Sendable, Equatable {
-        public var name: String
-        public var type: ClickHouseType
-        /// The type as ClickHouse wrote it (`LowCardinality(String)`).
-        public var typeName: String
-    }
+    public typealias Column = ClickHouseColumn
 
-    public private(set) var columns: [Column] = []
+    /// The result's columns (known once the stream is returned).
+    public var columns: [ClickHouseColumn] { decoder.columns ?? [] }
     public let queryID: String
     /// Rows decoded so far.
     public private(set) var rowsRead = 0
@@ -30,8 +26,7 @@ public final class ClickHouseRowStream {
 
     private let http: HTTPResponseStream
     private let endpoint: String
-    private var buffer: [UInt8] = []
-    private var position = 0
+    private var decoder = RowBinaryDecoder()
     private var transportEnded = false
     private var finished = false
     /// Present when the server announced an exception tag (25.11+).
@@ -44,7 +39,17 @@ public final class ClickHouseRowStream {
         if let tag = http.head.header("X-ClickHouse-Exception-Tag"), !tag.isEmpty {
             scanner = TaggedExceptionScanner(tag: tag)
         }
-        try readHeader()
+        do throws(ClickHouseError) {
+            while try !decoder.decodeHeader() {
+                if transportEnded {
+                    try finish()  // throws if the server reported an error
+                    throw ClickHouseError(code: .decoding, message: "the result ended before its header was complete (\(decoder.pendingBytes.count) bytes)")
+                }
+                try refill()
+            }
+        } catch {
+            throw located(error)
+        }
     }
 
     deinit { http.close() }
@@ -52,36 +57,20 @@ public final class ClickHouseRowStream {
     /// Decodes the next row into `row` (resized to the column count). Returns `false` at the end.
     public func next(into row: inout [ClickHouseValue]) throws(ClickHouseError) -> Bool {
         if finished { return false }
-        if row.count != columns.count { row = Array(repeating: .null, count: columns.count) }
-        while true {
-            if position < buffer.count {
-                let columns = self.columns
-                let start = position
-                let result = buffer.withUnsafeBytes { raw in
-                    Result { () throws(RowBinaryFailure) -> Int in
-                        var reader = RowBinary.Reader(bytes: raw, offset: start)
-                        for i in 0..<columns.count {
-                            row[i] = try RowBinary.decode(columns[i].type, &reader)
-                        }
-                        return reader.offset
-                    }
-                }
-                switch result {
-                case .success(let end):
-                    position = end
+        do throws(ClickHouseError) {
+            while true {
+                if try decoder.decodeRow(into: &row, rowNumber: rowsRead + 1) {
                     rowsRead += 1
                     return true
-                case .failure(.invalid(let why)):
-                    throw decodingFailure("row \(rowsRead + 1): \(why)")
-                case .failure(.underflow):
-                    break
                 }
+                if transportEnded {
+                    try finish()
+                    return false
+                }
+                try refill()
             }
-            if transportEnded {
-                try finish()
-                return false
-            }
-            try refill()
+        } catch {
+            throw located(error)
         }
     }
 
@@ -93,49 +82,16 @@ public final class ClickHouseRowStream {
 
     // MARK: - Internals
 
-    private func readHeader() throws(ClickHouseError) {
-        while true {
-            let parsed: Result<(Int, [Column]), RowBinaryFailure> = buffer.withUnsafeBytes { raw in
-                var r = RowBinary.Reader(bytes: raw, offset: position)
-                do {
-                    let count = try r.varUInt()
-                    guard count <= 10_000 else { throw RowBinaryFailure.invalid("a column count of \(count)") }
-                    var names: [String] = []
-                    for _ in 0..<count { names.append(try r.string()) }
-                    var types: [String] = []
-                    for _ in 0..<count { types.append(try r.string()) }
-                    var columns: [Column] = []
-                    for (name, typeName) in zip(names, types) {
-                        guard let type = try? ClickHouseType(parsing: typeName) else {
-                            throw RowBinaryFailure.invalid("column \(name) has type \(typeName), which otel-bridge cannot decode")
-                        }
-                        columns.append(Column(name: name, type: type, typeName: typeName))
-                    }
-                    return .success((r.offset, columns))
-                } catch let failure as RowBinaryFailure {
-                    return .failure(failure)
-                } catch {
-                    return .failure(.invalid("\(error)"))
-                }
-            }
-            switch parsed {
-            case .success(let (end, columns)):
-                position = end
-                self.columns = columns
-                return
-            case .failure(.invalid(let why)):
-                throw decodingFailure("result header: \(why)")
-            case .failure(.underflow):
-                if transportEnded {
-                    try finish()  // throws if the server reported an error
-                    throw decodingFailure("the result ended before its header was complete (\(buffer.count - position) bytes)")
-                }
-                try refill()
-            }
-        }
+    /// Adds the query id and endpoint to a decoder error and ends the transfer.
+    private func located(_ error: ClickHouseError) -> ClickHouseError {
+        var e = error
+        if e.queryID == nil { e.queryID = queryID }
+        if e.endpoint.isEmpty { e.endpoint = endpoint }
+        if e.code == .decoding { close() }
+        return e
     }
 
-    /// Appends the next network chunk to the buffer, holding back bytes that may start the
+    /// Feeds the next network chunk to the decoder, holding back bytes that may start the
     /// exception marker.
     private func refill() throws(ClickHouseError) {
         let chunk: [UInt8]?
@@ -144,25 +100,21 @@ public final class ClickHouseRowStream {
         } catch {
             // A broken transfer: an older server's exception text, if any, explains it.
             transportEnded = true
-            if let legacy = ClickHouseExceptionText.trailing(in: buffer[position...]) { throw midStream(legacy) }
+            if let legacy = ClickHouseExceptionText.trailing(in: decoder.pendingBytes) { throw midStream(legacy) }
             throw ClickHouseError(code: .transport, message: error.message, queryID: queryID,
                                   endpoint: error.endpoint, transportError: error)
         }
-        if position > 0 && position * 2 >= buffer.count {
-            buffer.removeSubrange(0..<position)
-            position = 0
-        }
         guard let chunk else {
             transportEnded = true
-            if scanner != nil { buffer += scanner!.finish() }
+            if scanner != nil { decoder.feed(scanner!.finish()) }
             return
         }
         bytesRead += chunk.count
         guard scanner != nil else {
-            buffer += chunk
+            decoder.feed(chunk)
             return
         }
-        buffer += scanner!.feed(chunk)
+        decoder.feed(scanner!.feed(chunk))
         if scanner!.exceptionBlock != nil {
             // Read the rest of the block (bounded) and fail.
             while (scanner!.exceptionBlock?.count ?? 0) < 1 << 20, let more = try? http.next() {
@@ -183,7 +135,7 @@ public final class ClickHouseRowStream {
     /// The end of the transfer: the body must have ended on a row boundary with no exception.
     private func finish() throws(ClickHouseError) {
         finished = true
-        let rest = buffer[position...]
+        let rest = decoder.pendingBytes
         if let code = http.head.header("X-ClickHouse-Exception-Code").flatMap({ Int($0) }) {
             // Sent as an HTTP trailer by servers that can.
             let parsed = ClickHouseExceptionText(parsing: String(decoding: rest, as: UTF8.self))
@@ -192,13 +144,8 @@ public final class ClickHouseRowStream {
         }
         if !rest.isEmpty {
             if let legacy = ClickHouseExceptionText.trailing(in: rest) { throw midStream(legacy) }
-            throw decodingFailure("the result ended in the middle of row \(rowsRead + 1) (\(rest.count) bytes left over)")
+            throw ClickHouseError(code: .decoding, message: "the result ended in the middle of row \(rowsRead + 1) (\(rest.count) bytes left over)",
+                                  queryID: queryID, endpoint: endpoint)
         }
-    }
-
-    private func decodingFailure(_ why: String) -> ClickHouseError {
-        http.close()
-        finished = true
-        return ClickHouseError(code: .decoding, message: why, queryID: queryID, endpoint: endpoint)
     }
 }

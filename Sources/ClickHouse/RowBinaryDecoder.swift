@@ -155,3 +155,100 @@ enum RowBinaryFailure: Error {
     case underflow
     case invalid(String)
 }
+
+/// A result column: its name and type.
+public struct ClickHouseColumn: Sendable, Equatable {
+    public var name: String
+    public var type: ClickHouseType
+    /// The type as ClickHouse wrote it (`LowCardinality(String)`).
+    public var typeName: String
+
+    public init(name: String, type: ClickHouseType, typeName: String) {
+        self.name = name
+        self.type = type
+        self.typeName = typeName
+    }
+}
+
+/// Decodes `RowBinaryWithNamesAndTypes` from bytes fed in chunks, with no I/O of its own: the
+/// header once, then rows. A row split across chunks is decoded again once the rest arrived.
+public struct RowBinaryDecoder {
+    /// The result's columns, once the header has been decoded.
+    public private(set) var columns: [ClickHouseColumn]?
+    private var buffer: [UInt8] = []
+    private var position = 0
+
+    public init() {}
+
+    /// Bytes fed but not yet decoded.
+    public var pendingBytes: ArraySlice<UInt8> { buffer[position...] }
+
+    /// Appends the next chunk of the body.
+    public mutating func feed<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
+        if position > 0 && position * 2 >= buffer.count {
+            buffer.removeSubrange(0..<position)
+            position = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Decodes the header if it is complete; `false` means more bytes are needed.
+    public mutating func decodeHeader() throws(ClickHouseError) -> Bool {
+        if columns != nil { return true }
+        let start = position
+        let parsed = buffer.withUnsafeBytes { raw in
+            Result { () throws(RowBinaryFailure) -> (Int, [ClickHouseColumn]) in
+                var r = RowBinary.Reader(bytes: raw, offset: start)
+                let count = try r.varUInt()
+                guard count <= 10_000 else { throw .invalid("a column count of \(count)") }
+                var names: [String] = []
+                for _ in 0..<count { names.append(try r.string()) }
+                var columns: [ClickHouseColumn] = []
+                for name in names {
+                    let typeName = try r.string()
+                    guard let type = try? ClickHouseType(parsing: typeName) else {
+                        throw .invalid("column \(name) has type \(typeName), which otel-bridge cannot decode")
+                    }
+                    columns.append(ClickHouseColumn(name: name, type: type, typeName: typeName))
+                }
+                return (r.offset, columns)
+            }
+        }
+        switch parsed {
+        case .success(let (end, columns)):
+            position = end
+            self.columns = columns
+            return true
+        case .failure(.invalid(let why)):
+            throw ClickHouseError(code: .decoding, message: "result header: \(why)")
+        case .failure(.underflow):
+            return false
+        }
+    }
+
+    /// Decodes the next row into `row` (resized to the column count); `false` means more bytes
+    /// are needed (or the body ended, if nothing more will come).
+    public mutating func decodeRow(into row: inout [ClickHouseValue], rowNumber: Int) throws(ClickHouseError) -> Bool {
+        guard let columns, position < buffer.count else { return false }
+        if row.count != columns.count { row = Array(repeating: .null, count: columns.count) }
+        let start = position
+        let result = buffer.withUnsafeBytes { raw in
+            Result { () throws(RowBinaryFailure) -> Int in
+                var reader = RowBinary.Reader(bytes: raw, offset: start)
+                for i in 0..<columns.count {
+                    row[i] = try RowBinary.decode(columns[i].type, &reader)
+                }
+                return reader.offset
+            }
+        }
+        switch result {
+        case .success(let end):
+            position = end
+            return true
+        case .failure(.invalid(let why)):
+            throw ClickHouseError(code: .decoding, message: "row \(rowNumber): \(why)")
+        case .failure(.underflow):
+            return false
+        }
+    }
+}
