@@ -10,8 +10,6 @@
 #include <string.h>
 
 typedef size_t (*otb_curl_data_callback)(char *data, size_t size, size_t nmemb, void *userdata);
-typedef int (*otb_curl_xferinfo_callback)(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
-                                          curl_off_t ultotal, curl_off_t ulnow);
 
 static inline CURLcode otb_curl_setopt_long(CURL *h, CURLoption o, long v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode otb_curl_setopt_string(CURL *h, CURLoption o, const char *v) { return curl_easy_setopt(h, o, v); }
@@ -19,11 +17,6 @@ static inline CURLcode otb_curl_setopt_pointer(CURL *h, CURLoption o, void *v) {
 static inline CURLcode otb_curl_setopt_slist(CURL *h, CURLoption o, struct curl_slist *v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode otb_curl_setopt_offset(CURL *h, CURLoption o, curl_off_t v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode otb_curl_setopt_data_callback(CURL *h, CURLoption o, otb_curl_data_callback f) { return curl_easy_setopt(h, o, f); }
-static inline CURLcode otb_curl_setopt_xferinfo_callback(CURL *h, otb_curl_xferinfo_callback f) {
-    return curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, f);
-}
-
-static inline CURLcode otb_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 
 static inline size_t otb_curl_writefunc_pause(void) { return CURL_WRITEFUNC_PAUSE; }
 static inline int otb_curl_pause_continue(void) { return CURLPAUSE_CONT; }

@@ -9,6 +9,7 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
             case unknownPipeline
             case unknownRun
             case invalidArgument
+            case lockLost
         }
 
         private let base: Base
@@ -26,9 +27,12 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
         public static let unknownRun = Self(.unknownRun)
         /// An argument the store cannot accept (a final status of `running`, …).
         public static let invalidArgument = Self(.invalidArgument)
+        /// The committing session does not hold the pipeline's advisory lock.
+        public static let lockLost = Self(.lockLost)
 
         public var description: String {
             switch self.base {
+            case .lockLost: "lockLost"
             case .watermarkRegression: "watermarkRegression"
             case .unknownPipeline: "unknownPipeline"
             case .unknownRun: "unknownRun"

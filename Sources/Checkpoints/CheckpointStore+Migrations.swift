@@ -182,5 +182,48 @@ extension CheckpointStore {
             -- partial_success.error_message), next to runs.points_rejected.
             ALTER TABLE otel_bridge.runs ADD COLUMN rejection_message text;
             """#),
+        Migration(version: 3, name: "bucket_digests, runs.late_buckets", sql: #"""
+            -- Late data: a digest of each recently exported bucket, so a later pass can query the
+            -- bucket again and see whether rows arrived after it was exported.
+            CREATE TABLE otel_bridge.bucket_digests (
+                pipeline      text NOT NULL,
+                bucket_start  timestamptz NOT NULL,
+                digest        text NOT NULL,
+                recorded_at   timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (pipeline, bucket_start)
+            );
+            ALTER TABLE otel_bridge.runs ADD COLUMN late_buckets int NOT NULL DEFAULT 0;
+            CREATE OR REPLACE VIEW otel_bridge.pipeline_status AS
+            SELECT c.pipeline,
+                   c.watermark,
+                   now() - c.watermark AS behind,
+                   c.updated_at,
+                   c.last_success_at,
+                   c.last_error,
+                   c.last_error_at,
+                   c.consecutive_failures,
+                   r.status AS last_run_status,
+                   r.finished_at AS last_run_finished_at,
+                   EXISTS (
+                       SELECT 1
+                       FROM pg_catalog.pg_locks l
+                       WHERE l.locktype = 'advisory'
+                         AND l.granted
+                         AND l.objsubid = 1
+                         AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+                         AND ((l.classid::bigint << 32) | l.objid::bigint) = otel_bridge.lock_key(c.pipeline)
+                   ) AS locked,
+                   (SELECT coalesce(sum(late_buckets), 0)
+                    FROM otel_bridge.runs lr
+                    WHERE lr.pipeline = c.pipeline AND lr.started_at > now() - interval '24 hours') AS late_buckets_24h
+            FROM otel_bridge.checkpoints c
+            LEFT JOIN LATERAL (
+                SELECT status, finished_at
+                FROM otel_bridge.runs
+                WHERE runs.pipeline = c.pipeline
+                ORDER BY started_at DESC, id DESC
+                LIMIT 1
+            ) r ON true;
+            """#),
     ]
 }

@@ -204,7 +204,7 @@ public final class CheckpointStore {
         let rows = try self.connection.query(
             """
             SELECT id, pipeline, started_at, finished_at, window_start, window_end, status, rows_read,
-                   points_exported, batches_acknowledged, points_rejected, rejection_message, error, host, pid
+                   points_exported, batches_acknowledged, points_rejected, rejection_message, late_buckets, error, host, pid
             FROM otel_bridge.runs
             WHERE pipeline = $1
             ORDER BY started_at DESC, id DESC
@@ -230,6 +230,7 @@ public final class CheckpointStore {
                 batchesAcknowledged: try row.int("batches_acknowledged"),
                 pointsRejected: try row.int64("points_rejected"),
                 rejectionMessage: try row.optionalString("rejection_message"),
+                lateBuckets: try row.int("late_buckets"),
                 error: try row.optionalString("error"),
                 host: try row.optionalString("host"),
                 pid: try row.decode("pid", as: Int?.self)
@@ -287,10 +288,31 @@ public final class CheckpointStore {
         pointsExported: Int64,
         pointsRejected: Int64,
         rejectionMessage: String? = nil,
-        series: [SeriesState]
+        series: [SeriesState],
+        bucketDigests: [(bucketStart: Date, digest: String)] = [],
+        pruneDigestsBefore: Date? = nil,
+        requireLock: Bool = false
     ) throws {
         let connection = self.connection
         try connection.transaction {
+            if requireLock {
+                // Behind a pooler in transaction mode, the session that took the advisory lock may
+                // not be the one committing; then two runs could both be exporting. Refuse.
+                let held = try connection.query(
+                    """
+                    SELECT EXISTS (
+                        SELECT 1 FROM pg_catalog.pg_locks l
+                        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = pg_backend_pid()
+                          AND ((l.classid::bigint << 32) | l.objid::bigint) = otel_bridge.lock_key($1)
+                    ) AS held
+                    """, [pipeline])
+                guard try held.first?.bool("held") == true else {
+                    throw CheckpointError(
+                        code: .lockLost,
+                        message: "this session does not hold the pipeline's lock any more (a connection pooler in transaction mode? use a direct connection or session pooling)",
+                        pipeline: pipeline, runID: runID)
+                }
+            }
             let current = try connection.query(
                 "SELECT watermark FROM otel_bridge.checkpoints WHERE pipeline = $1 FOR UPDATE", [pipeline]
             )
@@ -326,6 +348,11 @@ public final class CheckpointStore {
             if !series.isEmpty {
                 try self.upsert(series, pipeline: pipeline)
             }
+            try self.storeDigests(bucketDigests, pipeline: pipeline)
+            if let pruneDigestsBefore {
+                try connection.execute("DELETE FROM otel_bridge.bucket_digests WHERE pipeline = $1 AND bucket_start < $2",
+                                       [pipeline, pruneDigestsBefore])
+            }
             try connection.execute(
                 """
                 UPDATE otel_bridge.checkpoints
@@ -344,6 +371,38 @@ public final class CheckpointStore {
     /// One statement for all rows: each column goes as one array parameter and `unnest` zips them
     /// back into rows. `bucket_counts` travels as text (`{1,2}`) per row, since a two-dimensional
     /// array cannot hold rows of different lengths.
+    /// The stored digests of `pipeline`'s buckets in `[from, to)`, by bucket start.
+    public func bucketDigests(pipeline: String, from: Date, to: Date) throws -> [Date: String] {
+        let rows = try connection.query(
+            "SELECT bucket_start, digest FROM otel_bridge.bucket_digests WHERE pipeline = $1 AND bucket_start >= $2 AND bucket_start < $3",
+            [pipeline, from, to])
+        var out: [Date: String] = [:]
+        for row in rows { out[try row.date("bucket_start")] = try row.string("digest") }
+        return out
+    }
+
+    /// Records buckets that changed after they were exported: their new digests (so each late
+    /// arrival is counted once) and their number in the run.
+    public func recordLateBuckets(pipeline: String, runID: Int64, digests: [(bucketStart: Date, digest: String)]) throws {
+        guard !digests.isEmpty else { return }
+        try connection.transaction {
+            try self.storeDigests(digests, pipeline: pipeline)
+            try connection.execute("UPDATE otel_bridge.runs SET late_buckets = late_buckets + $2 WHERE id = $1",
+                                   [runID, Int64(digests.count)])
+        }
+    }
+
+    private func storeDigests(_ digests: [(bucketStart: Date, digest: String)], pipeline: String) throws {
+        guard !digests.isEmpty else { return }
+        try connection.execute(
+            """
+            INSERT INTO otel_bridge.bucket_digests AS d (pipeline, bucket_start, digest)
+            SELECT $1, u.bucket_start, u.digest FROM unnest($2::timestamptz[], $3::text[]) AS u(bucket_start, digest)
+            ON CONFLICT (pipeline, bucket_start) DO UPDATE SET digest = excluded.digest, recorded_at = now()
+            """,
+            [pipeline, digests.map(\.bucketStart), digests.map(\.digest)])
+    }
+
     private func upsert(_ series: [SeriesState], pipeline: String) throws {
         try self.connection.execute(
             """
@@ -416,7 +475,7 @@ public final class CheckpointStore {
             """
             SELECT pipeline, watermark, extract(epoch FROM behind)::float8 AS behind_seconds, updated_at,
                    last_success_at, last_error, last_error_at, consecutive_failures, last_run_status,
-                   last_run_finished_at, locked
+                   last_run_finished_at, locked, late_buckets_24h
             FROM otel_bridge.pipeline_status
             ORDER BY pipeline
             """
@@ -433,7 +492,8 @@ public final class CheckpointStore {
                 consecutiveFailures: try row.int("consecutive_failures"),
                 lastRunStatus: try row.optionalString("last_run_status").flatMap(RunStatus.init(rawValue:)),
                 lastRunFinishedAt: try row.optionalDate("last_run_finished_at"),
-                locked: try row.bool("locked")
+                locked: try row.bool("locked"),
+                lateBuckets24h: try row.int64("late_buckets_24h")
             )
         }
     }

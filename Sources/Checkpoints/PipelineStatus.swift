@@ -22,11 +22,14 @@ public struct PipelineStatus: Sendable, Equatable {
     public var lastRunFinishedAt: Date?
     /// Whether some session holds the pipeline's advisory lock, that is, a pass is running now.
     public var locked: Bool
+    /// Exported buckets found changed by late rows in the last 24 hours.
+    public var lateBuckets24h: Int64
 
     public init(
         pipeline: String, watermark: Date, behind: Duration, updatedAt: Date, lastSuccessAt: Date? = nil,
         lastError: String? = nil, lastErrorAt: Date? = nil, consecutiveFailures: Int = 0,
-        lastRunStatus: RunStatus? = nil, lastRunFinishedAt: Date? = nil, locked: Bool = false
+        lastRunStatus: RunStatus? = nil, lastRunFinishedAt: Date? = nil, locked: Bool = false,
+        lateBuckets24h: Int64 = 0
     ) {
         self.pipeline = pipeline
         self.watermark = watermark
@@ -39,5 +42,6 @@ public struct PipelineStatus: Sendable, Equatable {
         self.lastRunStatus = lastRunStatus
         self.lastRunFinishedAt = lastRunFinishedAt
         self.locked = locked
+        self.lateBuckets24h = lateBuckets24h
     }
 }

@@ -37,6 +37,8 @@ public struct Run: Sendable, Equatable {
     public var pointsRejected: Int64
     /// The receiver's partial-success messages, if any.
     public var rejectionMessage: String?
+    /// Exported buckets this pass found changed in ClickHouse (rows that arrived after export).
+    public var lateBuckets: Int
     /// The error of a failed run, or why a run was skipped.
     public var error: String?
     /// The host (pod) that ran the pass.
@@ -47,7 +49,7 @@ public struct Run: Sendable, Equatable {
     public init(
         id: Int64, pipeline: String, startedAt: Date, finishedAt: Date? = nil, windowStart: Date? = nil,
         windowEnd: Date? = nil, status: RunStatus, rowsRead: Int64 = 0, pointsExported: Int64 = 0,
-        batchesAcknowledged: Int = 0, pointsRejected: Int64 = 0, rejectionMessage: String? = nil, error: String? = nil, host: String? = nil,
+        batchesAcknowledged: Int = 0, pointsRejected: Int64 = 0, rejectionMessage: String? = nil, lateBuckets: Int = 0, error: String? = nil, host: String? = nil,
         pid: Int? = nil
     ) {
         self.id = id
@@ -62,6 +64,7 @@ public struct Run: Sendable, Equatable {
         self.batchesAcknowledged = batchesAcknowledged
         self.pointsRejected = pointsRejected
         self.rejectionMessage = rejectionMessage
+        self.lateBuckets = lateBuckets
         self.error = error
         self.host = host
         self.pid = pid

@@ -12,6 +12,8 @@ public final class ClickHouseClient {
     private let http: HTTPClient
     private let logger: Logger
     private var queryCounter = 0
+    /// Distinguishes this client's query ids from any other client's.
+    private let token = String(UInt64.random(in: 0..<UInt64.max) & 0xFFFF_FFFF_FFFF, radix: 36)
 
     public init(configuration: ClickHouseConfiguration, logger: Logger = Logger(label: "otel-bridge.clickhouse")) {
         self.configuration = configuration
@@ -110,7 +112,7 @@ public final class ClickHouseClient {
 
     private func nextQueryID() -> String {
         queryCounter += 1
-        return "otel-bridge-\(processToken)-\(queryCounter)"
+        return "otel-bridge-\(token)-\(queryCounter)"
     }
 
     private func makeRequest(
@@ -120,7 +122,16 @@ public final class ClickHouseClient {
             ("database", configuration.database),
             ("query_id", queryID),
         ]
-        if readOnly { items.append(("readonly", "2")) }
+        if readOnly {
+            items.append(("readonly", "2"))
+            // A profile may set overflow modes to 'break', which makes ClickHouse return a partial
+            // result with status 200 and no exception. A rollup must never take that for complete.
+            for setting in ["timeout_overflow_mode", "result_overflow_mode", "read_overflow_mode", "sort_overflow_mode",
+                            "set_overflow_mode", "group_by_overflow_mode", "distinct_overflow_mode", "join_overflow_mode",
+                            "transfer_overflow_mode"] {
+                items.append((setting, "throw"))
+            }
+        }
         let seconds = Double(configuration.maxExecutionTime.components.seconds)
             + Double(configuration.maxExecutionTime.components.attoseconds) / 1e18
         items.append(("max_execution_time", String(Int(seconds.rounded(.up)))))
@@ -137,8 +148,10 @@ public final class ClickHouseClient {
                 ("Content-Type", "text/plain; charset=UTF-8"),
             ],
             body: body,
-            // The server enforces max_execution_time; the client allows a margin on top of it.
-            timeout: configuration.maxExecutionTime + .seconds(30))
+            // The server enforces max_execution_time. The client has no total limit, because a
+            // streamed result is paused while the pass exports a batch; a transfer that receives
+            // nothing for max_execution_time + 30 s (and is not paused) is abandoned instead.
+            timeout: nil, stallTimeout: configuration.maxExecutionTime + .seconds(30))
     }
 
     /// Turns a status >= 400, or a success carrying `X-ClickHouse-Exception-Code`, into an error.
@@ -159,9 +172,3 @@ public final class ClickHouseClient {
             serverCode: code, serverName: parsed?.name, httpStatus: head.status, queryID: queryID)
     }
 }
-
-/// Distinguishes this process's query ids from another bridge's.
-private let processToken: String = {
-    var generator = SystemRandomNumberGenerator()
-    return String(generator.next() & 0xFFFF_FFFF, radix: 16)
-}()

@@ -121,6 +121,8 @@ public final class HTTPClient {
     func end(_ state: HTTPResponseStream.State) {
         guard active === state else { return }
         curl_multi_remove_handle(multi, easy)
+        // The error buffer belongs to the state, which may go away before the next request.
+        _ = otb_curl_setopt_pointer(easy, CURLOPT_ERRORBUFFER, nil)
         active = nil
         state.release()
     }
@@ -138,6 +140,12 @@ public final class HTTPClient {
         if let timeout = request.timeout {
             set(otb_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(1, timeout.milliseconds)))
         }
+        if let stall = request.stallTimeout {
+            set(otb_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1))
+            set(otb_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, stall.milliseconds / 1000)))
+        }
+        // A proxy's "200 Connection established" must not be taken for the server's response head.
+        set(otb_curl_setopt_long(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1))
         set(otb_curl_setopt_string(easy, CURLOPT_USERAGENT, configuration.userAgent))
         // Accept every encoding libcurl can decode (gzip, deflate) and decode transparently.
         set(otb_curl_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, ""))

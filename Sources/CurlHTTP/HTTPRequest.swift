@@ -12,19 +12,24 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// Limit for the whole transfer, connect included. `nil` waits as long as the server sends.
     public var timeout: Duration?
+    /// Abandon a transfer that receives nothing for this long. A transfer paused by its reader
+    /// does not count as stalled (libcurl skips speed checks while paused).
+    public var stallTimeout: Duration?
 
     public init(
         method: Method = .post,
         url: String,
         headers: [(name: String, value: String)] = [],
         body: [UInt8] = [],
-        timeout: Duration? = nil
+        timeout: Duration? = nil,
+        stallTimeout: Duration? = nil
     ) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.timeout = timeout
+        self.stallTimeout = stallTimeout
     }
 }
 

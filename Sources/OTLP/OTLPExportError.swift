@@ -3,7 +3,7 @@ import CurlHTTP
 /// An export the receiver did not acknowledge.
 public struct OTLPExportError: Error, CustomStringConvertible, CustomDebugStringConvertible, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: Hashable, Sendable { case rejected, retriesExhausted, transport, encoding }
+        private enum Base: Hashable, Sendable { case rejected, retriesExhausted, transport }
         private let base: Base
         private init(_ base: Base) { self.base = base }
 
@@ -11,17 +11,14 @@ public struct OTLPExportError: Error, CustomStringConvertible, CustomDebugString
         public static let rejected = Code(.rejected)
         /// Retryable failures (429, 502–504, connection errors) went on past the retry budget.
         public static let retriesExhausted = Code(.retriesExhausted)
-        /// A transport failure outside the retry loop.
+        /// A transport failure that retrying cannot cure (bad URL, certificate verification).
         public static let transport = Code(.transport)
-        /// The batch could not be encoded.
-        public static let encoding = Code(.encoding)
 
         public var description: String {
             switch base {
             case .rejected: "rejected by the receiver"
             case .retriesExhausted: "retries exhausted"
             case .transport: "transport failure"
-            case .encoding: "encoding failed"
             }
         }
     }

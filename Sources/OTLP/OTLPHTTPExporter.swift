@@ -29,6 +29,8 @@ public final class OTLPHTTPExporter {
         case acknowledged(ExportAcknowledgement)
         case retryable(status: Int?, message: String, retryAfter: Duration?)
         case failed(status: Int, message: String)
+        /// A transport failure that sending again will not cure (bad URL, TLS verification).
+        case transportFailed(message: String)
     }
 
     public let configuration: OTLPExporterConfiguration
@@ -73,6 +75,8 @@ public final class OTLPHTTPExporter {
                 return ack
             case .failed(let status, let message):
                 throw OTLPExportError(code: .rejected, endpoint: redactedEndpoint, httpStatus: status, message: message, attempts: attempt)
+            case .transportFailed(let message):
+                throw OTLPExportError(code: .transport, endpoint: redactedEndpoint, message: message, attempts: attempt)
             case .retryable(let status, let message, let retryAfter):
                 let elapsed = ContinuousClock.now - started
                 guard let wait = retryPolicy.delay(afterAttempt: attempt, elapsed: elapsed, retryAfter: retryAfter, random: random()) else {
@@ -102,7 +106,7 @@ public final class OTLPHTTPExporter {
             if error.isTransient {
                 return .retryable(status: nil, message: "\(error.code): \(error.message)", retryAfter: nil)
             }
-            return .failed(status: 0, message: "\(error.code): \(error.message)")
+            return .transportFailed(message: "\(error.code): \(error.message)")
         }
         return Self.interpret(response, signal: signal, now: Int64(Date().timeIntervalSince1970))
     }

@@ -91,6 +91,12 @@ public final class Bridge: Sendable {
             }
             summary.watermarkBefore = watermark
             summary.watermarkAfter = watermark
+            let planner = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds, maxBucketsPerQuery: 1)
+            guard planner.isAligned(watermark) else {
+                // Rounding down would export again what the old step already exported.
+                throw BridgeError(.configuration, "the watermark \(Timestamp.iso8601(watermark)) is not on a \(pipeline.stepSeconds) s bucket boundary (was the step changed?); rewind the pipeline to a boundary: otel-bridge checkpoints rewind \(pipeline.name) --to TIME",
+                                  pipeline: pipeline.name)
+            }
             if !dryRun {
                 runID = try store.startRun(pipeline: pipeline.name, windowStart: SeriesAggregator.date(watermark))
             }
@@ -134,7 +140,8 @@ public final class Bridge: Sendable {
 
     /// Sets `pipeline`'s watermark to `time` (aligned down to its step). Cumulative series restart
     /// with the new watermark as their start time, so no counter goes backwards under an old start.
-    public func rewind(pipeline name: String, to time: Int64) throws(BridgeError) -> (watermark: Int64, seriesReset: Int) {
+    /// Moving the watermark forward skips buckets that were never exported: only with `skipAhead`.
+    public func rewind(pipeline name: String, to time: Int64, skipAhead: Bool = false) throws(BridgeError) -> (watermark: Int64, seriesReset: Int) {
         guard let pipeline = pipelines.first(where: { $0.name == name }) else {
             throw BridgeError(.usage, "no pipeline named '\(name)' in \(configuration.configPath) (pipelines: \(pipelines.map(\.name).joined(separator: ", ")))")
         }
@@ -145,6 +152,13 @@ public final class Bridge: Sendable {
                 throw BridgeError(.checkpoint, "pipeline \(name) is running (its lock is held); rewind it once the pass ends", pipeline: name)
             }
             defer { _ = try? store.unlock(pipeline: name) }
+            if let current = try store.checkpoint(pipeline: name).map({ SeriesAggregator.nanoseconds($0.watermark) }), aligned > current, !skipAhead {
+                throw BridgeError(.usage, "--to \(Timestamp.iso8601(aligned)) is after the watermark \(Timestamp.iso8601(current)): the buckets between were never exported and would be skipped; pass --skip-ahead to do that deliberately",
+                                  pipeline: name)
+            }
+            guard aligned <= now() else {
+                throw BridgeError(.usage, "--to \(Timestamp.iso8601(aligned)) is in the future", pipeline: name)
+            }
             let reset = try store.rewind(pipeline: name, to: SeriesAggregator.date(aligned))
             logger.notice("rewound", metadata: ["pipeline": "\(name)", "watermark": "\(Timestamp.iso8601(aligned))", "series_reset": "\(reset)"])
             return (aligned, reset)

@@ -15,6 +15,7 @@ public enum PipelineFile {
         public var maxPointsPerRequest = 5_000
         public var maxRequestBytes = 4 * 1024 * 1024
         public var bucketColumn = "bucket"
+        public var lateDataCheckSeconds: Int64 = 0
     }
 
     /// The placeholders the bridge fills itself.
@@ -77,6 +78,7 @@ public enum PipelineFile {
             if let v = try map.positiveInt("max_points_per_request") { defaults.maxPointsPerRequest = v }
             if let v = try map.positiveInt("max_request_bytes") { defaults.maxRequestBytes = v }
             if let v = try map.string("bucket_column") { defaults.bucketColumn = v }
+            if let v = try map.duration("late_data_check", allowZero: true) { defaults.lateDataCheckSeconds = v }
             try map.finish()
         }
         guard let pipelinesNode = top.take("pipelines") else {
@@ -142,6 +144,7 @@ public enum PipelineFile {
             let maxBuckets = try map.positiveInt("max_buckets_per_query") ?? defaults.maxBucketsPerQuery
             let maxPoints = try map.positiveInt("max_points_per_request") ?? defaults.maxPointsPerRequest
             let maxBytes = try map.positiveInt("max_request_bytes") ?? defaults.maxRequestBytes
+            let lateCheck = try map.duration("late_data_check", allowZero: true) ?? defaults.lateDataCheckSeconds
             var parameters: [(name: String, value: QueryParameter)] = []
             if let paramsNode = map.take("parameters") {
                 var params = try YAMLMap(paramsNode, file: file, context: "parameters")
@@ -189,7 +192,8 @@ public enum PipelineFile {
             return PipelineConfiguration(
                 name: name, enabled: enabled, queryPath: queryPath, queryFile: resolved, sql: sql, placeholders: placeholders,
                 stepSeconds: step, lagSeconds: lag, bucketColumn: bucketColumn, maxBucketsPerQuery: maxBuckets,
-                maxPointsPerRequest: maxPoints, maxRequestBytes: maxBytes, parameters: parameters, metrics: metrics, line: map.line)
+                maxPointsPerRequest: maxPoints, maxRequestBytes: maxBytes, lateDataCheckSeconds: lateCheck,
+                parameters: parameters, metrics: metrics, line: map.line)
         } catch {
             throw error.with(pipeline: name)
         }

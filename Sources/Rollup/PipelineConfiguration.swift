@@ -25,6 +25,9 @@ public struct PipelineConfiguration: Sendable {
     public var maxPointsPerRequest: Int
     /// At most this many encoded bytes per OTLP request; a larger batch is split.
     public var maxRequestBytes: Int
+    /// How far back (seconds) each pass queries exported buckets again to detect rows that
+    /// arrived after their bucket was exported (`late_data_check`, default 0: off).
+    public var lateDataCheckSeconds: Int64
     /// Extra query parameters from `parameters:` (bucket bounds, for example).
     public var parameters: [(name: String, value: QueryParameter)]
     public var metrics: [MetricMapping]

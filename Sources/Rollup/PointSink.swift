@@ -2,8 +2,18 @@ import OTLP
 
 /// Where a pass delivers its batches: the OTLP exporter, or the dry-run printer.
 protocol PointSink {
-    /// Delivers `batch`; returns once every point is acknowledged (or throws).
-    func deliver(_ batch: MetricBatch, pipeline: PipelineConfiguration) throws(BridgeError) -> ExportAcknowledgement
+    /// The requests `batch` becomes: one, or several when it would exceed the byte limit. The pass
+    /// splits a batch of several buckets on bucket boundaries instead (so every part can commit);
+    /// only a single bucket too large for one request is sent as several.
+    func encode(_ batch: MetricBatch, pipeline: PipelineConfiguration) throws(BridgeError) -> [PreparedRequest]
+    /// Sends the requests; returns once every one is acknowledged (or throws).
+    func send(_ requests: [PreparedRequest], pipeline: PipelineConfiguration) throws(BridgeError) -> ExportAcknowledgement
+}
+
+/// An encoded request body (and, for the printer, the batch it came from).
+struct PreparedRequest {
+    var body: [UInt8]
+    var batch: MetricBatch?
 }
 
 /// Encodes batches and exports them, splitting any request that would exceed the pipeline's
@@ -17,11 +27,15 @@ final class OTLPSink: PointSink {
         self.encoder = encoder
     }
 
-    func deliver(_ batch: MetricBatch, pipeline: PipelineConfiguration) throws(BridgeError) -> ExportAcknowledgement {
+    func encode(_ batch: MetricBatch, pipeline: PipelineConfiguration) throws(BridgeError) -> [PreparedRequest] {
+        try encodeWithinLimit(batch, limit: pipeline.maxRequestBytes, pipeline: pipeline.name).map { PreparedRequest(body: $0) }
+    }
+
+    func send(_ requests: [PreparedRequest], pipeline: PipelineConfiguration) throws(BridgeError) -> ExportAcknowledgement {
         var total = ExportAcknowledgement(rejected: 0, message: nil, attempts: 0)
-        for part in try encodeWithinLimit(batch, limit: pipeline.maxRequestBytes, pipeline: pipeline.name) {
+        for request in requests {
             do {
-                let ack = try exporter.export(body: part)
+                let ack = try exporter.export(body: request.body)
                 total.rejected += ack.rejected
                 total.attempts += ack.attempts
                 if let m = ack.message { total.message = total.message.map { $0 + "; " + m } ?? m }
@@ -99,8 +113,12 @@ final class PrintingSink: PointSink {
 
     init(write: @escaping (String) -> Void) { self.write = write }
 
-    func deliver(_ batch: MetricBatch, pipeline: PipelineConfiguration) throws(BridgeError) -> ExportAcknowledgement {
-        for metric in batch.metrics {
+    func encode(_ batch: MetricBatch, pipeline: PipelineConfiguration) throws(BridgeError) -> [PreparedRequest] {
+        [PreparedRequest(body: [], batch: batch)]
+    }
+
+    func send(_ requests: [PreparedRequest], pipeline: PipelineConfiguration) throws(BridgeError) -> ExportAcknowledgement {
+        for metric in requests.compactMap(\.batch).flatMap(\.metrics) {
             for line in Self.lines(metric) { write(line) }
         }
         return ExportAcknowledgement()

@@ -16,25 +16,29 @@ public struct PassSummary: Sendable, Equatable {
     public var pointsRejected: Int64 = 0
     public var batches = 0
     public var queries = 0
+    /// Exported buckets found changed by late rows (with `late_data_check`).
+    public var lateBuckets = 0
     public var error: String?
 
-    public enum Status: String, Sendable { case ok, failed, skipped, disabled }
+    public enum Status: String, Sendable { case ok, failed, skipped }
 }
 
 /// One pass of one pipeline: every closed bucket since its watermark, query chunk by query chunk.
 ///
 /// The path of a window, in order:
 /// 1. ``WindowPlanner`` cuts `[watermark, last closed bucket end)` into query chunks.
-/// 2. The chunk's query streams rows from ClickHouse; ``ResultBinding`` checks the header once and
+/// 2. The chunk's query streams rows from ClickHouse; ``BucketReader`` checks the header once and
 ///    each row as it arrives (bucket in window and aligned, rows ordered by bucket, values finite,
-///    counts non-negative, no series twice in a bucket).
-/// 3. ``SeriesAggregator`` turns each row's values into points under the temporality.
-/// 4. Completed buckets join the pending batch; once it holds `max_points_per_request` points it
-///    is delivered, and only after the receiver acknowledged it does
-/// 5. ``CheckpointStore/commitBatch`` move the watermark to the end of the batch's last bucket, in
-///    the same transaction as the run's counters and the cumulative series state.
+///    counts non-negative, no series twice in a bucket) and hands out complete buckets.
+/// 3. ``SeriesAggregator`` turns a bucket's observations into points under the temporality.
+/// 4. Buckets join the pending batch; before a bucket would push it past `max_points_per_request`
+///    the batch is delivered, and only after the receiver acknowledged it does
+/// 5. ``CheckpointStore/commitBatch`` move the watermark to the start of the next bucket, in the
+///    same transaction as the run's counters and the cumulative series state.
 /// At the end of each chunk the rest is delivered and the watermark moves to the chunk end (empty
 /// buckets included). Any failure stops the pass; what was committed stays, nothing else moves.
+/// With `late_data_check`, the pass then queries recently exported buckets again and reports those
+/// whose rows changed since their export (see ``checkLateData(before:now:runID:summary:)``).
 final class RollupPass {
     let pipeline: PipelineConfiguration
     let clickhouse: ClickHouseClient
@@ -47,6 +51,8 @@ final class RollupPass {
     let scope: InstrumentationScope
     let logger: Logger
     private var aggregator: SeriesAggregator
+    /// Buckets starting at or after this are recent enough to be checked for late data later.
+    private var digestFrom = Int64.max
 
     init(
         pipeline: PipelineConfiguration, clickhouse: ClickHouseClient, store: CheckpointStore, sink: PointSink, dryRun: Bool,
@@ -65,10 +71,15 @@ final class RollupPass {
         self.aggregator = SeriesAggregator(pipeline: pipeline.name, temporality: temporality, loaded: loadedSeries)
     }
 
+    var step: Int64 { pipeline.stepSeconds * 1_000_000_000 }
+
     /// Runs the pass from `watermark` at `now`. `runID` is the `otel_bridge.runs` row (nil in a
     /// dry run). Updates `summary` as batches commit, so a failure still reports progress.
     func run(watermark: Int64, now: Int64, runID: Int64?, summary: inout PassSummary) throws(BridgeError) {
         var committed = watermark
+        if pipeline.lateDataCheckSeconds > 0 && !dryRun {
+            digestFrom = planner.alignDown(planner.closedUntil(now: now) - pipeline.lateDataCheckSeconds * 1_000_000_000)
+        }
         let chunks = planner.chunks(watermark: watermark, now: now)
         if chunks.isEmpty, !dryRun, let runID {
             // Nothing closed since the last pass: record the empty window [watermark, watermark).
@@ -82,88 +93,79 @@ final class RollupPass {
         for chunk in chunks {
             try runChunk(chunk, committed: &committed, runID: runID, summary: &summary)
         }
+        if digestFrom != .max, let runID {
+            // Everything was exported and committed: a failing check is reported, not fatal.
+            do {
+                try checkLateData(before: watermark, now: now, runID: runID, summary: &summary)
+            } catch {
+                logger.warning("late-data check failed; the export itself succeeded", metadata: ["pipeline": "\(pipeline.name)", "error": "\(error.description)"])
+            }
+        }
     }
 
-    /// Points of completed buckets not yet delivered, by metric index.
-    private struct PendingBatch {
-        var points: [Int: [SeriesAggregator.Point]] = [:]
-        var count = 0
-        var rows: Int64 = 0
-        var lastBucketEnd: Int64?
+    /// A complete bucket not yet delivered: its points, and the series state as it stands after it.
+    private struct PendingBucket {
+        var start: Int64
+        var points: [(metric: Int, point: SeriesAggregator.Point)]
+        var rows: Int
+        var digest: BucketDigest?
+        /// Cumulative series changed by this bucket, as they are after it.
+        var changes: [SeriesState]
+    }
 
-        mutating func add(_ bucket: [(Int, SeriesAggregator.Point)], end: Int64) {
-            for (metric, point) in bucket { points[metric, default: []].append(point) }
-            count += bucket.count
-            lastBucketEnd = end
+    private func query(_ window: TimeWindow) throws(BridgeError) -> ClickHouseRowStream {
+        logger.debug("querying", metadata: ["pipeline": "\(pipeline.name)", "window": "\(window)"])
+        do {
+            return try clickhouse.query(pipeline.sql, parameters: WindowParameters.values(for: pipeline, window: window))
+        } catch {
+            throw BridgeError(.query, error.description, pipeline: pipeline.name, file: pipeline.queryFile, underlying: error)
         }
     }
 
     private func runChunk(_ chunk: TimeWindow, committed: inout Int64, runID: Int64?, summary: inout PassSummary) throws(BridgeError) {
-        logger.debug("querying", metadata: ["pipeline": "\(pipeline.name)", "window": "\(chunk)"])
-        let stream: ClickHouseRowStream
-        do {
-            stream = try clickhouse.query(pipeline.sql, parameters: WindowParameters.values(for: pipeline, window: chunk))
-        } catch {
-            throw BridgeError(.query, error.description, pipeline: pipeline.name, file: pipeline.queryFile, underlying: error)
-        }
+        let stream = try query(chunk)
         defer { stream.close() }
         summary.queries += 1
-        let binding = try ResultBinding(pipeline: pipeline, columns: stream.columns)
-        let step = pipeline.stepSeconds * 1_000_000_000
-
-        var pending = PendingBatch()
-        var bucketPoints: [(Int, SeriesAggregator.Point)] = []
-        var bucketSeries: Set<String> = []
-        var currentBucket: Int64?
-        var row: [ClickHouseValue] = []
-        var rowNumber = 0
-        while true {
-            let more: Bool
-            do {
-                more = try stream.next(into: &row)
-            } catch {
-                throw BridgeError(.query, error.description, pipeline: pipeline.name, file: pipeline.queryFile, underlying: error)
+        var reader = try BucketReader(pipeline: pipeline, stream: stream, window: chunk, planner: planner)
+        var pending: [PendingBucket] = []
+        var pendingPoints = 0
+        while let bucket = try reader.next() {
+            if pendingPoints > 0 && pendingPoints + bucket.observations.count > pipeline.maxPointsPerRequest {
+                try deliver(pending[...], upTo: bucket.start, committed: &committed, runID: runID, summary: &summary)
+                pending.removeAll(keepingCapacity: true)
+                pendingPoints = 0
             }
-            guard more else { break }
-            rowNumber += 1
-            pending.rows += 1
-            let bucket = try binding.bucket(row, rowNumber: rowNumber, window: chunk, planner: planner)
-            if bucket != currentBucket {
-                if let current = currentBucket {
-                    guard bucket > current else {
-                        throw BridgeError(.result, "row \(rowNumber): bucket \(Timestamp.iso8601(bucket)) comes after \(Timestamp.iso8601(current)); the query must ORDER BY \(pipeline.bucketColumn)",
-                                          pipeline: pipeline.name, file: pipeline.queryFile, key: pipeline.bucketColumn)
-                    }
-                    pending.add(bucketPoints, end: current + step)
-                    bucketPoints.removeAll(keepingCapacity: true)
-                    bucketSeries.removeAll(keepingCapacity: true)
-                    if pending.count >= pipeline.maxPointsPerRequest {
-                        try deliver(&pending, upTo: current + step, committed: &committed, runID: runID, summary: &summary)
-                    }
-                }
-                currentBucket = bucket
+            var points: [(metric: Int, point: SeriesAggregator.Point)] = []
+            points.reserveCapacity(bucket.observations.count)
+            for o in bucket.observations {
+                points.append((o.metric.index, try aggregator.point(
+                    metric: o.metric.mapping, attributes: o.attributes, seriesKey: o.seriesKey,
+                    bucketStart: bucket.start, bucketEnd: bucket.start + step, observation: o.observation)))
             }
-            for metric in binding.metrics {
-                guard let observation = try binding.observation(of: metric, in: row, rowNumber: rowNumber) else { continue }
-                let attributes = binding.attributes(of: metric, in: row)
-                let key = SeriesAggregator.seriesKey(attributes)
-                guard bucketSeries.insert(metric.mapping.name + "\u{1}" + key).inserted else {
-                    throw BridgeError(.result, "row \(rowNumber): metric \(metric.mapping.name) has two rows for the series {\(attributes.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))} in bucket \(Timestamp.iso8601(bucket)); GROUP BY every attribute column",
-                                      pipeline: pipeline.name, file: pipeline.queryFile)
-                }
-                let point = try aggregator.point(metric: metric.mapping, attributes: attributes, seriesKey: key,
-                                                 bucketStart: bucket, bucketEnd: bucket + step, observation: observation)
-                bucketPoints.append((metric.index, point))
-            }
+            pending.append(PendingBucket(
+                start: bucket.start, points: points, rows: bucket.rows,
+                digest: bucket.start >= digestFrom ? BucketDigest(bucket: bucket) : nil, changes: aggregator.takeChanges()))
+            pendingPoints += points.count
         }
-        if let current = currentBucket { pending.add(bucketPoints, end: current + step) }
-        try deliver(&pending, upTo: chunk.end, committed: &committed, runID: runID, summary: &summary)
+        try deliver(pending[...], upTo: chunk.end, committed: &committed, runID: runID, summary: &summary)
     }
 
-    /// Delivers the pending batch and, once it is acknowledged, commits the watermark `upTo`.
-    private func deliver(_ pending: inout PendingBatch, upTo watermark: Int64, committed: inout Int64, runID: Int64?, summary: inout PassSummary) throws(BridgeError) {
+    /// Delivers `buckets` and, once the receiver acknowledged them, commits the watermark `upTo`
+    /// (the next bucket's start, or the chunk end) with the series state as of the last bucket.
+    /// Buckets that together encode past `max_request_bytes` are split in two on a bucket boundary
+    /// and each half is delivered and committed on its own, so a failure never re-sends a part
+    /// that was acknowledged; a single bucket too large for one request goes as several requests.
+    private func deliver(_ buckets: ArraySlice<PendingBucket>, upTo watermark: Int64, committed: inout Int64, runID: Int64?, summary: inout PassSummary) throws(BridgeError) {
+        let pointCount = buckets.reduce(0) { $0 + $1.points.count }
         var ack = ExportAcknowledgement()
-        if pending.count > 0 {
+        if pointCount > 0 {
+            let requests = try sink.encode(makeBatch(buckets), pipeline: pipeline)
+            if requests.count > 1 && buckets.count > 1 {
+                let mid = buckets.startIndex + buckets.count / 2
+                try deliver(buckets[..<mid], upTo: buckets[mid].start, committed: &committed, runID: runID, summary: &summary)
+                try deliver(buckets[mid...], upTo: watermark, committed: &committed, runID: runID, summary: &summary)
+                return
+            }
             // A lost checkpoint connection would also mean a lost pipeline lock: stop before
             // sending anything another run might send too.
             if !dryRun {
@@ -171,17 +173,32 @@ final class RollupPass {
                     throw BridgeError(.checkpoint, "lost the checkpoint store before sending a batch: \(error)", pipeline: pipeline.name, underlying: error)
                 }
             }
-            ack = try sink.deliver(makeBatch(pending), pipeline: pipeline)
+            ack = try sink.send(requests, pipeline: pipeline)
             summary.batches += 1
         }
-        let changes = aggregator.takeChanges()
-        if !dryRun, let runID, watermark > committed || pending.count > 0 {
+        let rows = Int64(buckets.reduce(0) { $0 + $1.rows })
+        if !dryRun, let runID, watermark > committed || pointCount > 0 {
+            // The latest state of every series the buckets changed.
+            var latest: [String: SeriesState] = [:]
+            for bucket in buckets { for state in bucket.changes { latest[state.metric + "\u{1}" + state.seriesKey] = state } }
+            // Digests of every recent bucket the commit covers, empty ones included.
+            var digests: [(bucketStart: Date, digest: String)] = []
+            if digestFrom != .max {
+                let byStart = Dictionary(buckets.compactMap { b in b.digest.map { (b.start, $0) } }, uniquingKeysWith: { a, _ in a })
+                var t = max(committed, planner.alignDown(digestFrom))
+                while t < watermark {
+                    digests.append((SeriesAggregator.date(t), (byStart[t] ?? BucketDigest()).text))
+                    t += step
+                }
+            }
             do {
                 try store.commitBatch(
-                    pipeline: pipeline.name, runID: runID, newWatermark: SeriesAggregator.date(watermark), rowsRead: pending.rows,
-                    pointsExported: Int64(pending.count), pointsRejected: ack.rejected,
+                    pipeline: pipeline.name, runID: runID, newWatermark: SeriesAggregator.date(watermark), rowsRead: rows,
+                    pointsExported: Int64(pointCount), pointsRejected: ack.rejected,
                     rejectionMessage: ack.rejected > 0 || ack.message != nil ? (ack.message ?? "\(ack.rejected) points rejected") : nil,
-                    series: changes)
+                    series: latest.keys.sorted().map { latest[$0]! }, bucketDigests: digests,
+                    pruneDigestsBefore: digestFrom == .max ? nil : SeriesAggregator.date(planner.alignDown(digestFrom)),
+                    requireLock: true)
             } catch {
                 throw BridgeError(.checkpoint, "the batch up to \(Timestamp.iso8601(watermark)) was acknowledged but its checkpoint could not be committed (it will be sent again): \(error)",
                                   pipeline: pipeline.name, underlying: error)
@@ -194,16 +211,58 @@ final class RollupPass {
         }
         committed = max(committed, watermark)
         summary.watermarkAfter = committed
-        summary.rowsRead += pending.rows
-        summary.pointsExported += Int64(pending.count)
+        summary.rowsRead += rows
+        summary.pointsExported += Int64(pointCount)
         summary.pointsRejected += ack.rejected
-        pending = PendingBatch()
     }
 
-    private func makeBatch(_ pending: PendingBatch) -> MetricBatch {
+    /// Queries the buckets exported by earlier passes within `late_data_check` again and compares
+    /// each with the digest stored at its export. A bucket that differs received rows (or lost
+    /// some) after it was exported: those rows are not in the exported data, and a longer `lag`
+    /// would have caught them. It is logged and counted in `runs.late_buckets`; nothing is re-sent.
+    private func checkLateData(before watermark: Int64, now: Int64, runID: Int64, summary: inout PassSummary) throws(BridgeError) {
+        let from = digestFrom
+        guard watermark > from else { return }
+        let stored: [Date: String]
+        do {
+            stored = try store.bucketDigests(pipeline: pipeline.name, from: SeriesAggregator.date(from), to: SeriesAggregator.date(watermark))
+        } catch {
+            throw BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
+        }
+        guard !stored.isEmpty else { return }
+        var current: [Int64: BucketDigest] = [:]
+        for window in WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: 0, maxBucketsPerQuery: pipeline.maxBucketsPerQuery)
+            .chunks(watermark: from, now: watermark) {
+            let stream = try query(window)
+            defer { stream.close() }
+            var reader = try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner)
+            while let bucket = try reader.next() { current[bucket.start] = BucketDigest(bucket: bucket) }
+        }
+        var late: [(bucketStart: Date, digest: String)] = []
+        for (date, digest) in stored.sorted(by: { $0.key < $1.key }) {
+            let now = (current[SeriesAggregator.nanoseconds(date)] ?? BucketDigest()).text
+            if now != digest { late.append((date, now)) }
+        }
+        guard !late.isEmpty else { return }
+        summary.lateBuckets = late.count
+        logger.warning("rows arrived after their bucket was exported; they are not in the exported data (consider a longer lag)", metadata: [
+            "pipeline": "\(pipeline.name)", "late_buckets": "\(late.count)",
+            "buckets": "\(late.prefix(5).map { Timestamp.iso8601(SeriesAggregator.nanoseconds($0.bucketStart)) }.joined(separator: ", "))\(late.count > 5 ? ", …" : "")",
+            "lag": "\(pipeline.lagSeconds)s",
+        ])
+        do {
+            try store.recordLateBuckets(pipeline: pipeline.name, runID: runID, digests: late)
+        } catch {
+            throw BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
+        }
+    }
+
+    private func makeBatch(_ buckets: ArraySlice<PendingBucket>) -> MetricBatch {
+        var byMetric: [Int: [SeriesAggregator.Point]] = [:]
+        for bucket in buckets { for (metric, point) in bucket.points { byMetric[metric, default: []].append(point) } }
         var metrics: [Metric] = []
         for (index, mapping) in pipeline.metrics.enumerated() {
-            guard let points = pending.points[index], !points.isEmpty else { continue }
+            guard let points = byMetric[index], !points.isEmpty else { continue }
             let data: MetricData
             switch mapping.kind {
             case .sum(_, _, let monotonic):

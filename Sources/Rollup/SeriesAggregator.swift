@@ -94,6 +94,11 @@ struct SeriesAggregator {
             startTime: Self.date(bucketStart), lastBucketEnd: Self.date(bucketStart), intTotal: nil, doubleTotal: nil,
             count: nil, sum: nil, bucketCounts: nil)
         let start = UInt64(Self.nanoseconds(state.startTime))
+        if states[id] != nil, bucketStart < Self.nanoseconds(state.lastBucketEnd) {
+            // Adding a bucket the running total already holds would count it twice.
+            throw BridgeError(.result, "\(metric.name) {\(seriesKey)}: bucket \(Timestamp.iso8601(bucketStart)) is before the end of the last bucket already in its cumulative total (\(Timestamp.iso8601(Self.nanoseconds(state.lastBucketEnd)))); rewind the pipeline to restart its series",
+                              pipeline: pipeline)
+        }
         func overflow(_ what: String) -> BridgeError {
             BridgeError(.result, "the cumulative \(what) of \(metric.name) {\(seriesKey)} overflows 64 bits; rewind the pipeline to restart its series", pipeline: pipeline)
         }

@@ -47,8 +47,9 @@ public struct WindowPlanner: Sendable, Equatable {
         alignDown(now - lagSeconds * 1_000_000_000)
     }
 
-    /// The query chunks of one pass from `watermark` (a bucket boundary; an unaligned one is
-    /// rounded down, re-exporting nothing that was acknowledged) until every closed bucket is covered.
+    /// The query chunks of one pass from `watermark` until every closed bucket is covered. The
+    /// watermark must be a bucket boundary (the bridge refuses one that is not, since rounding it
+    /// down would export part of a bucket again); it is aligned down here only defensively.
     public func chunks(watermark: Int64, now: Int64) -> [TimeWindow] {
         let from = alignDown(watermark)
         let until = closedUntil(now: now)

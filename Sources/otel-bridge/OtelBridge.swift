@@ -127,6 +127,9 @@ struct Checkpoints: AsyncParsableCommand {
         @Flag(help: "Do not ask for confirmation (for scripts).")
         var yes = false
 
+        @Flag(help: "Allow moving the watermark forward, skipping buckets that were never exported.")
+        var skipAhead = false
+
         func run() async throws {
             guard let time = Timestamp.parse(to) else {
                 throw ValidationError("--to must be an ISO 8601 UTC time such as 2026-11-29T00:00:00Z, not '\(to)'")
@@ -142,8 +145,8 @@ struct Checkpoints: AsyncParsableCommand {
                     return
                 }
             }
-            let name = pipeline
-            let result = try await Bridge.offload { try bridge.rewind(pipeline: name, to: time) }
+            let name = pipeline, skip = skipAhead
+            let result = try await Bridge.offload { try bridge.rewind(pipeline: name, to: time, skipAhead: skip) }
             print("\(name): watermark set to \(Timestamp.iso8601(result.watermark)); \(result.seriesReset) cumulative series will restart")
         }
     }

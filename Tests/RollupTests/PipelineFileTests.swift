@@ -23,7 +23,7 @@ struct ShippedPipelineFileTests {
     func pipelines() throws {
         let pipelines = try load()
         #expect(pipelines.map(\.name) == ["requests", "tokens", "cost", "latency"])
-        #expect(pipelines.map(\.line) == [17, 30, 56, 68])
+        #expect(pipelines.map(\.line) == [19, 32, 58, 70])
         for p in pipelines {
             #expect(p.enabled)
             #expect(p.stepSeconds == 60)
@@ -67,7 +67,7 @@ struct ShippedPipelineFileTests {
         #expect(requests.unit == "{request}")
         #expect(requests.kind == .sum(valueColumn: "requests", valueType: .int, monotonic: true))
         #expect(requests.attributeColumns == providerModel + ["portkey.workspace", "http.response.status_code", "portkey.cache_status"])
-        #expect(requests.line == 20)
+        #expect(requests.line == 22)
 
         let tokens = try #require(byName["portkey.tokens"])
         #expect(tokens.unit == "{token}")
