@@ -1,0 +1,826 @@
+#!/usr/bin/env python3
+"""Fault suite: drives the real `otel-bridge` binary against the real test services and checks the
+delivery guarantees of SPEC.md ("Delivery guarantees") under crashes and failures.
+
+Usage (with the stack of scripts/stack.sh up and `source .stack/env`):
+
+    .venv/bin/python scripts/fault_suite.py [--quick] [--binary PATH] [--seed N] [--only NAME ...] [--keep]
+
+Reads TEST_POSTGRES_URL, TEST_CLICKHOUSE_URL, TEST_OTLP_URL from the environment. Every scenario gets
+its own ClickHouse database and Postgres database, seeds rows in the recent past (all buckets closed),
+runs `otel-bridge run` as subprocesses (pipeline file config/fault/fault.yaml, delta temporality, a
+unique `fault.scenario` resource attribute plus a `fault.process` attribute per process) and compares
+what the OTLP receiver acknowledged with counts computed from the raw rows. Exit status: 0 every
+scenario held the guarantees, 1 a violation, 2 the suite could not run (no binary, no stack).
+See docs/fault-suite.md.
+"""
+import argparse
+import email.utils
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "config" / "fault" / "fault.yaml"
+PIPELINE = "fault"
+METRIC = "fault.rows"
+PROVIDER_KEY = "gen_ai.provider.name"
+STEP = 60          # seconds, as in config/fault/fault.yaml
+LAG = 120
+MAX_POINTS = 25    # max_points_per_request of config/fault/fault.yaml
+PROVIDERS = ["openai", "anthropic", "google", "mistral"]
+GEN_COLUMNS = None  # filled from scripts/services/gen_rows.py
+
+
+class SuiteError(Exception):
+    """The suite itself cannot go on (service down, bad setup): exit 2."""
+
+
+# ----------------------------------------------------------------------------------------------
+# services
+
+def http(method, url, body=None, timeout=60, headers=None):
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if isinstance(body, (dict, list)):
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+class Services:
+    def __init__(self, pg_url, ch_url, otlp_url):
+        self.pg_url, self.ch_url, self.otlp_url = pg_url, ch_url.rstrip("/"), otlp_url.rstrip("/")
+        self._pg_data_dir = None
+
+    # ClickHouse (the test endpoint over chDB)
+    def ch(self, sql, body=b""):
+        url = self.ch_url + "/?" + urllib.parse.urlencode({"query": sql})
+        status, out = http("POST", url, body)
+        if status != 200:
+            raise SuiteError(f"ClickHouse {status}: {out.decode(errors='replace').strip()[:500]} (query: {sql[:200]})")
+        return out.decode()
+
+    def ch_control(self, faults):
+        status, out = http("POST", self.ch_url + "/__control", faults)
+        if status != 200:
+            raise SuiteError(f"ClickHouse /__control {status}: {out[:300]!r}")
+
+    def ch_reset(self):
+        http("POST", self.ch_url + "/__control/reset", b"")
+
+    # Postgres (psql)
+    def pg_url_for(self, db):
+        u = urllib.parse.urlsplit(self.pg_url)
+        return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + db, u.query, u.fragment))
+
+    def psql(self, sql, db=None, check=True, timeout=30):
+        url = self.pg_url_for(db) if db else self.pg_url
+        p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                           capture_output=True, text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise SuiteError(f"psql failed ({p.returncode}): {p.stderr.strip()[:500]} (sql: {sql[:200]})")
+        return p.stdout.strip() if p.returncode == 0 else None
+
+    def pg_data_dir(self):
+        if self._pg_data_dir is None:
+            d = os.environ.get("STACK_POSTGRES_DIR")
+            if d and Path(d, "data", "PG_VERSION").exists():
+                self._pg_data_dir = str(Path(d, "data"))
+            else:
+                self._pg_data_dir = self.psql("SHOW data_directory")
+        return self._pg_data_dir
+
+    def pg_restart(self):
+        """Restarts the cluster (`pg_ctl restart -m fast`) with the options it was started with."""
+        data = self.pg_data_dir()
+        bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+        pg_ctl = str(bindirs[-1]) if bindirs else (shutil.which("pg_ctl") or "pg_ctl")
+        log = str(Path(data).parent / "postgres.log")
+        cmd = [pg_ctl, "-D", data, "-l", log, "-m", "fast", "-w", "-t", "60", "restart"]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=90)
+        if p.returncode != 0:
+            raise SuiteError(f"pg_ctl restart failed: {p.stdout.strip()[:500]}")
+        for _ in range(100):
+            if self.psql("SELECT 1", check=False) == "1":
+                return
+            time.sleep(0.1)
+        raise SuiteError("Postgres did not come back after the restart")
+
+    # OTLP receiver
+    def otlp_script(self, script=None, default=None):
+        status, out = http("POST", self.otlp_url + "/__control", {"script": script or [], "default": default})
+        if status != 200:
+            raise SuiteError(f"OTLP /__control {status}: {out[:300]!r}")
+
+    def otlp_records(self):
+        status, out = http("GET", self.otlp_url + "/__requests?signal=metrics", timeout=120)
+        if status != 200:
+            raise SuiteError(f"OTLP /__requests {status}")
+        return json.loads(out)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def load_gen_columns():
+    """The `generations` table definition, shared with scripts/services/gen_rows.py."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("gen_rows", ROOT / "scripts" / "services" / "gen_rows.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.COLUMNS
+
+
+# ----------------------------------------------------------------------------------------------
+# one scenario
+
+class Proc:
+    def __init__(self, label, popen, log_path, started):
+        self.label, self.popen, self.log_path, self.started = label, popen, log_path, started
+        self.rc = None          # exit status; -9 when we SIGKILLed it
+        self.killed = False
+        self.ended = None
+        self.allow_repeat = False  # its last acknowledged batch may be sent again (crash / failed commit)
+
+    def log(self):
+        try:
+            return Path(self.log_path).read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+class Scenario:
+    def __init__(self, suite, name, description):
+        self.suite, self.svc, self.name, self.description = suite, suite.svc, name, description
+        suffix = os.urandom(3).hex()
+        self.tag = f"{name}-{suffix}"
+        self.db = f"fault_{name.replace('-', '_')}_{suffix}"
+        self.rng = random.Random(f"{suite.seed}:{name}")
+        self.procs = []
+        self.violations = []
+        self.notes = []
+        self.expected = {}      # (bucket_start_s, provider) -> count
+        self.start = self.end = None
+        self.log_dir = suite.log_dir / self.tag
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.result = None
+        self.unattributed = set()   # seqs of dropped requests (close_connection) seen by receptions()
+
+    # -- setup ---------------------------------------------------------------------------------
+    def setup(self, minutes):
+        """Seeds `minutes` of rows ending 5 minutes ago (every bucket closed), plus rows before the
+        start that must never be exported; creates the scenario's Postgres database."""
+        now = int(time.time())
+        self.end = (now // STEP) * STEP - 5 * STEP
+        self.start = self.end - minutes * STEP
+        svc = self.svc
+        svc.ch(f"CREATE DATABASE IF NOT EXISTS `{self.db}`")
+        svc.ch(f"CREATE TABLE `{self.db}`.generations ({GEN_COLUMNS}\n) ENGINE = MergeTree ORDER BY created_at")
+        lines = []
+        rng = self.rng
+        for m in range(-20, minutes):          # 20 minutes before the start: outside the export range
+            t0 = self.start + m * STEP
+            for prov in PROVIDERS:
+                n = rng.choice((0, 0, 1, 1, 1, 2, 3, 5))
+                for _ in range(n):
+                    ms = 0 if rng.random() < 0.05 else rng.randrange(STEP * 1000)  # some on the boundary
+                    t = t0 + ms // 1000
+                    lines.append(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(t))}.{ms % 1000:03d}\t{prov}")
+        rng.shuffle(lines)
+        svc.ch(f"INSERT INTO `{self.db}`.generations (created_at, ai_org) FORMAT TabSeparated",
+               ("\n".join(lines) + "\n").encode())
+        svc.psql(f'CREATE DATABASE "{self.db}"')
+
+    def compute_expected(self, upto):
+        """Counts per (bucket, provider) from the raw rows (not from the pipeline's SQL)."""
+        out = self.svc.ch(f"SELECT toUnixTimestamp64Milli(created_at), ai_org FROM `{self.db}`.generations FORMAT TabSeparated")
+        exp = {}
+        for line in out.splitlines():
+            ms, _, prov = line.partition("\t")
+            t = int(ms) // 1000
+            if self.start <= t < upto:
+                key = (t // STEP * STEP, prov)
+                exp[key] = exp.get(key, 0) + 1
+        self.expected = exp
+        return exp
+
+    # -- processes -----------------------------------------------------------------------------
+    def env(self, **extra):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CLICKHOUSE_", "BRIDGE_"))}
+        env.update({
+            "CLICKHOUSE_URL": self.svc.ch_url,
+            "CLICKHOUSE_DATABASE": self.db,
+            "CHECKPOINT_DATABASE_URL": self.svc.pg_url_for(self.db),
+            "OTEL_PUSH_ENABLED": "true",
+            "OTEL_ENDPOINT": self.svc.otlp_url,
+            "BRIDGE_CONFIG": str(CONFIG),
+            "BRIDGE_START_AT": iso(self.start),
+            "BRIDGE_EXPORT_MAX_ELAPSED": "30",
+            "LOG_LEVEL": "info",
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
+        })
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def spawn(self, **extra):
+        label = f"p{len(self.procs) + 1}"
+        env = self.env(**extra)
+        env["OTEL_RESOURCE_ATTRIBUTES"] = f"fault.scenario={self.tag},fault.process={label}"
+        log_path = self.log_dir / f"{label}.log"
+        f = open(log_path, "wb")
+        popen = subprocess.Popen([self.suite.binary, "run"], env=env, stdin=subprocess.DEVNULL,
+                                 stdout=f, stderr=subprocess.STDOUT, cwd=str(ROOT))
+        f.close()
+        p = Proc(label, popen, log_path, time.time())
+        self.procs.append(p)
+        return p
+
+    def wait(self, p, timeout=180):
+        try:
+            p.rc = p.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.popen.kill()
+            p.rc = p.popen.wait()
+            self.violate(f"{p.label} did not finish within {timeout} s (killed)")
+        p.ended = time.time()
+        return p.rc
+
+    def run(self, timeout=180, **extra):
+        p = self.spawn(**extra)
+        self.wait(p, timeout)
+        return p
+
+    def kill(self, p):
+        if p.popen.poll() is None:
+            os.kill(p.popen.pid, signal.SIGKILL)
+            p.killed = True
+            p.allow_repeat = True
+        p.rc = p.popen.wait()
+        p.ended = time.time()
+
+    def expect_rc(self, p, want, what):
+        if p.rc != want:
+            tail = " | ".join(p.log().strip().splitlines()[-3:])[:600]
+            self.violate(f"{what}: {p.label} exited {p.rc}, expected {want} (log {p.log_path}: {tail})")
+
+    def wait_sessions_gone(self, timeout=10):
+        """Waits until no session of the bridge is left on the scenario's database (a killed
+        process's backend ends when Postgres notices; until then it holds the pipeline lock)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            n = self.svc.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{self.db}' "
+                              "AND application_name = 'otel-bridge'", check=False)
+            if n == "0":
+                return
+            time.sleep(0.05)
+        self.note(f"a bridge session was still open on {self.db} after {timeout} s")
+
+    # -- checkpoint store ----------------------------------------------------------------------
+    def watermark(self):
+        out = self.svc.psql(f"SELECT extract(epoch from watermark)::bigint FROM otel_bridge.checkpoints "
+                            f"WHERE pipeline = '{PIPELINE}'", db=self.db, check=False)
+        return int(out) if out else None
+
+    def has_column(self, table, column):
+        out = self.svc.psql(f"SELECT count(*) FROM information_schema.columns WHERE table_schema = 'otel_bridge' "
+                            f"AND table_name = '{table}' AND column_name = '{column}'", db=self.db)
+        return out == "1"
+
+    def runs(self):
+        cols = "id, status, error, points_exported, points_rejected, batches_acknowledged"
+        if self.has_column("runs", "rejection_message"):
+            cols += ", rejection_message"
+        out = self.svc.psql(f"SELECT coalesce(json_agg(r ORDER BY r.id), '[]') FROM (SELECT {cols} FROM otel_bridge.runs "
+                            f"WHERE pipeline = '{PIPELINE}') r", db=self.db, check=False)
+        return json.loads(out) if out else []
+
+    # -- what the receiver got -----------------------------------------------------------------
+    def receptions(self):
+        """(acknowledged receptions by key, refused attempts, stats). A reception is
+        (seq, process, start_ns, end_ns, value). Only acknowledged (2xx) exports count."""
+        recv, refused, acked_reqs = {}, [], {}
+        unexpected_metrics = 0
+        for rec in self.svc.otlp_records():
+            body = rec.get("body") or {}
+            for rm in body.get("resourceMetrics", []):
+                attrs = {a["key"]: a.get("value", {}).get("stringValue") for a in rm.get("resource", {}).get("attributes", [])}
+                if attrs.get("fault.scenario") != self.tag:
+                    continue
+                proc = attrs.get("fault.process")
+                if not rec.get("accepted"):
+                    refused.append((rec["seq"], proc, rec.get("status"), rec.get("error")))
+                    continue
+                acked_reqs.setdefault(proc, set()).add(rec["seq"])
+                for sm in rm.get("scopeMetrics", []):
+                    for m in sm.get("metrics", []):
+                        if m.get("name") != METRIC:
+                            unexpected_metrics += 1
+                            continue
+                        for dp in m.get("sum", {}).get("dataPoints", []):
+                            pattrs = {a["key"]: a.get("value", {}).get("stringValue") for a in dp.get("attributes", [])}
+                            end_ns = int(dp.get("timeUnixNano", 0))
+                            start_ns = int(dp.get("startTimeUnixNano", 0))
+                            key = (end_ns // 1_000_000_000 - STEP, pattrs.get(PROVIDER_KEY) or "")
+                            recv.setdefault(key, []).append((rec["seq"], proc, start_ns, end_ns, int(dp.get("asInt", 0))))
+            if not body and not rec.get("accepted"):
+                # a dropped request carries no body: it cannot be attributed to a scenario
+                self.unattributed.add(rec["seq"])
+        for v in recv.values():
+            v.sort()
+        return recv, refused, acked_reqs, unexpected_metrics
+
+    # -- checks --------------------------------------------------------------------------------
+    def violate(self, msg):
+        self.violations.append(msg)
+
+    def note(self, msg):
+        self.notes.append(msg)
+
+    def check_watermark_invariant(self, when):
+        """Every expected point of a bucket that ends at or before the stored watermark has been
+        acknowledged by the receiver."""
+        w = self.watermark()
+        if w is None:
+            return None
+        exp = self.expected or self.compute_expected(self.end)
+        recv, _, _, _ = self.receptions()
+        missing = sorted(k for k in exp if k[0] + STEP <= w and k not in recv)
+        if missing:
+            self.violate(f"{when}: watermark {iso(w)} passes {len(missing)} unacknowledged point(s), "
+                         f"first bucket {iso(missing[0][0])} {missing[0][1]}")
+        return w
+
+    def check_nothing_beyond_watermark(self, p, when):
+        """A pass that failed (not crashed, not a failed commit) has no acknowledged point beyond
+        the watermark: everything it had acknowledged was committed."""
+        w = self.watermark()
+        recv, _, _, _ = self.receptions()
+        beyond = [k for k, rs in recv.items() if any(r[1] == p.label for r in rs) and k[0] + STEP > (w or 0)]
+        if beyond:
+            self.violate(f"{when}: {len(beyond)} point(s) acknowledged by {p.label} lie beyond the watermark "
+                         f"{iso(w) if w else None}")
+
+    def final(self, clean_run=True):
+        """The closing clean run and every check of the scenario."""
+        if clean_run:
+            self.svc.otlp_script()
+            t0 = time.time()
+            p = self.run()
+            t1 = time.time()
+            self.expect_rc(p, 0, "closing clean run")
+            lo = (int(t0) - LAG) // STEP * STEP
+            hi = (int(t1) - LAG) // STEP * STEP
+        else:
+            lo, hi = self.end, None
+        w = self.watermark()
+        exp = self.compute_expected(w if w is not None else self.end)
+        if w is None:
+            self.violate("no checkpoint at the end")
+        elif w < self.end or (hi is not None and not (lo <= w <= hi)):
+            self.violate(f"final watermark {iso(w)} is not the expected end "
+                         f"({iso(lo)}{'' if hi is None or hi == lo else ' .. ' + iso(hi)})")
+        recv, refused, acked_reqs, unexpected_metrics = self.receptions()
+        last_acked = {proc: max(seqs) for proc, seqs in acked_reqs.items()}
+        crashed = {p.label for p in self.procs if p.allow_repeat}
+        allowed_originals = {last_acked[c] for c in crashed if c in last_acked}
+        lost = [k for k in exp if k not in recv]
+        repeated = {k: rs for k, rs in recv.items() if len(rs) > 1}
+        identical = all(len({(r[2], r[3], r[4]) for r in rs}) == 1 for rs in repeated.values())
+        wrong = [k for k, rs in recv.items() if k in exp and rs[0][4] != exp[k]]
+        unexpected = [k for k in recv if k not in exp]
+        bad_repeats = []
+        for k, rs in repeated.items():
+            for prev in rs[:-1]:
+                if prev[0] not in allowed_originals:
+                    bad_repeats.append((k, prev))
+        repeat_origins = {prev[0] for rs in repeated.values() for prev in rs[:-1]}
+        if lost:
+            k = min(lost)
+            self.violate(f"{len(lost)} point(s) lost, first bucket {iso(k[0])} {k[1]}")
+        if wrong:
+            k = min(wrong)
+            self.violate(f"{len(wrong)} point(s) with a wrong value, first {iso(k[0])} {k[1]}: "
+                         f"got {recv[k][0][4]}, expected {exp[k]}")
+        if unexpected or unexpected_metrics:
+            k = min(unexpected) if unexpected else None
+            self.violate(f"{len(unexpected)} unexpected point(s){f', first {iso(k[0])} {k[1]!r}' if k else ''}"
+                         f"{f', {unexpected_metrics} unexpected metric(s)' if unexpected_metrics else ''}")
+        if not identical:
+            self.violate("a repeated point differs from its first send (value or timestamps)")
+        if bad_repeats:
+            k, prev = min(bad_repeats)
+            self.violate(f"{len(repeated)} point(s) sent more than once; {len(bad_repeats)} repeat(s) of a batch that "
+                         f"was not the last acknowledged batch of a crashed/failed pass (first: {iso(k[0])} {k[1]}, "
+                         f"originally request #{prev[0]} of {prev[1]})")
+        for seq in repeat_origins & allowed_originals:
+            size = sum(1 for rs in recv.values() for r in rs if r[0] == seq)
+            if size > MAX_POINTS + len(PROVIDERS) * 2:
+                self.violate(f"request #{seq} re-sent after a crash holds {size} points, more than one batch")
+        buckets_exp = {k[0] for k in exp}
+        buckets_recv = {k[0] for k in recv}
+        self.result = {
+            "scenario": self.name, "passes": len(self.procs), "buckets_expected": len(buckets_exp),
+            "buckets_received": len(buckets_recv & buckets_exp), "points_expected": len(exp), "lost": len(lost),
+            "repeated": len(repeated), "identical": identical if repeated else None,
+            "unexpected": len(unexpected) + len(wrong), "refused": len(refused),
+            "batches_resent": len(repeat_origins), "crashes": len(crashed),
+            "ok": not self.violations,
+        }
+        return self.result
+
+
+# ----------------------------------------------------------------------------------------------
+# scenarios
+
+def sc_concurrent(s):
+    """Two runs started at the same moment: one holds the lock, the other skips the pipeline."""
+    s.setup(s.suite.minutes(180, 90))
+    s.svc.otlp_script([{"delay_seconds": 0.7}] * 4)
+    a = s.spawn()
+    b = s.spawn()
+    s.wait(a)
+    s.wait(b)
+    s.expect_rc(a, 0, "first concurrent run")
+    s.expect_rc(b, 0, "second concurrent run")
+    runs = s.runs()
+    statuses = sorted(r["status"] for r in runs)
+    if statuses != ["ok", "skipped"]:
+        s.violate(f"runs of the two concurrent processes: {statuses}, expected one ok and one skipped")
+    skipped_logs = [p.label for p in (a, b) if "skipped" in p.log()]
+    if len(skipped_logs) != 1:
+        s.violate(f"expected exactly one process to log that it skipped the pipeline, got {skipped_logs}")
+    else:
+        s.note(f"{skipped_logs[0]} skipped ({next((r['error'] for r in runs if r['status'] == 'skipped'), '')})")
+    s.check_watermark_invariant("after the concurrent runs")
+
+
+def sc_sigkill(s):
+    """A long backfill, SIGKILLed at random moments, then a clean run."""
+    quick = s.suite.quick
+    kills = 8 if quick else 25
+    s.setup(240 if quick else 1440)
+    exp = s.compute_expected(s.end)
+    total = (s.end - s.start) // STEP
+    delay = 0.03 if quick else 0.06
+    actual_kills = 0
+    finished_early = 0
+    for i in range(kills):
+        s.svc.otlp_script([], {"delay_seconds": round(delay, 3)})
+        w0 = s.watermark() or s.start
+        p = s.spawn()
+        nap = s.rng.uniform(0.05, 1.2 if quick else 2.0)
+        time.sleep(nap)
+        alive = p.popen.poll() is None
+        s.kill(p)
+        if alive:
+            actual_kills += 1
+        else:
+            finished_early += 1
+            if p.rc != 0:
+                s.violate(f"{p.label} exited {p.rc} before its kill (log {p.log_path})")
+        time.sleep(delay + 0.2)            # the receiver finishes (and records) the request in flight
+        s.wait_sessions_gone()
+        w = s.check_watermark_invariant(f"after kill {i + 1} ({p.label}, {nap:.2f} s)")
+        # calibrate: keep the backfill going until about the last kill
+        if w is not None and w < s.end:
+            done = (w - w0) / STEP
+            life = max(0.05, nap - 0.15)
+            rate = done / life                       # buckets per second of pass
+            left = (s.end - w) / STEP
+            target = left / max(1, kills - i - 1) * 0.65  # buckets per kill still to go, a bit less
+            if rate > 0:
+                delay = min(0.6, max(0.0, delay * rate / target)) if target > 0 else delay
+            else:
+                delay = max(0.0, delay * 0.7)
+    s.svc.otlp_script()
+    w = s.watermark() or s.start
+    s.note(f"{actual_kills} SIGKILLs mid-pass, {finished_early} pass(es) ended before the kill; "
+           f"backfill {100 * (w - s.start) // max(1, s.end - s.start)} % done before the clean run "
+           f"({total} buckets, {len(exp)} points)")
+    if actual_kills < kills * 0.75:
+        s.violate(f"only {actual_kills} of {kills} kills landed mid-pass")
+
+
+def sc_retry_after(s):
+    """503 Retry-After: 1, then 429 Retry-After: <HTTP-date>, then the receiver recovers."""
+    s.setup(s.suite.minutes(120, 60))
+    date = email.utils.formatdate(time.time() + 3, usegmt=True)
+    s.svc.otlp_script([{"status": 503, "retry_after": "1"}, {"status": 429, "retry_after": date}])
+    t0 = time.time()
+    p = s.run(BRIDGE_EXPORT_MAX_ELAPSED=30)
+    took = time.time() - t0
+    s.expect_rc(p, 0, "run through 503 and 429")
+    _, refused, _, _ = s.receptions()
+    if len(refused) != 2:
+        s.violate(f"expected the 2 refused attempts (503, 429) recorded, got {len(refused)}")
+    if took < 1.9:
+        s.violate(f"the run took {took:.1f} s: Retry-After (1 s, then an HTTP-date ~2 s ahead) was not honoured")
+    s.note(f"run took {took:.1f} s through 503 (Retry-After: 1) and 429 (Retry-After: {date})")
+
+
+def sc_receiver_down(s):
+    """The receiver is unreachable longer than the retry budget, then comes back."""
+    s.setup(s.suite.minutes(120, 60))
+    # 1. nothing listens on the endpoint
+    p = s.run(OTEL_ENDPOINT=f"http://127.0.0.1:{free_port()}", BRIDGE_EXPORT_MAX_ELAPSED=2)
+    s.expect_rc(p, 1, "run against a closed port")
+    w = s.watermark()
+    if w != s.start:
+        s.violate(f"watermark {iso(w) if w else None} after the run against a closed port, expected {iso(s.start)}")
+    # 2. the receiver drops every connection for longer than the budget
+    s.receptions()
+    before = set(s.unattributed)
+    s.svc.otlp_script([{"close_connection": True}] * 40)
+    p = s.run(BRIDGE_EXPORT_MAX_ELAPSED=3)
+    s.expect_rc(p, 1, "run while the receiver drops connections")
+    w = s.watermark()
+    if w != s.start:
+        s.violate(f"watermark {iso(w) if w else None} after the dropped connections, expected {iso(s.start)}")
+    s.receptions()
+    dropped = len(s.unattributed - before)
+    if dropped < 2:
+        s.violate(f"{dropped} attempt(s) while the receiver dropped connections: a dropped connection must be retried")
+    s.note(f"{dropped} dropped attempt(s) in a 3 s retry budget")
+    s.check_watermark_invariant("after the outage")
+
+
+def sc_rejected_400(s):
+    """400 with a message: not retried, the pass fails, the message is in runs.error."""
+    s.setup(s.suite.minutes(120, 60))
+    msg = f"fault-suite says no ({s.tag})"
+    s.svc.otlp_script([{"status": 400, "message": msg}])
+    p = s.run(BRIDGE_EXPORT_MAX_ELAPSED=30)
+    s.expect_rc(p, 1, "run answered 400")
+    w = s.watermark()
+    if w != s.start:
+        s.violate(f"watermark {iso(w) if w else None} after the 400, expected {iso(s.start)}")
+    _, refused, acked, _ = s.receptions()
+    attempts = len(refused) + sum(len(v) for v in acked.values())
+    if attempts != 1:
+        s.violate(f"{attempts} export attempts recorded for the 400 run, expected 1 (no retry)")
+    errors = [r.get("error") or "" for r in s.runs() if r["status"] == "failed"]
+    if not any(msg in e for e in errors):
+        s.violate(f"the receiver's message is not in otel_bridge.runs.error: {errors}")
+    s.svc.otlp_script()
+
+
+def sc_partial_success(s):
+    """200 with partial_success: the batch counts as acknowledged, the rejection is recorded."""
+    s.setup(s.suite.minutes(120, 60))
+    msg = f"fault-suite dropped 3 points ({s.tag})"
+    s.svc.otlp_script([{"partial_success": {"rejected_data_points": 3, "error_message": msg}}])
+    p = s.run()
+    s.expect_rc(p, 0, "run with a partial success")
+    w = s.watermark()
+    if w is None or w < s.end:
+        s.violate(f"watermark {iso(w) if w else None} did not move past the data after a partial success")
+    runs = [r for r in s.runs() if r["status"] == "ok"]
+    rejected = sum(r["points_rejected"] for r in runs)
+    if rejected != 3:
+        s.violate(f"otel_bridge.runs.points_rejected = {rejected}, expected 3")
+    if runs and "rejection_message" in runs[0]:
+        if not any(msg in (r.get("rejection_message") or "") for r in runs):
+            s.violate(f"runs.rejection_message does not hold the receiver's message: {[r.get('rejection_message') for r in runs]}")
+    else:
+        s.note("otel_bridge.runs.rejection_message does not exist (migration 2 missing): only points_rejected checked")
+
+
+def sc_clickhouse_faults(s):
+    """ClickHouse down, a mid-stream exception, a 503, a timeout: each fails the pass and moves nothing."""
+    s.setup(s.suite.minutes(180, 90))
+    svc = s.svc
+
+    def failed_pass(label, progress=False, **extra):
+        """A pass that must fail. Without `progress` it moves nothing; with it, batches acknowledged
+        before the failure may be committed, but nothing acknowledged is left beyond the watermark."""
+        w0 = s.watermark()
+        w0 = w0 if w0 is not None else s.start
+        p = s.run(**extra)
+        svc.ch_reset()
+        s.expect_rc(p, 1, label)
+        w = s.watermark()
+        if w is None or w < w0 or (not progress and w != w0):
+            s.violate(f"{label}: watermark moved from {iso(w0)} to {iso(w) if w else None}")
+        elif progress:
+            s.note(f"{label}: the watermark moved {(w - w0) // STEP} bucket(s) before the failure")
+        s.check_nothing_beyond_watermark(p, label)
+        s.check_watermark_invariant(label)
+        return p
+
+    # (a) nothing listens on CLICKHOUSE_URL
+    p = failed_pass("(a) ClickHouse down", CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}", CLICKHOUSE_CONNECT_TIMEOUT=2)
+    if any(r[1] == p.label for rs in s.receptions()[0].values() for r in rs):
+        s.violate("(a) the run exported something although ClickHouse was down")
+    # (b) an exception in the middle of the result
+    svc.ch_control({"mid_stream_exception": {"after_bytes": 300, "style": "tagged", "code": 395,
+                                              "message": "boom", "count": 1}})
+    p = failed_pass("(b) mid-stream exception")
+    if "boom" not in p.log():
+        s.note("(b) the mid-stream exception's message is not in the log")
+    # (b') the same, further into a query (after batches of the same query were committed), both styles
+    for style in ("tagged", "legacy"):
+        svc.ch_control({"mid_stream_exception": {"after_bytes": 1500, "style": style, "code": 395,
+                                                  "message": "boom", "count": 1}})
+        # uncompressed, so the rows before the exception reach the bridge as they are written
+        failed_pass(f"(b') {style} mid-stream exception after 1500 bytes", progress=True, CLICKHOUSE_COMPRESSION="false")
+    # (c) 503 once
+    svc.ch_control({"fail_status": {"status": 503, "code": 202, "count": 1}})
+    failed_pass("(c) 503")
+    # (d) slower than CLICKHOUSE_MAX_EXECUTION_TIME: the client gives up at max_execution_time + 30 s
+    svc.ch_control({"delay_seconds": 33})
+    t0 = time.time()
+    failed_pass("(d) timeout", CLICKHOUSE_MAX_EXECUTION_TIME=1)
+    s.note(f"(d) the delayed query failed after {time.time() - t0:.0f} s (client timeout = max_execution_time + 30 s)")
+    svc.ch_reset()
+
+
+def sc_postgres_restart(s):
+    """The checkpoint store restarts in the middle of a pass."""
+    s.setup(s.suite.minutes(240, 120))
+    s.svc.otlp_script([], {"delay_seconds": 0.25})
+    p = s.spawn()
+    time.sleep(1.6)
+    if p.popen.poll() is not None:
+        s.violate(f"the pass ended before the restart (exit {p.popen.returncode}); slow the receiver more")
+    s.svc.pg_restart()
+    s.wait(p, 120)
+    s.svc.otlp_script()
+    time.sleep(0.35)
+    p.allow_repeat = True      # its last acknowledged batch may be uncommitted (commit failed)
+    s.expect_rc(p, 1, "pass across a Postgres restart")
+    summary = [l for l in p.log().splitlines() if l.startswith(f"{PIPELINE}: ")]
+    s.note(f"failed pass: {summary[-1][:400] if summary else '(no summary line)'}")
+    s.check_watermark_invariant("after the restart")
+
+
+SCENARIOS = [
+    ("concurrent", sc_concurrent, "two `run`s started together over one backlog, the receiver slowed"),
+    ("sigkill", sc_sigkill, "a long backfill SIGKILLed at random moments"),
+    ("retry-after", sc_retry_after, "503 Retry-After: 1, then 429 Retry-After: HTTP-date"),
+    ("receiver-down", sc_receiver_down, "closed port, then dropped connections, longer than the budget"),
+    ("rejected-400", sc_rejected_400, "400 with a message"),
+    ("partial-success", sc_partial_success, "200 with partial_success (3 rejected)"),
+    ("clickhouse-faults", sc_clickhouse_faults, "ClickHouse down / mid-stream exceptions / 503 / timeout"),
+    ("postgres-restart", sc_postgres_restart, "the Postgres cluster restarts mid-pass"),
+]
+
+
+# ----------------------------------------------------------------------------------------------
+
+class Suite:
+    def __init__(self, args):
+        self.quick, self.seed, self.keep = args.quick, args.seed, args.keep
+        self.binary = str(Path(args.binary).resolve())
+        env = {k: os.environ.get(k) for k in ("TEST_POSTGRES_URL", "TEST_CLICKHOUSE_URL", "TEST_OTLP_URL")}
+        missing = [k for k, v in env.items() if not v]
+        if missing:
+            raise SuiteError(f"{', '.join(missing)} not set: start the stack (scripts/stack.sh up; source .stack/env)")
+        self.svc = Services(env["TEST_POSTGRES_URL"], env["TEST_CLICKHOUSE_URL"], env["TEST_OTLP_URL"])
+        base = os.environ.get("STACK_LOG_DIR")
+        self.log_dir = Path(base) / "fault-suite" if base else Path(tempfile.mkdtemp(prefix="fault-suite."))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+
+    def minutes(self, full, quick):
+        return quick if self.quick else full
+
+    def preflight(self):
+        if not os.access(self.binary, os.X_OK):
+            raise SuiteError(f"no executable {self.binary} (swift build --product otel-bridge, or --binary PATH)")
+        if not CONFIG.exists():
+            raise SuiteError(f"missing {CONFIG}")
+        if shutil.which("psql") is None:
+            raise SuiteError("psql is not installed")
+        try:
+            self.svc.ch("SELECT 1")
+            self.svc.psql("SELECT 1")
+            self.svc.otlp_script()
+        except (OSError, subprocess.SubprocessError) as e:
+            raise SuiteError(f"the stack does not answer: {e}")
+        self.svc.ch_reset()
+
+    def cleanup(self, s):
+        if self.keep or not s.result or not s.result["ok"]:
+            return
+        try:
+            self.svc.ch(f"DROP DATABASE IF EXISTS `{s.db}`")
+            self.svc.psql(f'DROP DATABASE IF EXISTS "{s.db}" WITH (FORCE)', check=False)
+        except SuiteError:
+            pass
+
+
+def table(results):
+    head = ["scenario", "passes", "buckets expected", "received", "lost", "repeated", "repeats identical", "result"]
+    rows = [head, ["---"] * len(head)]
+    for r in results:
+        rows.append([r["scenario"], str(r["passes"]), f"{r['buckets_expected']} ({r['points_expected']} points)",
+                     str(r["buckets_received"]), str(r["lost"]),
+                     str(r["repeated"]) + (f" ({r['batches_resent']} batch(es), {r['crashes']} crash(es))" if r["crashes"] else ""),
+                     "-" if r["identical"] is None else ("yes" if r["identical"] else "NO"),
+                     "ok" if r["ok"] else "FAIL"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join("| " + " | ".join(c.ljust(widths[i]) if c != "---" else "-" * widths[i]
+                                       for i, c in enumerate(row)) + " |" for row in rows)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller backfills and fewer kills (CI, < 4 min)")
+    ap.add_argument("--binary", default=str(ROOT / ".build" / "debug" / "otel-bridge"))
+    ap.add_argument("--seed", type=int, default=None, help="seed for data and kill timing (default: random, printed)")
+    ap.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this scenario (repeatable)")
+    ap.add_argument("--keep", action="store_true", help="keep every scenario's databases (failed ones are always kept)")
+    args = ap.parse_args()
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(1_000_000)
+    unknown = [n for n in args.only if n not in {name for name, _, _ in SCENARIOS}]
+    if unknown:
+        print(f"fault suite: unknown scenario(s) {unknown}; known: {[n for n, _, _ in SCENARIOS]}", file=sys.stderr)
+        return 2
+    global GEN_COLUMNS
+    try:
+        GEN_COLUMNS = load_gen_columns()
+        suite = Suite(args)
+        suite.preflight()
+    except SuiteError as e:
+        print(f"fault suite: {e}", file=sys.stderr)
+        return 2
+    print(f"fault suite: {'quick' if args.quick else 'full'} run, seed {args.seed}, binary {suite.binary}, "
+          f"logs {suite.log_dir}", flush=True)
+    results, failed = [], []
+    t_all = time.time()
+    for name, fn, desc in SCENARIOS:
+        if args.only and name not in args.only:
+            continue
+        s = Scenario(suite, name, desc)
+        t0 = time.time()
+        print(f"--- {name}: {desc} (tag {s.tag})", flush=True)
+        try:
+            fn(s)
+            s.final()
+        except SuiteError as e:
+            s.violate(f"could not run: {e}")
+        except Exception as e:  # a bug of the suite: report it as this scenario's failure
+            import traceback
+            traceback.print_exc()
+            s.violate(f"suite error: {type(e).__name__}: {e}")
+        finally:
+            for p in s.procs:
+                if p.popen.poll() is None:
+                    s.kill(p)
+            suite.svc.ch_reset()
+            try:
+                suite.svc.otlp_script()
+            except (SuiteError, OSError):
+                pass
+        if s.result is None:
+            s.result = {"scenario": name, "passes": len(s.procs), "buckets_expected": 0, "buckets_received": 0,
+                        "points_expected": 0, "lost": 0, "repeated": 0, "identical": None, "unexpected": 0,
+                        "refused": 0, "batches_resent": 0, "crashes": 0, "ok": False}
+        s.result["ok"] = not s.violations
+        results.append(s.result)
+        for n in s.notes:
+            print(f"    note: {n}")
+        for v in s.violations:
+            print(f"    VIOLATION: {v}")
+        print(f"    {'ok' if not s.violations else 'FAIL'} in {time.time() - t0:.1f} s "
+              f"({len(s.procs)} passes, logs {s.log_dir})", flush=True)
+        if s.violations:
+            failed.append(name)
+            print(f"    kept ClickHouse database {s.db} and Postgres database {s.db}")
+        suite.cleanup(s)
+    print()
+    print(table(results))
+    print(f"\nfault suite: {len(results) - len(failed)}/{len(results)} scenarios held the guarantees "
+          f"in {time.time() - t_all:.0f} s (seed {args.seed}){'; failed: ' + ', '.join(failed) if failed else ''}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
