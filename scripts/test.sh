@@ -5,7 +5,9 @@
 # 2. scripts/stack.sh up (Postgres, ClickHouse HTTP over chDB, OTLP receiver); always torn down on exit
 # 3. sources .stack/env (TEST_POSTGRES_URL, TEST_CLICKHOUSE_URL, TEST_OTLP_URL, ...)
 # 4. scripts/services/selftest.py: checks each service end to end, so a broken service fails fast
-# 5. swift test "$@"; exits with its status. Service logs: .stack/logs/
+# 5. swift test "$@"
+# 6. the fault suite, quick setting (scripts/fault_suite.py --quick; skip with SKIP_FAULT_SUITE=1)
+# Exits non-zero if either fails. Service logs: .stack/logs/
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,5 +28,15 @@ rc=0
 swift test "$@" || rc=$?
 if ((rc != 0)); then
   echo "test.sh: swift test failed (exit $rc); service logs in .stack/logs/" >&2
+fi
+
+if [[ "${SKIP_FAULT_SUITE:-0}" != 1 ]]; then
+  # The delivery guarantees under faults, driving the real binary (docs/fault-suite.md).
+  frc=0
+  swift build --product otel-bridge >/dev/null && .venv/bin/python scripts/fault_suite.py --quick || frc=$?
+  if ((frc != 0)); then
+    echo "test.sh: fault suite failed (exit $frc); logs in .stack/logs/fault-suite/" >&2
+    ((rc != 0)) || rc=$frc
+  fi
 fi
 exit "$rc"

@@ -150,8 +150,8 @@ public final class ClickHouseClient {
             body: body,
             // The server enforces max_execution_time. The client has no total limit, because a
             // streamed result is paused while the pass exports a batch; a transfer that receives
-            // nothing for max_execution_time + 30 s (and is not paused) is abandoned instead.
-            timeout: nil, stallTimeout: configuration.maxExecutionTime + .seconds(30))
+            // nothing for max_execution_time + 10 s (and is not paused) is abandoned instead.
+            timeout: nil, stallTimeout: configuration.maxExecutionTime + .seconds(10))
     }
 
     /// Turns a status >= 400, or a success carrying `X-ClickHouse-Exception-Code`, into an error.

@@ -11,8 +11,10 @@ import CurlHTTP
 ///   `__exception__\r\nTAG\r\n<message>\n<length> TAG\r\n__exception__\r\n`. The reader looks for the
 ///   opening marker in the raw bytes *before* decoding them, so no byte of the exception is ever
 ///   decoded as a row.
-/// - Older servers append `Code: N. DB::Exception: …` and usually break the chunked encoding; both
-///   the broken transfer and the trailing text fail the stream.
+/// - Older servers append `Code: N. DB::Exception: …` (25.1 preceded it with `__exception__`) and
+///   usually break the chunked encoding. Without a tag the reader holds back the last 16 KiB of the
+///   body until it ends and looks for that text there, so it is never decoded as rows either; a
+///   broken transfer fails the stream in any case.
 public final class ClickHouseRowStream {
     public typealias Column = ClickHouseColumn
 
@@ -31,6 +33,9 @@ public final class ClickHouseRowStream {
     private var finished = false
     /// Present when the server announced an exception tag (25.11+).
     private var scanner: TaggedExceptionScanner?
+    /// Without a tag: the last bytes of the body, held back until the end (see the type's doc).
+    private var heldBack: [UInt8] = []
+    static let holdBack = 16 * 1024
 
     init(http: HTTPResponseStream, queryID: String, endpoint: String) throws(ClickHouseError) {
         self.http = http
@@ -100,18 +105,26 @@ public final class ClickHouseRowStream {
         } catch {
             // A broken transfer: an older server's exception text, if any, explains it.
             transportEnded = true
-            if let legacy = ClickHouseExceptionText.trailing(in: decoder.pendingBytes) { throw midStream(legacy) }
+            if let legacy = ClickHouseExceptionText.trailing(in: decoder.pendingBytes + heldBack) { throw midStream(legacy) }
             throw ClickHouseError(code: .transport, message: error.message, queryID: queryID,
                                   endpoint: error.endpoint, transportError: error)
         }
         guard let chunk else {
             transportEnded = true
             if scanner != nil { decoder.feed(scanner!.finish()) }
+            if let legacy = ClickHouseExceptionText.trailing(in: heldBack) { throw midStream(legacy) }
+            decoder.feed(heldBack)
+            heldBack = []
             return
         }
         bytesRead += chunk.count
         guard scanner != nil else {
-            decoder.feed(chunk)
+            heldBack += chunk
+            if heldBack.count > Self.holdBack {
+                let release = heldBack.count - Self.holdBack
+                decoder.feed(heldBack[..<release])
+                heldBack.removeFirst(release)
+            }
             return
         }
         decoder.feed(scanner!.feed(chunk))

@@ -21,6 +21,9 @@ Fault injection (tests):
     {"delay_seconds": S}                                        sleep S before answering every query
     {"fail_status": {"status": 503, "code": 202, "message": "...", "count": 2}}
     {"exception_tag_header": false}                             act like a server < 25.11 (no tag header)
+    Add "database": "db" to a control body to scope its faults to queries whose `database`
+    parameter is "db" (so tests running in parallel only hit their own); unscoped faults apply
+    to every query.
   POST /__control/reset  clear all faults;   GET /__control  show the fault state.
 Data persists in DIR (chDB session). One log line per query on stderr.
 """
@@ -174,24 +177,39 @@ class Faults:
         self.reset()
 
     def reset(self):
-        self.state = {}
+        self.scopes = {"": {}}  # database ("" = every query) -> fault state
+
+    @property
+    def state(self):
+        return {scope or "*": st for scope, st in self.scopes.items()}
 
     def update(self, d):
         with self.lock:
+            d = dict(d)
+            scope = str(d.pop("database", "") or "")
             for k in ("mid_stream_exception", "fail_status"):
                 if k in d and d[k] is not None:
                     d[k] = dict(d[k])
                     d[k].setdefault("count", 1)
-            self.state.update(d)
+            self.scopes.setdefault(scope, {}).update(d)
 
-    def take(self, key):
-        """Consume one use of a counted fault; returns its dict or None."""
+    def get(self, key, database, default=None):
+        """A plain fault setting for a query on `database` (its scope first, then unscoped)."""
         with self.lock:
-            f = self.state.get(key)
-            if not f or f.get("count", 1) <= 0:
-                return None
-            f["count"] = f.get("count", 1) - 1
-            return dict(f)
+            for scope in (database or "", ""):
+                if key in self.scopes.get(scope, {}):
+                    return self.scopes[scope][key]
+            return default
+
+    def take(self, key, database):
+        """Consume one use of a counted fault for a query on `database`; its dict or None."""
+        with self.lock:
+            for scope in (database or "", ""):
+                f = self.scopes.get(scope, {}).get(key)
+                if f and f.get("count", 1) > 0:
+                    f["count"] = f.get("count", 1) - 1
+                    return dict(f)
+            return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -300,10 +318,11 @@ class Handler(BaseHTTPRequestHandler):
             if not sql.strip():
                 raise CHError(62, "SYNTAX_ERROR", "Empty query")
             faults = self.server.faults
-            delay = faults.state.get("delay_seconds")
+            database = p.get("database") or h.get("X-ClickHouse-Database")
+            delay = faults.get("delay_seconds", database)
             if delay:
                 time.sleep(float(delay))
-            fs = faults.take("fail_status")
+            fs = faults.take("fail_status", database)
             if fs:
                 code = int(fs.get("code", 202))
                 err = CHError(code, self.server.engine.name(code), fs.get("message") or
@@ -328,10 +347,9 @@ class Handler(BaseHTTPRequestHandler):
                     fmt = m.group(1)
             params = {k[6:]: v for k, v in qs if k.startswith("param_")}
             settings = [(k, v) for k, v in qs if k not in RESERVED and not k.startswith("param_")]
-            database = p.get("database") or h.get("X-ClickHouse-Database")
             res = self.server.engine.run(sql, fmt, params, settings, database)
             out = res.bytes() or b""
-            mid = faults.take("mid_stream_exception") if kw in ("SELECT", "WITH") else None
+            mid = faults.take("mid_stream_exception", database) if kw in ("SELECT", "WITH") else None
             self._stream(res, out, fmt, query_id, p, mid, t0)
             status = 200
         except CHError as err:
@@ -349,7 +367,7 @@ class Handler(BaseHTTPRequestHandler):
             sys.stderr.flush()
 
     def _stream(self, res, out, fmt, query_id, p, mid, t0):
-        header_tag = self.server.faults.state.get("exception_tag_header", True)
+        header_tag = self.server.faults.get("exception_tag_header", p.get("database"), True)
         if mid and mid.get("style", "tagged") == "legacy":
             header_tag = False
         tag = "".join(random.choices(string.ascii_letters + string.digits, k=16))
