@@ -819,6 +819,7 @@ def main():
     print(table(results))
     print(f"\nfault suite: {len(results) - len(failed)}/{len(results)} scenarios held the guarantees "
           f"in {time.time() - t_all:.0f} s (seed {args.seed}){'; failed: ' + ', '.join(failed) if failed else ''}")
+    print(f"fault-suite: {len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 
 
