@@ -27,6 +27,9 @@ public final class Bridge: Sendable {
     public static func load(environment: [String: String], logger: Logger) throws(BridgeError) -> Bridge {
         let configuration = try BridgeConfiguration(environment: environment)
         let pipelines = try PipelineFile.load(path: configuration.configPath)
+        if environment["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED"]?.lowercased() == "true" {
+            logger.warning("EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED=true, but this version of otel-bridge exports metrics only; no GenAI spans are sent")
+        }
         return Bridge(configuration: configuration, pipelines: pipelines, logger: logger)
     }
 

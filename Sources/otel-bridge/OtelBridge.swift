@@ -98,15 +98,16 @@ struct Checkpoints: AsyncParsableCommand {
             let bridge = try options.bridge()
             let statuses = try await Bridge.offload { try bridge.checkpointStatuses() }
             let known = Set(statuses.map(\.pipeline))
-            var rows = [["PIPELINE", "WATERMARK", "BEHIND", "LAST SUCCESS", "FAILURES", "LOCKED", "LAST ERROR"]]
+            var rows = [["PIPELINE", "WATERMARK", "BEHIND", "LAST SUCCESS", "FAILURES", "LOCKED", "LATE 24H", "LAST ERROR"]]
             for s in statuses {
                 rows.append([
                     s.pipeline, format(s.watermark), formatBehind(s.behind), s.lastSuccessAt.map(format) ?? "-",
-                    String(s.consecutiveFailures), s.locked ? "yes" : "no", s.lastError.map { String($0.prefix(80)) } ?? "-",
+                    String(s.consecutiveFailures), s.locked ? "yes" : "no", String(s.lateBuckets24h),
+                    s.lastError.map { String($0.prefix(80)) } ?? "-",
                 ])
             }
             for p in bridge.pipelines where !known.contains(p.name) {
-                rows.append([p.name, "(none yet)", "-", "-", "0", "no", "-"])
+                rows.append([p.name, "(none yet)", "-", "-", "0", "no", "0", "-"])
             }
             print(table(rows))
         }
