@@ -1,0 +1,83 @@
+import Foundation
+import Rollup
+import Testing
+
+/// The `otel-bridge` executable's exit codes and messages, run as a process.
+@Suite("The otel-bridge command")
+struct CommandLineTests {
+    static let binary: String = {
+        for candidate in [".build/debug/otel-bridge", ".build/x86_64-unknown-linux-gnu/debug/otel-bridge"] {
+            let path = Services.root + "/" + candidate
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return Services.root + "/.build/debug/otel-bridge"
+    }()
+
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], environment: [String: String]) throws -> Outcome {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = arguments
+        p.environment = environment.merging(["PATH": "/usr/bin:/bin", "LOG_LEVEL": "info"]) { a, _ in a }
+        p.currentDirectoryURL = URL(fileURLWithPath: Services.root)
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Outcome(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    @Test("Postgres unreachable at start: exit 1 before any query or push", .timeLimit(.minutes(1)))
+    func postgresUnreachable() throws {
+        let s = try Scenario()
+        var env = s.environment(startAt: Timestamp.iso8601(Int64(Date().timeIntervalSince1970 - 600) * 1_000_000_000))
+        env["CHECKPOINT_DATABASE_URL"] = "postgresql://postgres:secret-pw@127.0.0.1:9/postgres?connect_timeout=2"
+        let outcome = try Self.run(["run"], environment: env)
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.contains("checkpoint store"))
+        #expect(!outcome.stderr.contains("secret-pw"), "the password never appears")
+        #expect(try s.received().isEmpty)
+    }
+
+    @Test("bad configuration and usage: exit 2 with the variable or file named", arguments: [
+        (["run"], ["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "sometimes"], "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"),
+        (["run"], ["BRIDGE_CONFIG": "/nonexistent/bridge.yaml"], "/nonexistent/bridge.yaml"),
+        (["run", "--pipeline", "nope"], [:], "no pipeline named 'nope'"),
+        (["run", "--no-such-flag"], [:], "--no-such-flag"),
+        (["checkpoints", "rewind", "requests", "--to", "yesterday"], [:], "ISO 8601"),
+    ])
+    func configurationErrors(arguments: [String], overrides: [String: String], mentions: String) throws {
+        var env = [
+            "CHECKPOINT_DATABASE_URL": Services.postgresURL, "OTEL_PUSH_ENABLED": "true", "OTEL_ENDPOINT": Services.otlpURL,
+            "CLICKHOUSE_URL": Services.clickhouseURL,
+        ]
+        env.merge(overrides) { $1 }
+        let outcome = try Self.run(arguments, environment: env)
+        #expect(outcome.status == 2, "\(outcome.stderr)")
+        #expect(outcome.stderr.contains(mentions), "\(outcome.stderr)")
+    }
+
+    @Test("a failing pipeline exits 1; a run that exports exits 0, and so does one with nothing new", .timeLimit(.minutes(2)))
+    func exitCodes() throws {
+        // The binary uses the real clock: data from ten minutes ago.
+        let s = try Scenario()
+        let now = Int64(Date().timeIntervalSince1970) / 60 * 60
+        let start = Timestamp.iso8601((now - 600) * 1_000_000_000), end = Timestamp.iso8601((now - 300) * 1_000_000_000)
+        try s.seed(start: start, end: end)
+        let env = s.environment(startAt: start)
+        var broken = env
+        broken["CLICKHOUSE_URL"] = "http://127.0.0.1:9"
+        let outcome = try Self.run(["run"], environment: broken)
+        #expect(outcome.status == 1, "ClickHouse down with buckets to export")
+        #expect(outcome.stderr.contains("failed"))
+        #expect(try Self.run(["run"], environment: env).status == 0)
+        #expect(try Self.run(["run"], environment: env).status == 0, "nothing new to do is success")
+    }
+}
