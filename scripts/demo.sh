@@ -170,4 +170,4 @@ q_runs="SELECT id, pipeline, status, window_start, window_end, rows_read, points
 show "psql \"\$TEST_POSTGRES_URL\" -c \"$q_runs\""
 psql "$TEST_POSTGRES_URL" -X -c "$q_runs" | sed '/^$/d; s/^/  /' || die "psql failed"
 
-printf '\n%sDone.%s Next: scripts/test.sh (the test suite), README.md (configuration, Kubernetes).\n' "$bold" "$off"
+printf '\n%sDone.%s Next: scripts/test.sh (the test suite), README.md (configuration, commands, delivery guarantees).\n' "$bold" "$off"
