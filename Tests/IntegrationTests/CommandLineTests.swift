@@ -80,4 +80,28 @@ struct CommandLineTests {
         #expect(try Self.run(["run"], environment: env).status == 0)
         #expect(try Self.run(["run"], environment: env).status == 0, "nothing new to do is success")
     }
+
+    @Test("cumulative totals continue across a process restart with unchanged start times", .timeLimit(.minutes(2)))
+    func cumulativeAcrossProcesses() throws {
+        // The binary uses the real clock: data from the last twenty minutes. The first pass runs
+        // in this process with a clock ten minutes back, the second in a new otel-bridge process.
+        let s = try Scenario()
+        let now = Int64(Date().timeIntervalSince1970) / 60 * 60
+        let start = Timestamp.iso8601((now - 1200) * 1_000_000_000)
+        try s.seed(start: start, end: Timestamp.iso8601((now - 180) * 1_000_000_000))
+        let env = s.environment(startAt: start)
+        let first = try s.bridge(env, now: (now - 600) * 1_000_000_000).run(only: ["requests"])
+        #expect(first.first?.status == .ok)
+        let outcome = try Self.run(["run", "--pipeline", "requests"], environment: env)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let watermark = try #require(try s.store().checkpoint(pipeline: "requests")).watermark
+        let until = SeriesTime.ns(watermark)
+        #expect(until > first[0].watermarkAfter, "the second process exported more buckets")
+        let expected = Expectations.points(rows: try s.rawRows(), from: ns(start), until: until, cumulative: true)
+            .filter { $0.metric == "portkey.requests" }
+        let received = try s.received()
+        #expect(Expectations.check(received: received, expected: expected).isEmpty)
+        let starts = Dictionary(grouping: received, by: \.seriesKey).mapValues { Set($0.map(\.start)) }
+        #expect(starts.values.allSatisfy { $0.count == 1 })
+    }
 }
