@@ -68,6 +68,55 @@ struct ExportFaultTests {
     }
 }
 
+extension ExportFaultTests {
+    @Test("a batch too large for one request is split on bucket boundaries; a failure re-sends no acknowledged part", .timeLimit(.minutes(2)))
+    func splitBatches() throws {
+        let s = try Scenario()
+        try s.seed(start: "2026-03-11T10:00:00Z", end: "2026-03-11T10:10:00Z", ratePerMinute: 30)
+        // One pipeline file: the shipped requests query with a tiny byte limit and a large point limit,
+        // so every batch encodes past the limit and must be split.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("split-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Services.root + "/queries/requests.sql", toPath: dir.path + "/requests.sql")
+        try """
+            pipelines:
+              - name: split
+                query: requests.sql
+                max_points_per_request: 100000
+                max_request_bytes: 8000
+                metrics:
+                  - metric_name: split.requests
+                    data_type: sum
+                    value_column: requests
+                    attribute_columns: [gen_ai.provider.name, gen_ai.request.model, portkey.workspace,
+                                        http.response.status_code, portkey.cache_status]
+            """.write(toFile: dir.path + "/bridge.yaml", atomically: true, encoding: .utf8)
+        // The third request fails with 400: the first two parts stay committed.
+        let extra = try Self.scoped(s, script: [["status": 200], ["status": 200], ["status": 400, "message": "no"]])
+        var env = s.environment(temporality: "delta", startAt: "2026-03-11T10:00:00Z", extra: extra)
+        env["BRIDGE_CONFIG"] = dir.path + "/bridge.yaml"
+        let now = ns("2026-03-11T10:15:00Z")
+        let failed = try s.bridge(env, now: now).run()
+        #expect(failed.first?.status == .failed)
+        #expect(failed.first?.batches == 2)
+        let afterFailure = try Receiver.points(resourceAttribute: ("test.id", s.id))
+        let committed = try #require(try s.store().checkpoint(pipeline: "split")).watermark
+        #expect(SeriesTime.ns(committed) > ns("2026-03-11T10:00:00Z"), "the acknowledged parts were committed")
+        #expect(afterFailure.allSatisfy { $0.time <= SeriesTime.ns(committed) }, "everything acknowledged lies before the watermark")
+
+        let done = try s.bridge(env, now: now).run()
+        #expect(done.first?.status == .ok)
+        #expect(done.first?.batches ?? 0 > 1, "split again on bucket boundaries")
+        let all = try Receiver.points(resourceAttribute: ("test.id", s.id))
+        let expected = Expectations.points(rows: try s.rawRows(), from: ns("2026-03-11T10:00:00Z"), until: ns("2026-03-11T10:13:00Z"), cumulative: false)
+            .filter { $0.metric == "portkey.requests" }
+            .map { p -> ReceivedPoint in var q = p; q.metric = "split.requests"; return q }
+        #expect(Expectations.check(received: all, expected: expected).isEmpty, "every point exactly once")
+        let run = try #require(try s.store().recentRuns(pipeline: "split", limit: 1).first)
+        #expect(run.batchesAcknowledged == done.first?.batches)
+    }
+}
+
 enum SeriesTime {
     static func ns(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) * 1_000 }
 }
