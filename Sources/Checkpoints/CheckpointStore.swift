@@ -461,6 +461,8 @@ public final class CheckpointStore {
                 """,
                 [pipeline, time]
             )
+            // Digests of buckets about to be exported again are stale.
+            try connection.execute("DELETE FROM otel_bridge.bucket_digests WHERE pipeline = $1", [pipeline])
             return try connection.execute("DELETE FROM otel_bridge.series_state WHERE pipeline = $1", [pipeline])
         }
         self.logger.notice("rewound pipeline", metadata: [

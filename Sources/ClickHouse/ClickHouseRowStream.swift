@@ -13,8 +13,8 @@ import CurlHTTP
 ///   decoded as a row.
 /// - Older servers append `Code: N. DB::Exception: …` (25.1 preceded it with `__exception__`) and
 ///   usually break the chunked encoding. Without a tag the reader holds back the last 16 KiB of the
-///   body until it ends and looks for that text there, so it is never decoded as rows either; a
-///   broken transfer fails the stream in any case.
+///   body until it ends and looks for that text ending it, so it is never decoded as rows either
+///   (even when the server cut a row in half); a broken transfer fails the stream in any case.
 public final class ClickHouseRowStream {
     public typealias Column = ClickHouseColumn
 
@@ -112,7 +112,7 @@ public final class ClickHouseRowStream {
         guard let chunk else {
             transportEnded = true
             if scanner != nil { decoder.feed(scanner!.finish()) }
-            if let legacy = ClickHouseExceptionText.trailing(in: heldBack) { throw midStream(legacy) }
+            if let legacy = legacyException(atEndOf: heldBack) { throw midStream(legacy) }
             decoder.feed(heldBack)
             heldBack = []
             return
@@ -135,6 +135,27 @@ public final class ClickHouseRowStream {
             }
             throw midStream(scanner!.exception ?? ClickHouseExceptionText(message: "exception after the result started"))
         }
+    }
+
+    /// An older server's exception text ending a body that ended cleanly. It is recognised only
+    /// when it runs to the very end in ClickHouse's own shape (`Code: N. DB::Exception: … (version
+    /// …)`): a cut into the middle of a row would otherwise be decoded as data, while a string value
+    /// that merely mentions an exception does not end the result that way.
+    private func legacyException(atEndOf tail: [UInt8]) -> ClickHouseExceptionText? {
+        var text = String(decoding: tail.suffix(64 * 1024), as: UTF8.self)
+        while let last = text.last, last.isWhitespace { text.removeLast() }
+        // A 25.11+ block whose X-ClickHouse-Exception-Tag header was lost on the way (a proxy):
+        // "…<message>\n<length> <TAG>\r\n__exception__".
+        if text.hasSuffix("__exception__"), let close = text.range(ofASCII: "\r\n__exception__", backwards: true) {
+            text = String(text[..<close.lowerBound])
+            guard let newline = text.lastIndex(of: "\n") else { return nil }
+            text = String(text[..<newline])
+            while let last = text.last, last.isWhitespace { text.removeLast() }
+        }
+        guard let code = text.range(ofASCII: "Code: ", backwards: true),
+              text[code.lowerBound...].range(ofASCII: "DB::Exception") != nil,
+              text[code.lowerBound...].range(ofASCII: "(version ") != nil, text.hasSuffix(")") else { return nil }
+        return ClickHouseExceptionText(parsing: String(text[code.lowerBound...]))
     }
 
     private func midStream(_ exception: ClickHouseExceptionText) -> ClickHouseError {

@@ -107,7 +107,11 @@ public final class Bridge: Sendable {
                 pipeline: pipeline, clickhouse: clickhouse, store: store, sink: sink, dryRun: dryRun,
                 temporality: configuration.temporality, resource: configuration.resource,
                 scope: InstrumentationScope(name: "otel-bridge", version: BridgeConfiguration.version), logger: log,
-                loadedSeries: configuration.temporality == .cumulative ? try store.loadSeries(pipeline: pipeline.name) : [])
+                loadedSeries: configuration.temporality == .cumulative
+                    // A dry run takes no lock: a pass may have committed since it read the
+                    // watermark; state past that watermark is not the one it starts from.
+                    ? try store.loadSeries(pipeline: pipeline.name).filter { !dryRun || SeriesAggregator.nanoseconds($0.lastBucketEnd) <= watermark }
+                    : [])
             try pass.run(watermark: watermark, now: now, runID: runID, summary: &summary)
             if let runID { try store.finishRun(runID: runID, status: .ok) }
             log.info("pass finished", metadata: [

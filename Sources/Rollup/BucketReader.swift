@@ -1,4 +1,5 @@
 import ClickHouse
+import Foundation
 import OTLP
 
 /// One series' checked value in one bucket.
@@ -103,11 +104,14 @@ struct BucketDigest: Equatable {
 
     mutating func add(_ o: BucketObservation) {
         observations += 1
+        // Doubles to 12 significant digits: a float sum that ClickHouse aggregates in another
+        // order differs in its last bits, which is not late data.
+        func r(_ d: Double) -> String { String(format: "%.12g", d) }
         let value: String = switch o.observation {
         case .int(let v): "i\(v)"
-        case .double(let v): "d\(v)"
-        case .histogram(let count, let sum, let min, let max, let buckets): "h\(count)|\(sum)|\(min.map { "\($0)" } ?? "")|\(max.map { "\($0)" } ?? "")|\(buckets)"
-        case .summary(let count, let sum, let quantiles): "s\(count)|\(sum)|\(quantiles)"
+        case .double(let v): "d" + r(v)
+        case .histogram(let count, let sum, let min, let max, let buckets): "h\(count)|\(r(sum))|\(min.map(r) ?? "")|\(max.map(r) ?? "")|\(buckets)"
+        case .summary(let count, let sum, let quantiles): "s\(count)|\(r(sum))|\(quantiles.map(r))"
         }
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in (o.metric.mapping.name + "\u{1}" + o.seriesKey + "\u{1}" + value).utf8 {
@@ -122,6 +126,21 @@ struct BucketDigest: Equatable {
         for o in bucket.observations { add(o) }
     }
 
-    /// `observations:hash` as stored in `otel_bridge.bucket_digests`.
-    var text: String { "\(observations):\(String(hash, radix: 16))" }
+    /// `fingerprint:observations:hash` as stored in `otel_bridge.bucket_digests`; the fingerprint
+    /// identifies the pipeline's definition (see ``fingerprint(of:)``), so a digest recorded under
+    /// another query, mapping or step is never compared with a new one.
+    func text(fingerprint: String) -> String { "\(fingerprint):\(observations):\(String(hash, radix: 16))" }
+
+    /// A short hash of what decides a bucket's contents: the SQL, the parameters, the step, the
+    /// bucket column and the metric mappings.
+    static func fingerprint(of pipeline: PipelineConfiguration) -> String {
+        var text = pipeline.sql + "\u{1}\(pipeline.stepSeconds)\u{1}" + pipeline.bucketColumn
+        for p in pipeline.parameters { text += "\u{1}\(p.name)=\(p.value.encoded)" }
+        for m in pipeline.metrics {
+            text += "\u{1}\(m.name)|\(m.dataTypeName)|\(m.columns)|\(m.staticAttributes.map { "\($0.key)=\($0.value)" })"
+        }
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return String(h, radix: 36)
+    }
 }

@@ -53,6 +53,7 @@ final class RollupPass {
     private var aggregator: SeriesAggregator
     /// Buckets starting at or after this are recent enough to be checked for late data later.
     private var digestFrom = Int64.max
+    private lazy var fingerprint = BucketDigest.fingerprint(of: pipeline)
 
     init(
         pipeline: PipelineConfiguration, clickhouse: ClickHouseClient, store: CheckpointStore, sink: PointSink, dryRun: Bool,
@@ -116,7 +117,7 @@ final class RollupPass {
     private func query(_ window: TimeWindow) throws(BridgeError) -> ClickHouseRowStream {
         logger.debug("querying", metadata: ["pipeline": "\(pipeline.name)", "window": "\(window)"])
         do {
-            return try clickhouse.query(pipeline.sql, parameters: WindowParameters.values(for: pipeline, window: window))
+            return try clickhouse.query(Self.ordered(pipeline), parameters: WindowParameters.values(for: pipeline, window: window))
         } catch {
             throw BridgeError(.query, error.description, pipeline: pipeline.name, file: pipeline.queryFile, underlying: error)
         }
@@ -187,7 +188,7 @@ final class RollupPass {
                 let byStart = Dictionary(buckets.compactMap { b in b.digest.map { (b.start, $0) } }, uniquingKeysWith: { a, _ in a })
                 var t = max(committed, planner.alignDown(digestFrom))
                 while t < watermark {
-                    digests.append((SeriesAggregator.date(t), (byStart[t] ?? BucketDigest()).text))
+                    digests.append((SeriesAggregator.date(t), (byStart[t] ?? BucketDigest()).text(fingerprint: fingerprint)))
                     t += step
                 }
             }
@@ -239,8 +240,9 @@ final class RollupPass {
             while let bucket = try reader.next() { current[bucket.start] = BucketDigest(bucket: bucket) }
         }
         var late: [(bucketStart: Date, digest: String)] = []
-        for (date, digest) in stored.sorted(by: { $0.key < $1.key }) {
-            let now = (current[SeriesAggregator.nanoseconds(date)] ?? BucketDigest()).text
+        for (date, digest) in stored.sorted(by: { $0.key < $1.key }) where digest.hasPrefix(fingerprint + ":") {
+            // Digests recorded under another definition of the pipeline are not comparable.
+            let now = (current[SeriesAggregator.nanoseconds(date)] ?? BucketDigest()).text(fingerprint: fingerprint)
             if now != digest { late.append((date, now)) }
         }
         guard !late.isEmpty else { return }
@@ -255,6 +257,16 @@ final class RollupPass {
         } catch {
             throw BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
         }
+    }
+
+    /// The template wrapped so its rows come in bucket order whatever its own ORDER BY says: a row
+    /// of an earlier bucket arriving after a later bucket was committed could not be exported any
+    /// more. The template itself is sent unchanged inside the wrapper (no value is spliced).
+    static func ordered(_ pipeline: PipelineConfiguration) -> String {
+        var sql = Substring(pipeline.sql)
+        while let last = sql.last, last.isWhitespace || last == ";" { sql.removeLast() }
+        let column = pipeline.bucketColumn.replacingOccurrences(of: "`", with: "\\`")
+        return "SELECT * FROM (\n\(sql)\n) ORDER BY `\(column)`"
     }
 
     private func makeBatch(_ buckets: ArraySlice<PendingBucket>) -> MetricBatch {

@@ -51,8 +51,9 @@ struct BadInputTests {
         var received: [ReceivedPoint]
     }
 
-    static func run(_ s: Scenario, file: String, start: String = "2026-03-05T10:00:00Z", now: String = "2026-03-05T11:05:00Z") throws -> Outcome {
-        let summaries = try s.bridge(s.environment(startAt: start, extra: ["BRIDGE_CONFIG": file]), now: ns(now)).run()
+    static func run(_ s: Scenario, file: String, start: String = "2026-03-05T10:00:00Z", now: String = "2026-03-05T11:05:00Z",
+                    temporality: String = "cumulative") throws -> Outcome {
+        let summaries = try s.bridge(s.environment(temporality: temporality, startAt: start, extra: ["BRIDGE_CONFIG": file]), now: ns(now)).run()
         let store = try s.store()
         let checkpoint = try store.checkpoint(pipeline: "case")
         return Outcome(summary: summaries[0], watermark: checkpoint.map { Int64(($0.watermark.timeIntervalSince1970 * 1e6).rounded()) * 1000 },
@@ -69,7 +70,6 @@ struct BadInputTests {
         ("a SQL error", sql(value: "count(no_such_column)"), "no_such_column"),
         ("a negative count in a monotonic sum", sql(value: "-toInt64(count())"), "negative"),
         ("a misaligned bucket", sql(bucket: "toStartOfInterval(created_at, toIntervalSecond(60), 'UTC') + INTERVAL 7 SECOND"), "not aligned"),
-        ("rows out of bucket order", sql(order: "ORDER BY bucket DESC"), "ORDER BY bucket"),
         ("two rows for one series in a bucket", sql(groupProvider: false).replacingOccurrences(of: "ai_org AS", with: "any(ai_org) AS")
             .replacingOccurrences(of: "GROUP BY bucket", with: "GROUP BY bucket, ai_model"), "two rows for the series"),
         ("a bucket outside the window", sql(bucket: "toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC') - INTERVAL 2 HOUR"), "outside the queried window"),
@@ -87,6 +87,27 @@ struct BadInputTests {
         #expect(outcome.received.isEmpty, "\(name): nothing may be sent")
         #expect(outcome.lastRun?.status == .failed)
         #expect(outcome.lastRun?.error?.contains(mentions) == true)
+    }
+
+    @Test("a template that orders rows otherwise (or not at all) still exports every bucket once")
+    func unorderedTemplate() throws {
+        let s = try Self.seeded()
+        let outcome = try Self.run(s, file: try Self.pipelineFile(sql: Self.sql(order: "ORDER BY bucket DESC")), temporality: "delta")
+        #expect(outcome.summary.status == .ok, "\(outcome.summary.error ?? "")")
+        #expect(outcome.watermark == ns("2026-03-05T11:03:00Z"))
+        // Requests per provider and bucket, from the raw rows.
+        var want: [String: Int64] = [:]
+        for r in try s.rawRows() where r.createdAt < ns("2026-03-05T11:03:00Z") {
+            want["\(r.provider)|\(r.createdAt / 60_000_000_000 * 60_000_000_000 + 60_000_000_000)", default: 0] += 1
+        }
+        var got: [String: Int64] = [:]
+        for p in outcome.received {
+            guard case .int(let v) = p.value else { continue }
+            let key = "\(p.attributes["gen_ai.provider.name"] ?? "")|\(p.time)"
+            #expect(got[key] == nil, "sent twice: \(key)")
+            got[key] = v
+        }
+        #expect(got == want)
     }
 
     @Test("NaN in a double sum")
