@@ -193,7 +193,7 @@ public final class Bridge: Sendable {
             // An empty window returns the result header (columns and types) and no rows.
             let t = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: 0, maxBucketsPerQuery: 1).alignDown(now())
             do {
-                let stream = try clickhouse.query(pipeline.sql, parameters: WindowParameters.values(for: pipeline, window: TimeWindow(start: t, end: t)))
+                let stream = try clickhouse.query(RollupPass.ordered(pipeline), parameters: WindowParameters.values(for: pipeline, window: TimeWindow(start: t, end: t)))
                 defer { stream.close() }
                 _ = try ResultBinding(pipeline: pipeline, columns: stream.columns)
                 var row: [ClickHouseValue] = []

@@ -104,4 +104,36 @@ struct CommandLineTests {
         let starts = Dictionary(grouping: received, by: \.seriesKey).mapValues { Set($0.map(\.start)) }
         #expect(starts.values.allSatisfy { $0.count == 1 })
     }
+
+    @Test("validate checks configuration, every template's columns and connectivity, exporting nothing", .timeLimit(.minutes(1)))
+    func validate() throws {
+        let s = try Scenario()
+        try s.seed(start: "2026-03-12T10:00:00Z", end: "2026-03-12T10:01:00Z")
+        let env = s.environment(startAt: "2026-03-12T10:00:00Z")
+        let ok = try Self.run(["validate"], environment: env)
+        #expect(ok.status == 0, "\(ok.stderr)")
+        for name in ["requests", "tokens", "cost", "latency"] {
+            #expect(ok.stdout.contains("ok  pipeline \(name):"), "\(ok.stdout)")
+        }
+        #expect(ok.stdout.contains("accepted an empty export"))
+        #expect(try s.received().isEmpty, "validate exports no data")
+
+        // A template that lost a mapped column: exit 2, naming the pipeline, the file and the column.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("validate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let sql = try String(contentsOfFile: Services.root + "/queries/requests.sql", encoding: .utf8)
+            .replacingOccurrences(of: "AS requests", with: "AS request_total")
+        try sql.write(toFile: dir.path + "/requests.sql", atomically: true, encoding: .utf8)
+        let yaml = try String(contentsOfFile: Services.root + "/config/bridge.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "../queries/requests.sql", with: dir.path + "/requests.sql")
+            .replacingOccurrences(of: "../queries/", with: Services.root + "/queries/")
+        try yaml.write(toFile: dir.path + "/bridge.yaml", atomically: true, encoding: .utf8)
+        var broken = env
+        broken["BRIDGE_CONFIG"] = dir.path + "/bridge.yaml"
+        let bad = try Self.run(["validate"], environment: broken)
+        #expect(bad.status == 2, "\(bad.stderr)")
+        #expect(bad.stderr.contains("pipeline requests"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("requests.sql"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("'requests'"), "\(bad.stderr)")
+    }
 }
