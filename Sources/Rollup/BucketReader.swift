@@ -46,7 +46,8 @@ struct BucketReader {
     mutating func next() throws(BridgeError) -> ResultBucket? {
         let first: (Int64, [BucketObservation])?
         if let carried { first = carried } else { first = try readRow() }
-        guard var (start, observations) = first else { return nil }
+        guard let (start, firstObservations) = first else { return nil }
+        var observations = firstObservations
         carried = nil
         var rows = 1
         var seen = Set(observations.map { $0.metric.mapping.name + "\u{1}" + $0.seriesKey })

@@ -112,7 +112,7 @@ struct PostgresConnectionTests {
                 text, Int.max, Int64.min, 0.1, true,
                 date, [1, -2, Int64.max] as [Int64], [0.1, -2.5e300, .nan, -.infinity] as [Double], nil,
                 ["a", nil, "q\"\\", "", "NULL", "x,y"] as [String?],
-                Double.nan, Double.infinity, [] as [Int64], 5e-324,
+                Double.nan, Double.infinity, [] as [Int64], Double.leastNonzeroMagnitude,
             ]
         ).single()
         #expect(try row.string("s") == text)
@@ -132,7 +132,7 @@ struct PostgresConnectionTests {
         #expect(try row.double("nan").isNaN)
         #expect(try row.double("inf") == .infinity)
         #expect(try row.int64Array("empty") == [])
-        #expect(try row.double("tiny") == 5e-324)
+        #expect(try row.double("tiny") == Double.leastNonzeroMagnitude)
     }
 
     @Test func nullParametersAndOptionalAccessors() throws {
