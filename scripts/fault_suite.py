@@ -75,13 +75,23 @@ class Services:
             raise SuiteError(f"ClickHouse {status}: {out.decode(errors='replace').strip()[:500]} (query: {sql[:200]})")
         return out.decode()
 
+    # Faults and scripts are scoped to the running scenario (its database, and the receiver path
+    # prefix /s/<database>), so they never hit other users of the same services. (postgres-restart
+    # still restarts the shared cluster: run the suite on its own, as scripts/test.sh does.)
+    scope = ""
+
     def ch_control(self, faults):
-        status, out = http("POST", self.ch_url + "/__control", faults)
+        status, out = http("POST", self.ch_url + "/__control", dict(faults, database=self.scope))
         if status != 200:
             raise SuiteError(f"ClickHouse /__control {status}: {out[:300]!r}")
 
     def ch_reset(self):
-        http("POST", self.ch_url + "/__control/reset", b"")
+        http("POST", self.ch_url + "/__control", {"database": self.scope, "mid_stream_exception": None,
+                                                 "fail_status": None, "delay_seconds": None,
+                                                 "exception_tag_header": True})
+
+    def otlp_scope(self):
+        return f"/s/{self.scope}" if self.scope else ""
 
     # Postgres (psql)
     def pg_url_for(self, db):
@@ -126,7 +136,8 @@ class Services:
 
     # OTLP receiver
     def otlp_script(self, script=None, default=None):
-        status, out = http("POST", self.otlp_url + "/__control", {"script": script or [], "default": default})
+        status, out = http("POST", self.otlp_url + "/__control",
+                           {"scope": self.otlp_scope(), "script": script or [], "default": default})
         if status != 200:
             raise SuiteError(f"OTLP /__control {status}: {out[:300]!r}")
 
@@ -182,6 +193,7 @@ class Scenario:
         suffix = os.urandom(3).hex()
         self.tag = f"{name}-{suffix}"
         self.db = f"fault_{name.replace('-', '_')}_{suffix}"
+        suite.svc.scope = self.db
         self.rng = random.Random(f"{suite.seed}:{name}")
         self.procs = []
         self.violations = []
@@ -239,7 +251,7 @@ class Scenario:
             "CLICKHOUSE_DATABASE": self.db,
             "CHECKPOINT_DATABASE_URL": self.svc.pg_url_for(self.db),
             "OTEL_PUSH_ENABLED": "true",
-            "OTEL_ENDPOINT": self.svc.otlp_url,
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": self.svc.otlp_url + self.svc.otlp_scope() + "/v1/metrics",
             "BRIDGE_CONFIG": str(CONFIG),
             "BRIDGE_START_AT": iso(self.start),
             "BRIDGE_EXPORT_MAX_ELAPSED": "30",
@@ -549,7 +561,7 @@ def sc_receiver_down(s):
     """The receiver is unreachable longer than the retry budget, then comes back."""
     s.setup(s.suite.minutes(120, 60))
     # 1. nothing listens on the endpoint
-    p = s.run(OTEL_ENDPOINT=f"http://127.0.0.1:{free_port()}", BRIDGE_EXPORT_MAX_ELAPSED=2)
+    p = s.run(OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=f"http://127.0.0.1:{free_port()}/v1/metrics", BRIDGE_EXPORT_MAX_ELAPSED=2)
     s.expect_rc(p, 1, "run against a closed port")
     w = s.watermark()
     if w != s.start:
