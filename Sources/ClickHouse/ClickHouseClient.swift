@@ -37,13 +37,7 @@ public final class ClickHouseClient {
         urlParameters += parameters.map { ("param_" + $0.name, $0.value.encoded) }
         let request = makeRequest(body: Array(sql.utf8), queryID: id, extra: urlParameters)
         logger.debug("ClickHouse query", metadata: ["query_id": "\(id)"])
-        let stream: HTTPResponseStream
-        do {
-            stream = try http.stream(request)
-        } catch {
-            throw ClickHouseError(code: .transport, message: error.message, queryID: id,
-                                  endpoint: error.endpoint, transportError: error)
-        }
+        let stream = try open(request, queryID: id)
         try Self.checkStatus(stream, queryID: id)
         let format = stream.head.header("X-ClickHouse-Format")
         if let format, format != "RowBinaryWithNamesAndTypes" {
@@ -73,21 +67,14 @@ public final class ClickHouseClient {
             body = Array(sql.utf8)
         }
         let request = makeRequest(body: body, queryID: id, extra: extra, readOnly: false)
-        let stream: HTTPResponseStream
-        do {
-            stream = try http.stream(request)
-        } catch {
-            throw ClickHouseError(code: .transport, message: error.message, queryID: id,
-                                  endpoint: error.endpoint, transportError: error)
-        }
+        let stream = try open(request, queryID: id)
         defer { stream.close() }
         try Self.checkStatus(stream, queryID: id)
         var text: [UInt8] = []
         do {
             while let chunk = try stream.next() { text += chunk }
         } catch {
-            throw ClickHouseError(code: .transport, message: error.message, queryID: id,
-                                  endpoint: error.endpoint, transportError: error)
+            throw Self.transportFailure(error, queryID: id)
         }
         return String(decoding: text, as: UTF8.self)
     }
@@ -108,6 +95,20 @@ public final class ClickHouseClient {
         } catch {
             throw ClickHouseError(code: .transport, message: "\(error)")
         }
+    }
+
+    /// Sends `request` and waits for the response head.
+    private func open(_ request: HTTPRequest, queryID: String) throws(ClickHouseError) -> HTTPResponseStream {
+        do {
+            return try http.stream(request)
+        } catch {
+            throw Self.transportFailure(error, queryID: queryID)
+        }
+    }
+
+    static func transportFailure(_ error: HTTPError, queryID: String?) -> ClickHouseError {
+        ClickHouseError(code: .transport, message: error.message, queryID: queryID,
+                        endpoint: error.endpoint, transportError: error)
     }
 
     private func nextQueryID() -> String {

@@ -106,8 +106,7 @@ public final class ClickHouseRowStream {
             // A broken transfer: an older server's exception text, if any, explains it.
             transportEnded = true
             if let legacy = ClickHouseExceptionText.trailing(in: decoder.pendingBytes + heldBack) { throw midStream(legacy) }
-            throw ClickHouseError(code: .transport, message: error.message, queryID: queryID,
-                                  endpoint: error.endpoint, transportError: error)
+            throw ClickHouseClient.transportFailure(error, queryID: queryID)
         }
         guard let chunk else {
             transportEnded = true

@@ -54,29 +54,19 @@ public enum QueryParameter: Sendable, Equatable {
         return literal
     }
 
-    static func escapeTopLevel(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\\": out += "\\\\"
-            case "\t": out += "\\t"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\0": out += "\\0"
-            default: out.unicodeScalars.append(ch)
-            }
-        }
-        return out
-    }
+    /// TabSeparated escaping: backslash, tab, newline, carriage return and NUL.
+    static func escapeTopLevel(_ s: String) -> String { escape(s, quote: false) }
 
-    static func escapeQuoted(_ s: String) -> String {
+    /// The same inside a single-quoted literal, plus the quote itself.
+    static func escapeQuoted(_ s: String) -> String { escape(s, quote: true) }
+
+    private static func escape(_ s: String, quote: Bool) -> String {
         var out = ""
         out.reserveCapacity(s.utf8.count + 2)
         for ch in s.unicodeScalars {
             switch ch {
             case "\\": out += "\\\\"
-            case "'": out += "\\'"
+            case "'" where quote: out += "\\'"
             case "\t": out += "\\t"
             case "\n": out += "\\n"
             case "\r": out += "\\r"
