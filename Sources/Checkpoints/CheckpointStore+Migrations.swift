@@ -225,5 +225,55 @@ extension CheckpointStore {
                 LIMIT 1
             ) r ON true;
             """#),
+        Migration(version: 4, name: "series_state keyed by series_id; runs.series_overflowed", sql: #"""
+            -- A series is identified by the SHA-256 of its canonical attribute key (64 hex digits),
+            -- so any attribute value a tenant writes (a NUL, 10 kB of text) fits the primary key.
+            -- SeriesID.of(key) in Swift computes the same digest over the key's UTF-8 bytes.
+            ALTER TABLE otel_bridge.series_state ADD COLUMN series_id text;
+            UPDATE otel_bridge.series_state SET series_id = encode(sha256(convert_to(series_key, 'UTF8')), 'hex');
+            ALTER TABLE otel_bridge.series_state DROP CONSTRAINT series_state_pkey;
+            ALTER TABLE otel_bridge.series_state DROP COLUMN series_key;
+            ALTER TABLE otel_bridge.series_state ALTER COLUMN series_id SET NOT NULL;
+            ALTER TABLE otel_bridge.series_state ADD PRIMARY KEY (pipeline, metric, series_id);
+            -- Idle series expire (series_expiry): found by their last bucket.
+            CREATE INDEX series_state_idle ON otel_bridge.series_state (pipeline, last_bucket_end);
+            -- Series aggregated into otel.metric.overflow=true because a metric reached its
+            -- cardinality_limit, per run.
+            ALTER TABLE otel_bridge.runs ADD COLUMN series_overflowed int NOT NULL DEFAULT 0;
+            CREATE OR REPLACE VIEW otel_bridge.pipeline_status AS
+            SELECT c.pipeline,
+                   c.watermark,
+                   now() - c.watermark AS behind,
+                   c.updated_at,
+                   c.last_success_at,
+                   c.last_error,
+                   c.last_error_at,
+                   c.consecutive_failures,
+                   r.status AS last_run_status,
+                   r.finished_at AS last_run_finished_at,
+                   EXISTS (
+                       SELECT 1
+                       FROM pg_catalog.pg_locks l
+                       WHERE l.locktype = 'advisory'
+                         AND l.granted
+                         AND l.objsubid = 1
+                         AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+                         AND ((l.classid::bigint << 32) | l.objid::bigint) = otel_bridge.lock_key(c.pipeline)
+                   ) AS locked,
+                   (SELECT coalesce(sum(late_buckets), 0)
+                    FROM otel_bridge.runs lr
+                    WHERE lr.pipeline = c.pipeline AND lr.started_at > now() - interval '24 hours') AS late_buckets_24h,
+                   (SELECT coalesce(sum(series_overflowed), 0)
+                    FROM otel_bridge.runs orr
+                    WHERE orr.pipeline = c.pipeline AND orr.started_at > now() - interval '24 hours') AS series_overflowed_24h
+            FROM otel_bridge.checkpoints c
+            LEFT JOIN LATERAL (
+                SELECT status, finished_at
+                FROM otel_bridge.runs
+                WHERE runs.pipeline = c.pipeline
+                ORDER BY started_at DESC, id DESC
+                LIMIT 1
+            ) r ON true;
+            """#),
     ]
 }

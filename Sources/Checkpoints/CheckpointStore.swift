@@ -152,7 +152,7 @@ public final class CheckpointStore {
             VALUES ($1, now(), now(), 'skipped', $2, $3, $4)
             RETURNING id
             """,
-            [pipeline, reason, self.host, self.pid]
+            [pipeline, Self.storable(reason), self.host, self.pid]
         ).single().int64("id")
     }
 
@@ -177,7 +177,7 @@ public final class CheckpointStore {
                 WHERE id = $1 AND status = 'running'
                 RETURNING pipeline
                 """,
-                [runID, status.rawValue, error]
+                [runID, status.rawValue, Self.storable(error)]
             )
             guard let pipeline = try rows.first?.string("pipeline") else {
                 throw CheckpointError(code: .unknownRun, message: "no running run with this id", runID: runID)
@@ -189,7 +189,7 @@ public final class CheckpointStore {
                     SET last_error = $2, last_error_at = now(), consecutive_failures = consecutive_failures + 1
                     WHERE pipeline = $1
                     """,
-                    [pipeline, error ?? "failed without an error message"]
+                    [pipeline, Self.storable(error) ?? "failed without an error message"]
                 )
             } else {
                 try connection.execute(
@@ -240,32 +240,86 @@ public final class CheckpointStore {
 
     // MARK: - Series state
 
-    /// Every series of the pipeline, ordered by metric and series key.
+    private static let seriesColumns = """
+        metric, series_id, attributes::text AS attributes, start_time, last_bucket_end,
+        int_total, double_total, count, sum, bucket_counts
+        """
+
+    /// Every series of the pipeline, ordered by metric and series id (for operators and tests; a
+    /// pass loads only the series it touches, with ``loadSeries(pipeline:metric:ids:)``).
     public func loadSeries(pipeline: String) throws -> [SeriesState] {
-        let rows = try self.connection.query(
-            """
-            SELECT metric, series_key, attributes::text AS attributes, start_time, last_bucket_end,
-                   int_total, double_total, count, sum, bucket_counts
-            FROM otel_bridge.series_state
-            WHERE pipeline = $1
-            ORDER BY metric, series_key
-            """,
+        try self.connection.query(
+            "SELECT \(Self.seriesColumns) FROM otel_bridge.series_state WHERE pipeline = $1 ORDER BY metric, series_id",
             [pipeline]
-        )
-        return try rows.map { row in
-            SeriesState(
-                metric: try row.string("metric"),
-                seriesKey: try row.string("series_key"),
-                attributesJSON: try row.string("attributes"),
-                startTime: try row.date("start_time"),
-                lastBucketEnd: try row.date("last_bucket_end"),
-                intTotal: try row.optionalInt64("int_total"),
-                doubleTotal: try row.optionalDouble("double_total"),
-                count: try row.optionalInt64("count"),
-                sum: try row.optionalDouble("sum"),
-                bucketCounts: try row.optionalInt64Array("bucket_counts")
-            )
+        ).map(Self.seriesState(from:))
+    }
+
+    /// The stored state of those of `ids` that the metric has.
+    public func loadSeries(pipeline: String, metric: String, ids: [String]) throws -> [SeriesState] {
+        guard !ids.isEmpty else { return [] }
+        return try self.connection.query(
+            """
+            SELECT \(Self.seriesColumns) FROM otel_bridge.series_state
+            WHERE pipeline = $1 AND metric = $2 AND series_id = ANY($3::text[])
+            """,
+            [pipeline, metric, ids]
+        ).map(Self.seriesState(from:))
+    }
+
+    /// The ids of every stored series of the metric (at most its cardinality limit).
+    public func seriesIDs(pipeline: String, metric: String) throws -> Set<String> {
+        var out = Set<String>()
+        for row in try self.connection.query(
+            "SELECT series_id FROM otel_bridge.series_state WHERE pipeline = $1 AND metric = $2", [pipeline, metric]) {
+            out.insert(try row.string("series_id"))
         }
+        return out
+    }
+
+    /// How many series each metric of the pipeline has stored.
+    public func seriesCounts(pipeline: String) throws -> [String: Int] {
+        var out: [String: Int] = [:]
+        for row in try self.connection.query(
+            "SELECT metric, count(*)::bigint AS n FROM otel_bridge.series_state WHERE pipeline = $1 GROUP BY metric", [pipeline]) {
+            out[try row.string("metric")] = Int(try row.int64("n"))
+        }
+        return out
+    }
+
+    /// Forgets the series whose last bucket ended before `idleBefore` (their cumulative totals
+    /// restart if they return). Returns how many were deleted.
+    @discardableResult
+    public func expireSeries(pipeline: String, idleBefore: Date) throws -> Int {
+        try self.connection.execute(
+            "DELETE FROM otel_bridge.series_state WHERE pipeline = $1 AND last_bucket_end < $2", [pipeline, idleBefore])
+    }
+
+    private static func seriesState(from row: PostgresRow) throws -> SeriesState {
+        SeriesState(
+            metric: try row.string("metric"),
+            seriesID: try row.string("series_id"),
+            attributesJSON: try row.string("attributes"),
+            startTime: try row.date("start_time"),
+            lastBucketEnd: try row.date("last_bucket_end"),
+            intTotal: try row.optionalInt64("int_total"),
+            doubleTotal: try row.optionalDouble("double_total"),
+            count: try row.optionalInt64("count"),
+            sum: try row.optionalDouble("sum"),
+            bucketCounts: try row.optionalInt64Array("bucket_counts")
+        )
+    }
+
+    /// Text from outside (a receiver's message, an error) made storable: a `text` column cannot
+    /// hold NUL, and no row should hold megabytes of someone else's text.
+    static func storable(_ text: String?, limit: Int = 4_000) -> String? {
+        guard var text else { return nil }
+        if text.unicodeScalars.contains("\0") {
+            text = String(text.unicodeScalars.map { $0 == "\0" ? "\\0" : String($0) }.joined())
+        }
+        if text.unicodeScalars.count > limit {
+            text = String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit))) + "…"
+        }
+        return text
     }
 
     // MARK: - Committing
@@ -289,6 +343,7 @@ public final class CheckpointStore {
         pointsRejected: Int64,
         rejectionMessage: String? = nil,
         series: [SeriesState],
+        seriesOverflowed: Int = 0,
         bucketDigests: [(bucketStart: Date, digest: String)] = [],
         pruneDigestsBefore: Date? = nil,
         requireLock: Bool = false
@@ -334,11 +389,13 @@ public final class CheckpointStore {
                     points_exported = points_exported + $5,
                     points_rejected = points_rejected + $6,
                     batches_acknowledged = batches_acknowledged + 1,
+                    series_overflowed = series_overflowed + $8,
                     rejection_message = CASE WHEN $7::text IS NULL THEN rejection_message
                                              ELSE left(concat_ws('; ', rejection_message, $7::text), 4000) END
                 WHERE id = $1 AND pipeline = $2 AND status = 'running'
                 """,
-                [runID, pipeline, newWatermark, rowsRead, pointsExported, pointsRejected, rejectionMessage]
+                [runID, pipeline, newWatermark, rowsRead, pointsExported, pointsRejected, Self.storable(rejectionMessage),
+                 Int64(seriesOverflowed)]
             )
             guard runUpdated == 1 else {
                 throw CheckpointError(
@@ -368,9 +425,6 @@ public final class CheckpointStore {
         ])
     }
 
-    /// One statement for all rows: each column goes as one array parameter and `unnest` zips them
-    /// back into rows. `bucket_counts` travels as text (`{1,2}`) per row, since a two-dimensional
-    /// array cannot hold rows of different lengths.
     /// The stored digests of `pipeline`'s buckets in `[from, to)`, by bucket start.
     public func bucketDigests(pipeline: String, from: Date, to: Date) throws -> [Date: String] {
         let rows = try connection.query(
@@ -403,19 +457,22 @@ public final class CheckpointStore {
             [pipeline, digests.map(\.bucketStart), digests.map(\.digest)])
     }
 
+    /// One statement for all rows: each column goes as one array parameter and `unnest` zips them
+    /// back into rows. `bucket_counts` travels as text (`{1,2}`) per row, since a two-dimensional
+    /// array cannot hold rows of different lengths.
     private func upsert(_ series: [SeriesState], pipeline: String) throws {
         try self.connection.execute(
             """
             INSERT INTO otel_bridge.series_state AS s
-                (pipeline, metric, series_key, attributes, start_time, last_bucket_end,
+                (pipeline, metric, series_id, attributes, start_time, last_bucket_end,
                  int_total, double_total, count, sum, bucket_counts)
-            SELECT $1, u.metric, u.series_key, u.attributes::jsonb, u.start_time, u.last_bucket_end,
+            SELECT $1, u.metric, u.series_id, u.attributes::jsonb, u.start_time, u.last_bucket_end,
                    u.int_total, u.double_total, u.count, u.sum, u.bucket_counts::bigint[]
             FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
                         $7::bigint[], $8::float8[], $9::bigint[], $10::float8[], $11::text[])
-                AS u(metric, series_key, attributes, start_time, last_bucket_end,
+                AS u(metric, series_id, attributes, start_time, last_bucket_end,
                      int_total, double_total, count, sum, bucket_counts)
-            ON CONFLICT (pipeline, metric, series_key) DO UPDATE SET
+            ON CONFLICT (pipeline, metric, series_id) DO UPDATE SET
                 attributes = excluded.attributes,
                 start_time = excluded.start_time,
                 last_bucket_end = excluded.last_bucket_end,
@@ -428,7 +485,7 @@ public final class CheckpointStore {
             [
                 pipeline,
                 series.map(\.metric),
-                series.map(\.seriesKey),
+                series.map(\.seriesID),
                 series.map(\.attributesJSON),
                 series.map(\.startTime),
                 series.map(\.lastBucketEnd),

@@ -11,10 +11,12 @@ import Foundation
 public struct SeriesState: Sendable, Equatable {
     /// The metric name, such as `portkey.requests`.
     public var metric: String
-    /// A stable key for the series' attribute set, chosen by the caller.
-    public var seriesKey: String
-    /// The series' attributes as a JSON object (stored as `jsonb`; Postgres normalises the text, so
-    /// read it back as JSON, not as a byte-exact string).
+    /// The series' identity within the metric: ``SeriesID/of(_:)`` of the caller's canonical key
+    /// of its attributes (64 hex digits, whatever the attribute values are).
+    public var seriesID: String
+    /// The series' attributes as a JSON object, for operators reading the table (stored as
+    /// `jsonb`; values are shown escaped and shortened, so any value can be stored: the
+    /// identity is ``seriesID``).
     public var attributesJSON: String
     /// Start of the first bucket in which the series appeared: its `start_time_unix_nano`.
     public var startTime: Date
@@ -32,12 +34,12 @@ public struct SeriesState: Sendable, Equatable {
     public var bucketCounts: [Int64]?
 
     public init(
-        metric: String, seriesKey: String, attributesJSON: String, startTime: Date, lastBucketEnd: Date,
+        metric: String, seriesID: String, attributesJSON: String, startTime: Date, lastBucketEnd: Date,
         intTotal: Int64? = nil, doubleTotal: Double? = nil, count: Int64? = nil, sum: Double? = nil,
         bucketCounts: [Int64]? = nil
     ) {
         self.metric = metric
-        self.seriesKey = seriesKey
+        self.seriesID = seriesID
         self.attributesJSON = attributesJSON
         self.startTime = startTime
         self.lastBucketEnd = lastBucketEnd

@@ -52,7 +52,7 @@ enum RowBinary {
             let length = try varUInt()
             guard length <= UInt64(Int32.max) else { throw .invalid("a string length of \(length) bytes") }
             let raw = try rawBytes(Int(length))
-            return String(decoding: raw, as: UTF8.self)
+            return String(validating: raw, as: UTF8.self) ?? RowBinary.escapingInvalidUTF8(raw)
         }
     }
 

@@ -14,23 +14,33 @@ public final class Bridge: Sendable {
     public let pipelines: [PipelineConfiguration]
     let logger: Logger
     let now: @Sendable () -> Int64
+    /// Removes configured secrets from what is stored in the checkpoint tables.
+    public let redact: Redactor
 
     public init(configuration: BridgeConfiguration, pipelines: [PipelineConfiguration], logger: Logger,
-                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) * 1_000 }) {
+                redactor: Redactor = Redactor(secrets: []),
+                now: @escaping @Sendable () -> Int64 = Bridge.systemNow) {
         self.configuration = configuration
         self.pipelines = pipelines
         self.logger = logger
+        self.redact = redactor
         self.now = now
     }
 
+    /// The system clock in Unix nanoseconds.
+    public static let systemNow: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) * 1_000 }
+
     /// Reads the environment and the pipeline file.
-    public static func load(environment: [String: String], logger: Logger) throws(BridgeError) -> Bridge {
+    public static func load(environment: [String: String], logger: Logger, now: @escaping @Sendable () -> Int64 = Bridge.systemNow) throws(BridgeError) -> Bridge {
         let configuration = try BridgeConfiguration(environment: environment)
+        if let start = configuration.startAt, start > now() {
+            throw BridgeError(.configuration, "\(Timestamp.iso8601(start)) is in the future: a pipeline's first watermark must be a time whose buckets can close", key: "BRIDGE_START_AT")
+        }
         let pipelines = try PipelineFile.load(path: configuration.configPath)
         if environment["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED"]?.lowercased() == "true" {
             logger.warning("EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED=true, but this version of otel-bridge exports metrics only; no GenAI spans are sent")
         }
-        return Bridge(configuration: configuration, pipelines: pipelines, logger: logger)
+        return Bridge(configuration: configuration, pipelines: pipelines, logger: logger, redactor: Redactor(environment: environment), now: now)
     }
 
     /// Runs `body` on a thread of its own (the bridge's I/O blocks), returning its result.
@@ -103,28 +113,39 @@ public final class Bridge: Sendable {
             if !dryRun {
                 runID = try store.startRun(pipeline: pipeline.name, windowStart: SeriesAggregator.date(watermark))
             }
+            if !dryRun && configuration.temporality == .cumulative {
+                // Series idle past series_expiry (in bucket time) are forgotten; if they return
+                // they restart. Done under the lock, before anything is read.
+                let expired = try store.expireSeries(
+                    pipeline: pipeline.name, idleBefore: SeriesAggregator.date(watermark - pipeline.seriesExpirySeconds * 1_000_000_000))
+                if expired > 0 { log.info("forgot idle series", metadata: ["series": "\(expired)", "series_expiry": "\(pipeline.seriesExpirySeconds)s"]) }
+            }
             let pass = RollupPass(
                 pipeline: pipeline, clickhouse: clickhouse, store: store, sink: sink, dryRun: dryRun,
                 temporality: configuration.temporality, resource: configuration.resource,
                 scope: InstrumentationScope(name: "otel-bridge", version: BridgeConfiguration.version), logger: log,
-                loadedSeries: configuration.temporality == .cumulative
-                    // A dry run takes no lock: a pass may have committed since it read the
-                    // watermark; state past that watermark is not the one it starts from.
-                    ? try store.loadSeries(pipeline: pipeline.name).filter { !dryRun || SeriesAggregator.nanoseconds($0.lastBucketEnd) <= watermark }
-                    : [])
+                // A dry run takes no lock: a pass may have committed since it read the watermark;
+                // state past that watermark is not the one it starts from.
+                series: StoredSeries(store: store, pipeline: pipeline.name, notAfter: dryRun ? watermark : nil))
             try pass.run(watermark: watermark, now: now, runID: runID, summary: &summary)
             if let runID { try store.finishRun(runID: runID, status: .ok) }
-            log.info("pass finished", metadata: [
+            var metadata: Logger.Metadata = [
                 "watermark": "\(Timestamp.iso8601(summary.watermarkAfter))", "rows": "\(summary.rowsRead)",
                 "points": "\(summary.pointsExported)", "batches": "\(summary.batches)", "rejected": "\(summary.pointsRejected)",
-            ])
+            ]
+            if summary.mergedRows > 0 { metadata["merged_rows"] = "\(summary.mergedRows)" }
+            if !summary.seriesOverflowed.isEmpty {
+                metadata["series_overflowed"] = "\(summary.seriesOverflowed.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"
+            }
+            log.info("pass finished", metadata: metadata)
         } catch {
             let bridgeError = (error as? BridgeError) ?? BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
             summary.status = .failed
-            summary.error = bridgeError.description
-            log.error("pass failed; the watermark stays at \(Timestamp.iso8601(summary.watermarkAfter))", metadata: ["error": "\(bridgeError.description)"])
+            // What is stored in runs.error and shown in checkpoints: no secret, one line.
+            summary.error = redact(bridgeError.description)
+            log.error("pass failed; the watermark stays at \(Timestamp.iso8601(summary.watermarkAfter))", metadata: ["error": "\(summary.error ?? "")"])
             if let runID {
-                do { try store.finishRun(runID: runID, status: .failed, error: bridgeError.description) } catch {
+                do { try store.finishRun(runID: runID, status: .failed, error: summary.error) } catch {
                     log.error("could not record the failed run", metadata: ["error": "\(error)"])
                 }
             }

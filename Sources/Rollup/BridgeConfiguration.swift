@@ -59,14 +59,15 @@ public struct BridgeConfiguration: Sendable {
         configPath = value("BRIDGE_CONFIG") ?? "config/bridge.yaml"
         if let text = value("BRIDGE_START_AT") {
             guard let t = Timestamp.parse(text) else {
-                throw BridgeError(.configuration, "expected an ISO 8601 UTC time such as 2026-11-01T00:00:00Z, not '\(text)'", key: "BRIDGE_START_AT")
+                throw BridgeError(.configuration, "expected an ISO 8601 UTC time such as 2026-11-01T00:00:00Z between the years \(Timestamp.representableYears.lowerBound) and \(Timestamp.representableYears.upperBound), not '\(LogText.escaped(text, limit: 64))'", key: "BRIDGE_START_AT")
             }
             startAt = t
         }
         retryPolicy = RetryPolicy()
         if let text = value("BRIDGE_EXPORT_MAX_ELAPSED") {
-            guard let s = Double(text), s >= 0, s.isFinite else {
-                throw BridgeError(.configuration, "expected a number of seconds, not '\(text)'", key: "BRIDGE_EXPORT_MAX_ELAPSED")
+            // Up to a day: a batch retried longer than that holds the pipeline's lock for as long.
+            guard let s = Double(text), s.isFinite, (0...86_400).contains(s) else {
+                throw BridgeError(.configuration, "expected a number of seconds from 0 to 86400, not '\(LogText.escaped(text, limit: 64))'", key: "BRIDGE_EXPORT_MAX_ELAPSED")
             }
             retryPolicy.maxElapsed = .milliseconds(Int64(s * 1000))
         }

@@ -5,41 +5,67 @@ import OTLP
 /// One series' checked value in one bucket.
 struct BucketObservation {
     let metric: ResultBinding.BoundMetric
-    let attributes: [Attribute]
-    let seriesKey: String
-    let observation: Observation
+    var attributes: [Attribute]
+    var seriesKey: String
+    var observation: Observation
 }
 
 /// A complete bucket of a query's result.
 struct ResultBucket {
     let start: Int64
-    let observations: [BucketObservation]
+    /// One observation per series: result rows of one series merged, series past the metric's
+    /// cardinality limit aggregated into its overflow series. Empty when read for digests only.
+    var observations: [BucketObservation]
     /// Result rows the bucket was read from.
-    let rows: Int
+    var rows: Int
+    /// The digest of its rows as ClickHouse returned them (before any merge).
+    var digest: BucketDigest
+    /// Rows whose series already had a row in the bucket (two result groups that are one series:
+    /// `''` and NULL both omit an attribute), merged into it.
+    var mergedRows = 0
+    /// Distinct series aggregated into an overflow series, by metric name.
+    var overflowed: [String: Int] = [:]
+}
+
+/// Decides, for a series not yet seen in the current bucket, whether it keeps its own attributes
+/// or goes to its metric's overflow series (the cardinality limit).
+protocol SeriesAdmission: AnyObject {
+    func admit(metric: MetricMapping, seriesKey: String, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool
 }
 
 /// Reads one query's rows bucket by bucket: checks every row (bucket inside the window and
-/// aligned, buckets in ascending order, values that fit their mapping, no series twice in a bucket)
-/// and hands out a bucket once the next bucket, or the end of the result, shows it is complete.
-/// The export and the late-data check read results through it alike.
+/// aligned, buckets in ascending order, values that fit their mapping) and hands out a bucket
+/// once the next bucket, or the end of the result, shows it is complete. Memory holds one bucket
+/// of at most (cardinality limit) series per metric, whatever the result holds: rows of a series
+/// seen before in the bucket are merged into it, series past the limit into the overflow series.
+/// The export and the late-data check read results through it alike (the check with no
+/// admission: it keeps only digests).
 struct BucketReader {
     let pipeline: PipelineConfiguration
     let stream: ClickHouseRowStream
     let binding: ResultBinding
     let window: TimeWindow
     let planner: WindowPlanner
+    /// `nil`: read for digests only, keep no observations.
+    let admission: (any SeriesAdmission)?
     private var row: [ClickHouseValue] = []
     private var rowNumber = 0
     /// The first row of the next bucket, already read and checked.
     private var carried: (start: Int64, observations: [BucketObservation])?
     private var ended = false
 
-    init(pipeline: PipelineConfiguration, stream: ClickHouseRowStream, window: TimeWindow, planner: WindowPlanner) throws(BridgeError) {
+    /// The attribute set of every metric's overflow series (the OpenTelemetry SDK's).
+    static let overflowAttributes = [Attribute("otel.metric.overflow", .bool(true))]
+    static let overflowKey = SeriesAggregator.seriesKey(overflowAttributes)
+
+    init(pipeline: PipelineConfiguration, stream: ClickHouseRowStream, window: TimeWindow, planner: WindowPlanner,
+         admission: (any SeriesAdmission)?) throws(BridgeError) {
         self.pipeline = pipeline
         self.stream = stream
         self.binding = try ResultBinding(pipeline: pipeline, columns: stream.columns)
         self.window = window
         self.planner = planner
+        self.admission = admission
     }
 
     /// The next complete bucket, or `nil` after the last.
@@ -47,29 +73,95 @@ struct BucketReader {
         let first: (Int64, [BucketObservation])?
         if let carried { first = carried } else { first = try readRow() }
         guard let (start, firstObservations) = first else { return nil }
-        var observations = firstObservations
         carried = nil
-        var rows = 1
-        var seen = Set(observations.map { $0.metric.mapping.name + "\u{1}" + $0.seriesKey })
-        while let (nextStart, more) = try readRow() {
-            if nextStart != start {
-                guard nextStart > start else {
-                    throw BridgeError(.result, "row \(rowNumber): bucket \(Timestamp.iso8601(nextStart)) comes after \(Timestamp.iso8601(start)); the query must ORDER BY \(pipeline.bucketColumn)",
+        var bucket = ResultBucket(start: start, observations: [], rows: 0, digest: BucketDigest())
+        // Per metric: series key → index in `bucket.observations`, and how many were admitted.
+        var index: [Int: [String: Int]] = [:]
+        var admitted: [Int: Int] = [:]
+        var overflowSeen: [Int: Set<String>] = [:]
+        var rowObservations = firstObservations
+        var rowStart = start
+        while true {
+            bucket.rows += 1
+            var merged = false
+            for o in rowObservations {
+                bucket.digest.add(o)
+                guard let admission else { continue }
+                let m = o.metric.index
+                if let i = index[m]?[o.seriesKey] {
+                    bucket.observations[i].observation = try merge(bucket.observations[i].observation, o.observation, metric: o.metric)
+                    merged = true
+                    continue
+                }
+                var target = o
+                if o.seriesKey == Self.overflowKey {
+                    // The overflow series itself has a slot of its own.
+                } else if try !admission.admit(metric: o.metric.mapping, seriesKey: o.seriesKey, bucketStart: start, admittedInBucket: admitted[m, default: 0]) {
+                    if overflowSeen[m, default: []].insert(o.seriesKey).inserted { bucket.overflowed[o.metric.mapping.name, default: 0] += 1 }
+                    target.attributes = Self.overflowAttributes
+                    target.seriesKey = Self.overflowKey
+                    if let i = index[m]?[Self.overflowKey] {
+                        bucket.observations[i].observation = try merge(bucket.observations[i].observation, o.observation, metric: o.metric)
+                        continue
+                    }
+                } else {
+                    admitted[m, default: 0] += 1
+                }
+                index[m, default: [:]][target.seriesKey] = bucket.observations.count
+                bucket.observations.append(target)
+            }
+            if merged { bucket.mergedRows += 1 }
+            guard let (nextStart, more) = try readRow() else { break }
+            if nextStart != rowStart {
+                guard nextStart > rowStart else {
+                    throw BridgeError(.result, "row \(rowNumber): bucket \(Timestamp.iso8601(nextStart)) comes after \(Timestamp.iso8601(rowStart)); the query must ORDER BY \(pipeline.bucketColumn)",
                                       pipeline: pipeline.name, file: pipeline.queryFile, key: pipeline.bucketColumn)
                 }
                 carried = (nextStart, more)
                 break
             }
-            rows += 1
-            for o in more {
-                guard seen.insert(o.metric.mapping.name + "\u{1}" + o.seriesKey).inserted else {
-                    throw BridgeError(.result, "row \(rowNumber): metric \(o.metric.mapping.name) has two rows for the series {\(o.attributes.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))} in bucket \(Timestamp.iso8601(start)); GROUP BY every attribute column",
-                                      pipeline: pipeline.name, file: pipeline.queryFile)
-                }
-            }
-            observations += more
+            rowStart = nextStart
+            rowObservations = more
         }
-        return ResultBucket(start: start, observations: observations, rows: rows)
+        return bucket
+    }
+
+    /// Two observations of one series in one bucket as one: counts, sums and histogram buckets
+    /// add up exactly; min and max are the smaller and larger; a gauge keeps the later value; a
+    /// summary keeps count and sum, and has no quantiles (those of two groups cannot be combined).
+    private func merge(_ a: Observation, _ b: Observation, metric: ResultBinding.BoundMetric) throws(BridgeError) -> Observation {
+        func tooLarge() -> BridgeError {
+            BridgeError(.result, "row \(rowNumber): metric \(metric.mapping.name): merging rows of one series overflows",
+                        pipeline: pipeline.name, file: pipeline.queryFile)
+        }
+        if case .gauge = metric.mapping.kind { return b }
+        switch (a, b) {
+        case (.int(let x), .int(let y)):
+            let (r, o) = x.addingReportingOverflow(y)
+            if o { throw tooLarge() }
+            return .int(r)
+        case (.double(let x), .double(let y)):
+            guard (x + y).isFinite else { throw tooLarge() }
+            return .double(x + y)
+        case (.histogram(let c1, let s1, let mn1, let mx1, let b1), .histogram(let c2, let s2, let mn2, let mx2, let b2)):
+            let (c, o) = c1.addingReportingOverflow(c2)
+            guard !o, c <= UInt64(Int64.max), (s1 + s2).isFinite, b1.count == b2.count else { throw tooLarge() }
+            var buckets = b1
+            for i in buckets.indices {
+                let (v, o) = buckets[i].addingReportingOverflow(b2[i])
+                if o { throw tooLarge() }
+                buckets[i] = v
+            }
+            let mn = [mn1, mn2].compactMap { $0 }.min()
+            let mx = [mx1, mx2].compactMap { $0 }.max()
+            return .histogram(count: c, sum: s1 + s2, min: mn, max: mx, buckets: buckets)
+        case (.summary(let c1, let s1, _), .summary(let c2, let s2, _)):
+            let (c, o) = c1.addingReportingOverflow(c2)
+            guard !o, c <= UInt64(Int64.max), (s1 + s2).isFinite else { throw tooLarge() }
+            return .summary(count: c, sum: s1 + s2, quantiles: [])
+        default:
+            return b
+        }
     }
 
     /// Reads and checks one row: its bucket and its observations.
@@ -122,10 +214,6 @@ struct BucketDigest: Equatable {
     }
 
     init() {}
-
-    init(bucket: ResultBucket) {
-        for o in bucket.observations { add(o) }
-    }
 
     /// `fingerprint:observations:hash` as stored in `otel_bridge.bucket_digests`; the fingerprint
     /// identifies the pipeline's definition (see ``fingerprint(of:)``), so a digest recorded under

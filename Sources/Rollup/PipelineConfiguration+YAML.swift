@@ -16,6 +16,24 @@ public enum PipelineFile {
         public var maxRequestBytes = 4 * 1024 * 1024
         public var bucketColumn = "bucket"
         public var lateDataCheckSeconds: Int64 = 0
+        /// Distinct series per metric before the rest go to one overflow series (the OTel SDK's
+        /// cardinality limit; its default is 2000 too).
+        public var cardinalityLimit = 2_000
+        /// A cumulative series idle this long is forgotten; if it returns it restarts.
+        public var seriesExpirySeconds: Int64 = 7 * 86_400
+    }
+
+    /// Bounds of every number the file sets: an operator's typo gets a clear error, never an
+    /// overflow later (steps and lags become nanoseconds, limits become allocations).
+    enum Limits {
+        static let stepSeconds: ClosedRange<Int64> = 1...(7 * 86_400)
+        static let lagSeconds: ClosedRange<Int64> = 0...(30 * 86_400)
+        static let lateDataCheckSeconds: ClosedRange<Int64> = 0...(7 * 86_400)
+        static let seriesExpirySeconds: ClosedRange<Int64> = 60...(366 * 86_400)
+        static let maxBucketsPerQuery: ClosedRange<Int> = 1...100_000
+        static let maxPointsPerRequest: ClosedRange<Int> = 1...1_000_000
+        static let maxRequestBytes: ClosedRange<Int> = 1_024...(64 * 1024 * 1024)
+        static let cardinalityLimit: ClosedRange<Int> = 2...1_000_000
     }
 
     /// The placeholders the bridge fills itself.
@@ -72,13 +90,15 @@ public enum PipelineFile {
         var defaults = Defaults()
         if let node = top.take("defaults") {
             var map = try YAMLMap(node, file: file, context: "defaults")
-            if let v = try map.duration("step") { defaults.stepSeconds = v }
-            if let v = try map.duration("lag", allowZero: true) { defaults.lagSeconds = v }
-            if let v = try map.positiveInt("max_buckets_per_query") { defaults.maxBucketsPerQuery = v }
-            if let v = try map.positiveInt("max_points_per_request") { defaults.maxPointsPerRequest = v }
-            if let v = try map.positiveInt("max_request_bytes") { defaults.maxRequestBytes = v }
-            if let v = try map.string("bucket_column") { defaults.bucketColumn = v }
-            if let v = try map.duration("late_data_check", allowZero: true) { defaults.lateDataCheckSeconds = v }
+            if let v = try map.duration("step", in: Limits.stepSeconds) { defaults.stepSeconds = v }
+            if let v = try map.duration("lag", in: Limits.lagSeconds) { defaults.lagSeconds = v }
+            if let v = try map.int("max_buckets_per_query", in: Limits.maxBucketsPerQuery) { defaults.maxBucketsPerQuery = v }
+            if let v = try map.int("max_points_per_request", in: Limits.maxPointsPerRequest) { defaults.maxPointsPerRequest = v }
+            if let v = try map.int("max_request_bytes", in: Limits.maxRequestBytes) { defaults.maxRequestBytes = v }
+            if let v = try map.identifier("bucket_column") { defaults.bucketColumn = v }
+            if let v = try map.duration("late_data_check", in: Limits.lateDataCheckSeconds) { defaults.lateDataCheckSeconds = v }
+            if let v = try map.int("cardinality_limit", in: Limits.cardinalityLimit) { defaults.cardinalityLimit = v }
+            if let v = try map.duration("series_expiry", in: Limits.seriesExpirySeconds) { defaults.seriesExpirySeconds = v }
             try map.finish()
         }
         guard let pipelinesNode = top.take("pipelines") else {
@@ -138,13 +158,15 @@ public enum PipelineFile {
         do throws(BridgeError) {
             let enabled = try map.bool("enabled") ?? true
             let queryPath = try map.requiredString("query")
-            let step = try map.duration("step") ?? defaults.stepSeconds
-            let lag = try map.duration("lag", allowZero: true) ?? defaults.lagSeconds
-            let bucketColumn = try map.string("bucket_column") ?? defaults.bucketColumn
-            let maxBuckets = try map.positiveInt("max_buckets_per_query") ?? defaults.maxBucketsPerQuery
-            let maxPoints = try map.positiveInt("max_points_per_request") ?? defaults.maxPointsPerRequest
-            let maxBytes = try map.positiveInt("max_request_bytes") ?? defaults.maxRequestBytes
-            let lateCheck = try map.duration("late_data_check", allowZero: true) ?? defaults.lateDataCheckSeconds
+            let step = try map.duration("step", in: Limits.stepSeconds) ?? defaults.stepSeconds
+            let lag = try map.duration("lag", in: Limits.lagSeconds) ?? defaults.lagSeconds
+            let bucketColumn = try map.identifier("bucket_column") ?? defaults.bucketColumn
+            let maxBuckets = try map.int("max_buckets_per_query", in: Limits.maxBucketsPerQuery) ?? defaults.maxBucketsPerQuery
+            let maxPoints = try map.int("max_points_per_request", in: Limits.maxPointsPerRequest) ?? defaults.maxPointsPerRequest
+            let maxBytes = try map.int("max_request_bytes", in: Limits.maxRequestBytes) ?? defaults.maxRequestBytes
+            let lateCheck = try map.duration("late_data_check", in: Limits.lateDataCheckSeconds) ?? defaults.lateDataCheckSeconds
+            let cardinality = try map.int("cardinality_limit", in: Limits.cardinalityLimit) ?? defaults.cardinalityLimit
+            let expiry = try map.duration("series_expiry", in: Limits.seriesExpirySeconds) ?? defaults.seriesExpirySeconds
             var parameters: [(name: String, value: QueryParameter)] = []
             if let paramsNode = map.take("parameters") {
                 var params = try YAMLMap(paramsNode, file: file, context: "parameters")
@@ -161,7 +183,7 @@ public enum PipelineFile {
             }
             var metrics: [MetricMapping] = []
             for metricNode in metricNodes {
-                let metric = try parseMetric(metricNode, file: file)
+                let metric = try parseMetric(metricNode, file: file, cardinalityLimit: cardinality)
                 if metrics.contains(where: { $0.name == metric.name }) {
                     throw BridgeError(.configuration, "metric '\(metric.name)' is defined twice", file: file, line: metric.line, key: "metric_name")
                 }
@@ -193,15 +215,16 @@ public enum PipelineFile {
                 name: name, enabled: enabled, queryPath: queryPath, queryFile: resolved, sql: sql, placeholders: placeholders,
                 stepSeconds: step, lagSeconds: lag, bucketColumn: bucketColumn, maxBucketsPerQuery: maxBuckets,
                 maxPointsPerRequest: maxPoints, maxRequestBytes: maxBytes, lateDataCheckSeconds: lateCheck,
-                parameters: parameters, metrics: metrics, line: map.line)
+                seriesExpirySeconds: expiry, parameters: parameters, metrics: metrics, line: map.line)
         } catch {
             throw error.with(pipeline: name)
         }
     }
 
-    static func parseMetric(_ node: Node, file: String) throws(BridgeError) -> MetricMapping {
+    static func parseMetric(_ node: Node, file: String, cardinalityLimit: Int = Defaults().cardinalityLimit) throws(BridgeError) -> MetricMapping {
         var map = try YAMLMap(node, file: file, context: "a metric")
         let name = try map.requiredString("metric_name")
+        let cardinalityLimit = try map.int("cardinality_limit", in: Limits.cardinalityLimit) ?? cardinalityLimit
         let description = try map.string("description") ?? ""
         let unit = try map.string("unit") ?? ""
         let attributeColumns = try map.stringList("attribute_columns") ?? []
@@ -248,7 +271,7 @@ public enum PipelineFile {
         }
         try map.finish()
         return MetricMapping(name: name, description: description, unit: unit, attributeColumns: attributeColumns,
-                             staticAttributes: staticAttributes, kind: kind, line: map.line)
+                             staticAttributes: staticAttributes, kind: kind, cardinalityLimit: cardinalityLimit, line: map.line)
     }
 
     /// The `{name:Type}` placeholders of a template, in order of first use. Text inside quotes and
@@ -368,30 +391,51 @@ struct YAMLMap {
         return b
     }
 
-    mutating func positiveInt(_ key: String) throws(BridgeError) -> Int? {
+    /// A whole number within `range`.
+    mutating func int(_ key: String, in range: ClosedRange<Int>) throws(BridgeError) -> Int? {
         guard let node = take(key) else { return nil }
-        guard let v = node.int, v > 0 else { throw fail(key, "'\(key)' must be a positive whole number") }
+        guard let v = node.int, range.contains(v) else {
+            throw fail(key, "'\(key)' must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(node.string ?? "?")'")
+        }
         return v
     }
 
-    /// `60s`, `2m`, `1h`, `1d` or a number of seconds; whole seconds.
-    mutating func duration(_ key: String, allowZero: Bool = false) throws(BridgeError) -> Int64? {
+    /// A ClickHouse identifier (letters, digits, `_`, not starting with a digit): the bridge
+    /// writes it into SQL (the ORDER BY of the wrapped template), so nothing else is accepted.
+    mutating func identifier(_ key: String) throws(BridgeError) -> String? {
+        guard let value = try string(key) else { return nil }
+        guard Self.isIdentifier(value) else {
+            throw fail(key, "'\(key)' must be a column name of letters, digits and '_' (not starting with a digit); alias the column in the query if needed")
+        }
+        return value
+    }
+
+    static func isIdentifier(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, s.unicodeScalars.count <= 128 else { return false }
+        func ok(_ c: Unicode.Scalar) -> Bool { c.isASCII && (c == "_" || ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c)) }
+        return ok(first) && !("0"..."9").contains(first) && s.unicodeScalars.allSatisfy(ok)
+    }
+
+    /// `60s`, `2m`, `1h`, `1d` or a number of seconds, within `range` (whole seconds).
+    mutating func duration(_ key: String, in range: ClosedRange<Int64>) throws(BridgeError) -> Int64? {
         guard let node = take(key) else { return nil }
         guard case .scalar = node, let text = node.string else {
             throw fail(key, "'\(key)' must be a duration like 60s, 5m, 1h or a number of seconds")
         }
-        guard let seconds = Self.parseDuration(text), seconds > 0 || (allowZero && seconds == 0) else {
-            throw fail(key, "'\(key)' must be a duration like 60s, 5m, 1h or a number of seconds\(allowZero ? "" : " above zero"), not '\(text)'")
+        guard let seconds = Self.parseDuration(text), range.contains(seconds) else {
+            throw fail(key, "'\(key)' must be a duration like 60s, 5m, 1h or a number of seconds, from \(range.lowerBound) s to \(range.upperBound) s, not '\(text)'")
         }
         return seconds
     }
 
+    /// Whole seconds, or `nil` for text that is not a duration or overflows.
     static func parseDuration(_ text: String) -> Int64? {
         let t = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Int64)] = [("ms", 0), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         for (suffix, factor) in units where t.hasSuffix(suffix) {
-            guard factor > 0, let n = Int64(t.dropLast(suffix.count)) else { return nil }
-            return n >= 0 ? n * factor : nil
+            guard factor > 0, let n = Int64(t.dropLast(suffix.count)), n >= 0 else { return nil }
+            let (seconds, overflow) = n.multipliedReportingOverflow(by: factor)
+            return overflow ? nil : seconds
         }
         return Int64(t).flatMap { $0 >= 0 ? $0 : nil }
     }

@@ -28,6 +28,9 @@ public struct PipelineConfiguration: Sendable {
     /// How far back (seconds) each pass queries exported buckets again to detect rows that
     /// arrived after their bucket was exported (`late_data_check`, default 0: off).
     public var lateDataCheckSeconds: Int64
+    /// A cumulative series idle this long (in bucket time) is forgotten: its state is deleted, and
+    /// if it returns it restarts with a new start time (`series_expiry`, default 7 days).
+    public var seriesExpirySeconds: Int64 = 7 * 86_400
     /// Extra query parameters from `parameters:` (bucket bounds, for example).
     public var parameters: [(name: String, value: QueryParameter)]
     public var metrics: [MetricMapping]
@@ -64,6 +67,10 @@ public struct MetricMapping: Sendable {
     /// Attributes added to every point.
     public var staticAttributes: [Attribute]
     public var kind: Kind
+    /// At most this many distinct series (the OpenTelemetry SDK's cardinality limit, default
+    /// 2000): the first `limit - 1` keep their attributes, the rest are aggregated into one series
+    /// with the single attribute `otel.metric.overflow=true` (`cardinality_limit`).
+    public var cardinalityLimit: Int = 2_000
     public var line: Int?
 
     /// Every result column this metric reads.

@@ -128,7 +128,7 @@ final class PrintingSink: PointSink {
         func attrs(_ a: [Attribute]) -> String {
             "{" + a.map { a in
                 switch a.value {
-                case .string(let s): "\(a.key)=\(s)"
+                case .string(let s): "\(a.key)=\(LogText.escaped(s))"
                 case .int(let i): "\(a.key)=\(i)"
                 case .double(let d): "\(a.key)=\(d)"
                 case .bool(let b): "\(a.key)=\(b)"

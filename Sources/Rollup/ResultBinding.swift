@@ -175,12 +175,13 @@ struct ResultBinding {
             }
             return d
         }
+        // Counts are kept as Postgres bigints in the cumulative state: at most Int64.max.
         func count(_ column: Int) throws(BridgeError) -> UInt64 {
             switch row[column] {
-            case .uint(let v): return v
+            case .uint(let v) where v <= UInt64(Int64.max): return v
             case .int(let v) where v >= 0: return UInt64(v)
             case .bool(let b): return b ? 1 : 0
-            case let v: throw resultError(columnNames[column], row: rowNumber, "metric \(name): count \(v) is negative or not an integer")
+            case let v: throw resultError(columnNames[column], row: rowNumber, "metric \(name): count \(v) is negative, not an integer or above \(Int64.max)")
             }
         }
         switch metric.value {
@@ -216,9 +217,9 @@ struct ResultBinding {
             buckets.reserveCapacity(items.count)
             for item in items {
                 switch item {
-                case .uint(let v): buckets.append(v)
+                case .uint(let v) where v <= UInt64(Int64.max): buckets.append(v)
                 case .int(let v) where v >= 0: buckets.append(UInt64(v))
-                default: throw resultError(columnNames[b], row: rowNumber, "metric \(name): bucket count \(item) is negative or not an integer")
+                default: throw resultError(columnNames[b], row: rowNumber, "metric \(name): bucket count \(item) is negative, not an integer or above \(Int64.max)")
                 }
             }
             let (bucketTotal, overflow) = buckets.reduce((UInt64(0), false)) { acc, x in

@@ -16,6 +16,10 @@ public struct PassSummary: Sendable, Equatable {
     public var pointsRejected: Int64 = 0
     public var batches = 0
     public var queries = 0
+    /// Result rows merged into a series that already had a row in their bucket.
+    public var mergedRows = 0
+    /// Distinct series aggregated into `otel.metric.overflow=true`, by metric (summed over buckets).
+    public var seriesOverflowed: [String: Int] = [:]
     /// Exported buckets found changed by late rows (with `late_data_check`).
     public var lateBuckets = 0
     public var error: String?
@@ -29,7 +33,8 @@ public struct PassSummary: Sendable, Equatable {
 /// 1. ``WindowPlanner`` cuts `[watermark, last closed bucket end)` into query chunks.
 /// 2. The chunk's query streams rows from ClickHouse; ``BucketReader`` checks the header once and
 ///    each row as it arrives (bucket in window and aligned, rows ordered by bucket, values finite,
-///    counts non-negative, no series twice in a bucket) and hands out complete buckets.
+///    counts non-negative), merges rows of one series, sends series past a metric's cardinality
+///    limit to its overflow series, and hands out complete buckets.
 /// 3. ``SeriesAggregator`` turns a bucket's observations into points under the temporality.
 /// 4. Buckets join the pending batch; before a bucket would push it past `max_points_per_request`
 ///    the batch is delivered, and only after the receiver acknowledged it does
@@ -50,7 +55,7 @@ final class RollupPass {
     let resource: [Attribute]
     let scope: InstrumentationScope
     let logger: Logger
-    private var aggregator: SeriesAggregator
+    private let aggregator: SeriesAggregator
     /// Buckets starting at or after this are recent enough to be checked for late data later.
     private var digestFrom = Int64.max
     private lazy var fingerprint = BucketDigest.fingerprint(of: pipeline)
@@ -58,7 +63,7 @@ final class RollupPass {
     init(
         pipeline: PipelineConfiguration, clickhouse: ClickHouseClient, store: CheckpointStore, sink: PointSink, dryRun: Bool,
         temporality: AggregationTemporality, resource: [Attribute], scope: InstrumentationScope, logger: Logger,
-        loadedSeries: [SeriesState]
+        series: any SeriesStateSource
     ) {
         self.pipeline = pipeline
         self.clickhouse = clickhouse
@@ -69,7 +74,7 @@ final class RollupPass {
         self.resource = resource
         self.scope = scope
         self.logger = logger
-        self.aggregator = SeriesAggregator(pipeline: pipeline.name, temporality: temporality, loaded: loadedSeries)
+        self.aggregator = SeriesAggregator(pipeline: pipeline.name, temporality: temporality, expirySeconds: pipeline.seriesExpirySeconds, source: series)
     }
 
     var step: Int64 { pipeline.stepSeconds * 1_000_000_000 }
@@ -110,6 +115,8 @@ final class RollupPass {
         var points: [(metric: Int, point: SeriesAggregator.Point)]
         var rows: Int
         var digest: BucketDigest?
+        /// Series aggregated into an overflow series in this bucket.
+        var overflowed: Int
         /// Cumulative series changed by this bucket, as they are after it.
         var changes: [SeriesState]
     }
@@ -127,7 +134,7 @@ final class RollupPass {
         let stream = try query(chunk)
         defer { stream.close() }
         summary.queries += 1
-        var reader = try BucketReader(pipeline: pipeline, stream: stream, window: chunk, planner: planner)
+        var reader = try BucketReader(pipeline: pipeline, stream: stream, window: chunk, planner: planner, admission: aggregator)
         var pending: [PendingBucket] = []
         var pendingPoints = 0
         while let bucket = try reader.next() {
@@ -143,12 +150,36 @@ final class RollupPass {
                     metric: o.metric.mapping, attributes: o.attributes, seriesKey: o.seriesKey,
                     bucketStart: bucket.start, bucketEnd: bucket.start + step, observation: o.observation)))
             }
+            note(bucket, summary: &summary)
             pending.append(PendingBucket(
                 start: bucket.start, points: points, rows: bucket.rows,
-                digest: bucket.start >= digestFrom ? BucketDigest(bucket: bucket) : nil, changes: aggregator.takeChanges()))
+                digest: bucket.start >= digestFrom ? bucket.digest : nil,
+                overflowed: bucket.overflowed.values.reduce(0, +), changes: aggregator.takeChanges()))
             pendingPoints += points.count
         }
         try deliver(pending[...], upTo: chunk.end, committed: &committed, runID: runID, summary: &summary)
+    }
+
+    /// Counts (and logs, the first time in a pass) what the reader merged or sent to overflow.
+    private func note(_ bucket: ResultBucket, summary: inout PassSummary) {
+        if bucket.mergedRows > 0 {
+            if summary.mergedRows == 0 {
+                logger.warning("result rows of one series were merged: two groups of the query's result are one series (an attribute that is '' in one and NULL in the other is omitted in both, or the query does not GROUP BY every attribute column)", metadata: [
+                    "pipeline": "\(pipeline.name)", "bucket": "\(Timestamp.iso8601(bucket.start))",
+                ])
+            }
+            summary.mergedRows += bucket.mergedRows
+        }
+        for (metric, n) in bucket.overflowed.sorted(by: { $0.key < $1.key }) {
+            if summary.seriesOverflowed[metric] == nil {
+                let limit = pipeline.metrics.first { $0.name == metric }?.cardinalityLimit ?? 0
+                logger.warning("metric reached its cardinality limit: further series are aggregated into otel.metric.overflow=true", metadata: [
+                    "pipeline": "\(pipeline.name)", "metric": "\(metric)", "cardinality_limit": "\(limit)",
+                    "bucket": "\(Timestamp.iso8601(bucket.start))",
+                ])
+            }
+            summary.seriesOverflowed[metric, default: 0] += n
+        }
     }
 
     /// Delivers `buckets` and, once the receiver acknowledged them, commits the watermark `upTo`
@@ -181,7 +212,7 @@ final class RollupPass {
         if !dryRun, let runID, watermark > committed || pointCount > 0 {
             // The latest state of every series the buckets changed.
             var latest: [String: SeriesState] = [:]
-            for bucket in buckets { for state in bucket.changes { latest[state.metric + "\u{1}" + state.seriesKey] = state } }
+            for bucket in buckets { for state in bucket.changes { latest[state.metric + "\u{1}" + state.seriesID] = state } }
             // Digests of every recent bucket the commit covers, empty ones included.
             var digests: [(bucketStart: Date, digest: String)] = []
             if digestFrom != .max {
@@ -197,7 +228,8 @@ final class RollupPass {
                     pipeline: pipeline.name, runID: runID, newWatermark: SeriesAggregator.date(watermark), rowsRead: rows,
                     pointsExported: Int64(pointCount), pointsRejected: ack.rejected,
                     rejectionMessage: ack.rejected > 0 || ack.message != nil ? (ack.message ?? "\(ack.rejected) points rejected") : nil,
-                    series: latest.keys.sorted().map { latest[$0]! }, bucketDigests: digests,
+                    series: latest.keys.sorted().map { latest[$0]! },
+                    seriesOverflowed: buckets.reduce(0) { $0 + $1.overflowed }, bucketDigests: digests,
                     pruneDigestsBefore: digestFrom == .max ? nil : SeriesAggregator.date(planner.alignDown(digestFrom)),
                     requireLock: true)
             } catch {
@@ -236,8 +268,8 @@ final class RollupPass {
             .chunks(watermark: from, now: watermark) {
             let stream = try query(window)
             defer { stream.close() }
-            var reader = try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner)
-            while let bucket = try reader.next() { current[bucket.start] = BucketDigest(bucket: bucket) }
+            var reader = try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner, admission: nil)
+            while let bucket = try reader.next() { current[bucket.start] = bucket.digest }
         }
         var late: [(bucketStart: Date, digest: String)] = []
         for (date, digest) in stored.sorted(by: { $0.key < $1.key }) where digest.hasPrefix(fingerprint + ":") {
@@ -262,11 +294,17 @@ final class RollupPass {
     /// The template wrapped so its rows come in bucket order whatever its own ORDER BY says: a row
     /// of an earlier bucket arriving after a later bucket was committed could not be exported any
     /// more. The template itself is sent unchanged inside the wrapper (no value is spliced).
+    ///
+    /// Within a bucket, rows come ordered by every attribute column too: which series of a metric
+    /// past its cardinality limit keep their own attributes depends on the order they come in,
+    /// and a batch sent again after a crash must be the same batch.
     static func ordered(_ pipeline: PipelineConfiguration) -> String {
         var sql = Substring(pipeline.sql)
         while let last = sql.last, last.isWhitespace || last == ";" { sql.removeLast() }
-        let column = pipeline.bucketColumn.replacingOccurrences(of: "`", with: "\\`")
-        return "SELECT * FROM (\n\(sql)\n) ORDER BY `\(column)`"
+        var columns = [pipeline.bucketColumn]
+        for metric in pipeline.metrics { for c in metric.attributeColumns where !columns.contains(c) { columns.append(c) } }
+        let keys = columns.map { "`" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "`", with: "\\`") + "`" }
+        return "SELECT * FROM (\n\(sql)\n) ORDER BY \(keys.joined(separator: ", "))"
     }
 
     private func makeBatch(_ buckets: ArraySlice<PendingBucket>) -> MetricBatch {

@@ -2,26 +2,58 @@ import Checkpoints
 import Foundation
 import OTLP
 
+/// Where the aggregator finds the stored cumulative state: the checkpoint store in a pass, a
+/// dictionary in tests. Only the series a pass touches are loaded.
+protocol SeriesStateSource {
+    /// Stored series per metric name.
+    func counts() throws -> [String: Int]
+    /// The stored state of those of `ids` the metric has.
+    func load(metric: String, ids: [String]) throws -> [SeriesState]
+    /// Every stored id of the metric (at most its cardinality limit).
+    func ids(metric: String) throws -> Set<String>
+}
+
 /// Turns one series' observation in one bucket into an OTLP data point under the configured
-/// temporality, and keeps the cumulative state that must be committed with the batch.
+/// temporality, keeps the cumulative state that must be committed with the batch, and decides
+/// which series a metric keeps under its cardinality limit.
 ///
 /// - `cumulative`: Sum values, Histogram counts/sum and Summary count/sum are running totals since
 ///   the series' first bucket, whose start is the point's `start_time_unix_nano` for ever (it is
-///   persisted, so restarts do not reset it). Min, max and quantiles are the bucket's own.
+///   persisted, so restarts do not reset it). Min, max and quantiles are the bucket's own. A
+///   series restarts (a new start time, the bucket's values as its totals) when it returns after
+///   being idle longer than `series_expiry`, or when a running total would no longer fit (an
+///   Int64, a finite double): a backend sees a counter reset, never a wrong value.
 /// - `delta`: the bucket alone; the start time is the bucket start.
 ///
+/// Cardinality (the OpenTelemetry SDK's rule): a metric keeps at most `limit - 1` series with
+/// their own attributes; others go to one series with `otel.metric.overflow=true`. Cumulative: a
+/// stored series always keeps its place; a new one gets a place while the metric has fewer than
+/// `limit - 1` stored series. Delta: the first `limit - 1` series of each bucket, in result order.
+///
 /// Every point's `time_unix_nano` is the bucket end.
-struct SeriesAggregator {
+final class SeriesAggregator: SeriesAdmission {
     let pipeline: String
     let temporality: AggregationTemporality
+    let expiry: Int64
+    private let source: any SeriesStateSource
+    /// Series loaded or created during this pass, by metric + "\u{1}" + id.
     private var states: [String: SeriesState] = [:]
+    /// Ids known not to be stored (looked up and absent), so each is looked up once.
+    private var absent: Set<String> = []
+    /// Stored series per metric, plus those admitted since.
+    private var counts: [String: Int]?
+    /// Every stored id of a metric at its limit: lookups no longer need the store.
+    private var allIDs: [String: Set<String>] = [:]
     /// Series changed since the last `takeChanges()`.
     private var changed: Set<String> = []
+    /// Series restarted because a total overflowed (for the log).
+    private(set) var restartedOnOverflow = 0
 
-    init(pipeline: String, temporality: AggregationTemporality, loaded: [SeriesState]) {
+    init(pipeline: String, temporality: AggregationTemporality, expirySeconds: Int64, source: any SeriesStateSource) {
         self.pipeline = pipeline
         self.temporality = temporality
-        for s in loaded { states[s.metric + "\u{1}" + s.seriesKey] = s }
+        self.expiry = expirySeconds * 1_000_000_000
+        self.source = source
     }
 
     /// The identity of a series: its attributes in a canonical order with their types. Every key
@@ -40,15 +72,18 @@ struct SeriesAggregator {
         return key
     }
 
-    /// Attributes as a JSON object, for operators reading `series_state`.
+    /// Attributes as a JSON object, for operators reading `series_state`: string values escaped
+    /// and shortened (a `jsonb` cannot hold a NUL, and the row need not hold 10 kB of a tenant's
+    /// text: the series' identity is its id).
     static func attributesJSON(_ attributes: [Attribute]) -> String {
         var object: [String: Any] = [:]
         for a in attributes {
+            let key = LogText.escaped(a.key, limit: 128)
             switch a.value {
-            case .string(let s): object[a.key] = s
-            case .int(let i): object[a.key] = i
-            case .double(let d): object[a.key] = d
-            case .bool(let b): object[a.key] = b
+            case .string(let s): object[key] = LogText.isPlain(s) && s.count <= 256 ? s : LogText.escaped(s, limit: 256)
+            case .int(let i): object[key] = i
+            case .double(let d): object[key] = d.isFinite ? d as Any : String(d) as Any
+            case .bool(let b): object[key] = b
             }
         }
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
@@ -61,8 +96,64 @@ struct SeriesAggregator {
         case summary(SummaryPoint)
     }
 
+    // MARK: - cardinality
+
+    func admit(metric: MetricMapping, seriesKey: String, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
+        let room = metric.cardinalityLimit - 1
+        guard temporality == .cumulative, !isGauge(metric) else { return admittedInBucket < room }
+        let id = metric.name + "\u{1}" + SeriesID.of(seriesKey)
+        if states[id] != nil { return true }
+        if try isStored(metric: metric.name, id: id, room: room) { return true }
+        var count = try storedCounts()[metric.name, default: 0]
+        guard count < room else { return false }
+        count += 1
+        counts?[metric.name] = count
+        return true
+    }
+
+    private func isGauge(_ metric: MetricMapping) -> Bool {
+        if case .gauge = metric.kind { return true }
+        return false
+    }
+
+    private func storedCounts() throws(BridgeError) -> [String: Int] {
+        if let counts { return counts }
+        do {
+            let loaded = try source.counts()
+            counts = loaded
+            return loaded
+        } catch {
+            throw BridgeError(.checkpoint, "cannot read the series state: \(error)", pipeline: pipeline, underlying: error)
+        }
+    }
+
+    /// Whether the series (`metric` + "\u{1}" + id) is stored, loading its state if it is.
+    private func isStored(metric: String, id: String, room: Int) throws(BridgeError) -> Bool {
+        if absent.contains(id) { return false }
+        let seriesID = String(id.dropFirst(metric.utf8.count + 1))
+        do {
+            if try storedCounts()[metric, default: 0] >= room {
+                // At the limit, every new series would be looked up in vain: know them all.
+                if allIDs[metric] == nil { allIDs[metric] = try source.ids(metric: metric) }
+                guard allIDs[metric]!.contains(seriesID) else { return false }
+            }
+            if let state = try source.load(metric: metric, ids: [seriesID]).first {
+                states[id] = state
+                return true
+            }
+        } catch let error as BridgeError {
+            throw error
+        } catch {
+            throw BridgeError(.checkpoint, "cannot read the series state: \(error)", pipeline: pipeline, underlying: error)
+        }
+        absent.insert(id)
+        return false
+    }
+
+    // MARK: - points
+
     /// The point of `observation` for the bucket `[bucketStart, bucketEnd)`.
-    mutating func point(
+    func point(
         metric: MetricMapping, attributes: [Attribute], seriesKey: String, bucketStart: Int64, bucketEnd: Int64,
         observation: Observation
     ) throws(BridgeError) -> Point {
@@ -75,89 +166,107 @@ struct SeriesAggregator {
             }
         }
         guard temporality == .cumulative else {
-            let start = UInt64(bucketStart)
-            switch observation {
-            case .int(let v): return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .int(v)))
-            case .double(let v): return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .double(v)))
-            case .histogram(let count, let sum, let min, let max, let buckets):
-                return .histogram(HistogramPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, count: count, sum: sum,
-                                                 bucketCounts: buckets, explicitBounds: bounds(metric), min: min, max: max))
-            case .summary(let count, let sum, let quantiles):
-                return .summary(SummaryPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, count: count, sum: sum,
-                                             quantiles: summaryQuantiles(metric, quantiles)))
-            }
+            return Self.point(of: observation, state: nil, metric: metric, attributes: attributes, start: UInt64(bucketStart), end: end)
         }
 
-        let id = metric.name + "\u{1}" + seriesKey
-        var state = states[id] ?? SeriesState(
-            metric: metric.name, seriesKey: seriesKey, attributesJSON: Self.attributesJSON(attributes),
-            startTime: Self.date(bucketStart), lastBucketEnd: Self.date(bucketStart), intTotal: nil, doubleTotal: nil,
-            count: nil, sum: nil, bucketCounts: nil)
-        let start = UInt64(Self.nanoseconds(state.startTime))
-        if states[id] != nil, bucketStart < Self.nanoseconds(state.lastBucketEnd) {
-            // Adding a bucket the running total already holds would count it twice.
-            throw BridgeError(.result, "\(metric.name) {\(seriesKey)}: bucket \(Timestamp.iso8601(bucketStart)) is before the end of the last bucket already in its cumulative total (\(Timestamp.iso8601(Self.nanoseconds(state.lastBucketEnd)))); rewind the pipeline to restart its series",
-                              pipeline: pipeline)
+        let id = metric.name + "\u{1}" + SeriesID.of(seriesKey)
+        if states[id] == nil { _ = try isStored(metric: metric.name, id: id, room: Int.max) }
+        var state = states[id]
+        if let s = state {
+            let lastEnd = Self.nanoseconds(s.lastBucketEnd)
+            if bucketStart < lastEnd {
+                // Adding a bucket the running total already holds would count it twice.
+                throw BridgeError(.result, "\(metric.name) {\(LogText.escaped(seriesKey, limit: 200))}: bucket \(Timestamp.iso8601(bucketStart)) is before the end of the last bucket already in its cumulative total (\(Timestamp.iso8601(lastEnd))); rewind the pipeline to restart its series",
+                                  pipeline: pipeline)
+            }
+            if bucketStart - lastEnd > expiry { state = nil }  // idle past series_expiry: restart
         }
-        func overflow(_ what: String) -> BridgeError {
-            BridgeError(.result, "the cumulative \(what) of \(metric.name) {\(seriesKey)} overflows 64 bits; rewind the pipeline to restart its series", pipeline: pipeline)
+        let fresh = SeriesState(
+            metric: metric.name, seriesID: SeriesID.of(seriesKey), attributesJSON: Self.attributesJSON(attributes),
+            startTime: Self.date(bucketStart), lastBucketEnd: Self.date(bucketStart))
+        var next: SeriesState
+        if let totals = Self.accumulate(observation, into: state ?? fresh, metric: metric, pipeline: pipeline) {
+            next = totals
+        } else {
+            // A running total no longer fits: restart the series from this bucket.
+            restartedOnOverflow += 1
+            guard let restarted = Self.accumulate(observation, into: fresh, metric: metric, pipeline: pipeline) else {
+                throw BridgeError(.result, "\(metric.name): a value of bucket \(Timestamp.iso8601(bucketStart)) does not fit a 64-bit total", pipeline: pipeline)
+            }
+            next = restarted
         }
-        let point: Point
+        next.lastBucketEnd = Self.date(bucketEnd)
+        states[id] = next
+        changed.insert(id)
+        return Self.point(of: observation, state: next, metric: metric, attributes: attributes,
+                          start: UInt64(Self.nanoseconds(next.startTime)), end: end)
+    }
+
+    /// `state` with `observation` added, or `nil` when a total would overflow or stop being finite.
+    /// A histogram whose bucket count changed (new bounds) throws: the operator must rewind.
+    private static func accumulate(_ observation: Observation, into state: SeriesState, metric: MetricMapping, pipeline: String) -> SeriesState? {
+        var state = state
         switch observation {
         case .int(let v):
             let (total, o) = (state.intTotal ?? 0).addingReportingOverflow(v)
-            if o { throw overflow("sum") }
+            if o { return nil }
             state.intTotal = total
-            point = .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .int(total)))
         case .double(let v):
             let total = (state.doubleTotal ?? 0) + v
+            guard total.isFinite else { return nil }
             state.doubleTotal = total
-            point = .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .double(total)))
-        case .histogram(let count, let sum, let min, let max, let buckets):
+        case .histogram(let count, let sum, _, _, let buckets):
             var totals = state.bucketCounts ?? Array(repeating: 0, count: buckets.count)
-            guard totals.count == buckets.count else {
-                throw BridgeError(.result, "\(metric.name) {\(seriesKey)} has \(buckets.count) buckets but its stored state has \(totals.count); the bounds changed — rewind the pipeline to restart its series", pipeline: pipeline)
-            }
+            if totals.count != buckets.count { return nil }  // the bounds changed: restart
             for i in totals.indices {
-                let (t, o) = totals[i].addingReportingOverflow(Int64(buckets[i]))
-                if o { throw overflow("bucket count") }
+                guard let b = Int64(exactly: buckets[i]) else { return nil }
+                let (t, o) = totals[i].addingReportingOverflow(b)
+                if o { return nil }
                 totals[i] = t
             }
-            let (c, o) = (state.count ?? 0).addingReportingOverflow(Int64(count))
-            if o { throw overflow("count") }
-            state.count = c
-            state.sum = (state.sum ?? 0) + sum
+            guard let c = Int64(exactly: count) else { return nil }
+            let (total, o) = (state.count ?? 0).addingReportingOverflow(c)
+            let s = (state.sum ?? 0) + sum
+            if o || !s.isFinite { return nil }
+            state.count = total
+            state.sum = s
             state.bucketCounts = totals
-            point = .histogram(HistogramPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, count: UInt64(c), sum: state.sum,
-                                              bucketCounts: totals.map { UInt64($0) }, explicitBounds: bounds(metric), min: min, max: max))
-        case .summary(let count, let sum, let quantiles):
-            let (c, o) = (state.count ?? 0).addingReportingOverflow(Int64(count))
-            if o { throw overflow("count") }
-            state.count = c
-            state.sum = (state.sum ?? 0) + sum
-            point = .summary(SummaryPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, count: UInt64(c), sum: state.sum ?? 0,
-                                          quantiles: summaryQuantiles(metric, quantiles)))
+        case .summary(let count, let sum, _):
+            guard let c = Int64(exactly: count) else { return nil }
+            let (total, o) = (state.count ?? 0).addingReportingOverflow(c)
+            let s = (state.sum ?? 0) + sum
+            if o || !s.isFinite { return nil }
+            state.count = total
+            state.sum = s
         }
-        state.lastBucketEnd = Self.date(bucketEnd)
-        states[id] = state
-        changed.insert(id)
-        return point
+        return state
+    }
+
+    /// The OTLP point: the bucket's own values (delta, `state` nil) or the running totals.
+    private static func point(of observation: Observation, state: SeriesState?, metric: MetricMapping, attributes: [Attribute], start: UInt64, end: UInt64) -> Point {
+        switch observation {
+        case .int(let v):
+            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .int(state?.intTotal ?? v)))
+        case .double(let v):
+            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .double(state?.doubleTotal ?? v)))
+        case .histogram(let count, let sum, let min, let max, let buckets):
+            return .histogram(HistogramPoint(
+                attributes: attributes, startTimeUnixNano: start, timeUnixNano: end,
+                count: state?.count.map { UInt64($0) } ?? count, sum: state?.sum ?? sum,
+                bucketCounts: state?.bucketCounts?.map { UInt64($0) } ?? buckets,
+                explicitBounds: metric.histogramBounds, min: min, max: max))
+        case .summary(let count, let sum, let quantiles):
+            return .summary(SummaryPoint(
+                attributes: attributes, startTimeUnixNano: start, timeUnixNano: end,
+                count: state?.count.map { UInt64($0) } ?? count, sum: state?.sum ?? sum,
+                quantiles: zip(metric.summaryQuantiles, quantiles).map { SummaryPoint.Quantile(quantile: $0, value: $1) }))
+        }
     }
 
     /// The series states changed since the last call, to commit with the batch.
-    mutating func takeChanges() -> [SeriesState] {
+    func takeChanges() -> [SeriesState] {
         defer { changed.removeAll() }
         return changed.sorted().compactMap { states[$0] }
-    }
-
-    private func bounds(_ metric: MetricMapping) -> [Double] {
-        if case .histogram(let b, _, _, _, _, _) = metric.kind { return b }
-        return []
-    }
-
-    private func summaryQuantiles(_ metric: MetricMapping, _ values: [Double]) -> [SummaryPoint.Quantile] {
-        guard case .summary(let levels, _, _, _) = metric.kind else { return [] }
-        return zip(levels, values).map { SummaryPoint.Quantile(quantile: $0, value: $1) }
     }
 
     static func date(_ ns: Int64) -> Date {
@@ -165,6 +274,22 @@ struct SeriesAggregator {
     }
 
     static func nanoseconds(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) * 1_000
+        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        guard micros.isFinite, abs(micros) < 9.2e15 else { return micros < 0 ? Int64.min / 1_000 * 1_000 : Int64.max / 1_000 * 1_000 }
+        return Int64(micros) * 1_000
+    }
+}
+
+extension MetricMapping {
+    /// A histogram's explicit bounds (empty for other kinds).
+    var histogramBounds: [Double] {
+        if case .histogram(let b, _, _, _, _, _) = kind { return b }
+        return []
+    }
+
+    /// A summary's quantile levels (empty for other kinds).
+    var summaryQuantiles: [Double] {
+        if case .summary(let q, _, _, _) = kind { return q }
+        return []
     }
 }

@@ -93,13 +93,16 @@ public enum Timestamp {
             let sign: Int64 = s[signIndex] == "-" ? -1 : 1
             guard let h = Int64(s[s.index(after: signIndex)..<s.index(signIndex, offsetBy: 3)]),
                   let m = Int64(s[s.index(signIndex, offsetBy: 4)...]) else { return nil }
+            guard (0...23).contains(h), (0...59).contains(m) else { return nil }
             offsetSeconds = sign * (h * 3600 + m * 60)
             s = s[..<signIndex]
         }
         let parts = s.split(separator: "T", maxSplits: 1)
         guard let datePart = parts.first else { return nil }
         let d = datePart.split(separator: "-")
+        // Unix nanoseconds in an Int64 reach from 1677-09-21 to 2262-04-11: whole years inside.
         guard d.count == 3, let year = Int64(d[0]), let month = Int64(d[1]), let day = Int64(d[2]),
+              representableYears.contains(year),
               (1...12).contains(month), (1...daysInMonth(year: year, month: month)).contains(day) else { return nil }
         var seconds: Int64 = 0
         var nanos: Int64 = 0
@@ -121,6 +124,9 @@ public enum Timestamp {
         let days = daysFromCivil(year: year, month: month, day: day)
         return (days * 86_400 + seconds - offsetSeconds) * 1_000_000_000 + nanos
     }
+
+    /// The years `parse` accepts: every instant in them fits Unix nanoseconds in an Int64.
+    public static let representableYears: ClosedRange<Int64> = 1678...2261
 
     static func daysInMonth(year: Int64, month: Int64) -> Int64 {
         switch month {

@@ -23,7 +23,8 @@ struct OtelBridge: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOG_LEVEL"]?.lowercased() ?? "info") ?? .info
-            return handler
+            // Every line: no configured secret, no control character from data.
+            return RedactingLogHandler(handler, redactor: redact)
         }
         do {
             var command = try parseAsRoot()
@@ -33,18 +34,21 @@ struct OtelBridge: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as BridgeError {
-            FileHandle.standardError.write(Data("otel-bridge: \(error.description)\n".utf8))
+            FileHandle.standardError.write(Data("otel-bridge: \(redact(error.description))\n".utf8))
             Foundation.exit(error.code.exitCode)
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
         } catch {
             let exitCode = exitCode(for: error)
             if exitCode == .success { exit(withError: error) }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            FileHandle.standardError.write(Data((redact(fullMessage(for: error)) + "\n").utf8))
             Foundation.exit(2)
         }
     }
 }
+
+/// Removes the secrets of this process's environment from everything it prints.
+let redact = Redactor(environment: ProcessInfo.processInfo.environment)
 
 /// Options every command shares.
 struct CommonOptions: ParsableArguments {
@@ -79,7 +83,7 @@ struct Run: AsyncParsableCommand {
                 + "\(s.rowsRead) rows, \(s.pointsExported) points in \(s.batches) batch(es)"
                 + (s.pointsRejected > 0 ? ", \(s.pointsRejected) rejected by the receiver" : "")
                 + (s.error.map { "; error: \($0)" } ?? "")
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            FileHandle.standardError.write(Data((redact(line) + "\n").utf8))
         }
         if summaries.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
     }
@@ -103,7 +107,7 @@ struct Checkpoints: AsyncParsableCommand {
                 rows.append([
                     s.pipeline, format(s.watermark), formatBehind(s.behind), s.lastSuccessAt.map(format) ?? "-",
                     String(s.consecutiveFailures), s.locked ? "yes" : "no", String(s.lateBuckets24h),
-                    s.lastError.map { String($0.prefix(80)) } ?? "-",
+                    s.lastError.map { redact($0, limit: 80) } ?? "-",
                 ])
             }
             for p in bridge.pipelines where !known.contains(p.name) {
@@ -133,7 +137,7 @@ struct Checkpoints: AsyncParsableCommand {
 
         func run() async throws {
             guard let time = Timestamp.parse(to) else {
-                throw ValidationError("--to must be an ISO 8601 UTC time such as 2026-11-29T00:00:00Z, not '\(to)'")
+                throw ValidationError("--to must be an ISO 8601 UTC time such as 2026-11-29T00:00:00Z between the years \(Timestamp.representableYears.lowerBound) and \(Timestamp.representableYears.upperBound), not '\(LogText.escaped(to, limit: 64))'")
             }
             let bridge = try options.bridge()
             if !yes {
@@ -160,7 +164,7 @@ struct Validate: AsyncParsableCommand {
 
     func run() async throws {
         let bridge = try options.bridge()
-        try await Bridge.offload { try bridge.validate(output: { print("ok  " + $0) }) }
+        try await Bridge.offload { try bridge.validate(output: { print(redact("ok  " + $0)) }) }
     }
 }
 

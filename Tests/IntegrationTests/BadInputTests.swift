@@ -70,8 +70,6 @@ struct BadInputTests {
         ("a SQL error", sql(value: "count(no_such_column)"), "no_such_column"),
         ("a negative count in a monotonic sum", sql(value: "-toInt64(count())"), "negative"),
         ("a misaligned bucket", sql(bucket: "toStartOfInterval(created_at, toIntervalSecond(60), 'UTC') + INTERVAL 7 SECOND"), "not aligned"),
-        ("two rows for one series in a bucket", sql(groupProvider: false).replacingOccurrences(of: "ai_org AS", with: "any(ai_org) AS")
-            .replacingOccurrences(of: "GROUP BY bucket", with: "GROUP BY bucket, ai_model"), "two rows for the series"),
         ("a bucket outside the window", sql(bucket: "toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC') - INTERVAL 2 HOUR"), "outside the queried window"),
         ("a column the mapping needs is missing", sql().replacingOccurrences(of: "AS requests", with: "AS request_count"), "requests"),
     ])

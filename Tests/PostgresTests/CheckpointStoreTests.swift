@@ -21,7 +21,7 @@ struct CheckpointStoreTests {
 
     func series(_ metric: String, _ key: String, total: Int64, end: Date) -> SeriesState {
         SeriesState(
-            metric: metric, seriesKey: key, // jsonb orders keys (shorter first), so this is already in the form it reads back in.
+            metric: metric, seriesID: key, // jsonb orders keys (shorter first), so this is already in the form it reads back in.
             attributesJSON: #"{"n": \#(key.count), "gen_ai.provider.name": "openai"}"#,
             startTime: self.t0, lastBucketEnd: end, intTotal: total
         )
@@ -29,7 +29,7 @@ struct CheckpointStoreTests {
 
     func histogram(end: Date) -> SeriesState {
         SeriesState(
-            metric: "gen_ai.client.operation.duration", seriesKey: "openai|gpt-4o|",
+            metric: "gen_ai.client.operation.duration", seriesID: "openai|gpt-4o|",
             attributesJSON: #"{"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}"#,
             startTime: self.t0, lastBucketEnd: end, count: 12, sum: 3.25,
             bucketCounts: [0, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6]
@@ -132,7 +132,7 @@ struct CheckpointStoreTests {
             let t1 = self.t0.addingTimeInterval(60)
             let requests = self.series("portkey.requests", "openai|gpt-4o|200", total: 10, end: t1)
             let cost = SeriesState(
-                metric: "portkey.cost", seriesKey: "openai|gpt-4o|USD",
+                metric: "portkey.cost", seriesID: "openai|gpt-4o|USD",
                 attributesJSON: #"{"portkey.currency": "USD"}"#, startTime: self.t0, lastBucketEnd: t1, doubleTotal: 0.125
             )
             try store.commitBatch(

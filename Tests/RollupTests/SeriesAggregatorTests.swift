@@ -20,9 +20,30 @@ private let latency = mapping("m.latency", .summary(quantiles: [0.5, 0.99], quan
 private let openai = [Attribute("gen_ai.provider.name", .string("openai"))]
 private let anthropic = [Attribute("gen_ai.provider.name", .string("anthropic"))]
 
+/// Stored series state in memory (the checkpoint store's role), counting lookups.
+final class MemorySeries: SeriesStateSource {
+    var stored: [SeriesState]
+    private(set) var loads = 0
+    private(set) var idLoads = 0
+    init(_ stored: [SeriesState] = []) { self.stored = stored }
+    func counts() throws -> [String: Int] { Dictionary(grouping: stored, by: \.metric).mapValues(\.count) }
+    func load(metric: String, ids: [String]) throws -> [SeriesState] {
+        loads += 1
+        return stored.filter { $0.metric == metric && ids.contains($0.seriesID) }
+    }
+    func ids(metric: String) throws -> Set<String> {
+        idLoads += 1
+        return Set(stored.filter { $0.metric == metric }.map(\.seriesID))
+    }
+}
+
 extension SeriesAggregator {
+    convenience init(pipeline: String, temporality: AggregationTemporality, loaded: [SeriesState], expirySeconds: Int64 = 7 * 86_400) {
+        self.init(pipeline: pipeline, temporality: temporality, expirySeconds: expirySeconds, source: MemorySeries(loaded))
+    }
+
     /// The point of `observation` in the bucket starting at `bucket`.
-    mutating func add(_ metric: MetricMapping, _ attributes: [Attribute], bucket: Int64, _ observation: Observation) throws -> SeriesAggregator.Point {
+    func add(_ metric: MetricMapping, _ attributes: [Attribute], bucket: Int64, _ observation: Observation) throws -> SeriesAggregator.Point {
         try point(metric: metric, attributes: attributes, seriesKey: Self.seriesKey(attributes), bucketStart: bucket,
                   bucketEnd: bucket + step, observation: observation)
     }
@@ -51,7 +72,7 @@ private func u(_ ns: Int64) -> UInt64 { UInt64(ns) }
 struct DeltaAggregationTests {
     @Test("each point holds the bucket alone and starts at the bucket start")
     func delta() throws {
-        var agg = SeriesAggregator(pipeline: "p", temporality: .delta, loaded: [])
+        let agg = SeriesAggregator(pipeline: "p", temporality: .delta, loaded: [])
         #expect(try number(agg.add(requests, openai, bucket: T, .int(5)))
             == NumberPoint(attributes: openai, startTimeUnixNano: u(T), timeUnixNano: u(T + step), value: .int(5)))
         #expect(try number(agg.add(requests, openai, bucket: T + step, .int(3)))
@@ -75,7 +96,7 @@ struct DeltaAggregationTests {
 struct CumulativeAggregationTests {
     @Test("int sums are running totals from the first bucket's start; gaps keep the total")
     func intSum() throws {
-        var agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
         let points = try [(T, Int64(5)), (T + step, 3), (T + 3 * step, 2)].map { try number(agg.add(requests, openai, bucket: $0.0, .int($0.1))) }
         #expect(points == [
             NumberPoint(attributes: openai, startTimeUnixNano: u(T), timeUnixNano: u(T + step), value: .int(5)),
@@ -86,7 +107,7 @@ struct CumulativeAggregationTests {
 
     @Test("double sums are running totals")
     func doubleSum() throws {
-        var agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
         let values = try [0.25, 0.5, 1.0].enumerated().map { i, v in
             try number(agg.add(cost, openai, bucket: T + Int64(i) * step, .double(v)))
         }
@@ -97,7 +118,7 @@ struct CumulativeAggregationTests {
 
     @Test("each series has its own total and start time")
     func seriesAreIndependent() throws {
-        var agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
         _ = try agg.add(requests, openai, bucket: T, .int(5))
         let a = try number(agg.add(requests, anthropic, bucket: T + step, .int(7)))
         let b = try number(agg.add(requests, openai, bucket: T + step, .int(1)))
@@ -110,7 +131,7 @@ struct CumulativeAggregationTests {
 
     @Test("histograms: counts, bucket counts and sum accumulate; min and max are the bucket's")
     func histograms() throws {
-        var agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
         let first = try histogram(agg.add(duration, openai, bucket: T, .histogram(count: 3, sum: 1.5, min: 0.05, max: 1.25, buckets: [1, 1, 1])))
         let second = try histogram(agg.add(duration, openai, bucket: T + 2 * step,
                                            .histogram(count: 2, sum: 0.25, min: 0.125, max: 0.125, buckets: [0, 2, 0])))
@@ -122,7 +143,7 @@ struct CumulativeAggregationTests {
 
     @Test("summaries: count and sum accumulate; quantiles are the bucket's")
     func summaries() throws {
-        var agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
         _ = try agg.add(latency, openai, bucket: T, .summary(count: 4, sum: 2, quantiles: [0.25, 1.5]))
         let second = try summary(agg.add(latency, openai, bucket: T + step, .summary(count: 2, sum: 0.5, quantiles: [0.125, 0.375])))
         #expect(second == SummaryPoint(attributes: openai, startTimeUnixNano: u(T), timeUnixNano: u(T + 2 * step), count: 6, sum: 2.5,
@@ -131,7 +152,7 @@ struct CumulativeAggregationTests {
 
     @Test("gauges are never accumulated")
     func gauges() throws {
-        var agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
         _ = try agg.add(temperature, openai, bucket: T, .double(20))
         #expect(try number(agg.add(temperature, openai, bucket: T + step, .double(21)))
             == NumberPoint(attributes: openai, startTimeUnixNano: u(T + step), timeUnixNano: u(T + 2 * step), value: .double(21)))
@@ -142,16 +163,16 @@ struct CumulativeAggregationTests {
         let start = T - 86_400 * second
         let key = SeriesAggregator.seriesKey(openai)
         let loaded = [
-            SeriesState(metric: "m.requests", seriesKey: key, attributesJSON: #"{"gen_ai.provider.name":"openai"}"#,
+            SeriesState(metric: "m.requests", seriesID: SeriesID.of(key), attributesJSON: #"{"gen_ai.provider.name":"openai"}"#,
                         startTime: SeriesAggregator.date(start), lastBucketEnd: SeriesAggregator.date(T), intTotal: 100),
-            SeriesState(metric: "m.cost", seriesKey: key, attributesJSON: "{}",
+            SeriesState(metric: "m.cost", seriesID: SeriesID.of(key), attributesJSON: "{}",
                         startTime: SeriesAggregator.date(start), lastBucketEnd: SeriesAggregator.date(T), doubleTotal: 10.5),
-            SeriesState(metric: "m.duration", seriesKey: key, attributesJSON: "{}",
+            SeriesState(metric: "m.duration", seriesID: SeriesID.of(key), attributesJSON: "{}",
                         startTime: SeriesAggregator.date(start), lastBucketEnd: SeriesAggregator.date(T), count: 10, sum: 4.5, bucketCounts: [2, 5, 3]),
-            SeriesState(metric: "m.latency", seriesKey: key, attributesJSON: "{}",
+            SeriesState(metric: "m.latency", seriesID: SeriesID.of(key), attributesJSON: "{}",
                         startTime: SeriesAggregator.date(start + step), lastBucketEnd: SeriesAggregator.date(T), count: 7, sum: 3),
         ]
-        var agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
         #expect(try number(agg.add(requests, openai, bucket: T, .int(5)))
             == NumberPoint(attributes: openai, startTimeUnixNano: u(start), timeUnixNano: u(T + step), value: .int(105)))
         #expect(try number(agg.add(cost, openai, bucket: T, .double(0.25)))
@@ -166,52 +187,75 @@ struct CumulativeAggregationTests {
         #expect(try number(agg.add(requests, anthropic, bucket: T, .int(5))).startTimeUnixNano == u(T))
     }
 
-    @Test("a stored histogram with another number of buckets is a result error")
+    @Test("a stored histogram with another number of buckets restarts the series (new bounds)")
     func changedBounds() throws {
         let key = SeriesAggregator.seriesKey(openai)
-        let loaded = [SeriesState(metric: "m.duration", seriesKey: key, attributesJSON: "{}", startTime: SeriesAggregator.date(T),
+        let loaded = [SeriesState(metric: "m.duration", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: SeriesAggregator.date(T - step),
                                   lastBucketEnd: SeriesAggregator.date(T), count: 1, sum: 1, bucketCounts: [0, 1])]
-        var agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
-        let error = try #require(captureError { () throws(BridgeError) in
-            try agg.point(metric: duration, attributes: openai, seriesKey: key, bucketStart: T, bucketEnd: T + step,
-                          observation: .histogram(count: 1, sum: 0.5, min: 0.5, max: 0.5, buckets: [0, 1, 0]))
-        })
-        #expect(error.code == .result)
-        #expect(error.pipeline == "p")
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
+        let p = try histogram(agg.point(metric: duration, attributes: openai, seriesKey: key, bucketStart: T, bucketEnd: T + step,
+                                        observation: .histogram(count: 1, sum: 0.5, min: 0.5, max: 0.5, buckets: [0, 1, 0])))
+        #expect(p.startTimeUnixNano == u(T))
+        #expect(p.count == 1 && p.bucketCounts == [0, 1, 0])
     }
 
-    @Test("an int total that would overflow 64 bits is a result error")
+    @Test("an int total that would overflow 64 bits restarts the series: a reset, never a trap or a stuck pipeline")
     func overflow() throws {
         let key = SeriesAggregator.seriesKey(openai)
-        let loaded = [SeriesState(metric: "m.requests", seriesKey: key, attributesJSON: "{}", startTime: SeriesAggregator.date(T),
+        let loaded = [SeriesState(metric: "m.requests", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: SeriesAggregator.date(T - step),
                                   lastBucketEnd: SeriesAggregator.date(T), intTotal: Int64.max - 1)]
-        var agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
-        let error = try #require(captureError { () throws(BridgeError) in
-            try agg.point(metric: requests, attributes: openai, seriesKey: key, bucketStart: T, bucketEnd: T + step, observation: .int(2))
-        })
-        #expect(error.code == .result)
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
+        let p = try number(agg.point(metric: requests, attributes: openai, seriesKey: key, bucketStart: T, bucketEnd: T + step, observation: .int(2)))
+        #expect(p == NumberPoint(attributes: openai, startTimeUnixNano: u(T), timeUnixNano: u(T + step), value: .int(2)))
+        #expect(agg.restartedOnOverflow == 1)
+        #expect(agg.takeChanges().map(\.intTotal) == [2])
+    }
+
+    @Test("a double total that would become infinite restarts the series")
+    func infiniteDouble() throws {
+        let key = SeriesAggregator.seriesKey(openai)
+        let loaded = [SeriesState(metric: "m.cost", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: SeriesAggregator.date(T - step),
+                                  lastBucketEnd: SeriesAggregator.date(T), doubleTotal: Double.greatestFiniteMagnitude)]
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
+        let p = try number(agg.point(metric: cost, attributes: openai, seriesKey: key, bucketStart: T, bucketEnd: T + step,
+                                     observation: .double(Double.greatestFiniteMagnitude)))
+        #expect(p.value == .double(Double.greatestFiniteMagnitude))
+        #expect(p.startTimeUnixNano == u(T))
+    }
+
+    @Test("a series idle longer than series_expiry restarts with a new start time; within it, it continues")
+    func expiry() throws {
+        let key = SeriesAggregator.seriesKey(openai)
+        let loaded = [SeriesState(metric: "m.requests", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: SeriesAggregator.date(T - 10 * step),
+                                  lastBucketEnd: SeriesAggregator.date(T), intTotal: 40)]
+        let within = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded, expirySeconds: 3600)
+        #expect(try number(within.add(requests, openai, bucket: T + 3600 * second, .int(2))).value == .int(42))
+        let past = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded, expirySeconds: 3600)
+        let p = try number(past.add(requests, openai, bucket: T + 3600 * second + step, .int(2)))
+        #expect(p.value == .int(2))
+        #expect(p.startTimeUnixNano == u(T + 3600 * second + step))
     }
 
     @Test("takeChanges returns each changed series once, with its totals, then nothing")
     func takeChanges() throws {
-        var agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
         _ = try agg.add(requests, openai, bucket: T, .int(5))
         _ = try agg.add(requests, anthropic, bucket: T, .int(1))
         _ = try agg.add(requests, openai, bucket: T + step, .int(3))
         _ = try agg.add(duration, openai, bucket: T + step, .histogram(count: 3, sum: 1.5, min: 0.05, max: 1.25, buckets: [1, 1, 1]))
         let changes = agg.takeChanges()
         #expect(changes.count == 3)
-        let byID = Dictionary(uniqueKeysWithValues: changes.map { ("\($0.metric) \($0.seriesKey)", $0) })
+        let byID = Dictionary(uniqueKeysWithValues: changes.map { ("\($0.metric) \($0.seriesID)", $0) })
         #expect(byID.count == 3)
-        let a = try #require(byID["m.requests \(SeriesAggregator.seriesKey(openai))"])
+        let a = try #require(byID["m.requests \(SeriesID.of(SeriesAggregator.seriesKey(openai)))"])
         #expect(a.intTotal == Int64(8))
         #expect(a.startTime == SeriesAggregator.date(T))
         #expect(a.lastBucketEnd == SeriesAggregator.date(T + 2 * step))
         #expect(a.attributesJSON == #"{"gen_ai.provider.name":"openai"}"#)
-        let b = try #require(byID["m.requests \(SeriesAggregator.seriesKey(anthropic))"])
+        let b = try #require(byID["m.requests \(SeriesID.of(SeriesAggregator.seriesKey(anthropic)))"])
         #expect(b.intTotal == 1)
         #expect(b.lastBucketEnd == SeriesAggregator.date(T + step))
-        let h = try #require(byID["m.duration \(SeriesAggregator.seriesKey(openai))"])
+        let h = try #require(byID["m.duration \(SeriesID.of(SeriesAggregator.seriesKey(openai)))"])
         #expect(h.count == 3)
         #expect(h.sum == 1.5)
         #expect(h.bucketCounts == [1, 1, 1])
@@ -221,7 +265,7 @@ struct CumulativeAggregationTests {
         _ = try agg.add(requests, anthropic, bucket: T + step, .int(2))
         let next = agg.takeChanges()
         #expect(next.map(\.intTotal) == [3])
-        #expect(next.map(\.seriesKey) == [SeriesAggregator.seriesKey(anthropic)])
+        #expect(next.map(\.seriesID) == [SeriesID.of(SeriesAggregator.seriesKey(anthropic))])
     }
 
     @Test("times survive the Date round trip of the checkpoint store", arguments: [T, T + 123_456_000, Int64(0), -60 * second])
@@ -265,5 +309,60 @@ struct SeriesKeyTests {
             Attribute("s", .string("openai")), Attribute("i", .int(200)), Attribute("d", .double(0.5)), Attribute("b", .bool(true)),
         ])
         #expect(json == #"{"b":true,"d":0.5,"i":200,"s":"openai"}"#)
+    }
+}
+
+@Suite("SeriesAggregator: cardinality limit")
+struct CardinalityTests {
+    private func limited(_ m: MetricMapping, _ limit: Int) -> MetricMapping {
+        var copy = m
+        copy.cardinalityLimit = limit
+        return copy
+    }
+
+    @Test("cumulative: stored series keep their place; new ones get one while the metric has fewer than limit - 1")
+    func cumulativeAdmission() throws {
+        let m = limited(requests, 3)  // two own series, then overflow
+        let stored = [SeriesState(metric: m.name, seriesID: SeriesID.of(SeriesAggregator.seriesKey(openai)), attributesJSON: "{}",
+                                  startTime: SeriesAggregator.date(T - step), lastBucketEnd: SeriesAggregator.date(T), intTotal: 1)]
+        let source = MemorySeries(stored)
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, expirySeconds: 86_400, source: source)
+        let names = (0..<5).map { [Attribute("gen_ai.request.model", .string("m\($0)"))] }
+        #expect(try agg.admit(metric: m, seriesKey: SeriesAggregator.seriesKey(names[0]), bucketStart: T, admittedInBucket: 0))
+        #expect(try !agg.admit(metric: m, seriesKey: SeriesAggregator.seriesKey(names[1]), bucketStart: T, admittedInBucket: 1))
+        // The stored series is admitted even at the limit, whatever order it comes in.
+        #expect(try agg.admit(metric: m, seriesKey: SeriesAggregator.seriesKey(openai), bucketStart: T, admittedInBucket: 1))
+        #expect(try !agg.admit(metric: m, seriesKey: SeriesAggregator.seriesKey(names[2]), bucketStart: T + step, admittedInBucket: 0))
+        // At the limit the ids are loaded once, not looked up one by one.
+        #expect(source.idLoads == 1)
+    }
+
+    @Test("delta: the first limit - 1 series of each bucket")
+    func deltaAdmission() throws {
+        let m = limited(requests, 3)
+        let agg = SeriesAggregator(pipeline: "p", temporality: .delta, loaded: [])
+        #expect(try agg.admit(metric: m, seriesKey: "a", bucketStart: T, admittedInBucket: 0))
+        #expect(try agg.admit(metric: m, seriesKey: "b", bucketStart: T, admittedInBucket: 1))
+        #expect(try !agg.admit(metric: m, seriesKey: "c", bucketStart: T, admittedInBucket: 2))
+        #expect(try agg.admit(metric: m, seriesKey: "c", bucketStart: T + step, admittedInBucket: 0))
+    }
+
+    @Test("a series' state is keyed by a 64-hex-digit id whatever its values hold (NUL, 10 kB)")
+    func anyValueFits() throws {
+        let hostile = [Attribute("gen_ai.request.model", .string("a\u{0}b" + String(repeating: "x", count: 10_000)))]
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
+        _ = try agg.add(requests, hostile, bucket: T, .int(1))
+        let state = try #require(agg.takeChanges().first)
+        #expect(state.seriesID.count == 64 && state.seriesID.allSatisfy(\.isHexDigit))
+        #expect(!state.attributesJSON.contains("\u{0}") && state.attributesJSON.utf8.count < 400)
+    }
+
+    @Test("SHA-256 of the standard's vectors")
+    func sha256() {
+        #expect(SeriesID.of("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SeriesID.of("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SeriesID.of("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+            == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(SeriesID.of(String(repeating: "a", count: 1000)) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 }

@@ -1,0 +1,168 @@
+import Foundation
+import Logging
+
+/// Text that came from outside (a row value, a server's message, an operator's typo) made safe to
+/// print on one log line: control characters, bidirectional overrides and other invisible format
+/// characters are escaped (`\n`, `\u{1b}`), so no value can start a forged log line, colour a
+/// terminal or hide text; long text is cut at `limit` characters with `…`.
+public enum LogText {
+    public static func escaped(_ text: String, limit: Int = 512) -> String {
+        var out = ""
+        var count = 0
+        for scalar in text.unicodeScalars {
+            if count >= limit {
+                out += "…"
+                break
+            }
+            count += 1
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\\": out += "\\\\"
+            default:
+                if needsEscape(scalar) {
+                    out += "\\u{" + String(scalar.value, radix: 16) + "}"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Whether `text` needs no escaping (the common case: checked without allocating).
+    public static func isPlain(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { $0 != "\\" && $0 != "\n" && $0 != "\r" && $0 != "\t" && !needsEscape($0) }
+    }
+
+    static func needsEscape(_ s: Unicode.Scalar) -> Bool {
+        switch s.value {
+        case 0x00...0x1F, 0x7F...0x9F: true            // C0 and C1 controls, DEL
+        case 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x206F, 0xFEFF: true  // zero-width, separators, bidi
+        default: false
+        }
+    }
+}
+
+/// Removes every configured secret from text before it is logged, printed or stored: passwords
+/// (`CLICKHOUSE_PASSWORD`, the password of any URL or conninfo the bridge is given,
+/// `PGPASSWORD`) and the value of every configured OTLP header, each also in its percent-encoded
+/// and percent-decoded forms. Secrets shorter than ``minimumLength`` are not searched for (they
+/// would blank out ordinary words); then every line is made one line by ``LogText``.
+public struct Redactor: Sendable {
+    public static let minimumLength = 3
+    public private(set) var secrets: [String]
+
+    public init(secrets: [String]) {
+        var all = Set<String>()
+        for s in secrets where s.count >= Self.minimumLength {
+            all.insert(s)
+            if let decoded = s.removingPercentEncoding, decoded.count >= Self.minimumLength { all.insert(decoded) }
+            if let encoded = s.addingPercentEncoding(withAllowedCharacters: .alphanumerics), encoded.count >= Self.minimumLength { all.insert(encoded) }
+            let trimmed = s.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.count >= Self.minimumLength { all.insert(trimmed) }
+        }
+        // Longest first, so a secret containing another is removed whole.
+        self.secrets = all.sorted { $0.count != $1.count ? $0.count > $1.count : $0 < $1 }
+    }
+
+    /// The secrets in the bridge's environment.
+    public init(environment env: [String: String]) {
+        var found: [String] = []
+        for (name, value) in env where !value.isEmpty {
+            if name == "CLICKHOUSE_PASSWORD" || name == "PGPASSWORD" {
+                found.append(value)
+            } else if name.hasSuffix("_HEADERS") && (name.hasPrefix("OTEL_") || name.hasPrefix("EXPERIMENTAL_GEN_AI_OTEL_")) {
+                for entry in value.split(separator: ",") {
+                    if let eq = entry.firstIndex(of: "=") { found.append(String(entry[entry.index(after: eq)...])) }
+                }
+            } else if name.hasSuffix("_URL") || name.hasSuffix("_ENDPOINT") {
+                found += Self.passwords(inConnectionText: value)
+            }
+        }
+        self.init(secrets: found)
+    }
+
+    /// The password of a URL (`scheme://user:password@host`, also without a scheme, with
+    /// unencoded `/`, `?`, `#` or `@` in the password: the userinfo ends at the last `@`) or of a
+    /// libpq key/value string (`password=…`, quoted or not).
+    static func passwords(inConnectionText text: String) -> [String] {
+        var found: [String] = []
+        var rest = Substring(text)
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        if let at = rest.lastIndex(of: "@") {
+            let userinfo = rest[..<at]
+            if let colon = userinfo.firstIndex(of: ":") {
+                found.append(String(userinfo[userinfo.index(after: colon)...]))
+            }
+        }
+        // key/value conninfo, and URI query parameters (?password=…)
+        for marker in ["password=", "password ="] {
+            var search = text[...]
+            while let r = search.range(of: marker, options: .caseInsensitive) {
+                var value = text[r.upperBound...].drop { $0 == " " }
+                if value.first == "'" {
+                    value = value.dropFirst()
+                    var v = ""
+                    var escaped = false
+                    for c in value {
+                        if escaped { v.append(c); escaped = false; continue }
+                        if c == "\\" { escaped = true; continue }
+                        if c == "'" { break }
+                        v.append(c)
+                    }
+                    found.append(v)
+                } else {
+                    found.append(String(value.prefix { $0 != " " && $0 != "&" }))
+                }
+                search = text[r.upperBound...]
+            }
+        }
+        return found.filter { !$0.isEmpty }
+    }
+
+    /// `text` with every secret replaced by `***`, on one line.
+    public func callAsFunction(_ text: String, limit: Int = 4_000) -> String {
+        var out = text
+        for secret in secrets where out.contains(secret) {
+            out = out.replacingOccurrences(of: secret, with: "***")
+        }
+        return LogText.isPlain(out) && out.count <= limit ? out : LogText.escaped(out, limit: limit)
+    }
+}
+
+/// A log handler that passes every message and metadata value through a ``Redactor`` before
+/// another handler writes it: no configured secret and no control character from data reaches a
+/// log line, whoever logs it.
+public struct RedactingLogHandler: LogHandler {
+    public var inner: any LogHandler
+    public let redact: Redactor
+
+    public init(_ inner: any LogHandler, redactor: Redactor) {
+        self.inner = inner
+        self.redact = redactor
+    }
+
+    public var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    public var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var event = event
+        event.message = Logger.Message(stringLiteral: redact(event.message.description))
+        event.metadata = event.metadata.map { $0.mapValues { .string(redact($0.description)) } }
+        inner.log(event: event)
+    }
+}

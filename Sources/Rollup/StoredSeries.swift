@@ -1,0 +1,20 @@
+import Checkpoints
+import Foundation
+
+/// The checkpoint store as the aggregator's source of cumulative state, for one pipeline.
+struct StoredSeries: SeriesStateSource {
+    let store: CheckpointStore
+    let pipeline: String
+    /// A dry run ignores state committed past the watermark it read (it holds no lock).
+    let notAfter: Int64?
+
+    func counts() throws -> [String: Int] { try store.seriesCounts(pipeline: pipeline) }
+
+    func load(metric: String, ids: [String]) throws -> [SeriesState] {
+        let states = try store.loadSeries(pipeline: pipeline, metric: metric, ids: ids)
+        guard let notAfter else { return states }
+        return states.filter { SeriesAggregator.nanoseconds($0.lastBucketEnd) <= notAfter }
+    }
+
+    func ids(metric: String) throws -> Set<String> { try store.seriesIDs(pipeline: pipeline, metric: metric) }
+}
