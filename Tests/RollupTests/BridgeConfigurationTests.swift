@@ -1,3 +1,5 @@
+import Foundation
+import Logging
 import Testing
 @testable import OTLP
 @testable import Rollup
@@ -84,7 +86,9 @@ struct BridgeConfigurationTests {
     }
 
     @Test("a BRIDGE_START_AT that is not an ISO 8601 time is an error naming the variable",
-          arguments: ["yesterday", "2026-13-01T00:00:00Z", "1793491200", "2026-11-01 25:00"])
+          arguments: ["yesterday", "2026-13-01T00:00:00Z", "1793491200", "2026-11-01 25:00",
+                      // Outside what Int64 nanoseconds hold: a clear error, never an overflow trap.
+                      "1500-01-01T00:00:00Z", "3000-01-01T00:00:00Z", "99999999999999999-01-01", "2026-11-01T00:00:00+99:00"])
     func startAtInvalid(text: String) throws {
         let error = try #require(captureError { () throws(BridgeError) in try BridgeConfiguration(environment: ["BRIDGE_START_AT": text]) })
         #expect(error.code == .configuration)
@@ -94,11 +98,22 @@ struct BridgeConfigurationTests {
 
     @Test("errors of the exporter and ClickHouse variables are configuration errors", arguments: [
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), ("OTEL_ENDPOINT", "ftp://x"), ("CLICKHOUSE_COMPRESSION", "maybe"),
-        ("BRIDGE_EXPORT_MAX_ELAPSED", "-1"),
+        ("BRIDGE_EXPORT_MAX_ELAPSED", "-1"), ("BRIDGE_EXPORT_MAX_ELAPSED", "1e300"), ("BRIDGE_EXPORT_MAX_ELAPSED", "nan"),
     ])
     func otherErrors(variable: String, value: String) throws {
         let error = try #require(captureError { () throws(BridgeError) in try BridgeConfiguration(environment: [variable: value]) })
         #expect(error.code == .configuration)
         #expect(error.code.exitCode == 2)
+    }
+
+    @Test("a BRIDGE_START_AT in the future is refused before anything runs (it would become a watermark)")
+    func startAtInFuture() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("unused-\(UUID().uuidString).yaml").path
+        let error = try #require(captureError { () throws(BridgeError) in
+            _ = try Bridge.load(environment: ["BRIDGE_START_AT": "2026-12-01T00:00:00Z", "BRIDGE_CONFIG": file],
+                                logger: Logger(label: "test"), now: { T })
+        })
+        #expect(error.code == .configuration && error.key == "BRIDGE_START_AT")
+        #expect(error.message.contains("future"))
     }
 }

@@ -593,6 +593,78 @@ let configErrorCases: [ConfigErrorCase] = [
             metrics:
         \(metricTail)
         """, line: 5, key: "window_start", pipeline: "requests"),
+    ConfigErrorCase(name: "a step of 10000000000 s (would overflow as nanoseconds)", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            step: 10000000000
+            metrics:
+        \(metricTail)
+        """, line: 4, key: "step", pipeline: "requests"),
+    ConfigErrorCase(name: "a step in days that overflows", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            step: 999999999999999999d
+            metrics:
+        \(metricTail)
+        """, line: 4, key: "step", pipeline: "requests"),
+    ConfigErrorCase(name: "a step of 0", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            step: 0
+            metrics:
+        \(metricTail)
+        """, line: 4, key: "step", pipeline: "requests"),
+    ConfigErrorCase(name: "a lag past 30 days", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            lag: 31d
+            metrics:
+        \(metricTail)
+        """, line: 4, key: "lag", pipeline: "requests"),
+    ConfigErrorCase(name: "max_request_bytes of 0", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            max_request_bytes: 0
+            metrics:
+        \(metricTail)
+        """, line: 4, key: "max_request_bytes", pipeline: "requests"),
+    ConfigErrorCase(name: "max_buckets_per_query of 10^12", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            max_buckets_per_query: 1000000000000
+            metrics:
+        \(metricTail)
+        """, line: 4, key: "max_buckets_per_query", pipeline: "requests"),
+    ConfigErrorCase(name: "a bucket_column that is not an identifier", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            bucket_column: "b`) ; DROP TABLE t --"
+            metrics:
+        \(metricTail)
+        """, line: 4, key: "bucket_column", pipeline: "requests"),
+    ConfigErrorCase(name: "a cardinality_limit of 1", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            cardinality_limit: 1
+            metrics:
+        \(metricTail)
+        """, line: 4, key: "cardinality_limit", pipeline: "requests"),
+    ConfigErrorCase(name: "a series_expiry of 1 s", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            series_expiry: 1s
+            metrics:
+        \(metricTail)
+        """, line: 4, key: "series_expiry", pipeline: "requests"),
     ConfigErrorCase(name: "a metric that is not a mapping", yaml: """
         pipelines:
           - name: requests
