@@ -534,7 +534,7 @@ public final class CheckpointStore {
             """
             SELECT pipeline, watermark, extract(epoch FROM behind)::float8 AS behind_seconds, updated_at,
                    last_success_at, last_error, last_error_at, consecutive_failures, last_run_status,
-                   last_run_finished_at, locked, late_buckets_24h
+                   last_run_finished_at, locked, late_buckets_24h, series_overflowed_24h
             FROM otel_bridge.pipeline_status
             ORDER BY pipeline
             """
@@ -552,7 +552,8 @@ public final class CheckpointStore {
                 lastRunStatus: try row.optionalString("last_run_status").flatMap(RunStatus.init(rawValue:)),
                 lastRunFinishedAt: try row.optionalDate("last_run_finished_at"),
                 locked: try row.bool("locked"),
-                lateBuckets24h: try row.int64("late_buckets_24h")
+                lateBuckets24h: try row.int64("late_buckets_24h"),
+                seriesOverflowed24h: try row.int64("series_overflowed_24h")
             )
         }
     }

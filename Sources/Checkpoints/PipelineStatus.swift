@@ -24,12 +24,15 @@ public struct PipelineStatus: Sendable, Equatable {
     public var locked: Bool
     /// Exported buckets found changed by late rows in the last 24 hours.
     public var lateBuckets24h: Int64
+    /// Series aggregated into `otel.metric.overflow=true` (a metric at its cardinality limit) by
+    /// the runs of the last 24 hours.
+    public var seriesOverflowed24h: Int64
 
     public init(
         pipeline: String, watermark: Date, behind: Duration, updatedAt: Date, lastSuccessAt: Date? = nil,
         lastError: String? = nil, lastErrorAt: Date? = nil, consecutiveFailures: Int = 0,
         lastRunStatus: RunStatus? = nil, lastRunFinishedAt: Date? = nil, locked: Bool = false,
-        lateBuckets24h: Int64 = 0
+        lateBuckets24h: Int64 = 0, seriesOverflowed24h: Int64 = 0
     ) {
         self.pipeline = pipeline
         self.watermark = watermark
@@ -43,5 +46,6 @@ public struct PipelineStatus: Sendable, Equatable {
         self.lastRunFinishedAt = lastRunFinishedAt
         self.locked = locked
         self.lateBuckets24h = lateBuckets24h
+        self.seriesOverflowed24h = seriesOverflowed24h
     }
 }

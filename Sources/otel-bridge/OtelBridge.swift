@@ -102,16 +102,17 @@ struct Checkpoints: AsyncParsableCommand {
             let bridge = try options.bridge()
             let statuses = try await Bridge.offload { try bridge.checkpointStatuses() }
             let known = Set(statuses.map(\.pipeline))
-            var rows = [["PIPELINE", "WATERMARK", "BEHIND", "LAST SUCCESS", "FAILURES", "LOCKED", "LATE 24H", "LAST ERROR"]]
+            var rows = [["PIPELINE", "WATERMARK", "BEHIND", "LAST SUCCESS", "FAILURES", "LOCKED", "LATE 24H", "OVERFLOW 24H", "LAST ERROR"]]
             for s in statuses {
                 rows.append([
                     s.pipeline, format(s.watermark), formatBehind(s.behind), s.lastSuccessAt.map(format) ?? "-",
                     String(s.consecutiveFailures), s.locked ? "yes" : "no", String(s.lateBuckets24h),
+                    String(s.seriesOverflowed24h),
                     s.lastError.map { redact($0, limit: 80) } ?? "-",
                 ])
             }
             for p in bridge.pipelines where !known.contains(p.name) {
-                rows.append([p.name, "(none yet)", "-", "-", "0", "no", "0", "-"])
+                rows.append([p.name, "(none yet)", "-", "-", "0", "no", "0", "0", "-"])
             }
             print(table(rows))
         }
