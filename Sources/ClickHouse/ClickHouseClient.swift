@@ -39,15 +39,16 @@ public final class ClickHouseClient {
         logger.debug("ClickHouse query", metadata: ["query_id": "\(id)"])
         let stream = try open(request, queryID: id)
         try Self.checkStatus(stream, queryID: id)
-        let format = stream.head.header("X-ClickHouse-Format")
-        if let format, format != "RowBinaryWithNamesAndTypes" {
+        try Self.checkIsClickHouse(stream, queryID: id, endpoint: endpoint, result: true)
+        let format = stream.head.header("X-ClickHouse-Format") ?? ""
+        if format != "RowBinaryWithNamesAndTypes" {
             stream.close()
             throw ClickHouseError(
                 code: .unexpectedResponse,
-                message: "the result came as \(format), not RowBinaryWithNamesAndTypes: remove the FORMAT clause from the query",
-                httpStatus: stream.head.status, queryID: id, endpoint: HTTPError.redactedURL(configuration.url))
+                message: "the result came as \(LogSafe.text(format, limit: 60)), not RowBinaryWithNamesAndTypes: remove the FORMAT clause from the query",
+                httpStatus: stream.head.status, queryID: id, endpoint: endpoint)
         }
-        return try ClickHouseRowStream(http: stream, queryID: id, endpoint: HTTPError.redactedURL(configuration.url))
+        return try ClickHouseRowStream(http: stream, queryID: id, endpoint: endpoint)
     }
 
     /// Runs a statement that returns no rows to decode (DDL, INSERT), with `data` as the body
@@ -70,6 +71,7 @@ public final class ClickHouseClient {
         let stream = try open(request, queryID: id)
         defer { stream.close() }
         try Self.checkStatus(stream, queryID: id)
+        try Self.checkIsClickHouse(stream, queryID: id, endpoint: endpoint, result: false)
         var text: [UInt8] = []
         do {
             while let chunk = try stream.next() { text += chunk }
@@ -79,23 +81,48 @@ public final class ClickHouseClient {
         return String(decoding: text, as: UTF8.self)
     }
 
-    /// `GET /ping`: the server answers `Ok.` when it is up.
+    /// Checks that the endpoint is up and is ClickHouse: `GET /ping` must answer 200 `Ok.`, and
+    /// `SELECT 1` must come back as a ClickHouse result (its `X-ClickHouse-*` headers, the format
+    /// asked for, one row holding 1). A login proxy or any other web server answering 200 fails
+    /// with `.unexpectedResponse`; for `validate`.
     public func ping() throws(ClickHouseError) {
         let base = configuration.url.hasSuffix("/") ? String(configuration.url.dropLast()) : configuration.url
+        let response: HTTPResponse
         do {
-            let response = try http.perform(HTTPRequest(method: .get, url: base + "/ping", timeout: .seconds(10)))
-            guard response.status == 200 else {
-                throw ClickHouseError(code: .unexpectedResponse, message: "GET /ping answered \(response.status)",
-                                      httpStatus: response.status, endpoint: HTTPError.redactedURL(base))
-            }
-        } catch let error as HTTPError {
-            throw ClickHouseError(code: .transport, message: error.message, endpoint: error.endpoint, transportError: error)
-        } catch let error as ClickHouseError {
-            throw error
+            response = try http.perform(HTTPRequest(method: .get, url: base + "/ping", timeout: .seconds(10)), maxBodyBytes: 64 * 1024)
         } catch {
-            throw ClickHouseError(code: .transport, message: "\(error)")
+            throw Self.transportFailure(error, queryID: nil)
+        }
+        guard response.status == 200 else {
+            throw ClickHouseError(code: .unexpectedResponse, message: "GET /ping answered HTTP \(response.status)\(Self.describeForeign(response.head)), not ClickHouse's 200 Ok.",
+                                  httpStatus: response.status, endpoint: endpoint)
+        }
+        var text = Substring(response.bodyText)
+        while let last = text.unicodeScalars.last, last == "\n" || last == "\r" || last == " " {
+            text = Substring(text.unicodeScalars.dropLast())
+        }
+        guard text == "Ok." else {
+            throw ClickHouseError(code: .unexpectedResponse, message: "GET /ping answered 200 but not with ClickHouse's \"Ok.\"\(Self.describeForeign(response.head)): is CLICKHOUSE_URL a ClickHouse HTTP interface?",
+                                  httpStatus: response.status, endpoint: endpoint)
+        }
+        let stream = try query("SELECT toUInt8(1) AS one")
+        defer { stream.close() }
+        let rows = try Self.readRows(stream, limit: 2)
+        guard rows.count == 1, rows[0] == [.uint(1)] else {
+            throw ClickHouseError(code: .unexpectedResponse, message: "SELECT 1 did not return the single row 1 (\(rows.count) rows)",
+                                  queryID: stream.queryID, endpoint: endpoint)
         }
     }
+
+    private static func readRows(_ stream: ClickHouseRowStream, limit: Int) throws(ClickHouseError) -> [[ClickHouseValue]] {
+        var rows: [[ClickHouseValue]] = []
+        var row: [ClickHouseValue] = []
+        while rows.count < limit, try stream.next(into: &row) { rows.append(row) }
+        return rows
+    }
+
+    /// `scheme://host:port/path` of the configured URL, for errors.
+    private var endpoint: String { HTTPError.redactedURL(configuration.url) }
 
     /// Sends `request` and waits for the response head.
     private func open(_ request: HTTPRequest, queryID: String) throws(ClickHouseError) -> HTTPResponseStream {
@@ -107,7 +134,7 @@ public final class ClickHouseClient {
     }
 
     static func transportFailure(_ error: HTTPError, queryID: String?) -> ClickHouseError {
-        ClickHouseError(code: .transport, message: error.message, queryID: queryID,
+        ClickHouseError(code: .transport, message: LogSafe.text(error.message), queryID: queryID,
                         endpoint: error.endpoint, transportError: error)
     }
 
@@ -133,9 +160,7 @@ public final class ClickHouseClient {
                 items.append((setting, "throw"))
             }
         }
-        let seconds = Double(configuration.maxExecutionTime.components.seconds)
-            + Double(configuration.maxExecutionTime.components.attoseconds) / 1e18
-        items.append(("max_execution_time", String(Int(seconds.rounded(.up)))))
+        items.append(("max_execution_time", String(Self.wholeSeconds(configuration.maxExecutionTime))))
         if configuration.compression { items.append(("enable_http_compression", "1")) }
         for (name, value) in configuration.settings { items.append((name, value)) }
         items += extra
@@ -155,6 +180,40 @@ public final class ClickHouseClient {
             timeout: nil, stallTimeout: configuration.maxExecutionTime + .seconds(10))
     }
 
+    /// `duration` rounded up to whole seconds within 1 … 10^9: ClickHouse reads 0 as "no limit",
+    /// and no configured value may trap the conversion.
+    static func wholeSeconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return 1 }
+        return min(1_000_000_000, max(1, seconds + (attoseconds > 0 ? 1 : 0)))
+    }
+
+    /// Fails unless the response head is ClickHouse's answer to a query: status 200 and the
+    /// `X-ClickHouse-Query-Id` header (and, for a result, `X-ClickHouse-Format`) that every
+    /// ClickHouse server sends. A redirect (never followed), a 204, any other 1xx–3xx, or a 200
+    /// from a proxy or login page is never read as rows.
+    static func checkIsClickHouse(_ stream: HTTPResponseStream, queryID: String, endpoint: String, result: Bool) throws(ClickHouseError) {
+        let head = stream.head
+        var problem: String?
+        if (300..<400).contains(head.status) {
+            problem = "a redirect (HTTP \(head.status)), which otel-bridge does not follow: set CLICKHOUSE_URL to the ClickHouse HTTP interface itself"
+        } else if head.status != 200 {
+            problem = "HTTP \(head.status)\(describeForeign(head)), where ClickHouse answers a query with 200 or an error status"
+        } else if head.header("X-ClickHouse-Query-Id") == nil || (result && head.header("X-ClickHouse-Format") == nil) {
+            problem = "HTTP 200 without ClickHouse's X-ClickHouse-Query-Id/X-ClickHouse-Format headers\(describeForeign(head)): is CLICKHOUSE_URL a ClickHouse HTTP interface (not a proxy or login page)?"
+        }
+        guard let problem else { return }
+        stream.close()
+        throw ClickHouseError(code: .unexpectedResponse, message: "the answer is not ClickHouse's: " + problem,
+                              httpStatus: head.status, queryID: queryID, endpoint: endpoint)
+    }
+
+    /// ` (Content-Type text/html)`, for messages about answers that are not ClickHouse's.
+    static func describeForeign(_ head: HTTPResponseHead) -> String {
+        guard let type = head.header("Content-Type") else { return "" }
+        return " (Content-Type \(LogSafe.text(type, limit: 80)))"
+    }
+
     /// Turns a status >= 400, or a success carrying `X-ClickHouse-Exception-Code`, into an error.
     static func checkStatus(_ stream: HTTPResponseStream, queryID: String) throws(ClickHouseError) {
         let head = stream.head
@@ -167,9 +226,11 @@ public final class ClickHouseClient {
         let parsed = ClickHouseExceptionText(parsing: text)
         let code = headerCode ?? parsed?.code
         let isAuth = code.map { [192, 193, 194, 516].contains($0) } ?? false
+        // Bodies are the server's (or a proxy's): bounded and with control characters escaped.
         throw ClickHouseError(
             code: isAuth ? .authentication : (code == nil ? .unexpectedResponse : .server),
-            message: parsed?.message ?? (text.isEmpty ? "HTTP \(head.status) with an empty body" : String(text.prefix(500))),
-            serverCode: code, serverName: parsed?.name, httpStatus: head.status, queryID: queryID)
+            message: parsed.map { LogSafe.text($0.message, limit: ClickHouseError.serverMessageLimit) }
+                ?? (text.isEmpty ? "HTTP \(head.status) with an empty body" : "HTTP \(head.status)\(describeForeign(head)): " + LogSafe.text(text)),
+            serverCode: code, serverName: parsed?.name.map { LogSafe.text($0, limit: 80) }, httpStatus: head.status, queryID: queryID)
     }
 }

@@ -82,6 +82,10 @@ public struct ClickHouseError: Error, CustomStringConvertible, CustomDebugString
         return false
     }
 
+    /// The most characters of a ClickHouse exception message kept (control characters escaped):
+    /// enough for ClickHouse's own explanations, bounded against a hostile or broken server.
+    public static let serverMessageLimit = 1000
+
     /// TIMEOUT_EXCEEDED, TOO_MANY_SIMULTANEOUS_QUERIES, NETWORK_ERROR, SOCKET_TIMEOUT, MEMORY_LIMIT_EXCEEDED.
     static let transientServerCodes: Set<Int> = [159, 202, 210, 209, 241]
 

@@ -161,8 +161,9 @@ public final class ClickHouseRowStream {
         http.close()
         finished = true
         return ClickHouseError(
-            code: .midStream, message: exception.message, serverCode: exception.code,
-            serverName: exception.name, httpStatus: http.head.status, queryID: queryID, endpoint: endpoint)
+            code: .midStream, message: LogSafe.text(exception.message, limit: ClickHouseError.serverMessageLimit),
+            serverCode: exception.code, serverName: exception.name.map { LogSafe.text($0, limit: 80) },
+            httpStatus: http.head.status, queryID: queryID, endpoint: endpoint)
     }
 
     /// The end of the transfer: the body must have ended on a row boundary with no exception.
@@ -172,8 +173,9 @@ public final class ClickHouseRowStream {
         if let code = http.head.header("X-ClickHouse-Exception-Code").flatMap({ Int($0) }) {
             // Sent as an HTTP trailer by servers that can.
             let parsed = ClickHouseExceptionText(parsing: String(decoding: rest, as: UTF8.self))
-            throw ClickHouseError(code: .midStream, message: parsed?.message ?? "the server reported exception \(code) after the result started",
-                                  serverCode: code, serverName: parsed?.name, httpStatus: http.head.status, queryID: queryID, endpoint: endpoint)
+            throw ClickHouseError(code: .midStream, message: parsed.map { LogSafe.text($0.message, limit: ClickHouseError.serverMessageLimit) }
+                                    ?? "the server reported exception \(code) after the result started",
+                                  serverCode: code, serverName: parsed?.name.map { LogSafe.text($0, limit: 80) }, httpStatus: http.head.status, queryID: queryID, endpoint: endpoint)
         }
         if !rest.isEmpty {
             if let legacy = ClickHouseExceptionText.trailing(in: rest) { throw midStream(legacy) }

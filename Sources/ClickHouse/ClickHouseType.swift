@@ -1,3 +1,5 @@
+import CurlHTTP
+
 /// A ClickHouse column type as `RowBinaryWithNamesAndTypes` declares it.
 public indirect enum ClickHouseType: Sendable, Equatable, CustomStringConvertible {
     case uint8, uint16, uint32, uint64, int8, int16, int32, int64
@@ -51,6 +53,26 @@ public indirect enum ClickHouseType: Sendable, Equatable, CustomStringConvertibl
         }
     }
 
+    /// The largest `FixedString(N)` accepted in a result header (ClickHouse's own limit is 16 MiB).
+    public static let maxFixedStringLength = 1 << 24
+
+    /// The fewest bytes one value of the type takes in RowBinary (0 for `Nothing`): an element
+    /// count is checked against it before any element is decoded.
+    var minimumEncodedSize: Int {
+        switch self {
+        case .uint8, .int8, .bool, .enum8: 1
+        case .uint16, .int16, .date, .enum16: 2
+        case .uint32, .int32, .float32, .date32, .dateTime, .ipv4: 4
+        case .uint64, .int64, .float64, .dateTime64: 8
+        case .uuid, .ipv6: 16
+        case .string, .nullable, .array, .map: 1
+        case .fixedString(let n): max(0, n)
+        case .decimal(let width, _): width
+        case .tuple(let types): types.reduce(0) { min(1 << 30, $0 + $1.minimumEncodedSize) }
+        case .nothing: 0
+        }
+    }
+
     /// The type without `Nullable`.
     public var nonNullable: ClickHouseType {
         if case .nullable(let t) = self { return t }
@@ -91,11 +113,14 @@ private struct TypeParser {
     let text: [UInt8]
     let original: String
     var pos = 0
+    /// Nesting of `Array(`, `Nullable(`, … so far: bounded, so a hostile header cannot exhaust the stack.
+    var depth = 0
+    static let maxDepth = 32
 
     var atEnd: Bool { pos >= text.count }
 
     func failure(_ why: String) -> ClickHouseError {
-        ClickHouseError(code: .decoding, message: "cannot parse ClickHouse type '\(original)': \(why)")
+        ClickHouseError(code: .decoding, message: "cannot parse ClickHouse type '\(LogSafe.text(original, limit: 200))': \(why)")
     }
 
     mutating func skipSpaces() {
@@ -129,7 +154,7 @@ private struct TypeParser {
         if pos < text.count, text[pos] == UInt8(ascii: "-") { negative = true; pos += 1 }
         let start = pos
         while pos < text.count, text[pos] >= 0x30, text[pos] <= 0x39 { pos += 1 }
-        guard pos > start, let v = Int(String(decoding: text[start..<pos], as: UTF8.self)) else {
+        guard pos > start, pos - start <= 9, let v = Int(String(decoding: text[start..<pos], as: UTF8.self)) else {
             throw failure("expected a number")
         }
         return negative ? -v : v
@@ -169,6 +194,9 @@ private struct TypeParser {
     }
 
     mutating func parseType() throws(ClickHouseError) -> ClickHouseType {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw failure("types nested deeper than \(Self.maxDepth) levels") }
         let name = identifier()
         switch name {
         case "UInt8": return .uint8
@@ -193,6 +221,9 @@ private struct TypeParser {
             try expect(UInt8(ascii: "("))
             let n = try integer()
             try expect(UInt8(ascii: ")"))
+            guard (1...ClickHouseType.maxFixedStringLength).contains(n) else {
+                throw failure("FixedString length \(n) is out of 1…\(ClickHouseType.maxFixedStringLength)")
+            }
             return .fixedString(n)
         case "DateTime":
             guard consume(UInt8(ascii: "(")) else { return .dateTime(timezone: nil) }
@@ -211,13 +242,19 @@ private struct TypeParser {
             try expect(UInt8(ascii: "("))
             let scale = try integer()
             try expect(UInt8(ascii: ")"))
-            return .decimal(width: name == "Decimal32" ? 4 : name == "Decimal64" ? 8 : 16, scale: scale)
+            let width = name == "Decimal32" ? 4 : name == "Decimal64" ? 8 : 16
+            let maxScale = width == 4 ? 9 : width == 8 ? 18 : 38
+            guard (0...maxScale).contains(scale) else { throw failure("\(name) scale \(scale) is out of 0…\(maxScale)") }
+            return .decimal(width: width, scale: scale)
         case "Decimal":
             try expect(UInt8(ascii: "("))
             let precision = try integer()
             var scale = 0
             if consume(UInt8(ascii: ",")) { scale = try integer() }
             try expect(UInt8(ascii: ")"))
+            guard (1...76).contains(precision), (0...precision).contains(scale) else {
+                throw failure("Decimal(\(precision), \(scale)) is out of range (precision 1…76, scale 0…precision)")
+            }
             let width = precision <= 9 ? 4 : precision <= 18 ? 8 : precision <= 38 ? 16 : 32
             guard width <= 16 else { throw failure("Decimal256 is not supported") }
             return .decimal(width: width, scale: scale)
@@ -280,8 +317,10 @@ private struct TypeParser {
             return .map(key, value)
         case "":
             throw failure("expected a type name")
+        case "Decimal256":
+            throw failure("Decimal256 is not supported")
         default:
-            throw failure("type \(name) is not supported by otel-bridge's RowBinary decoder")
+            throw failure("type \(LogSafe.text(name, limit: 60)) is not supported by otel-bridge's RowBinary decoder")
         }
     }
 }

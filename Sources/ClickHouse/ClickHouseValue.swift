@@ -24,12 +24,14 @@ public enum ClickHouseValue: Sendable, Equatable {
     /// Nanoseconds since the Unix epoch for date and time values.
     public var unixNanoseconds: Int64? {
         switch self {
-        case .date(let days): return Int64(days) * 86_400 * 1_000_000_000
-        case .dateTime(let seconds): return seconds * 1_000_000_000
+        // Checked arithmetic: a Date32 or DateTime64 far from today does not fit in Int64
+        // nanoseconds and gives nil, never a trap.
+        case .date(let days): return Self.checkedProduct(Int64(days), 86_400 * 1_000_000_000)
+        case .dateTime(let seconds): return Self.checkedProduct(seconds, 1_000_000_000)
         case .dateTime64(let ticks, let precision):
-            let factor = pow10(9 - precision)
-            let (value, overflow) = ticks.multipliedReportingOverflow(by: factor)
-            return overflow ? nil : value
+            guard (0...18).contains(precision) else { return nil }
+            if precision > 9 { return ticks / pow10(precision - 9) }
+            return Self.checkedProduct(ticks, pow10(9 - precision))
         default: return nil
         }
     }
@@ -53,7 +55,11 @@ public enum ClickHouseValue: Sendable, Equatable {
         case .uint(let v): return Double(v)
         case .float(let v): return v
         case .bool(let b): return b ? 1 : 0
-        case .decimal(let units, let scale): return Double(units) / Double(pow10(scale))
+        case .decimal(let units, let scale):
+            if (0...18).contains(scale) { return Double(units) / Double(pow10(scale)) }
+            // 10^scale overflows Int64 from scale 19 on (Decimal128 allows 38): read the decimal
+            // text instead, which Double rounds correctly for any scale.
+            return Double("\(units)e-\(max(0, min(scale, 100_000)))") ?? 0
         default: return nil
         }
     }
@@ -71,8 +77,16 @@ public enum ClickHouseValue: Sendable, Equatable {
     }
 }
 
+extension ClickHouseValue {
+    static func checkedProduct(_ a: Int64, _ b: Int64) -> Int64? {
+        let (value, overflow) = a.multipliedReportingOverflow(by: b)
+        return overflow ? nil : value
+    }
+}
+
+/// 10^n for n in 0…18 (callers check the range; larger n saturates instead of trapping).
 func pow10(_ n: Int) -> Int64 {
     var r: Int64 = 1
-    for _ in 0..<max(0, n) { r *= 10 }
+    for _ in 0..<min(max(0, n), 18) { r *= 10 }
     return r
 }

@@ -79,8 +79,10 @@ public enum QueryParameter: Sendable, Equatable {
 
     /// `YYYY-MM-DD hh:mm:ss.fffffffff` in UTC.
     public static func formatUTC(unixNanoseconds ns: Int64) -> String {
-        let seconds = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
-        let fraction = ns - seconds * 1_000_000_000
+        // Floor division without intermediate overflow (Int64.min included).
+        let (quotient, remainder) = ns.quotientAndRemainder(dividingBy: 1_000_000_000)
+        let seconds = remainder < 0 ? quotient - 1 : quotient
+        let fraction = remainder < 0 ? remainder + 1_000_000_000 : remainder
         let c = CivilTime(unixSeconds: seconds)
         func pad(_ v: Int64, _ width: Int) -> String {
             let s = String(v)

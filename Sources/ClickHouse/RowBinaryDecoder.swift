@@ -1,3 +1,5 @@
+import CurlHTTP
+
 /// Decoding of ClickHouse's `RowBinaryWithNamesAndTypes` output format.
 ///
 /// The format: a LEB128 column count, the column names, the column type names, then rows, each the
@@ -8,13 +10,31 @@ enum RowBinary {
     /// More bytes are needed to finish the current row; the caller refills and decodes it again.
     struct Underflow: Error {}
 
-    /// A cursor over a contiguous byte buffer.
+    /// A cursor over a contiguous byte buffer, within the budget of one row (or the header).
     struct Reader {
         let bytes: UnsafeRawBufferPointer
         var offset: Int
+        let limits: RowBinaryDecoder.Limits
+        /// Where the current row (or the header) began.
+        let rowStart: Int
+        /// Values the row may still hold (nested ones included).
+        var valuesLeft: Int
+
+        init(bytes: UnsafeRawBufferPointer, offset: Int, limits: RowBinaryDecoder.Limits) {
+            self.bytes = bytes
+            self.offset = offset
+            self.limits = limits
+            self.rowStart = offset
+            self.valuesLeft = limits.maxValuesPerRow
+        }
+
+        /// Bytes the row may still take, counted from the current offset.
+        var rowBytesLeft: Int { limits.maxRowBytes - (offset - rowStart) }
 
         @inline(__always)
         mutating func require(_ n: Int) throws(RowBinaryFailure) {
+            guard n >= 0 else { throw .invalid("a negative length") }
+            if n > rowBytesLeft { throw .invalid("a row (or the header) larger than \(limits.maxRowBytes) bytes") }
             if bytes.count - offset < n { throw .underflow }
         }
 
@@ -41,7 +61,40 @@ enum RowBinary {
             }
         }
 
+        /// A length prefix (string, FixedString), within the per-value limit: checked before any
+        /// conversion to `Int`, so a 2 GiB or 2^64 length is an error, never a trap or a wait.
+        mutating func length() throws(RowBinaryFailure) -> Int {
+            let length = try varUInt()
+            guard length <= UInt64(limits.maxValueBytes) else {
+                throw .invalid("a value of \(length) bytes (the limit is \(limits.maxValueBytes))")
+            }
+            return Int(length)
+        }
+
+        /// An element count (Array, Map), within the row's remaining value and byte budgets.
+        mutating func count(of elementSize: Int) throws(RowBinaryFailure) -> Int {
+            let count = try varUInt()
+            guard count <= UInt64(valuesLeft) else {
+                throw .invalid("\(count) elements, more than the \(limits.maxValuesPerRow) values one row may hold")
+            }
+            let n = Int(count)
+            if elementSize > 0, n > rowBytesLeft / elementSize {
+                throw .invalid("\(count) elements of at least \(elementSize) bytes, more than a row may hold (\(limits.maxRowBytes) bytes)")
+            }
+            return n
+        }
+
+        /// Counts one decoded value against the row's budget.
+        @inline(__always)
+        mutating func spendValue() throws(RowBinaryFailure) {
+            guard valuesLeft > 0 else { throw .invalid("more than \(limits.maxValuesPerRow) values in one row") }
+            valuesLeft -= 1
+        }
+
         mutating func rawBytes(_ n: Int) throws(RowBinaryFailure) -> UnsafeRawBufferPointer {
+            guard n <= limits.maxValueBytes else {
+                throw .invalid("a value of \(n) bytes (the limit is \(limits.maxValueBytes))")
+            }
             try require(n)
             let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + n])
             offset += n
@@ -49,15 +102,14 @@ enum RowBinary {
         }
 
         mutating func string() throws(RowBinaryFailure) -> String {
-            let length = try varUInt()
-            guard length <= UInt64(Int32.max) else { throw .invalid("a string length of \(length) bytes") }
-            let raw = try rawBytes(Int(length))
+            let raw = try rawBytes(try length())
             return String(validating: raw, as: UTF8.self) ?? RowBinary.escapingInvalidUTF8(raw)
         }
     }
 
     /// Decodes one value of `type`.
     static func decode(_ type: ClickHouseType, _ r: inout Reader) throws(RowBinaryFailure) -> ClickHouseValue {
+        try r.spendValue()
         switch type {
         case .uint8: return .uint(UInt64(try r.load(UInt8.self)))
         case .uint16: return .uint(UInt64(try r.load(UInt16.self)))
@@ -72,6 +124,7 @@ enum RowBinary {
         case .bool: return .bool(try r.load(UInt8.self) != 0)
         case .string: return .string(try r.string())
         case .fixedString(let n):
+            guard n >= 0 else { throw .invalid("FixedString(\(n))") }
             let raw = try r.rawBytes(n)
             return .string(String(decoding: raw, as: UTF8.self))
         case .date: return .date(days: Int32(try r.load(UInt16.self)))
@@ -117,12 +170,10 @@ enum RowBinary {
         case .nothing:
             return .null
         case .array(let inner):
-            let count = try r.varUInt()
-            guard count <= UInt64(r.bytes.count - r.offset) || count <= 1 << 20 else {
-                throw .invalid("an array length of \(count)")
-            }
+            let count = try r.count(of: inner.minimumEncodedSize)
             var items: [ClickHouseValue] = []
-            items.reserveCapacity(Int(count))
+            // Reserve no more than the bytes at hand can fill: the count is the server's word.
+            items.reserveCapacity(min(count, max(0, r.bytes.count - r.offset)))
             for _ in 0..<count { items.append(try decode(inner, &r)) }
             return .array(items)
         case .tuple(let types):
@@ -131,7 +182,8 @@ enum RowBinary {
             for t in types { items.append(try decode(t, &r)) }
             return .tuple(items)
         case .map(let k, let v):
-            let count = try r.varUInt()
+            let count = try r.count(of: k.minimumEncodedSize + v.minimumEncodedSize)
+            guard count <= r.valuesLeft / 2 else { throw .invalid("a map of \(count) entries, more values than a row may hold") }
             var items: [ClickHouseValue] = []
             for _ in 0..<count {
                 items.append(try decode(k, &r))
@@ -173,12 +225,37 @@ public struct ClickHouseColumn: Sendable, Equatable {
 /// Decodes `RowBinaryWithNamesAndTypes` from bytes fed in chunks, with no I/O of its own: the
 /// header once, then rows. A row split across chunks is decoded again once the rest arrived.
 public struct RowBinaryDecoder {
+    /// Bounds that keep a hostile or broken server from making the decoder trap, hang or
+    /// allocate without limit: a length, count or row over them is a `.decoding` error.
+    public struct Limits: Sendable, Equatable {
+        /// Bytes one row may take, and the header too (default 16 MiB). A row still incomplete
+        /// when this many bytes are buffered fails instead of buffering more.
+        public var maxRowBytes: Int
+        /// Bytes of one String or FixedString value (default 4 MiB).
+        public var maxValueBytes: Int
+        /// Values one row may hold, elements of arrays, maps and tuples included (default 1 Mi).
+        public var maxValuesPerRow: Int
+        /// Columns of a result (default 10 000).
+        public var maxColumns: Int
+
+        public init(maxRowBytes: Int = 16 << 20, maxValueBytes: Int = 4 << 20,
+                    maxValuesPerRow: Int = 1 << 20, maxColumns: Int = 10_000) {
+            self.maxRowBytes = max(1, maxRowBytes)
+            self.maxValueBytes = max(0, min(maxValueBytes, self.maxRowBytes))
+            self.maxValuesPerRow = max(1, maxValuesPerRow)
+            self.maxColumns = max(1, maxColumns)
+        }
+    }
+
     /// The result's columns, once the header has been decoded.
     public private(set) var columns: [ClickHouseColumn]?
+    public let limits: Limits
     private var buffer: [UInt8] = []
     private var position = 0
 
-    public init() {}
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+    }
 
     /// Bytes fed but not yet decoded.
     public var pendingBytes: ArraySlice<UInt8> { buffer[position...] }
@@ -196,18 +273,22 @@ public struct RowBinaryDecoder {
     public mutating func decodeHeader() throws(ClickHouseError) -> Bool {
         if columns != nil { return true }
         let start = position
+        let limits = self.limits
         let parsed = buffer.withUnsafeBytes { raw in
             Result { () throws(RowBinaryFailure) -> (Int, [ClickHouseColumn]) in
-                var r = RowBinary.Reader(bytes: raw, offset: start)
+                var r = RowBinary.Reader(bytes: raw, offset: start, limits: limits)
                 let count = try r.varUInt()
-                guard count <= 10_000 else { throw .invalid("a column count of \(count)") }
+                guard count >= 1, count <= UInt64(limits.maxColumns) else { throw .invalid("a column count of \(count) (1…\(limits.maxColumns))") }
                 var names: [String] = []
                 for _ in 0..<count { names.append(try r.string()) }
                 var columns: [ClickHouseColumn] = []
                 for name in names {
                     let typeName = try r.string()
-                    guard let type = try? ClickHouseType(parsing: typeName) else {
-                        throw .invalid("column \(name) has type \(typeName), which otel-bridge cannot decode")
+                    let type: ClickHouseType
+                    do throws(ClickHouseError) {
+                        type = try ClickHouseType(parsing: typeName)
+                    } catch {
+                        throw .invalid("column \(LogSafe.text(name, limit: 100)): \(error.message), which otel-bridge cannot decode")
                     }
                     columns.append(ClickHouseColumn(name: name, type: type, typeName: typeName))
                 }
@@ -232,9 +313,10 @@ public struct RowBinaryDecoder {
         guard let columns, position < buffer.count else { return false }
         if row.count != columns.count { row = Array(repeating: .null, count: columns.count) }
         let start = position
+        let limits = self.limits
         let result = buffer.withUnsafeBytes { raw in
             Result { () throws(RowBinaryFailure) -> Int in
-                var reader = RowBinary.Reader(bytes: raw, offset: start)
+                var reader = RowBinary.Reader(bytes: raw, offset: start, limits: limits)
                 for i in 0..<columns.count {
                     row[i] = try RowBinary.decode(columns[i].type, &reader)
                 }

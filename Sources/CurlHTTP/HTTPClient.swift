@@ -136,14 +136,19 @@ public final class HTTPClient {
         set(otb_curl_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https"))
         set(otb_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1))
         set(otb_curl_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1))
-        set(otb_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, configuration.connectTimeout.milliseconds))
+        // libcurl reads 0 as "no limit": a limit is never allowed to round down to 0.
+        set(otb_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, configuration.connectTimeout.curlMilliseconds))
         if let timeout = request.timeout {
-            set(otb_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(1, timeout.milliseconds)))
+            set(otb_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, timeout.curlMilliseconds))
         }
         if let stall = request.stallTimeout {
             set(otb_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1))
-            set(otb_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, stall.milliseconds / 1000)))
+            set(otb_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, stall.curlMilliseconds / 1000)))
         }
+        // A redirect is never followed: a 3xx is handed to the caller, which fails on it (a login
+        // proxy or a moved endpoint must not receive the credentials or be taken for the server).
+        set(otb_curl_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0))
+        set(otb_curl_setopt_long(easy, CURLOPT_MAXREDIRS, 0))
         // A proxy's "200 Connection established" must not be taken for the server's response head.
         set(otb_curl_setopt_long(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1))
         set(otb_curl_setopt_string(easy, CURLOPT_USERAGENT, configuration.userAgent))
@@ -172,6 +177,15 @@ public final class HTTPClient {
             }
         }
 
+        // A CR or LF would end the field and start another (header injection), a NUL would cut
+        // it: such a header is refused, naming the field but never its value.
+        for (index, header) in request.headers.enumerated() {
+            guard LogSafe.isToken(header.name), LogSafe.isHeaderValueSafe(header.value) else {
+                state.release()
+                throw HTTPError(code: .invalidRequest, endpoint: state.endpoint,
+                                message: "header \(index + 1) (\(LogSafe.isToken(header.name) ? header.name : "with an invalid name")) contains a control character or an invalid name; its value is not shown")
+            }
+        }
         // "Expect:" suppresses the 100-continue round trip libcurl adds to larger POSTs.
         var list: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "Expect:")
         for (name, value) in request.headers {
@@ -327,9 +341,16 @@ private let curlHeaderCallback: otb_curl_data_callback = { data, size, count, co
 }
 
 extension Duration {
-    /// Whole milliseconds, at least 0, as libcurl's `long`.
-    var milliseconds: Int {
+    /// The longest limit handed to libcurl: 24 days (its milliseconds fit a 32-bit `long`, and no
+    /// transfer of the bridge may legitimately take longer).
+    static let curlLimit: Duration = .seconds(24 * 86_400)
+
+    /// Whole milliseconds for a libcurl timeout option, within 1 ms … 24 days. Never 0, which
+    /// libcurl reads as "no limit"; never an overflow, whatever the duration.
+    var curlMilliseconds: Int {
+        if self <= .zero { return 1 }
+        if self >= Self.curlLimit { return 24 * 86_400 * 1000 }
         let (seconds, attoseconds) = components
-        return max(0, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+        return max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
     }
 }

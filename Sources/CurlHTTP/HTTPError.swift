@@ -104,20 +104,52 @@ public struct HTTPError: Error, CustomStringConvertible, CustomDebugStringConver
 }
 
 extension HTTPError {
-    /// `scheme://host[:port]/path` of `url` without query string or credentials: what errors
-    /// and logs may show.
+    /// `scheme://host[:port]/path` of `url` without query string, fragment or credentials: what
+    /// errors and logs may show.
+    ///
+    /// Robust against passwords that were not percent-encoded: the userinfo is everything before
+    /// the *last* `@` after the scheme, and when a `/`, `?` or `#` precedes that `@` (a password
+    /// holding one of them, or an `@` in the path or query) only `scheme://host[:port]` is shown.
+    /// A string that does not start with `scheme://`, or whose host part is not a plain host and
+    /// port, is never echoed: the answer is then a placeholder.
     public static func redactedURL(_ url: String) -> String {
-        var s = Substring(url)
-        if let q = s.firstIndex(where: { $0 == "?" || $0 == "#" }) { s = s[..<q] }
-        // Drop userinfo (user:password@) if present.
-        if let colon = s.firstIndex(of: ":"), s[colon...].hasPrefix("://") {
-            let restStart = s.index(colon, offsetBy: 3)
-            let rest = s[restStart...]
-            let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
-            if let at = rest[..<authorityEnd].lastIndex(of: "@") {
-                return String(s[..<restStart]) + String(rest[rest.index(after: at)...])
-            }
+        let s = Substring(url)
+        guard let separator = s.range(ofSubstring: "://") else { return "(not a URL: not shown)" }
+        let scheme = s[..<separator.lowerBound]
+        guard let first = scheme.first, first.isASCII, first.isLetter,
+              scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == ".") })
+        else { return "(not a URL: not shown)" }
+        let rest = s[separator.upperBound...]
+        let firstDelimiter = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" }
+        var authorityStart = rest.startIndex
+        var showPath = true
+        if let at = rest.lastIndex(of: "@") {
+            authorityStart = rest.index(after: at)
+            if let firstDelimiter, firstDelimiter < at { showPath = false }
         }
-        return String(s)
+        let afterUserinfo = rest[authorityStart...]
+        let hostEnd = afterUserinfo.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? afterUserinfo.endIndex
+        let hostPort = afterUserinfo[..<hostEnd]
+        guard !hostPort.isEmpty, hostPort.allSatisfy({
+            $0.isASCII && ($0.isLetter || $0.isNumber || "-._:[]%".contains($0))
+        }) else { return String(scheme) + "://(host not shown)" }
+        var result = String(scheme) + "://" + hostPort
+        if showPath {
+            let path = afterUserinfo[hostEnd...]
+            let pathEnd = path.firstIndex { $0 == "?" || $0 == "#" } ?? path.endIndex
+            result += LogSafe.text(String(path[..<pathEnd]), limit: 200)
+        }
+        return result
+    }
+}
+
+extension Substring {
+    func range(ofSubstring needle: String) -> Range<Index>? {
+        var i = startIndex
+        while i < endIndex {
+            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
+            i = index(after: i)
+        }
+        return nil
     }
 }

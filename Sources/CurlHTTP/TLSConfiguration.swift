@@ -19,3 +19,24 @@ public struct TLSConfiguration: Sendable, Equatable {
         self.clientKeyFile = clientKeyFile
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension TLSConfiguration {
+    /// Why the file at `path` cannot serve as a certificate or key (missing, a directory,
+    /// unreadable), or `nil` when it is a readable regular file. Checked when the configuration is
+    /// read, so a wrong path fails at start-up rather than at the first export after a query.
+    public static func unreadableReason(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            return errno == ENOENT || errno == ENOTDIR ? "no file at \(path)" : "cannot access \(path) (errno \(errno))"
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { return "\(path) is not a regular file" }
+        guard access(path, R_OK) == 0 else { return "\(path) is not readable by this process" }
+        return nil
+    }
+}

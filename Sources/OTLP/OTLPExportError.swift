@@ -3,7 +3,7 @@ import CurlHTTP
 /// An export the receiver did not acknowledge.
 public struct OTLPExportError: Error, CustomStringConvertible, CustomDebugStringConvertible, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: Hashable, Sendable { case rejected, retriesExhausted, transport }
+        private enum Base: Hashable, Sendable { case rejected, retriesExhausted, transport, invalidResponse }
         private let base: Base
         private init(_ base: Base) { self.base = base }
 
@@ -13,12 +13,16 @@ public struct OTLPExportError: Error, CustomStringConvertible, CustomDebugString
         public static let retriesExhausted = Code(.retriesExhausted)
         /// A transport failure that retrying cannot cure (bad URL, certificate verification).
         public static let transport = Code(.transport)
+        /// A 2xx that is not an OTLP response (a login page, a proxy's answer: another Content-Type,
+        /// or a body that is not an `Export…ServiceResponse`), or a redirect: not an acknowledgement.
+        public static let invalidResponse = Code(.invalidResponse)
 
         public var description: String {
             switch base {
             case .rejected: "rejected by the receiver"
             case .retriesExhausted: "retries exhausted"
             case .transport: "transport failure"
+            case .invalidResponse: "answered with something that is not an OTLP response"
             }
         }
     }

@@ -86,7 +86,7 @@ public struct OTLPExporterConfiguration: Sendable {
         var headers: [(name: String, value: String)] = []
         for name in ["\(prefix)_HEADERS", "\(prefix)_\(signalName)_HEADERS"] {
             guard let text = value(name) else { continue }
-            for (key, v) in try KeyValueList.parse(text, variable: name) {
+            for (key, v) in try KeyValueList.parseHeaders(text, variable: name) {
                 headers.removeAll { $0.name.lowercased() == key.lowercased() }
                 headers.append((key, v))
             }
@@ -115,19 +115,37 @@ public struct OTLPExporterConfiguration: Sendable {
 
         timeout = .seconds(10)
         if let (name, text) = lookup("TIMEOUT") {
-            guard let ms = Int(text), ms > 0 else {
-                throw OTLPConfigurationError(variable: name, reason: "expected a positive number of milliseconds, got '\(text)'")
-            }
-            timeout = .milliseconds(ms)
+            timeout = try Self.parseTimeout(text, variable: name)
         }
 
         tls = TLSConfiguration()
-        if let (_, path) = lookup("CERTIFICATE") { tls.caFile = path }
-        if let (_, path) = lookup("CLIENT_CERTIFICATE") { tls.clientCertificateFile = path }
-        if let (_, path) = lookup("CLIENT_KEY") { tls.clientKeyFile = path }
+        func readableFile(_ suffix: String) throws(OTLPConfigurationError) -> String? {
+            guard let (name, path) = lookup(suffix) else { return nil }
+            if let why = TLSConfiguration.unreadableReason(path) {
+                throw OTLPConfigurationError(variable: name, reason: LogSafe.text(why))
+            }
+            return path
+        }
+        if let path = try readableFile("CERTIFICATE") { tls.caFile = path }
+        if let path = try readableFile("CLIENT_CERTIFICATE") { tls.clientCertificateFile = path }
+        if let path = try readableFile("CLIENT_KEY") { tls.clientKeyFile = path }
         if (tls.clientCertificateFile == nil) != (tls.clientKeyFile == nil) {
             throw OTLPConfigurationError(variable: "\(prefix)_CLIENT_CERTIFICATE", reason: "a client certificate and a client key must be set together")
         }
+    }
+
+    /// Bounds of `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds): 1 ms … 1 h. libcurl reads 0 as
+    /// "no limit", so nothing below 1 ms is accepted.
+    public static let timeoutRange: ClosedRange<Int64> = 1 ... 3_600_000
+
+    /// Whole milliseconds as the OTel specification has them (an integer), within ``timeoutRange``.
+    /// `0.1`, `1e20`, `-5`, `NaN` and numbers beyond Int64 are errors that name the variable.
+    static func parseTimeout(_ text: String, variable: String) throws(OTLPConfigurationError) -> Duration {
+        let digits = text.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+        guard digits, text.utf8.count <= 10, let ms = Int64(text), timeoutRange.contains(ms) else {
+            throw OTLPConfigurationError(variable: variable, reason: "expected whole milliseconds within \(timeoutRange.lowerBound)…\(timeoutRange.upperBound), got '\(LogSafe.text(text, limit: 40))'")
+        }
+        return .milliseconds(ms)
     }
 
     static func appendSignalPath(_ base: String, signal: Signal) -> String {
@@ -136,7 +154,10 @@ public struct OTLPExporterConfiguration: Sendable {
 
     static func validateURL(_ url: String, variable: String) throws(OTLPConfigurationError) -> String {
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-            throw OTLPConfigurationError(variable: variable, reason: "expected an http:// or https:// URL")
+            throw OTLPConfigurationError(variable: variable, reason: "expected an http:// or https:// URL (the value is not shown, as it may hold credentials)")
+        }
+        guard !HTTPError.redactedURL(url).hasSuffix("(host not shown)"), LogSafe.isHeaderValueSafe(url), !url.contains(" ") else {
+            throw OTLPConfigurationError(variable: variable, reason: "not a valid http(s) URL: its host part must be host[:port] (percent-encode '/', '?', '#' and '@' in credentials); the value is not shown")
         }
         return url
     }

@@ -31,6 +31,9 @@ public final class OTLPHTTPExporter {
         case failed(status: Int, message: String)
         /// A transport failure that sending again will not cure (bad URL, TLS verification).
         case transportFailed(message: String)
+        /// An answer that is not the receiver's OTLP response (a 2xx of another Content-Type or
+        /// with an undecodable body, a redirect): never an acknowledgement, never retried.
+        case invalidResponse(status: Int, message: String)
     }
 
     public let configuration: OTLPExporterConfiguration
@@ -40,6 +43,11 @@ public final class OTLPHTTPExporter {
     private let logger: Logger
     private let sleep: (Duration) -> Void
     private let random: () -> Double
+    private let health = EndpointHealthBox()
+
+    /// Whether an earlier export through this exporter spent its whole retry budget on retryable
+    /// failures and no export has been acknowledged since: exports then make a single attempt.
+    public var isEndpointUnavailable: Bool { !health.state.allowsRetries }
 
     public init(
         configuration: OTLPExporterConfiguration, signal: OTLPExporterConfiguration.Signal,
@@ -58,15 +66,22 @@ public final class OTLPHTTPExporter {
 
     /// Sends `body` (already in the configured wire protocol) until it is acknowledged, a
     /// non-retryable answer arrives, or the retry budget is spent.
+    ///
+    /// The exporter remembers when its endpoint exhausted a retry budget on retryable failures
+    /// (``EndpointHealth``): until an export is acknowledged again, later exports make a single
+    /// attempt without backoff, so a receiver that is down holds up a pass of several pipelines
+    /// for one budget, not one budget per pipeline.
     public func export(body: [UInt8]) throws(OTLPExportError) -> ExportAcknowledgement {
         let payload = configuration.compression == .gzip ? Gzip.compress(body) : body
         let started = ContinuousClock.now
+        let retries = health.state.allowsRetries
         var attempt = 0
         while true {
             attempt += 1
             switch send(payload) {
             case .acknowledged(var ack):
                 ack.attempts = attempt
+                health.update { $0.record(.acknowledged) }
                 if ack.rejected > 0 || ack.message != nil {
                     logger.warning("OTLP receiver accepted the export partially", metadata: [
                         "endpoint": "\(redactedEndpoint)", "rejected": "\(ack.rejected)", "message": "\(ack.message ?? "")",
@@ -75,18 +90,35 @@ public final class OTLPHTTPExporter {
                 return ack
             case .failed(let status, let message):
                 throw OTLPExportError(code: .rejected, endpoint: redactedEndpoint, httpStatus: status, message: message, attempts: attempt)
+            case .invalidResponse(let status, let message):
+                throw OTLPExportError(code: .invalidResponse, endpoint: redactedEndpoint, httpStatus: status, message: message, attempts: attempt)
             case .transportFailed(let message):
                 throw OTLPExportError(code: .transport, endpoint: redactedEndpoint, message: message, attempts: attempt)
             case .retryable(let status, let message, let retryAfter):
-                let elapsed = ContinuousClock.now - started
-                guard let wait = retryPolicy.delay(afterAttempt: attempt, elapsed: elapsed, retryAfter: retryAfter, random: random()) else {
-                    throw OTLPExportError(code: .retriesExhausted, endpoint: redactedEndpoint, httpStatus: status, message: message, attempts: attempt)
+                guard retries else {
+                    throw OTLPExportError(
+                        code: .retriesExhausted, endpoint: redactedEndpoint, httpStatus: status,
+                        message: message + "; an earlier export already spent its whole retry budget on this endpoint, so this one made a single attempt (retries resume after an acknowledged export)",
+                        attempts: attempt)
                 }
-                logger.info("OTLP export will be retried", metadata: [
-                    "endpoint": "\(redactedEndpoint)", "attempt": "\(attempt)",
-                    "status": "\(status.map(String.init) ?? "none")", "reason": "\(message)", "wait_ms": "\(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)",
-                ])
-                sleep(wait)
+                let elapsed = ContinuousClock.now - started
+                switch retryPolicy.decide(afterAttempt: attempt, elapsed: elapsed, retryAfter: retryAfter, random: random()) {
+                case .giveUp(let reason):
+                    health.update { $0.record(.retryBudgetExhausted) }
+                    logger.warning("OTLP endpoint unavailable: later exports through it make a single attempt until one is acknowledged", metadata: [
+                        "endpoint": "\(redactedEndpoint)", "attempts": "\(attempt)",
+                    ])
+                    throw OTLPExportError(code: .retriesExhausted, endpoint: redactedEndpoint, httpStatus: status,
+                                          message: message + "; " + reason, attempts: attempt)
+                case .retry(let wait):
+                    let (seconds, attoseconds) = wait.components
+                    logger.info("OTLP export will be retried", metadata: [
+                        "endpoint": "\(redactedEndpoint)", "attempt": "\(attempt)",
+                        "status": "\(status.map(String.init) ?? "none")", "reason": "\(message)",
+                        "wait_ms": "\(seconds &* 1000 &+ attoseconds / 1_000_000_000_000_000)",
+                    ])
+                    sleep(wait)
+                }
             }
         }
     }
@@ -104,19 +136,47 @@ public final class OTLPHTTPExporter {
             response = try http.perform(request, maxBodyBytes: 4 * 1024 * 1024)
         } catch {
             if error.isTransient {
-                return .retryable(status: nil, message: "\(error.code): \(error.message)", retryAfter: nil)
+                return .retryable(status: nil, message: "\(error.code): \(LogSafe.text(error.message))", retryAfter: nil)
             }
-            return .transportFailed(message: "\(error.code): \(error.message)")
+            return .transportFailed(message: "\(error.code): \(LogSafe.text(error.message))")
         }
-        return Self.interpret(response, signal: signal, now: Int64(Date().timeIntervalSince1970))
+        return Self.interpret(response, signal: signal, now: Int64(Date().timeIntervalSince1970), wireProtocol: configuration.wireProtocol)
     }
 
     /// Reads a receiver's answer per the OTLP/HTTP specification.
-    public static func interpret(_ response: HTTPResponse, signal: OTLPExporterConfiguration.Signal, now: Int64) -> AttemptOutcome {
+    ///
+    /// A 2xx is an acknowledgement only when it is an OTLP response: its Content-Type, when
+    /// present, must be `application/x-protobuf` (or `application/protobuf`) or `application/json`,
+    /// and its body must decode as the signal's `Export…ServiceResponse` (in the response's
+    /// encoding, or the request's `wireProtocol` when the response names none). An empty body is
+    /// the empty message (full success). Anything else — a login page's 200 `text/html`, a body
+    /// that does not decode — is `.invalidResponse`, as is a redirect (never followed). The
+    /// message names status and Content-Type, never the body.
+    public static func interpret(
+        _ response: HTTPResponse, signal: OTLPExporterConfiguration.Signal, now: Int64,
+        wireProtocol: OTLPExporterConfiguration.WireProtocol = .httpProtobuf
+    ) -> AttemptOutcome {
         let status = response.status
-        let isJSON = response.header("Content-Type")?.lowercased().hasPrefix("application/json") ?? false
+        let contentType = response.header("Content-Type")
+        let mediaType = contentType.map { String($0.split(separator: ";", maxSplits: 1).first ?? "").trimmedSpaces.lowercased() }
+        let isJSON = mediaType == "application/json"
+        let shownType = contentType.map { " with Content-Type \(LogSafe.text($0, limit: 80))" } ?? " without a Content-Type"
         if (200..<300).contains(status) {
-            return .acknowledged(partialSuccess(response.body, signal: signal, json: isJSON))
+            let json: Bool
+            switch mediaType {
+            case nil: json = wireProtocol == .httpJSON
+            case "application/json": json = true
+            case "application/x-protobuf", "application/protobuf": json = false
+            default:
+                return .invalidResponse(status: status, message: "HTTP \(status)\(shownType) is not an OTLP response (application/x-protobuf or application/json): is the endpoint an OTLP/HTTP receiver, not a proxy or login page?")
+            }
+            guard let ack = partialSuccess(response.body, signal: signal, json: json) else {
+                return .invalidResponse(status: status, message: "HTTP \(status)\(shownType): the body (\(response.body.count) bytes) is not an Export\(signal == .metrics ? "Metrics" : "Trace")ServiceResponse")
+            }
+            return .acknowledged(ack)
+        }
+        if (300..<400).contains(status) {
+            return .invalidResponse(status: status, message: "a redirect (HTTP \(status)), which otel-bridge does not follow: set the endpoint to the OTLP receiver itself")
         }
         let message = statusMessage(response.body, json: isJSON) ?? "HTTP \(status)"
         if RetryPolicy.retryableStatuses.contains(status) {
@@ -126,10 +186,14 @@ public final class OTLPHTTPExporter {
         return .failed(status: status, message: message)
     }
 
-    static func partialSuccess(_ body: [UInt8], signal: OTLPExporterConfiguration.Signal, json: Bool) -> ExportAcknowledgement {
+    /// The acknowledgement in a 2xx body, or `nil` when the body is not the response message.
+    static func partialSuccess(_ body: [UInt8], signal: OTLPExporterConfiguration.Signal, json: Bool) -> ExportAcknowledgement? {
         guard !body.isEmpty else { return ExportAcknowledgement() }
         var options = JSONDecodingOptions()
         options.ignoreUnknownFields = true
+        func ack(_ rejected: Int64, _ message: String) -> ExportAcknowledgement {
+            ExportAcknowledgement(rejected: rejected, message: message.isEmpty ? nil : LogSafe.text(message))
+        }
         do {
             switch signal {
             case .metrics:
@@ -137,35 +201,34 @@ public final class OTLPHTTPExporter {
                     ? try Opentelemetry_Proto_Collector_Metrics_V1_ExportMetricsServiceResponse(jsonUTF8Bytes: body, options: options)
                     : try Opentelemetry_Proto_Collector_Metrics_V1_ExportMetricsServiceResponse(serializedBytes: body)
                 guard r.hasPartialSuccess else { return ExportAcknowledgement() }
-                let message = r.partialSuccess.errorMessage
-                return ExportAcknowledgement(rejected: r.partialSuccess.rejectedDataPoints, message: message.isEmpty ? nil : message)
+                return ack(r.partialSuccess.rejectedDataPoints, r.partialSuccess.errorMessage)
             case .traces:
                 let r = json
                     ? try Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse(jsonUTF8Bytes: body, options: options)
                     : try Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse(serializedBytes: body)
                 guard r.hasPartialSuccess else { return ExportAcknowledgement() }
-                let message = r.partialSuccess.errorMessage
-                return ExportAcknowledgement(rejected: r.partialSuccess.rejectedSpans, message: message.isEmpty ? nil : message)
+                return ack(r.partialSuccess.rejectedSpans, r.partialSuccess.errorMessage)
             }
         } catch {
-            // A 2xx is an acknowledgement even if its body is not a response message.
-            return ExportAcknowledgement(message: "unreadable response body (\(body.count) bytes)")
+            return nil
         }
     }
 
     /// The `message` of a `google.rpc.Status` body, or the body as text if it is not one.
     static func statusMessage(_ body: [UInt8], json: Bool) -> String? {
         guard !body.isEmpty else { return nil }
+        // The receiver's text: bounded, control characters escaped (it may be logged and stored).
         if json {
             if let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
                let message = object["message"] as? String {
-                return message
+                return LogSafe.text(message)
             }
         } else if let message = RPCStatus.message(fromProtobuf: body) {
-            return message
+            return LogSafe.text(message)
         }
-        let text = String(decoding: body.prefix(500), as: UTF8.self)
-        return text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0.isPunctuation || $0.isWhitespace || $0.isSymbol) }) ? text : nil
+        let text = String(decoding: body.prefix(4 * LogSafe.defaultLimit), as: UTF8.self)
+        guard text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0.isPunctuation || $0.isWhitespace || $0.isSymbol) }) else { return nil }
+        return LogSafe.text(text)
     }
 
     private var redactedEndpoint: String { HTTPError.redactedURL(configuration.endpoint) }
@@ -195,7 +258,8 @@ enum RPCStatus {
             case 1: i += 8
             case 5: i += 4
             case 2:
-                guard let length = varint(), i + Int(length) <= bytes.count else { return nil }
+                // Compared as UInt64 first: a length near 2^64 must not trap the Int conversion.
+                guard let length = varint(), length <= UInt64(bytes.count - i) else { return nil }
                 if field == 2 {
                     guard let text = String(validating: bytes[i..<i + Int(length)], as: UTF8.self) else { return nil }
                     message = text
@@ -206,5 +270,48 @@ enum RPCStatus {
             if i > bytes.count { return nil }
         }
         return message
+    }
+}
+
+/// What an exporter remembers about its endpoint between exports: a plain value, so the policy
+/// is tested without a network.
+public struct EndpointHealth: Sendable, Equatable {
+    public enum Event: Sendable, Equatable {
+        /// An export was acknowledged (fully or partially).
+        case acknowledged
+        /// An export gave up on retryable failures: its retry budget is spent.
+        case retryBudgetExhausted
+    }
+
+    /// `false` after a spent retry budget until the next acknowledgement: exports then make a
+    /// single attempt and wait for nothing.
+    public private(set) var allowsRetries = true
+
+    public init() {}
+
+    public mutating func record(_ event: Event) {
+        switch event {
+        case .acknowledged: allowsRetries = true
+        case .retryBudgetExhausted: allowsRetries = false
+        }
+    }
+}
+
+/// `EndpointHealth` behind a lock: the run shares one exporter across its pipelines.
+final class EndpointHealthBox: @unchecked Sendable {
+    // @unchecked: `value` is only read and written with `lock` held.
+    private let lock = NSLock()
+    private var value = EndpointHealth()
+
+    var state: EndpointHealth {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+
+    func update(_ body: (inout EndpointHealth) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        body(&value)
     }
 }

@@ -22,17 +22,55 @@ public struct RetryPolicy: Sendable, Equatable {
     /// The HTTP statuses the OTLP/HTTP spec lists as retryable.
     public static let retryableStatuses: Set<Int> = [429, 502, 503, 504]
 
+    /// What to do after a retryable failure.
+    public enum Decision: Sendable, Equatable {
+        /// Wait this long, then send again.
+        case retry(after: Duration)
+        /// Stop now; `reason` says why (for the error message).
+        case giveUp(reason: String)
+    }
+
     /// The wait before attempt `attempt + 1` (after `attempt` failed attempts, `elapsed` since the
     /// first began), or `nil` to give up. `random` is a value in [0, 1) for the jitter.
     public func delay(afterAttempt attempt: Int, elapsed: Duration, retryAfter: Duration?, random: Double) -> Duration? {
-        guard attempt >= 1 else { return .zero }
-        let exponent = Double(attempt - 1)
-        let ceiling = min(seconds(maxBackoff), seconds(initialBackoff) * pow(multiplier, exponent))
-        var wait = ceiling * min(max(random, 0), 1)  // full jitter
-        if let retryAfter { wait = max(wait, seconds(retryAfter)) }
-        let next = Duration.milliseconds(Int64((wait * 1000).rounded(.up)))
-        guard elapsed + next < maxElapsed else { return nil }
-        return next
+        if case .retry(let wait) = decide(afterAttempt: attempt, elapsed: elapsed, retryAfter: retryAfter, random: random) {
+            return wait
+        }
+        return nil
+    }
+
+    /// Whether and when to retry. All arithmetic is done in `Double` seconds and clamped before
+    /// any conversion, so no `Retry-After`, backoff setting or attempt count can overflow. A
+    /// `Retry-After` that asks for a wait past the remaining budget gives up at once (with a
+    /// reason saying so) instead of sleeping into it.
+    public func decide(afterAttempt attempt: Int, elapsed: Duration, retryAfter: Duration?, random: Double) -> Decision {
+        guard attempt >= 1 else { return .retry(after: .zero) }
+        let budget = max(0, seconds(maxElapsed))
+        let spent = max(0, seconds(elapsed))
+        let remaining = budget - spent
+        if let retryAfter {
+            let asked = max(0, seconds(retryAfter))
+            if asked >= remaining {
+                return .giveUp(reason: "the receiver asked to retry after \(Self.text(asked)) s, beyond the \(Self.text(max(0, remaining))) s left of the \(Self.text(budget)) s retry budget")
+            }
+        }
+        let exponent = Double(min(attempt - 1, 64))
+        let base = max(0, seconds(initialBackoff)) * pow(max(1, multiplier.isFinite ? multiplier : 1), exponent)
+        let ceiling = min(max(0, seconds(maxBackoff)), base.isFinite ? base : .greatestFiniteMagnitude)
+        var wait = ceiling * min(max(random.isFinite ? random : 0, 0), 1)  // full jitter
+        if let retryAfter { wait = max(wait, max(0, seconds(retryAfter))) }
+        guard wait.isFinite, wait < remaining else {
+            return .giveUp(reason: "the retry budget of \(Self.text(budget)) s is spent")
+        }
+        // `wait < remaining <= budget`: the milliseconds fit Int64 for any budget a Duration can hold.
+        let next = Duration.milliseconds(Int64(min((wait * 1000).rounded(.up), 9.0e15)))
+        return .retry(after: next)
+    }
+
+    static func text(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "∞" }
+        if seconds >= 1e12 { return ">10^12" }
+        return seconds == seconds.rounded() ? String(Int64(seconds)) : String((seconds * 10).rounded() / 10)
     }
 
     private func seconds(_ d: Duration) -> Double {
@@ -48,24 +86,45 @@ public struct RetryPolicy: Sendable, Equatable {
 }
 
 /// A `Retry-After` value: delay-seconds or an HTTP-date (IMF-fixdate, RFC 9110 §10.2.3).
+///
+/// The header is the receiver's: any text parses without a trap. Delays are capped at
+/// ``maximum`` (a larger number, however many digits, reads as the cap, which the retry policy
+/// then finds beyond its budget); a date in the past means "now"; anything else is ignored.
 public enum RetryAfter {
+    /// The longest delay a `Retry-After` is read as: one year.
+    public static let maximumSeconds: Int64 = 365 * 86_400
+    public static var maximum: Duration { .seconds(maximumSeconds) }
+
     public static func parse(_ text: String, now unixSeconds: Int64) -> Duration? {
         let value = text.trimmedSpaces
-        if let seconds = Int64(value) { return seconds >= 0 ? .seconds(seconds) : nil }
+        if !value.isEmpty, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            // Digits only: compare by length first, so no count of digits can overflow.
+            let significant = value.drop { $0 == "0" }
+            if significant.count > 12 { return maximum }
+            return .seconds(min(Int64(significant) ?? 0, maximumSeconds))
+        }
         guard let date = parseIMFFixdate(value) else { return nil }
-        return .seconds(max(0, date - unixSeconds))
+        let (delta, overflow) = date.subtractingReportingOverflow(unixSeconds)
+        if overflow { return date > unixSeconds ? maximum : .zero }
+        return .seconds(min(max(0, delta), maximumSeconds))
     }
 
-    /// `Sun, 06 Nov 1994 08:49:37 GMT` → Unix seconds.
+    /// `Sun, 06 Nov 1994 08:49:37 GMT` → Unix seconds; `nil` unless every field is in range.
     static func parseIMFFixdate(_ text: String) -> Int64? {
         let parts = text.split(separator: " ")
-        guard parts.count == 6, parts[5] == "GMT", let day = Int64(parts[1]), let year = Int64(parts[3]) else { return nil }
+        func number(_ s: Substring, digits: ClosedRange<Int>) -> Int64? {
+            guard digits.contains(s.utf8.count), s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            return Int64(s)
+        }
+        guard parts.count == 6, parts[5] == "GMT", let day = number(parts[1], digits: 1...2),
+              let year = number(parts[3], digits: 4...4), (1...31).contains(day) else { return nil }
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         guard let monthIndex = months.firstIndex(of: String(parts[2])) else { return nil }
         let time = parts[4].split(separator: ":")
-        guard time.count == 3, let h = Int64(time[0]), let m = Int64(time[1]), let s = Int64(time[2]) else { return nil }
+        guard time.count == 3, let h = number(time[0], digits: 2...2), let m = number(time[1], digits: 2...2),
+              let s = number(time[2], digits: 2...2), h < 24, m < 60, s < 61 else { return nil }
         let month = Int64(monthIndex + 1)
-        // days_from_civil (Howard Hinnant)
+        // days_from_civil (Howard Hinnant); a 4-digit year keeps every product far inside Int64.
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400

@@ -98,13 +98,18 @@ enum TestServices {
     static func resetClickHouseFaults() {
         _ = try? post(clickHouseURL + "/__control", json: [
             "database": database, "mid_stream_exception": NSNull(), "fail_status": NSNull(),
-            "delay_seconds": NSNull(), "exception_tag_header": true,
+            "delay_seconds": NSNull(), "exception_tag_header": true, "foreign_response": NSNull(),
         ])
     }
 
     /// Scripts the OTLP receiver's next answers for this target's scope (`POST /__control`).
     static func scriptReceiver(_ entries: [[String: Any]]) throws {
         try post(otlpURL + "/__control", json: ["scope": receiverScope, "script": entries])
+    }
+
+    /// Sets the answer of this target's scope once its script is empty (`nil`: plain 200).
+    static func setReceiverDefault(_ entry: [String: Any]?) throws {
+        try post(otlpURL + "/__control", json: ["scope": receiverScope, "default": entry.map { $0 as Any } ?? NSNull()])
     }
 
     /// Empties this target's receiver script, leaving other tests' records alone (unlike `/__reset`).

@@ -64,18 +64,19 @@ struct EndpointTests {
 
     @Test("protocol, compression, timeout and TLS files; the signal-specific variable wins")
     func options() throws {
+        let files = try TemporaryFiles(["ca.pem", "c.pem", "k.pem"])
         let c = try OTLPExporterConfiguration(signal: .metrics, environment: [
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/json",
             "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip", "OTEL_EXPORTER_OTLP_TIMEOUT": "2500",
-            "OTEL_EXPORTER_OTLP_CERTIFICATE": "/etc/ca.pem",
-            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "/etc/c.pem", "OTEL_EXPORTER_OTLP_CLIENT_KEY": "/etc/k.pem",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE": files.path("ca.pem"),
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": files.path("c.pem"), "OTEL_EXPORTER_OTLP_CLIENT_KEY": files.path("k.pem"),
         ])
         #expect(c.wireProtocol == .httpJSON)
         #expect(c.compression == .gzip)
         #expect(c.timeout == .milliseconds(2500))
-        #expect(c.tls.caFile == "/etc/ca.pem")
-        #expect(c.tls.clientCertificateFile == "/etc/c.pem")
-        #expect(c.tls.clientKeyFile == "/etc/k.pem")
+        #expect(c.tls.caFile == files.path("ca.pem"))
+        #expect(c.tls.clientCertificateFile == files.path("c.pem"))
+        #expect(c.tls.clientKeyFile == files.path("k.pem"))
     }
 }
 

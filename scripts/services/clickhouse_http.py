@@ -21,6 +21,11 @@ Fault injection (tests):
     {"delay_seconds": S}                                        sleep S before answering every query
     {"fail_status": {"status": 503, "code": 202, "message": "...", "count": 2}}
     {"exception_tag_header": false}                             act like a server < 25.11 (no tag header)
+    {"foreign_response": {"status": 200, "content_type": "text/html", "body": "<html>…",
+                          "location": "http://…", "count": 1}}
+                            next `count` queries get an answer that is not ClickHouse's: no
+                            X-ClickHouse-* header at all (a login page, a proxy's 200/204, a 302
+                            with Location), before authentication, like a proxy in front would
     Add "database": "db" to a control body to scope its faults to queries whose `database`
     parameter is "db" (so tests running in parallel only hit their own); unscoped faults apply
     to every query.
@@ -187,7 +192,7 @@ class Faults:
         with self.lock:
             d = dict(d)
             scope = str(d.pop("database", "") or "")
-            for k in ("mid_stream_exception", "fail_status"):
+            for k in ("mid_stream_exception", "fail_status", "foreign_response"):
                 if k in d and d[k] is not None:
                     d[k] = dict(d[k])
                     d[k].setdefault("count", 1)
@@ -304,6 +309,8 @@ class Handler(BaseHTTPRequestHandler):
         qtext = p.get("query", "")
         btext = body.decode("utf-8", "replace")
         sql = qtext + ("\n" if qtext and btext else "") + btext
+        if self._foreign(p, h, sql, t0):
+            return
         try:
             # auth
             user, password = p.get("user"), p.get("password")
@@ -365,6 +372,26 @@ class Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"{time.strftime('%H:%M:%S')} {status} user={user} id={query_id} "
                              f"{(time.monotonic() - t0) * 1000:.1f}ms {one_line}\n")
             sys.stderr.flush()
+
+    def _foreign(self, p, h, sql, t0):
+        """The `foreign_response` fault: answer as a proxy or login page would (no ClickHouse headers)."""
+        fr = self.server.faults.take("foreign_response", p.get("database") or h.get("X-ClickHouse-Database"))
+        if not fr:
+            return False
+        status = int(fr.get("status", 200))
+        body = b"" if status in (204, 304) else str(fr.get("body", "<html><body>Please log in</body></html>")).encode()
+        self.send_response(status)
+        if status not in (204, 304):
+            self.send_header("Content-Type", str(fr.get("content_type", "text/html; charset=utf-8")))
+            self.send_header("Content-Length", str(len(body)))
+        if fr.get("location"):
+            self.send_header("Location", str(fr["location"]))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+        sys.stderr.write(f"{time.strftime('%H:%M:%S')} {status} foreign_response "
+                         f"{(time.monotonic() - t0) * 1000:.1f}ms {' '.join(sql.split())[:300]}\n")
+        return True
 
     def _stream(self, res, out, fmt, query_id, p, mid, t0):
         header_tag = self.server.faults.get("exception_tag_header", p.get("database"), True)

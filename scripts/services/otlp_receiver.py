@@ -20,7 +20,10 @@ Control:
                    ENTRY keys (all optional):
                    status, retry_after, message, code (google.rpc code), delay_seconds,
                    partial_success {rejected_data_points|rejected_spans|rejected_log_records, error_message},
-                   close_connection (drop the socket without answering)
+                   close_connection (drop the socket without answering),
+                   content_type + raw_body (answer the status with this Content-Type and this text
+                   as the body instead of the OTLP message: a login page's 200 text/html; a
+                   content_type of "" sends no Content-Type header)
   GET  /__control  current script/default;  GET /health -> 200
 """
 import argparse
@@ -106,7 +109,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status, body, ctype, extra=None):
         self.send_response(status)
-        self.send_header("Content-Type", ctype)
+        if ctype:
+            self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         for k, v in (extra or {}).items():
             self.send_header(k, v)
@@ -232,6 +236,10 @@ class Handler(BaseHTTPRequestHandler):
             body = (json.dumps({"code": code, "message": message}).encode() if is_json
                     else rpc_status_proto(code, message))
         rec["status"], rec["accepted"] = status, 200 <= status < 300
+        if "raw_body" in entry or "content_type" in entry:  # an answer that is not OTLP's
+            body = str(entry.get("raw_body", "")).encode()
+            resp_ctype = entry.get("content_type", resp_ctype)
+            rec["accepted"] = False
         st.record(rec)
         self._send(status, body, resp_ctype, headers)
 
