@@ -21,9 +21,7 @@ public enum LogSafe {
             case "\r": piece = "\\r"
             case "\t": piece = "\\t"
             default:
-                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
-                    || scalar.value == 0xFFFD || (0x2028...0x2029).contains(scalar.value)
-                    || (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value) {
+                if needsEscape(scalar) {
                     piece = "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
                 } else {
                     piece = String(scalar)
@@ -38,6 +36,26 @@ public enum LogSafe {
             count += length
         }
         return out
+    }
+
+    /// Control characters, DEL and C1 controls, the replacement character, line and paragraph
+    /// separators, zero-width and bidirectional formatting characters: what could break or
+    /// disguise a log line.
+    static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0xFFFD, 0xFEFF, 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x206F: true
+        default: false
+        }
+    }
+
+    /// Whether `text` is already safe and within `limit` (checked without allocating).
+    public static func isPlain(_ text: String, limit: Int = defaultLimit) -> Bool {
+        var count = 0
+        for scalar in text.unicodeScalars {
+            count += 1
+            if count > limit || needsEscape(scalar) { return false }
+        }
+        return true
     }
 
     /// The first bytes of `bytes` decoded as UTF-8 (invalid sequences escaped) and made safe.

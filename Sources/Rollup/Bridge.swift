@@ -207,9 +207,9 @@ public final class Bridge: Sendable {
         output("checkpoint store: connected, schema otel_bridge migrated")
         let clickhouse = ClickHouseClient(configuration: configuration.clickhouse, logger: logger)
         do { try clickhouse.ping() } catch {
-            throw BridgeError(.query, "ClickHouse is not reachable: \(error.description)", underlying: error)
+            throw BridgeError(.query, "ClickHouse check failed (is CLICKHOUSE_URL a ClickHouse HTTP interface?): \(error.description)", underlying: error)
         }
-        output("clickhouse: \(HTTPError.redactedURL(configuration.clickhouse.url)) answers /ping")
+        output("clickhouse: \(HTTPError.redactedURL(configuration.clickhouse.url)) answers /ping and SELECT 1 as ClickHouse")
         for pipeline in pipelines {
             // An empty window returns the result header (columns and types) and no rows.
             let t = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: 0, maxBucketsPerQuery: 1).alignDown(now())

@@ -1,3 +1,4 @@
+import CurlHTTP
 import ClickHouse
 import Foundation
 import OTLP
@@ -59,7 +60,7 @@ public struct BridgeConfiguration: Sendable {
         configPath = value("BRIDGE_CONFIG") ?? "config/bridge.yaml"
         if let text = value("BRIDGE_START_AT") {
             guard let t = Timestamp.parse(text) else {
-                throw BridgeError(.configuration, "expected an ISO 8601 UTC time such as 2026-11-01T00:00:00Z between the years \(Timestamp.representableYears.lowerBound) and \(Timestamp.representableYears.upperBound), not '\(LogText.escaped(text, limit: 64))'", key: "BRIDGE_START_AT")
+                throw BridgeError(.configuration, "expected an ISO 8601 UTC time such as 2026-11-01T00:00:00Z between the years \(Timestamp.representableYears.lowerBound) and \(Timestamp.representableYears.upperBound), not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_START_AT")
             }
             startAt = t
         }
@@ -67,7 +68,7 @@ public struct BridgeConfiguration: Sendable {
         if let text = value("BRIDGE_EXPORT_MAX_ELAPSED") {
             // Up to a day: a batch retried longer than that holds the pipeline's lock for as long.
             guard let s = Double(text), s.isFinite, (0...86_400).contains(s) else {
-                throw BridgeError(.configuration, "expected a number of seconds from 0 to 86400, not '\(LogText.escaped(text, limit: 64))'", key: "BRIDGE_EXPORT_MAX_ELAPSED")
+                throw BridgeError(.configuration, "expected a number of seconds from 0 to 86400, not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_EXPORT_MAX_ELAPSED")
             }
             retryPolicy.maxElapsed = .milliseconds(Int64(s * 1000))
         }

@@ -1,3 +1,4 @@
+import CurlHTTP
 import OTLP
 
 /// Where a pass delivers its batches: the OTLP exporter, or the dry-run printer.
@@ -128,7 +129,7 @@ final class PrintingSink: PointSink {
         func attrs(_ a: [Attribute]) -> String {
             "{" + a.map { a in
                 switch a.value {
-                case .string(let s): "\(a.key)=\(LogText.escaped(s))"
+                case .string(let s): "\(a.key)=\(LogSafe.text(s))"
                 case .int(let i): "\(a.key)=\(i)"
                 case .double(let d): "\(a.key)=\(d)"
                 case .bool(let b): "\(a.key)=\(b)"

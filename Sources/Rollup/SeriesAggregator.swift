@@ -1,3 +1,4 @@
+import CurlHTTP
 import Checkpoints
 import Foundation
 import OTLP
@@ -78,9 +79,9 @@ final class SeriesAggregator: SeriesAdmission {
     static func attributesJSON(_ attributes: [Attribute]) -> String {
         var object: [String: Any] = [:]
         for a in attributes {
-            let key = LogText.escaped(a.key, limit: 128)
+            let key = LogSafe.text(a.key, limit: 128)
             switch a.value {
-            case .string(let s): object[key] = LogText.isPlain(s) && s.count <= 256 ? s : LogText.escaped(s, limit: 256)
+            case .string(let s): object[key] = LogSafe.isPlain(s, limit: 256) ? s : LogSafe.text(s, limit: 256)
             case .int(let i): object[key] = i
             case .double(let d): object[key] = d.isFinite ? d as Any : String(d) as Any
             case .bool(let b): object[key] = b
@@ -176,7 +177,7 @@ final class SeriesAggregator: SeriesAdmission {
             let lastEnd = Self.nanoseconds(s.lastBucketEnd)
             if bucketStart < lastEnd {
                 // Adding a bucket the running total already holds would count it twice.
-                throw BridgeError(.result, "\(metric.name) {\(LogText.escaped(seriesKey, limit: 200))}: bucket \(Timestamp.iso8601(bucketStart)) is before the end of the last bucket already in its cumulative total (\(Timestamp.iso8601(lastEnd))); rewind the pipeline to restart its series",
+                throw BridgeError(.result, "\(metric.name) {\(LogSafe.text(seriesKey, limit: 200))}: bucket \(Timestamp.iso8601(bucketStart)) is before the end of the last bucket already in its cumulative total (\(Timestamp.iso8601(lastEnd))); rewind the pipeline to restart its series",
                                   pipeline: pipeline)
             }
             if bucketStart - lastEnd > expiry { state = nil }  // idle past series_expiry: restart

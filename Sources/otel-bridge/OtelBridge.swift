@@ -1,3 +1,4 @@
+import CurlHTTP
 import ArgumentParser
 import Checkpoints
 import Foundation
@@ -138,7 +139,7 @@ struct Checkpoints: AsyncParsableCommand {
 
         func run() async throws {
             guard let time = Timestamp.parse(to) else {
-                throw ValidationError("--to must be an ISO 8601 UTC time such as 2026-11-29T00:00:00Z between the years \(Timestamp.representableYears.lowerBound) and \(Timestamp.representableYears.upperBound), not '\(LogText.escaped(to, limit: 64))'")
+                throw ValidationError("--to must be an ISO 8601 UTC time such as 2026-11-29T00:00:00Z between the years \(Timestamp.representableYears.lowerBound) and \(Timestamp.representableYears.upperBound), not '\(LogSafe.text(to, limit: 64))'")
             }
             let bridge = try options.bridge()
             if !yes {

@@ -1,55 +1,12 @@
+import CurlHTTP
 import Foundation
 import Logging
-
-/// Text that came from outside (a row value, a server's message, an operator's typo) made safe to
-/// print on one log line: control characters, bidirectional overrides and other invisible format
-/// characters are escaped (`\n`, `\u{1b}`), so no value can start a forged log line, colour a
-/// terminal or hide text; long text is cut at `limit` characters with `…`.
-public enum LogText {
-    public static func escaped(_ text: String, limit: Int = 512) -> String {
-        var out = ""
-        var count = 0
-        for scalar in text.unicodeScalars {
-            if count >= limit {
-                out += "…"
-                break
-            }
-            count += 1
-            switch scalar {
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\\": out += "\\\\"
-            default:
-                if needsEscape(scalar) {
-                    out += "\\u{" + String(scalar.value, radix: 16) + "}"
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out
-    }
-
-    /// Whether `text` needs no escaping (the common case: checked without allocating).
-    public static func isPlain(_ text: String) -> Bool {
-        text.unicodeScalars.allSatisfy { $0 != "\\" && $0 != "\n" && $0 != "\r" && $0 != "\t" && !needsEscape($0) }
-    }
-
-    static func needsEscape(_ s: Unicode.Scalar) -> Bool {
-        switch s.value {
-        case 0x00...0x1F, 0x7F...0x9F: true            // C0 and C1 controls, DEL
-        case 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x206F, 0xFEFF: true  // zero-width, separators, bidi
-        default: false
-        }
-    }
-}
 
 /// Removes every configured secret from text before it is logged, printed or stored: passwords
 /// (`CLICKHOUSE_PASSWORD`, the password of any URL or conninfo the bridge is given,
 /// `PGPASSWORD`) and the value of every configured OTLP header, each also in its percent-encoded
 /// and percent-decoded forms. Secrets shorter than ``minimumLength`` are not searched for (they
-/// would blank out ordinary words); then every line is made one line by ``LogText``.
+/// would blank out ordinary words); then every line is made one line by `LogSafe`.
 public struct Redactor: Sendable {
     public static let minimumLength = 3
     public private(set) var secrets: [String]
@@ -128,7 +85,7 @@ public struct Redactor: Sendable {
         for secret in secrets where out.contains(secret) {
             out = out.replacingOccurrences(of: secret, with: "***")
         }
-        return LogText.isPlain(out) && out.count <= limit ? out : LogText.escaped(out, limit: limit)
+        return LogSafe.isPlain(out, limit: limit) ? out : LogSafe.text(out, limit: limit)
     }
 }
 

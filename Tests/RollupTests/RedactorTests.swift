@@ -1,7 +1,8 @@
+import CurlHTTP
 import Testing
 @testable import Rollup
 
-@Suite("Redactor and LogText: no secret and no forged line in what the bridge prints or stores")
+@Suite("Redactor and LogSafe: no secret and no forged line in what the bridge prints or stores")
 struct RedactorTests {
     static let environment = [
         "CLICKHOUSE_PASSWORD": "ch-s3cret-pw\n",
@@ -29,9 +30,9 @@ struct RedactorTests {
         let redact = Redactor(secrets: [])
         let out = redact("model gpt\n2026-01-01 ERROR forged\u{1B}[31m\u{0}\u{202E}")
         #expect(!out.contains("\n") && !out.contains("\u{1B}") && !out.contains("\u{0}") && !out.contains("\u{202E}"))
-        #expect(out.contains("\\n2026") && out.contains("\\u{1b}[31m"))
-        #expect(LogText.escaped(String(repeating: "x", count: 2_000), limit: 100).count == 101)
-        #expect(LogText.escaped("plain text: ok") == "plain text: ok")
+        #expect(out.contains("\\n2026") && out.contains("\\u{1B}[31m"))
+        #expect(LogSafe.text(String(repeating: "x", count: 2_000), limit: 100).count == 101)
+        #expect(LogSafe.text("plain text: ok") == "plain text: ok")
     }
 
     @Test("short secrets are not searched for (they would blank out ordinary words)")
