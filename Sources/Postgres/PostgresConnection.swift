@@ -206,29 +206,43 @@ public final class PostgresConnection {
         line: Int
     ) throws(PostgresError) -> PostgresRows {
         let handle = try self.openHandle(query: sql, file: file, line: line)
+        // The protocol counts parameters in 16 bits.
+        guard parameters.count <= Int(UInt16.max) else {
+            throw PostgresError(
+                code: .invalidParameter, message: "\(parameters.count) parameters; Postgres takes at most \(UInt16.max)",
+                query: sql, file: file, line: line
+            )
+        }
         var texts: [String?] = []
         var types: [Oid] = []
         texts.reserveCapacity(parameters.count)
         types.reserveCapacity(parameters.count)
         for (index, parameter) in parameters.enumerated() {
             let text = parameter?.postgresText
-            if let text, text.utf8.contains(0) {
-                throw PostgresError(
-                    code: .invalidParameter, message: "parameter $\(index + 1) contains a NUL character",
-                    query: sql, file: file, line: line
-                )
+            if let text {
+                // Before anything is sent: a NUL would be cut off by libpq or refused by the server.
+                do {
+                    try PostgresText.validate(text, parameter: "parameter $\(index + 1)", file: file, line: line)
+                } catch {
+                    var error = error
+                    error.query = sql
+                    throw error
+                }
             }
             texts.append(text)
             types.append(parameter?.postgresType.rawValue ?? 0)
         }
         let result: OpaquePointer? = withCStringArray(texts) { values in
             types.withUnsafeBufferPointer { types in
-                PQexecParams(handle, sql, Int32(parameters.count), types.baseAddress, values, nil, nil, 0)
+                PQexecParams(handle, sql, Int32(truncatingIfNeeded: texts.count), types.baseAddress, values, nil, nil, 0)
             }
         }
         defer { PQclear(result) }
         try self.check(result, query: sql, file: file, line: line)
-        return self.copyRows(result!, query: sql)
+        guard let result else {
+            throw PostgresError(code: .unexpectedResult, message: "no result from libpq", query: sql, file: file, line: line)
+        }
+        return self.copyRows(result, query: sql)
     }
 
     private func openHandle(query: String, file: String, line: Int) throws(PostgresError) -> OpaquePointer {
@@ -277,21 +291,23 @@ public final class PostgresConnection {
     }
 
     private func copyRows(_ result: OpaquePointer, query: String) -> PostgresRows {
-        let rowCount = Int(PQntuples(result))
-        let columnCount = Int(PQnfields(result))
+        // libpq's counts are non-negative Int32s; clamp anyway rather than trap on a broken result.
+        let rowCount = Int(max(0, PQntuples(result)))
+        let columnCount = Int(max(0, PQnfields(result)))
         var columns: [String] = []
         columns.reserveCapacity(columnCount)
         for column in 0..<columnCount {
-            columns.append(self.string(PQfname(result, Int32(column))) ?? "?column?")
+            columns.append(self.string(PQfname(result, Int32(truncatingIfNeeded: column))) ?? "?column?")
         }
         var values: [String?] = []
-        values.reserveCapacity(rowCount * columnCount)
+        values.reserveCapacity(rowCount.multipliedReportingOverflow(by: columnCount).partialValue)
         for row in 0..<rowCount {
             for column in 0..<columnCount {
-                if PQgetisnull(result, Int32(row), Int32(column)) != 0 {
+                let (row32, column32) = (Int32(truncatingIfNeeded: row), Int32(truncatingIfNeeded: column))
+                if PQgetisnull(result, row32, column32) != 0 {
                     values.append(nil)
                 } else {
-                    values.append(self.string(PQgetvalue(result, Int32(row), Int32(column))) ?? "")
+                    values.append(self.string(PQgetvalue(result, row32, column32)) ?? "")
                 }
             }
         }
@@ -378,5 +394,9 @@ private func withCStringArray<Result>(
     let duplicates: [UnsafeMutablePointer<CChar>?] = strings.map { $0.flatMap { strdup($0) } }
     defer { duplicates.forEach { free($0) } }
     let pointers = duplicates.map { UnsafePointer($0) } + [nil]
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    return pointers.withUnsafeBufferPointer { buffer in
+        // Never empty (the terminating NULL), so the base address exists.
+        guard let base = buffer.baseAddress else { preconditionFailure("empty C string array") }
+        return body(base)
+    }
 }
