@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 import Testing
 
@@ -109,5 +110,31 @@ struct PostgresTimeoutTests {
             #expect(error.message.contains("idle_in_transaction_session_timeout (200 ms)"))
         }
         #expect(!connection.isConnected)
+    }
+
+    /// A session holding the migration lock (a stuck bridge, a psql) must not block every later
+    /// start: migrate() gives up after lock_timeout and says why.
+    @Test func migrateGivesUpOnAHeldMigrationLock() throws {
+        try TestPostgres.withDatabase { url in
+            let holder = try PostgresConnection.connect(conninfo: url)
+            defer { holder.close() }
+            try holder.query("SELECT pg_advisory_lock($1)", [CheckpointStore.migrationLockKey])
+            // Ended after 5 s, so that without a bound the test fails instead of hanging.
+            TestPostgres.terminate(pid: try #require(holder.backendPID), after: 5)
+
+            let connection = try PostgresConnection.connect(conninfo: url, timeouts: PostgresTimeouts(lock: .milliseconds(500)))
+            defer { connection.close() }
+            let store = CheckpointStore(connection: connection, host: "test-host", pid: 1)
+            let started = ContinuousClock.now
+            let error = try #require(throws: PostgresError.self) { try store.migrate() }
+            #expect(ContinuousClock.now - started < .seconds(4))
+            #expect(error.code == .lockTimeout)
+            #expect(error.message.contains("another bridge is migrating"))
+            #expect(error.message.contains("holds the migration lock"))
+            #expect(!connection.isInTransaction)
+
+            try holder.query("SELECT pg_advisory_unlock($1)", [CheckpointStore.migrationLockKey])
+            #expect(try store.migrate().map(\.version) == CheckpointStore.migrations.map(\.version))
+        }
     }
 }
