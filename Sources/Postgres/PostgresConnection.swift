@@ -27,6 +27,8 @@ public final class PostgresConnection {
     let redactor: PostgresRedactor
     /// The session bounds this connection added (`statement_timeout` → `60000`), for error messages.
     let sessionSettings: [String: String]
+    /// When the last statement returned, to tell an idle-in-transaction timeout from another loss.
+    private var lastStatementEnded: ContinuousClock.Instant?
     /// The logger for connection events and server notices.
     public let logger: Logger
 
@@ -258,9 +260,11 @@ public final class PostgresConnection {
     /// protocol). Meant for fixed SQL such as migrations; never build `sql` from values.
     public func executeScript(_ sql: String, file: String = #fileID, line: Int = #line) throws(PostgresError) {
         let handle = try self.openHandle(query: sql, file: file, line: line)
+        let idle = self.idleInTransaction()
         let result = PQexec(handle, sql)
+        self.lastStatementEnded = .now
         defer { PQclear(result) }
-        try self.check(result, query: sql, file: file, line: line)
+        try self.check(result, query: sql, idleInTransaction: idle, file: file, line: line)
     }
 
     // MARK: - Internals
@@ -298,13 +302,15 @@ public final class PostgresConnection {
             texts.append(text)
             types.append(parameter?.postgresType.rawValue ?? 0)
         }
+        let idle = self.idleInTransaction()
         let result: OpaquePointer? = withCStringArray(texts) { values in
             types.withUnsafeBufferPointer { types in
                 PQexecParams(handle, sql, Int32(truncatingIfNeeded: texts.count), types.baseAddress, values, nil, nil, 0)
             }
         }
+        self.lastStatementEnded = .now
         defer { PQclear(result) }
-        try self.check(result, query: sql, file: file, line: line)
+        try self.check(result, query: sql, idleInTransaction: idle, file: file, line: line)
         guard let result else {
             throw PostgresError(code: .unexpectedResult, message: "no result from libpq", query: sql, file: file, line: line)
         }
@@ -320,7 +326,21 @@ public final class PostgresConnection {
 
     /// Throws the error a result carries, mapping connection-level failures to `connectionLost`
     /// and the server's timeouts to their codes. Every text is redacted and on one line.
-    private func check(_ result: OpaquePointer?, query: String, file: String, line: Int) throws(PostgresError) {
+    /// How long the session has sat idle inside a transaction block, or `nil` if not in one.
+    private func idleInTransaction() -> Duration? {
+        guard self.isInTransaction, let ended = self.lastStatementEnded else { return nil }
+        return .now - ended
+    }
+
+    /// - Parameter idleInTransaction: how long the transaction had been idle when the statement
+    ///   was sent: libpq often loses the server's 25P03 error and reports only a closed connection.
+    private func check(
+        _ result: OpaquePointer?,
+        query: String,
+        idleInTransaction: Duration? = nil,
+        file: String,
+        line: Int
+    ) throws(PostgresError) {
         if let result, otel_pq_result_ok(result) != 0 {
             return
         }
@@ -359,6 +379,15 @@ public final class PostgresConnection {
                 + "\(self.bound("idle_in_transaction_session_timeout")); reconnect (server: \(message))"
         default:
             break
+        }
+        // libpq (15) usually reports only "server closed the connection unexpectedly" for a session
+        // the server ended for idling in a transaction: infer it from how long it idled.
+        if code == .connectionLost, let idle = idleInTransaction,
+           let bound = self.sessionSettings["idle_in_transaction_session_timeout"].flatMap({ Int64($0) }), bound > 0,
+           idle >= .milliseconds(bound) {
+            code = .idleInTransactionTimeout
+            message = "the connection was lost after the transaction stayed idle \(PostgresConnectionPlan.milliseconds(idle)) ms, "
+                + "longer than idle_in_transaction_session_timeout (\(bound) ms): the server ends such sessions; reconnect (libpq: \(message))"
         }
         if code == .connectionLost || code == .idleInTransactionTimeout {
             self.logger.warning("Postgres connection lost", metadata: ["error": "\(message)"])
