@@ -416,7 +416,7 @@ public final class PostgresConnection {
         var columns: [String] = []
         columns.reserveCapacity(columnCount)
         for column in 0..<columnCount {
-            columns.append(self.redactor.clean(self.string(PQfname(result, Int32(truncatingIfNeeded: column))) ?? "?column?"))
+            columns.append(self.string(PQfname(result, Int32(truncatingIfNeeded: column))) ?? "?column?")
         }
         var values: [String?] = []
         values.reserveCapacity(rowCount.multipliedReportingOverflow(by: columnCount).partialValue)
