@@ -129,7 +129,8 @@ public final class PostgresConnection {
             let message = plan.redactor.clean(Self.errorMessage(handle) ?? "connection failed")
             PQfinish(handle)
             var hint: String?
-            if case .defaulted("verify-full") = plan.sslMode {
+            let aboutTLS = message.lowercased().contains("ssl") || message.lowercased().contains("certificate")
+            if case .defaulted("verify-full") = plan.sslMode, aboutTLS {
                 hint = "sslmode=verify-full was chosen because a host is not local and neither the connection string nor PGSSLMODE sets sslmode: "
                     + "give the server's CA in sslrootcert (default ~/.postgresql/root.crt), or set sslmode explicitly"
             }
