@@ -29,20 +29,63 @@ extension CheckpointStore {
     /// one transaction, under a transaction-scoped advisory lock so that bridges starting at the
     /// same time do not race. Running it again changes nothing.
     ///
+    /// The schema and `schema_migrations` are created only when missing, so on an up-to-date
+    /// schema this needs no `CREATE` privilege: `USAGE` on the schema and `SELECT` on
+    /// `schema_migrations` are enough. Waiting for the migration lock is bounded by the session's
+    /// `lock_timeout` (10 s by default): another bridge migrating for longer, or a session holding
+    /// the lock, makes this throw ``PostgresError/Code/lockTimeout`` saying so.
+    ///
     /// - Returns: the migrations applied now (empty if the schema was up to date).
     @discardableResult
     public func migrate() throws -> [Migration] {
         let connection = self.connection
         return try connection.transaction {
-            try connection.query("SELECT pg_advisory_xact_lock($1)", [Self.migrationLockKey])
-            try connection.executeScript("""
-                CREATE SCHEMA IF NOT EXISTS otel_bridge;
-                CREATE TABLE IF NOT EXISTS otel_bridge.schema_migrations (
-                    version    int PRIMARY KEY,
-                    name       text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now()
-                );
-                """)
+            do {
+                try connection.query("SELECT pg_advisory_xact_lock($1)", [Self.migrationLockKey])
+            } catch let error as PostgresError where error.code == .lockTimeout {
+                throw PostgresError(
+                    code: .lockTimeout,
+                    message: "another bridge is migrating the checkpoint schema or a session holds the migration lock "
+                        + "(advisory lock \(Self.migrationLockKey)); gave up after lock_timeout. The holder: "
+                        + "SELECT pid, application_name, state, xact_start FROM pg_locks JOIN pg_stat_activity USING (pid) "
+                        + "WHERE locktype = 'advisory' AND objsubid = 1 AND granted "
+                        + "AND ((classid::bigint << 32) | objid::bigint) = \(Self.migrationLockKey)",
+                    sqlState: error.sqlState,
+                    query: error.query,
+                    file: error.file,
+                    line: error.line
+                )
+            }
+            // A role with only the run-time grants (docs/checkpoints.md) cannot create: say what to do.
+            func creating(_ what: String, _ body: () throws -> Void) throws {
+                do {
+                    try body()
+                } catch var error as PostgresError where error.sqlState == "42501" {
+                    error.hint = "creating \(what) needs CREATE on the database or schema otel_bridge: run this bridge version "
+                        + "once with the schema owner's role (docs/checkpoints.md, Privileges)"
+                    throw error
+                }
+            }
+            // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists,
+            // and CREATE TABLE IF NOT EXISTS needs CREATE on the schema: look first.
+            let existing = try connection.query("""
+                SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'otel_bridge') AS schema_exists,
+                       to_regclass('otel_bridge.schema_migrations') IS NOT NULL AS table_exists
+                """).single()
+            if !(try existing.bool("schema_exists")) {
+                try creating("schema otel_bridge") { try connection.executeScript("CREATE SCHEMA IF NOT EXISTS otel_bridge") }
+            }
+            if !(try existing.bool("table_exists")) {
+                try creating("otel_bridge.schema_migrations") {
+                    try connection.executeScript("""
+                    CREATE TABLE IF NOT EXISTS otel_bridge.schema_migrations (
+                        version    int PRIMARY KEY,
+                        name       text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    );
+                    """)
+                }
+            }
             var present: Set<Int> = []
             for row in try connection.query("SELECT version FROM otel_bridge.schema_migrations") {
                 present.insert(try row.int("version"))
@@ -57,7 +100,7 @@ extension CheckpointStore {
             var applied: [Migration] = []
             for migration in Self.migrations.sorted(by: { $0.version < $1.version })
             where !present.contains(migration.version) {
-                try connection.executeScript(migration.sql)
+                try creating("migration \(migration.version) (\(migration.name))") { try connection.executeScript(migration.sql) }
                 try connection.execute(
                     "INSERT INTO otel_bridge.schema_migrations (version, name, applied_at) VALUES ($1, $2, now())",
                     [migration.version, migration.name]

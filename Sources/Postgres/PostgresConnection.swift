@@ -23,12 +23,20 @@ public final class PostgresConnection {
     /// Receives server notices (`NOTICE: … already exists, skipping`) for the logger. Kept alive
     /// as long as the handle, which holds an unretained pointer to it.
     private let noticeSink: NoticeSink
+    /// Removes the connection string's secrets from every message this connection passes on.
+    let redactor: PostgresRedactor
+    /// The session bounds this connection added (`statement_timeout` → `60000`), for error messages.
+    let sessionSettings: [String: String]
+    /// When the last statement returned, to tell an idle-in-transaction timeout from another loss.
+    private var lastStatementEnded: ContinuousClock.Instant?
     /// The logger for connection events and server notices.
     public let logger: Logger
 
-    private init(handle: OpaquePointer, noticeSink: NoticeSink, logger: Logger) {
+    private init(handle: OpaquePointer, noticeSink: NoticeSink, plan: PostgresConnectionPlan, logger: Logger) {
         self.handle = handle
         self.noticeSink = noticeSink
+        self.redactor = plan.redactor
+        self.sessionSettings = plan.sessionSettings
         self.logger = logger
     }
 
@@ -40,6 +48,18 @@ public final class PostgresConnection {
 
     /// Connects and prepares the session.
     ///
+    /// Every wait is bounded unless the connection string says otherwise (see ``PostgresTimeouts``):
+    /// `connect_timeout`, TCP keepalives and `tcp_user_timeout`, and the session's
+    /// `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout` (sent in
+    /// libpq's `options`, appended to the string's `options` or `PGOPTIONS`; a `-c` setting of the
+    /// same name there wins).
+    ///
+    /// TLS: when neither the string nor `PGSSLMODE` sets `sslmode`, it is `verify-full` (encrypted,
+    /// and the server's certificate must be valid for the host name; CA from `sslrootcert`, default
+    /// `~/.postgresql/root.crt`) unless every host is local (a Unix socket, `localhost`,
+    /// 127.0.0.0/8, `::1`), where it is `prefer`. An unencrypted connection is logged once, at
+    /// `warning` for a remote host, `notice` for loopback TCP and `debug` for a Unix socket.
+    ///
     /// - Parameters:
     ///   - conninfo: a libpq URI (`postgresql://user:password@host:5432/db?sslmode=require`) or a
     ///     key/value string (`host=db user=bridge dbname=analytics`). `nil` or empty: libpq's
@@ -49,48 +69,56 @@ public final class PostgresConnection {
     ///   - applicationName: shown in `pg_stat_activity.application_name`. Sent as libpq's
     ///     `fallback_application_name`, so an `application_name` in `conninfo` or `PGAPPNAME` wins.
     ///   - connectTimeout: how long to wait for the server, rounded up to whole seconds (libpq's
-    ///     minimum is 2 s). A `connect_timeout` in `conninfo` wins.
+    ///     minimum is 2 s). A `connect_timeout` in `conninfo` or `PGCONNECT_TIMEOUT` wins.
+    ///   - timeouts: the other bounds; see ``PostgresTimeouts`` for the defaults.
     ///   - logger: for connection events and server notices.
     /// - Throws: ``PostgresError/Code/connectionFailed``, whose description contains libpq's
-    ///   message (host, port, user, database) but never the password.
+    ///   message (host, port, user, database) but never a password nor the userinfo of a URI.
     public static func connect(
         conninfo: String?,
         applicationName: String = "otel-bridge",
         connectTimeout: Duration = .seconds(10),
+        timeouts: PostgresTimeouts = PostgresTimeouts(),
         logger: Logger = Logger(label: "otel-bridge.postgres"),
         file: String = #fileID,
         line: Int = #line
     ) throws(PostgresError) -> PostgresConnection {
-        let timeoutSeconds = max(1, Int((connectTimeout + .nanoseconds(999_999_999)).components.seconds))
-        // Later keywords override earlier ones, and the expanded dbname overrides what came before
-        // it: our defaults first, then the caller's conninfo, then what the session needs.
-        var parameters: [(String, String)] = [
-            ("fallback_application_name", applicationName),
-            ("connect_timeout", String(timeoutSeconds)),
-        ]
-        var password: String?
-        if let conninfo, !conninfo.isEmpty {
-            do {
-                password = try Self.password(inConninfo: conninfo)
-            } catch {
-                throw PostgresError(code: .connectionFailed, message: error.message, file: file, line: line)
-            }
-            parameters.append(("dbname", conninfo))
+        var plan: PostgresConnectionPlan
+        do {
+            plan = try PostgresConnectionPlan.resolve(
+                conninfo: conninfo,
+                environment: Self.libpqEnvironment(),
+                applicationName: applicationName,
+                connectTimeout: connectTimeout,
+                timeouts: timeouts
+            )
+        } catch {
+            throw PostgresError(code: error.code, message: error.message, file: file, line: line)
         }
-        // The decoders expect UTF-8 whatever PGCLIENTENCODING says.
-        parameters.append(("client_encoding", "UTF8"))
-        return try Self.connect(parameters: parameters, password: password, logger: logger, file: file, line: line)
+        return try Self.connect(plan: plan, logger: logger, file: file, line: line)
+    }
+
+    /// The environment variables the connection plan reads, as libpq will see them.
+    static func libpqEnvironment() -> [String: String] {
+        var environment: [String: String] = [:]
+        for name in [
+            "PGHOST", "PGHOSTADDR", "PGPASSWORD", "PGSSLMODE", "PGREQUIRESSL", "PGCONNECT_TIMEOUT", "PGOPTIONS",
+        ] {
+            if let value = getenv(name) {
+                environment[name] = String(cString: value)
+            }
+        }
+        return environment
     }
 
     private static func connect(
-        parameters: [(String, String)],
-        password: String?,
+        plan: PostgresConnectionPlan,
         logger: Logger,
         file: String,
         line: Int
     ) throws(PostgresError) -> PostgresConnection {
-        let handle: OpaquePointer? = withCStringArray(parameters.map(\.0)) { keywords in
-            withCStringArray(parameters.map(\.1)) { values in
+        let handle: OpaquePointer? = withCStringArray(plan.parameters.map(\.keyword)) { keywords in
+            withCStringArray(plan.parameters.map(\.value)) { values in
                 PQconnectdbParams(keywords, values, 1)
             }
         }
@@ -98,33 +126,51 @@ public final class PostgresConnection {
             throw PostgresError(code: .connectionFailed, message: "libpq could not allocate a connection", file: file, line: line)
         }
         guard otel_pq_connection_ok(handle) != 0 else {
-            var message = Self.errorMessage(handle) ?? "connection failed"
+            let message = plan.redactor.clean(Self.errorMessage(handle) ?? "connection failed")
             PQfinish(handle)
-            // libpq does not echo passwords; scrub anyway in case a future version does.
-            if let password, password.count >= 3 {
-                message = message.replacing(password, with: "***")
+            var hint: String?
+            let aboutTLS = message.lowercased().contains("ssl") || message.lowercased().contains("certificate")
+            if case .defaulted("verify-full") = plan.sslMode, aboutTLS {
+                hint = "sslmode=verify-full was chosen because a host is not local and neither the connection string nor PGSSLMODE sets sslmode: "
+                    + "give the server's CA in sslrootcert (default ~/.postgresql/root.crt), or set sslmode explicitly"
             }
-            throw PostgresError(code: .connectionFailed, message: message, file: file, line: line)
+            throw PostgresError(code: .connectionFailed, message: message, hint: hint, file: file, line: line)
         }
 
-        let sink = NoticeSink(logger: logger)
+        let sink = NoticeSink(logger: logger, redactor: plan.redactor)
         PQsetNoticeProcessor(handle, { context, message in
             guard let context, let message else { return }
             let sink = Unmanaged<NoticeSink>.fromOpaque(context).takeUnretainedValue()
             sink.receive(String(cString: message))
         }, Unmanaged.passUnretained(sink).toOpaque())
-        let connection = PostgresConnection(handle: handle, noticeSink: sink, logger: logger)
+        let connection = PostgresConnection(handle: handle, noticeSink: sink, plan: plan, logger: logger)
         try connection.executeScript(
             "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3",
             file: file, line: line
         )
-        logger.debug("connected to Postgres", metadata: [
-            "host": "\(connection.string(PQhost(handle)) ?? "")",
-            "port": "\(connection.string(PQport(handle)) ?? "")",
-            "database": "\(connection.string(PQdb(handle)) ?? "")",
-            "user": "\(connection.string(PQuser(handle)) ?? "")",
+        let host = plan.redactor.clean(connection.string(PQhost(handle)) ?? "")
+        let metadata: Logger.Metadata = [
+            "host": "\(host)",
+            "port": "\(plan.redactor.clean(connection.string(PQport(handle)) ?? ""))",
+            "database": "\(plan.redactor.clean(connection.string(PQdb(handle)) ?? ""))",
+            "user": "\(plan.redactor.clean(connection.string(PQuser(handle)) ?? ""))",
+        ]
+        if PQsslInUse(handle) == 0 {
+            // Once per connection: a Unix socket never leaves the machine (debug), loopback TCP
+            // may be a proxy sidecar (notice), anything else crosses a network (warning).
+            let level: Logger.Level =
+                host.isEmpty || host.hasPrefix("/") || host.hasPrefix("@") ? .debug
+                : PostgresConnectionPlan.isLocal(host) ? .notice : .warning
+            logger.log(
+                level: level,
+                "the connection to Postgres is not encrypted (no TLS); set sslmode=verify-full to require it",
+                metadata: metadata.merging(["sslmode": "\(connection.option("sslmode") ?? "")"]) { $1 }
+            )
+        }
+        logger.debug("connected to Postgres", metadata: metadata.merging([
             "server_version": "\(PQserverVersion(handle))",
-        ])
+            "tls": "\(PQsslInUse(handle) != 0)",
+        ]) { $1 })
         return connection
     }
 
@@ -153,6 +199,29 @@ public final class PostgresConnection {
     public var backendPID: Int32? {
         guard let handle = self.handle else { return nil }
         return PQbackendPID(handle)
+    }
+
+    /// The value libpq uses for a connection keyword (`sslmode`, `keepalives_idle`, `options`, …),
+    /// or `nil` if unset or closed. Never the password.
+    func option(_ keyword: String) -> String? {
+        guard keyword != "password", keyword != "sslpassword", let handle = self.handle,
+              let options = PQconninfo(handle)
+        else { return nil }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let name = option.pointee.keyword {
+            if String(cString: name) == keyword {
+                return option.pointee.val.map { String(cString: $0) }
+            }
+            option += 1
+        }
+        return nil
+    }
+
+    /// Whether the connection is encrypted with TLS.
+    public var isEncrypted: Bool {
+        guard let handle = self.handle else { return false }
+        return PQsslInUse(handle) != 0
     }
 
     /// Runs `SELECT 1`: a cheap check that the server still answers.
@@ -192,9 +261,11 @@ public final class PostgresConnection {
     /// protocol). Meant for fixed SQL such as migrations; never build `sql` from values.
     public func executeScript(_ sql: String, file: String = #fileID, line: Int = #line) throws(PostgresError) {
         let handle = try self.openHandle(query: sql, file: file, line: line)
+        let idle = self.idleInTransaction()
         let result = PQexec(handle, sql)
+        self.lastStatementEnded = .now
         defer { PQclear(result) }
-        try self.check(result, query: sql, file: file, line: line)
+        try self.check(result, query: sql, idleInTransaction: idle, file: file, line: line)
     }
 
     // MARK: - Internals
@@ -206,29 +277,45 @@ public final class PostgresConnection {
         line: Int
     ) throws(PostgresError) -> PostgresRows {
         let handle = try self.openHandle(query: sql, file: file, line: line)
+        // The protocol counts parameters in 16 bits.
+        guard parameters.count <= Int(UInt16.max) else {
+            throw PostgresError(
+                code: .invalidParameter, message: "\(parameters.count) parameters; Postgres takes at most \(UInt16.max)",
+                query: sql, file: file, line: line
+            )
+        }
         var texts: [String?] = []
         var types: [Oid] = []
         texts.reserveCapacity(parameters.count)
         types.reserveCapacity(parameters.count)
         for (index, parameter) in parameters.enumerated() {
             let text = parameter?.postgresText
-            if let text, text.utf8.contains(0) {
-                throw PostgresError(
-                    code: .invalidParameter, message: "parameter $\(index + 1) contains a NUL character",
-                    query: sql, file: file, line: line
-                )
+            if let text {
+                // Before anything is sent: a NUL would be cut off by libpq or refused by the server.
+                do {
+                    try PostgresText.validate(text, parameter: "parameter $\(index + 1)", file: file, line: line)
+                } catch {
+                    var error = error
+                    error.query = sql
+                    throw error
+                }
             }
             texts.append(text)
             types.append(parameter?.postgresType.rawValue ?? 0)
         }
+        let idle = self.idleInTransaction()
         let result: OpaquePointer? = withCStringArray(texts) { values in
             types.withUnsafeBufferPointer { types in
-                PQexecParams(handle, sql, Int32(parameters.count), types.baseAddress, values, nil, nil, 0)
+                PQexecParams(handle, sql, Int32(truncatingIfNeeded: texts.count), types.baseAddress, values, nil, nil, 0)
             }
         }
+        self.lastStatementEnded = .now
         defer { PQclear(result) }
-        try self.check(result, query: sql, file: file, line: line)
-        return self.copyRows(result!, query: sql)
+        try self.check(result, query: sql, idleInTransaction: idle, file: file, line: line)
+        guard let result else {
+            throw PostgresError(code: .unexpectedResult, message: "no result from libpq", query: sql, file: file, line: line)
+        }
+        return self.copyRows(result, query: sql)
     }
 
     private func openHandle(query: String, file: String, line: Int) throws(PostgresError) -> OpaquePointer {
@@ -238,8 +325,23 @@ public final class PostgresConnection {
         return handle
     }
 
-    /// Throws the error a result carries, mapping connection-level failures to `connectionLost`.
-    private func check(_ result: OpaquePointer?, query: String, file: String, line: Int) throws(PostgresError) {
+    /// Throws the error a result carries, mapping connection-level failures to `connectionLost`
+    /// and the server's timeouts to their codes. Every text is redacted and on one line.
+    /// How long the session has sat idle inside a transaction block, or `nil` if not in one.
+    private func idleInTransaction() -> Duration? {
+        guard self.isInTransaction, let ended = self.lastStatementEnded else { return nil }
+        return .now - ended
+    }
+
+    /// - Parameter idleInTransaction: how long the transaction had been idle when the statement
+    ///   was sent: libpq often loses the server's 25P03 error and reports only a closed connection.
+    private func check(
+        _ result: OpaquePointer?,
+        query: String,
+        idleInTransaction: Duration? = nil,
+        file: String,
+        line: Int
+    ) throws(PostgresError) {
         if let result, otel_pq_result_ok(result) != 0 {
             return
         }
@@ -247,51 +349,85 @@ public final class PostgresConnection {
         guard let result else {
             throw PostgresError(
                 code: connectionBad ? .connectionLost : .queryFailed,
-                message: self.handle.flatMap(Self.errorMessage) ?? "no result from libpq",
+                message: self.redactor.clean(self.handle.flatMap(Self.errorMessage) ?? "no result from libpq"),
                 query: query, file: file, line: line
             )
         }
         if PQresultStatus(result) == PGRES_EMPTY_QUERY {
             throw PostgresError(code: .unexpectedResult, message: "empty query", query: query, file: file, line: line)
         }
-        let sqlState = self.string(otel_pq_result_sqlstate(result))
-        let message = self.string(otel_pq_result_message(result))
-            ?? self.string(PQresultErrorMessage(result)).map(Self.trimmed).flatMap { $0.isEmpty ? nil : $0 }
-            ?? self.handle.flatMap(Self.errorMessage)
-            ?? "statement failed with \(self.string(PQresStatus(PQresultStatus(result))) ?? "unknown status")"
-        let code: PostgresError.Code =
+        let sqlState = self.string(otel_pq_result_sqlstate(result)).map(self.redactor.clean)
+        var message = self.redactor.clean(
+            self.string(otel_pq_result_message(result))
+                ?? self.string(PQresultErrorMessage(result)).map(Self.trimmed).flatMap { $0.isEmpty ? nil : $0 }
+                ?? self.handle.flatMap(Self.errorMessage)
+                ?? "statement failed with \(self.string(PQresStatus(PQresultStatus(result))) ?? "unknown status")"
+        )
+        var code: PostgresError.Code =
             connectionBad || PostgresError.isConnectionLevel(sqlState: sqlState) ? .connectionLost : .queryFailed
-        if code == .connectionLost {
+        switch sqlState {
+        case "57014":
+            code = .statementTimeout
+            message = "statement canceled: it ran longer than statement_timeout\(self.bound("statement_timeout")) "
+                + "or an operator canceled it (server: \(message))"
+        case "55P03":
+            code = .lockTimeout
+            message = "gave up waiting for a lock after lock_timeout\(self.bound("lock_timeout")): another session holds a lock "
+                + "this statement needs (server: \(message))"
+        case "25P03":
+            code = .idleInTransactionTimeout
+            message = "the server ended the session: a transaction stayed idle longer than idle_in_transaction_session_timeout"
+                + "\(self.bound("idle_in_transaction_session_timeout")); reconnect (server: \(message))"
+        default:
+            break
+        }
+        // libpq (15) usually reports only "server closed the connection unexpectedly" for a session
+        // the server ended for idling in a transaction: infer it from how long it idled.
+        if code == .connectionLost, let idle = idleInTransaction,
+           let bound = self.sessionSettings["idle_in_transaction_session_timeout"].flatMap({ Int64($0) }), bound > 0,
+           idle >= .milliseconds(bound) {
+            code = .idleInTransactionTimeout
+            message = "the connection was lost after the transaction stayed idle \(PostgresConnectionPlan.milliseconds(idle)) ms, "
+                + "longer than idle_in_transaction_session_timeout (\(bound) ms): the server ends such sessions; reconnect (libpq: \(message))"
+        }
+        if code == .connectionLost || code == .idleInTransactionTimeout {
             self.logger.warning("Postgres connection lost", metadata: ["error": "\(message)"])
         }
         throw PostgresError(
             code: code,
             message: message,
             sqlState: sqlState,
-            detail: self.string(otel_pq_result_detail(result)),
-            hint: self.string(otel_pq_result_hint(result)),
+            detail: self.string(otel_pq_result_detail(result)).map(self.redactor.clean),
+            hint: self.string(otel_pq_result_hint(result)).map(self.redactor.clean),
             query: query,
             file: file,
             line: line
         )
     }
 
+    /// ` (60000 ms)` when this connection set the bound, else ` (set by the connection string or server)`.
+    private func bound(_ name: String) -> String {
+        self.sessionSettings[name].map { " (\($0) ms)" } ?? " (as set by the connection string or the server)"
+    }
+
     private func copyRows(_ result: OpaquePointer, query: String) -> PostgresRows {
-        let rowCount = Int(PQntuples(result))
-        let columnCount = Int(PQnfields(result))
+        // libpq's counts are non-negative Int32s; clamp anyway rather than trap on a broken result.
+        let rowCount = Int(max(0, PQntuples(result)))
+        let columnCount = Int(max(0, PQnfields(result)))
         var columns: [String] = []
         columns.reserveCapacity(columnCount)
         for column in 0..<columnCount {
-            columns.append(self.string(PQfname(result, Int32(column))) ?? "?column?")
+            columns.append(self.string(PQfname(result, Int32(truncatingIfNeeded: column))) ?? "?column?")
         }
         var values: [String?] = []
-        values.reserveCapacity(rowCount * columnCount)
+        values.reserveCapacity(rowCount.multipliedReportingOverflow(by: columnCount).partialValue)
         for row in 0..<rowCount {
             for column in 0..<columnCount {
-                if PQgetisnull(result, Int32(row), Int32(column)) != 0 {
+                let (row32, column32) = (Int32(truncatingIfNeeded: row), Int32(truncatingIfNeeded: column))
+                if PQgetisnull(result, row32, column32) != 0 {
                     values.append(nil)
                 } else {
-                    values.append(self.string(PQgetvalue(result, Int32(row), Int32(column))) ?? "")
+                    values.append(self.string(PQgetvalue(result, row32, column32)) ?? "")
                 }
             }
         }
@@ -316,56 +452,21 @@ public final class PostgresConnection {
     private static func trimmed(_ text: String) -> String {
         String(text.trimmingPrefix(while: \.isWhitespace).reversed().trimmingPrefix(while: \.isWhitespace).reversed())
     }
-
-    /// The password a conninfo string holds, if any; validates the string on the way.
-    private static func password(inConninfo conninfo: String) throws(PostgresError) -> String? {
-        var errorPointer: UnsafeMutablePointer<CChar>?
-        guard let options = PQconninfoParse(conninfo, &errorPointer) else {
-            var message = "invalid connection string"
-            if let errorPointer {
-                // libpq quotes fragments of the string it could not parse, which may be a password.
-                message += ": " + Self.redactingQuotedFragments(Self.trimmed(String(cString: errorPointer)))
-                PQfreemem(errorPointer)
-            }
-            throw PostgresError(code: .connectionFailed, message: message)
-        }
-        defer { PQconninfoFree(options) }
-        var option = options
-        while let keyword = option.pointee.keyword {
-            if String(cString: keyword) == "password", let value = option.pointee.val {
-                return String(cString: value)
-            }
-            option += 1
-        }
-        return nil
-    }
-
-    private static func redactingQuotedFragments(_ message: String) -> String {
-        var output = ""
-        var inQuotes = false
-        for character in message {
-            if character == "\"" {
-                output += inQuotes ? "…\"" : "\""
-                inQuotes.toggle()
-            } else if !inQuotes {
-                output.append(character)
-            }
-        }
-        return output
-    }
 }
 
 /// Forwards server notices to the logger at debug level instead of libpq's default (stderr).
 private final class NoticeSink {
     let logger: Logger
+    let redactor: PostgresRedactor
 
-    init(logger: Logger) {
+    init(logger: Logger, redactor: PostgresRedactor) {
         self.logger = logger
+        self.redactor = redactor
     }
 
     func receive(_ message: String) {
-        let trimmed = message.trimmingPrefix(while: \.isWhitespace)
-        self.logger.debug("Postgres notice", metadata: ["notice": "\(String(trimmed).split(whereSeparator: \.isNewline).joined(separator: " "))"])
+        let trimmed = String(message.trimmingPrefix(while: \.isWhitespace))
+        self.logger.debug("Postgres notice", metadata: ["notice": "\(self.redactor.clean(trimmed))"])
     }
 }
 
@@ -378,5 +479,9 @@ private func withCStringArray<Result>(
     let duplicates: [UnsafeMutablePointer<CChar>?] = strings.map { $0.flatMap { strdup($0) } }
     defer { duplicates.forEach { free($0) } }
     let pointers = duplicates.map { UnsafePointer($0) } + [nil]
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    return pointers.withUnsafeBufferPointer { buffer in
+        // Never empty (the terminating NULL), so the base address exists.
+        guard let base = buffer.baseAddress else { preconditionFailure("empty C string array") }
+        return body(base)
+    }
 }

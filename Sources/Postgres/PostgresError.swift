@@ -18,6 +18,9 @@ public struct PostgresError: Error, Sendable, Equatable, CustomStringConvertible
             case missingColumn
             case invalidValue
             case nestedTransaction
+            case statementTimeout
+            case lockTimeout
+            case idleInTransactionTimeout
         }
 
         private let base: Base
@@ -45,6 +48,18 @@ public struct PostgresError: Error, Sendable, Equatable, CustomStringConvertible
         public static let invalidValue = Self(.invalidValue)
         /// ``PostgresConnection/transaction(_:)`` was called inside a transaction.
         public static let nestedTransaction = Self(.nestedTransaction)
+        /// The server canceled a statement (SQLSTATE `57014`): it ran longer than
+        /// `statement_timeout`, or an operator canceled it (`pg_cancel_backend`). The connection
+        /// stays usable; an open transaction is aborted.
+        public static let statementTimeout = Self(.statementTimeout)
+        /// A lock could not be had within `lock_timeout` (SQLSTATE `55P03`): another session holds
+        /// a row, table or advisory lock this statement needs. The connection stays usable; an open
+        /// transaction is aborted.
+        public static let lockTimeout = Self(.lockTimeout)
+        /// The server ended the session because a transaction stayed idle longer than
+        /// `idle_in_transaction_session_timeout` (SQLSTATE `25P03`). The connection is unusable,
+        /// as with ``connectionLost``: reconnect to retry.
+        public static let idleInTransactionTimeout = Self(.idleInTransactionTimeout)
 
         public var description: String {
             switch self.base {
@@ -57,6 +72,9 @@ public struct PostgresError: Error, Sendable, Equatable, CustomStringConvertible
             case .missingColumn: "missingColumn"
             case .invalidValue: "invalidValue"
             case .nestedTransaction: "nestedTransaction"
+            case .statementTimeout: "statementTimeout"
+            case .lockTimeout: "lockTimeout"
+            case .idleInTransactionTimeout: "idleInTransactionTimeout"
             }
         }
     }
@@ -147,10 +165,17 @@ public struct PostgresError: Error, Sendable, Equatable, CustomStringConvertible
 }
 
 extension PostgresError {
+    /// Whether the connection that threw this cannot be used any more (``Code/connectionLost``,
+    /// ``Code/idleInTransactionTimeout``, ``Code/connectionClosed``): reconnect to retry.
+    public var connectionIsUnusable: Bool {
+        self.code == .connectionLost || self.code == .idleInTransactionTimeout || self.code == .connectionClosed
+    }
+
     /// Whether this SQLSTATE or code means the connection cannot be used any more.
     static func isConnectionLevel(sqlState: String?) -> Bool {
         guard let sqlState else { return false }
-        // Class 08: connection exception. 57P01 admin_shutdown, 57P02 crash_shutdown.
-        return sqlState.hasPrefix("08") || sqlState == "57P01" || sqlState == "57P02"
+        // Class 08: connection exception. 57P01 admin_shutdown, 57P02 crash_shutdown,
+        // 57P05 idle_session_timeout.
+        return sqlState.hasPrefix("08") || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P05"
     }
 }

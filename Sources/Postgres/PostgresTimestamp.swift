@@ -13,9 +13,13 @@ enum PostgresTimestamp {
     /// Seconds from 1970-01-01 to 2001-01-01, Foundation's reference date.
     private static let referenceOffsetMicros: Int64 = 978_307_200_000_000
 
-    /// Microseconds since the Unix epoch, rounded to the nearest microsecond.
+    /// Microseconds since the Unix epoch, rounded to the nearest microsecond; clamped to what
+    /// Postgres can store (about ±290,000 years), NaN read as the epoch, so that no date traps.
     static func unixMicros(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSinceReferenceDate * 1_000_000).rounded()) + Self.referenceOffsetMicros
+        let micros = (date.timeIntervalSinceReferenceDate * 1_000_000).rounded()
+        guard !micros.isNaN else { return 0 }
+        let limit = Double(Int64.max / 2)
+        return Int64(min(max(micros, -limit), limit)) + Self.referenceOffsetMicros
     }
 
     /// The date nearest to a number of microseconds since the Unix epoch.
@@ -98,7 +102,10 @@ enum PostgresTimestamp {
 
         let days = Self.days(fromCivil: year, month, day)
         let localSeconds = days * 86_400 + hour * 3600 + minute * 60 + second
-        let micros = (localSeconds - offsetSeconds) * Self.microsPerSecond + fractionMicros
+        // Years up to 999999 fit in seconds, not always in microseconds: nil, not a trap.
+        let (scaled, overflow) = (localSeconds - offsetSeconds).multipliedReportingOverflow(by: Self.microsPerSecond)
+        let (micros, overflow2) = scaled.addingReportingOverflow(fractionMicros)
+        guard !overflow, !overflow2, micros.magnitude <= UInt64(Int64.max / 2) else { return nil }
         return Self.date(unixMicros: micros)
     }
 

@@ -58,6 +58,18 @@ enum TestPostgres {
         return try body(Self.url(database: name))
     }
 
+    /// Ends a server session from a connection of its own after `seconds`, on another thread: a
+    /// test of a bound releases what it blocks on this way, so that without the bound it fails
+    /// instead of hanging.
+    static func terminate(pid: Int32, after seconds: Double) {
+        Thread.detachNewThread {
+            Thread.sleep(forTimeInterval: seconds)
+            guard let killer = try? Self.connect() else { return }
+            defer { killer.close() }
+            _ = try? killer.query("SELECT pg_terminate_backend($1::int)", [Int(pid)])
+        }
+    }
+
     /// A random advisory lock key, so that tests sharing a database do not collide.
     static func randomKey() -> Int64 {
         Int64.random(in: Int64.min...Int64.max)
