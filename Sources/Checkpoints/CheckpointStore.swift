@@ -311,15 +311,8 @@ public final class CheckpointStore {
 
     /// Text from outside (a receiver's message, an error) made storable: a `text` column cannot
     /// hold NUL, and no row should hold megabytes of someone else's text.
-    static func storable(_ text: String?, limit: Int = 4_000) -> String? {
-        guard var text else { return nil }
-        if text.unicodeScalars.contains("\0") {
-            text = String(text.unicodeScalars.map { $0 == "\0" ? "\\0" : String($0) }.joined())
-        }
-        if text.unicodeScalars.count > limit {
-            text = String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit))) + "…"
-        }
-        return text
+    static func storable(_ text: String?) -> String? {
+        text.map { PostgresText.sanitized($0, maxBytes: 8_000) }
     }
 
     // MARK: - Committing
