@@ -224,6 +224,10 @@ public enum PipelineFile {
     static func parseMetric(_ node: Node, file: String, cardinalityLimit: Int = Defaults().cardinalityLimit) throws(BridgeError) -> MetricMapping {
         var map = try YAMLMap(node, file: file, context: "a metric")
         let name = try map.requiredString("metric_name")
+        guard YAMLMap.isInstrumentName(name) else {
+            throw BridgeError(.configuration, "metric_name must follow the OpenTelemetry instrument name syntax: an ASCII letter, then up to 254 letters, digits, '_', '.', '-' or '/'",
+                              file: file, line: map.line(of: "metric_name"), key: "metric_name")
+        }
         let cardinalityLimit = try map.int("cardinality_limit", in: Limits.cardinalityLimit) ?? cardinalityLimit
         let description = try map.string("description") ?? ""
         let unit = try map.string("unit") ?? ""
@@ -408,6 +412,13 @@ struct YAMLMap {
             throw fail(key, "'\(key)' must be a column name of letters, digits and '_' (not starting with a digit); alias the column in the query if needed")
         }
         return value
+    }
+
+    /// The OpenTelemetry API's instrument name syntax (it also keeps every name storable as-is).
+    static func isInstrumentName(_ s: String) -> Bool {
+        let scalars = Array(s.unicodeScalars)
+        guard let first = scalars.first, scalars.count <= 255, first.isASCII, first.properties.isAlphabetic else { return false }
+        return scalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.-/".unicodeScalars.contains($0)) }
     }
 
     static func isIdentifier(_ s: String) -> Bool {

@@ -665,6 +665,15 @@ let configErrorCases: [ConfigErrorCase] = [
             metrics:
         \(metricTail)
         """, line: 4, key: "series_expiry", pipeline: "requests"),
+    ConfigErrorCase(name: "a metric_name with a NUL (it would be stored with the series)", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            metrics:
+              - metric_name: "portkey\\0requests"
+                data_type: sum
+                value_column: n
+        """, line: 5, key: "metric_name", pipeline: "requests"),
     ConfigErrorCase(name: "a metric that is not a mapping", yaml: """
         pipelines:
           - name: requests
