@@ -111,7 +111,7 @@ struct CommandLineTests {
         try s.seed(start: "2026-03-12T10:00:00Z", end: "2026-03-12T10:01:00Z")
         let env = s.environment(startAt: "2026-03-12T10:00:00Z")
         let ok = try Self.run(["validate"], environment: env)
-        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.status == 0, "\(ok.stderr.suffix(3000))")
         for name in ["requests", "tokens", "cost", "latency"] {
             #expect(ok.stdout.contains("ok  pipeline \(name):"), "\(ok.stdout)")
         }
@@ -135,5 +135,65 @@ struct CommandLineTests {
         #expect(bad.stderr.contains("pipeline requests"), "\(bad.stderr)")
         #expect(bad.stderr.contains("requests.sql"), "\(bad.stderr)")
         #expect(bad.stderr.contains("'requests'"), "\(bad.stderr)")
+    }
+
+    @Test("no configured secret in any line at any log level, whether the run fails or succeeds", .timeLimit(.minutes(2)))
+    func secretsNeverPrinted() throws {
+        let s = try Scenario()
+        let now = Int64(Date().timeIntervalSince1970) / 60 * 60
+        let start = Timestamp.iso8601((now - 600) * 1_000_000_000)
+        try s.seed(start: start, end: Timestamp.iso8601((now - 300) * 1_000_000_000))
+        let chUser = Services.env["TEST_CLICKHOUSE_USER"] ?? "bridge", chPassword = Services.env["TEST_CLICKHOUSE_PASSWORD"] ?? "otel-bridge-test"
+        let secrets = [chPassword, "hdr-secret-0815", "tenant%2Ftoken-42", "tenant/token-42", "pg-pass-1234", "url-pass-9"]
+        var env = s.environment(startAt: start)
+        env["LOG_LEVEL"] = "trace"
+        env["CLICKHOUSE_USER"] = chUser
+        env["CLICKHOUSE_PASSWORD"] = chPassword + "\n"  // as a Kubernetes Secret file gives it
+        env["OTEL_EXPORTER_OTLP_HEADERS"] = "api-key=hdr-secret-0815,x-tenant=tenant%2Ftoken-42"
+        env["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"] = "delta"
+        func check(_ outcome: Outcome, _ what: String) {
+            for secret in secrets {
+                #expect(!outcome.stdout.contains(secret) && !outcome.stderr.contains(secret), "\(what): \(secret) printed")
+            }
+        }
+        // Succeeds (the receiver takes any header); the Postgres URL carries a password too.
+        let ok = try Self.run(["run"], environment: env)
+        #expect(ok.status == 0, "\(ok.stderr.suffix(3000))")
+        #expect(ok.stderr.contains("trace") || ok.stderr.contains("debug"), "the run logged at trace level")
+        check(ok, "a successful run")
+        // Fails everywhere it can: ClickHouse with a password in its URL, Postgres with a wrong one.
+        var broken = env
+        broken["CLICKHOUSE_URL"] = "http://user:url-pass-9@127.0.0.1:9"
+        check(try Self.run(["run"], environment: broken), "ClickHouse unreachable")
+        check(try Self.run(["validate"], environment: broken), "validate, ClickHouse unreachable")
+        broken = env
+        broken["CHECKPOINT_DATABASE_URL"] = "postgresql://postgres:pg-pass-1234@127.0.0.1:9/x?connect_timeout=2"
+        check(try Self.run(["run"], environment: broken), "Postgres unreachable")
+        broken["CHECKPOINT_DATABASE_URL"] = "postgresql://postgres:pg-pass-1234@@/x"
+        check(try Self.run(["checkpoints"], environment: broken), "a malformed Postgres URL")
+        // Nothing stored in the checkpoint tables either.
+        let errors = try s.store().connection.query("SELECT coalesce(string_agg(error, ' '), '') AS e FROM otel_bridge.runs")
+        let stored = try errors.single().string("e")
+        for secret in secrets { #expect(!stored.contains(secret)) }
+    }
+
+    @Test("row values cannot forge a log or dry-run line", .timeLimit(.minutes(2)))
+    func forgedLines() throws {
+        let s = try Scenario()
+        let now = Int64(Date().timeIntervalSince1970) / 60 * 60
+        let start = Timestamp.iso8601((now - 600) * 1_000_000_000)
+        try s.seed(start: start, end: Timestamp.iso8601((now - 300) * 1_000_000_000))
+        _ = try s.clickhouse.execute("""
+            INSERT INTO \(s.database).generations
+            SELECT * REPLACE (concat('gpt', char(10), 'FORGED otel-bridge: pass finished', char(27), '[2J') AS ai_model, generateUUIDv4() AS id)
+            FROM \(s.database).generations LIMIT 3
+            """)
+        let outcome = try Self.run(["run", "--dry-run", "--pipeline", "requests"], environment: s.environment(startAt: start))
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("gpt\\nFORGED"), "the value is shown escaped")
+        for line in (outcome.stdout + outcome.stderr).split(separator: "\n") {
+            #expect(!line.hasPrefix("FORGED"))
+            #expect(!line.contains("\u{1B}"))
+        }
     }
 }
