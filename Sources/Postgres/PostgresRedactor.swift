@@ -218,3 +218,11 @@ struct PostgresRedactor: Sendable, Equatable {
         return String(output)
     }
 }
+
+extension PostgresConnection {
+    /// Every secret a connection string carries, parsed or not (passwords, the userinfo of a URI):
+    /// for callers that must keep them out of their own logs.
+    public static func secrets(in conninfo: String) -> [String] {
+        PostgresRedactor.rawSecrets(in: conninfo)
+    }
+}

@@ -1,6 +1,7 @@
 import CurlHTTP
 import Foundation
 import Logging
+import Postgres
 
 /// Removes every configured secret from text before it is logged, printed or stored: passwords
 /// (`CLICKHOUSE_PASSWORD`, the password of any URL or conninfo the bridge is given,
@@ -34,49 +35,23 @@ public struct Redactor: Sendable {
                 for entry in value.split(separator: ",") {
                     if let eq = entry.firstIndex(of: "=") { found.append(String(entry[entry.index(after: eq)...])) }
                 }
+            } else if name == "CHECKPOINT_DATABASE_URL" {
+                found += PostgresConnection.secrets(in: value)
             } else if name.hasSuffix("_URL") || name.hasSuffix("_ENDPOINT") {
-                found += Self.passwords(inConnectionText: value)
+                found += Self.urlPasswords(value)
             }
         }
         self.init(secrets: found)
     }
 
-    /// The password of a URL (`scheme://user:password@host`, also without a scheme, with
-    /// unencoded `/`, `?`, `#` or `@` in the password: the userinfo ends at the last `@`) or of a
-    /// libpq key/value string (`password=…`, quoted or not).
-    static func passwords(inConnectionText text: String) -> [String] {
-        var found: [String] = []
+    /// The password of a URL (`scheme://user:password@host`, also without a scheme, and with
+    /// unencoded `/`, `?`, `#` or `@` in the password: the userinfo ends at the last `@`).
+    static func urlPasswords(_ text: String) -> [String] {
         var rest = Substring(text)
         if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
-        if let at = rest.lastIndex(of: "@") {
-            let userinfo = rest[..<at]
-            if let colon = userinfo.firstIndex(of: ":") {
-                found.append(String(userinfo[userinfo.index(after: colon)...]))
-            }
-        }
-        // key/value conninfo, and URI query parameters (?password=…)
-        for marker in ["password=", "password ="] {
-            var search = text[...]
-            while let r = search.range(of: marker, options: .caseInsensitive) {
-                var value = text[r.upperBound...].drop { $0 == " " }
-                if value.first == "'" {
-                    value = value.dropFirst()
-                    var v = ""
-                    var escaped = false
-                    for c in value {
-                        if escaped { v.append(c); escaped = false; continue }
-                        if c == "\\" { escaped = true; continue }
-                        if c == "'" { break }
-                        v.append(c)
-                    }
-                    found.append(v)
-                } else {
-                    found.append(String(value.prefix { $0 != " " && $0 != "&" }))
-                }
-                search = text[r.upperBound...]
-            }
-        }
-        return found.filter { !$0.isEmpty }
+        guard let at = rest.lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") else { return [] }
+        let password = rest[rest.index(after: colon)..<at]
+        return password.isEmpty ? [] : [String(password)]
     }
 
     /// `text` with every secret replaced by `***`, on one line.
