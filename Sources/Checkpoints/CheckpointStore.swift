@@ -276,11 +276,15 @@ public final class CheckpointStore {
         return out
     }
 
-    /// How many series each metric of the pipeline has stored.
-    public func seriesCounts(pipeline: String) throws -> [String: Int] {
+    /// How many series each metric of the pipeline has stored, not counting `excluding` (the id
+    /// of the overflow series, which has a place of its own).
+    public func seriesCounts(pipeline: String, excluding: String = "") throws -> [String: Int] {
         var out: [String: Int] = [:]
         for row in try self.connection.query(
-            "SELECT metric, count(*)::bigint AS n FROM otel_bridge.series_state WHERE pipeline = $1 GROUP BY metric", [pipeline]) {
+            """
+            SELECT metric, count(*)::bigint AS n FROM otel_bridge.series_state
+            WHERE pipeline = $1 AND series_id <> $2 GROUP BY metric
+            """, [pipeline, excluding]) {
             out[try row.string("metric")] = Int(try row.int64("n"))
         }
         return out

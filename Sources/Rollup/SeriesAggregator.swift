@@ -6,7 +6,7 @@ import OTLP
 /// Where the aggregator finds the stored cumulative state: the checkpoint store in a pass, a
 /// dictionary in tests. Only the series a pass touches are loaded.
 protocol SeriesStateSource {
-    /// Stored series per metric name.
+    /// Stored series per metric name, the overflow series not counted.
     func counts() throws -> [String: Int]
     /// The stored state of those of `ids` the metric has.
     func load(metric: String, ids: [String]) throws -> [SeriesState]

@@ -8,7 +8,9 @@ struct StoredSeries: SeriesStateSource {
     /// A dry run ignores state committed past the watermark it read (it holds no lock).
     let notAfter: Int64?
 
-    func counts() throws -> [String: Int] { try store.seriesCounts(pipeline: pipeline) }
+    func counts() throws -> [String: Int] {
+        try store.seriesCounts(pipeline: pipeline, excluding: SeriesID.of(BucketReader.overflowKey))
+    }
 
     func load(metric: String, ids: [String]) throws -> [SeriesState] {
         let states = try store.loadSeries(pipeline: pipeline, metric: metric, ids: ids)

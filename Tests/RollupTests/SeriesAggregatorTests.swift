@@ -26,7 +26,10 @@ final class MemorySeries: SeriesStateSource {
     private(set) var loads = 0
     private(set) var idLoads = 0
     init(_ stored: [SeriesState] = []) { self.stored = stored }
-    func counts() throws -> [String: Int] { Dictionary(grouping: stored, by: \.metric).mapValues(\.count) }
+    func counts() throws -> [String: Int] {
+        let overflow = SeriesID.of(BucketReader.overflowKey)
+        return Dictionary(grouping: stored.filter { $0.seriesID != overflow }, by: \.metric).mapValues(\.count)
+    }
     func load(metric: String, ids: [String]) throws -> [SeriesState] {
         loads += 1
         return stored.filter { $0.metric == metric && ids.contains($0.seriesID) }
