@@ -20,10 +20,22 @@ Control:
                    ENTRY keys (all optional):
                    status, retry_after, message, code (google.rpc code), delay_seconds,
                    partial_success {rejected_data_points|rejected_spans|rejected_log_records, error_message},
-                   close_connection (drop the socket without answering)
-  GET  /__control  current script/default;  GET /health -> 200
+                   close_connection (drop the socket without answering),
+                   retry_after_date_in (S: Retry-After as an IMF-fixdate S seconds after the answer),
+                   hold (answer only once released: POST /__control {"scope": .., "release": true};
+                         gives up waiting after hold_seconds, default 120),
+                   raw_body + content_type (answer `status` with this body and Content-Type instead
+                         of an OTLP response, e.g. a proxy's HTML login page; recorded with accepted=false and
+                         raw_answer=true, as it is no OTLP acknowledgement)
+                   POST /__control {"scope": .., "release": true} alone releases the scope's held exports.
+  GET  /__control[?scope=/s/abc]  current script/default plus progress counters of the scope:
+                   received (exports recorded), accepted (2xx recorded), inflight (being answered),
+                   held (waiting for a release); tests poll these to act on observed progress.
+  GET /health -> 200
+Every record also carries t_received and t_answered (Unix seconds, float).
 """
 import argparse
+import email.utils
 import gzip
 import json
 import socket
@@ -76,10 +88,30 @@ class State:
     def __init__(self):
         self.lock = threading.Lock()
         self.records, self.scripts, self.defaults, self.seq = [], {}, {}, 0
+        self.counters = {}   # scope -> {"received", "accepted", "inflight", "held"}
+        self.releases = {}   # scope -> threading.Event set by a release
 
     def reset(self):
         with self.lock:
-            self.records, self.scripts, self.defaults = [], {}, {}
+            self.records, self.scripts, self.defaults, self.counters = [], {}, {}, {}
+            for ev in self.releases.values():
+                ev.set()
+            self.releases = {}
+
+    def count(self, scope, key, n):
+        with self.lock:
+            c = self.counters.setdefault(scope, {"received": 0, "accepted": 0, "inflight": 0, "held": 0})
+            c[key] += n
+
+    def release_event(self, scope):
+        with self.lock:
+            return self.releases.setdefault(scope, threading.Event())
+
+    def release(self, scope):
+        with self.lock:
+            ev = self.releases.pop(scope, None)
+        if ev:
+            ev.set()
 
     def next_entry(self, scope=""):
         with self.lock:
@@ -89,13 +121,19 @@ class State:
             return dict(self.defaults.get(scope) or {})
 
     def control(self, scope=""):
-        return {"scope": scope, "script": self.scripts.get(scope, []), "default": self.defaults.get(scope)}
+        counters = self.counters.get(scope) or {"received": 0, "accepted": 0, "inflight": 0, "held": 0}
+        return {"scope": scope, "script": self.scripts.get(scope, []), "default": self.defaults.get(scope),
+                **counters}
 
     def record(self, rec):
+        rec["t_answered"] = time.time()
         with self.lock:
             self.seq += 1
             rec["seq"] = self.seq
             self.records.append(rec)
+            c = self.counters.setdefault(rec.get("scope", ""), {"received": 0, "accepted": 0, "inflight": 0, "held": 0})
+            c["received"] += 1
+            c["accepted"] += 1 if rec.get("accepted") else 0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -164,6 +202,9 @@ class Handler(BaseHTTPRequestHandler):
                         st.scripts[scope] = list(c["script"] or [])
                     if "default" in c:
                         st.defaults[scope] = c["default"]
+                if c.get("release"):
+                    st.release(scope)
+                with st.lock:
                     answer = st.control(scope)
             except (ValueError, TypeError) as e:
                 return self._json(400, {"error": str(e)})
@@ -171,7 +212,12 @@ class Handler(BaseHTTPRequestHandler):
         signal_path = next((p for p in SIGNALS if url.path.endswith(p)), None)
         if signal_path is None:
             return self._json(404, {"error": "not found"})
-        self._export(signal_path, raw, scope=url.path[: -len(signal_path)])
+        scope = url.path[: -len(signal_path)]
+        st.count(scope, "inflight", 1)
+        try:
+            self._export(signal_path, raw, scope=scope)
+        finally:
+            st.count(scope, "inflight", -1)
 
     def _export(self, path, raw, scope=""):
         signal, req_cls, resp_cls, rejected_field = SIGNALS[path]
@@ -183,8 +229,15 @@ class Handler(BaseHTTPRequestHandler):
         resp_ctype = "application/json" if is_json else "application/x-protobuf"
         rec = {"signal": signal, "path": scope + path, "scope": scope, "headers": {k.lower(): v for k, v in self.headers.items()},
                "content_type": ctype_full, "content_encoding": cenc, "status": None, "accepted": False,
-               "body": None}
+               "body": None, "t_received": time.time()}
         entry = st.next_entry(scope)
+        if entry.get("hold"):
+            ev = st.release_event(scope)
+            st.count(scope, "held", 1)
+            try:
+                ev.wait(float(entry.get("hold_seconds", 120)))
+            finally:
+                st.count(scope, "held", -1)
         if entry.get("delay_seconds"):
             time.sleep(float(entry["delay_seconds"]))
         if entry.get("close_connection"):
@@ -218,6 +271,15 @@ class Handler(BaseHTTPRequestHandler):
         headers = {}
         if entry.get("retry_after") is not None and status >= 300:
             headers["Retry-After"] = str(entry["retry_after"])
+        if entry.get("retry_after_date_in") is not None and status >= 300:
+            headers["Retry-After"] = email.utils.formatdate(time.time() + float(entry["retry_after_date_in"]),
+                                                            usegmt=True)
+        if entry.get("raw_body") is not None:
+            # a non-OTLP answer (a proxy's or login page's HTML): what the client must not take as an ack
+            rec["status"], rec["accepted"], rec["raw_answer"] = status, False, True  # not an OTLP ack
+            st.record(rec)
+            body = entry["raw_body"].encode() if isinstance(entry["raw_body"], str) else bytes(entry["raw_body"])
+            return self._send(status, body, entry.get("content_type", "text/html; charset=utf-8"), headers)
         if 200 <= status < 300:
             resp = resp_cls()
             ps = entry.get("partial_success")
