@@ -21,6 +21,10 @@ Fault injection (tests):
     {"delay_seconds": S}                                        sleep S before answering every query
     {"fail_status": {"status": 503, "code": 202, "message": "...", "count": 2}}
     {"exception_tag_header": false}                             act like a server < 25.11 (no tag header)
+    {"raw_response": {"status": 200, "body": "...", "headers": {"Content-Type": "text/html"}, "count": 1}}
+                                                                next `count` queries get exactly this answer,
+                                                                no X-ClickHouse-* headers (a proxy, a login
+                                                                page, a 302 redirect, a 204)
     Add "database": "db" to a control body to scope its faults to queries whose `database`
     parameter is "db" (so tests running in parallel only hit their own); unscoped faults apply
     to every query.
@@ -187,7 +191,7 @@ class Faults:
         with self.lock:
             d = dict(d)
             scope = str(d.pop("database", "") or "")
-            for k in ("mid_stream_exception", "fail_status"):
+            for k in ("mid_stream_exception", "fail_status", "raw_response"):
                 if k in d and d[k] is not None:
                     d[k] = dict(d[k])
                     d[k].setdefault("count", 1)
@@ -322,6 +326,22 @@ class Handler(BaseHTTPRequestHandler):
             delay = faults.get("delay_seconds", database)
             if delay:
                 time.sleep(float(delay))
+            raw = faults.take("raw_response", database)
+            if raw:
+                status = int(raw.get("status", 200))
+                body = raw.get("body", "")
+                body = body.encode() if isinstance(body, str) else bytes(body)
+                extra = {k: str(v) for k, v in (raw.get("headers") or {}).items() if k.lower() != "content-type"}
+                ctype = next((str(v) for k, v in (raw.get("headers") or {}).items() if k.lower() == "content-type"),
+                             "text/html; charset=utf-8")
+                if status in (204, 304):
+                    self.send_response(status)
+                    for k, v in extra.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                else:
+                    self._simple(status, body, ctype, extra)
+                return
             fs = faults.take("fail_status", database)
             if fs:
                 code = int(fs.get("code", 202))
