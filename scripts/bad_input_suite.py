@@ -206,10 +206,11 @@ def cases():
         Case("o-retry-after-huge", "hostile answer", "OTLP 503 Retry-After: 99999999999999999",
              otlp={"status": 503, "retry_after": "99999999999999999"}, env={"BRIDGE_EXPORT_MAX_ELAPSED": "3"},
              rc=(1,), moves=False, points=False, bound=30, quick=True),
-        # 4 pipelines, one retry budget of 8 s: done within the budget plus 5 s, not 4 x 8 s (with a
-        # budget per pipeline, full jitter makes the total vary, usually 15-25 s)
-        Case("o-receiver-down", "hostile answer", "OTLP down, 4 pipelines, budget 8 s",
-             otlp="closed", env={"BRIDGE_EXPORT_MAX_ELAPSED": "8"}, rc=(1,), moves=False, points=False, bound=13, quick=True),
+        # 4 pipelines, a retry budget of 10 s: done within the budget plus 10 s (room for a busy
+        # machine), not 4 x 10 s (a budget per pipeline, full jitter: usually 25-35 s in all)
+        Case("o-receiver-down", "hostile answer", "OTLP down, 4 pipelines, budget 10 s",
+             otlp="closed", env={"BRIDGE_EXPORT_MAX_ELAPSED": "10"}, rc=(1,), moves=False, points=False, bound=20,
+             quick=True),
         Case("ch-200-html", "hostile answer", "ClickHouse 200 text/html, no X-ClickHouse-*",
              ch={"raw_response": {"status": 200, "headers": {"Content-Type": "text/html"}, "count": 1000,
                                   "body": "<html><body>Please log in</body></html>"}},
