@@ -43,6 +43,17 @@ PG_SECRET = "pgSECRET-b4d1nput-Qx7"
 HEADER_SECRET = "hdrSECRET-b4d1nput-Zr4"
 TRAPS = {132, 134, 139, -4, -5, -6, -7, -8, -11}   # SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV
 
+# The cases that failed against the tree the suite was written for (the "at 9b6aaa2" column; see
+# docs/bad-input-suite.md for why each failed). The bridge is being hardened for them: a case that
+# passes now shows "fixed" there, a case failing now that passed then shows "REGRESSED".
+HEAD = "9b6aaa2"
+FAILED_AT_HEAD = {
+    "t-nul", "e-start-1500", "e-start-3000", "e-start-future", "e-max-elapsed-1e300", "e-headers-crlf",
+    "e-headers-nul", "e-headers-name-space", "e-headers-content-type", "e-ch-password-newline",
+    "e-ch-url-no-scheme", "e-ch-url-pw-specials", "e-pg-url-malformed", "y-step-huge", "y-bucket-column-sql",
+    "c-rewind-1500", "o-html-200", "o-retry-after-huge", "o-receiver-down",
+}
+
 
 class Case:
     """One bad input and what the contract expects of it.
@@ -485,11 +496,14 @@ def short(s, n):
 
 
 def table(results):
-    head = ["case", "input", "exit", "operator saw (first error line)", "watermark moved", "points sent", "verdict"]
+    head = ["case", "input", "exit", "operator saw (first error line)", "watermark moved", "points sent", "verdict",
+            f"at {HEAD}"]
     rows = [head, ["---"] * len(head)]
     for r in results:
+        then = r["case"] in FAILED_AT_HEAD
         rows.append([r["case"], short(r["input"], 40), str(r["rc"]), short(r["saw"], 90), r["moved"], r["points"],
-                     "ok" if r["ok"] else "FAIL"])
+                     "ok" if r["ok"] else "FAIL",
+                     ("fixed" if r["ok"] else "FAIL") if then else ("ok" if r["ok"] else "REGRESSED")])
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     return "\n".join("| " + " | ".join(c.ljust(widths[i]) if c != "---" else "-" * widths[i]
                                        for i, c in enumerate(row)) + " |" for row in rows)
