@@ -87,7 +87,7 @@ class Services:
 
     def ch_reset(self):
         http("POST", self.ch_url + "/__control", {"database": self.scope, "mid_stream_exception": None,
-                                                 "fail_status": None, "delay_seconds": None,
+                                                 "fail_status": None, "delay_seconds": None, "foreign_response": None,
                                                  "exception_tag_header": True})
 
     def otlp_scope(self):
@@ -141,6 +141,19 @@ class Services:
         if status != 200:
             raise SuiteError(f"OTLP /__control {status}: {out[:300]!r}")
 
+    def otlp_progress(self):
+        """The receiver's counters for this scope: received, accepted, inflight, held."""
+        status, out = http("GET", self.otlp_url + "/__control?" + urllib.parse.urlencode({"scope": self.otlp_scope()}))
+        if status != 200:
+            raise SuiteError(f"OTLP /__control {status}: {out[:300]!r}")
+        return json.loads(out)
+
+    def otlp_release(self):
+        """Lets the exports held by a `hold` script entry of this scope be answered."""
+        status, out = http("POST", self.otlp_url + "/__control", {"scope": self.otlp_scope(), "release": True})
+        if status != 200:
+            raise SuiteError(f"OTLP /__control {status}: {out[:300]!r}")
+
     def otlp_records(self):
         status, out = http("GET", self.otlp_url + "/__requests?signal=metrics", timeout=120)
         if status != 200:
@@ -154,6 +167,20 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+class ClosedPort:
+    """A port nothing listens on, for as long as the `with` block lasts: the socket is bound (so no
+    other process can take the port) but never listens, so a connect is refused."""
+
+    def __enter__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        return self.port
+
+    def __exit__(self, *exc):
+        self.sock.close()
 
 
 def iso(t):
@@ -296,6 +323,32 @@ class Scenario:
             p.allow_repeat = True
         p.rc = p.popen.wait()
         p.ended = time.time()
+
+    def wait_progress(self, p, reached, timeout=120):
+        """Polls `reached()` until it holds (True) or the process ends / the timeout passes (False)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if p.popen.poll() is not None:
+                return False
+            if reached():
+                return p.popen.poll() is None
+            time.sleep(0.01)
+        self.note(f"{p.label} did not reach its progress point within {timeout} s")
+        return False
+
+    def wait_receiver_idle(self, timeout=30):
+        """Waits until the receiver has answered (and recorded) every export of this scenario."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.svc.otlp_progress()["inflight"] == 0:
+                return
+            time.sleep(0.02)
+        self.note(f"the receiver still handled an export of {self.tag} after {timeout} s")
+
+    def bridge_sessions(self):
+        n = self.svc.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{self.db}' "
+                          "AND application_name = 'otel-bridge'", check=False)
+        return int(n) if n and n.isdigit() else 0
 
     def expect_rc(self, p, want, what):
         if p.rc != want:
@@ -472,15 +525,30 @@ class Scenario:
 # scenarios
 
 def sc_concurrent(s):
-    """Two runs started at the same moment: one holds the lock, the other skips the pipeline."""
+    """Two runs started at the same moment: one holds the lock, the other skips the pipeline.
+
+    The overlap is by construction: the receiver holds the first export (the pass holding the lock
+    waits for its answer) until the other process has ended, then answers."""
     s.setup(s.suite.minutes(180, 90))
-    s.svc.otlp_script([{"delay_seconds": 0.7}] * 4)
+    s.svc.otlp_script([{"hold": True, "hold_seconds": 150}])
     a = s.spawn()
     b = s.spawn()
+    deadline = time.time() + 150
+    first = None
+    while time.time() < deadline:
+        ended = [p for p in (a, b) if p.popen.poll() is not None]
+        first = first or (ended[0] if ended else None)
+        # one process has ended while the other one's pass is still going (its export held)
+        if len(ended) == 2 or (ended and s.svc.otlp_progress()["held"]):
+            break
+        time.sleep(0.02)
+    s.svc.otlp_release()
     s.wait(a)
     s.wait(b)
     s.expect_rc(a, 0, "first concurrent run")
     s.expect_rc(b, 0, "second concurrent run")
+    if first is None:
+        s.violate("neither concurrent run ended while the other's export was held: none skipped")
     runs = s.runs()
     statuses = sorted(r["status"] for r in runs)
     if statuses != ["ok", "skipped"]:
@@ -489,97 +557,122 @@ def sc_concurrent(s):
     if len(skipped_logs) != 1:
         s.violate(f"expected exactly one process to log that it skipped the pipeline, got {skipped_logs}")
     else:
-        s.note(f"{skipped_logs[0]} skipped ({next((r['error'] for r in runs if r['status'] == 'skipped'), '')})")
+        s.note(f"{skipped_logs[0]} skipped while the other's export was held "
+               f"({next((r['error'] for r in runs if r['status'] == 'skipped'), '')})")
     s.check_watermark_invariant("after the concurrent runs")
 
 
 def sc_sigkill(s):
-    """A long backfill, SIGKILLed at random moments, then a clean run."""
+    """A long backfill, SIGKILLed at points of observed progress, then a clean run.
+
+    Every kill lands mid-pass by construction: the receiver answers each export after a delay (so a
+    pass takes seconds), the suite waits until the pass is observed at the progress point the seed
+    chose (the process connected to Postgres, or k more exports acknowledged by the receiver) and
+    kills it then, with k at most a fraction of the exports still to go. A pass that ended before its
+    kill anyway (it cannot, unless the backlog ran out) is not a failure: the attempt is repeated."""
     quick = s.suite.quick
     kills = 8 if quick else 25
     s.setup(240 if quick else 1440)
     exp = s.compute_expected(s.end)
     total = (s.end - s.start) // STEP
-    delay = 0.03 if quick else 0.06
-    actual_kills = 0
-    finished_early = 0
-    for i in range(kills):
-        s.svc.otlp_script([], {"delay_seconds": round(delay, 3)})
+    delay = 0.05 if quick else 0.04
+    s.svc.otlp_script([], {"delay_seconds": delay})
+    actual_kills = finished_early = attempts = 0
+    points = []
+    while actual_kills < kills and attempts < kills * 3:
+        attempts += 1
         w0 = s.watermark() or s.start
+        # exports still to go (each holds at most MAX_POINTS points of whole buckets): the kill point
+        # is chosen well inside them, so the pass cannot have finished when it is reached
+        left_points = sum(1 for k in exp if k[0] >= w0)
+        left_requests = -(-left_points // MAX_POINTS)
+        if left_requests < 3:
+            s.note(f"the backlog ran out after {actual_kills} kill(s) ({left_requests} export(s) left)")
+            break
+        k_max = max(1, min(6, left_requests // (kills - actual_kills + 1)))
+        k = s.rng.randint(0, k_max)                # 0: once the process is connected to Postgres
+        extra = s.rng.uniform(0, delay * 1.5)      # then somewhere in the export/commit cycle
+        before = s.svc.otlp_progress()["accepted"]
         p = s.spawn()
-        nap = s.rng.uniform(0.05, 1.2 if quick else 2.0)
-        time.sleep(nap)
+        reached = s.wait_progress(p, lambda: (s.bridge_sessions() > 0) if k == 0
+                                  else s.svc.otlp_progress()["accepted"] - before >= k)
+        if reached:
+            time.sleep(extra)
         alive = p.popen.poll() is None
         s.kill(p)
-        if alive:
+        point = f"{'connected' if k == 0 else f'{k} ack(s)'} +{extra * 1000:.0f} ms"
+        if alive and reached:
             actual_kills += 1
+            points.append(point)
         else:
             finished_early += 1
-            if p.rc != 0:
+            if p.rc not in (0, -9):
                 s.violate(f"{p.label} exited {p.rc} before its kill (log {p.log_path})")
-        time.sleep(delay + 0.2)            # the receiver finishes (and records) the request in flight
+            s.note(f"{p.label} ended before its kill point ({point}); attempt repeated")
+        s.wait_receiver_idle()                    # the receiver has recorded the request in flight
         s.wait_sessions_gone()
-        w = s.check_watermark_invariant(f"after kill {i + 1} ({p.label}, {nap:.2f} s)")
-        # calibrate: keep the backfill going until about the last kill
-        if w is not None and w < s.end:
-            done = (w - w0) / STEP
-            life = max(0.05, nap - 0.15)
-            rate = done / life                       # buckets per second of pass
-            left = (s.end - w) / STEP
-            target = left / max(1, kills - i - 1) * 0.65  # buckets per kill still to go, a bit less
-            if rate > 0:
-                delay = min(0.6, max(0.0, delay * rate / target)) if target > 0 else delay
-            else:
-                delay = max(0.0, delay * 0.7)
+        s.check_watermark_invariant(f"after kill {actual_kills} ({p.label}, {point})")
     s.svc.otlp_script()
     w = s.watermark() or s.start
-    s.note(f"{actual_kills} SIGKILLs mid-pass, {finished_early} pass(es) ended before the kill; "
+    s.note(f"{actual_kills} SIGKILLs mid-pass at {', '.join(points)}; {finished_early} attempt(s) repeated; "
            f"backfill {100 * (w - s.start) // max(1, s.end - s.start)} % done before the clean run "
            f"({total} buckets, {len(exp)} points)")
-    if actual_kills < kills * 0.75:
-        s.violate(f"only {actual_kills} of {kills} kills landed mid-pass")
+    if actual_kills == 0:
+        s.violate("no kill landed mid-pass: the scenario tested nothing")
 
 
 def sc_retry_after(s):
-    """503 Retry-After: 1, then 429 Retry-After: <HTTP-date>, then the receiver recovers."""
+    """503 Retry-After: 1, then 429 Retry-After: <HTTP-date>, then the receiver recovers.
+
+    The HTTP-date is made by the receiver when it answers (2.5 s ahead), so a slow start of the
+    process cannot put it in the past; the waits are checked as lower bounds between the receiver's
+    answer and the next attempt it saw."""
     s.setup(s.suite.minutes(120, 60))
-    date = email.utils.formatdate(time.time() + 3, usegmt=True)
-    s.svc.otlp_script([{"status": 503, "retry_after": "1"}, {"status": 429, "retry_after": date}])
-    t0 = time.time()
+    s.svc.otlp_script([{"status": 503, "retry_after": "1"}, {"status": 429, "retry_after_date_in": 2.5}])
     p = s.run(BRIDGE_EXPORT_MAX_ELAPSED=30)
-    took = time.time() - t0
     s.expect_rc(p, 0, "run through 503 and 429")
     _, refused, _, _ = s.receptions()
     if len(refused) != 2:
         s.violate(f"expected the 2 refused attempts (503, 429) recorded, got {len(refused)}")
-    if took < 1.9:
-        s.violate(f"the run took {took:.1f} s: Retry-After (1 s, then an HTTP-date ~2 s ahead) was not honoured")
-    s.note(f"run took {took:.1f} s through 503 (Retry-After: 1) and 429 (Retry-After: {date})")
+    recs = sorted((r for r in s.svc.otlp_records() if r.get("scope") == s.svc.otlp_scope()), key=lambda r: r["seq"])
+    if len(recs) >= 3 and recs[0]["status"] == 503 and recs[1]["status"] == 429:
+        gap1 = recs[1]["t_received"] - recs[0]["t_answered"]
+        gap2 = recs[2]["t_received"] - recs[1]["t_answered"]
+        # Retry-After: 1 -> at least 1 s; an HTTP-date 2.5 s ahead (whole seconds) -> at least 1 s
+        if gap1 < 0.95:
+            s.violate(f"the retry after 503 Retry-After: 1 came {gap1:.2f} s after the answer")
+        if gap2 < 0.95:
+            s.violate(f"the retry after 429 Retry-After: <HTTP-date 2.5 s ahead> came {gap2:.2f} s after the answer")
+        s.note(f"retries {gap1:.2f} s after 503 (Retry-After: 1) and {gap2:.2f} s after 429 (Retry-After: HTTP-date)")
+    else:
+        s.violate(f"expected 503, 429, then an accepted export; the receiver saw {[r['status'] for r in recs[:3]]}")
 
 
 def sc_receiver_down(s):
     """The receiver is unreachable longer than the retry budget, then comes back."""
     s.setup(s.suite.minutes(120, 60))
-    # 1. nothing listens on the endpoint
-    p = s.run(OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=f"http://127.0.0.1:{free_port()}/v1/metrics", BRIDGE_EXPORT_MAX_ELAPSED=2)
+    # 1. nothing listens on the endpoint (the port stays bound, unlistened, for the whole run)
+    with ClosedPort() as port:
+        p = s.run(OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=f"http://127.0.0.1:{port}/v1/metrics", BRIDGE_EXPORT_MAX_ELAPSED=2)
     s.expect_rc(p, 1, "run against a closed port")
     w = s.watermark()
     if w != s.start:
         s.violate(f"watermark {iso(w) if w else None} after the run against a closed port, expected {iso(s.start)}")
-    # 2. the receiver drops every connection for longer than the budget
-    s.receptions()
-    before = set(s.unattributed)
-    s.svc.otlp_script([{"close_connection": True}] * 40)
-    p = s.run(BRIDGE_EXPORT_MAX_ELAPSED=3)
+    # 2. the receiver drops every connection (as its default, so however many attempts the budget
+    # allows all fail); the budget leaves room for the first retry (full jitter of 1 s) on a busy machine
+    before = s.svc.otlp_progress()["received"]
+    s.svc.otlp_script([], {"close_connection": True})
+    p = s.run(BRIDGE_EXPORT_MAX_ELAPSED=5)
+    s.svc.otlp_script()
     s.expect_rc(p, 1, "run while the receiver drops connections")
     w = s.watermark()
     if w != s.start:
         s.violate(f"watermark {iso(w) if w else None} after the dropped connections, expected {iso(s.start)}")
-    s.receptions()
-    dropped = len(s.unattributed - before)
+    s.wait_receiver_idle()
+    dropped = s.svc.otlp_progress()["received"] - before
     if dropped < 2:
         s.violate(f"{dropped} attempt(s) while the receiver dropped connections: a dropped connection must be retried")
-    s.note(f"{dropped} dropped attempt(s) in a 3 s retry budget")
+    s.note(f"{dropped} dropped attempt(s) in a 5 s retry budget")
     s.check_watermark_invariant("after the outage")
 
 
@@ -647,7 +740,8 @@ def sc_clickhouse_faults(s):
         return p
 
     # (a) nothing listens on CLICKHOUSE_URL
-    p = failed_pass("(a) ClickHouse down", CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}", CLICKHOUSE_CONNECT_TIMEOUT=2)
+    with ClosedPort() as port:
+        p = failed_pass("(a) ClickHouse down", CLICKHOUSE_URL=f"http://127.0.0.1:{port}", CLICKHOUSE_CONNECT_TIMEOUT=2)
     if any(r[1] == p.label for rs in s.receptions()[0].values() for r in rs):
         s.violate("(a) the run exported something although ClickHouse was down")
     # (b) an exception in the middle of the result
@@ -674,33 +768,57 @@ def sc_clickhouse_faults(s):
 
 
 def sc_postgres_restart(s):
-    """The checkpoint store restarts in the middle of a pass."""
+    """The checkpoint store restarts in the middle of a pass.
+
+    The restart lands mid-pass by construction: the receiver answers each export after 0.25 s (a
+    pass lasts ~10 s), and the cluster restarts once the receiver has acknowledged k exports of the
+    pass (k from the seed), or, for some seeds, while the receiver holds the (k+1)-th export
+    unanswered (released after the restart, so its acknowledgement arrives with Postgres gone)."""
     s.setup(s.suite.minutes(240, 120))
-    s.svc.otlp_script([], {"delay_seconds": 0.25})
-    p = s.spawn()
-    time.sleep(1.6)
-    if p.popen.poll() is not None:
-        s.violate(f"the pass ended before the restart (exit {p.popen.returncode}); slow the receiver more")
+    k = s.rng.randint(1, 4)
+    held = s.rng.random() < 0.5
+    for attempt in range(3):
+        s.svc.otlp_script([{"delay_seconds": 0.25}] * k + ([{"hold": True, "hold_seconds": 120}] if held else []),
+                          {"delay_seconds": 0.25})
+        before = s.svc.otlp_progress()["accepted"]
+        p = s.spawn(OTEL_EXPORTER_OTLP_TIMEOUT=120000)  # ms: a held export is not retried meanwhile
+        if held:
+            reached = s.wait_progress(p, lambda: s.svc.otlp_progress()["held"] > 0)
+        else:
+            reached = s.wait_progress(p, lambda: s.svc.otlp_progress()["accepted"] - before >= k)
+        if reached:
+            break
+        s.wait(p, 120)
+        s.expect_rc(p, 0, "a pass that ended before its restart point")
+        if (s.watermark() or s.start) >= s.end:
+            s.violate("the pass finished the backlog before the restart point: nothing was tested")
+            return
+        s.note(f"{p.label} ended before the restart point; attempt repeated")
+    else:
+        s.violate("no pass reached the restart point in 3 attempts")
+        return
+    point = f"{'while export ' + str(k + 1) + ' was held' if held else 'after ' + str(k) + ' acknowledged export(s)'}"
     s.svc.pg_restart()
+    s.svc.otlp_release()
     s.wait(p, 120)
     s.svc.otlp_script()
-    time.sleep(0.35)
+    s.wait_receiver_idle()
     p.allow_repeat = True      # its last acknowledged batch may be uncommitted (commit failed)
     s.expect_rc(p, 1, "pass across a Postgres restart")
     summary = [l for l in p.log().splitlines() if l.startswith(f"{PIPELINE}: ")]
-    s.note(f"failed pass: {summary[-1][:400] if summary else '(no summary line)'}")
+    s.note(f"restart {point}; failed pass: {summary[-1][:400] if summary else '(no summary line)'}")
     s.check_watermark_invariant("after the restart")
 
 
 SCENARIOS = [
-    ("concurrent", sc_concurrent, "two `run`s started together over one backlog, the receiver slowed"),
-    ("sigkill", sc_sigkill, "a long backfill SIGKILLed at random moments"),
+    ("concurrent", sc_concurrent, "two `run`s started together over one backlog, the first export held"),
+    ("sigkill", sc_sigkill, "a long backfill SIGKILLed at observed progress points"),
     ("retry-after", sc_retry_after, "503 Retry-After: 1, then 429 Retry-After: HTTP-date"),
     ("receiver-down", sc_receiver_down, "closed port, then dropped connections, longer than the budget"),
     ("rejected-400", sc_rejected_400, "400 with a message"),
     ("partial-success", sc_partial_success, "200 with partial_success (3 rejected)"),
     ("clickhouse-faults", sc_clickhouse_faults, "ClickHouse down / mid-stream exceptions / 503 / timeout"),
-    ("postgres-restart", sc_postgres_restart, "the Postgres cluster restarts mid-pass"),
+    ("postgres-restart", sc_postgres_restart, "the Postgres cluster restarts mid-pass (after k acks)"),
 ]
 
 

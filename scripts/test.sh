@@ -6,7 +6,9 @@
 # 3. sources .stack/env (TEST_POSTGRES_URL, TEST_CLICKHOUSE_URL, TEST_OTLP_URL, ...)
 # 4. scripts/services/selftest.py: checks each service end to end, so a broken service fails fast
 # 5. swift test "$@"
-# 6. the fault suite, quick setting (scripts/fault_suite.py --quick; skip with SKIP_FAULT_SUITE=1)
+# 6. the fault suite, quick setting with a fixed seed (scripts/fault_suite.py --quick --seed
+#    $FAULT_SUITE_SEED, default 1; skip with SKIP_FAULT_SUITE=1)
+# 7. the bad-input suite, quick setting (scripts/bad_input_suite.py --quick; skip with SKIP_BAD_INPUT_SUITE=1)
 # Exits non-zero if either fails. Service logs: .stack/logs/
 set -euo pipefail
 
@@ -33,10 +35,22 @@ fi
 if [[ "${SKIP_FAULT_SUITE:-0}" != 1 ]]; then
   # The delivery guarantees under faults, driving the real binary (docs/fault-suite.md).
   frc=0
-  swift build --product otel-bridge >/dev/null && .venv/bin/python scripts/fault_suite.py --quick || frc=$?
+  # A fixed seed: every scenario lands its faults by construction, and CI replays the same data.
+  swift build --product otel-bridge >/dev/null &&
+    .venv/bin/python scripts/fault_suite.py --quick --seed "${FAULT_SUITE_SEED:-1}" || frc=$?
   if ((frc != 0)); then
     echo "test.sh: fault suite failed (exit $frc); logs in .stack/logs/fault-suite/" >&2
     ((rc != 0)) || rc=$frc
+  fi
+fi
+
+if [[ "${SKIP_BAD_INPUT_SUITE:-0}" != 1 ]]; then
+  # Hostile tenant data, operator typos and hostile answers, driving the real binary (docs/bad-input-suite.md).
+  brc=0
+  swift build --product otel-bridge >/dev/null && .venv/bin/python scripts/bad_input_suite.py --quick || brc=$?
+  if ((brc != 0)); then
+    echo "test.sh: bad-input suite failed (exit $brc); logs in .stack/logs/bad-input-suite/" >&2
+    ((rc != 0)) || rc=$brc
   fi
 fi
 exit "$rc"

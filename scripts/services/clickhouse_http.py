@@ -22,7 +22,7 @@ Fault injection (tests):
     {"fail_status": {"status": 503, "code": 202, "message": "...", "count": 2}}
     {"exception_tag_header": false}                             act like a server < 25.11 (no tag header)
     {"foreign_response": {"status": 200, "content_type": "text/html", "body": "<html>…",
-                          "location": "http://…", "count": 1}}
+                          "location": "http://…", "headers": {"X-Other": "v"}, "count": 1}}
                             next `count` queries get an answer that is not ClickHouse's: no
                             X-ClickHouse-* header at all (a login page, a proxy's 200/204, a 302
                             with Location), before authentication, like a proxy in front would
@@ -386,6 +386,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
         if fr.get("location"):
             self.send_header("Location", str(fr["location"]))
+        for k, v in (fr.get("headers") or {}).items():
+            self.send_header(str(k), str(v))
         self.end_headers()
         if body and self.command != "HEAD":
             self.wfile.write(body)

@@ -21,12 +21,22 @@ Control:
                    status, retry_after, message, code (google.rpc code), delay_seconds,
                    partial_success {rejected_data_points|rejected_spans|rejected_log_records, error_message},
                    close_connection (drop the socket without answering),
-                   content_type + raw_body (answer the status with this Content-Type and this text
-                   as the body instead of the OTLP message: a login page's 200 text/html; a
-                   content_type of "" sends no Content-Type header)
-  GET  /__control  current script/default;  GET /health -> 200
+                   retry_after_date_in (S: Retry-After as an IMF-fixdate S seconds after the answer),
+                   hold (answer only once released: POST /__control {"scope": .., "release": true};
+                         gives up waiting after hold_seconds, default 120),
+                   raw_body and/or content_type (answer `status` with this body and Content-Type instead
+                         of an OTLP response, e.g. a proxy's HTML login page; a content_type of "" sends
+                         no Content-Type header; recorded with accepted=false and raw_answer=true, as it
+                         is no OTLP acknowledgement)
+                   POST /__control {"scope": .., "release": true} alone releases the scope's held exports.
+  GET  /__control[?scope=/s/abc]  current script/default plus progress counters of the scope:
+                   received (exports recorded), accepted (2xx recorded), inflight (being answered),
+                   held (waiting for a release); tests poll these to act on observed progress.
+  GET /health -> 200
+Every record also carries t_received and t_answered (Unix seconds, float).
 """
 import argparse
+import email.utils
 import gzip
 import json
 import socket
@@ -79,10 +89,30 @@ class State:
     def __init__(self):
         self.lock = threading.Lock()
         self.records, self.scripts, self.defaults, self.seq = [], {}, {}, 0
+        self.counters = {}   # scope -> {"received", "accepted", "inflight", "held"}
+        self.releases = {}   # scope -> threading.Event set by a release
 
     def reset(self):
         with self.lock:
-            self.records, self.scripts, self.defaults = [], {}, {}
+            self.records, self.scripts, self.defaults, self.counters = [], {}, {}, {}
+            for ev in self.releases.values():
+                ev.set()
+            self.releases = {}
+
+    def count(self, scope, key, n):
+        with self.lock:
+            c = self.counters.setdefault(scope, {"received": 0, "accepted": 0, "inflight": 0, "held": 0})
+            c[key] += n
+
+    def release_event(self, scope):
+        with self.lock:
+            return self.releases.setdefault(scope, threading.Event())
+
+    def release(self, scope):
+        with self.lock:
+            ev = self.releases.pop(scope, None)
+        if ev:
+            ev.set()
 
     def next_entry(self, scope=""):
         with self.lock:
@@ -92,13 +122,19 @@ class State:
             return dict(self.defaults.get(scope) or {})
 
     def control(self, scope=""):
-        return {"scope": scope, "script": self.scripts.get(scope, []), "default": self.defaults.get(scope)}
+        counters = self.counters.get(scope) or {"received": 0, "accepted": 0, "inflight": 0, "held": 0}
+        return {"scope": scope, "script": self.scripts.get(scope, []), "default": self.defaults.get(scope),
+                **counters}
 
     def record(self, rec):
+        rec["t_answered"] = time.time()
         with self.lock:
             self.seq += 1
             rec["seq"] = self.seq
             self.records.append(rec)
+            c = self.counters.setdefault(rec.get("scope", ""), {"received": 0, "accepted": 0, "inflight": 0, "held": 0})
+            c["received"] += 1
+            c["accepted"] += 1 if rec.get("accepted") else 0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -168,6 +204,9 @@ class Handler(BaseHTTPRequestHandler):
                         st.scripts[scope] = list(c["script"] or [])
                     if "default" in c:
                         st.defaults[scope] = c["default"]
+                if c.get("release"):
+                    st.release(scope)
+                with st.lock:
                     answer = st.control(scope)
             except (ValueError, TypeError) as e:
                 return self._json(400, {"error": str(e)})
@@ -175,7 +214,12 @@ class Handler(BaseHTTPRequestHandler):
         signal_path = next((p for p in SIGNALS if url.path.endswith(p)), None)
         if signal_path is None:
             return self._json(404, {"error": "not found"})
-        self._export(signal_path, raw, scope=url.path[: -len(signal_path)])
+        scope = url.path[: -len(signal_path)]
+        st.count(scope, "inflight", 1)
+        try:
+            self._export(signal_path, raw, scope=scope)
+        finally:
+            st.count(scope, "inflight", -1)
 
     def _export(self, path, raw, scope=""):
         signal, req_cls, resp_cls, rejected_field = SIGNALS[path]
@@ -187,8 +231,15 @@ class Handler(BaseHTTPRequestHandler):
         resp_ctype = "application/json" if is_json else "application/x-protobuf"
         rec = {"signal": signal, "path": scope + path, "scope": scope, "headers": {k.lower(): v for k, v in self.headers.items()},
                "content_type": ctype_full, "content_encoding": cenc, "status": None, "accepted": False,
-               "body": None}
+               "body": None, "t_received": time.time()}
         entry = st.next_entry(scope)
+        if entry.get("hold"):
+            ev = st.release_event(scope)
+            st.count(scope, "held", 1)
+            try:
+                ev.wait(float(entry.get("hold_seconds", 120)))
+            finally:
+                st.count(scope, "held", -1)
         if entry.get("delay_seconds"):
             time.sleep(float(entry["delay_seconds"]))
         if entry.get("close_connection"):
@@ -222,6 +273,16 @@ class Handler(BaseHTTPRequestHandler):
         headers = {}
         if entry.get("retry_after") is not None and status >= 300:
             headers["Retry-After"] = str(entry["retry_after"])
+        if entry.get("retry_after_date_in") is not None and status >= 300:
+            headers["Retry-After"] = email.utils.formatdate(time.time() + float(entry["retry_after_date_in"]),
+                                                            usegmt=True)
+        if entry.get("raw_body") is not None or "content_type" in entry:
+            # a non-OTLP answer (a proxy's or login page's HTML): what the client must not take as an ack
+            rec["status"], rec["accepted"], rec["raw_answer"] = status, False, True  # not an OTLP ack
+            st.record(rec)
+            raw = entry.get("raw_body") or ""
+            body = raw.encode() if isinstance(raw, str) else bytes(raw)
+            return self._send(status, body, entry.get("content_type", "text/html; charset=utf-8"), headers)
         if 200 <= status < 300:
             resp = resp_cls()
             ps = entry.get("partial_success")
@@ -236,10 +297,6 @@ class Handler(BaseHTTPRequestHandler):
             body = (json.dumps({"code": code, "message": message}).encode() if is_json
                     else rpc_status_proto(code, message))
         rec["status"], rec["accepted"] = status, 200 <= status < 300
-        if "raw_body" in entry or "content_type" in entry:  # an answer that is not OTLP's
-            body = str(entry.get("raw_body", "")).encode()
-            resp_ctype = entry.get("content_type", resp_ctype)
-            rec["accepted"] = False
         st.record(rec)
         self._send(status, body, resp_ctype, headers)
 

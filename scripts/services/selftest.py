@@ -15,6 +15,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 import urllib.parse
 
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as mpb
@@ -82,6 +84,13 @@ def clickhouse():
     check(st == 200 and len(tag) == 16 and body == want, "tagged mid-stream exception", (st, tag, body))
     st, _, body = ch("SELECT count() FROM numbers(100)")
     check(body == b"100\n", "fault used once", body)
+    request(CH, "POST", "/__control", json.dumps({"database": "selftest", "foreign_response": {
+        "status": 302, "headers": {"Location": "http://127.0.0.1:9/login"}, "body": "", "count": 1}}).encode())
+    st, h, body = ch("SELECT 1", database="selftest")
+    check(st == 302 and h.get("location") == "http://127.0.0.1:9/login"
+          and not any(k.startswith("x-clickhouse") for k in h), "foreign_response 302 without X-ClickHouse-*", (st, h))
+    st, _, body = ch("SELECT 1", database="selftest")
+    check(st == 200 and body == b"1\n", "foreign_response used once", (st, body))
     ch("DROP DATABASE IF EXISTS selftest")
 
 
@@ -111,6 +120,33 @@ def otlp():
           "decoded protobuf body", recs[0])
     g = recs[1]["body"]["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]
     check(g["gauge"]["dataPoints"][0]["asDouble"] == 1.5 and recs[1]["status"] == 503, "decoded gzip JSON", g)
+    # a non-OTLP answer, a receiver-made HTTP-date, a held export and the progress counters (scope /s/st)
+    ctl = lambda c: request(OTLP, "POST", "/__control", json.dumps(dict(c, scope="/s/st")).encode())
+    pb = {"Content-Type": "application/x-protobuf"}
+    ctl({"script": [{"status": 200, "raw_body": "<html>login</html>", "content_type": "text/html"},
+                    {"status": 429, "retry_after_date_in": 3}, {"hold": True, "hold_seconds": 20}]})
+    st, h, body = request(OTLP, "POST", "/s/st/v1/metrics", req.SerializeToString(), pb)
+    check(st == 200 and h["content-type"] == "text/html" and body == b"<html>login</html>", "raw_body answer", (st, h))
+    st, h, _ = request(OTLP, "POST", "/s/st/v1/metrics", req.SerializeToString(), pb)
+    check(st == 429 and h.get("retry-after", "").endswith(" GMT"), "retry_after_date_in", h)
+    held = {}
+    t = threading.Thread(target=lambda: held.update(r=request(OTLP, "POST", "/s/st/v1/metrics", req.SerializeToString(), pb)))
+    t.start()
+    for _ in range(100):
+        c = json.loads(request(OTLP, "GET", "/__control?scope=/s/st")[2])
+        if c["held"] == 1:
+            break
+        time.sleep(0.05)
+    check(c["held"] == 1 and c["inflight"] == 1 and c["received"] == 2 and c["accepted"] == 0, "held export counted", c)
+    ctl({"release": True})
+    t.join(10)
+    c = json.loads(request(OTLP, "GET", "/__control?scope=/s/st")[2])
+    check(held.get("r", (0,))[0] == 200 and c["accepted"] == 1 and c["held"] == 0 and c["inflight"] == 0,
+          "released export answered", (held, c))
+    _, _, body = request(OTLP, "GET", "/__requests?signal=metrics&scope=/s/st")
+    recs = json.loads(body)
+    check(recs[0]["raw_answer"] and not recs[0]["accepted"] and recs[2]["t_answered"] >= recs[2]["t_received"],
+          "raw answer recorded as not accepted, times recorded", recs)
     request(OTLP, "POST", "/__reset", b"")
 
 
