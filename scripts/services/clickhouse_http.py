@@ -380,14 +380,18 @@ class Handler(BaseHTTPRequestHandler):
             return False
         status = int(fr.get("status", 200))
         body = b"" if status in (204, 304) else str(fr.get("body", "<html><body>Please log in</body></html>")).encode()
+        headers = {str(k): str(v) for k, v in (fr.get("headers") or {}).items()}
+        ctype = fr.get("content_type") or next((v for k, v in headers.items() if k.lower() == "content-type"),
+                                                "text/html; charset=utf-8")
         self.send_response(status)
         if status not in (204, 304):
-            self.send_header("Content-Type", str(fr.get("content_type", "text/html; charset=utf-8")))
+            self.send_header("Content-Type", str(ctype))
             self.send_header("Content-Length", str(len(body)))
         if fr.get("location"):
             self.send_header("Location", str(fr["location"]))
-        for k, v in (fr.get("headers") or {}).items():
-            self.send_header(str(k), str(v))
+        for k, v in headers.items():
+            if k.lower() != "content-type":
+                self.send_header(k, v)
         self.end_headers()
         if body and self.command != "HEAD":
             self.wfile.write(body)
