@@ -336,3 +336,14 @@ extension String {
         return String(text)
     }
 }
+
+extension PostgresConnection {
+    /// Checks that `conninfo` is a connection string libpq can read (a URI or key/value pairs),
+    /// without connecting: a bad one is the operator's configuration, found before anything runs.
+    /// The error never shows the string (it may hold a password).
+    public static func checkConnectionString(_ conninfo: String) throws(PostgresError) {
+        _ = try PostgresConnectionPlan.resolve(
+            conninfo: conninfo, environment: [:], applicationName: "otel-bridge", connectTimeout: .seconds(10),
+            timeouts: PostgresTimeouts())
+    }
+}

@@ -2,6 +2,7 @@ import CurlHTTP
 import ClickHouse
 import Foundation
 import OTLP
+import Postgres
 
 /// Everything the bridge reads from the environment (read once, from an injected dictionary).
 public struct BridgeConfiguration: Sendable {
@@ -39,6 +40,13 @@ public struct BridgeConfiguration: Sendable {
             throw BridgeError(.configuration, error.message, key: "CLICKHOUSE_*")
         }
         checkpointDatabaseURL = value("CHECKPOINT_DATABASE_URL")
+        if let conninfo = checkpointDatabaseURL {
+            do {
+                try PostgresConnection.checkConnectionString(conninfo)
+            } catch {
+                throw BridgeError(.configuration, error.message, key: "CHECKPOINT_DATABASE_URL")
+            }
+        }
         switch value("OTEL_PUSH_ENABLED")?.lowercased() {
         case nil, "false", "0", "no": pushEnabled = false
         case "true", "1", "yes": pushEnabled = true

@@ -116,4 +116,13 @@ struct BridgeConfigurationTests {
         #expect(error.code == .configuration && error.key == "BRIDGE_START_AT")
         #expect(error.message.contains("future"))
     }
+
+    @Test("a CHECKPOINT_DATABASE_URL libpq cannot read is a configuration error (exit 2) that never shows it",
+          arguments: ["postgresql://bridge:pw-secret-77@db@host/x", "host=db password='pw-secret-77", "postgres//bridge:pw-secret-77@h:1:2/x"])
+    func malformedCheckpointURL(url: String) throws {
+        let error = try #require(captureError { () throws(BridgeError) in try BridgeConfiguration(environment: ["CHECKPOINT_DATABASE_URL": url]) })
+        #expect(error.code == .configuration && error.code.exitCode == 2)
+        #expect(error.key == "CHECKPOINT_DATABASE_URL")
+        #expect(!error.description.contains("pw-secret-77") && !error.debugDescription.contains("pw-secret-77"))
+    }
 }
