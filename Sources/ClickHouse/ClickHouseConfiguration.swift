@@ -110,7 +110,7 @@ public struct ClickHouseConfiguration: Sendable {
             // Without a scheme the text may be `user:password@host`: it is never echoed.
             throw ClickHouseError(code: .configuration, message: "CLICKHOUSE_URL must start with http:// or https:// (the value is not shown, as it may hold credentials)")
         }
-        guard !HTTPError.redactedURL(url).hasSuffix("(host not shown)"), LogSafe.isHeaderValueSafe(url), !url.contains(" ") else {
+        guard HTTPError.isWellFormedHTTPURL(url), LogSafe.isHeaderValueSafe(url), !url.contains(" ") else {
             throw ClickHouseError(code: .configuration, message: "CLICKHOUSE_URL is not a valid http(s) URL: its host part must be host[:port] (percent-encode '/', '?', '#' and '@' in a password); the value is not shown")
         }
     }

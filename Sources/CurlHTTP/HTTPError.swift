@@ -143,6 +143,37 @@ extension HTTPError {
     }
 }
 
+extension HTTPError {
+    /// Whether `url` is an http(s) URL whose authority is exactly `[userinfo@]host[:port]`, with
+    /// a numeric port: what a URL whose password holds an unencoded `/`, `?`, `#` or `@` is not
+    /// (`http://u:pa/ss@host` has the "port" `pa`). Such a URL would be cut by libcurl at query
+    /// time with a vague message; configurations check it up front, never echoing it.
+    public static func isWellFormedHTTPURL(_ url: String) -> Bool {
+        let s = Substring(url)
+        guard let separator = s.range(ofSubstring: "://"), ["http", "https"].contains(s[..<separator.lowerBound].lowercased()) else {
+            return false
+        }
+        let rest = s[separator.upperBound...]
+        let authority = rest[..<(rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex)]
+        let hostPort = authority.lastIndex(of: "@").map { authority[authority.index(after: $0)...] } ?? authority
+        var host = hostPort
+        if hostPort.hasPrefix("[") {
+            guard let close = hostPort.firstIndex(of: "]") else { return false }
+            host = hostPort[...close]
+            let after = hostPort[hostPort.index(after: close)...]
+            guard after.isEmpty || (after.first == ":" && isPort(after.dropFirst())) else { return false }
+        } else if let colon = hostPort.firstIndex(of: ":") {
+            host = hostPort[..<colon]
+            guard isPort(hostPort[hostPort.index(after: colon)...]) else { return false }
+        }
+        return !host.isEmpty && host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-._[]:%".contains($0)) }
+    }
+
+    private static func isPort(_ text: Substring) -> Bool {
+        !text.isEmpty && text.count <= 5 && text.allSatisfy { $0.isASCII && $0.isNumber } && Int(text)! <= 65_535
+    }
+}
+
 extension Substring {
     func range(ofSubstring needle: String) -> Range<Index>? {
         var i = startIndex

@@ -156,7 +156,7 @@ public struct OTLPExporterConfiguration: Sendable {
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
             throw OTLPConfigurationError(variable: variable, reason: "expected an http:// or https:// URL (the value is not shown, as it may hold credentials)")
         }
-        guard !HTTPError.redactedURL(url).hasSuffix("(host not shown)"), LogSafe.isHeaderValueSafe(url), !url.contains(" ") else {
+        guard HTTPError.isWellFormedHTTPURL(url), LogSafe.isHeaderValueSafe(url), !url.contains(" ") else {
             throw OTLPConfigurationError(variable: variable, reason: "not a valid http(s) URL: its host part must be host[:port] (percent-encode '/', '?', '#' and '@' in credentials); the value is not shown")
         }
         return url

@@ -206,12 +206,29 @@ struct ClickHouseConfigurationHardeningTests {
         }
     }
 
-    @Test("a URL whose password holds an unencoded '/', '?' or '#' is accepted and redacted")
+    @Test("a URL whose password holds an unencoded '/', '?' or '#' is refused up front (libcurl would cut it at query time), never echoed")
     func unencodedPassword() throws {
-        for url in ["http://default:a/\(Self.password)@clickhouse:8123", "http://default:a#\(Self.password)@clickhouse:8123"] {
-            let c = try ClickHouseConfiguration(environment: ["CLICKHOUSE_URL": url])
-            #expect(HTTPError.redactedURL(c.url) == "http://clickhouse:8123")
+        for url in ["http://default:a/\(Self.password)@clickhouse:8123", "http://default:a#\(Self.password)@clickhouse:8123",
+                    "http://default:a?\(Self.password)@clickhouse:8123"] {
+            #expect {
+                try ClickHouseConfiguration(environment: ["CLICKHOUSE_URL": url])
+            } throws: { error in
+                guard let e = error as? ClickHouseError else { return false }
+                return e.code == .configuration && e.message.contains("percent-encode") && !"\(e)".contains(Self.password)
+            }
         }
+        // Encoded, the same password is fine, and shown nowhere.
+        let c = try ClickHouseConfiguration(environment: ["CLICKHOUSE_URL": "http://default:a%2F\(Self.password)@clickhouse:8123"])
+        #expect(HTTPError.redactedURL(c.url) == "http://clickhouse:8123")
+    }
+
+    @Test("well-formed http(s) URLs", arguments: [
+        ("http://clickhouse:8123", true), ("https://u:p%40ss@ch.example:8443/path?x=1", true), ("http://[::1]:8123", true),
+        ("http://ch.example", true), ("http://u:pa/ss@host:8123", false), ("http://host:port", false), ("http://host:99999", false),
+        ("ftp://host", false), ("http://", false), ("http://[::1", false),
+    ])
+    func wellFormed(url: String, ok: Bool) {
+        #expect(HTTPError.isWellFormedHTTPURL(url) == ok)
     }
 
     @Test("CLICKHOUSE_CA_FILE must name a readable file")
