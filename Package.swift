@@ -27,6 +27,10 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
 
+        // Time, done once: the UTC instant, the civil calendar, ISO 8601, ClickHouse DateTime64,
+        // Postgres timestamptz and HTTP-date text, durations in seconds. No dependencies.
+        .target(name: "UTCTime"),
+
         // libcurl easy handles: the one HTTP transport for ClickHouse and OTLP.
         .target(name: "CurlHTTP", dependencies: ["CCurl"]),
 
@@ -75,6 +79,7 @@ let package = Package(
         // Benchmarks that print figures (never timed assertions in tests).
         .executableTarget(name: "otel-bridge-bench", dependencies: ["ClickHouse", "OTLP", "CurlHTTP"]),
 
+        .testTarget(name: "UTCTimeTests", dependencies: ["UTCTime"]),
         .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints"]),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
