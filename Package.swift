@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "UTCTime"),
 
         // libcurl easy handles: the one HTTP transport for ClickHouse and OTLP.
-        .target(name: "CurlHTTP", dependencies: ["CCurl"]),
+        .target(name: "CurlHTTP", dependencies: ["CCurl", "UTCTime"]),
 
         // ClickHouse HTTP interface client: parameters, errors, streaming RowBinary decoding.
         .target(name: "ClickHouse", dependencies: [
@@ -42,13 +42,13 @@ let package = Package(
 
         // libpq connection: parameterised statements, transactions, SQLSTATE errors.
         .target(name: "Postgres", dependencies: [
-            "CLibPQ",
+            "CLibPQ", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // The checkpoint store in schema otel_bridge: migrations, watermarks, runs, series state.
         .target(name: "Checkpoints", dependencies: [
-            "Postgres",
+            "Postgres", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "OTLP",
             dependencies: [
-                "CurlHTTP",
+                "CurlHTTP", "UTCTime",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -77,11 +77,11 @@ let package = Package(
         ]),
 
         // Benchmarks that print figures (never timed assertions in tests).
-        .executableTarget(name: "otel-bridge-bench", dependencies: ["ClickHouse", "OTLP", "CurlHTTP"]),
+        .executableTarget(name: "otel-bridge-bench", dependencies: ["ClickHouse", "OTLP", "CurlHTTP", "UTCTime"]),
 
         .testTarget(name: "UTCTimeTests", dependencies: ["UTCTime"]),
         .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints", "UTCTime"]),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
         .testTarget(name: "RollupTests", dependencies: ["Rollup"]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).
