@@ -36,7 +36,7 @@ let package = Package(
 
         // ClickHouse HTTP interface client: parameters, errors, streaming RowBinary decoding.
         .target(name: "ClickHouse", dependencies: [
-            "CurlHTTP",
+            "CurlHTTP", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -64,14 +64,14 @@ let package = Package(
 
         // The rollup pipeline: YAML pipelines, window planning, row-to-point mapping, the pass runner.
         .target(name: "Rollup", dependencies: [
-            "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP",
+            "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // The command line: thin, builds the pieces and calls into Rollup.
         .executableTarget(name: "otel-bridge", dependencies: [
-            "Rollup",
+            "Rollup", "UTCTime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -83,9 +83,9 @@ let package = Package(
         .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints", "UTCTime"]),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
-        .testTarget(name: "RollupTests", dependencies: ["Rollup"]),
+        .testTarget(name: "RollupTests", dependencies: ["Rollup", "UTCTime"]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).
         .testTarget(name: "ClientIntegrationTests", dependencies: ["ClickHouse", "OTLP", "CurlHTTP"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Rollup", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Rollup", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime"]),
     ]
 )
