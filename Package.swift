@@ -27,24 +27,28 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
 
+        // Time, done once: the UTC instant, the civil calendar, ISO 8601, ClickHouse DateTime64,
+        // Postgres timestamptz and HTTP-date text, durations in seconds. No dependencies.
+        .target(name: "UTCTime"),
+
         // libcurl easy handles: the one HTTP transport for ClickHouse and OTLP.
-        .target(name: "CurlHTTP", dependencies: ["CCurl"]),
+        .target(name: "CurlHTTP", dependencies: ["CCurl", "UTCTime"]),
 
         // ClickHouse HTTP interface client: parameters, errors, streaming RowBinary decoding.
         .target(name: "ClickHouse", dependencies: [
-            "CurlHTTP",
+            "CurlHTTP", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // libpq connection: parameterised statements, transactions, SQLSTATE errors.
         .target(name: "Postgres", dependencies: [
-            "CLibPQ",
+            "CLibPQ", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // The checkpoint store in schema otel_bridge: migrations, watermarks, runs, series state.
         .target(name: "Checkpoints", dependencies: [
-            "Postgres",
+            "Postgres", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -52,7 +56,7 @@ let package = Package(
         .target(
             name: "OTLP",
             dependencies: [
-                "CurlHTTP",
+                "CurlHTTP", "UTCTime",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -60,27 +64,28 @@ let package = Package(
 
         // The rollup pipeline: YAML pipelines, window planning, row-to-point mapping, the pass runner.
         .target(name: "Rollup", dependencies: [
-            "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP",
+            "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // The command line: thin, builds the pieces and calls into Rollup.
         .executableTarget(name: "otel-bridge", dependencies: [
-            "Rollup",
+            "Rollup", "UTCTime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Benchmarks that print figures (never timed assertions in tests).
-        .executableTarget(name: "otel-bridge-bench", dependencies: ["ClickHouse", "OTLP", "CurlHTTP"]),
+        .executableTarget(name: "otel-bridge-bench", dependencies: ["ClickHouse", "OTLP", "CurlHTTP", "UTCTime"]),
 
+        .testTarget(name: "UTCTimeTests", dependencies: ["UTCTime"]),
         .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints", "UTCTime"]),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
-        .testTarget(name: "RollupTests", dependencies: ["Rollup"]),
+        .testTarget(name: "RollupTests", dependencies: ["Rollup", "UTCTime"]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).
         .testTarget(name: "ClientIntegrationTests", dependencies: ["ClickHouse", "OTLP", "CurlHTTP"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Rollup", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Rollup", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime"]),
     ]
 )

@@ -14,6 +14,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import UTCTime
 
 /// The checkpoint store: watermarks, runs and cumulative series state in schema `otel_bridge`.
 ///
@@ -540,7 +541,7 @@ public final class CheckpointStore {
             PipelineStatus(
                 pipeline: try row.string("pipeline"),
                 watermark: try row.date("watermark"),
-                behind: .milliseconds(Int64((try row.double("behind_seconds") * 1000).rounded())),
+                behind: Duration(seconds: try row.double("behind_seconds")) ?? .zero,
                 updatedAt: try row.date("updated_at"),
                 lastSuccessAt: try row.optionalDate("last_success_at"),
                 lastError: try row.optionalString("last_error"),

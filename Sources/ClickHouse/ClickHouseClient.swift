@@ -1,5 +1,6 @@
 import CurlHTTP
 import Logging
+import UTCTime
 
 /// A client of ClickHouse's HTTP interface.
 ///
@@ -183,9 +184,7 @@ public final class ClickHouseClient {
     /// `duration` rounded up to whole seconds within 1 … 10^9: ClickHouse reads 0 as "no limit",
     /// and no configured value may trap the conversion.
     static func wholeSeconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0 else { return 1 }
-        return min(1_000_000_000, max(1, seconds + (attoseconds > 0 ? 1 : 0)))
+        duration.wholeSeconds(roundingUp: true, clampedTo: 1...1_000_000_000)
     }
 
     /// Fails unless the response head is ClickHouse's answer to a query: status 200 and the

@@ -1,4 +1,5 @@
 import CurlHTTP
+import UTCTime
 
 /// Where and how the bridge reaches ClickHouse's HTTP interface.
 public struct ClickHouseConfiguration: Sendable {
@@ -60,15 +61,15 @@ public struct ClickHouseConfiguration: Sendable {
         }
         func seconds(_ name: String, within range: ClosedRange<Duration>) throws(ClickHouseError) -> Duration? {
             guard let text = value(name) else { return nil }
-            let bounds = "\(Self.secondsText(range.lowerBound)) … \(Self.secondsText(range.upperBound)) seconds"
+            let bounds = "\(range.lowerBound.secondsDescription) … \(range.upperBound.secondsDescription) seconds"
             // Checked in Double before any conversion: 1e20, NaN, inf and negatives never reach Int64.
             guard let s = Double(text.trimmingASCIISpaces), s.isFinite,
-                  s * 1000 >= Double(range.lowerBound.components.seconds) * 1000 + Double(range.lowerBound.components.attoseconds) / 1e15,
-                  s <= Double(range.upperBound.components.seconds)
+                  s * 1000 >= range.lowerBound.inMilliseconds, s <= range.upperBound.inSeconds,
+                  let duration = Duration(seconds: s, roundingMilliseconds: .up)
             else {
                 throw ClickHouseError(code: .configuration, message: "\(name) must be a number of seconds within \(bounds), got '\(LogSafe.text(text, limit: 40))'")
             }
-            return .milliseconds(Int64((s * 1000).rounded(.up)))
+            return duration
         }
         /// A credential or name that goes into a header or URL: one trailing line break dropped,
         /// no other control character allowed; the value is never echoed.
@@ -115,10 +116,6 @@ public struct ClickHouseConfiguration: Sendable {
         }
     }
 
-    static func secondsText(_ d: Duration) -> String {
-        let (s, atto) = d.components
-        return atto == 0 ? String(s) : String(Double(s) + Double(atto) / 1e18)
-    }
 }
 
 extension String {

@@ -1,3 +1,4 @@
+import UTCTime
 /// One decoded value of a result row.
 public enum ClickHouseValue: Sendable, Equatable {
     case null
@@ -30,8 +31,8 @@ public enum ClickHouseValue: Sendable, Equatable {
         case .dateTime(let seconds): return Self.checkedProduct(seconds, 1_000_000_000)
         case .dateTime64(let ticks, let precision):
             guard (0...18).contains(precision) else { return nil }
-            if precision > 9 { return ticks / pow10(precision - 9) }
-            return Self.checkedProduct(ticks, pow10(9 - precision))
+            if precision > 9 { return ticks / powerOfTen(precision - 9) }
+            return Self.checkedProduct(ticks, powerOfTen(9 - precision))
         default: return nil
         }
     }
@@ -56,7 +57,7 @@ public enum ClickHouseValue: Sendable, Equatable {
         case .float(let v): return v
         case .bool(let b): return b ? 1 : 0
         case .decimal(let units, let scale):
-            if (0...18).contains(scale) { return Double(units) / Double(pow10(scale)) }
+            if (0...18).contains(scale) { return Double(units) / Double(powerOfTen(scale)) }
             // 10^scale overflows Int64 from scale 19 on (Decimal128 allows 38): read the decimal
             // text instead, which Double rounds correctly for any scale.
             return Double("\(units)e-\(max(0, min(scale, 100_000)))") ?? 0
@@ -82,11 +83,4 @@ extension ClickHouseValue {
         let (value, overflow) = a.multipliedReportingOverflow(by: b)
         return overflow ? nil : value
     }
-}
-
-/// 10^n for n in 0…18 (callers check the range; larger n saturates instead of trapping).
-func pow10(_ n: Int) -> Int64 {
-    var r: Int64 = 1
-    for _ in 0..<min(max(0, n), 18) { r *= 10 }
-    return r
 }

@@ -1,3 +1,5 @@
+import UTCTime
+
 /// A value bound to a `{name:Type}` placeholder, sent as the `param_name` URL parameter.
 ///
 /// Values are never spliced into SQL: ClickHouse parses each `param_` value as the placeholder's
@@ -42,8 +44,8 @@ public enum QueryParameter: Sendable, Equatable {
             return "\(d)"
         case .bool(let b): return b ? "true" : "false"
         case .timestamp(let ns):
-            let text = Self.formatUTC(unixNanoseconds: ns)
-            return text  // top level: bare; inside arrays it is quoted by the caller below
+            // `YYYY-MM-DD hh:mm:ss.fffffffff`; top level: bare; inside arrays it is quoted below.
+            return UTCInstant(unixNanoseconds: ns).clickHouseDateTime64
         case .array(let items): return "[" + items.map(\.nestedLiteral).joined(separator: ",") + "]"
         case .tuple(let items): return "(" + items.map(\.nestedLiteral).joined(separator: ",") + ")"
         }
@@ -75,42 +77,5 @@ public enum QueryParameter: Sendable, Equatable {
             }
         }
         return out
-    }
-
-    /// `YYYY-MM-DD hh:mm:ss.fffffffff` in UTC.
-    public static func formatUTC(unixNanoseconds ns: Int64) -> String {
-        // Floor division without intermediate overflow (Int64.min included).
-        let (quotient, remainder) = ns.quotientAndRemainder(dividingBy: 1_000_000_000)
-        let seconds = remainder < 0 ? quotient - 1 : quotient
-        let fraction = remainder < 0 ? remainder + 1_000_000_000 : remainder
-        let c = CivilTime(unixSeconds: seconds)
-        func pad(_ v: Int64, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2)) \(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(fraction, 9))"
-    }
-}
-
-/// Proleptic Gregorian calendar fields of a Unix time in UTC (Howard Hinnant's civil_from_days).
-public struct CivilTime: Sendable, Equatable {
-    public var year, month, day, hour, minute, second: Int64
-
-    public init(unixSeconds: Int64) {
-        var days = unixSeconds / 86_400
-        var secs = unixSeconds % 86_400
-        if secs < 0 { secs += 86_400; days -= 1 }
-        hour = secs / 3600
-        minute = secs % 3600 / 60
-        second = secs % 60
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        day = doy - (153 * mp + 2) / 5 + 1
-        month = mp < 10 ? mp + 3 : mp - 9
-        year = yoe + era * 400 + (month <= 2 ? 1 : 0)
     }
 }

@@ -1,4 +1,5 @@
 import CCurl
+import UTCTime
 
 /// A blocking HTTP/1.1 client over one libcurl easy handle, driven through a multi handle so that
 /// response bodies can be pulled chunk by chunk with backpressure.
@@ -348,9 +349,6 @@ extension Duration {
     /// Whole milliseconds for a libcurl timeout option, within 1 ms … 24 days. Never 0, which
     /// libcurl reads as "no limit"; never an overflow, whatever the duration.
     var curlMilliseconds: Int {
-        if self <= .zero { return 1 }
-        if self >= Self.curlLimit { return 24 * 86_400 * 1000 }
-        let (seconds, attoseconds) = components
-        return max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+        Int(wholeMilliseconds(roundingUp: false, clampedTo: 1...24 * 86_400 * 1000))
     }
 }

@@ -2,6 +2,7 @@ import CurlHTTP
 import Foundation
 import Logging
 import SwiftProtobuf
+import UTCTime
 
 /// What the receiver said about an acknowledged export.
 public struct ExportAcknowledgement: Sendable, Equatable {
@@ -52,7 +53,7 @@ public final class OTLPHTTPExporter {
     public init(
         configuration: OTLPExporterConfiguration, signal: OTLPExporterConfiguration.Signal,
         retryPolicy: RetryPolicy = RetryPolicy(), logger: Logger = Logger(label: "otel-bridge.otlp"),
-        sleep: @escaping (Duration) -> Void = { Thread.sleep(forTimeInterval: Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) },
+        sleep: @escaping (Duration) -> Void = { Thread.sleep(forTimeInterval: $0.inSeconds) },
         random: @escaping () -> Double = { Double.random(in: 0..<1) }
     ) {
         self.configuration = configuration
@@ -111,11 +112,10 @@ public final class OTLPHTTPExporter {
                     throw OTLPExportError(code: .retriesExhausted, endpoint: redactedEndpoint, httpStatus: status,
                                           message: message + "; " + reason, attempts: attempt)
                 case .retry(let wait):
-                    let (seconds, attoseconds) = wait.components
                     logger.info("OTLP export will be retried", metadata: [
                         "endpoint": "\(redactedEndpoint)", "attempt": "\(attempt)",
                         "status": "\(status.map(String.init) ?? "none")", "reason": "\(message)",
-                        "wait_ms": "\(seconds &* 1000 &+ attoseconds / 1_000_000_000_000_000)",
+                        "wait_ms": "\(wait.wholeMilliseconds(roundingUp: false, clampedTo: 0...Int64.max))",
                     ])
                     sleep(wait)
                 }
@@ -140,7 +140,7 @@ public final class OTLPHTTPExporter {
             }
             return .transportFailed(message: "\(error.code): \(LogSafe.text(error.message))")
         }
-        return Self.interpret(response, signal: signal, now: Int64(Date().timeIntervalSince1970), wireProtocol: configuration.wireProtocol)
+        return Self.interpret(response, signal: signal, now: UTCInstant.now.secondsAndNanoseconds.seconds, wireProtocol: configuration.wireProtocol)
     }
 
     /// Reads a receiver's answer per the OTLP/HTTP specification.

@@ -1,3 +1,5 @@
+import UTCTime
+
 /// When to send an export again, as the OTLP/HTTP specification asks: 429, 502, 503, 504 and
 /// transport failures are retried with exponential backoff and full jitter, a `Retry-After` from
 /// the server is honoured (never waiting less than it asks), and retrying stops once the next
@@ -63,8 +65,7 @@ public struct RetryPolicy: Sendable, Equatable {
             return .giveUp(reason: "the retry budget of \(Self.text(budget)) s is spent")
         }
         // `wait < remaining <= budget`: the milliseconds fit Int64 for any budget a Duration can hold.
-        let next = Duration.milliseconds(Int64(min((wait * 1000).rounded(.up), 9.0e15)))
-        return .retry(after: next)
+        return .retry(after: Duration(seconds: min(wait, 9.0e12), roundingMilliseconds: .up) ?? .zero)
     }
 
     static func text(_ seconds: Double) -> String {
@@ -73,9 +74,7 @@ public struct RetryPolicy: Sendable, Equatable {
         return seconds == seconds.rounded() ? String(Int64(seconds)) : String((seconds * 10).rounded() / 10)
     }
 
-    private func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
+    private func seconds(_ d: Duration) -> Double { d.inSeconds }
 
     private func pow(_ base: Double, _ exponent: Double) -> Double {
         var r = 1.0
@@ -103,34 +102,9 @@ public enum RetryAfter {
             if significant.count > 12 { return maximum }
             return .seconds(min(Int64(significant) ?? 0, maximumSeconds))
         }
-        guard let date = parseIMFFixdate(value) else { return nil }
+        guard let date = HTTPDate.unixSeconds(imfFixdate: value) else { return nil }
         let (delta, overflow) = date.subtractingReportingOverflow(unixSeconds)
         if overflow { return date > unixSeconds ? maximum : .zero }
         return .seconds(min(max(0, delta), maximumSeconds))
-    }
-
-    /// `Sun, 06 Nov 1994 08:49:37 GMT` → Unix seconds; `nil` unless every field is in range.
-    static func parseIMFFixdate(_ text: String) -> Int64? {
-        let parts = text.split(separator: " ")
-        func number(_ s: Substring, digits: ClosedRange<Int>) -> Int64? {
-            guard digits.contains(s.utf8.count), s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-            return Int64(s)
-        }
-        guard parts.count == 6, parts[5] == "GMT", let day = number(parts[1], digits: 1...2),
-              let year = number(parts[3], digits: 4...4), (1...31).contains(day) else { return nil }
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        guard let monthIndex = months.firstIndex(of: String(parts[2])) else { return nil }
-        let time = parts[4].split(separator: ":")
-        guard time.count == 3, let h = number(time[0], digits: 2...2), let m = number(time[1], digits: 2...2),
-              let s = number(time[2], digits: 2...2), h < 24, m < 60, s < 61 else { return nil }
-        let month = Int64(monthIndex + 1)
-        // days_from_civil (Howard Hinnant); a 4-digit year keeps every product far inside Int64.
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
-        return days * 86_400 + h * 3600 + m * 60 + s
     }
 }

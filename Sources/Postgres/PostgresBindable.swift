@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import UTCTime
 
 /// A Postgres type, identified by its OID, sent with each parameter so that the server does not
 /// have to guess. ``unspecified`` lets the server infer the type from the statement.

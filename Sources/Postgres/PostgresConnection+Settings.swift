@@ -7,6 +7,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import UTCTime
 
 /// The bounds on every wait of a connection, applied when the connection string does not set them.
 ///
@@ -313,18 +314,13 @@ struct PostgresConnectionPlan: Sendable {
 
     /// Whole seconds, rounded up, at least 1 (libpq's keepalive and connect settings).
     static func wholeSeconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0 else { return 1 }
-        let rounded = attoseconds > 0 ? seconds.addingReportingOverflow(1) : (partialValue: seconds, overflow: false)
-        return rounded.overflow ? Int64(Int32.max) : min(max(1, rounded.partialValue), Int64(Int32.max))
+        duration.wholeSeconds(roundingUp: true, clampedTo: 1...Int64(Int32.max))
     }
 
-    /// Milliseconds, rounded up, at most `Int32.max` (the servers' limit); 0 stays 0 (no bound).
+    /// Milliseconds, rounded up, at most `Int32.max` (the servers' limit); 0 (and anything
+    /// negative) is 0 (no bound).
     static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0, seconds < Int64(Int32.max) / 1000 + 1 else { return seconds < 0 ? 0 : Int64(Int32.max) }
-        let fromAttoseconds = (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-        return min(seconds * 1000 + fromAttoseconds, Int64(Int32.max))
+        duration.wholeMilliseconds(roundingUp: true, clampedTo: 0...Int64(Int32.max))
     }
 }
 

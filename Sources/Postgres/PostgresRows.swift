@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import UTCTime
 
 /// The rows a statement returned, copied out of libpq into Swift strings (text format), so they
 /// outlive the result and can be passed between threads.

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import OTLP
 import Postgres
+import UTCTime
 
 /// The bridge's commands over its configuration: what the CLI calls. Every method blocks; call
 /// them through ``Bridge/offload(_:)`` from async code. Immutable, so `Sendable`; each call opens
@@ -28,13 +29,13 @@ public final class Bridge: Sendable {
     }
 
     /// The system clock in Unix nanoseconds.
-    public static let systemNow: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1_000_000) * 1_000 }
+    public static let systemNow: @Sendable () -> Int64 = { UTCInstant.now.unixNanoseconds }
 
     /// Reads the environment and the pipeline file.
     public static func load(environment: [String: String], logger: Logger, now: @escaping @Sendable () -> Int64 = Bridge.systemNow) throws(BridgeError) -> Bridge {
         let configuration = try BridgeConfiguration(environment: environment)
         if let start = configuration.startAt, start > now() {
-            throw BridgeError(.configuration, "\(Timestamp.iso8601(start)) is in the future: a pipeline's first watermark must be a time whose buckets can close", key: "BRIDGE_START_AT")
+            throw BridgeError(.configuration, "\(UTCInstant(unixNanoseconds: start).iso8601) is in the future: a pipeline's first watermark must be a time whose buckets can close", key: "BRIDGE_START_AT")
         }
         let pipelines = try PipelineFile.load(path: configuration.configPath)
         if environment["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED"]?.lowercased() == "true" {
@@ -98,26 +99,26 @@ public final class Bridge: Sendable {
             }
             let watermark: Int64
             if dryRun {
-                watermark = try store.checkpoint(pipeline: pipeline.name).map { SeriesAggregator.nanoseconds($0.watermark) } ?? initial
+                watermark = try store.checkpoint(pipeline: pipeline.name).map { UTCInstant($0.watermark).unixNanoseconds } ?? initial
             } else {
-                watermark = SeriesAggregator.nanoseconds(try store.ensureCheckpoint(pipeline: pipeline.name, initialWatermark: SeriesAggregator.date(initial)).watermark)
+                watermark = UTCInstant(try store.ensureCheckpoint(pipeline: pipeline.name, initialWatermark: UTCInstant(unixNanoseconds: initial).date).watermark).unixNanoseconds
             }
             summary.watermarkBefore = watermark
             summary.watermarkAfter = watermark
             let planner = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds, maxBucketsPerQuery: 1)
             guard planner.isAligned(watermark) else {
                 // Rounding down would export again what the old step already exported.
-                throw BridgeError(.configuration, "the watermark \(Timestamp.iso8601(watermark)) is not on a \(pipeline.stepSeconds) s bucket boundary (was the step changed?); rewind the pipeline to a boundary: otel-bridge checkpoints rewind \(pipeline.name) --to TIME",
+                throw BridgeError(.configuration, "the watermark \(UTCInstant(unixNanoseconds: watermark).iso8601) is not on a \(pipeline.stepSeconds) s bucket boundary (was the step changed?); rewind the pipeline to a boundary: otel-bridge checkpoints rewind \(pipeline.name) --to TIME",
                                   pipeline: pipeline.name)
             }
             if !dryRun {
-                runID = try store.startRun(pipeline: pipeline.name, windowStart: SeriesAggregator.date(watermark))
+                runID = try store.startRun(pipeline: pipeline.name, windowStart: UTCInstant(unixNanoseconds: watermark).date)
             }
             if !dryRun && configuration.temporality == .cumulative {
                 // Series idle past series_expiry (in bucket time) are forgotten; if they return
                 // they restart. Done under the lock, before anything is read.
                 let expired = try store.expireSeries(
-                    pipeline: pipeline.name, idleBefore: SeriesAggregator.date(watermark - pipeline.seriesExpirySeconds * 1_000_000_000))
+                    pipeline: pipeline.name, idleBefore: UTCInstant(unixNanoseconds: watermark - pipeline.seriesExpirySeconds * 1_000_000_000).date)
                 if expired > 0 { log.info("forgot idle series", metadata: ["series": "\(expired)", "series_expiry": "\(pipeline.seriesExpirySeconds)s"]) }
             }
             let pass = RollupPass(
@@ -130,7 +131,7 @@ public final class Bridge: Sendable {
             try pass.run(watermark: watermark, now: now, runID: runID, summary: &summary)
             if let runID { try store.finishRun(runID: runID, status: .ok) }
             var metadata: Logger.Metadata = [
-                "watermark": "\(Timestamp.iso8601(summary.watermarkAfter))", "rows": "\(summary.rowsRead)",
+                "watermark": "\(UTCInstant(unixNanoseconds: summary.watermarkAfter).iso8601)", "rows": "\(summary.rowsRead)",
                 "points": "\(summary.pointsExported)", "batches": "\(summary.batches)", "rejected": "\(summary.pointsRejected)",
             ]
             if summary.mergedRows > 0 { metadata["merged_rows"] = "\(summary.mergedRows)" }
@@ -143,7 +144,7 @@ public final class Bridge: Sendable {
             summary.status = .failed
             // What is stored in runs.error and shown in checkpoints: no secret, one line.
             summary.error = redact(bridgeError.description)
-            log.error("pass failed; the watermark stays at \(Timestamp.iso8601(summary.watermarkAfter))", metadata: ["error": "\(summary.error ?? "")"])
+            log.error("pass failed; the watermark stays at \(UTCInstant(unixNanoseconds: summary.watermarkAfter).iso8601)", metadata: ["error": "\(summary.error ?? "")"])
             if let runID {
                 do { try store.finishRun(runID: runID, status: .failed, error: summary.error) } catch {
                     log.error("could not record the failed run", metadata: ["error": "\(error)"])
@@ -180,15 +181,15 @@ public final class Bridge: Sendable {
                 throw BridgeError(.checkpoint, "pipeline \(name) is running (its lock is held); rewind it once the pass ends", pipeline: name)
             }
             defer { _ = try? store.unlock(pipeline: name) }
-            if let current = try store.checkpoint(pipeline: name).map({ SeriesAggregator.nanoseconds($0.watermark) }), aligned > current, !skipAhead {
-                throw BridgeError(.usage, "--to \(Timestamp.iso8601(aligned)) is after the watermark \(Timestamp.iso8601(current)): the buckets between were never exported and would be skipped; pass --skip-ahead to do that deliberately",
+            if let current = try store.checkpoint(pipeline: name).map({ UTCInstant($0.watermark).unixNanoseconds }), aligned > current, !skipAhead {
+                throw BridgeError(.usage, "--to \(UTCInstant(unixNanoseconds: aligned).iso8601) is after the watermark \(UTCInstant(unixNanoseconds: current).iso8601): the buckets between were never exported and would be skipped; pass --skip-ahead to do that deliberately",
                                   pipeline: name)
             }
             guard aligned <= now() else {
-                throw BridgeError(.usage, "--to \(Timestamp.iso8601(aligned)) is in the future", pipeline: name)
+                throw BridgeError(.usage, "--to \(UTCInstant(unixNanoseconds: aligned).iso8601) is in the future", pipeline: name)
             }
-            let reset = try store.rewind(pipeline: name, to: SeriesAggregator.date(aligned))
-            logger.notice("rewound", metadata: ["pipeline": "\(name)", "watermark": "\(Timestamp.iso8601(aligned))", "series_reset": "\(reset)"])
+            let reset = try store.rewind(pipeline: name, to: UTCInstant(unixNanoseconds: aligned).date)
+            logger.notice("rewound", metadata: ["pipeline": "\(name)", "watermark": "\(UTCInstant(unixNanoseconds: aligned).iso8601)", "series_reset": "\(reset)"])
             return (aligned, reset)
         } catch let error as BridgeError {
             throw error

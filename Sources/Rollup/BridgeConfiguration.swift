@@ -3,6 +3,7 @@ import ClickHouse
 import Foundation
 import OTLP
 import Postgres
+import UTCTime
 
 /// Everything the bridge reads from the environment (read once, from an injected dictionary).
 public struct BridgeConfiguration: Sendable {
@@ -67,8 +68,8 @@ public struct BridgeConfiguration: Sendable {
         }
         configPath = value("BRIDGE_CONFIG") ?? "config/bridge.yaml"
         if let text = value("BRIDGE_START_AT") {
-            guard let t = Timestamp.parse(text) else {
-                throw BridgeError(.configuration, "expected an ISO 8601 UTC time such as 2026-11-01T00:00:00Z between the years \(Timestamp.representableYears.lowerBound) and \(Timestamp.representableYears.upperBound), not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_START_AT")
+            guard let t = UTCInstant(iso8601: text)?.unixNanoseconds else {
+                throw BridgeError(.configuration, "expected an ISO 8601 UTC time such as 2026-11-01T00:00:00Z between the years \(UTCInstant.representableYears.lowerBound) and \(UTCInstant.representableYears.upperBound), not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_START_AT")
             }
             startAt = t
         }
@@ -78,7 +79,7 @@ public struct BridgeConfiguration: Sendable {
             guard let s = Double(text), s.isFinite, (0...86_400).contains(s) else {
                 throw BridgeError(.configuration, "expected a number of seconds from 0 to 86400, not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_EXPORT_MAX_ELAPSED")
             }
-            retryPolicy.maxElapsed = .milliseconds(Int64(s * 1000))
+            retryPolicy.maxElapsed = Duration(seconds: s, roundingMilliseconds: .towardZero) ?? .zero
         }
     }
 }

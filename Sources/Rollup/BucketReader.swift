@@ -1,6 +1,7 @@
 import ClickHouse
 import Foundation
 import OTLP
+import UTCTime
 
 /// One series' checked value in one bucket.
 struct BucketObservation {
@@ -114,7 +115,7 @@ struct BucketReader {
             guard let (nextStart, more) = try readRow() else { break }
             if nextStart != rowStart {
                 guard nextStart > rowStart else {
-                    throw BridgeError(.result, "row \(rowNumber): bucket \(Timestamp.iso8601(nextStart)) comes after \(Timestamp.iso8601(rowStart)); the query must ORDER BY \(pipeline.bucketColumn)",
+                    throw BridgeError(.result, "row \(rowNumber): bucket \(UTCInstant(unixNanoseconds: nextStart).iso8601) comes after \(UTCInstant(unixNanoseconds: rowStart).iso8601); the query must ORDER BY \(pipeline.bucketColumn)",
                                       pipeline: pipeline.name, file: pipeline.queryFile, key: pipeline.bucketColumn)
                 }
                 carried = (nextStart, more)

@@ -1,5 +1,6 @@
 import CurlHTTP
 import OTLP
+import UTCTime
 
 /// Where a pass delivers its batches: the OTLP exporter, or the dry-run printer.
 protocol PointSink {
@@ -137,7 +138,7 @@ final class PrintingSink: PointSink {
             }.joined(separator: ", ") + "}"
         }
         func window(_ start: UInt64, _ end: UInt64) -> String {
-            "\(Timestamp.iso8601(Int64(start)))..\(Timestamp.iso8601(Int64(end)))"
+            "\(UTCInstant(unixNanoseconds: Int64(start)).iso8601)..\(UTCInstant(unixNanoseconds: Int64(end)).iso8601)"
         }
         switch metric.data {
         case .sum(_, _, let points), .gauge(let points):

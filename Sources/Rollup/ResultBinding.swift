@@ -1,5 +1,6 @@
 import ClickHouse
 import OTLP
+import UTCTime
 
 /// One series' value in one bucket, as read from a result row (before temporality).
 enum Observation: Equatable {
@@ -136,10 +137,10 @@ struct ResultBinding {
             throw resultError(name, row: rowNumber, "the bucket is NULL or not a time")
         }
         guard t >= window.start && t < window.end else {
-            throw resultError(name, row: rowNumber, "bucket \(Timestamp.iso8601(t)) lies outside the queried window \(window); filter on {window_start} and {window_end}")
+            throw resultError(name, row: rowNumber, "bucket \(UTCInstant(unixNanoseconds: t).iso8601) lies outside the queried window \(window); filter on {window_start} and {window_end}")
         }
         guard planner.isAligned(t) else {
-            throw resultError(name, row: rowNumber, "bucket \(Timestamp.iso8601(t)) is not aligned to the \(pipeline.stepSeconds) s step (use toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC'))")
+            throw resultError(name, row: rowNumber, "bucket \(UTCInstant(unixNanoseconds: t).iso8601) is not aligned to the \(pipeline.stepSeconds) s step (use toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC'))")
         }
         return t
     }

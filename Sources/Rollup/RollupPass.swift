@@ -3,6 +3,7 @@ import ClickHouse
 import Foundation
 import Logging
 import OTLP
+import UTCTime
 
 /// What one pass of one pipeline did.
 public struct PassSummary: Sendable, Equatable {
@@ -90,7 +91,7 @@ final class RollupPass {
         if chunks.isEmpty, !dryRun, let runID {
             // Nothing closed since the last pass: record the empty window [watermark, watermark).
             do {
-                try store.commitBatch(pipeline: pipeline.name, runID: runID, newWatermark: SeriesAggregator.date(watermark),
+                try store.commitBatch(pipeline: pipeline.name, runID: runID, newWatermark: UTCInstant(unixNanoseconds: watermark).date,
                                       rowsRead: 0, pointsExported: 0, pointsRejected: 0, series: [])
             } catch {
                 throw BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
@@ -165,7 +166,7 @@ final class RollupPass {
         if bucket.mergedRows > 0 {
             if summary.mergedRows == 0 {
                 logger.warning("result rows of one series were merged: two groups of the query's result are one series (an attribute that is '' in one and NULL in the other is omitted in both, or the query does not GROUP BY every attribute column)", metadata: [
-                    "pipeline": "\(pipeline.name)", "bucket": "\(Timestamp.iso8601(bucket.start))",
+                    "pipeline": "\(pipeline.name)", "bucket": "\(UTCInstant(unixNanoseconds: bucket.start).iso8601)",
                 ])
             }
             summary.mergedRows += bucket.mergedRows
@@ -175,7 +176,7 @@ final class RollupPass {
                 let limit = pipeline.metrics.first { $0.name == metric }?.cardinalityLimit ?? 0
                 logger.warning("metric reached its cardinality limit: further series are aggregated into otel.metric.overflow=true", metadata: [
                     "pipeline": "\(pipeline.name)", "metric": "\(metric)", "cardinality_limit": "\(limit)",
-                    "bucket": "\(Timestamp.iso8601(bucket.start))",
+                    "bucket": "\(UTCInstant(unixNanoseconds: bucket.start).iso8601)",
                 ])
             }
             summary.seriesOverflowed[metric, default: 0] += n
@@ -219,21 +220,21 @@ final class RollupPass {
                 let byStart = Dictionary(buckets.compactMap { b in b.digest.map { (b.start, $0) } }, uniquingKeysWith: { a, _ in a })
                 var t = max(committed, planner.alignDown(digestFrom))
                 while t < watermark {
-                    digests.append((SeriesAggregator.date(t), (byStart[t] ?? BucketDigest()).text(fingerprint: fingerprint)))
+                    digests.append((UTCInstant(unixNanoseconds: t).date, (byStart[t] ?? BucketDigest()).text(fingerprint: fingerprint)))
                     t += step
                 }
             }
             do {
                 try store.commitBatch(
-                    pipeline: pipeline.name, runID: runID, newWatermark: SeriesAggregator.date(watermark), rowsRead: rows,
+                    pipeline: pipeline.name, runID: runID, newWatermark: UTCInstant(unixNanoseconds: watermark).date, rowsRead: rows,
                     pointsExported: Int64(pointCount), pointsRejected: ack.rejected,
                     rejectionMessage: ack.rejected > 0 || ack.message != nil ? (ack.message ?? "\(ack.rejected) points rejected") : nil,
                     series: latest.keys.sorted().map { latest[$0]! },
                     seriesOverflowed: buckets.reduce(0) { $0 + $1.overflowed }, bucketDigests: digests,
-                    pruneDigestsBefore: digestFrom == .max ? nil : SeriesAggregator.date(planner.alignDown(digestFrom)),
+                    pruneDigestsBefore: digestFrom == .max ? nil : UTCInstant(unixNanoseconds: planner.alignDown(digestFrom)).date,
                     requireLock: true)
             } catch {
-                throw BridgeError(.checkpoint, "the batch up to \(Timestamp.iso8601(watermark)) was acknowledged but its checkpoint could not be committed (it will be sent again): \(error)",
+                throw BridgeError(.checkpoint, "the batch up to \(UTCInstant(unixNanoseconds: watermark).iso8601) was acknowledged but its checkpoint could not be committed (it will be sent again): \(error)",
                                   pipeline: pipeline.name, underlying: error)
             }
         }
@@ -258,7 +259,7 @@ final class RollupPass {
         guard watermark > from else { return }
         let stored: [Date: String]
         do {
-            stored = try store.bucketDigests(pipeline: pipeline.name, from: SeriesAggregator.date(from), to: SeriesAggregator.date(watermark))
+            stored = try store.bucketDigests(pipeline: pipeline.name, from: UTCInstant(unixNanoseconds: from).date, to: UTCInstant(unixNanoseconds: watermark).date)
         } catch {
             throw BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
         }
@@ -274,14 +275,14 @@ final class RollupPass {
         var late: [(bucketStart: Date, digest: String)] = []
         for (date, digest) in stored.sorted(by: { $0.key < $1.key }) where digest.hasPrefix(fingerprint + ":") {
             // Digests recorded under another definition of the pipeline are not comparable.
-            let now = (current[SeriesAggregator.nanoseconds(date)] ?? BucketDigest()).text(fingerprint: fingerprint)
+            let now = (current[UTCInstant(date).unixNanoseconds] ?? BucketDigest()).text(fingerprint: fingerprint)
             if now != digest { late.append((date, now)) }
         }
         guard !late.isEmpty else { return }
         summary.lateBuckets = late.count
         logger.warning("rows arrived after their bucket was exported; they are not in the exported data (consider a longer lag)", metadata: [
             "pipeline": "\(pipeline.name)", "late_buckets": "\(late.count)",
-            "buckets": "\(late.prefix(5).map { Timestamp.iso8601(SeriesAggregator.nanoseconds($0.bucketStart)) }.joined(separator: ", "))\(late.count > 5 ? ", …" : "")",
+            "buckets": "\(late.prefix(5).map { UTCInstant(unixNanoseconds: UTCInstant($0.bucketStart).unixNanoseconds).iso8601 }.joined(separator: ", "))\(late.count > 5 ? ", …" : "")",
             "lag": "\(pipeline.lagSeconds)s",
         ])
         do {

@@ -2,6 +2,7 @@ import CurlHTTP
 import Checkpoints
 import Foundation
 import OTLP
+import UTCTime
 
 /// Where the aggregator finds the stored cumulative state: the checkpoint store in a pass, a
 /// dictionary in tests. Only the series a pass touches are loaded.
@@ -174,17 +175,17 @@ final class SeriesAggregator: SeriesAdmission {
         if states[id] == nil { _ = try isStored(metric: metric.name, id: id, room: Int.max) }
         var state = states[id]
         if let s = state {
-            let lastEnd = Self.nanoseconds(s.lastBucketEnd)
+            let lastEnd = UTCInstant(s.lastBucketEnd).unixNanoseconds
             if bucketStart < lastEnd {
                 // Adding a bucket the running total already holds would count it twice.
-                throw BridgeError(.result, "\(metric.name) {\(LogSafe.text(seriesKey, limit: 200))}: bucket \(Timestamp.iso8601(bucketStart)) is before the end of the last bucket already in its cumulative total (\(Timestamp.iso8601(lastEnd))); rewind the pipeline to restart its series",
+                throw BridgeError(.result, "\(metric.name) {\(LogSafe.text(seriesKey, limit: 200))}: bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) is before the end of the last bucket already in its cumulative total (\(UTCInstant(unixNanoseconds: lastEnd).iso8601)); rewind the pipeline to restart its series",
                                   pipeline: pipeline)
             }
             if bucketStart - lastEnd > expiry { state = nil }  // idle past series_expiry: restart
         }
         let fresh = SeriesState(
             metric: metric.name, seriesID: SeriesID.of(seriesKey), attributesJSON: Self.attributesJSON(attributes),
-            startTime: Self.date(bucketStart), lastBucketEnd: Self.date(bucketStart))
+            startTime: UTCInstant(unixNanoseconds: bucketStart).date, lastBucketEnd: UTCInstant(unixNanoseconds: bucketStart).date)
         var next: SeriesState
         if let totals = Self.accumulate(observation, into: state ?? fresh, metric: metric, pipeline: pipeline) {
             next = totals
@@ -192,15 +193,15 @@ final class SeriesAggregator: SeriesAdmission {
             // A running total no longer fits: restart the series from this bucket.
             restartedOnOverflow += 1
             guard let restarted = Self.accumulate(observation, into: fresh, metric: metric, pipeline: pipeline) else {
-                throw BridgeError(.result, "\(metric.name): a value of bucket \(Timestamp.iso8601(bucketStart)) does not fit a 64-bit total", pipeline: pipeline)
+                throw BridgeError(.result, "\(metric.name): a value of bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) does not fit a 64-bit total", pipeline: pipeline)
             }
             next = restarted
         }
-        next.lastBucketEnd = Self.date(bucketEnd)
+        next.lastBucketEnd = UTCInstant(unixNanoseconds: bucketEnd).date
         states[id] = next
         changed.insert(id)
         return Self.point(of: observation, state: next, metric: metric, attributes: attributes,
-                          start: UInt64(Self.nanoseconds(next.startTime)), end: end)
+                          start: UInt64(UTCInstant(next.startTime).unixNanoseconds), end: end)
     }
 
     /// `state` with `observation` added, or `nil` when a total would overflow or stop being finite.
@@ -270,15 +271,6 @@ final class SeriesAggregator: SeriesAdmission {
         return changed.sorted().compactMap { states[$0] }
     }
 
-    static func date(_ ns: Int64) -> Date {
-        Date(timeIntervalSince1970: Double(ns / 1_000) / 1_000_000)
-    }
-
-    static func nanoseconds(_ date: Date) -> Int64 {
-        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
-        guard micros.isFinite, abs(micros) < 9.2e15 else { return micros < 0 ? Int64.min / 1_000 * 1_000 : Int64.max / 1_000 * 1_000 }
-        return Int64(micros) * 1_000
-    }
 }
 
 extension MetricMapping {

@@ -1,5 +1,6 @@
 import Checkpoints
 import Foundation
+import UTCTime
 
 /// The checkpoint store as the aggregator's source of cumulative state, for one pipeline.
 struct StoredSeries: SeriesStateSource {
@@ -15,7 +16,7 @@ struct StoredSeries: SeriesStateSource {
     func load(metric: String, ids: [String]) throws -> [SeriesState] {
         let states = try store.loadSeries(pipeline: pipeline, metric: metric, ids: ids)
         guard let notAfter else { return states }
-        return states.filter { SeriesAggregator.nanoseconds($0.lastBucketEnd) <= notAfter }
+        return states.filter { UTCInstant($0.lastBucketEnd).unixNanoseconds <= notAfter }
     }
 
     func ids(metric: String) throws -> Set<String> { try store.seriesIDs(pipeline: pipeline, metric: metric) }

@@ -12,6 +12,7 @@ import ClickHouse
 import CurlHTTP
 import Foundation
 import OTLP
+import UTCTime
 
 func argument(_ name: String, default value: String) -> String {
     let args = CommandLine.arguments
@@ -25,7 +26,7 @@ func best(of n: Int, _ body: () throws -> Void) rethrows -> Double {
         let start = ContinuousClock.now
         try body()
         let d = ContinuousClock.now - start
-        best = min(best, Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+        best = min(best, d.inSeconds)
     }
     return best
 }

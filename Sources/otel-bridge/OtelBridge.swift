@@ -4,6 +4,7 @@ import Checkpoints
 import Foundation
 import Logging
 import Rollup
+import UTCTime
 
 /// `otel-bridge`: AI-gateway analytics from ClickHouse to OpenTelemetry.
 ///
@@ -80,7 +81,7 @@ struct Run: AsyncParsableCommand {
         let dryRun = self.dryRun, only = pipelines
         let summaries = try await Bridge.offload { try bridge.run(dryRun: dryRun, only: only) }
         for s in summaries {
-            let line = "\(s.pipeline): \(s.status.rawValue), watermark \(Timestamp.iso8601(s.watermarkBefore)) -> \(Timestamp.iso8601(s.watermarkAfter)), "
+            let line = "\(s.pipeline): \(s.status.rawValue), watermark \(UTCInstant(unixNanoseconds: s.watermarkBefore).iso8601) -> \(UTCInstant(unixNanoseconds: s.watermarkAfter).iso8601), "
                 + "\(s.rowsRead) rows, \(s.pointsExported) points in \(s.batches) batch(es)"
                 + (s.pointsRejected > 0 ? ", \(s.pointsRejected) rejected by the receiver" : "")
                 + (s.error.map { "; error: \($0)" } ?? "")
@@ -138,15 +139,15 @@ struct Checkpoints: AsyncParsableCommand {
         var skipAhead = false
 
         func run() async throws {
-            guard let time = Timestamp.parse(to) else {
-                throw ValidationError("--to must be an ISO 8601 UTC time such as 2026-11-29T00:00:00Z between the years \(Timestamp.representableYears.lowerBound) and \(Timestamp.representableYears.upperBound), not '\(LogSafe.text(to, limit: 64))'")
+            guard let time = UTCInstant(iso8601: to)?.unixNanoseconds else {
+                throw ValidationError("--to must be an ISO 8601 UTC time such as 2026-11-29T00:00:00Z between the years \(UTCInstant.representableYears.lowerBound) and \(UTCInstant.representableYears.upperBound), not '\(LogSafe.text(to, limit: 64))'")
             }
             let bridge = try options.bridge()
             if !yes {
                 guard isatty(STDIN_FILENO) != 0 else {
                     throw ValidationError("rewinding re-exports data: pass --yes to confirm when not running interactively")
                 }
-                print("Rewind pipeline \(pipeline) to \(Timestamp.iso8601(time))? Buckets after it will be exported again. [y/N] ", terminator: "")
+                print("Rewind pipeline \(pipeline) to \(UTCInstant(unixNanoseconds: time).iso8601)? Buckets after it will be exported again. [y/N] ", terminator: "")
                 guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
                     print("Not rewound.")
                     return
@@ -154,7 +155,7 @@ struct Checkpoints: AsyncParsableCommand {
             }
             let name = pipeline, skip = skipAhead
             let result = try await Bridge.offload { try bridge.rewind(pipeline: name, to: time, skipAhead: skip) }
-            print("\(name): watermark set to \(Timestamp.iso8601(result.watermark)); \(result.seriesReset) cumulative series will restart")
+            print("\(name): watermark set to \(UTCInstant(unixNanoseconds: result.watermark).iso8601); \(result.seriesReset) cumulative series will restart")
         }
     }
 }
@@ -171,7 +172,7 @@ struct Validate: AsyncParsableCommand {
 }
 
 func format(_ date: Date) -> String {
-    Timestamp.iso8601(Int64(date.timeIntervalSince1970 * 1_000_000) * 1_000)
+    UTCInstant(date).iso8601
 }
 
 func formatBehind(_ d: Duration) -> String {

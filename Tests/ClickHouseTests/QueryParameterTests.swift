@@ -36,14 +36,6 @@ struct QueryParameterTests {
         #expect(QueryParameter.timestamp(unixNanoseconds: -1_000_000_000).encoded == "1969-12-31 23:59:59.000000000")
         #expect(QueryParameter.array([.timestamp(unixNanoseconds: 86_400_000_000_000)]).encoded == "['1970-01-02 00:00:00.000000000']")
     }
-
-    @Test("civil dates agree with known points, including leap days")
-    func civil() {
-        let leap = CivilTime(unixSeconds: 951_782_400)  // 2000-02-29
-        #expect((leap.year, leap.month, leap.day) == (2000, 2, 29))
-        let late = CivilTime(unixSeconds: 4_102_444_799)  // 2099-12-31 23:59:59
-        #expect((late.year, late.month, late.day, late.hour, late.minute, late.second) == (2099, 12, 31, 23, 59, 59))
-    }
 }
 
 @Suite("ClickHouse exception texts")

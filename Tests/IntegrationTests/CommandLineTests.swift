@@ -1,6 +1,7 @@
 import Foundation
 import Rollup
 import Testing
+import UTCTime
 
 /// The `otel-bridge` executable's exit codes and messages, run as a process.
 @Suite("The otel-bridge command")
@@ -37,7 +38,7 @@ struct CommandLineTests {
     @Test("Postgres unreachable at start: exit 1 before any query or push", .timeLimit(.minutes(1)))
     func postgresUnreachable() throws {
         let s = try Scenario()
-        var env = s.environment(startAt: Timestamp.iso8601(Int64(Date().timeIntervalSince1970 - 600) * 1_000_000_000))
+        var env = s.environment(startAt: UTCInstant(unixNanoseconds: Int64(Date().timeIntervalSince1970 - 600) * 1_000_000_000).iso8601)
         env["CHECKPOINT_DATABASE_URL"] = "postgresql://postgres:secret-pw@127.0.0.1:9/postgres?connect_timeout=2"
         let outcome = try Self.run(["run"], environment: env)
         #expect(outcome.status == 1)
@@ -69,7 +70,7 @@ struct CommandLineTests {
         // The binary uses the real clock: data from ten minutes ago.
         let s = try Scenario()
         let now = Int64(Date().timeIntervalSince1970) / 60 * 60
-        let start = Timestamp.iso8601((now - 600) * 1_000_000_000), end = Timestamp.iso8601((now - 300) * 1_000_000_000)
+        let start = UTCInstant(unixNanoseconds: (now - 600) * 1_000_000_000).iso8601, end = UTCInstant(unixNanoseconds: (now - 300) * 1_000_000_000).iso8601
         try s.seed(start: start, end: end)
         let env = s.environment(startAt: start)
         var broken = env
@@ -87,8 +88,8 @@ struct CommandLineTests {
         // in this process with a clock ten minutes back, the second in a new otel-bridge process.
         let s = try Scenario()
         let now = Int64(Date().timeIntervalSince1970) / 60 * 60
-        let start = Timestamp.iso8601((now - 1200) * 1_000_000_000)
-        try s.seed(start: start, end: Timestamp.iso8601((now - 180) * 1_000_000_000))
+        let start = UTCInstant(unixNanoseconds: (now - 1200) * 1_000_000_000).iso8601
+        try s.seed(start: start, end: UTCInstant(unixNanoseconds: (now - 180) * 1_000_000_000).iso8601)
         let env = s.environment(startAt: start)
         let first = try s.bridge(env, now: (now - 600) * 1_000_000_000).run(only: ["requests"])
         #expect(first.first?.status == .ok)
@@ -141,8 +142,8 @@ struct CommandLineTests {
     func secretsNeverPrinted() throws {
         let s = try Scenario()
         let now = Int64(Date().timeIntervalSince1970) / 60 * 60
-        let start = Timestamp.iso8601((now - 600) * 1_000_000_000)
-        try s.seed(start: start, end: Timestamp.iso8601((now - 300) * 1_000_000_000))
+        let start = UTCInstant(unixNanoseconds: (now - 600) * 1_000_000_000).iso8601
+        try s.seed(start: start, end: UTCInstant(unixNanoseconds: (now - 300) * 1_000_000_000).iso8601)
         let chUser = Services.env["TEST_CLICKHOUSE_USER"] ?? "bridge", chPassword = Services.env["TEST_CLICKHOUSE_PASSWORD"] ?? "otel-bridge-test"
         let secrets = [chPassword, "hdr-secret-0815", "tenant%2Ftoken-42", "tenant/token-42", "pg-pass-1234", "url-pass-9"]
         var env = s.environment(startAt: start)
@@ -181,8 +182,8 @@ struct CommandLineTests {
     func forgedLines() throws {
         let s = try Scenario()
         let now = Int64(Date().timeIntervalSince1970) / 60 * 60
-        let start = Timestamp.iso8601((now - 600) * 1_000_000_000)
-        try s.seed(start: start, end: Timestamp.iso8601((now - 300) * 1_000_000_000))
+        let start = UTCInstant(unixNanoseconds: (now - 600) * 1_000_000_000).iso8601
+        try s.seed(start: start, end: UTCInstant(unixNanoseconds: (now - 300) * 1_000_000_000).iso8601)
         _ = try s.clickhouse.execute("""
             INSERT INTO \(s.database).generations
             SELECT * REPLACE (concat('gpt', char(10), 'FORGED otel-bridge: pass finished', char(27), '[2J') AS ai_model, generateUUIDv4() AS id)

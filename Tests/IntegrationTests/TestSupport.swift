@@ -7,6 +7,7 @@ import OTLP
 import Postgres
 import Rollup
 import Testing
+import UTCTime
 
 /// The real services of `scripts/stack.sh`, from the environment with local defaults.
 enum Services {
@@ -249,4 +250,4 @@ enum Receiver {
 }
 
 /// Parses `2026-01-01T10:00:00Z` for tests.
-func ns(_ iso: String) -> Int64 { Timestamp.parse(iso)! }
+func ns(_ iso: String) -> Int64 { UTCInstant(iso8601: iso)!.unixNanoseconds }
