@@ -3,6 +3,7 @@ import ClickHouse
 import Foundation
 import Logging
 import OTLP
+import PipelineConfig
 import UTCTime
 
 /// What one pass of one pipeline did.
@@ -316,8 +317,8 @@ final class RollupPass {
             guard let points = byMetric[index], !points.isEmpty else { continue }
             let data: MetricData
             switch mapping.kind {
-            case .sum(_, _, let monotonic):
-                data = .sum(isMonotonic: monotonic, temporality: aggregator.temporality, points: points.compactMap { if case .number(let p) = $0 { p } else { nil } })
+            case .sum(let sum):
+                data = .sum(isMonotonic: sum.monotonic, temporality: aggregator.temporality, points: points.compactMap { if case .number(let p) = $0 { p } else { nil } })
             case .gauge:
                 data = .gauge(points: points.compactMap { if case .number(let p) = $0 { p } else { nil } })
             case .histogram:

@@ -1,7 +1,8 @@
-import CurlHTTP
 import Checkpoints
+import CurlHTTP
 import Foundation
 import OTLP
+import PipelineConfig
 import UTCTime
 
 /// Where the aggregator finds the stored cumulative state: the checkpoint store in a pass, a
@@ -276,13 +277,13 @@ final class SeriesAggregator: SeriesAdmission {
 extension MetricMapping {
     /// A histogram's explicit bounds (empty for other kinds).
     var histogramBounds: [Double] {
-        if case .histogram(let b, _, _, _, _, _) = kind { return b }
+        if case .histogram(let histogram) = kind { return histogram.bounds }
         return []
     }
 
     /// A summary's quantile levels (empty for other kinds).
     var summaryQuantiles: [Double] {
-        if case .summary(let q, _, _, _) = kind { return q }
+        if case .summary(let summary) = kind { return summary.quantiles }
         return []
     }
 }
