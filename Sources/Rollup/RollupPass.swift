@@ -213,8 +213,8 @@ final class RollupPass {
         let rows = Int64(buckets.reduce(0) { $0 + $1.rows })
         if !dryRun, let runID, watermark > committed || pointCount > 0 {
             // The latest state of every series the buckets changed.
-            var latest: [String: SeriesState] = [:]
-            for bucket in buckets { for state in bucket.changes { latest[state.metric + "\u{1}" + state.seriesID] = state } }
+            var latest: [SeriesRef: SeriesState] = [:]
+            for bucket in buckets { for state in bucket.changes { latest[SeriesRef(state)] = state } }
             // Digests of every recent bucket the commit covers, empty ones included.
             var digests: [(bucketStart: Date, digest: String)] = []
             if digestFrom != .max {
