@@ -62,10 +62,16 @@ let package = Package(
             ],
             exclude: ["Generated/README.md"]),
 
-        // The rollup pipeline: YAML pipelines, window planning, row-to-point mapping, the pass runner.
-        .target(name: "Rollup", dependencies: [
-            "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
+        // The pipeline model (metric mappings with named fields) and the YAML file reader and its
+        // errors. The only module that reads YAML.
+        .target(name: "PipelineConfig", dependencies: [
+            "ClickHouse", "OTLP",
             .product(name: "Yams", package: "Yams"),
+        ]),
+
+        // The rollup pipeline: window planning, row-to-point mapping, the pass runner.
+        .target(name: "Rollup", dependencies: [
+            "PipelineConfig", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -83,7 +89,7 @@ let package = Package(
         .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints", "UTCTime"]),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
-        .testTarget(name: "RollupTests", dependencies: ["Rollup", "UTCTime"]),
+        .testTarget(name: "RollupTests", dependencies: ["Rollup", "PipelineConfig", "UTCTime"]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).
         .testTarget(name: "ClientIntegrationTests", dependencies: ["ClickHouse", "OTLP", "CurlHTTP"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Rollup", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime"]),

@@ -7,9 +7,6 @@ import CurlHTTP
 /// It is the format otel-bridge reads because it is the cheapest to decode and the most compact on
 /// the wire (measured: `swift run -c release otel-bridge-bench clickhouse-formats`).
 enum RowBinary {
-    /// More bytes are needed to finish the current row; the caller refills and decodes it again.
-    struct Underflow: Error {}
-
     /// A cursor over a contiguous byte buffer, within the budget of one row (or the header).
     struct Reader {
         let bytes: UnsafeRawBufferPointer

@@ -342,12 +342,10 @@ private let curlHeaderCallback: otb_curl_data_callback = { data, size, count, co
 }
 
 extension Duration {
-    /// The longest limit handed to libcurl: 24 days (its milliseconds fit a 32-bit `long`, and no
-    /// transfer of the bridge may legitimately take longer).
-    static let curlLimit: Duration = .seconds(24 * 86_400)
-
     /// Whole milliseconds for a libcurl timeout option, within 1 ms … 24 days. Never 0, which
-    /// libcurl reads as "no limit"; never an overflow, whatever the duration.
+    /// libcurl reads as "no limit"; never an overflow, whatever the duration. 24 days is the
+    /// longest limit: its milliseconds fit a 32-bit `long`, and no transfer of the bridge may
+    /// legitimately take longer.
     var curlMilliseconds: Int {
         Int(wholeMilliseconds(roundingUp: false, clampedTo: 1...24 * 86_400 * 1000))
     }

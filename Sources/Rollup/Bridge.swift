@@ -4,6 +4,7 @@ import CurlHTTP
 import Foundation
 import Logging
 import OTLP
+import PipelineConfig
 import Postgres
 import UTCTime
 
@@ -37,11 +38,21 @@ public final class Bridge: Sendable {
         if let start = configuration.startAt, start > now() {
             throw BridgeError(.configuration, "\(UTCInstant(unixNanoseconds: start).iso8601) is in the future: a pipeline's first watermark must be a time whose buckets can close", key: "BRIDGE_START_AT")
         }
-        let pipelines = try PipelineFile.load(path: configuration.configPath)
+        let pipelines = try loadPipelines(path: configuration.configPath)
         if environment["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED"]?.lowercased() == "true" {
             logger.warning("EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED=true, but this version of otel-bridge exports metrics only; no GenAI spans are sent")
         }
         return Bridge(configuration: configuration, pipelines: pipelines, logger: logger, redactor: Redactor(environment: environment), now: now)
+    }
+
+    /// Reads the pipeline file at `path`; a refused file or template is a configuration or
+    /// template error (exit code 2).
+    public static func loadPipelines(path: String) throws(BridgeError) -> [PipelineConfiguration] {
+        do {
+            return try PipelineFile.load(path: path)
+        } catch {
+            throw BridgeError(error)
+        }
     }
 
     /// Runs `body` on a thread of its own (the bridge's I/O blocks), returning its result.

@@ -1,3 +1,5 @@
+import PipelineConfig
+
 /// A failure of the bridge that an operator can act on: it names the pipeline, the file (and
 /// line) and the column or key involved, and says what is wrong.
 ///
@@ -77,22 +79,17 @@ public struct BridgeError: Error, CustomStringConvertible, CustomDebugStringConv
     }
 
     public var description: String {
-        var where_: [String] = []
-        if let pipeline { where_.append("pipeline \(pipeline)") }
-        if let file { where_.append(line.map { "\(file):\($0)" } ?? file) }
-        if let key { where_.append("'\(key)'") }
-        let prefix = where_.isEmpty ? "" : where_.joined(separator: ", ") + ": "
-        return "\(code): \(prefix)\(message)"
+        PipelineConfigError.describe(code: code.description, message: message, pipeline: pipeline, file: file, line: line, key: key)
     }
 
     public var debugDescription: String {
         description + " [at \(sourceFile):\(sourceLine)]" + (underlying.map { " underlying: \($0)" } ?? "")
     }
 
-    func with(pipeline: String? = nil, file: String? = nil) -> BridgeError {
-        var copy = self
-        if copy.pipeline == nil { copy.pipeline = pipeline }
-        if copy.file == nil { copy.file = file }
-        return copy
+    /// A refused pipeline file or template, as the same configuration or template error (exit code 2).
+    init(_ error: PipelineConfigError) {
+        self.init(error.code == .template ? .template : .configuration, error.message, pipeline: error.pipeline, file: error.file,
+                  line: error.line, key: error.key, sourceFile: error.sourceFile, sourceLine: error.sourceLine)
+        underlying = error.underlying
     }
 }

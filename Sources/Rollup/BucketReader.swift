@@ -1,6 +1,7 @@
 import ClickHouse
 import Foundation
 import OTLP
+import PipelineConfig
 import UTCTime
 
 /// One series' checked value in one bucket.

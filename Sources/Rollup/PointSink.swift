@@ -1,5 +1,6 @@
 import CurlHTTP
 import OTLP
+import PipelineConfig
 import UTCTime
 
 /// Where a pass delivers its batches: the OTLP exporter, or the dry-run printer.

@@ -1,5 +1,6 @@
 import ClickHouse
 import OTLP
+import PipelineConfig
 import UTCTime
 
 /// One series' value in one bucket, as read from a result row (before temporality).
@@ -89,17 +90,18 @@ struct ResultBinding {
             }
             let value: BoundValue
             switch metric.kind {
-            case .sum(let v, let valueType, let monotonic):
-                value = try numberValue(v, valueType: valueType, nonNegative: monotonic, metric: metric.name)
-            case .gauge(let v, let valueType):
-                value = try numberValue(v, valueType: valueType, nonNegative: false, metric: metric.name)
-            case .histogram(let bounds, let countColumn, let sumColumn, let minColumn, let maxColumn, let bucketsColumn):
+            case .sum(let sum):
+                value = try numberValue(sum.valueColumn, valueType: sum.valueType, nonNegative: sum.monotonic, metric: metric.name)
+            case .gauge(let gauge):
+                value = try numberValue(gauge.valueColumn, valueType: gauge.valueType, nonNegative: false, metric: metric.name)
+            case .histogram(let histogram):
+                let countColumn = histogram.countColumn, sumColumn = histogram.sumColumn, bucketsColumn = histogram.bucketCountsColumn
                 let (c, ct) = try column(countColumn, for: metric.name)
                 guard ct.nonNullable.isInteger else { throw fail(countColumn, "count column '\(countColumn)' must be an integer, not \(columns[c].typeName)") }
                 let (s, st) = try column(sumColumn, for: metric.name)
                 guard st.nonNullable.isNumeric else { throw fail(sumColumn, "sum column '\(sumColumn)' must be numeric, not \(columns[s].typeName)") }
                 var mn: Int?, mx: Int?
-                for (name, slot) in [(minColumn, 0), (maxColumn, 1)] {
+                for (name, slot) in [(histogram.minColumn, 0), (histogram.maxColumn, 1)] {
                     guard let name else { continue }
                     let (i, t) = try column(name, for: metric.name)
                     guard t.nonNullable.isNumeric else { throw fail(name, "column '\(name)' must be numeric, not \(columns[i].typeName)") }
@@ -109,8 +111,9 @@ struct ResultBinding {
                 guard case .array(let element) = bt, element.nonNullable.isInteger else {
                     throw fail(bucketsColumn, "bucket counts column '\(bucketsColumn)' must be an Array of integers, not \(columns[bk].typeName)")
                 }
-                value = .histogram(count: c, sum: s, min: mn, max: mx, buckets: bk, bounds: bounds.count)
-            case .summary(let levels, let quantilesColumn, let countColumn, let sumColumn):
+                value = .histogram(count: c, sum: s, min: mn, max: mx, buckets: bk, bounds: histogram.bounds.count)
+            case .summary(let summary):
+                let quantilesColumn = summary.quantileValuesColumn, countColumn = summary.countColumn, sumColumn = summary.sumColumn
                 let (q, qt) = try column(quantilesColumn, for: metric.name)
                 guard case .array(let element) = qt, element.nonNullable.isNumeric else {
                     throw fail(quantilesColumn, "quantile values column '\(quantilesColumn)' must be an Array of numbers (quantilesExact(…)(x)), not \(columns[q].typeName)")
@@ -119,7 +122,7 @@ struct ResultBinding {
                 guard ct.nonNullable.isInteger else { throw fail(countColumn, "count column '\(countColumn)' must be an integer, not \(columns[c].typeName)") }
                 let (s, st) = try column(sumColumn, for: metric.name)
                 guard st.nonNullable.isNumeric else { throw fail(sumColumn, "sum column '\(sumColumn)' must be numeric, not \(columns[s].typeName)") }
-                value = .summary(count: c, sum: s, quantiles: q, levels: levels.count)
+                value = .summary(count: c, sum: s, quantiles: q, levels: summary.quantiles.count)
             }
             bound.append(BoundMetric(index: index, mapping: metric, attributes: attributes, value: value))
         }

@@ -3,6 +3,7 @@ import ClickHouse
 import Foundation
 import Logging
 import OTLP
+import PipelineConfig
 import UTCTime
 
 /// What one pass of one pipeline did.
@@ -212,8 +213,8 @@ final class RollupPass {
         let rows = Int64(buckets.reduce(0) { $0 + $1.rows })
         if !dryRun, let runID, watermark > committed || pointCount > 0 {
             // The latest state of every series the buckets changed.
-            var latest: [String: SeriesState] = [:]
-            for bucket in buckets { for state in bucket.changes { latest[state.metric + "\u{1}" + state.seriesID] = state } }
+            var latest: [SeriesRef: SeriesState] = [:]
+            for bucket in buckets { for state in bucket.changes { latest[SeriesRef(state)] = state } }
             // Digests of every recent bucket the commit covers, empty ones included.
             var digests: [(bucketStart: Date, digest: String)] = []
             if digestFrom != .max {
@@ -316,8 +317,8 @@ final class RollupPass {
             guard let points = byMetric[index], !points.isEmpty else { continue }
             let data: MetricData
             switch mapping.kind {
-            case .sum(_, _, let monotonic):
-                data = .sum(isMonotonic: monotonic, temporality: aggregator.temporality, points: points.compactMap { if case .number(let p) = $0 { p } else { nil } })
+            case .sum(let sum):
+                data = .sum(isMonotonic: sum.monotonic, temporality: aggregator.temporality, points: points.compactMap { if case .number(let p) = $0 { p } else { nil } })
             case .gauge:
                 data = .gauge(points: points.compactMap { if case .number(let p) = $0 { p } else { nil } })
             case .histogram:

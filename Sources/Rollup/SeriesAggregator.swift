@@ -1,7 +1,8 @@
-import CurlHTTP
 import Checkpoints
+import CurlHTTP
 import Foundation
 import OTLP
+import PipelineConfig
 import UTCTime
 
 /// Where the aggregator finds the stored cumulative state: the checkpoint store in a pass, a
@@ -38,16 +39,16 @@ final class SeriesAggregator: SeriesAdmission {
     let temporality: AggregationTemporality
     let expiry: Int64
     private let source: any SeriesStateSource
-    /// Series loaded or created during this pass, by metric + "\u{1}" + id.
-    private var states: [String: SeriesState] = [:]
-    /// Ids known not to be stored (looked up and absent), so each is looked up once.
-    private var absent: Set<String> = []
+    /// Series loaded or created during this pass.
+    private var states: [SeriesRef: SeriesState] = [:]
+    /// Series known not to be stored (looked up and absent), so each is looked up once.
+    private var absent: Set<SeriesRef> = []
     /// Stored series per metric, plus those admitted since.
     private var counts: [String: Int]?
     /// Every stored id of a metric at its limit: lookups no longer need the store.
     private var allIDs: [String: Set<String>] = [:]
     /// Series changed since the last `takeChanges()`.
-    private var changed: Set<String> = []
+    private var changed: Set<SeriesRef> = []
     /// Series restarted because a total overflowed (for the log).
     private(set) var restartedOnOverflow = 0
 
@@ -103,9 +104,9 @@ final class SeriesAggregator: SeriesAdmission {
     func admit(metric: MetricMapping, seriesKey: String, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
         let room = metric.cardinalityLimit - 1
         guard temporality == .cumulative, !isGauge(metric) else { return admittedInBucket < room }
-        let id = metric.name + "\u{1}" + SeriesID.of(seriesKey)
-        if states[id] != nil { return true }
-        if try isStored(metric: metric.name, id: id, room: room) { return true }
+        let series = SeriesRef(metric: metric.name, seriesKey: seriesKey)
+        if states[series] != nil { return true }
+        if try isStored(series, room: room) { return true }
         var count = try storedCounts()[metric.name, default: 0]
         guard count < room else { return false }
         count += 1
@@ -129,10 +130,10 @@ final class SeriesAggregator: SeriesAdmission {
         }
     }
 
-    /// Whether the series (`metric` + "\u{1}" + id) is stored, loading its state if it is.
-    private func isStored(metric: String, id: String, room: Int) throws(BridgeError) -> Bool {
-        if absent.contains(id) { return false }
-        let seriesID = String(id.dropFirst(metric.utf8.count + 1))
+    /// Whether the series is stored, loading its state if it is.
+    private func isStored(_ series: SeriesRef, room: Int) throws(BridgeError) -> Bool {
+        if absent.contains(series) { return false }
+        let metric = series.metric, seriesID = series.id
         do {
             if try storedCounts()[metric, default: 0] >= room {
                 // At the limit, every new series would be looked up in vain: know them all.
@@ -140,7 +141,7 @@ final class SeriesAggregator: SeriesAdmission {
                 guard allIDs[metric]!.contains(seriesID) else { return false }
             }
             if let state = try source.load(metric: metric, ids: [seriesID]).first {
-                states[id] = state
+                states[series] = state
                 return true
             }
         } catch let error as BridgeError {
@@ -148,7 +149,7 @@ final class SeriesAggregator: SeriesAdmission {
         } catch {
             throw BridgeError(.checkpoint, "cannot read the series state: \(error)", pipeline: pipeline, underlying: error)
         }
-        absent.insert(id)
+        absent.insert(series)
         return false
     }
 
@@ -171,9 +172,9 @@ final class SeriesAggregator: SeriesAdmission {
             return Self.point(of: observation, state: nil, metric: metric, attributes: attributes, start: UInt64(bucketStart), end: end)
         }
 
-        let id = metric.name + "\u{1}" + SeriesID.of(seriesKey)
-        if states[id] == nil { _ = try isStored(metric: metric.name, id: id, room: Int.max) }
-        var state = states[id]
+        let series = SeriesRef(metric: metric.name, seriesKey: seriesKey)
+        if states[series] == nil { _ = try isStored(series, room: Int.max) }
+        var state = states[series]
         if let s = state {
             let lastEnd = UTCInstant(s.lastBucketEnd).unixNanoseconds
             if bucketStart < lastEnd {
@@ -184,7 +185,7 @@ final class SeriesAggregator: SeriesAdmission {
             if bucketStart - lastEnd > expiry { state = nil }  // idle past series_expiry: restart
         }
         let fresh = SeriesState(
-            metric: metric.name, seriesID: SeriesID.of(seriesKey), attributesJSON: Self.attributesJSON(attributes),
+            metric: series.metric, seriesID: series.id, attributesJSON: Self.attributesJSON(attributes),
             startTime: UTCInstant(unixNanoseconds: bucketStart).date, lastBucketEnd: UTCInstant(unixNanoseconds: bucketStart).date)
         var next: SeriesState
         if let totals = Self.accumulate(observation, into: state ?? fresh, metric: metric, pipeline: pipeline) {
@@ -198,8 +199,8 @@ final class SeriesAggregator: SeriesAdmission {
             next = restarted
         }
         next.lastBucketEnd = UTCInstant(unixNanoseconds: bucketEnd).date
-        states[id] = next
-        changed.insert(id)
+        states[series] = next
+        changed.insert(series)
         return Self.point(of: observation, state: next, metric: metric, attributes: attributes,
                           start: UInt64(UTCInstant(next.startTime).unixNanoseconds), end: end)
     }
@@ -276,13 +277,13 @@ final class SeriesAggregator: SeriesAdmission {
 extension MetricMapping {
     /// A histogram's explicit bounds (empty for other kinds).
     var histogramBounds: [Double] {
-        if case .histogram(let b, _, _, _, _, _) = kind { return b }
+        if case .histogram(let histogram) = kind { return histogram.bounds }
         return []
     }
 
     /// A summary's quantile levels (empty for other kinds).
     var summaryQuantiles: [Double] {
-        if case .summary(let q, _, _, _) = kind { return q }
+        if case .summary(let summary) = kind { return summary.quantiles }
         return []
     }
 }

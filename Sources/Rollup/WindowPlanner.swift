@@ -1,5 +1,6 @@
 import ClickHouse
 import Foundation
+import PipelineConfig
 import UTCTime
 
 /// A half-open time range `[start, end)` in Unix nanoseconds.
@@ -73,21 +74,6 @@ public struct WindowPlanner: Sendable, Equatable {
 /// The values of `{window_start}`, `{window_end}` and `{step_seconds}`, written for the type each
 /// placeholder declares, so a template chooses its types and the server's time zone plays no part.
 enum WindowParameters {
-    /// Time placeholders must be DateTime or DateTime64 in UTC, or an integer (Unix seconds).
-    static func checkTimeType(_ placeholder: PipelineConfiguration.Placeholder, file: String) throws(BridgeError) {
-        let type = placeholder.type.replacingOccurrences(of: " ", with: "")
-        if type.hasPrefix("DateTime64(") || type.hasPrefix("DateTime(") {
-            guard type.contains("'UTC'") else {
-                throw BridgeError(.template, "declare {\(placeholder.name):\(placeholder.type)} with the 'UTC' time zone (for example DateTime64(3, 'UTC')), so the server's time zone plays no part",
-                                  file: file, key: placeholder.name)
-            }
-            return
-        }
-        if ["UInt32", "UInt64", "Int64", "Int32"].contains(type) { return }
-        throw BridgeError(.template, "{\(placeholder.name)} must be DateTime64(p, 'UTC'), DateTime('UTC') or an integer of Unix seconds, not \(placeholder.type)",
-                          file: file, key: placeholder.name)
-    }
-
     static func values(for pipeline: PipelineConfiguration, window: TimeWindow) -> [(name: String, value: QueryParameter)] {
         var out: [(name: String, value: QueryParameter)] = []
         for p in pipeline.placeholders {

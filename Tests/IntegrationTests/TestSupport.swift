@@ -110,7 +110,7 @@ final class Scenario {
     /// A bridge over the given environment whose clock reads `now`.
     func bridge(_ environment: [String: String], now: Int64) throws -> Bridge {
         let configuration = try BridgeConfiguration(environment: environment)
-        let pipelines = try PipelineFile.load(path: configuration.configPath)
+        let pipelines = try Bridge.loadPipelines(path: configuration.configPath)
         return Bridge(configuration: configuration, pipelines: pipelines, logger: logger, now: { now })
     }
 

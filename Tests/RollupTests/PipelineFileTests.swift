@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import ClickHouse
 @testable import OTLP
+@testable import PipelineConfig
 @testable import Rollup
 
 @Suite("PipelineFile: the shipped config/bridge.yaml")
@@ -65,39 +66,39 @@ struct ShippedPipelineFileTests {
 
         let requests = try #require(byName["portkey.requests"])
         #expect(requests.unit == "{request}")
-        #expect(requests.kind == .sum(valueColumn: "requests", valueType: .int, monotonic: true))
+        #expect(requests.kind == .sum(.init(valueColumn: "requests", valueType: .int, monotonic: true)))
         #expect(requests.attributeColumns == providerModel + ["portkey.workspace", "http.response.status_code", "portkey.cache_status"])
         #expect(requests.line == 22)
 
         let tokens = try #require(byName["portkey.tokens"])
         #expect(tokens.unit == "{token}")
-        #expect(tokens.kind == .sum(valueColumn: "tokens", valueType: .int, monotonic: true))
+        #expect(tokens.kind == .sum(.init(valueColumn: "tokens", valueType: .int, monotonic: true)))
         #expect(tokens.attributeColumns == providerModel + ["gen_ai.token.type"])
 
         let cost = try #require(byName["portkey.cost"])
         #expect(cost.unit == "USD")
-        #expect(cost.kind == .sum(valueColumn: "cost_usd", valueType: .double, monotonic: true))
+        #expect(cost.kind == .sum(.init(valueColumn: "cost_usd", valueType: .double, monotonic: true)))
         #expect(cost.attributeColumns == providerModel + ["portkey.workspace", "portkey.currency"])
 
         let duration = try #require(byName["gen_ai.client.operation.duration"])
         #expect(duration.unit == "s")
-        #expect(duration.kind == .histogram(
+        #expect(duration.kind == .histogram(.init(
             bounds: durationBounds, countColumn: "duration_count", sumColumn: "duration_sum",
-            minColumn: "duration_min", maxColumn: "duration_max", bucketCountsColumn: "duration_buckets"))
+            minColumn: "duration_min", maxColumn: "duration_max", bucketCountsColumn: "duration_buckets")))
         #expect(duration.attributeColumns == providerModel + ["error.type"])
 
         let usage = try #require(byName["gen_ai.client.token.usage"])
         #expect(usage.unit == "{token}")
-        #expect(usage.kind == .histogram(
+        #expect(usage.kind == .histogram(.init(
             bounds: tokenBounds, countColumn: "usage_count", sumColumn: "usage_sum",
-            minColumn: "usage_min", maxColumn: "usage_max", bucketCountsColumn: "usage_buckets"))
+            minColumn: "usage_min", maxColumn: "usage_max", bucketCountsColumn: "usage_buckets")))
         #expect(usage.attributeColumns == providerModel + ["gen_ai.token.type"])
 
         let latency = try #require(byName["portkey.request.latency"])
         #expect(latency.unit == "s")
-        #expect(latency.kind == .summary(
+        #expect(latency.kind == .summary(.init(
             quantiles: [0.5, 0.9, 0.99], quantileValuesColumn: "latency_quantiles",
-            countColumn: "duration_count", sumColumn: "duration_sum"))
+            countColumn: "duration_count", sumColumn: "duration_sum")))
         #expect(latency.attributeColumns == providerModel + ["error.type"])
 
         #expect(metrics.allSatisfy { $0.staticAttributes.isEmpty })
@@ -156,11 +157,11 @@ struct PipelineFileParsingTests {
             == (3_600, 90, 12, 10, 2_048, "bucket_start"))
         #expect(!b.enabled)
         #expect(b.name == "b.2-x_y")
-        #expect(a.metrics[0].kind == .sum(valueColumn: "n", valueType: .int, monotonic: true))
+        #expect(a.metrics[0].kind == .sum(.init(valueColumn: "n", valueType: .int, monotonic: true)))
         #expect(a.metrics[0].unit == "")
         #expect(a.metrics[0].attributeColumns == [])
-        #expect(b.metrics[0].kind == .gauge(valueColumn: "n", valueType: .double))
-        #expect(b.metrics[1].kind == .sum(valueColumn: "m", valueType: .int, monotonic: false))
+        #expect(b.metrics[0].kind == .gauge(.init(valueColumn: "n", valueType: .double)))
+        #expect(b.metrics[1].kind == .sum(.init(valueColumn: "m", valueType: .int, monotonic: false)))
         #expect(b.metrics[1].unit == "{day}")
         #expect(b.metrics[1].description == "Days.")
         #expect(b.metrics[1].line == 26)
@@ -230,8 +231,8 @@ struct PipelineFileParsingTests {
         ("DateTime64(3)", false), ("DateTime", false), ("DateTime64(3, 'Europe/Berlin')", false), ("String", false), ("Date", false),
     ])
     func windowTypes(type: String, accepted: Bool) {
-        let error = captureError { () throws(BridgeError) in
-            try WindowParameters.checkTimeType(.init(name: "window_start", type: type), file: "q.sql")
+        let error = captureError { () throws(PipelineConfigError) in
+            try PipelineFile.checkTimeType(.init(name: "window_start", type: type), file: "q.sql")
         }
         #expect((error == nil) == accepted)
         if let error {
@@ -266,7 +267,7 @@ struct ConfigErrorCase: Sendable, CustomTestStringConvertible {
     let name: String
     let yaml: String
     var queries: [String: String] = [:]
-    var code: BridgeError.Code = .configuration
+    var code: PipelineConfigError.Code = .configuration
     var file = "bridge.yaml"
     let line: Int?
     let key: String?
@@ -728,7 +729,7 @@ struct PipelineFileErrorTests {
     }
 
     func check(_ c: ConfigErrorCase, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let error = try #require(captureError { () throws(BridgeError) in try parsePipelines(c.yaml, queries: c.queries) },
+        let error = try #require(captureError { () throws(PipelineConfigError) in try parsePipelines(c.yaml, queries: c.queries) },
                                  "expected \(c.name) to be rejected", sourceLocation: sourceLocation)
         #expect(error.code == c.code, "\(error)", sourceLocation: sourceLocation)
         #expect(error.file == c.file, "\(error)", sourceLocation: sourceLocation)
@@ -765,7 +766,7 @@ struct PipelineFileErrorTests {
               - name: requests
                 query: [unclosed
             """
-        let error = try #require(captureError { () throws(BridgeError) in try parsePipelines(yaml) })
+        let error = try #require(captureError { () throws(PipelineConfigError) in try parsePipelines(yaml) })
         #expect(error.code == .configuration)
         #expect(error.file == "bridge.yaml")
         #expect(error.message.hasPrefix("not valid YAML"))
@@ -775,7 +776,7 @@ struct PipelineFileErrorTests {
 
     @Test("an empty file is a configuration error")
     func emptyFile() throws {
-        let error = try #require(captureError { () throws(BridgeError) in try parsePipelines("# nothing here\n") })
+        let error = try #require(captureError { () throws(PipelineConfigError) in try parsePipelines("# nothing here\n") })
         #expect(error.code == .configuration)
         #expect(error.file == "bridge.yaml")
         #expect(error.message.contains("empty"))
@@ -784,7 +785,7 @@ struct PipelineFileErrorTests {
     @Test("a missing pipeline file names the file")
     func missingPipelineFile() throws {
         let path = NSTemporaryDirectory() + "otel-bridge-tests-\(UUID().uuidString)/bridge.yaml"
-        let error = try #require(captureError { () throws(BridgeError) in try PipelineFile.load(path: path) })
+        let error = try #require(captureError { () throws(PipelineConfigError) in try PipelineFile.load(path: path) })
         #expect(error.code == .configuration)
         #expect(error.file == path)
     }
@@ -811,7 +812,7 @@ struct PipelineFileErrorTests {
             """
         let path = folder + "/config/bridge.yaml"
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        let error = try #require(captureError { () throws(BridgeError) in try PipelineFile.load(path: path) })
+        let error = try #require(captureError { () throws(PipelineConfigError) in try PipelineFile.load(path: path) })
         #expect(error.code == .template)
         #expect(error.file == path)
         #expect(error.key == "query")

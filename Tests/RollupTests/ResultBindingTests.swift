@@ -1,6 +1,7 @@
 import Testing
 @testable import ClickHouse
 @testable import OTLP
+@testable import PipelineConfig
 @testable import Rollup
 
 /// A pipeline reading every kind of metric from one result.

@@ -2,6 +2,7 @@ import Checkpoints
 import Foundation
 import Testing
 @testable import OTLP
+@testable import PipelineConfig
 @testable import Rollup
 import UTCTime
 
@@ -11,12 +12,12 @@ private func mapping(_ name: String, _ kind: MetricMapping.Kind) -> MetricMappin
     MetricMapping(name: name, description: "", unit: "", attributeColumns: [], staticAttributes: [], kind: kind, line: nil)
 }
 
-private let requests = mapping("m.requests", .sum(valueColumn: "n", valueType: .int, monotonic: true))
-private let cost = mapping("m.cost", .sum(valueColumn: "c", valueType: .double, monotonic: true))
-private let temperature = mapping("m.temperature", .gauge(valueColumn: "t", valueType: .double))
-private let duration = mapping("m.duration", .histogram(bounds: [0.1, 1], countColumn: "c", sumColumn: "s", minColumn: "mn",
-                                                         maxColumn: "mx", bucketCountsColumn: "b"))
-private let latency = mapping("m.latency", .summary(quantiles: [0.5, 0.99], quantileValuesColumn: "q", countColumn: "c", sumColumn: "s"))
+private let requests = mapping("m.requests", .sum(.init(valueColumn: "n", valueType: .int, monotonic: true)))
+private let cost = mapping("m.cost", .sum(.init(valueColumn: "c", valueType: .double, monotonic: true)))
+private let temperature = mapping("m.temperature", .gauge(.init(valueColumn: "t", valueType: .double)))
+private let duration = mapping("m.duration", .histogram(.init(bounds: [0.1, 1], countColumn: "c", sumColumn: "s", minColumn: "mn",
+                                                         maxColumn: "mx", bucketCountsColumn: "b")))
+private let latency = mapping("m.latency", .summary(.init(quantiles: [0.5, 0.99], quantileValuesColumn: "q", countColumn: "c", sumColumn: "s")))
 
 private let openai = [Attribute("gen_ai.provider.name", .string("openai"))]
 private let anthropic = [Attribute("gen_ai.provider.name", .string("anthropic"))]
@@ -129,7 +130,7 @@ struct CumulativeAggregationTests {
         #expect(a == NumberPoint(attributes: anthropic, startTimeUnixNano: u(T + step), timeUnixNano: u(T + 2 * step), value: .int(7)))
         #expect(b == NumberPoint(attributes: openai, startTimeUnixNano: u(T), timeUnixNano: u(T + 2 * step), value: .int(6)))
         // The same attributes under another metric are another series.
-        let other = mapping("m.other", .sum(valueColumn: "n", valueType: .int, monotonic: true))
+        let other = mapping("m.other", .sum(.init(valueColumn: "n", valueType: .int, monotonic: true)))
         #expect(try number(agg.add(other, openai, bucket: T + 2 * step, .int(2))).value == .int(2))
     }
 

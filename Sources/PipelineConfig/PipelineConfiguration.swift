@@ -49,13 +49,77 @@ public struct PipelineConfiguration: Sendable {
 public struct MetricMapping: Sendable {
     public enum ValueType: String, Sendable { case int, double }
 
-    public enum Kind: Sendable {
-        case sum(valueColumn: String, valueType: ValueType, monotonic: Bool)
-        case gauge(valueColumn: String, valueType: ValueType)
-        case histogram(
-            bounds: [Double], countColumn: String, sumColumn: String, minColumn: String?, maxColumn: String?,
-            bucketCountsColumn: String)
-        case summary(quantiles: [Double], quantileValuesColumn: String, countColumn: String, sumColumn: String)
+    /// What kind of metric, and the result columns its value is read from.
+    public enum Kind: Sendable, Equatable {
+        case sum(Sum)
+        case gauge(Gauge)
+        case histogram(Histogram)
+        case summary(Summary)
+    }
+
+    /// A Sum: one number per series (`data_type: sum`).
+    public struct Sum: Sendable, Equatable {
+        public var valueColumn: String
+        public var valueType: ValueType
+        /// A monotonic sum only grows; its values must not be negative (`monotonic`, default true).
+        public var monotonic: Bool
+
+        public init(valueColumn: String, valueType: ValueType, monotonic: Bool) {
+            self.valueColumn = valueColumn
+            self.valueType = valueType
+            self.monotonic = monotonic
+        }
+    }
+
+    /// A Gauge: one number per series (`data_type: gauge`).
+    public struct Gauge: Sendable, Equatable {
+        public var valueColumn: String
+        public var valueType: ValueType
+
+        public init(valueColumn: String, valueType: ValueType) {
+            self.valueColumn = valueColumn
+            self.valueType = valueType
+        }
+    }
+
+    /// An explicit-bucket Histogram (`data_type: histogram`): the query computes count, sum,
+    /// optionally min and max, and one count per bucket `(previous bound, bound]` plus overflow.
+    public struct Histogram: Sendable, Equatable {
+        /// `explicit_bounds`: finite and strictly increasing.
+        public var bounds: [Double]
+        public var countColumn: String
+        public var sumColumn: String
+        public var minColumn: String?
+        public var maxColumn: String?
+        /// An `Array` of integers with one more element than `bounds`.
+        public var bucketCountsColumn: String
+
+        public init(bounds: [Double], countColumn: String, sumColumn: String, minColumn: String?, maxColumn: String?,
+                    bucketCountsColumn: String) {
+            self.bounds = bounds
+            self.countColumn = countColumn
+            self.sumColumn = sumColumn
+            self.minColumn = minColumn
+            self.maxColumn = maxColumn
+            self.bucketCountsColumn = bucketCountsColumn
+        }
+    }
+
+    /// A Summary (`data_type: summary`): count, sum and the values at fixed quantile levels.
+    public struct Summary: Sendable, Equatable {
+        /// `quantiles`: the levels, each in [0, 1].
+        public var quantiles: [Double]
+        /// An `Array` of numbers, one per level (`quantilesExact(…)(x)`).
+        public var quantileValuesColumn: String
+        public var countColumn: String
+        public var sumColumn: String
+
+        public init(quantiles: [Double], quantileValuesColumn: String, countColumn: String, sumColumn: String) {
+            self.quantiles = quantiles
+            self.quantileValuesColumn = quantileValuesColumn
+            self.countColumn = countColumn
+            self.sumColumn = sumColumn
+        }
     }
 
     public var name: String
@@ -77,9 +141,10 @@ public struct MetricMapping: Sendable {
     public var columns: [String] {
         var list = attributeColumns
         switch kind {
-        case .sum(let v, _, _), .gauge(let v, _): list.append(v)
-        case .histogram(_, let c, let s, let mn, let mx, let b): list += [c, s, b] + [mn, mx].compactMap { $0 }
-        case .summary(_, let q, let c, let s): list += [q, c, s]
+        case .sum(let sum): list.append(sum.valueColumn)
+        case .gauge(let gauge): list.append(gauge.valueColumn)
+        case .histogram(let h): list += [h.countColumn, h.sumColumn, h.bucketCountsColumn] + [h.minColumn, h.maxColumn].compactMap { $0 }
+        case .summary(let s): list += [s.quantileValuesColumn, s.countColumn, s.sumColumn]
         }
         return list
     }

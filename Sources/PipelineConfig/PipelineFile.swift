@@ -40,51 +40,51 @@ public enum PipelineFile {
     static let windowPlaceholders: Set<String> = ["window_start", "window_end", "step_seconds"]
 
     /// Reads and validates the pipeline file at `path`. Query paths are relative to its folder.
-    public static func load(path: String) throws(BridgeError) -> [PipelineConfiguration] {
+    public static func load(path: String) throws(PipelineConfigError) -> [PipelineConfiguration] {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw BridgeError(.configuration, "cannot read the pipeline file (set BRIDGE_CONFIG to its path)", file: path, underlying: error)
+            throw PipelineConfigError(.configuration, "cannot read the pipeline file (set BRIDGE_CONFIG to its path)", file: path, underlying: error)
         }
         let folder = (path as NSString).deletingLastPathComponent
-        return try parse(yaml: text, file: path) { relative throws(BridgeError) in
+        return try parse(yaml: text, file: path) { relative throws(PipelineConfigError) in
             let resolved = relative.hasPrefix("/") ? relative : (folder.isEmpty ? relative : folder + "/" + relative)
             do {
                 return (resolved, try String(contentsOfFile: resolved, encoding: .utf8))
             } catch {
-                throw BridgeError(.template, "cannot read query template \(resolved)", file: path, key: "query", underlying: error)
+                throw PipelineConfigError(.template, "cannot read query template \(resolved)", file: path, key: "query", underlying: error)
             }
         }
     }
 
     /// Parses pipeline YAML; `readQuery` resolves and reads a template path.
     public static func parse(
-        yaml: String, file: String, readQuery: (String) throws(BridgeError) -> (path: String, sql: String)
-    ) throws(BridgeError) -> [PipelineConfiguration] {
+        yaml: String, file: String, readQuery: (String) throws(PipelineConfigError) -> (path: String, sql: String)
+    ) throws(PipelineConfigError) -> [PipelineConfiguration] {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: yaml) else {
-                throw BridgeError(.configuration, "the pipeline file is empty", file: file)
+                throw PipelineConfigError(.configuration, "the pipeline file is empty", file: file)
             }
             root = node
-        } catch let error as BridgeError {
+        } catch let error as PipelineConfigError {
             throw error
         } catch let error as YamlError {
             switch error {
             case .duplicatedKeysInMapping(let duplicates, let context):
                 let key = duplicates.first ?? ""
-                throw BridgeError(.configuration, "key '\(key)' appears twice in one mapping", file: file,
+                throw PipelineConfigError(.configuration, "key '\(key)' appears twice in one mapping", file: file,
                                   line: secondOccurrence(of: key, in: yaml, from: context.mark.line) ?? context.mark.line, key: key)
             case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
                  .composer(let context, let problem, let mark, _):
                 let started = context.map { ", \($0.text) in line \($0.mark.line), column \($0.mark.column)" } ?? ""
-                throw BridgeError(.configuration, "not valid YAML: \(problem) at column \(mark.column)\(started)", file: file, line: mark.line)
+                throw PipelineConfigError(.configuration, "not valid YAML: \(problem) at column \(mark.column)\(started)", file: file, line: mark.line)
             default:
-                throw BridgeError(.configuration, "not valid YAML: \(error)", file: file)
+                throw PipelineConfigError(.configuration, "not valid YAML: \(error)", file: file)
             }
         } catch {
-            throw BridgeError(.configuration, "not valid YAML: \(error)", file: file)
+            throw PipelineConfigError(.configuration, "not valid YAML: \(error)", file: file)
         }
         var top = try YAMLMap(root, file: file, context: "the top level")
         var defaults = Defaults()
@@ -102,23 +102,23 @@ public enum PipelineFile {
             try map.finish()
         }
         guard let pipelinesNode = top.take("pipelines") else {
-            throw BridgeError(.configuration, "missing key 'pipelines' (a list of pipelines)", file: file, line: top.line, key: "pipelines")
+            throw PipelineConfigError(.configuration, "missing key 'pipelines' (a list of pipelines)", file: file, line: top.line, key: "pipelines")
         }
         try top.finish()
         guard case .sequence(let sequence) = pipelinesNode else {
-            throw BridgeError(.configuration, "'pipelines' must be a list", file: file, line: line(pipelinesNode), key: "pipelines")
+            throw PipelineConfigError(.configuration, "'pipelines' must be a list", file: file, line: line(pipelinesNode), key: "pipelines")
         }
         var pipelines: [PipelineConfiguration] = []
         var metricOwners: [String: (pipeline: String, line: Int?)] = [:]
         for node in sequence {
             let pipeline = try parsePipeline(node, file: file, defaults: defaults, readQuery: readQuery)
             if let other = pipelines.first(where: { $0.name == pipeline.name }) {
-                throw BridgeError(.configuration, "pipeline name '\(pipeline.name)' is used twice (first at line \(other.line ?? 0))",
+                throw PipelineConfigError(.configuration, "pipeline name '\(pipeline.name)' is used twice (first at line \(other.line ?? 0))",
                                   file: file, line: pipeline.line, key: "name")
             }
             for metric in pipeline.metrics {
                 if let owner = metricOwners[metric.name] {
-                    throw BridgeError(.configuration,
+                    throw PipelineConfigError(.configuration,
                                       "metric '\(metric.name)' is defined twice (also in pipeline \(owner.pipeline), line \(owner.line ?? 0)); each metric identity must come from one place",
                                       pipeline: pipeline.name, file: file, line: metric.line, key: "metric_name")
                 }
@@ -147,15 +147,15 @@ public enum PipelineFile {
     }
 
     static func parsePipeline(
-        _ node: Node, file: String, defaults: Defaults, readQuery: (String) throws(BridgeError) -> (path: String, sql: String)
-    ) throws(BridgeError) -> PipelineConfiguration {
+        _ node: Node, file: String, defaults: Defaults, readQuery: (String) throws(PipelineConfigError) -> (path: String, sql: String)
+    ) throws(PipelineConfigError) -> PipelineConfiguration {
         var map = try YAMLMap(node, file: file, context: "a pipeline")
         let name = try map.requiredString("name")
         guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }) else {
-            throw BridgeError(.configuration, "pipeline name '\(name)' may only contain letters, digits, '_', '-' and '.'",
+            throw PipelineConfigError(.configuration, "pipeline name '\(name)' may only contain letters, digits, '_', '-' and '.'",
                               file: file, line: map.line, key: "name")
         }
-        do throws(BridgeError) {
+        do throws(PipelineConfigError) {
             let enabled = try map.bool("enabled") ?? true
             let queryPath = try map.requiredString("query")
             let step = try map.duration("step", in: Limits.stepSeconds) ?? defaults.stepSeconds
@@ -172,20 +172,20 @@ public enum PipelineFile {
                 var params = try YAMLMap(paramsNode, file: file, context: "parameters")
                 for key in params.keys {
                     guard !windowPlaceholders.contains(key) else {
-                        throw BridgeError(.configuration, "parameter '\(key)' is set by the bridge itself", file: file, line: params.line, key: key)
+                        throw PipelineConfigError(.configuration, "parameter '\(key)' is set by the bridge itself", file: file, line: params.line, key: key)
                     }
                     parameters.append((key, try params.parameter(key)))
                 }
                 try params.finish()
             }
             guard let metricsNode = map.take("metrics"), case .sequence(let metricNodes) = metricsNode, !metricNodes.isEmpty else {
-                throw BridgeError(.configuration, "missing or empty 'metrics' (a list of metric mappings)", file: file, line: map.line, key: "metrics")
+                throw PipelineConfigError(.configuration, "missing or empty 'metrics' (a list of metric mappings)", file: file, line: map.line, key: "metrics")
             }
             var metrics: [MetricMapping] = []
             for metricNode in metricNodes {
                 let metric = try parseMetric(metricNode, file: file, cardinalityLimit: cardinality)
                 if metrics.contains(where: { $0.name == metric.name }) {
-                    throw BridgeError(.configuration, "metric '\(metric.name)' is defined twice", file: file, line: metric.line, key: "metric_name")
+                    throw PipelineConfigError(.configuration, "metric '\(metric.name)' is defined twice", file: file, line: metric.line, key: "metric_name")
                 }
                 metrics.append(metric)
             }
@@ -202,14 +202,14 @@ public enum PipelineFile {
             let placeholders = try Self.placeholders(in: sql, file: resolved)
             let declared = Set(parameters.map(\.name))
             for p in placeholders where !windowPlaceholders.contains(p.name) && !declared.contains(p.name) {
-                throw BridgeError(.template, "placeholder {\(p.name):\(p.type)} has no value: declare it under 'parameters' or use window_start, window_end, step_seconds",
+                throw PipelineConfigError(.template, "placeholder {\(p.name):\(p.type)} has no value: declare it under 'parameters' or use window_start, window_end, step_seconds",
                                   file: resolved, key: p.name)
             }
             for required in ["window_start", "window_end"] where !placeholders.contains(where: { $0.name == required }) {
-                throw BridgeError(.template, "the template must filter on {\(required):DateTime64(3, 'UTC')}", file: resolved, key: required)
+                throw PipelineConfigError(.template, "the template must filter on {\(required):DateTime64(3, 'UTC')}", file: resolved, key: required)
             }
             for p in placeholders where p.name == "window_start" || p.name == "window_end" {
-                try WindowParameters.checkTimeType(p, file: resolved)
+                try checkTimeType(p, file: resolved)
             }
             return PipelineConfiguration(
                 name: name, enabled: enabled, queryPath: queryPath, queryFile: resolved, sql: sql, placeholders: placeholders,
@@ -221,11 +221,11 @@ public enum PipelineFile {
         }
     }
 
-    static func parseMetric(_ node: Node, file: String, cardinalityLimit: Int = Defaults().cardinalityLimit) throws(BridgeError) -> MetricMapping {
+    static func parseMetric(_ node: Node, file: String, cardinalityLimit: Int = Defaults().cardinalityLimit) throws(PipelineConfigError) -> MetricMapping {
         var map = try YAMLMap(node, file: file, context: "a metric")
         let name = try map.requiredString("metric_name")
         guard YAMLMap.isInstrumentName(name) else {
-            throw BridgeError(.configuration, "metric_name must follow the OpenTelemetry instrument name syntax: an ASCII letter, then up to 254 letters, digits, '_', '.', '-' or '/'",
+            throw PipelineConfigError(.configuration, "metric_name must follow the OpenTelemetry instrument name syntax: an ASCII letter, then up to 254 letters, digits, '_', '.', '-' or '/'",
                               file: file, line: map.line(of: "metric_name"), key: "metric_name")
         }
         let cardinalityLimit = try map.int("cardinality_limit", in: Limits.cardinalityLimit) ?? cardinalityLimit
@@ -245,32 +245,32 @@ public enum PipelineFile {
             let valueColumn = try map.requiredString("value_column")
             let valueTypeText = try map.string("value_type") ?? "int"
             guard let valueType = MetricMapping.ValueType(rawValue: valueTypeText) else {
-                throw BridgeError(.configuration, "value_type must be int or double, not '\(valueTypeText)'", file: file, line: map.line(of: "value_type"), key: "value_type")
+                throw PipelineConfigError(.configuration, "value_type must be int or double, not '\(valueTypeText)'", file: file, line: map.line(of: "value_type"), key: "value_type")
             }
             if dataType == "sum" {
-                kind = .sum(valueColumn: valueColumn, valueType: valueType, monotonic: try map.bool("monotonic") ?? true)
+                kind = .sum(.init(valueColumn: valueColumn, valueType: valueType, monotonic: try map.bool("monotonic") ?? true))
             } else {
-                kind = .gauge(valueColumn: valueColumn, valueType: valueType)
+                kind = .gauge(.init(valueColumn: valueColumn, valueType: valueType))
             }
         case "histogram":
             let bounds = try map.requiredNumberList("explicit_bounds")
             guard bounds.allSatisfy(\.isFinite), zip(bounds, bounds.dropFirst()).allSatisfy({ $0 < $1 }) else {
-                throw BridgeError(.configuration, "explicit_bounds must be finite and strictly increasing", file: file, line: map.line(of: "explicit_bounds"), key: "explicit_bounds")
+                throw PipelineConfigError(.configuration, "explicit_bounds must be finite and strictly increasing", file: file, line: map.line(of: "explicit_bounds"), key: "explicit_bounds")
             }
-            kind = .histogram(
+            kind = .histogram(.init(
                 bounds: bounds, countColumn: try map.requiredString("count_column"), sumColumn: try map.requiredString("sum_column"),
                 minColumn: try map.string("min_column"), maxColumn: try map.string("max_column"),
-                bucketCountsColumn: try map.requiredString("bucket_counts_column"))
+                bucketCountsColumn: try map.requiredString("bucket_counts_column")))
         case "summary":
             let quantiles = try map.requiredNumberList("quantiles")
             guard quantiles.allSatisfy({ $0 >= 0 && $0 <= 1 }) else {
-                throw BridgeError(.configuration, "quantiles must lie in [0, 1]", file: file, line: map.line(of: "quantiles"), key: "quantiles")
+                throw PipelineConfigError(.configuration, "quantiles must lie in [0, 1]", file: file, line: map.line(of: "quantiles"), key: "quantiles")
             }
-            kind = .summary(
+            kind = .summary(.init(
                 quantiles: quantiles, quantileValuesColumn: try map.requiredString("quantile_values_column"),
-                countColumn: try map.requiredString("count_column"), sumColumn: try map.requiredString("sum_column"))
+                countColumn: try map.requiredString("count_column"), sumColumn: try map.requiredString("sum_column")))
         default:
-            throw BridgeError(.configuration, "data_type must be sum, gauge, histogram or summary, not '\(dataType)'",
+            throw PipelineConfigError(.configuration, "data_type must be sum, gauge, histogram or summary, not '\(dataType)'",
                               file: file, line: map.line(of: "data_type"), key: "data_type")
         }
         try map.finish()
@@ -280,7 +280,7 @@ public enum PipelineFile {
 
     /// The `{name:Type}` placeholders of a template, in order of first use. Text inside quotes and
     /// comments is skipped, as ClickHouse does.
-    static func placeholders(in sql: String, file: String) throws(BridgeError) -> [PipelineConfiguration.Placeholder] {
+    static func placeholders(in sql: String, file: String) throws(PipelineConfigError) -> [PipelineConfiguration.Placeholder] {
         var result: [PipelineConfiguration.Placeholder] = []
         let chars = Array(sql.unicodeScalars)
         var i = 0
@@ -313,7 +313,7 @@ public enum PipelineFile {
                     j += 1
                 }
                 guard j < chars.count, let colon = text.firstIndex(of: ":") else {
-                    throw BridgeError(.template, "unterminated or malformed placeholder near '{\(text.prefix(30))'", file: file)
+                    throw PipelineConfigError(.template, "unterminated or malformed placeholder near '{\(text.prefix(30))'", file: file)
                 }
                 let name = text[..<colon].trimmingCharacters(in: .whitespaces)
                 let type = text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces)
@@ -326,191 +326,21 @@ public enum PipelineFile {
         return result
     }
 
+    /// A window placeholder's declared type: DateTime or DateTime64 in UTC, or an integer (Unix
+    /// seconds), so the server's time zone plays no part in the values the bridge sends.
+    static func checkTimeType(_ placeholder: PipelineConfiguration.Placeholder, file: String) throws(PipelineConfigError) {
+        let type = placeholder.type.replacingOccurrences(of: " ", with: "")
+        if type.hasPrefix("DateTime64(") || type.hasPrefix("DateTime(") {
+            guard type.contains("'UTC'") else {
+                throw PipelineConfigError(.template, "declare {\(placeholder.name):\(placeholder.type)} with the 'UTC' time zone (for example DateTime64(3, 'UTC')), so the server's time zone plays no part",
+                                          file: file, key: placeholder.name)
+            }
+            return
+        }
+        if ["UInt32", "UInt64", "Int64", "Int32"].contains(type) { return }
+        throw PipelineConfigError(.template, "{\(placeholder.name)} must be DateTime64(p, 'UTC'), DateTime('UTC') or an integer of Unix seconds, not \(placeholder.type)",
+                                  file: file, key: placeholder.name)
+    }
+
     static func line(_ node: Node) -> Int? { node.mark.map { $0.line } }
-}
-
-/// A YAML mapping being read: taking keys, converting values, and finally rejecting unknown keys.
-struct YAMLMap {
-    let file: String
-    let context: String
-    let line: Int?
-    private var entries: [(key: String, value: Node, line: Int?)]
-    private var taken: Set<String> = []
-
-    init(_ node: Node, file: String, context: String) throws(BridgeError) {
-        self.file = file
-        self.context = context
-        self.line = node.mark.map { $0.line }
-        guard case .mapping(let mapping) = node else {
-            throw BridgeError(.configuration, "\(context) must be a mapping of keys to values", file: file, line: line)
-        }
-        var entries: [(key: String, value: Node, line: Int?)] = []
-        for (k, v) in mapping {
-            guard let key = k.string else {
-                throw BridgeError(.configuration, "keys must be strings in \(context)", file: file, line: k.mark?.line)
-            }
-            if entries.contains(where: { $0.key == key }) {
-                throw BridgeError(.configuration, "key '\(key)' appears twice in \(context)", file: file, line: k.mark?.line, key: key)
-            }
-            entries.append((key, v, k.mark?.line))
-        }
-        self.entries = entries
-    }
-
-    var keys: [String] { entries.map(\.key) }
-
-    func line(of key: String) -> Int? { entries.first { $0.key == key }?.line ?? line }
-
-    mutating func take(_ key: String) -> Node? {
-        guard let entry = entries.first(where: { $0.key == key }) else { return nil }
-        taken.insert(key)
-        return entry.value
-    }
-
-    func finish() throws(BridgeError) {
-        if let unknown = entries.first(where: { !taken.contains($0.key) }) {
-            throw BridgeError(.configuration, "unknown key '\(unknown.key)' in \(context)", file: file, line: unknown.line, key: unknown.key)
-        }
-    }
-
-    private func fail(_ key: String, _ why: String) -> BridgeError {
-        BridgeError(.configuration, why, file: file, line: line(of: key), key: key)
-    }
-
-    mutating func string(_ key: String) throws(BridgeError) -> String? {
-        guard let node = take(key) else { return nil }
-        guard case .scalar(let scalar) = node else { throw fail(key, "'\(key)' must be a string") }
-        return scalar.string
-    }
-
-    mutating func requiredString(_ key: String) throws(BridgeError) -> String {
-        guard let value = try string(key) else { throw fail(key, "missing required key '\(key)' in \(context)") }
-        guard !value.isEmpty else { throw fail(key, "'\(key)' must not be empty") }
-        return value
-    }
-
-    mutating func bool(_ key: String) throws(BridgeError) -> Bool? {
-        guard let node = take(key) else { return nil }
-        guard let b = node.bool else { throw fail(key, "'\(key)' must be true or false") }
-        return b
-    }
-
-    /// A whole number within `range`.
-    mutating func int(_ key: String, in range: ClosedRange<Int>) throws(BridgeError) -> Int? {
-        guard let node = take(key) else { return nil }
-        guard let v = node.int, range.contains(v) else {
-            throw fail(key, "'\(key)' must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(node.string ?? "?")'")
-        }
-        return v
-    }
-
-    /// A ClickHouse identifier (letters, digits, `_`, not starting with a digit): the bridge
-    /// writes it into SQL (the ORDER BY of the wrapped template), so nothing else is accepted.
-    mutating func identifier(_ key: String) throws(BridgeError) -> String? {
-        guard let value = try string(key) else { return nil }
-        guard Self.isIdentifier(value) else {
-            throw fail(key, "'\(key)' must be a column name of letters, digits and '_' (not starting with a digit); alias the column in the query if needed")
-        }
-        return value
-    }
-
-    /// The OpenTelemetry API's instrument name syntax (it also keeps every name storable as-is).
-    static func isInstrumentName(_ s: String) -> Bool {
-        let scalars = Array(s.unicodeScalars)
-        guard let first = scalars.first, scalars.count <= 255, first.isASCII, first.properties.isAlphabetic else { return false }
-        return scalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.-/".unicodeScalars.contains($0)) }
-    }
-
-    static func isIdentifier(_ s: String) -> Bool {
-        guard let first = s.unicodeScalars.first, s.unicodeScalars.count <= 128 else { return false }
-        func ok(_ c: Unicode.Scalar) -> Bool { c.isASCII && (c == "_" || ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c)) }
-        return ok(first) && !("0"..."9").contains(first) && s.unicodeScalars.allSatisfy(ok)
-    }
-
-    /// `60s`, `2m`, `1h`, `1d` or a number of seconds, within `range` (whole seconds).
-    mutating func duration(_ key: String, in range: ClosedRange<Int64>) throws(BridgeError) -> Int64? {
-        guard let node = take(key) else { return nil }
-        guard case .scalar = node, let text = node.string else {
-            throw fail(key, "'\(key)' must be a duration like 60s, 5m, 1h or a number of seconds")
-        }
-        guard let seconds = Self.parseDuration(text), range.contains(seconds) else {
-            throw fail(key, "'\(key)' must be a duration like 60s, 5m, 1h or a number of seconds, from \(range.lowerBound) s to \(range.upperBound) s, not '\(text)'")
-        }
-        return seconds
-    }
-
-    /// Whole seconds, or `nil` for text that is not a duration or overflows.
-    static func parseDuration(_ text: String) -> Int64? {
-        let t = text.trimmingCharacters(in: .whitespaces)
-        let units: [(String, Int64)] = [("ms", 0), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
-        for (suffix, factor) in units where t.hasSuffix(suffix) {
-            guard factor > 0, let n = Int64(t.dropLast(suffix.count)), n >= 0 else { return nil }
-            let (seconds, overflow) = n.multipliedReportingOverflow(by: factor)
-            return overflow ? nil : seconds
-        }
-        return Int64(t).flatMap { $0 >= 0 ? $0 : nil }
-    }
-
-    mutating func stringList(_ key: String) throws(BridgeError) -> [String]? {
-        guard let node = take(key) else { return nil }
-        guard case .sequence(let seq) = node else { throw fail(key, "'\(key)' must be a list of strings") }
-        var out: [String] = []
-        for item in seq {
-            guard case .scalar(let s) = item, !s.string.isEmpty else { throw fail(key, "'\(key)' must be a list of non-empty strings") }
-            if out.contains(s.string) { throw fail(key, "'\(key)' lists '\(s.string)' twice") }
-            out.append(s.string)
-        }
-        return out
-    }
-
-    mutating func requiredNumberList(_ key: String) throws(BridgeError) -> [Double] {
-        guard let node = take(key) else { throw fail(key, "missing required key '\(key)' in \(context)") }
-        guard case .sequence(let seq) = node, !seq.isEmpty else { throw fail(key, "'\(key)' must be a non-empty list of numbers") }
-        var out: [Double] = []
-        for item in seq {
-            guard let v = item.float ?? item.int.map(Double.init) else { throw fail(key, "'\(key)' must be a list of numbers") }
-            out.append(v)
-        }
-        return out
-    }
-
-    /// A query parameter value: a string, a number, a boolean or a list of those.
-    mutating func parameter(_ key: String) throws(BridgeError) -> QueryParameter {
-        guard let node = take(key) else { throw fail(key, "missing '\(key)'") }
-        guard let value = Self.parameter(node) else {
-            throw fail(key, "parameter '\(key)' must be a string, number, boolean or a list of them")
-        }
-        return value
-    }
-
-    private static func parameter(_ node: Node) -> QueryParameter? {
-        switch node {
-        case .scalar(let s):
-            if s.style == .plain {
-                if let i = node.int { return .int(Int64(i)) }
-                if let d = node.float { return .double(d) }
-                if let b = node.bool { return .bool(b) }
-            }
-            return .string(s.string)
-        case .sequence(let seq):
-            var items: [QueryParameter] = []
-            for item in seq {
-                guard let v = parameter(item) else { return nil }
-                items.append(v)
-            }
-            return .array(items)
-        default:
-            return nil
-        }
-    }
-
-    mutating func attributeValue(_ key: String) throws(BridgeError) -> Attribute.Value {
-        guard let node = take(key), case .scalar(let s) = node else { throw fail(key, "static attribute '\(key)' must be a scalar") }
-        if s.style == .plain {
-            if let i = node.int { return .int(Int64(i)) }
-            if let d = node.float { return .double(d) }
-            if let b = node.bool { return .bool(b) }
-        }
-        return .string(s.string)
-    }
 }
