@@ -222,27 +222,33 @@ final class SeriesAggregator: SeriesAdmission {
             var totals = state.bucketCounts ?? Array(repeating: 0, count: buckets.count)
             if totals.count != buckets.count { return nil }  // the bounds changed: restart
             for i in totals.indices {
-                guard let b = Int64(exactly: buckets[i]) else { return nil }
-                let (t, o) = totals[i].addingReportingOverflow(b)
-                if o { return nil }
+                guard let t = adding(buckets[i], to: totals[i]) else { return nil }
                 totals[i] = t
             }
-            guard let c = Int64(exactly: count) else { return nil }
-            let (total, o) = (state.count ?? 0).addingReportingOverflow(c)
-            let s = (state.sum ?? 0) + sum
-            if o || !s.isFinite { return nil }
-            state.count = total
-            state.sum = s
+            guard addCountAndSum(count, sum, to: &state) else { return nil }
             state.bucketCounts = totals
         case .summary(let count, let sum, _):
-            guard let c = Int64(exactly: count) else { return nil }
-            let (total, o) = (state.count ?? 0).addingReportingOverflow(c)
-            let s = (state.sum ?? 0) + sum
-            if o || !s.isFinite { return nil }
-            state.count = total
-            state.sum = s
+            guard addCountAndSum(count, sum, to: &state) else { return nil }
         }
         return state
+    }
+
+    /// `total + value`, or `nil` when it does not fit an Int64 (a bigint in the store).
+    private static func adding(_ value: UInt64, to total: Int64) -> Int64? {
+        guard let v = Int64(exactly: value) else { return nil }
+        let (sum, overflow) = total.addingReportingOverflow(v)
+        return overflow ? nil : sum
+    }
+
+    /// Adds a histogram's or summary's count and sum to the running ones; `false` when either
+    /// would no longer fit.
+    private static func addCountAndSum(_ count: UInt64, _ sum: Double, to state: inout SeriesState) -> Bool {
+        guard let c = adding(count, to: state.count ?? 0) else { return false }
+        let s = (state.sum ?? 0) + sum
+        guard s.isFinite else { return false }
+        state.count = c
+        state.sum = s
+        return true
     }
 
     /// The OTLP point: the bucket's own values (delta, `state` nil) or the running totals.
