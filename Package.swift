@@ -69,15 +69,23 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
 
-        // The rollup pipeline: window planning, row-to-point mapping, the pass runner.
+        // The rollup pipeline's decisions, no I/O: window planning, result binding, bucket reading,
+        // series aggregation, and the pass as a state machine that returns actions.
         .target(name: "Rollup", dependencies: [
-            "PipelineConfig", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
+            "PipelineConfig", "ClickHouse", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
+        ]),
+
+        // The effects: environment configuration, the pass driver that carries out the machine's
+        // actions against ClickHouse, the sinks (OTLP, dry run) and the checkpoint store, and the
+        // commands the CLI calls.
+        .target(name: "Bridge", dependencies: [
+            "Rollup", "PipelineConfig", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        // The command line: thin, builds the pieces and calls into Rollup.
+        // The command line: thin, builds the pieces and calls into Bridge.
         .executableTarget(name: "otel-bridge", dependencies: [
-            "Rollup", "UTCTime",
+            "Bridge", "UTCTime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -89,9 +97,10 @@ let package = Package(
         .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints", "UTCTime"]),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
-        .testTarget(name: "RollupTests", dependencies: ["Rollup", "PipelineConfig", "UTCTime"]),
+        // Unit tests of the decisions (Rollup) and of what the effects are made of (Bridge), without services.
+        .testTarget(name: "RollupTests", dependencies: ["Rollup", "Bridge", "PipelineConfig", "UTCTime"]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).
         .testTarget(name: "ClientIntegrationTests", dependencies: ["ClickHouse", "OTLP", "CurlHTTP"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Rollup", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Bridge", "Rollup", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime"]),
     ]
 )

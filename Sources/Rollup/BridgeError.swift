@@ -87,7 +87,7 @@ public struct BridgeError: Error, CustomStringConvertible, CustomDebugStringConv
     }
 
     /// A refused pipeline file or template, as the same configuration or template error (exit code 2).
-    init(_ error: PipelineConfigError) {
+    package init(_ error: PipelineConfigError) {
         self.init(error.code == .template ? .template : .configuration, error.message, pipeline: error.pipeline, file: error.file,
                   line: error.line, key: error.key, sourceFile: error.sourceFile, sourceLine: error.sourceLine)
         underlying = error.underlying

@@ -5,33 +5,33 @@ import PipelineConfig
 import UTCTime
 
 /// One series' checked value in one bucket.
-struct BucketObservation {
-    let metric: ResultBinding.BoundMetric
-    var attributes: [Attribute]
-    var seriesKey: String
-    var observation: Observation
+package struct BucketObservation {
+    package let metric: ResultBinding.BoundMetric
+    package var attributes: [Attribute]
+    package var seriesKey: String
+    package var observation: Observation
 }
 
 /// A complete bucket of a query's result.
-struct ResultBucket {
-    let start: Int64
+package struct ResultBucket {
+    package let start: Int64
     /// One observation per series: result rows of one series merged, series past the metric's
     /// cardinality limit aggregated into its overflow series. Empty when read for digests only.
-    var observations: [BucketObservation]
+    package var observations: [BucketObservation]
     /// Result rows the bucket was read from.
-    var rows: Int
+    package var rows: Int
     /// The digest of its rows as ClickHouse returned them (before any merge).
-    var digest: BucketDigest
+    package var digest: BucketDigest
     /// Rows whose series already had a row in the bucket (two result groups that are one series:
     /// `''` and NULL both omit an attribute), merged into it.
-    var mergedRows = 0
+    package var mergedRows = 0
     /// Distinct series aggregated into an overflow series, by metric name.
-    var overflowed: [String: Int] = [:]
+    package var overflowed: [String: Int] = [:]
 }
 
 /// Decides, for a series not yet seen in the current bucket, whether it keeps its own attributes
 /// or goes to its metric's overflow series (the cardinality limit).
-protocol SeriesAdmission: AnyObject {
+package protocol SeriesAdmission: AnyObject {
     func admit(metric: MetricMapping, seriesKey: String, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool
 }
 
@@ -42,14 +42,14 @@ protocol SeriesAdmission: AnyObject {
 /// seen before in the bucket are merged into it, series past the limit into the overflow series.
 /// The export and the late-data check read results through it alike (the check with no
 /// admission: it keeps only digests).
-struct BucketReader {
-    let pipeline: PipelineConfiguration
-    let stream: ClickHouseRowStream
-    let binding: ResultBinding
-    let window: TimeWindow
-    let planner: WindowPlanner
+package struct BucketReader {
+    package let pipeline: PipelineConfiguration
+    package let stream: ClickHouseRowStream
+    package let binding: ResultBinding
+    package let window: TimeWindow
+    package let planner: WindowPlanner
     /// `nil`: read for digests only, keep no observations.
-    let admission: (any SeriesAdmission)?
+    package let admission: (any SeriesAdmission)?
     private var row: [ClickHouseValue] = []
     private var rowNumber = 0
     /// The first row of the next bucket, already read and checked.
@@ -57,10 +57,10 @@ struct BucketReader {
     private var ended = false
 
     /// The attribute set of every metric's overflow series (the OpenTelemetry SDK's).
-    static let overflowAttributes = [Attribute("otel.metric.overflow", .bool(true))]
-    static let overflowKey = SeriesAggregator.seriesKey(overflowAttributes)
+    package static let overflowAttributes = [Attribute("otel.metric.overflow", .bool(true))]
+    package static let overflowKey = SeriesAggregator.seriesKey(overflowAttributes)
 
-    init(pipeline: PipelineConfiguration, stream: ClickHouseRowStream, window: TimeWindow, planner: WindowPlanner,
+    package init(pipeline: PipelineConfiguration, stream: ClickHouseRowStream, window: TimeWindow, planner: WindowPlanner,
          admission: (any SeriesAdmission)?) throws(BridgeError) {
         self.pipeline = pipeline
         self.stream = stream
@@ -71,7 +71,7 @@ struct BucketReader {
     }
 
     /// The next complete bucket, or `nil` after the last.
-    mutating func next() throws(BridgeError) -> ResultBucket? {
+    package mutating func next() throws(BridgeError) -> ResultBucket? {
         let first: (Int64, [BucketObservation])?
         if let carried { first = carried } else { first = try readRow() }
         guard let (start, firstObservations) = first else { return nil }
@@ -193,11 +193,11 @@ struct BucketReader {
 /// A fingerprint of what a bucket contained when it was exported: the number of observations and
 /// an order-independent 64-bit hash of them (FNV-1a per observation, summed), so the same rows
 /// queried again give the same digest whatever order ClickHouse returns them in.
-struct BucketDigest: Equatable {
-    var observations = 0
-    var hash: UInt64 = 0
+package struct BucketDigest: Equatable {
+    package var observations = 0
+    package var hash: UInt64 = 0
 
-    mutating func add(_ o: BucketObservation) {
+    package mutating func add(_ o: BucketObservation) {
         observations += 1
         // Doubles to 12 significant digits: a float sum that ClickHouse aggregates in another
         // order differs in its last bits, which is not late data.
@@ -215,16 +215,16 @@ struct BucketDigest: Equatable {
         hash &+= h
     }
 
-    init() {}
+    package init() {}
 
     /// `fingerprint:observations:hash` as stored in `otel_bridge.bucket_digests`; the fingerprint
     /// identifies the pipeline's definition (see ``fingerprint(of:)``), so a digest recorded under
     /// another query, mapping or step is never compared with a new one.
-    func text(fingerprint: String) -> String { "\(fingerprint):\(observations):\(String(hash, radix: 16))" }
+    package func text(fingerprint: String) -> String { "\(fingerprint):\(observations):\(String(hash, radix: 16))" }
 
     /// A short hash of what decides a bucket's contents: the SQL, the parameters, the step, the
     /// bucket column and the metric mappings.
-    static func fingerprint(of pipeline: PipelineConfiguration) -> String {
+    package static func fingerprint(of pipeline: PipelineConfiguration) -> String {
         var text = pipeline.sql + "\u{1}\(pipeline.stepSeconds)\u{1}" + pipeline.bucketColumn
         for p in pipeline.parameters { text += "\u{1}\(p.name)=\(p.value.encoded)" }
         for m in pipeline.metrics {

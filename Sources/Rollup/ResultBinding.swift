@@ -4,7 +4,7 @@ import PipelineConfig
 import UTCTime
 
 /// One series' value in one bucket, as read from a result row (before temporality).
-enum Observation: Equatable {
+package enum Observation: Equatable {
     case int(Int64)
     case double(Double)
     case histogram(count: UInt64, sum: Double, min: Double?, max: Double?, buckets: [UInt64])
@@ -14,33 +14,33 @@ enum Observation: Equatable {
 /// A pipeline's metric mappings bound to the columns of an actual result: every column a mapping
 /// names must exist with a type that fits, checked once against the result header; then each
 /// row is read by column index and checked value by value.
-struct ResultBinding {
-    struct BoundAttribute {
+package struct ResultBinding {
+    package struct BoundAttribute {
         let key: String
         let column: Int
         let type: ClickHouseType
     }
 
-    enum BoundValue {
+    package enum BoundValue {
         case number(column: Int, valueType: MetricMapping.ValueType, nonNegative: Bool)
         case histogram(count: Int, sum: Int, min: Int?, max: Int?, buckets: Int, bounds: Int)
         case summary(count: Int, sum: Int, quantiles: Int, levels: Int)
     }
 
-    struct BoundMetric {
-        let index: Int
-        let mapping: MetricMapping
+    package struct BoundMetric {
+        package let index: Int
+        package let mapping: MetricMapping
         let attributes: [BoundAttribute]
         let value: BoundValue
     }
 
-    let pipeline: PipelineConfiguration
-    let bucketColumn: Int
-    let columnNames: [String]
-    let metrics: [BoundMetric]
+    package let pipeline: PipelineConfiguration
+    package let bucketColumn: Int
+    package let columnNames: [String]
+    package let metrics: [BoundMetric]
 
     /// Checks the result header against the mappings.
-    init(pipeline: PipelineConfiguration, columns: [ClickHouseRowStream.Column]) throws(BridgeError) {
+    package init(pipeline: PipelineConfiguration, columns: [ClickHouseRowStream.Column]) throws(BridgeError) {
         self.pipeline = pipeline
         columnNames = columns.map(\.name)
         func fail(_ column: String, _ why: String) -> BridgeError {
@@ -134,7 +134,7 @@ struct ResultBinding {
     }
 
     /// The row's bucket start, checked to lie inside `window` and on a bucket boundary.
-    func bucket(_ row: [ClickHouseValue], rowNumber: Int, window: TimeWindow, planner: WindowPlanner) throws(BridgeError) -> Int64 {
+    package func bucket(_ row: [ClickHouseValue], rowNumber: Int, window: TimeWindow, planner: WindowPlanner) throws(BridgeError) -> Int64 {
         let name = pipeline.bucketColumn
         guard let t = row[bucketColumn].unixNanoseconds else {
             throw resultError(name, row: rowNumber, "the bucket is NULL or not a time")
@@ -149,7 +149,7 @@ struct ResultBinding {
     }
 
     /// The attributes of `metric` in `row`: empty strings and NULLs omitted, then static ones.
-    func attributes(of metric: BoundMetric, in row: [ClickHouseValue]) -> [Attribute] {
+    package func attributes(of metric: BoundMetric, in row: [ClickHouseValue]) -> [Attribute] {
         var out: [Attribute] = []
         out.reserveCapacity(metric.attributes.count + metric.mapping.staticAttributes.count)
         for a in metric.attributes {
@@ -169,7 +169,7 @@ struct ResultBinding {
 
     /// The metric's value in `row`, checked: finite, non-negative counts, consistent histograms.
     /// `nil` when the row holds no value for it (a NULL value column).
-    func observation(of metric: BoundMetric, in row: [ClickHouseValue], rowNumber: Int) throws(BridgeError) -> Observation? {
+    package func observation(of metric: BoundMetric, in row: [ClickHouseValue], rowNumber: Int) throws(BridgeError) -> Observation? {
         let name = metric.mapping.name
         func number(_ column: Int) throws(BridgeError) -> Double? {
             let v = row[column]

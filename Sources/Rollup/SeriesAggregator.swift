@@ -7,7 +7,7 @@ import UTCTime
 
 /// Where the aggregator finds the stored cumulative state: the checkpoint store in a pass, a
 /// dictionary in tests. Only the series a pass touches are loaded.
-protocol SeriesStateSource {
+package protocol SeriesStateSource {
     /// Stored series per metric name, the overflow series not counted.
     func counts() throws -> [String: Int]
     /// The stored state of those of `ids` the metric has.
@@ -34,10 +34,10 @@ protocol SeriesStateSource {
 /// `limit - 1` stored series. Delta: the first `limit - 1` series of each bucket, in result order.
 ///
 /// Every point's `time_unix_nano` is the bucket end.
-final class SeriesAggregator: SeriesAdmission {
-    let pipeline: String
-    let temporality: AggregationTemporality
-    let expiry: Int64
+package final class SeriesAggregator: SeriesAdmission {
+    package let pipeline: String
+    package let temporality: AggregationTemporality
+    package let expiry: Int64
     private let source: any SeriesStateSource
     /// Series loaded or created during this pass.
     private var states: [SeriesRef: SeriesState] = [:]
@@ -52,7 +52,7 @@ final class SeriesAggregator: SeriesAdmission {
     /// Series restarted because a total overflowed (for the log).
     private(set) var restartedOnOverflow = 0
 
-    init(pipeline: String, temporality: AggregationTemporality, expirySeconds: Int64, source: any SeriesStateSource) {
+    package init(pipeline: String, temporality: AggregationTemporality, expirySeconds: Int64, source: any SeriesStateSource) {
         self.pipeline = pipeline
         self.temporality = temporality
         self.expiry = expirySeconds * 1_000_000_000
@@ -61,7 +61,7 @@ final class SeriesAggregator: SeriesAdmission {
 
     /// The identity of a series: its attributes in a canonical order with their types. Every key
     /// and value is length-prefixed, so no attribute text can imitate a separator.
-    static func seriesKey(_ attributes: [Attribute]) -> String {
+    package static func seriesKey(_ attributes: [Attribute]) -> String {
         var key = ""
         for a in attributes.sorted(by: { $0.key < $1.key }) {
             let (type, text): (String, String) = switch a.value {
@@ -78,7 +78,7 @@ final class SeriesAggregator: SeriesAdmission {
     /// Attributes as a JSON object, for operators reading `series_state`: string values escaped
     /// and shortened (a `jsonb` cannot hold a NUL, and the row need not hold 10 kB of a tenant's
     /// text: the series' identity is its id).
-    static func attributesJSON(_ attributes: [Attribute]) -> String {
+    package static func attributesJSON(_ attributes: [Attribute]) -> String {
         var object: [String: Any] = [:]
         for a in attributes {
             let key = LogSafe.text(a.key, limit: 128)
@@ -93,7 +93,7 @@ final class SeriesAggregator: SeriesAdmission {
         return String(decoding: data, as: UTF8.self)
     }
 
-    enum Point {
+    package enum Point {
         case number(NumberPoint)
         case histogram(HistogramPoint)
         case summary(SummaryPoint)
@@ -101,7 +101,7 @@ final class SeriesAggregator: SeriesAdmission {
 
     // MARK: - cardinality
 
-    func admit(metric: MetricMapping, seriesKey: String, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
+    package func admit(metric: MetricMapping, seriesKey: String, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
         let room = metric.cardinalityLimit - 1
         guard temporality == .cumulative, !isGauge(metric) else { return admittedInBucket < room }
         let series = SeriesRef(metric: metric.name, seriesKey: seriesKey)
@@ -156,7 +156,7 @@ final class SeriesAggregator: SeriesAdmission {
     // MARK: - points
 
     /// The point of `observation` for the bucket `[bucketStart, bucketEnd)`.
-    func point(
+    package func point(
         metric: MetricMapping, attributes: [Attribute], seriesKey: String, bucketStart: Int64, bucketEnd: Int64,
         observation: Observation
     ) throws(BridgeError) -> Point {
@@ -273,7 +273,7 @@ final class SeriesAggregator: SeriesAdmission {
     }
 
     /// The series states changed since the last call, to commit with the batch.
-    func takeChanges() -> [SeriesState] {
+    package func takeChanges() -> [SeriesState] {
         defer { changed.removeAll() }
         return changed.sorted().compactMap { states[$0] }
     }
@@ -282,13 +282,13 @@ final class SeriesAggregator: SeriesAdmission {
 
 extension MetricMapping {
     /// A histogram's explicit bounds (empty for other kinds).
-    var histogramBounds: [Double] {
+    package var histogramBounds: [Double] {
         if case .histogram(let histogram) = kind { return histogram.bounds }
         return []
     }
 
     /// A summary's quantile levels (empty for other kinds).
-    var summaryQuantiles: [Double] {
+    package var summaryQuantiles: [Double] {
         if case .summary(let summary) = kind { return summary.quantiles }
         return []
     }

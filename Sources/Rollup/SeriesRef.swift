@@ -1,29 +1,29 @@
 import Checkpoints
 
 /// One series of one metric: the key of the cumulative state a pass loads, changes and commits.
-struct SeriesRef: Hashable, Comparable {
+package struct SeriesRef: Hashable, Comparable {
     /// The metric's name.
-    var metric: String
+    package var metric: String
     /// ``SeriesID/of(_:)`` of the series' canonical attribute key.
-    var id: String
+    package var id: String
 
-    init(metric: String, id: String) {
+    package init(metric: String, id: String) {
         self.metric = metric
         self.id = id
     }
 
     /// The series of `seriesKey` (``SeriesAggregator/seriesKey(_:)``) in `metric`.
-    init(metric: String, seriesKey: String) {
+    package init(metric: String, seriesKey: String) {
         self.init(metric: metric, id: SeriesID.of(seriesKey))
     }
 
     /// The series a stored state belongs to.
-    init(_ state: SeriesState) {
+    package init(_ state: SeriesState) {
         self.init(metric: state.metric, id: state.seriesID)
     }
 
     /// By metric, then id: the order in which changed states are committed.
-    static func < (a: SeriesRef, b: SeriesRef) -> Bool {
+    package static func < (a: SeriesRef, b: SeriesRef) -> Bool {
         (a.metric, a.id) < (b.metric, b.id)
     }
 }

@@ -33,7 +33,7 @@ public struct WindowPlanner: Sendable, Equatable {
         self.maxBucketsPerQuery = maxBucketsPerQuery
     }
 
-    var step: Int64 { stepSeconds * 1_000_000_000 }
+    package var step: Int64 { stepSeconds * 1_000_000_000 }
 
     /// `t` rounded down to a bucket boundary.
     public func alignDown(_ t: Int64) -> Int64 {
@@ -73,8 +73,8 @@ public struct WindowPlanner: Sendable, Equatable {
 
 /// The values of `{window_start}`, `{window_end}` and `{step_seconds}`, written for the type each
 /// placeholder declares, so a template chooses its types and the server's time zone plays no part.
-enum WindowParameters {
-    static func values(for pipeline: PipelineConfiguration, window: TimeWindow) -> [(name: String, value: QueryParameter)] {
+package enum WindowParameters {
+    package static func values(for pipeline: PipelineConfiguration, window: TimeWindow) -> [(name: String, value: QueryParameter)] {
         var out: [(name: String, value: QueryParameter)] = []
         for p in pipeline.placeholders {
             switch p.name {
@@ -87,7 +87,7 @@ enum WindowParameters {
         return out + pipeline.parameters
     }
 
-    static func time(_ ns: Int64, type: String) -> QueryParameter {
+    package static func time(_ ns: Int64, type: String) -> QueryParameter {
         let compact = type.replacingOccurrences(of: " ", with: "")
         let full = UTCInstant(unixNanoseconds: ns).clickHouseDateTime64  // YYYY-MM-DD hh:mm:ss.fffffffff
         if compact.hasPrefix("DateTime64(") {

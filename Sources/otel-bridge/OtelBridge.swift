@@ -3,6 +3,7 @@ import ArgumentParser
 import Checkpoints
 import Foundation
 import Logging
+import Bridge
 import Rollup
 import UTCTime
 

@@ -1,4 +1,5 @@
 import Foundation
+import Bridge
 import Rollup
 import Testing
 import UTCTime

@@ -1,5 +1,6 @@
 import Checkpoints
 import Foundation
+import Bridge
 import Rollup
 import Testing
 

@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
 import Postgres
+import Bridge
 import Rollup
 import Testing
 

@@ -1,6 +1,7 @@
 import Checkpoints
 import ClickHouse
 import Foundation
+import Bridge
 import Rollup
 import Testing
 

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import OTLP
 import Postgres
+import Bridge
 import Rollup
 import Testing
 import UTCTime

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 @testable import OTLP
+@testable import Bridge
 @testable import Rollup
 
 @Suite("BridgeConfiguration: the environment")

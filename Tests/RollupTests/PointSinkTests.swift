@@ -1,5 +1,6 @@
 import Testing
 @testable import OTLP
+@testable import Bridge
 @testable import Rollup
 
 /// A number point identified by its time.

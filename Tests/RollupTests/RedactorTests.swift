@@ -1,5 +1,6 @@
 import CurlHTTP
 import Testing
+@testable import Bridge
 @testable import Rollup
 
 @Suite("Redactor and LogSafe: no secret and no forged line in what the bridge prints or stores")

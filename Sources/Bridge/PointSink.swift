@@ -1,3 +1,4 @@
+import Rollup
 import CurlHTTP
 import OTLP
 import PipelineConfig

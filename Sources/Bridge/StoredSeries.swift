@@ -1,3 +1,4 @@
+import Rollup
 import Checkpoints
 import Foundation
 import UTCTime
