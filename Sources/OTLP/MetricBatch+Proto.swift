@@ -12,11 +12,7 @@ public struct SwiftProtobufMetricsEncoder: MetricsEncoder {
         case .httpProtobuf:
             return try request.serializedBytes()
         case .httpJSON:
-            var options = JSONEncodingOptions()
-            options.alwaysPrintInt64sAsNumbers = false
-            options.alwaysPrintEnumsAsInts = true  // OTLP/JSON: enums as integers
-            options.preserveProtoFieldNames = false  // OTLP/JSON: lowerCamelCase keys
-            return try request.jsonUTF8Bytes(options: options)
+            return try request.jsonUTF8Bytes(options: MetricRequestWriter.jsonOptions)
         }
     }
 }
