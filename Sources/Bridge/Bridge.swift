@@ -80,91 +80,32 @@ public final class Bridge: Sendable {
         }
         let store = try openStore()
         let clickhouse = ClickHouseClient(configuration: configuration.clickhouse, logger: logger)
-        let sink: PointSink = dryRun
-            ? PrintingSink(write: output)
-            : OTLPSink(exporter: OTLPHTTPExporter(configuration: configuration.metricsExporter, signal: .metrics,
-                                                  retryPolicy: configuration.retryPolicy, logger: logger))
+        // A dry run is another sink and another ledger: it prints the points and writes nothing.
+        let ledger: any PassLedger = dryRun ? DryRunLedger(store: store) : CheckpointLedger(store: store)
+        let exporter = dryRun ? nil : OTLPHTTPExporter(configuration: configuration.metricsExporter, signal: .metrics,
+                                                      retryPolicy: configuration.retryPolicy, logger: logger)
         var summaries: [PassSummary] = []
         for pipeline in selected {
-            summaries.append(runPipeline(pipeline, store: store, clickhouse: clickhouse, sink: sink, dryRun: dryRun))
+            let log = logger.with(pipeline: pipeline.name)
+            let headers = BucketPoints.headers(of: pipeline, temporality: configuration.temporality)
+            let sink: any PointSink
+            if let exporter {
+                do {
+                    sink = OTLPSink(exporter: exporter, writer: try MetricRequestWriter(
+                        resource: configuration.resource, scope: InstrumentationScope(name: "otel-bridge", version: BridgeConfiguration.version),
+                        metrics: headers, wireProtocol: configuration.metricsExporter.wireProtocol), pipeline: pipeline.name)
+                } catch {
+                    throw BridgeError(.export, "cannot encode the request headers: \(error)", pipeline: pipeline.name, underlying: error)
+                }
+            } else {
+                sink = PrintingSink(metrics: headers, write: output)
+            }
+            let driver = PassDriver(
+                pipeline: pipeline, clickhouse: clickhouse, ledger: ledger, sink: sink, temporality: configuration.temporality,
+                logger: log, startAt: configuration.startAt ?? now() - 3_600_000_000_000, now: now(), redact: redact)
+            summaries.append(driver.run())
         }
         return summaries
-    }
-
-    private func runPipeline(_ pipeline: PipelineConfiguration, store: CheckpointStore, clickhouse: ClickHouseClient, sink: PointSink, dryRun: Bool) -> PassSummary {
-        let log = logger.with(pipeline: pipeline.name)
-        let now = self.now()
-        let initial = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds, maxBucketsPerQuery: 1)
-            .initialWatermark(configuration.startAt ?? now - 3_600_000_000_000)
-        var summary = PassSummary(pipeline: pipeline.name, status: .ok, watermarkBefore: initial, watermarkAfter: initial)
-        var locked = false
-        var runID: Int64?
-        do {
-            if !dryRun {
-                locked = try store.tryLock(pipeline: pipeline.name)
-                guard locked else {
-                    _ = try store.recordSkippedRun(pipeline: pipeline.name, reason: "another run holds the pipeline lock")
-                    log.notice("skipped: another run holds the pipeline lock")
-                    summary.status = .skipped
-                    return summary
-                }
-            }
-            let watermark: Int64
-            if dryRun {
-                watermark = try store.checkpoint(pipeline: pipeline.name).map { UTCInstant($0.watermark).unixNanoseconds } ?? initial
-            } else {
-                watermark = UTCInstant(try store.ensureCheckpoint(pipeline: pipeline.name, initialWatermark: UTCInstant(unixNanoseconds: initial).date).watermark).unixNanoseconds
-            }
-            summary.watermarkBefore = watermark
-            summary.watermarkAfter = watermark
-            let planner = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds, maxBucketsPerQuery: 1)
-            guard planner.isAligned(watermark) else {
-                // Rounding down would export again what the old step already exported.
-                throw BridgeError(.configuration, "the watermark \(UTCInstant(unixNanoseconds: watermark).iso8601) is not on a \(pipeline.stepSeconds) s bucket boundary (was the step changed?); rewind the pipeline to a boundary: otel-bridge checkpoints rewind \(pipeline.name) --to TIME",
-                                  pipeline: pipeline.name)
-            }
-            if !dryRun {
-                runID = try store.startRun(pipeline: pipeline.name, windowStart: UTCInstant(unixNanoseconds: watermark).date)
-            }
-            if !dryRun && configuration.temporality == .cumulative {
-                // Series idle past series_expiry (in bucket time) are forgotten; if they return
-                // they restart. Done under the lock, before anything is read.
-                let expired = try store.expireSeries(
-                    pipeline: pipeline.name, idleBefore: UTCInstant(unixNanoseconds: watermark - pipeline.seriesExpirySeconds * 1_000_000_000).date)
-                if expired > 0 { log.info("forgot idle series", metadata: ["series": "\(expired)", "series_expiry": "\(pipeline.seriesExpirySeconds)s"]) }
-            }
-            let pass = RollupPass(
-                pipeline: pipeline, clickhouse: clickhouse, store: store, sink: sink, dryRun: dryRun,
-                temporality: configuration.temporality, resource: configuration.resource,
-                scope: InstrumentationScope(name: "otel-bridge", version: BridgeConfiguration.version), logger: log,
-                // A dry run takes no lock: a pass may have committed since it read the watermark;
-                // state past that watermark is not the one it starts from.
-                series: StoredSeries(store: store, pipeline: pipeline.name, notAfter: dryRun ? watermark : nil))
-            try pass.run(watermark: watermark, now: now, runID: runID, summary: &summary)
-            if let runID { try store.finishRun(runID: runID, status: .ok) }
-            var metadata: Logger.Metadata = [
-                "watermark": "\(UTCInstant(unixNanoseconds: summary.watermarkAfter).iso8601)", "rows": "\(summary.rowsRead)",
-                "points": "\(summary.pointsExported)", "batches": "\(summary.batches)", "rejected": "\(summary.pointsRejected)",
-            ]
-            if summary.mergedRows > 0 { metadata["merged_rows"] = "\(summary.mergedRows)" }
-            if !summary.seriesOverflowed.isEmpty {
-                metadata["series_overflowed"] = "\(summary.seriesOverflowed.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"
-            }
-            log.info("pass finished", metadata: metadata)
-        } catch {
-            let bridgeError = (error as? BridgeError) ?? BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
-            summary.status = .failed
-            // What is stored in runs.error and shown in checkpoints: no secret, one line.
-            summary.error = redact(bridgeError.description)
-            log.error("pass failed; the watermark stays at \(UTCInstant(unixNanoseconds: summary.watermarkAfter).iso8601)", metadata: ["error": "\(summary.error ?? "")"])
-            if let runID {
-                do { try store.finishRun(runID: runID, status: .failed, error: summary.error) } catch {
-                    log.error("could not record the failed run", metadata: ["error": "\(error)"])
-                }
-            }
-        }
-        if locked { _ = try? store.unlock(pipeline: pipeline.name) }
-        return summary
     }
 
     // MARK: - checkpoints
@@ -227,7 +168,7 @@ public final class Bridge: Sendable {
             // An empty window returns the result header (columns and types) and no rows.
             let t = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: 0, maxBucketsPerQuery: 1).alignDown(now())
             do {
-                let stream = try clickhouse.query(RollupPass.ordered(pipeline), parameters: WindowParameters.values(for: pipeline, window: TimeWindow(start: t, end: t)))
+                let stream = try clickhouse.query(WindowQuery.sql(for: pipeline), parameters: WindowQuery.parameters(for: pipeline, window: TimeWindow(start: t, end: t)))
                 defer { stream.close() }
                 _ = try ResultBinding(pipeline: pipeline, columns: stream.columns)
                 var row: [ClickHouseValue] = []

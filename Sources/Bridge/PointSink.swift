@@ -4,109 +4,54 @@ import OTLP
 import PipelineConfig
 import UTCTime
 
-/// Where a pass delivers its batches: the OTLP exporter, or the dry-run printer.
+/// Where a pass delivers its batches: the OTLP exporter, or the dry-run printer. A sink is made
+/// for one pipeline (it knows its metrics).
 protocol PointSink {
-    /// The requests `batch` becomes: one, or several when it would exceed the byte limit. The pass
-    /// splits a batch of several buckets on bucket boundaries instead (so every part can commit);
-    /// only a single bucket too large for one request is sent as several.
-    func encode(_ batch: MetricBatch, pipeline: PipelineConfiguration) throws(BridgeError) -> [PreparedRequest]
-    /// Sends the requests; returns once every one is acknowledged (or throws).
-    func send(_ requests: [PreparedRequest], pipeline: PipelineConfiguration) throws(BridgeError) -> ExportAcknowledgement
+    /// Bytes a request adds around its points: a pass cuts its batches to `max_request_bytes`
+    /// less this.
+    var requestOverhead: Int { get }
+    /// One bucket's points (`metric` indexes the pipeline's metrics), encoded once, in parts of
+    /// at most `budget` bytes (one part unless the bucket is larger than a request).
+    func encode(_ points: [(metric: Int, data: MetricData)], budget: Int) throws(BridgeError) -> [EncodedPoints]
+    /// Sends the requests in order; returns once every one is acknowledged (or throws).
+    func send(_ requests: [[EncodedPoints]]) throws(BridgeError) -> ExportAcknowledgement
 }
 
-/// An encoded request body (and, for the printer, the batch it came from).
-struct PreparedRequest {
-    var body: [UInt8]
-    var batch: MetricBatch?
-}
-
-/// Encodes batches and exports them, splitting any request that would exceed the pipeline's
-/// byte limit (the point limit is applied when batches are formed).
+/// Writes requests with a ``MetricRequestWriter`` and exports them.
 final class OTLPSink: PointSink {
     let exporter: OTLPHTTPExporter
-    let encoder: any MetricsEncoder
+    let writer: MetricRequestWriter
+    let pipeline: String
 
-    init(exporter: OTLPHTTPExporter, encoder: any MetricsEncoder = SwiftProtobufMetricsEncoder()) {
+    init(exporter: OTLPHTTPExporter, writer: MetricRequestWriter, pipeline: String) {
         self.exporter = exporter
-        self.encoder = encoder
+        self.writer = writer
+        self.pipeline = pipeline
     }
 
-    func encode(_ batch: MetricBatch, pipeline: PipelineConfiguration) throws(BridgeError) -> [PreparedRequest] {
-        try encodeWithinLimit(batch, limit: pipeline.maxRequestBytes, pipeline: pipeline.name).map { PreparedRequest(body: $0) }
+    var requestOverhead: Int { writer.overhead }
+
+    func encode(_ points: [(metric: Int, data: MetricData)], budget: Int) throws(BridgeError) -> [EncodedPoints] {
+        do {
+            return try writer.encode(points, budget: budget)
+        } catch {
+            throw BridgeError(.export, "cannot encode the batch: \(error)", pipeline: pipeline, underlying: error)
+        }
     }
 
-    func send(_ requests: [PreparedRequest], pipeline: PipelineConfiguration) throws(BridgeError) -> ExportAcknowledgement {
+    func send(_ requests: [[EncodedPoints]]) throws(BridgeError) -> ExportAcknowledgement {
         var total = ExportAcknowledgement(rejected: 0, message: nil, attempts: 0)
         for request in requests {
             do {
-                let ack = try exporter.export(body: request.body)
+                let ack = try exporter.export(body: writer.assemble(request))
                 total.rejected += ack.rejected
                 total.attempts += ack.attempts
                 if let m = ack.message { total.message = total.message.map { $0 + "; " + m } ?? m }
             } catch {
-                throw BridgeError(.export, error.description, pipeline: pipeline.name, underlying: error)
+                throw BridgeError(.export, error.description, pipeline: pipeline, underlying: error)
             }
         }
         return total
-    }
-
-    /// Encodes `batch`, halving it until each part fits in `limit` bytes (a single point that
-    /// does not fit is sent alone: the receiver decides).
-    func encodeWithinLimit(_ batch: MetricBatch, limit: Int, pipeline: String) throws(BridgeError) -> [[UInt8]] {
-        let body: [UInt8]
-        do {
-            body = try encoder.encode(batch, as: exporter.configuration.wireProtocol)
-        } catch {
-            throw BridgeError(.export, "cannot encode the batch: \(error)", pipeline: pipeline, underlying: error)
-        }
-        guard body.count > limit, batch.pointCount > 1 else { return [body] }
-        let (a, b) = batch.halves()
-        return try encodeWithinLimit(a, limit: limit, pipeline: pipeline) + encodeWithinLimit(b, limit: limit, pipeline: pipeline)
-    }
-}
-
-extension MetricBatch {
-    /// Two batches with about half the points each (points keep their order).
-    func halves() -> (MetricBatch, MetricBatch) {
-        let half = pointCount / 2
-        var first = MetricBatch(resource: resource, scope: scope, metrics: [])
-        var second = first
-        var seen = 0
-        for metric in metrics {
-            let n = metric.data.pointCount
-            if seen + n <= half {
-                first.metrics.append(metric)
-            } else if seen >= half {
-                second.metrics.append(metric)
-            } else {
-                let (a, b) = metric.split(at: half - seen)
-                first.metrics.append(a)
-                second.metrics.append(b)
-            }
-            seen += n
-        }
-        return (first, second)
-    }
-}
-
-extension Metric {
-    func split(at k: Int) -> (Metric, Metric) {
-        var a = self, b = self
-        switch data {
-        case .sum(let m, let t, let p):
-            a.data = .sum(isMonotonic: m, temporality: t, points: Array(p[..<k]))
-            b.data = .sum(isMonotonic: m, temporality: t, points: Array(p[k...]))
-        case .gauge(let p):
-            a.data = .gauge(points: Array(p[..<k]))
-            b.data = .gauge(points: Array(p[k...]))
-        case .histogram(let t, let p):
-            a.data = .histogram(temporality: t, points: Array(p[..<k]))
-            b.data = .histogram(temporality: t, points: Array(p[k...]))
-        case .summary(let p):
-            a.data = .summary(points: Array(p[..<k]))
-            b.data = .summary(points: Array(p[k...]))
-        }
-        return (a, b)
     }
 }
 
@@ -114,16 +59,39 @@ extension Metric {
 /// acknowledges nothing to anyone.
 final class PrintingSink: PointSink {
     let write: (String) -> Void
+    /// The pipeline's metrics (names, kinds).
+    let metrics: [Metric]
 
-    init(write: @escaping (String) -> Void) { self.write = write }
-
-    func encode(_ batch: MetricBatch, pipeline: PipelineConfiguration) throws(BridgeError) -> [PreparedRequest] {
-        [PreparedRequest(body: [], batch: batch)]
+    init(metrics: [Metric], write: @escaping (String) -> Void) {
+        self.metrics = metrics
+        self.write = write
     }
 
-    func send(_ requests: [PreparedRequest], pipeline: PipelineConfiguration) throws(BridgeError) -> ExportAcknowledgement {
-        for metric in requests.compactMap(\.batch).flatMap(\.metrics) {
-            for line in Self.lines(metric) { write(line) }
+    var requestOverhead: Int { 0 }
+
+    /// Each point's line, "encoded" as text: the printer has no byte limit, so one part.
+    func encode(_ points: [(metric: Int, data: MetricData)], budget: Int) throws(BridgeError) -> [EncodedPoints] {
+        var part = EncodedPoints()
+        for (index, data) in points.sorted(by: { $0.metric < $1.metric }) {
+            var metric = metrics[index]
+            metric.data = data
+            let lines = Self.lines(metric)
+            part.slots.append(EncodedPoints.Slot(metric: index, bytes: Array(lines.map { $0 + "\n" }.joined().utf8), pointCount: lines.count))
+            part.pointCount += lines.count
+        }
+        return part.pointCount > 0 ? [part] : []
+    }
+
+    /// Prints each metric's lines together, in the pipeline's order, as one request would hold them.
+    func send(_ requests: [[EncodedPoints]]) throws(BridgeError) -> ExportAcknowledgement {
+        for request in requests {
+            for (_, slots) in Dictionary(grouping: request.flatMap(\.slots), by: \.metric).sorted(by: { $0.key < $1.key }) {
+                for slot in slots {
+                    for line in String(decoding: slot.bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true) {
+                        write(String(line))
+                    }
+                }
+            }
         }
         return ExportAcknowledgement()
     }

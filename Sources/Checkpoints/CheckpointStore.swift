@@ -322,33 +322,22 @@ public final class CheckpointStore {
 
     // MARK: - Committing
 
-    /// Records an acknowledged batch, all in one transaction: upserts `series`, moves the watermark
-    /// forward to `newWatermark` (and sets `updated_at`, `last_success_at`), and adds the counters
-    /// to the run (`window_end` = `newWatermark`, one more acknowledged batch). Either all of it
-    /// happens or none.
+    /// Records an acknowledged batch, all in one transaction: upserts its series, moves the
+    /// watermark forward (and sets `updated_at`, `last_success_at`), adds the counters to the run
+    /// (`window_end` = the new watermark, one more acknowledged batch) and stores its bucket
+    /// digests. Either all of it happens or none.
     ///
-    /// - Parameter series: the series whose totals changed; others keep their rows.
-    /// - Throws: ``CheckpointError/Code/watermarkRegression`` if `newWatermark` is before the
-    ///   current watermark (a bug in the caller), ``CheckpointError/Code/unknownPipeline`` if the
+    /// - Throws: ``CheckpointError/Code/watermarkRegression`` if the new watermark is before the
+    ///   current one (a bug in the caller), ``CheckpointError/Code/unknownPipeline`` if the
     ///   pipeline has no checkpoint, ``CheckpointError/Code/unknownRun`` if the run is not a
-    ///   running run of this pipeline.
-    public func commitBatch(
-        pipeline: String,
-        runID: Int64,
-        newWatermark: Date,
-        rowsRead: Int64,
-        pointsExported: Int64,
-        pointsRejected: Int64,
-        rejectionMessage: String? = nil,
-        series: [SeriesState],
-        seriesOverflowed: Int = 0,
-        bucketDigests: [(bucketStart: Date, digest: String)] = [],
-        pruneDigestsBefore: Date? = nil,
-        requireLock: Bool = false
-    ) throws {
+    ///   running run of this pipeline, ``CheckpointError/Code/lockLost`` if the commit requires
+    ///   the pipeline's lock and this session does not hold it.
+    public func commit(_ batch: BatchCommit) throws {
+        let pipeline = batch.pipeline, runID = batch.runID, newWatermark = batch.watermark.date
+        let series = batch.series
         let connection = self.connection
         try connection.transaction {
-            if requireLock {
+            if batch.requireLock {
                 // Behind a pooler in transaction mode, the session that took the advisory lock may
                 // not be the one committing; then two runs could both be exporting. Refuse.
                 let held = try connection.query(
@@ -392,8 +381,8 @@ public final class CheckpointStore {
                                              ELSE left(concat_ws('; ', rejection_message, $7::text), 4000) END
                 WHERE id = $1 AND pipeline = $2 AND status = 'running'
                 """,
-                [runID, pipeline, newWatermark, rowsRead, pointsExported, pointsRejected, Self.storable(rejectionMessage),
-                 Int64(seriesOverflowed)]
+                [runID, pipeline, newWatermark, batch.rowsRead, batch.pointsExported, batch.pointsRejected,
+                 Self.storable(batch.rejectionMessage), Int64(batch.seriesOverflowed)]
             )
             guard runUpdated == 1 else {
                 throw CheckpointError(
@@ -403,10 +392,10 @@ public final class CheckpointStore {
             if !series.isEmpty {
                 try self.upsert(series, pipeline: pipeline)
             }
-            try self.storeDigests(bucketDigests, pipeline: pipeline)
-            if let pruneDigestsBefore {
+            try self.storeDigests(batch.bucketDigests, pipeline: pipeline)
+            if let prune = batch.pruneDigestsBefore {
                 try connection.execute("DELETE FROM otel_bridge.bucket_digests WHERE pipeline = $1 AND bucket_start < $2",
-                                       [pipeline, pruneDigestsBefore])
+                                       [pipeline, prune])
             }
             try connection.execute(
                 """
@@ -419,23 +408,23 @@ public final class CheckpointStore {
         }
         self.logger.debug("committed batch", metadata: [
             "pipeline": "\(pipeline)", "run": "\(runID)", "watermark": "\(newWatermark.postgresText)",
-            "points": "\(pointsExported)", "series": "\(series.count)",
+            "points": "\(batch.pointsExported)", "series": "\(series.count)",
         ])
     }
 
     /// The stored digests of `pipeline`'s buckets in `[from, to)`, by bucket start.
-    public func bucketDigests(pipeline: String, from: Date, to: Date) throws -> [Date: String] {
+    public func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String] {
         let rows = try connection.query(
             "SELECT bucket_start, digest FROM otel_bridge.bucket_digests WHERE pipeline = $1 AND bucket_start >= $2 AND bucket_start < $3",
             [pipeline, from, to])
-        var out: [Date: String] = [:]
-        for row in rows { out[try row.date("bucket_start")] = try row.string("digest") }
+        var out: [UTCInstant: String] = [:]
+        for row in rows { out[UTCInstant(try row.date("bucket_start"))] = try row.string("digest") }
         return out
     }
 
     /// Records buckets that changed after they were exported: their new digests (so each late
     /// arrival is counted once) and their number in the run.
-    public func recordLateBuckets(pipeline: String, runID: Int64, digests: [(bucketStart: Date, digest: String)]) throws {
+    public func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws {
         guard !digests.isEmpty else { return }
         try connection.transaction {
             try self.storeDigests(digests, pipeline: pipeline)
@@ -444,7 +433,7 @@ public final class CheckpointStore {
         }
     }
 
-    private func storeDigests(_ digests: [(bucketStart: Date, digest: String)], pipeline: String) throws {
+    private func storeDigests(_ digests: [BucketDigestRecord], pipeline: String) throws {
         guard !digests.isEmpty else { return }
         try connection.execute(
             """

@@ -120,6 +120,14 @@ extension Date: PostgresBindable, PostgresArrayElement {
     public static var postgresArrayType: PostgresDataType { .timestamptzArray }
 }
 
+extension UTCInstant: PostgresBindable, PostgresArrayElement {
+    /// As a `timestamptz` (microseconds; finer precision is rounded like ``Date``'s).
+    public var postgresText: String { date.postgresText }
+    public var postgresType: PostgresDataType { .timestamptz }
+    public var postgresArrayElementText: String? { date.postgresArrayElementText }
+    public static var postgresArrayType: PostgresDataType { .timestamptzArray }
+}
+
 extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {
     public var postgresArrayElementText: String? { self.flatMap { $0.postgresArrayElementText } }
     public static var postgresArrayType: PostgresDataType { Wrapped.postgresArrayType }

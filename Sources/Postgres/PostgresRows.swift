@@ -270,6 +270,12 @@ extension Date: PostgresDecodable {
     }
 }
 
+extension UTCInstant: PostgresDecodable {
+    public init(postgresText text: String?) throws(PostgresDecodingFailure) {
+        self.init(try Date(postgresText: text))
+    }
+}
+
 extension Array: PostgresDecodable where Element == Int64 {
     /// A one-dimensional integer array literal: `{}`, `{1,-2,3}`. `NULL` elements are an error.
     public init(postgresText text: String?) throws(PostgresDecodingFailure) {

@@ -71,10 +71,29 @@ public struct WindowPlanner: Sendable, Equatable {
     public func isAligned(_ t: Int64) -> Bool { t % step == 0 }
 }
 
-/// The values of `{window_start}`, `{window_end}` and `{step_seconds}`, written for the type each
-/// placeholder declares, so a template chooses its types and the server's time zone plays no part.
-package enum WindowParameters {
-    package static func values(for pipeline: PipelineConfiguration, window: TimeWindow) -> [(name: String, value: QueryParameter)] {
+/// What a pass sends ClickHouse for a window: the template, wrapped to order its rows, and the
+/// values of its placeholders.
+package enum WindowQuery {
+    /// The template wrapped so its rows come in bucket order whatever its own ORDER BY says: a row
+    /// of an earlier bucket arriving after a later bucket was committed could not be exported any
+    /// more. The template itself is sent unchanged inside the wrapper (no value is spliced).
+    ///
+    /// Within a bucket, rows come ordered by every attribute column too: which series of a metric
+    /// past its cardinality limit keep their own attributes depends on the order they come in,
+    /// and a batch sent again after a crash must be the same batch.
+    package static func sql(for pipeline: PipelineConfiguration) -> String {
+        var sql = Substring(pipeline.sql)
+        while let last = sql.last, last.isWhitespace || last == ";" { sql.removeLast() }
+        var columns = [pipeline.bucketColumn]
+        for metric in pipeline.metrics { for c in metric.attributeColumns where !columns.contains(c) { columns.append(c) } }
+        let keys = columns.map { "`" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "`", with: "\\`") + "`" }
+        return "SELECT * FROM (\n\(sql)\n) ORDER BY \(keys.joined(separator: ", "))"
+    }
+
+    /// The values of `{window_start}`, `{window_end}` and `{step_seconds}`, written for the type
+    /// each placeholder declares, so a template chooses its types and the server's time zone
+    /// plays no part; then the pipeline's own parameters.
+    package static func parameters(for pipeline: PipelineConfiguration, window: TimeWindow) -> [(name: String, value: QueryParameter)] {
         var out: [(name: String, value: QueryParameter)] = []
         for p in pipeline.placeholders {
             switch p.name {

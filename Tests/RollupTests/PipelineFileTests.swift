@@ -256,7 +256,7 @@ struct PipelineFileParsingTests {
                     value_column: n
             """
         let p = try #require(try parsePipelines(yaml, queries: ["a.sql": sql]).first)
-        let values = WindowParameters.values(for: p, window: TimeWindow(start: T + 123_000_000, end: T + 60 * second))
+        let values = WindowQuery.parameters(for: p, window: TimeWindow(start: T + 123_000_000, end: T + 60 * second))
         #expect(values.map(\.name) == ["window_start", "window_end", "step_seconds", "x"])
         #expect(values.map(\.value) == [.string("2026-11-29 10:00:00.123"), .int(1_795_946_460), .int(60), .string("hello")])
     }

@@ -3,85 +3,6 @@ import Testing
 @testable import Bridge
 @testable import Rollup
 
-/// A number point identified by its time.
-private func n(_ t: UInt64) -> NumberPoint {
-    NumberPoint(attributes: [Attribute("i", .int(Int64(t)))], startTimeUnixNano: 0, timeUnixNano: t, value: .int(Int64(t)))
-}
-
-private func metric(_ index: Int, points: Int, from t: UInt64) -> Metric {
-    let times = (0..<UInt64(points)).map { t + $0 }
-    let data: MetricData
-    switch index % 4 {
-    case 0: data = .sum(isMonotonic: true, temporality: .cumulative, points: times.map(n))
-    case 1: data = .gauge(points: times.map(n))
-    case 2: data = .histogram(temporality: .delta, points: times.map {
-        HistogramPoint(attributes: [], startTimeUnixNano: 0, timeUnixNano: $0, count: 1, sum: 1, bucketCounts: [1], explicitBounds: [], min: nil, max: nil)
-    })
-    default: data = .summary(points: times.map { SummaryPoint(attributes: [], startTimeUnixNano: 0, timeUnixNano: $0, count: 1, sum: 1, quantiles: []) })
-    }
-    return Metric(name: "m\(index)", description: "d\(index)", unit: "u\(index)", data: data)
-}
-
-/// A batch whose metrics hold `sizes` points; every point has a distinct time.
-private func batch(_ sizes: [Int]) -> MetricBatch {
-    var t: UInt64 = 1
-    var metrics: [Metric] = []
-    for (i, size) in sizes.enumerated() {
-        metrics.append(metric(i, points: size, from: t))
-        t += UInt64(size)
-    }
-    return MetricBatch(resource: [Attribute("service.name", .string("otel-bridge"))],
-                       scope: InstrumentationScope(name: "otel-bridge", version: "0.1.0"), metrics: metrics)
-}
-
-/// (metric name, point time) of every point, in order.
-private func flatten(_ b: MetricBatch) -> [String] {
-    b.metrics.flatMap { m -> [String] in
-        let times: [UInt64] = switch m.data {
-        case .sum(_, _, let p), .gauge(let p): p.map(\.timeUnixNano)
-        case .histogram(_, let p): p.map(\.timeUnixNano)
-        case .summary(let p): p.map(\.timeUnixNano)
-        }
-        return times.map { "\(m.name)@\($0)" }
-    }
-}
-
-@Suite("MetricBatch.halves")
-struct HalvesTests {
-    @Test("every point is kept exactly once and in order, across metrics", arguments: [
-        [1], [2], [5], [1, 1, 1], [3, 0, 4, 2], [0, 7], [10, 1], [1, 10], [4, 4, 4, 4], [2, 3, 5, 7, 11],
-    ])
-    func halves(sizes: [Int]) {
-        let original = batch(sizes)
-        let (a, b) = original.halves()
-        #expect(flatten(a) + flatten(b) == flatten(original))
-        #expect(a.pointCount == original.pointCount / 2)
-        #expect(b.pointCount == original.pointCount - original.pointCount / 2)
-        #expect(a.resource == original.resource && b.resource == original.resource)
-        #expect(a.scope == original.scope && b.scope == original.scope)
-        // A metric split across the halves keeps its name, unit, description and data type.
-        for part in a.metrics + b.metrics {
-            let source = original.metrics.first { $0.name == part.name }
-            #expect(source?.unit == part.unit && source?.description == part.description)
-            switch (source?.data, part.data) {
-            case (.sum(let m1, let t1, _)?, .sum(let m2, let t2, _)): #expect(m1 == m2 && t1 == t2)
-            case (.gauge?, .gauge), (.summary?, .summary): break
-            case (.histogram(let t1, _)?, .histogram(let t2, _)): #expect(t1 == t2)
-            default: Issue.record("data type of \(part.name) changed")
-            }
-        }
-    }
-
-    @Test("a metric split in the middle appears in both halves")
-    func splitMetric() {
-        let (a, b) = batch([2, 4]).halves()
-        #expect(a.metrics.map(\.name) == ["m0", "m1"])
-        #expect(b.metrics.map(\.name) == ["m1"])
-        #expect(flatten(a) == ["m0@1", "m0@2", "m1@3"])
-        #expect(flatten(b) == ["m1@4", "m1@5", "m1@6"])
-    }
-}
-
 @Suite("PrintingSink: one line per point")
 struct PrintingSinkTests {
     @Test("sum, histogram and summary lines")
@@ -108,5 +29,33 @@ struct PrintingSinkTests {
                          quantiles: [.init(quantile: 0.5, value: 0.25), .init(quantile: 0.99, value: 1.5)]),
         ]))
         #expect(PrintingSink.lines(summary) == ["2026-11-29T10:00:00Z..2026-11-29T10:01:00Z  l  {}  count=4 sum=2.0 q0.5=0.25 q0.99=1.5"])
+    }
+
+    @Test("a dry run prints each metric's points together, in the pipeline's order, across buckets")
+    func order() throws {
+        let headers = [
+            Metric(name: "a", description: "", unit: "", data: .sum(isMonotonic: true, temporality: .delta, points: [])),
+            Metric(name: "b", description: "", unit: "", data: .gauge(points: [])),
+        ]
+        func point(_ minute: Int64, _ v: Int64) -> NumberPoint {
+            let start: Int64 = T + minute * 60 * second
+            let end: Int64 = start + 60 * second
+            return NumberPoint(attributes: [], startTimeUnixNano: UInt64(start), timeUnixNano: UInt64(end), value: .int(v))
+        }
+        var printed: [String] = []
+        let sink = PrintingSink(metrics: headers, write: { printed.append($0) })
+        let gauge: MetricData = .gauge(points: [point(0, 7)])
+        let sum0: MetricData = .sum(isMonotonic: true, temporality: .delta, points: [point(0, 1)])
+        let sum1: MetricData = .sum(isMonotonic: true, temporality: .delta, points: [point(1, 2)])
+        let firstBucket = try sink.encode([(metric: 1, data: gauge), (metric: 0, data: sum0)], budget: 0)
+        let secondBucket = try sink.encode([(metric: 0, data: sum1)], budget: 0)
+        #expect(firstBucket.map(\.pointCount) == [2] && secondBucket.map(\.pointCount) == [1])
+        _ = try sink.send([firstBucket + secondBucket])
+        let expected: [String] = [
+            "2026-11-29T10:00:00Z..2026-11-29T10:01:00Z  a  {}  1",
+            "2026-11-29T10:01:00Z..2026-11-29T10:02:00Z  a  {}  2",
+            "2026-11-29T10:00:00Z..2026-11-29T10:01:00Z  b  {}  7",
+        ]
+        #expect(printed == expected)
     }
 }

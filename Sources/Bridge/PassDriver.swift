@@ -1,0 +1,324 @@
+import Rollup
+import Checkpoints
+import ClickHouse
+import Foundation
+import Logging
+import OTLP
+import PipelineConfig
+import UTCTime
+
+/// What one pass of one pipeline did.
+public struct PassSummary: Sendable, Equatable {
+    public var pipeline: String
+    public var status: Status
+    /// The watermark before and after the pass.
+    public var watermarkBefore: Int64
+    public var watermarkAfter: Int64
+    public var rowsRead: Int64 = 0
+    public var pointsExported: Int64 = 0
+    public var pointsRejected: Int64 = 0
+    public var batches = 0
+    public var queries = 0
+    /// Result rows merged into a series that already had a row in their bucket.
+    public var mergedRows = 0
+    /// Distinct series aggregated into `otel.metric.overflow=true`, by metric (summed over buckets).
+    public var seriesOverflowed: [String: Int] = [:]
+    /// Exported buckets found changed by late rows (with `late_data_check`).
+    public var lateBuckets = 0
+    public var error: String?
+
+    public enum Status: String, Sendable { case ok, failed, skipped }
+}
+
+/// Carries out one pass of one pipeline: the one owner of its lock and run record, and the one
+/// place where its effects happen. What to do next is the ``PassMachine``'s decision; this loop
+/// does it against ClickHouse, the sink and the ledger, and tells the machine what came of it.
+///
+/// The path of a window, in order (each step names where it lives):
+/// 1. Lock the pipeline, read its watermark, open a run record, forget idle series (the ledger).
+/// 2. ``PassMachine`` cuts `[watermark, last closed bucket end)` into query chunks.
+/// 3. Each chunk's query (``WindowQuery``) streams rows from ClickHouse; ``BucketReader`` checks
+///    the header once and each row as it arrives, merges rows of one series, sends series past a
+///    metric's cardinality limit to its overflow series, and hands out complete buckets.
+/// 4. ``SeriesAggregator`` turns a bucket's observations into points under the temporality, and
+///    the sink encodes them once (``MetricRequestWriter``).
+/// 5. The machine batches buckets to the point and byte limits; the sink delivers a batch, and
+///    only once the receiver acknowledged it the ledger commits the machine's ``BatchCommit``.
+/// 6. With `late_data_check`, recent buckets of earlier passes are read again and compared.
+/// 7. The run record is closed and the lock released, whatever happened.
+final class PassDriver {
+    let pipeline: PipelineConfiguration
+    let clickhouse: ClickHouseClient
+    let ledger: any PassLedger
+    let sink: any PointSink
+    let temporality: AggregationTemporality
+    let logger: Logger
+    /// A pipeline without checkpoint starts here (aligned down).
+    let startAt: Int64
+    let now: Int64
+    let redact: Redactor
+
+    init(pipeline: PipelineConfiguration, clickhouse: ClickHouseClient, ledger: any PassLedger, sink: any PointSink,
+         temporality: AggregationTemporality, logger: Logger, startAt: Int64, now: Int64, redact: Redactor) {
+        self.pipeline = pipeline
+        self.clickhouse = clickhouse
+        self.ledger = ledger
+        self.sink = sink
+        self.temporality = temporality
+        self.logger = logger
+        self.startAt = startAt
+        self.now = now
+        self.redact = redact
+    }
+
+    private var planner: WindowPlanner {
+        WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds, maxBucketsPerQuery: pipeline.maxBucketsPerQuery)
+    }
+
+    /// Runs the pass. Never throws: a failure is in the summary (and the run record), with the
+    /// watermark where the last acknowledged batch put it.
+    func run() -> PassSummary {
+        let initial = planner.initialWatermark(startAt)
+        var summary = PassSummary(pipeline: pipeline.name, status: .ok, watermarkBefore: initial, watermarkAfter: initial)
+        var runID: Int64?
+        do {
+            guard try ledger.lock(pipeline: pipeline.name) else {
+                try ledger.recordSkipped(pipeline: pipeline.name, reason: "another run holds the pipeline lock")
+                logger.notice("skipped: another run holds the pipeline lock")
+                summary.status = .skipped
+                return summary
+            }
+        } catch {
+            return failed(summary, checkpointError(error), runID: nil)
+        }
+        defer { ledger.unlock(pipeline: pipeline.name) }
+        var machine: PassMachine?
+        do {
+            let watermark: Int64
+            do {
+                watermark = try ledger.watermark(pipeline: pipeline.name, initial: UTCInstant(unixNanoseconds: initial)).unixNanoseconds
+            } catch {
+                throw checkpointError(error)
+            }
+            summary.watermarkBefore = watermark
+            summary.watermarkAfter = watermark
+            guard planner.isAligned(watermark) else {
+                // Rounding down would export again what the old step already exported.
+                throw BridgeError(.configuration, "the watermark \(UTCInstant(unixNanoseconds: watermark).iso8601) is not on a \(pipeline.stepSeconds) s bucket boundary (was the step changed?); rewind the pipeline to a boundary: otel-bridge checkpoints rewind \(pipeline.name) --to TIME",
+                                  pipeline: pipeline.name)
+            }
+            do {
+                runID = try ledger.startRun(pipeline: pipeline.name, windowStart: UTCInstant(unixNanoseconds: watermark))
+                if temporality == .cumulative {
+                    // Series idle past series_expiry (in bucket time) are forgotten; if they
+                    // return they restart. Done under the lock, before anything is read.
+                    let expired = try ledger.expireSeries(
+                        pipeline: pipeline.name, idleBefore: UTCInstant(unixNanoseconds: watermark - pipeline.seriesExpirySeconds * 1_000_000_000))
+                    if expired > 0 { logger.info("forgot idle series", metadata: ["series": "\(expired)", "series_expiry": "\(pipeline.seriesExpirySeconds)s"]) }
+                }
+            } catch {
+                throw checkpointError(error)
+            }
+            machine = PassMachine(
+                settings: PassMachine.Settings(
+                    pipeline: pipeline.name, runID: runID ?? 0, planner: planner,
+                    maxPointsPerRequest: pipeline.maxPointsPerRequest,
+                    requestBudget: pipeline.maxRequestBytes - sink.requestOverhead,
+                    lateDataCheckSeconds: ledger.keepsDigests ? pipeline.lateDataCheckSeconds : 0,
+                    fingerprint: BucketDigest.fingerprint(of: pipeline)),
+                watermark: watermark, now: now)
+            try drive(&machine!, watermark: watermark, summary: &summary)
+            if let runID {
+                do { try ledger.finishRun(runID, status: .ok, error: nil) } catch { throw checkpointError(error) }
+            }
+            log(finished: summary)
+            return summary
+        } catch {
+            if let machine { summary.record(machine) }
+            return failed(summary, error, runID: runID)
+        }
+    }
+
+    /// The loop: the machine decides, this does.
+    private func drive(_ machine: inout PassMachine, watermark: Int64, summary: inout PassSummary) throws(BridgeError) {
+        let aggregator = SeriesAggregator(pipeline: pipeline.name, temporality: temporality, expirySeconds: pipeline.seriesExpirySeconds,
+                                          source: ledger.series(pipeline: pipeline.name, watermark: watermark))
+        let headers = BucketPoints.headers(of: pipeline, temporality: temporality)
+        let budget = machine.settings.requestBudget
+        var open: (stream: ClickHouseRowStream, reader: BucketReader)?
+        defer { open?.stream.close() }
+        var action = machine.start()
+        while true {
+            switch action {
+            case .query(let window):
+                open?.stream.close()
+                let stream = try query(window)
+                open = (stream, try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner, admission: aggregator))
+                action = .read
+                continue
+            case .read:
+                guard let bucket = try open!.reader.next() else {
+                    open?.stream.close()
+                    open = nil
+                    action = machine.endOfChunk()
+                    break
+                }
+                var points: [(metric: Int, point: SeriesAggregator.Point)] = []
+                points.reserveCapacity(bucket.observations.count)
+                for o in bucket.observations {
+                    points.append((o.metric.index, try aggregator.point(
+                        metric: o.metric.mapping, attributes: o.attributes, seriesKey: o.seriesKey,
+                        bucketStart: bucket.start, bucketEnd: bucket.start + planner.step, observation: o.observation)))
+                }
+                note(bucket, summary: &summary)
+                let parts = try sink.encode(BucketPoints.grouped(points, headers: headers), budget: budget)
+                action = machine.read(ReadBucket(
+                    start: bucket.start, rows: bucket.rows, parts: parts, digest: bucket.digest,
+                    overflowed: bucket.overflowed.values.reduce(0, +), changes: aggregator.takeChanges()))
+            case .deliver(let requests):
+                do { try ledger.confirmHeld(pipeline: pipeline.name) } catch {
+                    throw BridgeError(.checkpoint, "lost the checkpoint store before sending a batch: \(error)", pipeline: pipeline.name, underlying: error)
+                }
+                let ack = try sink.send(requests)
+                if ack.rejected > 0 {
+                    logger.warning("receiver rejected points of an acknowledged batch", metadata: [
+                        "rejected": "\(ack.rejected)", "message": "\(ack.message ?? "")",
+                    ])
+                }
+                action = machine.acknowledged(ack)
+            case .commit(let batch):
+                do { try ledger.commit(batch) } catch {
+                    throw BridgeError(.checkpoint, batch.pointsExported > 0
+                        ? "the batch up to \(batch.watermark.iso8601) was acknowledged but its checkpoint could not be committed (it will be sent again): \(error)"
+                        : "\(error)", pipeline: pipeline.name, underlying: error)
+                }
+                action = machine.committed()
+                summary.record(machine)
+            case .loadDigests(let from, let to):
+                // Everything was exported and committed: a failing check is reported, not fatal.
+                do {
+                    let stored = try ledger.bucketDigests(pipeline: pipeline.name, from: UTCInstant(unixNanoseconds: from), to: UTCInstant(unixNanoseconds: to))
+                    action = machine.digestsLoaded(Dictionary(uniqueKeysWithValues: stored.map { ($0.key.unixNanoseconds, $0.value) }))
+                } catch {
+                    lateDataCheckFailed(error)
+                    action = .finish
+                }
+            case .readDigests(let windows):
+                do {
+                    action = machine.digestsRead(try digests(of: windows))
+                } catch {
+                    lateDataCheckFailed(error)
+                    action = .finish
+                }
+            case .recordLateBuckets(let late):
+                logger.warning("rows arrived after their bucket was exported; they are not in the exported data (consider a longer lag)", metadata: [
+                    "late_buckets": "\(late.count)",
+                    "buckets": "\(late.prefix(5).map(\.bucketStart.iso8601).joined(separator: ", "))\(late.count > 5 ? ", …" : "")",
+                    "lag": "\(pipeline.lagSeconds)s",
+                ])
+                summary.record(machine)
+                do {
+                    try ledger.recordLateBuckets(pipeline: pipeline.name, runID: machine.settings.runID, digests: late)
+                    action = machine.recorded()
+                } catch {
+                    lateDataCheckFailed(error)
+                    action = .finish
+                }
+            case .finish:
+                summary.record(machine)
+                return
+            }
+        }
+    }
+
+    private func query(_ window: TimeWindow) throws(BridgeError) -> ClickHouseRowStream {
+        logger.debug("querying", metadata: ["window": "\(window)"])
+        do {
+            return try clickhouse.query(WindowQuery.sql(for: pipeline), parameters: WindowQuery.parameters(for: pipeline, window: window))
+        } catch {
+            throw BridgeError(.query, error.description, pipeline: pipeline.name, file: pipeline.queryFile, underlying: error)
+        }
+    }
+
+    /// The digests of the buckets in `windows`, read again (nothing is aggregated or admitted).
+    private func digests(of windows: [TimeWindow]) throws(BridgeError) -> [Int64: BucketDigest] {
+        var current: [Int64: BucketDigest] = [:]
+        for window in windows {
+            let stream = try query(window)
+            defer { stream.close() }
+            var reader = try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner, admission: nil)
+            while let bucket = try reader.next() { current[bucket.start] = bucket.digest }
+        }
+        return current
+    }
+
+    private func lateDataCheckFailed(_ error: any Error) {
+        logger.warning("late-data check failed; the export itself succeeded", metadata: ["error": "\(redact("\(error)"))"])
+    }
+
+    /// Counts (and logs, the first time in a pass) what the reader merged or sent to overflow.
+    private func note(_ bucket: ResultBucket, summary: inout PassSummary) {
+        if bucket.mergedRows > 0 {
+            if summary.mergedRows == 0 {
+                logger.warning("result rows of one series were merged: two groups of the query's result are one series (an attribute that is '' in one and NULL in the other is omitted in both, or the query does not GROUP BY every attribute column)", metadata: [
+                    "bucket": "\(UTCInstant(unixNanoseconds: bucket.start).iso8601)",
+                ])
+            }
+            summary.mergedRows += bucket.mergedRows
+        }
+        for (metric, n) in bucket.overflowed.sorted(by: { $0.key < $1.key }) {
+            if summary.seriesOverflowed[metric] == nil {
+                let limit = pipeline.metrics.first { $0.name == metric }?.cardinalityLimit ?? 0
+                logger.warning("metric reached its cardinality limit: further series are aggregated into otel.metric.overflow=true", metadata: [
+                    "metric": "\(metric)", "cardinality_limit": "\(limit)",
+                    "bucket": "\(UTCInstant(unixNanoseconds: bucket.start).iso8601)",
+                ])
+            }
+            summary.seriesOverflowed[metric, default: 0] += n
+        }
+    }
+
+    private func checkpointError(_ error: any Error) -> BridgeError {
+        (error as? BridgeError) ?? BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
+    }
+
+    private func failed(_ summary: PassSummary, _ error: any Error, runID: Int64?) -> PassSummary {
+        var summary = summary
+        let bridgeError = (error as? BridgeError) ?? BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
+        summary.status = .failed
+        // What is stored in runs.error and shown in checkpoints: no secret, one line.
+        summary.error = redact(bridgeError.description)
+        logger.error("pass failed; the watermark stays at \(UTCInstant(unixNanoseconds: summary.watermarkAfter).iso8601)", metadata: ["error": "\(summary.error ?? "")"])
+        if let runID {
+            do { try ledger.finishRun(runID, status: .failed, error: summary.error) } catch {
+                logger.error("could not record the failed run", metadata: ["error": "\(redact("\(error)"))"])
+            }
+        }
+        return summary
+    }
+
+    private func log(finished summary: PassSummary) {
+        var metadata: Logger.Metadata = [
+            "watermark": "\(UTCInstant(unixNanoseconds: summary.watermarkAfter).iso8601)", "rows": "\(summary.rowsRead)",
+            "points": "\(summary.pointsExported)", "batches": "\(summary.batches)", "rejected": "\(summary.pointsRejected)",
+        ]
+        if summary.mergedRows > 0 { metadata["merged_rows"] = "\(summary.mergedRows)" }
+        if !summary.seriesOverflowed.isEmpty {
+            metadata["series_overflowed"] = "\(summary.seriesOverflowed.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"
+        }
+        logger.info("pass finished", metadata: metadata)
+    }
+}
+
+extension PassSummary {
+    /// The machine's counters: what is committed so far.
+    mutating func record(_ machine: PassMachine) {
+        watermarkAfter = machine.watermark
+        rowsRead = machine.rowsRead
+        pointsExported = machine.pointsExported
+        pointsRejected = machine.pointsRejected
+        batches = machine.batches
+        queries = machine.queries
+        lateBuckets = machine.lateBuckets
+    }
+}

@@ -1,0 +1,103 @@
+import Checkpoints
+import Foundation
+import Rollup
+import UTCTime
+
+/// Where a pass keeps its books: the pipeline's lock, watermark, run record, cumulative series
+/// state, commits and late-data digests. ``CheckpointLedger`` keeps them in the checkpoint store;
+/// a dry run keeps none (``DryRunLedger``): it reads what is there and writes nothing. Every
+/// method blocks; errors are the store's.
+protocol PassLedger {
+    /// Takes the pipeline's lock; false when another run holds it.
+    func lock(pipeline: String) throws -> Bool
+    func unlock(pipeline: String)
+    func recordSkipped(pipeline: String, reason: String) throws
+    /// The pipeline's watermark; a pipeline without checkpoint starts at `initial`.
+    func watermark(pipeline: String, initial: UTCInstant) throws -> UTCInstant
+    /// Opens the run record that commits count into.
+    func startRun(pipeline: String, windowStart: UTCInstant) throws -> Int64
+    func finishRun(_ runID: Int64, status: RunStatus, error: String?) throws
+    /// Forgets cumulative series idle since before `idleBefore`; returns how many.
+    func expireSeries(pipeline: String, idleBefore: UTCInstant) throws -> Int
+    /// The stored cumulative state the pass starts from (at `watermark`).
+    func series(pipeline: String, watermark: Int64) -> any SeriesStateSource
+    /// Checks, before a batch is sent, that the pass may still send: a lost store connection
+    /// would also mean a lost lock.
+    func confirmHeld(pipeline: String) throws
+    func commit(_ batch: BatchCommit) throws
+    /// Whether bucket digests are kept (and so late data can be checked).
+    var keepsDigests: Bool { get }
+    func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String]
+    func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws
+}
+
+/// The books in the checkpoint store, under the pipeline's advisory lock.
+struct CheckpointLedger: PassLedger {
+    let store: CheckpointStore
+
+    func lock(pipeline: String) throws -> Bool { try store.tryLock(pipeline: pipeline) }
+    func unlock(pipeline: String) { _ = try? store.unlock(pipeline: pipeline) }
+    func recordSkipped(pipeline: String, reason: String) throws { _ = try store.recordSkippedRun(pipeline: pipeline, reason: reason) }
+
+    func watermark(pipeline: String, initial: UTCInstant) throws -> UTCInstant {
+        UTCInstant(try store.ensureCheckpoint(pipeline: pipeline, initialWatermark: initial.date).watermark)
+    }
+
+    func startRun(pipeline: String, windowStart: UTCInstant) throws -> Int64 {
+        try store.startRun(pipeline: pipeline, windowStart: windowStart.date)
+    }
+
+    func finishRun(_ runID: Int64, status: RunStatus, error: String?) throws {
+        try store.finishRun(runID: runID, status: status, error: error)
+    }
+
+    func expireSeries(pipeline: String, idleBefore: UTCInstant) throws -> Int {
+        try store.expireSeries(pipeline: pipeline, idleBefore: idleBefore.date)
+    }
+
+    func series(pipeline: String, watermark: Int64) -> any SeriesStateSource {
+        StoredSeries(store: store, pipeline: pipeline, notAfter: nil)
+    }
+
+    func confirmHeld(pipeline: String) throws { try store.connection.ping() }
+    func commit(_ batch: BatchCommit) throws { try store.commit(batch) }
+    var keepsDigests: Bool { true }
+
+    func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String] {
+        try store.bucketDigests(pipeline: pipeline, from: from, to: to)
+    }
+
+    func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws {
+        try store.recordLateBuckets(pipeline: pipeline, runID: runID, digests: digests)
+    }
+}
+
+/// A dry run's books: it reads the watermark and the series state and writes nothing, takes no
+/// lock and keeps no run record.
+struct DryRunLedger: PassLedger {
+    let store: CheckpointStore
+
+    func lock(pipeline: String) throws -> Bool { true }
+    func unlock(pipeline: String) {}
+    func recordSkipped(pipeline: String, reason: String) throws {}
+
+    func watermark(pipeline: String, initial: UTCInstant) throws -> UTCInstant {
+        try store.checkpoint(pipeline: pipeline).map { UTCInstant($0.watermark) } ?? initial
+    }
+
+    func startRun(pipeline: String, windowStart: UTCInstant) throws -> Int64 { 0 }
+    func finishRun(_ runID: Int64, status: RunStatus, error: String?) throws {}
+    func expireSeries(pipeline: String, idleBefore: UTCInstant) throws -> Int { 0 }
+
+    func series(pipeline: String, watermark: Int64) -> any SeriesStateSource {
+        // No lock: a pass may have committed since the watermark was read; state past it is
+        // not the one this dry run starts from.
+        StoredSeries(store: store, pipeline: pipeline, notAfter: watermark)
+    }
+
+    func confirmHeld(pipeline: String) throws {}
+    func commit(_ batch: BatchCommit) throws {}
+    var keepsDigests: Bool { false }
+    func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String] { [:] }
+    func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws {}
+}

@@ -1,0 +1,44 @@
+import UTCTime
+
+/// What one acknowledged batch commits, as one value: the watermark it moves to, the run's
+/// counters, the cumulative series state as of its last bucket and the digests of its buckets.
+/// ``CheckpointStore/commit(_:)`` writes all of it in one transaction.
+public struct BatchCommit: Sendable, Equatable {
+    public var pipeline: String
+    public var runID: Int64
+    /// The new watermark: the start of the first bucket not in the batch.
+    public var watermark: UTCInstant
+    public var rowsRead: Int64 = 0
+    public var pointsExported: Int64 = 0
+    /// Points the receiver reported rejected in a partial success, and what it said.
+    public var pointsRejected: Int64 = 0
+    public var rejectionMessage: String?
+    /// The series whose totals changed, as they are after the batch; others keep their rows.
+    public var series: [SeriesState] = []
+    /// Series aggregated into an overflow series in the batch's buckets.
+    public var seriesOverflowed = 0
+    /// The digest of every bucket the batch covers that is recent enough to be checked for late
+    /// data, empty buckets included.
+    public var bucketDigests: [BucketDigestRecord] = []
+    /// Digests of buckets before this are no longer needed.
+    public var pruneDigestsBefore: UTCInstant?
+    /// Refuse unless this session holds the pipeline's advisory lock (see `docs/checkpoints.md`).
+    public var requireLock = false
+
+    public init(pipeline: String, runID: Int64, watermark: UTCInstant) {
+        self.pipeline = pipeline
+        self.runID = runID
+        self.watermark = watermark
+    }
+}
+
+/// A bucket's digest as stored in `otel_bridge.bucket_digests`.
+public struct BucketDigestRecord: Sendable, Equatable {
+    public var bucketStart: UTCInstant
+    public var digest: String
+
+    public init(bucketStart: UTCInstant, digest: String) {
+        self.bucketStart = bucketStart
+        self.digest = digest
+    }
+}

@@ -1,0 +1,321 @@
+import Checkpoints
+import OTLP
+import UTCTime
+
+/// A bucket read from the result, aggregated and encoded, that the pass has not delivered yet.
+package struct ReadBucket: Sendable, Equatable {
+    package var start: Int64
+    /// Result rows it was read from.
+    package var rows: Int
+    /// Its points, encoded once; several parts only when it is larger than one request.
+    package var parts: [EncodedPoints]
+    /// The digest of its rows, for the late-data check.
+    package var digest: BucketDigest
+    /// Series aggregated into an overflow series.
+    package var overflowed: Int
+    /// Cumulative series it changed, as they are after it.
+    package var changes: [SeriesState]
+
+    package init(start: Int64, rows: Int, parts: [EncodedPoints], digest: BucketDigest = BucketDigest(), overflowed: Int = 0, changes: [SeriesState] = []) {
+        self.start = start
+        self.rows = rows
+        self.parts = parts
+        self.digest = digest
+        self.overflowed = overflowed
+        self.changes = changes
+    }
+
+    package var points: Int { parts.reduce(0) { $0 + $1.pointCount } }
+    package var bytes: Int { parts.reduce(0) { $0 + $1.byteCount } }
+}
+
+/// The decisions of one pass of one rollup pipeline, apart from their effects.
+///
+/// Given the watermark and now, and told what was read, acknowledged and committed, it says what
+/// to do next as an ``Action``; the pass driver (`Sources/Bridge/PassDriver.swift`) carries the
+/// actions out against ClickHouse, the sink and the checkpoint store and reports back. Nothing
+/// here does I/O, so every decision is tested without a network (`PassMachineTests`):
+///
+/// 1. Chunks: `[watermark, last closed bucket end)` cut into queries of at most
+///    `max_buckets_per_query` buckets (``WindowPlanner``). No closed bucket: the empty window is
+///    committed, so the run records that it looked.
+/// 2. Batches: read buckets join the pending batch until the next one would take it past
+///    `max_points_per_request` points or the request budget in bytes; then the batch is delivered
+///    (whole buckets, one request; a lone bucket larger than a request goes as several) and, once
+///    acknowledged, committed with the watermark at the next bucket's start. At a chunk's end the
+///    rest is delivered and the watermark moves to the chunk's end, empty buckets included.
+/// 3. A commit is one ``BatchCommit``: the watermark, the run's counters, the latest state of
+///    every cumulative series the batch changed, and the digests of its recent buckets.
+/// 4. Late data: with `late_data_check`, buckets exported by earlier passes within the check are
+///    read again and compared with their stored digests; changed ones are recorded, not re-sent.
+///
+/// A failure of any action ends the pass where it stands: what was committed stays.
+package struct PassMachine: Sendable {
+    package struct Settings: Sendable, Equatable {
+        package var pipeline: String
+        /// The run record that commits count into.
+        package var runID: Int64
+        package var planner: WindowPlanner
+        package var maxPointsPerRequest: Int
+        /// The bytes of points one request may hold: `max_request_bytes` less the request's framing.
+        package var requestBudget: Int
+        /// `late_data_check` in seconds; 0 records no digests and checks nothing.
+        package var lateDataCheckSeconds: Int64
+        /// Identifies the pipeline's definition in stored digests (``BucketDigest/fingerprint(of:)``).
+        package var fingerprint: String
+
+        package init(pipeline: String, runID: Int64, planner: WindowPlanner, maxPointsPerRequest: Int, requestBudget: Int,
+                     lateDataCheckSeconds: Int64 = 0, fingerprint: String = "") {
+            self.pipeline = pipeline
+            self.runID = runID
+            self.planner = planner
+            self.maxPointsPerRequest = maxPointsPerRequest
+            self.requestBudget = requestBudget
+            self.lateDataCheckSeconds = lateDataCheckSeconds
+            self.fingerprint = fingerprint
+        }
+    }
+
+    package enum Action: Sendable, Equatable {
+        /// Query this window and read its buckets in order: ``read(_:)`` each, then ``endOfChunk()``.
+        case query(TimeWindow)
+        /// Read the next bucket of the open query (``read(_:)``, or ``endOfChunk()`` when there is none).
+        case read
+        /// Send these requests in order; once every one is acknowledged: ``acknowledged(_:)``.
+        case deliver([[EncodedPoints]])
+        /// Commit this; then ``committed()``.
+        case commit(BatchCommit)
+        /// Load the digests stored for the buckets in `[from, to)`; then ``digestsLoaded(_:)``.
+        case loadDigests(from: Int64, to: Int64)
+        /// Read these windows again for their buckets' digests only; then ``digestsRead(_:)``.
+        case readDigests([TimeWindow])
+        /// Record these buckets as changed after their export (new digests); then ``recorded()``.
+        case recordLateBuckets([BucketDigestRecord])
+        /// The pass is done.
+        case finish
+    }
+
+    package let settings: Settings
+    /// The watermark the pass started from.
+    package let startWatermark: Int64
+    /// The watermark as last committed.
+    package private(set) var watermark: Int64
+    package private(set) var rowsRead: Int64 = 0
+    package private(set) var pointsExported: Int64 = 0
+    package private(set) var pointsRejected: Int64 = 0
+    /// Deliveries acknowledged.
+    package private(set) var batches = 0
+    package private(set) var queries = 0
+    package private(set) var lateBuckets = 0
+
+    private let chunks: [TimeWindow]
+    private var chunk = 0
+    private var pending: [ReadBucket] = []
+    private var pendingPoints = 0
+    private var pendingBytes = 0
+    /// Delivered (or committed without points), not yet committed: the buckets and the watermark.
+    private var inFlight: (buckets: [ReadBucket], upTo: Int64, ack: ExportAcknowledgement)?
+    /// What follows the commit in flight: more of the open chunk, or the next chunk.
+    private var resume: Resume = .read
+    /// Buckets starting at or after this are recent enough to carry digests.
+    private let digestFrom: Int64
+    private var storedDigests: [Int64: String] = [:]
+
+    private enum Resume { case read, nextChunk, lateData }
+
+    package init(settings: Settings, watermark: Int64, now: Int64) {
+        self.settings = settings
+        self.startWatermark = watermark
+        self.watermark = watermark
+        self.chunks = settings.planner.chunks(watermark: watermark, now: now)
+        let planner = settings.planner
+        self.digestFrom = settings.lateDataCheckSeconds > 0
+            ? planner.alignDown(planner.closedUntil(now: now) - settings.lateDataCheckSeconds * 1_000_000_000)
+            : .max
+    }
+
+    private var step: Int64 { settings.planner.stepSeconds * 1_000_000_000 }
+
+    /// Closed buckets this pass exports, and how many of them are committed.
+    package var bucketsTotal: Int { chunks.last.map { Int(($0.end - startWatermark) / step) } ?? 0 }
+    package var bucketsDone: Int { Int((watermark - startWatermark) / step) }
+
+    // MARK: - Events
+
+    /// The first action.
+    package mutating func start() -> Action {
+        guard let first = chunks.first else {
+            // Nothing closed since the last pass: record the empty window [watermark, watermark).
+            var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: watermark))
+            commit.requireLock = true
+            inFlight = ([], watermark, ExportAcknowledgement())
+            resume = .lateData
+            return .commit(commit)
+        }
+        queries += 1
+        return .query(first)
+    }
+
+    /// A complete bucket of the open query, in bucket order.
+    package mutating func read(_ bucket: ReadBucket) -> Action {
+        precondition(inFlight == nil, "read while a batch is in flight")
+        var action = Action.read
+        if pendingPoints > 0
+            && (pendingPoints + bucket.points > settings.maxPointsPerRequest || pendingBytes + bucket.bytes > settings.requestBudget) {
+            // The batch goes first, up to this bucket's start; this bucket starts the next one.
+            action = flush(upTo: bucket.start, then: .read)
+        }
+        pending.append(bucket)
+        pendingPoints += bucket.points
+        pendingBytes += bucket.bytes
+        return action
+    }
+
+    /// The open query has no more buckets: deliver the rest, and move the watermark to its end.
+    package mutating func endOfChunk() -> Action {
+        precondition(inFlight == nil, "end of chunk while a batch is in flight")
+        let end = chunks[chunk].end
+        return flush(upTo: end, then: .nextChunk)
+    }
+
+    /// The receiver acknowledged every request of the delivery.
+    package mutating func acknowledged(_ ack: ExportAcknowledgement) -> Action {
+        guard let flight = inFlight else { preconditionFailure("acknowledged without a delivery") }
+        batches += 1
+        inFlight!.ack = ack
+        return .commit(commit(flight.buckets, upTo: flight.upTo, ack: ack))
+    }
+
+    /// The commit in flight is durable.
+    package mutating func committed() -> Action {
+        guard let flight = inFlight else { preconditionFailure("committed without a commit") }
+        inFlight = nil
+        account(flight.buckets, ack: flight.ack)
+        watermark = max(watermark, flight.upTo)
+        return next()
+    }
+
+    /// The digests stored for the buckets asked by ``Action/loadDigests(from:to:)``, by bucket start.
+    package mutating func digestsLoaded(_ stored: [Int64: String]) -> Action {
+        guard !stored.isEmpty else { return .finish }
+        storedDigests = stored
+        let planner = WindowPlanner(stepSeconds: settings.planner.stepSeconds, lagSeconds: 0,
+                                    maxBucketsPerQuery: settings.planner.maxBucketsPerQuery)
+        let windows = planner.chunks(watermark: digestFrom, now: startWatermark)
+        return .readDigests(windows)
+    }
+
+    /// The digests of the buckets read again, by bucket start (a bucket with no rows is absent).
+    package mutating func digestsRead(_ current: [Int64: BucketDigest]) -> Action {
+        var late: [BucketDigestRecord] = []
+        for (start, digest) in storedDigests.sorted(by: { $0.key < $1.key }) where digest.hasPrefix(settings.fingerprint + ":") {
+            // Digests recorded under another definition of the pipeline are not comparable.
+            let now = (current[start] ?? BucketDigest()).text(fingerprint: settings.fingerprint)
+            if now != digest { late.append(BucketDigestRecord(bucketStart: UTCInstant(unixNanoseconds: start), digest: now)) }
+        }
+        guard !late.isEmpty else { return .finish }
+        lateBuckets = late.count
+        return .recordLateBuckets(late)
+    }
+
+    /// The late buckets are recorded.
+    package mutating func recorded() -> Action { .finish }
+
+    // MARK: - Decisions
+
+    /// Takes the pending buckets out as the batch up to `upTo`: a delivery when it has points, a
+    /// commit when it only moves the watermark, or nothing.
+    private mutating func flush(upTo: Int64, then: Resume) -> Action {
+        let buckets = pending
+        pending = []
+        pendingPoints = 0
+        pendingBytes = 0
+        resume = then
+        let points = buckets.reduce(0) { $0 + $1.points }
+        if points > 0 {
+            inFlight = (buckets, upTo, ExportAcknowledgement())
+            return .deliver(requests(buckets))
+        }
+        if upTo > watermark {
+            inFlight = (buckets, upTo, ExportAcknowledgement())
+            return .commit(commit(buckets, upTo: upTo, ack: ExportAcknowledgement()))
+        }
+        account(buckets, ack: ExportAcknowledgement())
+        return next()
+    }
+
+    /// What follows a batch.
+    private mutating func next() -> Action {
+        switch resume {
+        case .read:
+            return .read
+        case .nextChunk:
+            chunk += 1
+            if chunk < chunks.count {
+                queries += 1
+                return .query(chunks[chunk])
+            }
+            return lateDataCheck()
+        case .lateData:
+            return lateDataCheck()
+        }
+    }
+
+    private func lateDataCheck() -> Action {
+        // Only buckets exported by earlier passes: this pass's buckets were just digested.
+        guard digestFrom != .max, startWatermark > digestFrom else { return .finish }
+        return .loadDigests(from: digestFrom, to: startWatermark)
+    }
+
+    /// The batch's parts packed in order into requests within the budget (one request unless a
+    /// lone bucket is larger than a request).
+    private func requests(_ buckets: [ReadBucket]) -> [[EncodedPoints]] {
+        var requests: [[EncodedPoints]] = []
+        var current: [EncodedPoints] = []
+        var bytes = 0
+        for part in buckets.lazy.flatMap(\.parts) {
+            if !current.isEmpty && bytes + part.byteCount > settings.requestBudget {
+                requests.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(part)
+            bytes += part.byteCount
+        }
+        if !current.isEmpty { requests.append(current) }
+        return requests
+    }
+
+    private func commit(_ buckets: [ReadBucket], upTo: Int64, ack: ExportAcknowledgement) -> BatchCommit {
+        var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: upTo))
+        commit.requireLock = true
+        commit.rowsRead = Int64(buckets.reduce(0) { $0 + $1.rows })
+        commit.pointsExported = Int64(buckets.reduce(0) { $0 + $1.points })
+        commit.pointsRejected = ack.rejected
+        if ack.rejected > 0 || ack.message != nil { commit.rejectionMessage = ack.message ?? "\(ack.rejected) points rejected" }
+        // The latest state of every series the buckets changed.
+        var latest: [SeriesRef: SeriesState] = [:]
+        for bucket in buckets { for state in bucket.changes { latest[SeriesRef(state)] = state } }
+        commit.series = latest.keys.sorted().map { latest[$0]! }
+        commit.seriesOverflowed = buckets.reduce(0) { $0 + $1.overflowed }
+        if digestFrom != .max {
+            // Every recent bucket the commit covers, empty ones included.
+            let from = settings.planner.alignDown(digestFrom)
+            let byStart = Dictionary(buckets.map { ($0.start, $0.digest) }, uniquingKeysWith: { a, _ in a })
+            var t = max(watermark, from)
+            while t < upTo {
+                commit.bucketDigests.append(BucketDigestRecord(
+                    bucketStart: UTCInstant(unixNanoseconds: t), digest: (byStart[t] ?? BucketDigest()).text(fingerprint: settings.fingerprint)))
+                t += step
+            }
+            commit.pruneDigestsBefore = UTCInstant(unixNanoseconds: from)
+        }
+        return commit
+    }
+
+    private mutating func account(_ buckets: [ReadBucket], ack: ExportAcknowledgement) {
+        rowsRead += Int64(buckets.reduce(0) { $0 + $1.rows })
+        pointsExported += Int64(buckets.reduce(0) { $0 + $1.points })
+        pointsRejected += ack.rejected
+    }
+}
