@@ -16,7 +16,11 @@
 4. Policy, what a schema cannot say: the security context of every container, secrets only through
    secretKeyRef, the CronJob's concurrency and deadlines, probes on the health port, a grace period
    above BRIDGE_SHUTDOWN_TIMEOUT, mounts that match the image's paths, ...
-5. Self-test: a set of broken variants of the rendered manifests (a missing securityContext, a
+5. Image libraries: when a built otel-bridge is there (.build/{release,debug}/otel-bridge; test.sh
+   builds one for the fault suite), every shared library it loads outside the Swift toolchain (the
+   image links that statically) must come from a `runtime` package of deploy/apt-packages.txt, a
+   package those depend on, or a package of priority `required` (what debian:bookworm-slim holds).
+6. Self-test: a set of broken variants of the rendered manifests (a missing securityContext, a
    literal password, concurrencyPolicy Allow, a misspelt field, ...), each of which must be caught;
    so this check is known to be able to fail.
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import copy
 import filecmp
+import functools
 import hashlib
 import json
 import shutil
@@ -358,7 +363,74 @@ def check_policy(docs: list[dict]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# 5. self-test: broken variants that must be caught
+# 5. the image's runtime libraries
+
+APT_LIST = ROOT / "deploy" / "apt-packages.txt"
+
+
+def apt_packages(role: str) -> list[str]:
+    out = []
+    for line in APT_LIST.read_text().splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2 and fields[0] == role:
+            out.append(fields[1])
+    return out
+
+
+def built_binary() -> Path | None:
+    found = [p for p in (ROOT / ".build" / "release" / "otel-bridge", ROOT / ".build" / "debug" / "otel-bridge") if p.exists()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def run(cmd: list[str]) -> str:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+
+
+@functools.lru_cache(maxsize=None)
+def library_packages(binary: Path) -> dict[str, str]:
+    """Each shared library the binary loads (outside the Swift toolchain) -> its Debian package."""
+    paths = {}
+    for line in run(["ldd", str(binary)]).splitlines():
+        parts = line.split("=>")
+        if len(parts) != 2 or not parts[1].strip().startswith("/"):
+            continue
+        path = parts[1].split("(")[0].strip()
+        if "/lib/swift/" in path:
+            continue  # the Swift runtime: linked statically in the image (--static-swift-stdlib)
+        # usrmerge: dpkg knows a library under /lib or under /usr/lib, whichever its package ships.
+        other = path.replace("/usr/lib/", "/lib/", 1) if path.startswith("/usr/lib/") else "/usr" + path
+        paths[parts[0].strip()] = (path, other)
+    owners = {}
+    candidates = [c for pair in paths.values() for c in pair]
+    for line in run(["dpkg", "-S", *candidates]).splitlines() if candidates else []:
+        package, _, file = line.partition(": ")
+        owners[file.strip()] = package.split(":", 1)[0]
+    return {lib: owners.get(a) or owners.get(b) or "" for lib, (a, b) in paths.items()}
+
+
+def runtime_closure(runtime: list[str]) -> set[str]:
+    out = run(["apt-cache", "depends", "--recurse", "--installed", "--no-recommends", "--no-suggests",
+               "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", *runtime])
+    closure = {l.strip().split(":", 1)[0] for l in out.splitlines() if l and not l[0].isspace() and not l.startswith("<")}
+    required = run(["dpkg-query", "-W", "-f", "${Package} ${Priority}\n"])
+    closure |= {l.split()[0] for l in required.splitlines() if l.endswith(" required")}
+    return closure
+
+
+def check_runtime_libraries(runtime: list[str], binary: Path) -> list[str]:
+    closure = runtime_closure(runtime)
+    errors = []
+    for lib, owner in sorted(library_packages(binary).items()):
+        if not owner:
+            errors.append(f"image: {binary.name} loads {lib}, which no Debian package provides here")
+        elif owner not in closure:
+            errors.append(f"image: {binary.name} loads {lib} from package {owner}, which the runtime "
+                          f"packages of deploy/apt-packages.txt ({' '.join(runtime)}) do not bring")
+    return errors
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. self-test: broken variants that must be caught
 
 def find(docs, kind):
     return next(d for d in docs if d["kind"] == kind)
@@ -429,8 +501,14 @@ def main() -> int:
             theirs = sorted((d["kind"], d["metadata"]["name"].rsplit("-", 1)[0] if d["kind"] == "ConfigMap" else d["metadata"]["name"]) for d in ext_docs)
             if ours != theirs:
                 errors.append(f"{tool} renders {theirs}, this script {ours}")
+    binary = built_binary() if shutil.which("ldd") and shutil.which("dpkg") and shutil.which("apt-cache") else None
+    runtime = apt_packages("runtime")
+    if binary:
+        errors += check_runtime_libraries(runtime, binary)
     if not errors and not args.no_self_test:
         errors += self_test(docs)
+        if binary and "libpq5" in runtime and not check_runtime_libraries([p for p in runtime if p != "libpq5"], binary):
+            errors.append("self-test: a runtime list without libpq5 passed the image library check")
 
     for e in errors:
         print(f"validate_manifests: {e}", file=sys.stderr)
@@ -438,6 +516,8 @@ def main() -> int:
         print(f"validate_manifests: FAILED, {len(errors)} finding(s)", file=sys.stderr)
         return 1
     extra = f"; also rendered by {external[0]}" if external else ""
+    extra += (f"; every library {binary.relative_to(ROOT)} loads comes from the runtime packages" if binary
+              else "; image libraries not checked (no built otel-bridge)")
     selft = "" if args.no_self_test else f"; {len(MUTATIONS)} broken variants all caught"
     print(f"validate_manifests: {len(checked)} objects valid against Kubernetes "
           f"{', '.join(KUBERNETES_VERSIONS)} (strict) and policy{extra}{selft}")
