@@ -3,21 +3,28 @@
 #
 #   scripts/bootstrap.sh
 #
-# - apt: libcurl4-openssl-dev zlib1g-dev libpq-dev postgresql pkg-config (python3-venv if venv is unavailable);
+# - apt: the packages of deploy/apt-packages.txt (libcurl, zlib, libpq, pkg-config, postgresql, and the
+#   runtime libraries the Dockerfile installs; python3-venv if venv is unavailable);
 #   `apt-get update` + install only when `dpkg -s` says one is missing. Debian's automatic "main"
 #   cluster is not created (tests start their own throwaway cluster via scripts/services/postgres.sh).
-# - .venv/ at the repo root (gitignored) with pinned chdb-core and opentelemetry-proto (+ protobuf),
+# - .venv/ at the repo root (gitignored) with pinned chdb-core, opentelemetry-proto (+ protobuf) and
+#   kubernetes-validate (+ PyYAML, jsonschema),
 #   created or completed only when missing.
 # Quiet unless something fails (then the captured output is shown). Re-runs take well under a second.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PINS=("chdb-core==26.9.0" "opentelemetry-proto==1.45.2")
+# kubernetes-validate bundles the Kubernetes JSON schemas (no network at validation time):
+# scripts/validate_manifests.py checks deploy/kubernetes/ with it.
+PINS=("chdb-core==26.9.0" "opentelemetry-proto==1.45.2" "kubernetes-validate==1.37.0")
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 fail() { echo "bootstrap: $1 failed:" >&2; cat "$log" >&2; exit 1; }
 sudo_=""; [[ $(id -u) -eq 0 ]] || sudo_="sudo"
 
-pkgs=(libcurl4-openssl-dev zlib1g-dev libpq-dev postgresql pkg-config)
+# The apt packages come from deploy/apt-packages.txt, the one list the Dockerfile installs from too
+# (build, runtime and test roles; CI installs all three, so every name the image uses is proven here).
+mapfile -t pkgs < <(awk '!/^[[:space:]]*(#|$)/ {print $2}' "$root/deploy/apt-packages.txt")
+((${#pkgs[@]})) || { echo "bootstrap: no packages read from deploy/apt-packages.txt" >&2; exit 1; }
 python3 -c 'import ensurepip, venv' 2>/dev/null || pkgs+=(python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

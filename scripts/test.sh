@@ -9,6 +9,8 @@
 # 6. the fault suite, quick setting with a fixed seed (scripts/fault_suite.py --quick --seed
 #    $FAULT_SUITE_SEED, default 1; skip with SKIP_FAULT_SUITE=1)
 # 7. the bad-input suite, quick setting (scripts/bad_input_suite.py --quick; skip with SKIP_BAD_INPUT_SUITE=1)
+# 8. deploy/ checks: scripts/validate_manifests.py (Kubernetes schemas + policy, offline) and
+#    scripts/check_dashboards.py (dashboard and alert metric names against what the bridge exports)
 # Exits non-zero if either fails. Service logs: .stack/logs/
 set -euo pipefail
 
@@ -53,4 +55,15 @@ if [[ "${SKIP_BAD_INPUT_SUITE:-0}" != 1 ]]; then
     ((rc != 0)) || rc=$brc
   fi
 fi
+# deploy/, offline and in seconds: the Kubernetes manifests against the bundled schemas and the
+# policy a schema cannot express (scripts/validate_manifests.py), and every metric name the Grafana
+# dashboard and the Prometheus alerts query against what the bridge exports (scripts/check_dashboards.py).
+for check in scripts/validate_manifests.py scripts/check_dashboards.py; do
+  crc=0
+  .venv/bin/python "$check" || crc=$?
+  if ((crc != 0)); then
+    echo "test.sh: $check failed (exit $crc)" >&2
+    ((rc != 0)) || rc=$crc
+  fi
+done
 exit "$rc"

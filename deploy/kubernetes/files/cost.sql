@@ -1,0 +1,15 @@
+-- portkey.cost: cost in USD (the table holds cents of cost_currency) by provider, model,
+-- workspace and currency. sumKahan keeps the float sum independent of the summation order, and
+-- the rounding makes a re-sent batch carry the very same value.
+SELECT
+    toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC') AS bucket,
+    ai_org                                  AS `gen_ai.provider.name`,
+    ai_model                                AS `gen_ai.request.model`,
+    workspace_slug                          AS `portkey.workspace`,
+    cost_currency                           AS `portkey.currency`,
+    round(sumKahan(cost) / 100, 9)          AS cost_usd
+FROM generations
+WHERE created_at >= {window_start:DateTime64(3, 'UTC')}
+  AND created_at <  {window_end:DateTime64(3, 'UTC')}
+GROUP BY bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `portkey.workspace`, `portkey.currency`
+ORDER BY bucket

@@ -1,0 +1,16 @@
+-- portkey.requests: requests per bucket by provider, model, workspace, HTTP status and cache status.
+-- The bridge fills {window_start}, {window_end} and {step_seconds}; nothing is spliced into this text.
+SELECT
+    toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC') AS bucket,
+    ai_org                                  AS `gen_ai.provider.name`,
+    ai_model                                AS `gen_ai.request.model`,
+    workspace_slug                          AS `portkey.workspace`,
+    response_status_code                    AS `http.response.status_code`,
+    cache_status                            AS `portkey.cache_status`,
+    count()                                 AS requests
+FROM generations
+WHERE created_at >= {window_start:DateTime64(3, 'UTC')}
+  AND created_at <  {window_end:DateTime64(3, 'UTC')}
+GROUP BY bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `portkey.workspace`,
+         `http.response.status_code`, `portkey.cache_status`
+ORDER BY bucket

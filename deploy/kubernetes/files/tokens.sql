@@ -1,0 +1,24 @@
+-- portkey.tokens (sum) and gen_ai.client.token.usage (histogram): input tokens (req_units) and
+-- output tokens (res_units) of every request, by provider, model and token type.
+-- Histogram buckets are (previous bound, bound]; the last bucket holds values above every bound.
+WITH {token_bounds:Array(Float64)} AS bounds
+SELECT
+    toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC') AS bucket,
+    ai_org                                  AS `gen_ai.provider.name`,
+    ai_model                                AS `gen_ai.request.model`,
+    token.1                                 AS `gen_ai.token.type`,
+    sum(token.2)                            AS tokens,
+    count()                                 AS usage_count,
+    sum(token.2)                            AS usage_sum,
+    min(token.2)                            AS usage_min,
+    max(token.2)                            AS usage_max,
+    sumForEach(arrayMap(i -> toUInt64(i = if(arrayFirstIndex(b -> toFloat64(token.2) <= b, bounds) = 0,
+                                             length(bounds) + 1,
+                                             arrayFirstIndex(b -> toFloat64(token.2) <= b, bounds))),
+                        range(1, length(bounds) + 2))) AS usage_buckets
+FROM generations
+ARRAY JOIN [('input', toUInt64(req_units)), ('output', toUInt64(res_units))] AS token
+WHERE created_at >= {window_start:DateTime64(3, 'UTC')}
+  AND created_at <  {window_end:DateTime64(3, 'UTC')}
+GROUP BY bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`
+ORDER BY bucket
