@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.28.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         // C libraries, each behind a [system] module map and a shim of typed helpers.
@@ -81,6 +82,7 @@ let package = Package(
         .target(name: "Bridge", dependencies: [
             "Rollup", "PipelineConfig", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
         // The command line: thin, builds the pieces and calls into Bridge.

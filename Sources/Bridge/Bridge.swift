@@ -72,7 +72,13 @@ public final class Bridge: Sendable {
     /// One catch-up pass over the enabled pipelines (or `only` those named). Never throws for a
     /// pipeline's failure: that is in its summary; throws when nothing can start (bad usage,
     /// Postgres unreachable).
-    public func run(dryRun: Bool = false, only: [String] = [], output: @escaping (String) -> Void = { print($0) }) throws(BridgeError) -> [PassSummary] {
+    ///
+    /// - Parameters:
+    ///   - stop: tells the passes to stop at their next safe point (`serve`'s shutdown).
+    ///   - recordSkips: record a pass skipped for the lock in `otel_bridge.runs` (`serve`'s
+    ///     replicas skip each other every step and do not).
+    public func run(dryRun: Bool = false, only: [String] = [], output: @escaping (String) -> Void = { print($0) },
+                    stop: StopSignal? = nil, recordSkips: Bool = true) throws(BridgeError) -> [PassSummary] {
         let selected = try select(only)
         if !dryRun && !configuration.pushEnabled {
             logger.warning("metrics export is disabled: set OTEL_PUSH_ENABLED=true to export (nothing was queried, no watermark moved)")
@@ -85,7 +91,7 @@ public final class Bridge: Sendable {
         let exporter = dryRun ? nil : OTLPHTTPExporter(configuration: configuration.metricsExporter, signal: .metrics,
                                                       retryPolicy: configuration.retryPolicy, logger: logger)
         var summaries: [PassSummary] = []
-        for pipeline in selected {
+        for pipeline in selected where !(stop?.isStopped ?? false) {
             let log = logger.with(pipeline: pipeline.name)
             let headers = BucketPoints.headers(of: pipeline, temporality: configuration.temporality)
             let sink: any PointSink
@@ -102,7 +108,8 @@ public final class Bridge: Sendable {
             }
             let driver = PassDriver(
                 pipeline: pipeline, clickhouse: clickhouse, ledger: ledger, sink: sink, temporality: configuration.temporality,
-                logger: log, startAt: configuration.startAt ?? now() - 3_600_000_000_000, now: now(), redact: redact)
+                logger: log, startAt: configuration.startAt ?? now() - 3_600_000_000_000, now: now(), redact: redact,
+                stop: stop, recordSkips: recordSkips)
             summaries.append(driver.run())
         }
         return summaries

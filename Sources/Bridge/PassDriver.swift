@@ -57,9 +57,13 @@ final class PassDriver {
     let startAt: Int64
     let now: Int64
     let redact: Redactor
+    /// Checked before each query and each delivery: a stopped pass ends where it stands.
+    let stop: StopSignal?
+    let recordSkips: Bool
 
     init(pipeline: PipelineConfiguration, clickhouse: ClickHouseClient, ledger: any PassLedger, sink: any PointSink,
-         temporality: AggregationTemporality, logger: Logger, startAt: Int64, now: Int64, redact: Redactor) {
+         temporality: AggregationTemporality, logger: Logger, startAt: Int64, now: Int64, redact: Redactor,
+         stop: StopSignal? = nil, recordSkips: Bool = true) {
         self.pipeline = pipeline
         self.clickhouse = clickhouse
         self.ledger = ledger
@@ -69,6 +73,8 @@ final class PassDriver {
         self.startAt = startAt
         self.now = now
         self.redact = redact
+        self.stop = stop
+        self.recordSkips = recordSkips
     }
 
     private var planner: WindowPlanner {
@@ -83,8 +89,12 @@ final class PassDriver {
         var runID: Int64?
         do {
             guard try ledger.lock(pipeline: pipeline.name) else {
-                try ledger.recordSkipped(pipeline: pipeline.name, reason: "another run holds the pipeline lock")
-                logger.notice("skipped: another run holds the pipeline lock")
+                if recordSkips {
+                    try ledger.recordSkipped(pipeline: pipeline.name, reason: "another run holds the pipeline lock")
+                    logger.notice("skipped: another run holds the pipeline lock")
+                } else {
+                    logger.debug("skipped: another run holds the pipeline lock")
+                }
                 summary.status = .skipped
                 return summary
             }
@@ -149,6 +159,18 @@ final class PassDriver {
         defer { open?.stream.close() }
         var action = machine.start()
         while true {
+            switch action {
+            case .query, .deliver:
+                if stop?.isStopped == true {
+                    logger.notice("stopping for shutdown: nothing more is queried or sent", metadata: [
+                        "watermark": "\(UTCInstant(unixNanoseconds: machine.watermark).iso8601)",
+                    ])
+                    summary.record(machine)
+                    return
+                }
+            default:
+                break
+            }
             switch action {
             case .query(let window):
                 open?.stream.close()

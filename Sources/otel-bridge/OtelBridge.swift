@@ -18,7 +18,7 @@ struct OtelBridge: AsyncParsableCommand {
         abstract: "Exports AI-gateway analytics from ClickHouse to any OpenTelemetry backend.",
         discussion: "Configuration comes from the environment (CLICKHOUSE_*, CHECKPOINT_DATABASE_URL, OTEL_*, BRIDGE_*) and the pipeline file (BRIDGE_CONFIG, default config/bridge.yaml). See README.md.",
         version: BridgeConfiguration.version,
-        subcommands: [Run.self, CheckpointsCommand.self, Validate.self])
+        subcommands: [Run.self, Serve.self, CheckpointsCommand.self, Validate.self])
 
     /// Runs the command, mapping failures to the documented exit codes (argument-parser's own
     /// usage errors would exit with 64).

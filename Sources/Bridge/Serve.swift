@@ -1,0 +1,263 @@
+import CurlHTTP
+import Foundation
+import Logging
+import PipelineConfig
+import Rollup
+import ServiceLifecycle
+import UTCTime
+
+/// What `serve` reads from the environment beside the bridge's own configuration.
+public struct ServeConfiguration: Sendable, Equatable {
+    /// `BRIDGE_SHUTDOWN_TIMEOUT` (seconds, default 20): after SIGTERM or SIGINT, how long an
+    /// in-flight push may take to finish before it is abandoned (its watermark unmoved).
+    public var shutdownTimeout: Duration = .seconds(20)
+    /// `BRIDGE_HEALTH_PORT` (default 8080; 0 turns the health endpoint off).
+    public var healthPort: Int = 8080
+
+    public init(environment: [String: String]) throws(BridgeError) {
+        func value(_ key: String) -> String? {
+            guard let v = environment[key]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
+            return v
+        }
+        if let text = value("BRIDGE_SHUTDOWN_TIMEOUT") {
+            guard let s = Double(text), s.isFinite, (1...3_600).contains(s), let d = Duration(seconds: s, roundingMilliseconds: .towardZero) else {
+                throw BridgeError(.configuration, "expected a number of seconds from 1 to 3600, not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_SHUTDOWN_TIMEOUT")
+            }
+            shutdownTimeout = d
+        }
+        if let text = value("BRIDGE_HEALTH_PORT") {
+            guard let p = Int(text), (0...65_535).contains(p) else {
+                throw BridgeError(.configuration, "expected a TCP port from 1 to 65535, or 0 for no health endpoint, not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_HEALTH_PORT")
+            }
+            healthPort = p
+        }
+    }
+}
+
+/// Tells a pass to stop at its next safe point: before it queries or sends anything more. A
+/// push already on the wire finishes (or is abandoned by the caller); nothing unacknowledged is
+/// committed.
+public final class StopSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopped = false
+
+    public init() {}
+
+    public func stop() { lock.withLock { stopped = true } }
+    public var isStopped: Bool { lock.withLock { stopped } }
+}
+
+/// What the health endpoint reports, shared by the pipelines' schedules.
+public final class HealthState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storeReached = false
+    private var draining = false
+    private var lastError: String?
+
+    public init() {}
+
+    /// A pass reached the checkpoint store (or failed to: `error`).
+    func reachedStore(_ ok: Bool, error: String? = nil) {
+        lock.withLock {
+            storeReached = ok
+            lastError = ok ? nil : error
+        }
+    }
+
+    func startDraining() { lock.withLock { draining = true } }
+
+    /// Ready: the configuration is loaded, the checkpoint store answered the last pass, and no
+    /// shutdown has begun. Otherwise the reason.
+    public var readiness: (ready: Bool, reason: String) {
+        lock.withLock {
+            if draining { return (false, "shutting down") }
+            if !storeReached { return (false, lastError.map { "checkpoint store not reached: \($0)" } ?? "no pass has reached the checkpoint store yet") }
+            return (true, "ready")
+        }
+    }
+}
+
+/// Every pipeline on its own schedule, all stopping together on a graceful shutdown.
+struct Scheduler: Service {
+    let bridge: Bridge
+    let pipelines: [PipelineConfiguration]
+    let health: HealthState
+    let logger: Logger
+
+    func run() async throws {
+        try? await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for pipeline in pipelines {
+                    group.addTask {
+                        await PipelineSchedule(bridge: bridge, pipeline: pipeline, health: health, logger: logger).run()
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            health.startDraining()
+        }
+    }
+}
+
+/// One pipeline on its own schedule: a pass when the next bucket closes (aligned to its step,
+/// after its lag), on a thread of its own, so a slow query or a receiver in retry delays no
+/// other pipeline. Failures are retried with backoff, never fatal to the process; each pass
+/// opens its own connections, so a lost Postgres or ClickHouse is reconnected by the next one.
+struct PipelineSchedule {
+    let bridge: Bridge
+    let pipeline: PipelineConfiguration
+    let health: HealthState
+    let logger: Logger
+
+    func run() async {
+        var failures = 0
+        var next = bridge.now()  // a first pass at once: catch up
+        while !Task.isShuttingDownGracefully {
+            let wait = next - bridge.now()
+            if wait > 0 {
+                // Sleeping ends early on a graceful shutdown.
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .nanoseconds(wait)) }
+                if Task.isShuttingDownGracefully { break }
+            }
+            let stop = StopSignal()
+            let outcome: Result<PassSummary?, any Error> = await withGracefulShutdownHandler {
+                do {
+                    return .success(try await Bridge.offloadCancellable { [bridge, pipeline] in
+                        try bridge.run(only: [pipeline.name], stop: stop, recordSkips: false).first
+                    })
+                } catch {
+                    return .failure(error)
+                }
+            } onGracefulShutdown: {
+                stop.stop()
+            }
+            let now = bridge.now()
+            switch outcome {
+            case .success(let summary?) where summary.status != .failed:
+                failures = 0
+                health.reachedStore(true)
+                next = nextClose(after: now)
+            case .failure(is CancellationError):
+                break  // abandoned at shutdown
+            case .success(let summary):
+                // A failed pass: its summary and the run record say why; retried with backoff.
+                failures += 1
+                health.reachedStore(true)
+                next = retry(after: now, failures: failures)
+                _ = summary
+            case .failure(let error):
+                // The pass could not start (the checkpoint store is unreachable, say).
+                failures += 1
+                let text = bridge.redact("\(error)")
+                health.reachedStore(false, error: text)
+                logger.error("pass could not start; retrying", metadata: ["pipeline": "\(pipeline.name)", "error": "\(text)"])
+                next = retry(after: now, failures: failures)
+            }
+        }
+        logger.notice("schedule stopped", metadata: ["pipeline": "\(pipeline.name)"])
+    }
+
+    /// 15 s, 30 s, … up to 5 minutes after a failure, but never later than the next bucket's close.
+    func retry(after now: Int64, failures: Int) -> Int64 {
+        let backoff = Int64(15 << min(failures - 1, 5)) * 1_000_000_000
+        return min(nextClose(after: now), now + min(backoff, 300 * 1_000_000_000))
+    }
+
+    /// When the bucket after the last closed one closes: its end plus the lag.
+    func nextClose(after now: Int64) -> Int64 {
+        let planner = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds, maxBucketsPerQuery: 1)
+        return planner.closedUntil(now: now) + planner.step + pipeline.lagSeconds * 1_000_000_000
+    }
+}
+
+extension Bridge {
+    /// Runs every enabled pipeline on its own schedule until SIGTERM or SIGINT, then stops within
+    /// `serve.shutdownTimeout`: no new pass or batch starts, a push on the wire may finish, and
+    /// what was not acknowledged and committed is not (the next run sends it). Returns once every
+    /// schedule has stopped.
+    public func serve(_ serve: ServeConfiguration) async throws {
+        let health = HealthState()
+        var services: [any Service] = []
+        guard configuration.pushEnabled else {
+            // Nothing to export: stay up (and ready) so the Deployment is stable, and say why.
+            logger.warning("metrics export is disabled: set OTEL_PUSH_ENABLED=true to export; serve runs no pass")
+            health.reachedStore(true)
+            if serve.healthPort != 0 { services.append(try HealthServer(port: serve.healthPort, health: health, logger: logger)) }
+            services.append(Idle())
+            try await ServiceGroup(configuration: ServiceGroupConfiguration(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)).run()
+            return
+        }
+        if serve.healthPort != 0 {
+            services.append(try HealthServer(port: serve.healthPort, health: health, logger: logger))
+        }
+        let selected = pipelines.filter(\.enabled)
+        // Shut down in reverse order: the scheduler first, the health endpoint once it is done.
+        services.append(Scheduler(bridge: self, pipelines: selected, health: health, logger: logger))
+        var group = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        // Past the timeout, graceful shutdown becomes cancellation: passes still running are
+        // abandoned (their threads are left to the process's exit).
+        group.maximumGracefulShutdownDuration = serve.shutdownTimeout
+        group.maximumCancellationDuration = .seconds(5)
+        logger.notice("serving", metadata: [
+            "pipelines": "\(selected.map(\.name).joined(separator: ","))",
+            "health_port": "\(serve.healthPort)", "shutdown_timeout": "\(serve.shutdownTimeout.seconds)s",
+        ])
+        try await ServiceGroup(configuration: group).run()
+        logger.notice("stopped")
+    }
+
+    /// ``offload(_:)`` that a cancelled task stops waiting for: the body's thread is abandoned
+    /// (a pass only commits what was acknowledged, so abandoning it loses nothing).
+    static func offloadCancellable<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let once = OnceResume<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                once.set(continuation)
+                let thread = Thread { once.resume(with: Result { try body() }) }
+                thread.stackSize = 4 << 20
+                thread.start()
+            }
+        } onCancel: {
+            once.resume(with: .failure(CancellationError()))
+        }
+    }
+}
+
+/// Resumes a continuation once, whichever of the body and the cancellation comes first.
+private final class OnceResume<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, any Error>?
+    private var early: Result<T, any Error>?
+    private var done = false
+
+    func set(_ c: CheckedContinuation<T, any Error>) {
+        let pending: Result<T, any Error>? = lock.withLock {
+            if done { return nil }
+            if let early { done = true; return early }
+            continuation = c
+            return nil
+        }
+        if let pending { c.resume(with: pending) }
+    }
+
+    func resume(with result: Result<T, any Error>) {
+        let c: CheckedContinuation<T, any Error>? = lock.withLock {
+            if done { return nil }
+            guard let continuation else { early = result; return nil }
+            done = true
+            return continuation
+        }
+        c?.resume(with: result)
+    }
+}
+
+/// Waits for the shutdown signal.
+private struct Idle: Service {
+    func run() async throws { try? await gracefulShutdown() }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
