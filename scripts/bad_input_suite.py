@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fault_suite as fs  # noqa: E402  (Services, SuiteError, ClosedPort, iso, http, load_gen_columns, receiver_points)
+import fault_suite as fs  # noqa: E402  (Services, SuiteError, ClosedPort, iso, http, load_gen_columns, markdown_table, receiver_points)
 
 ROOT = fs.ROOT
 CONFIG = ROOT / "config" / "bridge.yaml"
@@ -494,9 +494,7 @@ def table(results):
         rows.append([r["case"], short(r["input"], 40), str(r["rc"]), short(r["saw"], 90), r["moved"], r["points"],
                      "ok" if r["ok"] else "FAIL",
                      ("fixed" if r["ok"] else "FAIL") if then else ("ok" if r["ok"] else "REGRESSED")])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    return "\n".join("| " + " | ".join(c.ljust(widths[i]) if c != "---" else "-" * widths[i]
-                                       for i, c in enumerate(row)) + " |" for row in rows)
+    return fs.markdown_table(rows)
 
 
 def main():

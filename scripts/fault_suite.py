@@ -875,7 +875,12 @@ def table(results):
                      str(r["repeated"]) + (f" ({r['batches_resent']} batch(es), {r['crashes']} crash(es))" if r["crashes"] else ""),
                      "-" if r["identical"] is None else ("yes" if r["identical"] else "NO"),
                      "ok" if r["ok"] else "FAIL"])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return markdown_table(rows)
+
+
+def markdown_table(rows):
+    """`rows` (lists of strings; a cell "---" is the header rule) as an aligned Markdown table."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("| " + " | ".join(c.ljust(widths[i]) if c != "---" else "-" * widths[i]
                                        for i, c in enumerate(row)) + " |" for row in rows)
 
