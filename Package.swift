@@ -95,14 +95,22 @@ let package = Package(
         // Benchmarks that print figures (never timed assertions in tests).
         .executableTarget(name: "otel-bridge-bench", dependencies: ["ClickHouse", "OTLP", "CurlHTTP", "UTCTime"]),
 
+        // What every test against the real services of scripts/stack.sh shares: the endpoints
+        // (TEST_*_URL variables), the receiver's records as points, throwaway databases, scenarios
+        // of gateway rows and the points they must produce.
+        .target(
+            name: "TestSupport",
+            dependencies: ["ClickHouse", "Postgres", "CurlHTTP", "UTCTime"],
+            path: "Tests/TestSupport"),
+
         .testTarget(name: "UTCTimeTests", dependencies: ["UTCTime"]),
         .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints", "UTCTime"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints", "UTCTime", "TestSupport"]),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
         // Unit tests of the decisions (Rollup) and of what the effects are made of (Bridge), without services.
         .testTarget(name: "RollupTests", dependencies: ["Rollup", "Bridge", "PipelineConfig", "UTCTime"]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).
-        .testTarget(name: "ClientIntegrationTests", dependencies: ["ClickHouse", "OTLP", "CurlHTTP"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Bridge", "Rollup", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime"]),
+        .testTarget(name: "ClientIntegrationTests", dependencies: ["ClickHouse", "OTLP", "CurlHTTP", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Bridge", "Rollup", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime", "TestSupport"]),
     ]
 )

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fault_suite as fs  # noqa: E402  (Services, SuiteError, ClosedPort, iso, http, load_gen_columns)
+import fault_suite as fs  # noqa: E402  (Services, SuiteError, ClosedPort, iso, http, load_gen_columns, markdown_table, receiver_points)
 
 ROOT = fs.ROOT
 CONFIG = ROOT / "config" / "bridge.yaml"
@@ -347,19 +347,9 @@ class Runner:
 
     def acked_points(self, db):
         """(points acknowledged by the receiver, export attempts) in the case's scope."""
-        n = attempts = 0
-        status, raw = fs.http("GET", f"{self.svc.otlp_url}/__requests?signal=metrics&scope=/s/{db}", timeout=120)
-        if status != 200:
-            raise fs.SuiteError(f"OTLP /__requests {status}")
-        for rec in json.loads(raw):
-            attempts += 1
-            if not rec.get("accepted"):
-                continue
-            for rm in (rec.get("body") or {}).get("resourceMetrics", []):
-                for sm in rm.get("scopeMetrics", []):
-                    for m in sm.get("metrics", []):
-                        for kind in ("sum", "gauge", "histogram", "summary", "exponentialHistogram"):
-                            n += len(m.get(kind, {}).get("dataPoints", []))
+        records = self.svc.otlp_records(scope=f"/s/{db}")
+        n = sum(1 for p in fs.receiver_points.points(records) if p.accepted)
+        attempts = len(records)
         return n, attempts
 
     def spawn(self, args, env, log_base, bound):
@@ -504,9 +494,7 @@ def table(results):
         rows.append([r["case"], short(r["input"], 40), str(r["rc"]), short(r["saw"], 90), r["moved"], r["points"],
                      "ok" if r["ok"] else "FAIL",
                      ("fixed" if r["ok"] else "FAIL") if then else ("ok" if r["ok"] else "REGRESSED")])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    return "\n".join("| " + " | ".join(c.ljust(widths[i]) if c != "---" else "-" * widths[i]
-                                       for i, c in enumerate(row)) + " |" for row in rows)
+    return fs.markdown_table(rows)
 
 
 def main():

@@ -31,6 +31,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "services"))
+import receiver_points  # noqa: E402  (the receiver's records as points: scripts/services/receiver_points.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config" / "fault" / "fault.yaml"
 PIPELINE = "fault"
@@ -154,11 +157,11 @@ class Services:
         if status != 200:
             raise SuiteError(f"OTLP /__control {status}: {out[:300]!r}")
 
-    def otlp_records(self):
-        status, out = http("GET", self.otlp_url + "/__requests?signal=metrics", timeout=120)
-        if status != 200:
-            raise SuiteError(f"OTLP /__requests {status}")
-        return json.loads(out)
+    def otlp_records(self, scope=None):
+        try:
+            return receiver_points.fetch(self.otlp_url, scope=scope)
+        except receiver_points.ReceiverError as e:
+            raise SuiteError(str(e)) from e
 
 
 def free_port():
@@ -391,35 +394,33 @@ class Scenario:
         """(acknowledged receptions by key, refused attempts, stats). A reception is
         (seq, process, start_ns, end_ns, value). Only acknowledged (2xx) exports count."""
         recv, refused, acked_reqs = {}, [], {}
-        unexpected_metrics = 0
-        for rec in self.svc.otlp_records():
-            body = rec.get("body") or {}
-            for rm in body.get("resourceMetrics", []):
-                attrs = {a["key"]: a.get("value", {}).get("stringValue") for a in rm.get("resource", {}).get("attributes", [])}
+        records = self.svc.otlp_records()
+        for rec in records:
+            for attrs in receiver_points.resources(rec):
                 if attrs.get("fault.scenario") != self.tag:
                     continue
                 proc = attrs.get("fault.process")
                 if not rec.get("accepted"):
                     refused.append((rec["seq"], proc, rec.get("status"), rec.get("error")))
-                    continue
-                acked_reqs.setdefault(proc, set()).add(rec["seq"])
-                for sm in rm.get("scopeMetrics", []):
-                    for m in sm.get("metrics", []):
-                        if m.get("name") != METRIC:
-                            unexpected_metrics += 1
-                            continue
-                        for dp in m.get("sum", {}).get("dataPoints", []):
-                            pattrs = {a["key"]: a.get("value", {}).get("stringValue") for a in dp.get("attributes", [])}
-                            end_ns = int(dp.get("timeUnixNano", 0))
-                            start_ns = int(dp.get("startTimeUnixNano", 0))
-                            key = (end_ns // 1_000_000_000 - STEP, pattrs.get(PROVIDER_KEY) or "")
-                            recv.setdefault(key, []).append((rec["seq"], proc, start_ns, end_ns, int(dp.get("asInt", 0))))
-            if not body and not rec.get("accepted"):
+                else:
+                    acked_reqs.setdefault(proc, set()).add(rec["seq"])
+            if not rec.get("body") and not rec.get("accepted"):
                 # a dropped request carries no body: it cannot be attributed to a scenario
                 self.unattributed.add(rec["seq"])
+        unexpected_metrics = set()  # (seq, name) of metrics other than METRIC in acknowledged exports
+        for p in receiver_points.points(records):
+            if not p.accepted or p.resource.get("fault.scenario") != self.tag:
+                continue
+            if p.metric != METRIC:
+                unexpected_metrics.add((p.seq, p.metric))
+                continue
+            if p.kind != "sum":
+                continue
+            key = (p.time_ns // 1_000_000_000 - STEP, p.attributes.get(PROVIDER_KEY) or "")
+            recv.setdefault(key, []).append((p.seq, p.resource.get("fault.process"), p.start_ns, p.time_ns, int(p.value)))
         for v in recv.values():
             v.sort()
-        return recv, refused, acked_reqs, unexpected_metrics
+        return recv, refused, acked_reqs, len(unexpected_metrics)
 
     # -- checks --------------------------------------------------------------------------------
     def violate(self, msg):
@@ -874,7 +875,12 @@ def table(results):
                      str(r["repeated"]) + (f" ({r['batches_resent']} batch(es), {r['crashes']} crash(es))" if r["crashes"] else ""),
                      "-" if r["identical"] is None else ("yes" if r["identical"] else "NO"),
                      "ok" if r["ok"] else "FAIL"])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return markdown_table(rows)
+
+
+def markdown_table(rows):
+    """`rows` (lists of strings; a cell "---" is the header rule) as an aligned Markdown table."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("| " + " | ".join(c.ljust(widths[i]) if c != "---" else "-" * widths[i]
                                        for i, c in enumerate(row)) + " |" for row in rows)
 

@@ -2,6 +2,7 @@ import ClickHouse
 import CurlHTTP
 import Foundation
 import Testing
+import TestSupport
 
 /// `ClickHouseClient` against the ClickHouse HTTP endpoint of `scripts/stack.sh` (chDB 26.x).
 ///
@@ -67,7 +68,7 @@ extension ClickHouseIntegrationTests {
                 ("flag", .bool(true)),
             ]
             let result = await onThread {
-                let client = ClickHouseClient(configuration: TestServices.clickHouseConfiguration())
+                let client = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())
                 let stream = try client.query(sql, parameters: parameters)
                 return (stream.columns, try readAll(stream))
             }
@@ -100,7 +101,7 @@ extension ClickHouseIntegrationTests {
         @Test("a DateTime64 parameter is rounded to the placeholder's precision, before and after 1970")
         func timestampPrecision() async throws {
             let result = await onThread {
-                let client = ClickHouseClient(configuration: TestServices.clickHouseConfiguration())
+                let client = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())
                 let stream = try client.query(
                     "SELECT {a:DateTime64(3, 'UTC')}, {b:DateTime64(6, 'UTC')}, {c:DateTime64(3, 'UTC')}",
                     parameters: [
@@ -122,7 +123,7 @@ extension ClickHouseIntegrationTests {
         @Test("a String parameter arrives byte for byte", arguments: Self.awkwardStrings)
         func topLevelString(_ text: String) async throws {
             let result = await onThread {
-                let client = ClickHouseClient(configuration: TestServices.clickHouseConfiguration())
+                let client = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())
                 return try readAll(client.query(
                     "SELECT {s:String}, length({s:String}), {n:Nullable(String)}",
                     parameters: [("s", .string(text)), ("n", .string(text))]))
@@ -135,7 +136,7 @@ extension ClickHouseIntegrationTests {
         func stringsInArrays() async throws {
             let strings = Self.awkwardStrings
             let result = await onThread {
-                let client = ClickHouseClient(configuration: TestServices.clickHouseConfiguration())
+                let client = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())
                 return try readAll(client.query(
                     "SELECT {a:Array(String)}, length({a:Array(String)}), {t:Tuple(String, UInt8)}, {e:Array(String)}",
                     parameters: [
@@ -153,9 +154,9 @@ extension ClickHouseIntegrationTests {
 
         @Test("rows of the gateway table's column types, inserted as JSONEachRow, read back with a filter")
         func gatewayTable() async throws {
-            let database = "it_client_" + TestServices.uniqueSuffix()
+            let database = "it_client_" + uniqueSuffix()
             let result = await onThread { () throws -> ([ClickHouseRowStream.Column], [[ClickHouseValue]]) in
-                let admin = ClickHouseClient(configuration: TestServices.clickHouseConfiguration())
+                let admin = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())
                 try admin.execute("CREATE DATABASE \(database)")
                 defer { _ = try? admin.execute("DROP DATABASE IF EXISTS \(database)") }
                 try admin.execute("""
@@ -182,7 +183,7 @@ extension ClickHouseIntegrationTests {
                 try admin.execute("INSERT INTO \(database).generations FORMAT JSONEachRow", data: Array(rows.utf8))
 
                 // A second client that names the database in its configuration, as the bridge does.
-                let client = ClickHouseClient(configuration: TestServices.clickHouseConfiguration(database: database))
+                let client = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration(database: database))
                 let stream = try client.query("""
                     SELECT id, created_at, workspace_slug, ai_org, ai_model, req_units, res_units, cost,
                            response_status_code, is_success, cache_status
@@ -232,7 +233,7 @@ extension ClickHouseIntegrationTests {
         func largeResult() async throws {
             let count: UInt64 = 300_000
             let result = await onThread { () throws -> (rows: UInt64, sum: UInt64, mismatches: Int, rowsRead: Int, bytesRead: Int) in
-                let client = ClickHouseClient(configuration: TestServices.clickHouseConfiguration())
+                let client = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())
                 let stream = try client.query("SELECT number, toString(number) FROM numbers({n:UInt64})",
                                               parameters: [("n", .uint(count))])
                 var row: [ClickHouseValue] = []
@@ -264,7 +265,7 @@ extension ClickHouseIntegrationTests {
         @Test("closing a stream early leaves the client ready for the next query")
         func closeEarly() async throws {
             let result = await onThread { () throws -> ([[ClickHouseValue]], Bool, [[ClickHouseValue]]) in
-                let client = ClickHouseClient(configuration: TestServices.clickHouseConfiguration())
+                let client = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())
                 let big = try client.query("SELECT number FROM numbers(1000000)")
                 var row: [ClickHouseValue] = []
                 var first: [[ClickHouseValue]] = []
@@ -289,7 +290,7 @@ extension ClickHouseIntegrationTests {
     struct ServerErrors {
         func failingQuery(_ sql: String, queryID: String) async throws -> ClickHouseError {
             let result = await onThread {
-                let client = ClickHouseClient(configuration: TestServices.clickHouseConfiguration())
+                let client = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())
                 return try readAll(client.query(sql, queryID: queryID)).count
             }
             return try #require(result.failure as? ClickHouseError, "expected a ClickHouseError, got \(result)")
@@ -297,8 +298,8 @@ extension ClickHouseIntegrationTests {
 
         @Test("an unknown table is .server with code 60, UNKNOWN_TABLE, HTTP 404")
         func unknownTable() async throws {
-            let table = "no_such_table_" + TestServices.uniqueSuffix()
-            let queryID = "it-" + TestServices.uniqueSuffix()
+            let table = "no_such_table_" + uniqueSuffix()
+            let queryID = "it-" + uniqueSuffix()
             let error = try await failingQuery("SELECT * FROM \(table)", queryID: queryID)
             #expect(error.code == .server)
             #expect(error.serverCode == 60)
@@ -316,7 +317,7 @@ extension ClickHouseIntegrationTests {
         @Test("a syntax error is .server with code 62, SYNTAX_ERROR, HTTP 400")
         func syntaxError() async throws {
             // Starts with SELECT: the test endpoint checks `readonly` by the first keyword before parsing.
-            let error = try await failingQuery("SELECT 1 +", queryID: "it-" + TestServices.uniqueSuffix())
+            let error = try await failingQuery("SELECT 1 +", queryID: "it-" + uniqueSuffix())
             #expect(error.code == .server)
             #expect(error.serverCode == 62)
             #expect(error.serverName == "SYNTAX_ERROR")
@@ -327,8 +328,8 @@ extension ClickHouseIntegrationTests {
 
         @Test("an unknown function is .server with code 46, UNKNOWN_FUNCTION, HTTP 404")
         func unknownFunction() async throws {
-            let function = "noSuchFunction" + TestServices.uniqueSuffix()
-            let error = try await failingQuery("SELECT \(function)(1)", queryID: "it-" + TestServices.uniqueSuffix())
+            let function = "noSuchFunction" + uniqueSuffix()
+            let error = try await failingQuery("SELECT \(function)(1)", queryID: "it-" + uniqueSuffix())
             #expect(error.code == .server)
             #expect(error.serverCode == 46)
             #expect(error.serverName == "UNKNOWN_FUNCTION")
@@ -340,7 +341,7 @@ extension ClickHouseIntegrationTests {
               arguments: [("UInt8", QueryParameter.string("abc")), ("UInt32", .int(-1)), ("Float64", .string("1.5x"))])
         func badParameter(type: String, value: QueryParameter) async throws {
             let result = await onThread {
-                let client = ClickHouseClient(configuration: TestServices.clickHouseConfiguration())
+                let client = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())
                 return try readAll(client.query("SELECT {n:\(type)}", parameters: [("n", value)]))
             }
             let error = try #require(result.failure as? ClickHouseError, "expected an error, got \(result)")
@@ -354,7 +355,7 @@ extension ClickHouseIntegrationTests {
         @Test("a query with a FORMAT clause is refused as .unexpectedResponse")
         func formatClause() async throws {
             let result = await onThread {
-                let client = ClickHouseClient(configuration: TestServices.clickHouseConfiguration())
+                let client = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())
                 return try readAll(client.query("SELECT 1 FORMAT TabSeparated")).count
             }
             let error = try #require(result.failure as? ClickHouseError)
@@ -365,8 +366,8 @@ extension ClickHouseIntegrationTests {
         @Test("a query may be sent to a read-only client only as a SELECT: an INSERT through query() is refused")
         func readOnly() async throws {
             let result = await onThread {
-                let client = ClickHouseClient(configuration: TestServices.clickHouseConfiguration())
-                return try readAll(client.query("CREATE DATABASE it_never_\(TestServices.uniqueSuffix())")).count
+                let client = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())
+                return try readAll(client.query("CREATE DATABASE it_never_\(uniqueSuffix())")).count
             }
             let error = try #require(result.failure as? ClickHouseError)
             #expect(error.code == .server)
@@ -379,7 +380,7 @@ extension ClickHouseIntegrationTests {
             let result = await onThread { () throws -> [String] in
                 var ids: [String] = []
                 for _ in 0..<2 {
-                    let client = ClickHouseClient(configuration: TestServices.clickHouseConfiguration())
+                    let client = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())
                     for _ in 0..<2 {
                         let stream = try client.query("SELECT 1")
                         _ = try readAll(stream)
@@ -396,7 +397,7 @@ extension ClickHouseIntegrationTests {
         @Test("ping answers Ok.")
         func ping() async throws {
             let result = await onThread {
-                try ClickHouseClient(configuration: TestServices.clickHouseConfiguration()).ping()
+                try ClickHouseClient(configuration: ClientScope.clickHouseConfiguration()).ping()
             }
             try result.get()
         }
@@ -411,20 +412,20 @@ extension ClickHouseIntegrationTests {
         @Test("the password user reads with its password")
         func rightPassword() async throws {
             let result = await onThread {
-                var configuration = TestServices.clickHouseConfiguration()
-                configuration.user = TestServices.clickHouseUser
-                configuration.password = TestServices.clickHousePassword
+                var configuration = ClientScope.clickHouseConfiguration()
+                configuration.user = Services.clickHouseUser
+                configuration.password = Services.clickHousePassword
                 return try readAll(ClickHouseClient(configuration: configuration).query("SELECT currentDatabase(), 1"))
             }
-            #expect(try result.get() == [[.string(TestServices.database), .uint(1)]])
+            #expect(try result.get() == [[.string(ClientScope.database), .uint(1)]])
         }
 
         @Test("a wrong password is .authentication with code 516 and HTTP 403, and no error text shows it")
         func wrongPassword() async throws {
-            let password = "wrong-" + TestServices.uniqueSuffix() + "-s3cr3t"
+            let password = "wrong-" + uniqueSuffix() + "-s3cr3t"
             let result = await onThread {
-                var configuration = TestServices.clickHouseConfiguration()
-                configuration.user = TestServices.clickHouseUser
+                var configuration = ClientScope.clickHouseConfiguration()
+                configuration.user = Services.clickHouseUser
                 configuration.password = password
                 return try readAll(ClickHouseClient(configuration: configuration).query("SELECT 1")).count
             }
@@ -434,7 +435,7 @@ extension ClickHouseIntegrationTests {
             #expect(error.serverName == "AUTHENTICATION_FAILED")
             #expect(error.httpStatus == 403)
             #expect(error.isTransient == false)
-            #expect(error.message.contains(TestServices.clickHouseUser))
+            #expect(error.message.contains(Services.clickHouseUser))
             #expect(!error.description.contains(password))
             #expect(!error.debugDescription.contains(password))
             #expect(!String(describing: error).contains(password))
@@ -444,16 +445,16 @@ extension ClickHouseIntegrationTests {
         @Test("the right password of another user does not leak either")
         func wrongUser() async throws {
             let result = await onThread {
-                var configuration = TestServices.clickHouseConfiguration()
-                configuration.user = "nobody_" + TestServices.uniqueSuffix()
-                configuration.password = TestServices.clickHousePassword
+                var configuration = ClientScope.clickHouseConfiguration()
+                configuration.user = "nobody_" + uniqueSuffix()
+                configuration.password = Services.clickHousePassword
                 return try readAll(ClickHouseClient(configuration: configuration).query("SELECT 1")).count
             }
             let error = try #require(result.failure as? ClickHouseError)
             #expect(error.code == .authentication)
             #expect(error.serverCode == 516)
-            #expect(!error.description.contains(TestServices.clickHousePassword))
-            #expect(!error.debugDescription.contains(TestServices.clickHousePassword))
+            #expect(!error.description.contains(Services.clickHousePassword))
+            #expect(!error.debugDescription.contains(Services.clickHousePassword))
         }
     }
 }
@@ -465,7 +466,7 @@ extension ClickHouseIntegrationTests {
     struct Transport {
         @Test("a server that is down is a transient .transport error, for queries and for ping")
         func serverDown() async throws {
-            let url = TestServices.closedPortURL()
+            let url = Services.closedPortURL()
             let result = await onThread { () throws -> Int in
                 let configuration = ClickHouseConfiguration(url: url, password: "pw-not-shown", connectTimeout: .seconds(2))
                 return try readAll(ClickHouseClient(configuration: configuration).query("SELECT 1")).count
@@ -519,7 +520,7 @@ extension ClickHouseIntegrationTests {
         /// any failure.
         static func readNumbers(_ n: Int, compression: Bool) async -> Outcome {
             let result = await onThread { () -> Outcome in
-                var configuration = TestServices.clickHouseConfiguration()
+                var configuration = ClientScope.clickHouseConfiguration()
                 configuration.compression = compression
                 let client = ClickHouseClient(configuration: configuration)
                 var rows: [[ClickHouseValue]] = []
@@ -546,12 +547,12 @@ extension ClickHouseIntegrationTests {
         @Test("a tagged exception after several rows fails the stream with .midStream; no row after it is delivered",
               arguments: [false, true])
         func taggedMidStream(compression: Bool) async throws {
-            defer { TestServices.resetClickHouseFaults() }
+            defer { ClientScope.resetClickHouseFaults() }
             // Past the client's 256 KiB read-ahead (HTTPClient.streamHighWater + one curl buffer), so that
             // rows are certainly delivered before the exception arrives; then the middle of a row.
             let afterBytes = 1_000_005
-            let message = "Value passed to 'throwIf' function is non-zero: injected \(TestServices.uniqueSuffix())"
-            try TestServices.setClickHouseFaults(["mid_stream_exception": [
+            let message = "Value passed to 'throwIf' function is non-zero: injected \(uniqueSuffix())"
+            try ClientScope.setClickHouseFaults(["mid_stream_exception": [
                 "after_bytes": afterBytes, "style": "tagged", "code": 395, "message": message, "count": 1,
             ]])
             let outcome = await Self.readNumbers(200_000, compression: compression)
@@ -573,10 +574,10 @@ extension ClickHouseIntegrationTests {
         @Test("a legacy (untagged) exception after several rows fails the stream; it is never a short or garbled result",
               arguments: [false, true])
         func legacyMidStream(compression: Bool) async throws {
-            defer { TestServices.resetClickHouseFaults() }
+            defer { ClientScope.resetClickHouseFaults() }
             let afterBytes = 1_000_005
-            let message = "Memory limit exceeded: injected \(TestServices.uniqueSuffix())"
-            try TestServices.setClickHouseFaults(["mid_stream_exception": [
+            let message = "Memory limit exceeded: injected \(uniqueSuffix())"
+            try ClientScope.setClickHouseFaults(["mid_stream_exception": [
                 "after_bytes": afterBytes, "style": "legacy", "code": 241, "message": message, "count": 1,
             ]])
             let outcome = await Self.readNumbers(200_000, compression: compression)
@@ -598,10 +599,10 @@ extension ClickHouseIntegrationTests {
         @Test("a legacy exception right on a row boundary is not decoded as rows",
               arguments: [false, true])
         func legacyOnRowBoundary(compression: Bool) async throws {
-            defer { TestServices.resetClickHouseFaults() }
+            defer { ClientScope.resetClickHouseFaults() }
             // After 10 complete rows (0…9, 10 bytes each): the exception text starts where row 10 would.
             let afterBytes = Self.headerBytes + 10 * 10
-            try TestServices.setClickHouseFaults(["mid_stream_exception": [
+            try ClientScope.setClickHouseFaults(["mid_stream_exception": [
                 "after_bytes": afterBytes, "style": "legacy", "code": 395,
                 "message": "Value passed to 'throwIf' function is non-zero", "count": 1,
             ]])
@@ -617,9 +618,9 @@ extension ClickHouseIntegrationTests {
 
         @Test("a tagged exception block whose tag header was dropped (by a proxy) still fails the stream")
         func taggedBlockWithoutHeader() async throws {
-            defer { TestServices.resetClickHouseFaults() }
+            defer { ClientScope.resetClickHouseFaults() }
             let afterBytes = 1_000_005
-            try TestServices.setClickHouseFaults([
+            try ClientScope.setClickHouseFaults([
                 "exception_tag_header": false,
                 "mid_stream_exception": ["after_bytes": afterBytes, "style": "tagged", "code": 159,
                                          "message": "Timeout exceeded: elapsed 1 seconds", "count": 1],
@@ -636,8 +637,8 @@ extension ClickHouseIntegrationTests {
 
         @Test("a 503 with TOO_MANY_SIMULTANEOUS_QUERIES before the result is a transient .server error")
         func failStatus() async throws {
-            defer { TestServices.resetClickHouseFaults() }
-            try TestServices.setClickHouseFaults(["fail_status": [
+            defer { ClientScope.resetClickHouseFaults() }
+            try ClientScope.setClickHouseFaults(["fail_status": [
                 "status": 503, "code": 202, "message": "Too many simultaneous queries. Maximum: 100", "count": 1,
             ]])
             let outcome = await Self.readNumbers(10, compression: true)
@@ -661,17 +662,17 @@ extension ClickHouseIntegrationTests {
         @Test("a server that does not answer within the request timeout is a transient timeout",
               .timeLimit(.minutes(2)))
         func timeout() async throws {
-            defer { TestServices.resetClickHouseFaults() }
-            try TestServices.setClickHouseFaults(["delay_seconds": 33])
+            defer { ClientScope.resetClickHouseFaults() }
+            try ClientScope.setClickHouseFaults(["delay_seconds": 33])
             let started = ContinuousClock.now
             let result = await onThread {
-                var configuration = TestServices.clickHouseConfiguration()
+                var configuration = ClientScope.clickHouseConfiguration()
                 configuration.maxExecutionTime = .milliseconds(200)
                 configuration.connectTimeout = .seconds(2)
                 return try readAll(ClickHouseClient(configuration: configuration).query("SELECT 1")).count
             }
             let elapsed = ContinuousClock.now - started
-            TestServices.resetClickHouseFaults()
+            ClientScope.resetClickHouseFaults()
             let error = try #require(result.failure as? ClickHouseError, "expected a timeout, got \(result)")
             #expect(error.code == .transport)
             #expect(error.transportError?.code == .timeout)

@@ -3,6 +3,7 @@ import CurlHTTP
 import Foundation
 import OTLP
 import Testing
+import TestSupport
 
 // MARK: - ClickHouse: answers that are not ClickHouse's, secrets, hostile text
 
@@ -11,20 +12,20 @@ extension ClickHouseIntegrationTests {
     struct Hardening {
         /// Runs `body` with a ClickHouse client for this target's database and clears the faults after.
         static func withClient<T: Sendable>(_ body: @escaping @Sendable (ClickHouseClient) throws -> T) async -> Result<T, any Error> {
-            let result = await onThread { try body(ClickHouseClient(configuration: TestServices.clickHouseConfiguration())) }
-            TestServices.resetClickHouseFaults()
+            let result = await onThread { try body(ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())) }
+            ClientScope.resetClickHouseFaults()
             return result
         }
 
         @Test("a login page's 200, a 204, a redirect (not followed) or a bare 200 fail the query as unexpectedResponse", arguments: [
             ["status": 200, "content_type": "text/html; charset=utf-8", "body": "<html><form>Log in</form></html>"],
             ["status": 204],
-            ["status": 302, "location": TestServices.clickHouseURL + "/?query=SELECT%201&default_format=RowBinaryWithNamesAndTypes", "body": ""],
-            ["status": 307, "location": TestServices.clickHouseURL + "/", "body": ""],
+            ["status": 302, "location": Services.clickHouseURL + "/?query=SELECT%201&default_format=RowBinaryWithNamesAndTypes", "body": ""],
+            ["status": 307, "location": Services.clickHouseURL + "/", "body": ""],
             ["status": 200, "content_type": "application/octet-stream", "body": "\u{1}\u{1}c\u{5}UInt8\u{1}"],
         ] as [[String: any Sendable]])
         func foreign(answer: [String: any Sendable]) async throws {
-            try TestServices.setClickHouseFaults(["foreign_response": answer.merging(["count": 2]) { $1 }])
+            try ClientScope.setClickHouseFaults(["foreign_response": answer.merging(["count": 2]) { $1 }])
             let result = await Self.withClient { client in
                 var errors: [ClickHouseError] = []
                 do throws(ClickHouseError) { _ = try readAll(client.query("SELECT toUInt8(1) AS c")) } catch { errors.append(error) }
@@ -45,7 +46,7 @@ extension ClickHouseIntegrationTests {
         @Test("ping checks /ping and that SELECT 1 answers as ClickHouse")
         func ping() async throws {
             try await Self.withClient { try $0.ping() }.get()
-            try TestServices.setClickHouseFaults(["foreign_response": ["status": 200, "content_type": "text/html", "body": "<html>hi</html>"]])
+            try ClientScope.setClickHouseFaults(["foreign_response": ["status": 200, "content_type": "text/html", "body": "<html>hi</html>"]])
             let failure = await Self.withClient { try $0.ping() }.failure
             let error = try #require(failure as? ClickHouseError)
             #expect(error.code == .unexpectedResponse)
@@ -55,7 +56,7 @@ extension ClickHouseIntegrationTests {
         @Test("ping fails against a server that is not ClickHouse (the OTLP receiver answers 200 JSON on /)")
         func pingOther() async throws {
             let failure = await onThread {
-                try ClickHouseClient(configuration: ClickHouseConfiguration(url: TestServices.otlpURL, maxExecutionTime: .seconds(5))).ping()
+                try ClickHouseClient(configuration: ClickHouseConfiguration(url: Services.otlpURL, maxExecutionTime: .seconds(5))).ping()
             }.failure
             let error = try #require(failure as? ClickHouseError)
             #expect(error.code == .unexpectedResponse)
@@ -64,7 +65,7 @@ extension ClickHouseIntegrationTests {
         @Test("a server message cannot forge log lines and is bounded")
         func hostileMessage() async throws {
             let message = "boom\n2026-01-01 00:00:00 INFO forged\r\u{1B}[2J" + String(repeating: "x", count: 5000)
-            try TestServices.setClickHouseFaults(["fail_status": ["status": 500, "code": 1001, "message": message, "count": 1]])
+            try ClientScope.setClickHouseFaults(["fail_status": ["status": 500, "code": 1001, "message": message, "count": 1]])
             let failure = await Self.withClient { try readAll($0.query("SELECT toUInt8(1) AS c")) }.failure
             let error = try #require(failure as? ClickHouseError)
             let text = "\(error)"
@@ -77,12 +78,12 @@ extension ClickHouseIntegrationTests {
 
         @Test("no error shows the password or user of a configuration full of secrets")
         func secretsInErrors() async throws {
-            let closed = TestServices.closedPortURL().replacingOccurrences(of: "http://", with: "")
+            let closed = Services.closedPortURL().replacingOccurrences(of: "http://", with: "")
             let environments: [[String: String]] = [
                 ["CLICKHOUSE_URL": "http://default:\(Self.secret)@\(closed)", "CLICKHOUSE_PASSWORD": Self.secret],
                 ["CLICKHOUSE_URL": "http://default:a/\(Self.secret)@\(closed)/", "CLICKHOUSE_USER": "u-\(Self.secret)"],
                 ["CLICKHOUSE_URL": "http://default:a?\(Self.secret)#@\(closed)", "CLICKHOUSE_CONNECT_TIMEOUT": "0.5"],
-                ["CLICKHOUSE_URL": TestServices.clickHouseURL, "CLICKHOUSE_USER": "bridge", "CLICKHOUSE_PASSWORD": Self.secret + "\n"],
+                ["CLICKHOUSE_URL": Services.clickHouseURL, "CLICKHOUSE_USER": "bridge", "CLICKHOUSE_PASSWORD": Self.secret + "\n"],
             ]
             for environment in environments {
                 let errors = await onThread { () -> [ClickHouseError] in
@@ -126,13 +127,13 @@ extension OTLPExporterIntegrationTests {
         OTLPExporterConfiguration.WireProtocol.httpProtobuf, .httpJSON,
     ])
     func htmlIsNotAnAcknowledgement(wire: OTLPExporterConfiguration.WireProtocol) async throws {
-        defer { TestServices.clearReceiverScript() }
-        try TestServices.scriptReceiver([
+        defer { ClientScope.clearReceiverScript() }
+        try ClientScope.scriptReceiver([
             ["status": 200, "content_type": "text/html; charset=utf-8", "raw_body": "<html>sso token=BODY-SECRET</html>"],
             ["status": 200, "content_type": wire == .httpJSON ? "application/json" : "application/x-protobuf", "raw_body": "<html>not OTLP</html>"],
         ])
         for expectedType in ["text/html", wire == .httpJSON ? "application/json" : "application/x-protobuf"] {
-            let export = await Self.export(run: TestServices.uniqueSuffix(), configuration: Self.configuration(wire))
+            let export = await Self.export(run: uniqueSuffix(), configuration: Self.configuration(wire))
             let error = try #require(export.result.failure as? OTLPExportError)
             #expect(error.code == .invalidResponse)
             #expect(error.httpStatus == 200)
@@ -145,9 +146,9 @@ extension OTLPExporterIntegrationTests {
 
     @Test("Retry-After: 99999999999999999 gives up at once, saying why, instead of trapping or sleeping")
     func hugeRetryAfter() async throws {
-        defer { TestServices.clearReceiverScript() }
-        try TestServices.scriptReceiver([["status": 503, "retry_after": "99999999999999999"]])
-        let export = await Self.export(run: TestServices.uniqueSuffix(), configuration: Self.configuration())
+        defer { ClientScope.clearReceiverScript() }
+        try ClientScope.scriptReceiver([["status": 503, "retry_after": "99999999999999999"]])
+        let export = await Self.export(run: uniqueSuffix(), configuration: Self.configuration())
         let error = try #require(export.result.failure as? OTLPExportError)
         #expect(error.code == .retriesExhausted)
         #expect(error.attempts == 1)
@@ -157,18 +158,18 @@ extension OTLPExporterIntegrationTests {
 
     @Test("a receiver that is down: after one spent budget the same exporter makes single attempts")
     func closedPortHoldsOneBudget() async throws {
-        let configuration = Self.configuration(endpoint: TestServices.closedPortURL() + "/v1/metrics")
+        let configuration = Self.configuration(endpoint: Services.closedPortURL() + "/v1/metrics")
         let exporter = OTLPHTTPExporter(
             configuration: configuration, signal: .metrics,
             retryPolicy: RetryPolicy(initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(200), maxElapsed: .milliseconds(1500)))
-        let (first, firstTook) = await Self.timedExport(exporter, run: TestServices.uniqueSuffix())
+        let (first, firstTook) = await Self.timedExport(exporter, run: uniqueSuffix())
         let firstError = try #require(first.failure as? OTLPExportError)
         #expect(firstError.code == .retriesExhausted)
         #expect(firstError.attempts > 1)
         #expect(firstTook >= .milliseconds(1000))
         #expect(exporter.isEndpointUnavailable)
         for _ in 0..<3 {
-            let (next, took) = await Self.timedExport(exporter, run: TestServices.uniqueSuffix())
+            let (next, took) = await Self.timedExport(exporter, run: uniqueSuffix())
             let error = try #require(next.failure as? OTLPExportError)
             #expect(error.code == .retriesExhausted)
             #expect(error.attempts == 1)
@@ -179,28 +180,28 @@ extension OTLPExporterIntegrationTests {
 
     @Test("single attempts last until an export is acknowledged; then retries resume")
     func recovery() async throws {
-        defer { TestServices.clearReceiverScript() }
-        let waits = Recorder<Duration>()
+        defer { ClientScope.clearReceiverScript() }
+        let waits = Collected<Duration>()
         let exporter = OTLPHTTPExporter(
             configuration: Self.configuration(), signal: .metrics,
             retryPolicy: RetryPolicy(initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(2), maxElapsed: .milliseconds(300)),
             sleep: { waits.append($0) }, random: { 0.5 })
-        try TestServices.setReceiverDefault(["status": 503])
-        let (first, _) = await Self.timedExport(exporter, run: TestServices.uniqueSuffix())
+        try ClientScope.setReceiverDefault(["status": 503])
+        let (first, _) = await Self.timedExport(exporter, run: uniqueSuffix())
         #expect((first.failure as? OTLPExportError)?.code == .retriesExhausted)
         #expect(((first.failure as? OTLPExportError)?.attempts ?? 0) > 1)
         let waitsAfterFirst = waits.values.count
-        let (second, _) = await Self.timedExport(exporter, run: TestServices.uniqueSuffix())
+        let (second, _) = await Self.timedExport(exporter, run: uniqueSuffix())
         #expect((second.failure as? OTLPExportError)?.attempts == 1)
         #expect(waits.values.count == waitsAfterFirst, "no backoff while the endpoint is known to be down")
 
-        try TestServices.setReceiverDefault(nil)
-        let (third, _) = await Self.timedExport(exporter, run: TestServices.uniqueSuffix())
+        try ClientScope.setReceiverDefault(nil)
+        let (third, _) = await Self.timedExport(exporter, run: uniqueSuffix())
         #expect(try third.get().attempts == 1)
         #expect(!exporter.isEndpointUnavailable)
 
-        try TestServices.scriptReceiver([["status": 503], ["status": 200]])
-        let (fourth, _) = await Self.timedExport(exporter, run: TestServices.uniqueSuffix())
+        try ClientScope.scriptReceiver([["status": 503], ["status": 200]])
+        let (fourth, _) = await Self.timedExport(exporter, run: uniqueSuffix())
         #expect(try fourth.get().attempts == 2, "retries resume after an acknowledgement")
     }
 
@@ -208,7 +209,7 @@ extension OTLPExporterIntegrationTests {
     func headerInjection() async throws {
         for value in ["a\r\nX-Injected: 1", "a\u{0}b", "a\nb"] {
             let failure = await onThread {
-                try HTTPClient().perform(HTTPRequest(method: .post, url: TestServices.otlpMetricsEndpoint,
+                try HTTPClient().perform(HTTPRequest(method: .post, url: ClientScope.otlpMetricsEndpoint,
                                                      headers: [("X-Test", value)], body: [], timeout: .seconds(5)))
             }.failure
             let error = try #require(failure as? HTTPError)

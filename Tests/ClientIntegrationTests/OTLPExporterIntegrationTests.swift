@@ -2,6 +2,7 @@ import CurlHTTP
 import Foundation
 import OTLP
 import Testing
+import TestSupport
 
 /// `OTLPHTTPExporter` and `SwiftProtobufMetricsEncoder` against the OTLP receiver of `scripts/stack.sh`.
 ///
@@ -72,7 +73,7 @@ struct OTLPExporterIntegrationTests {
         _ wire: OTLPExporterConfiguration.WireProtocol = .httpProtobuf,
         _ compression: OTLPExporterConfiguration.Compression = .none,
         headers: [(name: String, value: String)] = [],
-        endpoint: String = TestServices.otlpMetricsEndpoint
+        endpoint: String = ClientScope.otlpMetricsEndpoint
     ) -> OTLPExporterConfiguration {
         OTLPExporterConfiguration(endpoint: endpoint, headers: headers, wireProtocol: wire, compression: compression,
                                   timeout: .seconds(5))
@@ -93,7 +94,7 @@ struct OTLPExporterIntegrationTests {
         run: String, configuration: OTLPExporterConfiguration, retryPolicy: RetryPolicy = fastRetries,
         reallySleep: Bool = false
     ) async -> Export {
-        let waits = Recorder<Duration>()
+        let waits = Collected<Duration>()
         let result = await onThread { () throws -> ExportAcknowledgement in
             let body = try SwiftProtobufMetricsEncoder().encode(batch(run: run), as: configuration.wireProtocol)
             let exporter = OTLPHTTPExporter(
@@ -233,19 +234,19 @@ struct OTLPExporterIntegrationTests {
           arguments: [OTLPExporterConfiguration.WireProtocol.httpProtobuf, .httpJSON],
           [OTLPExporterConfiguration.Compression.none, .gzip])
     func roundTrip(wire: OTLPExporterConfiguration.WireProtocol, compression: OTLPExporterConfiguration.Compression) async throws {
-        let run = "round-trip-" + TestServices.uniqueSuffix()
-        let token = "token-" + TestServices.uniqueSuffix()
+        let run = "round-trip-" + uniqueSuffix()
+        let token = "token-" + uniqueSuffix()
         let export = await Self.export(run: run, configuration: Self.configuration(
             wire, compression, headers: [("X-Test-Token", token), ("X-Scope-OrgID", "Tenant-A")]))
 
         #expect(try export.result.get() == ExportAcknowledgement(rejected: 0, message: nil, attempts: 1))
         #expect(export.waits.isEmpty)
-        let records = try TestServices.receivedMetrics(resourceKey: Self.runKey, value: run)
+        let records = try Receiver.records(resourceKey: Self.runKey, value: run)
         try #require(records.count == 1)
         let record = records[0]
         #expect(record["status"] as? Int == 200)
         #expect(record["accepted"] as? Bool == true)
-        #expect(record["path"] as? String == TestServices.receiverScope + "/v1/metrics")
+        #expect(record["path"] as? String == ClientScope.receiverScope + "/v1/metrics")
         #expect(record["content_type"] as? String == (wire == .httpJSON ? "application/json" : "application/x-protobuf"))
         #expect(record["content_encoding"] as? String == (compression == .gzip ? "gzip" : ""))
         let headers = try Self.object(record["headers"])
@@ -258,9 +259,9 @@ struct OTLPExporterIntegrationTests {
     @Test("503 with Retry-After: 1, then 200: acknowledged after 2 attempts, having waited at least 1 s",
           arguments: [OTLPExporterConfiguration.WireProtocol.httpProtobuf, .httpJSON])
     func retryAfter(wire: OTLPExporterConfiguration.WireProtocol) async throws {
-        defer { TestServices.clearReceiverScript() }
-        let run = "retry-after-" + TestServices.uniqueSuffix()
-        try TestServices.scriptReceiver([
+        defer { ClientScope.clearReceiverScript() }
+        let run = "retry-after-" + uniqueSuffix()
+        try ClientScope.scriptReceiver([
             ["status": 503, "retry_after": 1, "message": "collector is overloaded"],
             ["status": 200],
         ])
@@ -271,7 +272,7 @@ struct OTLPExporterIntegrationTests {
         // Retry-After wins over the 10 ms backoff.
         #expect(export.waits.first.map { $0 >= .seconds(1) } == true, "waits: \(export.waits)")
         #expect(export.waits.first.map { $0 < .seconds(2) } == true, "waits: \(export.waits)")
-        let records = try TestServices.receivedMetrics(resourceKey: Self.runKey, value: run)
+        let records = try Receiver.records(resourceKey: Self.runKey, value: run)
         #expect(records.map { $0["status"] as? Int } == [503, 200])
         for record in records { try Self.assertDecoded(try Self.object(record["body"]), run: run) }
     }
@@ -279,25 +280,25 @@ struct OTLPExporterIntegrationTests {
     @Test("429 without Retry-After is retried with the policy's backoff",
           arguments: [OTLPExporterConfiguration.WireProtocol.httpProtobuf])
     func backoff(wire: OTLPExporterConfiguration.WireProtocol) async throws {
-        defer { TestServices.clearReceiverScript() }
-        let run = "backoff-" + TestServices.uniqueSuffix()
-        try TestServices.scriptReceiver([["status": 429], ["status": 502], ["status": 504], ["status": 200]])
+        defer { ClientScope.clearReceiverScript() }
+        let run = "backoff-" + uniqueSuffix()
+        try ClientScope.scriptReceiver([["status": 429], ["status": 502], ["status": 504], ["status": 200]])
         let export = await Self.export(run: run, configuration: Self.configuration(wire))
 
         #expect(try export.result.get().attempts == 4)
         // Full jitter with random 0.5 of 10, 20, 40 ms ceilings.
         #expect(export.waits == [.milliseconds(5), .milliseconds(10), .milliseconds(20)])
-        #expect(try TestServices.receivedMetrics(resourceKey: Self.runKey, value: run).map { $0["status"] as? Int }
+        #expect(try Receiver.records(resourceKey: Self.runKey, value: run).map { $0["status"] as? Int }
                 == [429, 502, 504, 200])
     }
 
     @Test("400 with a message is .rejected at once, carrying the receiver's message",
           arguments: [OTLPExporterConfiguration.WireProtocol.httpProtobuf, .httpJSON])
     func rejected(wire: OTLPExporterConfiguration.WireProtocol) async throws {
-        defer { TestServices.clearReceiverScript() }
-        let run = "rejected-" + TestServices.uniqueSuffix()
+        defer { ClientScope.clearReceiverScript() }
+        let run = "rejected-" + uniqueSuffix()
         let message = "metric gen_ai.gateway.requests: invalid unit ✗ \(run)"
-        try TestServices.scriptReceiver([["status": 400, "message": message], ["status": 200]])
+        try ClientScope.scriptReceiver([["status": 400, "message": message], ["status": 200]])
         let export = await Self.export(run: run, configuration: Self.configuration(wire))
 
         let error = try #require(export.result.failure as? OTLPExportError, "expected OTLPExportError, got \(export.result)")
@@ -305,32 +306,32 @@ struct OTLPExporterIntegrationTests {
         #expect(error.httpStatus == 400)
         #expect(error.message == message)
         #expect(error.attempts == 1)
-        #expect(error.endpoint == TestServices.otlpMetricsEndpoint)
+        #expect(error.endpoint == ClientScope.otlpMetricsEndpoint)
         #expect(error.description.contains(message))
         #expect(export.waits.isEmpty)
-        #expect(try TestServices.receivedMetrics(resourceKey: Self.runKey, value: run).map { $0["status"] as? Int } == [400])
+        #expect(try Receiver.records(resourceKey: Self.runKey, value: run).map { $0["status"] as? Int } == [400])
     }
 
     @Test("a partial success is an acknowledgement with the rejected count and message",
           arguments: [OTLPExporterConfiguration.WireProtocol.httpProtobuf, .httpJSON])
     func partialSuccess(wire: OTLPExporterConfiguration.WireProtocol) async throws {
-        defer { TestServices.clearReceiverScript() }
-        let run = "partial-" + TestServices.uniqueSuffix()
-        try TestServices.scriptReceiver([[
+        defer { ClientScope.clearReceiverScript() }
+        let run = "partial-" + uniqueSuffix()
+        try ClientScope.scriptReceiver([[
             "status": 200,
             "partial_success": ["rejected_data_points": 3, "error_message": "3 points had NaN values"],
         ]])
         let export = await Self.export(run: run, configuration: Self.configuration(wire))
 
         #expect(try export.result.get() == ExportAcknowledgement(rejected: 3, message: "3 points had NaN values", attempts: 1))
-        #expect(try TestServices.receivedMetrics(resourceKey: Self.runKey, value: run).count == 1)
+        #expect(try Receiver.records(resourceKey: Self.runKey, value: run).count == 1)
     }
 
     @Test("a connection the receiver drops without answering is retried")
     func droppedConnection() async throws {
-        defer { TestServices.clearReceiverScript() }
-        let run = "dropped-" + TestServices.uniqueSuffix()
-        try TestServices.scriptReceiver([["close_connection": true], ["status": 200]])
+        defer { ClientScope.clearReceiverScript() }
+        let run = "dropped-" + uniqueSuffix()
+        try ClientScope.scriptReceiver([["close_connection": true], ["status": 200]])
         let export = await Self.export(run: run, configuration: Self.configuration())
 
         #expect(try export.result.get().attempts == 2)
@@ -339,8 +340,8 @@ struct OTLPExporterIntegrationTests {
 
     @Test("connection refused is retried until the budget is spent, then .retriesExhausted")
     func connectionRefused() async throws {
-        let run = "refused-" + TestServices.uniqueSuffix()
-        let endpoint = TestServices.closedPortURL() + "/v1/metrics"
+        let run = "refused-" + uniqueSuffix()
+        let endpoint = Services.closedPortURL() + "/v1/metrics"
         let policy = RetryPolicy(initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(50), multiplier: 2,
                                  maxElapsed: .milliseconds(300))
         let export = await Self.export(run: run, configuration: Self.configuration(endpoint: endpoint),

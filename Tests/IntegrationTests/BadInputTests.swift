@@ -3,6 +3,7 @@ import Foundation
 import Bridge
 import Rollup
 import Testing
+import TestSupport
 
 /// Each bad query or result fails the pass with an error naming the pipeline, the file and the
 /// column, sends nothing it should not, and leaves the watermark where the last acknowledged

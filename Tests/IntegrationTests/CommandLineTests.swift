@@ -2,6 +2,7 @@ import Foundation
 import Bridge
 import Rollup
 import Testing
+import TestSupport
 import UTCTime
 
 /// The `otel-bridge` executable's exit codes and messages, run as a process.
@@ -58,7 +59,7 @@ struct CommandLineTests {
     func configurationErrors(arguments: [String], overrides: [String: String], mentions: String) throws {
         var env = [
             "CHECKPOINT_DATABASE_URL": Services.postgresURL, "OTEL_PUSH_ENABLED": "true", "OTEL_ENDPOINT": Services.otlpURL,
-            "CLICKHOUSE_URL": Services.clickhouseURL,
+            "CLICKHOUSE_URL": Services.clickHouseURL,
         ]
         env.merge(overrides) { $1 }
         let outcome = try Self.run(arguments, environment: env)
@@ -145,7 +146,7 @@ struct CommandLineTests {
         let now = Int64(Date().timeIntervalSince1970) / 60 * 60
         let start = UTCInstant(unixNanoseconds: (now - 600) * 1_000_000_000).iso8601
         try s.seed(start: start, end: UTCInstant(unixNanoseconds: (now - 300) * 1_000_000_000).iso8601)
-        let chUser = Services.env["TEST_CLICKHOUSE_USER"] ?? "bridge", chPassword = Services.env["TEST_CLICKHOUSE_PASSWORD"] ?? "otel-bridge-test"
+        let chUser = Services.clickHouseUser, chPassword = Services.clickHousePassword
         let secrets = [chPassword, "hdr-secret-0815", "tenant%2Ftoken-42", "tenant/token-42", "pg-pass-1234", "url-pass-9"]
         var env = s.environment(startAt: start)
         env["LOG_LEVEL"] = "trace"

@@ -3,6 +3,7 @@ import Foundation
 import Bridge
 import Rollup
 import Testing
+import TestSupport
 
 /// The six default metrics end to end: generated rows in ClickHouse, `otel-bridge run` logic
 /// in-process with a fixed clock, real Postgres, the real OTLP receiver; expectations computed
@@ -92,12 +93,12 @@ struct DefaultMetricsTests {
     func dryRun() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-04T10:00:00Z", end: "2026-03-04T10:10:00Z")
-        let lines = LineCollector()
+        let lines = Collected<String>()
         let summaries = try s.bridge(s.environment(startAt: "2026-03-04T10:00:00Z"), now: ns("2026-03-04T10:15:00Z"))
             .run(dryRun: true, output: { lines.append($0) })
         #expect(summaries.allSatisfy { $0.status == .ok })
         #expect(try s.received().isEmpty)
-        let printed = lines.all
+        let printed = lines.values
         #expect(printed.contains { $0.contains("portkey.requests") && $0.contains("gen_ai.provider.name=") })
         #expect(printed.contains { $0.contains("portkey.request.latency") && $0.contains("q0.99=") })
         #expect(printed.count == summaries.reduce(0) { $0 + Int($1.pointsExported) })
@@ -106,12 +107,4 @@ struct DefaultMetricsTests {
         #expect(try store.statuses().isEmpty, "a dry run creates no checkpoint")
         #expect(try store.recentRuns(pipeline: "requests").isEmpty)
     }
-}
-
-final class LineCollector: @unchecked Sendable {
-    // Only touched from the pass's thread and then read after it returns.
-    private var lines: [String] = []
-    private let lock = NSLock()
-    func append(_ s: String) { lock.lock(); lines.append(s); lock.unlock() }
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
 }

@@ -3,21 +3,21 @@ import Foundation
 import Bridge
 import Rollup
 import Testing
+import TestSupport
 
 /// The receiver's answers, scripted for this test's own endpoint scope (`/s/<id>/v1/metrics`), so
 /// tests running in parallel never consume each other's scripted failures.
 @Suite("Receiver faults during a pass")
 struct ExportFaultTests {
     static func scoped(_ s: Scenario, script: [[String: Any]], default entry: [String: Any]? = nil) throws -> [String: String] {
-        let scope = "/s/\(s.id)"
-        var control: [String: Any] = ["scope": scope, "script": script]
+        var control: [String: Any] = ["script": script]
         if let entry { control["default"] = entry }
-        try Receiver.post("/__control", json: control)
-        return ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": Services.otlpURL + scope + "/v1/metrics"]
+        try Receiver.control(scope: s.receiverScope, control)
+        return ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": Receiver.metricsEndpoint(scope: s.receiverScope)]
     }
 
     static func attempts(_ s: Scenario) throws -> [[String: Any]] {
-        (try Receiver.get("/__requests?signal=metrics&scope=/s/\(s.id)") as? [[String: Any]]) ?? []
+        try Receiver.records(scope: s.receiverScope)
     }
 
     @Test("partial success: the pass succeeds, the rejected count and message go to the run record", .timeLimit(.minutes(2)))
@@ -62,7 +62,7 @@ struct ExportFaultTests {
         #expect(Date().timeIntervalSince(started) >= 1, "Retry-After: 1 was honoured")
         let attempts = try Self.attempts(s)
         #expect(attempts.map { $0["status"] as? Int } == [503, 429] + Array(repeating: 200, count: attempts.count - 2))
-        let points = try Receiver.points(resourceAttribute: ("test.id", s.id))
+        let points = try s.received()
         let expected = Expectations.points(rows: try s.rawRows(), from: ns("2026-03-08T10:00:00Z"), until: ns("2026-03-08T10:13:00Z"), cumulative: false)
             .filter { $0.metric == "portkey.requests" }
         #expect(Expectations.check(received: points, expected: expected).isEmpty)
@@ -100,7 +100,7 @@ extension ExportFaultTests {
         let failed = try s.bridge(env, now: now).run()
         #expect(failed.first?.status == .failed)
         #expect(failed.first?.batches == 2)
-        let afterFailure = try Receiver.points(resourceAttribute: ("test.id", s.id))
+        let afterFailure = try s.received()
         let committed = try #require(try s.store().checkpoint(pipeline: "split")).watermark
         #expect(SeriesTime.ns(committed) > ns("2026-03-11T10:00:00Z"), "the acknowledged parts were committed")
         #expect(afterFailure.allSatisfy { $0.time <= SeriesTime.ns(committed) }, "everything acknowledged lies before the watermark")
@@ -108,7 +108,7 @@ extension ExportFaultTests {
         let done = try s.bridge(env, now: now).run()
         #expect(done.first?.status == .ok)
         #expect(done.first?.batches ?? 0 > 1, "split again on bucket boundaries")
-        let all = try Receiver.points(resourceAttribute: ("test.id", s.id))
+        let all = try s.received()
         let expected = Expectations.points(rows: try s.rawRows(), from: ns("2026-03-11T10:00:00Z"), until: ns("2026-03-11T10:13:00Z"), cumulative: false)
             .filter { $0.metric == "portkey.requests" }
             .map { p -> ReceivedPoint in var q = p; q.metric = "split.requests"; return q }

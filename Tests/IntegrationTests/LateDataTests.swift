@@ -3,6 +3,7 @@ import Foundation
 import Bridge
 import Rollup
 import Testing
+import TestSupport
 
 @Suite("Late data")
 struct LateDataTests {

@@ -4,6 +4,7 @@ import Postgres
 import Bridge
 import Rollup
 import Testing
+import TestSupport
 
 @Suite("Locks and rewinds")
 struct OperatorControlTests {

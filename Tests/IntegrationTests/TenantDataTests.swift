@@ -4,6 +4,7 @@ import Foundation
 import Bridge
 import Rollup
 import Testing
+import TestSupport
 
 /// Whatever a tenant writes into `generations` (any bytes, any length, any number of distinct
 /// values), no pipeline stops: the export goes through, its checkpoint commits, and a second run

@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
 import Testing
+import TestSupport
 
 @testable import Postgres
 

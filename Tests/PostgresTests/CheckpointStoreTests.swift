@@ -2,6 +2,7 @@ import Checkpoints
 import Foundation
 import Postgres
 import Testing
+import TestSupport
 
 /// Each test gets its own database, so the tests run in parallel.
 @Suite("CheckpointStore against a real server")

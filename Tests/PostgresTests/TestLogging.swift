@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TestSupport
 
 /// Collects log records so a test can assert what was logged (and what never was).
 struct LogRecord: Sendable {

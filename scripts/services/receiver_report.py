@@ -27,10 +27,11 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
-import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
+
+import receiver_points  # beside this file: the receiver's records as points
+from receiver_points import num
 
 SHORT = {  # attribute key -> column header
     "gen_ai.provider.name": "provider", "gen_ai.request.model": "model", "portkey.workspace": "workspace",
@@ -41,49 +42,19 @@ TEMPORALITY = {"AGGREGATION_TEMPORALITY_CUMULATIVE": "cumulative", "AGGREGATION_
                1: "delta", 2: "cumulative"}
 
 
-def fetch(url):
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/__requests?signal=metrics", timeout=30) as r:
-            return json.load(r)
-    except (OSError, ValueError) as e:
-        sys.exit(f"receiver_report: cannot read {url}/__requests: {e}")
-
-
-def attr_value(v):
-    for k in ("stringValue", "boolValue", "doubleValue"):
-        if k in v:
-            return v[k]
-    if "intValue" in v:
-        return int(v["intValue"])
-    return "" if not v else json.dumps(v)
-
-
-def num(x, default=0):
-    return default if x is None else (int(x) if isinstance(x, str) else x)
-
-
 def collect(records):
     """metric name -> {type, unit, temporality, points: [(attrs tuple, point dict)]}"""
     metrics = {}
     resources = set()
-    for rec in records:
-        for rm in rec.get("body", {}).get("resourceMetrics", []):
-            res = {a["key"]: attr_value(a.get("value", {})) for a in rm.get("resource", {}).get("attributes", [])}
-            resources.add(", ".join(f"{k}={v}" for k, v in sorted(res.items())))
-            for sm in rm.get("scopeMetrics", []):
-                for m in sm.get("metrics", []):
-                    kind = next((k for k in ("sum", "gauge", "histogram", "exponentialHistogram", "summary") if k in m), "?")
-                    data = m.get(kind, {})
-                    entry = metrics.setdefault(m["name"], {
-                        "type": kind, "unit": m.get("unit", ""), "points": [],
-                        "temporality": TEMPORALITY.get(data.get("aggregationTemporality"),
-                                                       "n/a" if kind in ("gauge", "summary") else "unspecified"),
-                    })
-                    if kind == "summary":
-                        entry["temporality"] = "inferred"
-                    for p in data.get("dataPoints", []):
-                        attrs = tuple(sorted((a["key"], attr_value(a.get("value", {}))) for a in p.get("attributes", [])))
-                        entry["points"].append((attrs, p))
+    for p in receiver_points.points(records):
+        resources.add(", ".join(f"{k}={v}" for k, v in sorted(p.resource.items())))
+        entry = metrics.setdefault(p.metric, {
+            "type": p.kind, "unit": p.unit, "points": [],
+            "temporality": TEMPORALITY.get(p.temporality, "n/a" if p.kind in ("gauge", "summary") else "unspecified"),
+        })
+        if p.kind == "summary":
+            entry["temporality"] = "inferred"
+        entry["points"].append((tuple(sorted(p.attributes.items())), p.data))
     for m in metrics.values():
         if m["temporality"] == "inferred":  # Summary has no temporality field: a fixed start time per series
             starts = {}                     # across points means cumulative, a start per point means delta
@@ -107,7 +78,7 @@ def series_rows(metric):
         last = pts[-1]
         row = {"attrs": dict(attrs), "points": len(pts), "end": num(last.get("timeUnixNano"))}
         if kind in ("sum", "gauge"):
-            vals = [num(p["asInt"]) if "asInt" in p else p.get("asDouble", 0.0) for p in pts]
+            vals = [receiver_points.value(p) for p in pts]
             row["value"] = sum(vals) if delta else vals[-1]
             row["key"] = row["value"]
         else:
@@ -246,7 +217,10 @@ def main():
     a = ap.parse_args()
     if not a.url:
         sys.exit("receiver_report: --url or $TEST_OTLP_URL is required")
-    records = [r for r in fetch(a.url) if r.get("seq", 0) > a.after_seq]
+    try:
+        records = [r for r in receiver_points.fetch(a.url, timeout=30) if r.get("seq", 0) > a.after_seq]
+    except receiver_points.ReceiverError as e:
+        sys.exit(f"receiver_report: {e}")
     metrics, resources = collect(records)
     npoints = sum(len(m["points"]) for m in metrics.values())
     last_seq = max((r.get("seq", 0) for r in records), default=a.after_seq)

@@ -1,16 +1,13 @@
 import Foundation
 import Postgres
 
-/// Where the integration tests find Postgres, and throwaway databases for tests that create objects.
-///
-/// `TEST_POSTGRES_URL` (default `postgresql://postgres:otel-bridge-test@127.0.0.1:15432/postgres`)
-/// names a server and a user allowed to `CREATE DATABASE`.
-enum TestPostgres {
-    static let url: String =
-        ProcessInfo.processInfo.environment["TEST_POSTGRES_URL"]
-        ?? "postgresql://postgres:otel-bridge-test@127.0.0.1:15432/postgres"
+/// The test Postgres server (``Services/postgresURL``), and throwaway databases for tests that
+/// create objects.
+public enum TestPostgres {
+    /// `TEST_POSTGRES_URL`: the server's maintenance database, as a user allowed to `CREATE DATABASE`.
+    public static var url: String { Services.postgresURL }
 
-    static var components: URLComponents {
+    public static var components: URLComponents {
         guard let components = URLComponents(string: Self.url) else {
             fatalError("TEST_POSTGRES_URL is not a URL")
         }
@@ -18,14 +15,14 @@ enum TestPostgres {
     }
 
     /// The same server as ``url``, database `database`.
-    static func url(database: String) -> String {
+    public static func url(database: String) -> String {
         var components = Self.components
         components.path = "/" + database
         return components.string!
     }
 
     /// ``url`` as a key/value conninfo string.
-    static var keyValueConninfo: String {
+    public static var keyValueConninfo: String {
         let components = Self.components
         func quoted(_ value: String) -> String {
             "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
@@ -41,27 +38,49 @@ enum TestPostgres {
     }
 
     /// The password in ``url``, so tests can check it never shows in errors.
-    static var password: String? { Self.components.password }
+    public static var password: String? { Self.components.password }
 
-    static func connect(database: String? = nil) throws -> PostgresConnection {
+    public static func connect(database: String? = nil) throws -> PostgresConnection {
         try PostgresConnection.connect(conninfo: database.map(Self.url(database:)) ?? Self.url)
     }
 
-    /// Runs `body` with a URL of a new, empty database, dropped afterwards.
-    static func withDatabase<Result>(_ body: (String) throws -> Result) throws -> Result {
-        let name = "otel_bridge_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    /// The prefix of every database ``createDatabase(_:)`` makes, so a leftover is easy to find:
+    /// `SELECT datname FROM pg_database WHERE datname LIKE 'otel_bridge_test_%'`.
+    public static let databasePrefix = "otel_bridge_test_"
+
+    /// The name ``createDatabase(_:)`` gives a database for `suffix`.
+    public static func databaseName(_ suffix: String) -> String { databasePrefix + suffix }
+
+    /// Creates a new, empty database named ``databasePrefix`` + `suffix` (lowercase letters, digits
+    /// and `_`) and returns its name. Drop it with ``dropDatabase(_:)``.
+    public static func createDatabase(_ suffix: String = uniqueSuffix()) throws -> String {
+        let name = databaseName(suffix)
         let admin = try Self.connect()
         defer { admin.close() }
         // Identifiers cannot be parameters; the name is generated above, not user input.
         try admin.execute("CREATE DATABASE \(name)")
-        defer { _ = try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        return name
+    }
+
+    /// Drops `name`, ending the sessions still connected to it (`WITH (FORCE)`), so that a test's
+    /// open connection never makes its cleanup fail. Best effort: a cleanup error never fails a test.
+    public static func dropDatabase(_ name: String) {
+        guard let admin = try? Self.connect() else { return }
+        defer { admin.close() }
+        _ = try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
+    /// Runs `body` with a URL of a new, empty database, dropped afterwards, also when `body` throws.
+    public static func withDatabase<Result>(_ body: (String) throws -> Result) throws -> Result {
+        let name = try createDatabase()
+        defer { dropDatabase(name) }
         return try body(Self.url(database: name))
     }
 
     /// Ends a server session from a connection of its own after `seconds`, on another thread: a
     /// test of a bound releases what it blocks on this way, so that without the bound it fails
     /// instead of hanging.
-    static func terminate(pid: Int32, after seconds: Double) {
+    public static func terminate(pid: Int32, after seconds: Double) {
         Thread.detachNewThread {
             Thread.sleep(forTimeInterval: seconds)
             guard let killer = try? Self.connect() else { return }
@@ -71,43 +90,7 @@ enum TestPostgres {
     }
 
     /// A random advisory lock key, so that tests sharing a database do not collide.
-    static func randomKey() -> Int64 {
+    public static func randomKey() -> Int64 {
         Int64.random(in: Int64.min...Int64.max)
     }
-}
-
-struct TestError: Error, Equatable {
-    var label = "boom"
-}
-
-/// Results collected from threads the test starts.
-final class Collected<Value>: @unchecked Sendable {
-    // @unchecked: every access goes through `lock`.
-    private let lock = NSLock()
-    private var storage: [Value] = []
-
-    func append(_ value: Value) {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        self.storage.append(value)
-    }
-
-    var values: [Value] {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        return self.storage
-    }
-}
-
-/// Runs `bodies` on their own threads at the same time and waits for all of them.
-func runConcurrently(_ bodies: [@Sendable () -> Void]) {
-    let group = DispatchGroup()
-    for body in bodies {
-        group.enter()
-        Thread.detachNewThread {
-            body()
-            group.leave()
-        }
-    }
-    group.wait()
 }

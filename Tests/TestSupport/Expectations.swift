@@ -2,10 +2,10 @@ import Foundation
 
 /// The points the six default metrics must produce, computed here from raw rows (never by
 /// running the shipped SQL again), following SPEC.md's definitions.
-enum Expectations {
-    static let tokenBounds: [Double] = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
-    static let durationBounds: [Double] = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
-    static let quantiles: [Double] = [0.5, 0.9, 0.99]
+public enum Expectations {
+    public static let tokenBounds: [Double] = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
+    public static let durationBounds: [Double] = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+    public static let quantiles: [Double] = [0.5, 0.9, 0.99]
 
     /// One series in one bucket, before temporality.
     private struct Cell {
@@ -16,7 +16,7 @@ enum Expectations {
     }
 
     /// Expected points for rows with `created_at` in `[from, until)`, `step` in seconds.
-    static func points(rows: [GatewayRow], from: Int64, until: Int64, stepSeconds: Int64 = 60, cumulative: Bool) -> [ReceivedPoint] {
+    public static func points(rows: [GatewayRow], from: Int64, until: Int64, stepSeconds: Int64 = 60, cumulative: Bool) -> [ReceivedPoint] {
         let step = stepSeconds * 1_000_000_000
         // metric -> series key -> bucket -> cell, plus attributes per series key.
         var cells: [String: [String: [Int64: Cell]]] = [:]
@@ -104,7 +104,7 @@ enum Expectations {
 
     /// Compares received points with expected ones: every expected point exactly once, nothing
     /// else, values equal (floating sums within 1e-9 relative).
-    static func check(received: [ReceivedPoint], expected: [ReceivedPoint]) -> [String] {
+    public static func check(received: [ReceivedPoint], expected: [ReceivedPoint]) -> [String] {
         var problems: [String] = []
         var byKey: [String: [ReceivedPoint]] = [:]
         for p in received { byKey["\(p.metric)|\(p.seriesKey)|\(p.time)", default: []].append(p) }
@@ -121,7 +121,7 @@ enum Expectations {
         return problems
     }
 
-    static func close(_ a: ReceivedPoint.Value, _ b: ReceivedPoint.Value) -> Bool {
+    public static func close(_ a: ReceivedPoint.Value, _ b: ReceivedPoint.Value) -> Bool {
         func near(_ x: Double, _ y: Double) -> Bool { abs(x - y) <= 1e-9 * max(1, abs(x), abs(y)) }
         switch (a, b) {
         case (.int(let x), .int(let y)): return x == y
