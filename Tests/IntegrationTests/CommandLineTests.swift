@@ -37,7 +37,7 @@ struct CommandLineTests {
         return Outcome(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
-    @Test("Postgres unreachable at start: exit 1 before any query or push", .timeLimit(.minutes(1)))
+    @Test("Postgres unreachable at start: exit 1 before any query or push", .timeLimit(.minutes(3)))
     func postgresUnreachable() throws {
         let s = try Scenario()
         var env = s.environment(startAt: UTCInstant(unixNanoseconds: Int64(Date().timeIntervalSince1970 - 600) * 1_000_000_000).iso8601)
@@ -108,7 +108,7 @@ struct CommandLineTests {
         #expect(starts.values.allSatisfy { $0.count == 1 })
     }
 
-    @Test("validate checks configuration, every template's columns and connectivity, exporting nothing", .timeLimit(.minutes(1)))
+    @Test("validate checks configuration, every template's columns and connectivity, exporting nothing", .timeLimit(.minutes(3)))
     func validate() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-12T10:00:00Z", end: "2026-03-12T10:01:00Z")

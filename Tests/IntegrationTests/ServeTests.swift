@@ -2,6 +2,7 @@ import Checkpoints
 import CurlHTTP
 import Foundation
 import Testing
+import TestSupport
 import UTCTime
 #if canImport(Glibc)
 import Glibc
@@ -127,16 +128,16 @@ struct ServeTests {
     /// Accepted points of this scenario's scope, and the receiver's counters for it.
     static func accepted(_ s: Scenario) throws -> [ReceivedPoint] { try s.received() }
 
-    static func scope(_ s: Scenario) -> String { "/s/\(s.id)" }
+    static func scope(_ s: Scenario) -> String { s.receiverScope }
 
     static func control(_ s: Scenario) throws -> [String: Any] {
-        (try Receiver.get("/__control?scope=\(scope(s))") as? [String: Any]) ?? [:]
+        (try Control.getJSON(Services.otlpURL + "/__control?scope=\(scope(s))") as? [String: Any]) ?? [:]
     }
 
     static func environment(_ s: Scenario, config: String, startAt: Int64, extra: [String: String] = [:]) -> [String: String] {
         s.environment(startAt: iso(startAt), extra: [
             "BRIDGE_CONFIG": config,
-            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": Services.otlpURL + scope(s) + "/v1/metrics",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": Receiver.metricsEndpoint(scope: scope(s)),
             "BRIDGE_HEALTH_PORT": "0",
             "BRIDGE_SHUTDOWN_TIMEOUT": "3",
         ].merging(extra) { $1 })
@@ -161,8 +162,8 @@ struct ServeTests {
 
         // Hold the next export, let new buckets close, and stop serve while it waits for the
         // receiver's answer.
-        try Receiver.post("/__control", json: ["scope": Self.scope(s), "script": [["hold": true, "hold_seconds": 60]]])
-        defer { try? Receiver.post("/__control", json: ["scope": Self.scope(s), "release": true]) }
+        try Receiver.control(scope: Self.scope(s), ["script": [["hold": true, "hold_seconds": 60]]])
+        defer { try? Receiver.control(scope: Self.scope(s), ["release": true]) }
         let t1 = Self.nowSeconds
         try s.seed(start: Self.iso(t1), end: Self.iso(t1 + 4), seed: 12, ratePerMinute: 600)
         let held = try Self.waitFor(60) { (try Self.control(s)["held"] as? Int ?? 0) >= 1 }
@@ -186,8 +187,8 @@ struct ServeTests {
         let t0 = Self.nowSeconds / 2 * 2
         try s.seed(start: Self.iso(t0 - 10), end: Self.iso(t0 + 10), ratePerMinute: 300)
         // Every export holding the slow pipeline's metric waits for an answer that never comes.
-        try Receiver.post("/__control", json: ["scope": Self.scope(s), "default": ["metric": "test.slow.requests", "hold": true, "hold_seconds": 120]])
-        defer { try? Receiver.post("/__control", json: ["scope": Self.scope(s), "default": [:] as [String: Any], "release": true]) }
+        try Receiver.control(scope: Self.scope(s), ["default": ["metric": "test.slow.requests", "hold": true, "hold_seconds": 120]])
+        defer { try? Receiver.control(scope: Self.scope(s), ["default": [:] as [String: Any], "release": true]) }
         let config = try Self.pipelineFile(s, pipelines: [("slow", Self.sql()), ("fast", Self.sql())])
         let server = try Server(Self.environment(s, config: config, startAt: t0 - 10), name: "slow")
         // The fast pipeline exports buckets that close after serve started while the slow

@@ -28,6 +28,9 @@ Control:
                          of an OTLP response, e.g. a proxy's HTML login page; a content_type of "" sends
                          no Content-Type header; recorded with accepted=false and raw_answer=true, as it
                          is no OTLP acknowledgement)
+                   metric (the entry applies only to an export holding a metric of this name; others
+                         skip it and get the next entry without `metric`, or plain 200: so one
+                         pipeline's exports can fail while another's, to the same endpoint, succeed)
                    POST /__control {"scope": .., "release": true} alone releases the scope's held exports.
   GET  /__control[?scope=/s/abc]  current script/default plus progress counters of the scope:
                    received (exports recorded), accepted (2xx recorded), inflight (being answered),
@@ -85,6 +88,21 @@ def rpc_status_proto(code, message):
     return out
 
 
+def metric_names(req_cls, raw, is_json, cenc):
+    """The metric names of an export, or none when it does not decode (decoding errors are answered later)."""
+    try:
+        data = gzip.decompress(raw) if cenc == "gzip" else raw
+        req = req_cls()
+        if is_json:
+            json_format.Parse(data.decode("utf-8"), req)
+        else:
+            req.ParseFromString(data)
+        return frozenset(m.name for rm in getattr(req, "resource_metrics", [])
+                         for sm in rm.scope_metrics for m in sm.metrics)
+    except Exception:
+        return frozenset()
+
+
 class State:
     def __init__(self):
         self.lock = threading.Lock()
@@ -114,12 +132,17 @@ class State:
         if ev:
             ev.set()
 
-    def next_entry(self, scope=""):
+    def next_entry(self, scope="", metrics=frozenset()):
+        """The next script entry that applies to an export holding `metrics`, else the default."""
+        def applies(entry):
+            return entry.get("metric") is None or entry["metric"] in metrics
         with self.lock:
-            script = self.scripts.get(scope)
-            if script:
-                return script.pop(0)
-            return dict(self.defaults.get(scope) or {})
+            script = self.scripts.get(scope) or []
+            for i, entry in enumerate(script):
+                if applies(entry):
+                    return script.pop(i)
+            default = self.defaults.get(scope) or {}
+            return dict(default) if applies(default) else {}
 
     def control(self, scope=""):
         counters = self.counters.get(scope) or {"received": 0, "accepted": 0, "inflight": 0, "held": 0}
@@ -232,7 +255,7 @@ class Handler(BaseHTTPRequestHandler):
         rec = {"signal": signal, "path": scope + path, "scope": scope, "headers": {k.lower(): v for k, v in self.headers.items()},
                "content_type": ctype_full, "content_encoding": cenc, "status": None, "accepted": False,
                "body": None, "t_received": time.time()}
-        entry = st.next_entry(scope)
+        entry = st.next_entry(scope, metric_names(req_cls, raw, is_json, cenc))
         if entry.get("hold"):
             ev = st.release_event(scope)
             st.count(scope, "held", 1)
