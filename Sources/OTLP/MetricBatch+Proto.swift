@@ -1,11 +1,12 @@
 import SwiftProtobuf
 
-/// The reference ``MetricsEncoder``: maps a ``MetricBatch`` onto the generated swift-protobuf
-/// types and serializes them. Simple and obviously correct; swift-protobuf recomputes nested
-/// message sizes at every level, which bounds its speed (see `docs/performance.md`).
-public struct SwiftProtobufMetricsEncoder: MetricsEncoder {
+/// The reference encoder: maps a whole ``MetricBatch`` onto the generated swift-protobuf types
+/// and serializes them. Simple and obviously correct; the pass writes its requests with
+/// ``MetricRequestWriter`` instead, which the tests compare with this byte for byte.
+public struct SwiftProtobufMetricsEncoder: Sendable {
     public init() {}
 
+    /// The request body in `wireProtocol` (protobuf bytes or OTLP JSON).
     public func encode(_ batch: MetricBatch, as wireProtocol: OTLPExporterConfiguration.WireProtocol) throws -> [UInt8] {
         let request = batch.proto
         switch wireProtocol {

@@ -1,5 +1,5 @@
 /// The bridge's own model of an OTLP metrics request: plain values that the rollup pipeline
-/// produces and a ``MetricsEncoder`` turns into bytes. Keeping generated protobuf types out of
+/// produces and ``MetricRequestWriter`` turns into bytes. Keeping generated protobuf types out of
 /// the pipeline is what lets a faster encoder replace the swift-protobuf one.
 public struct MetricBatch: Sendable, Equatable {
     public var resource: [Attribute]
