@@ -253,7 +253,7 @@ struct Validation {
         } catch {
             let isTemplate = !error.isTransient && (error.code == .server || error.code == .midStream)
             let what = isTemplate
-                ? "fix the query in \(pipeline.queryFile) (it gets {window_start}, {window_end}, {step_seconds} and its parameters: as ClickHouse query parameters)"
+                ? "fix the query in \(pipeline.queryFile) (it gets {window_start}, {window_end}, {step_seconds} and its parameters: as ClickHouse query parameters; ClickHouse's line numbers count one line the bridge wraps around the template)"
                 : "ClickHouse did not answer the query: check that it is up and CLICKHOUSE_URL"
             record(.failed, template, "\(pipeline.queryFile) failed for \(window) (\(shownParameters)): \(error.description); \(what)",
                    exitCode: isTemplate ? 2 : 1)
