@@ -251,7 +251,9 @@ struct Validation {
         do {
             stream = try clickhouse.query(WindowQuery.sql(for: pipeline), parameters: parameters)
         } catch {
-            let isTemplate = !error.isTransient && (error.code == .server || error.code == .midStream)
+            // What the query's text decides (a ClickHouse exception, a FORMAT clause, a type the
+            // decoder refuses) is the template's fault; a connection, login or overload is not.
+            let isTemplate = !error.isTransient && ![.transport, .authentication, .configuration].contains(error.code)
             let what = isTemplate
                 ? "fix the query in \(pipeline.queryFile) (it gets {window_start}, {window_end}, {step_seconds} and its parameters: as ClickHouse query parameters; ClickHouse's line numbers count one line the bridge wraps around the template)"
                 : "ClickHouse did not answer the query: check that it is up and CLICKHOUSE_URL"
@@ -287,7 +289,7 @@ struct Validation {
                 }
             }
         } catch {
-            let isTemplate = !error.isTransient && error.code != .transport
+            let isTemplate = !error.isTransient && ![.transport, .authentication, .configuration].contains(error.code)
             record(.failed, template, "\(pipeline.queryFile) failed while its result streamed for \(window) (\(shownParameters)): \(error.description)",
                    exitCode: isTemplate ? 2 : 1)
             record(.skipped, mapping, "needs the template's whole result (see the template line)")
