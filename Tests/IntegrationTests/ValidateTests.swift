@@ -158,6 +158,23 @@ struct ValidateTests {
         #expect(!outcome.stdout.contains("pg-secret-77") && !outcome.stderr.contains("pg-secret-77"), "the password never appears")
     }
 
+    @Test("ClickHouse down: clickhouse FAILs without the URL's password, every template and mapping is skipped saying why, exit 1", .timeLimit(.minutes(1)))
+    func clickhouseDown() throws {
+        let (_, base, _) = try Self.scenario()
+        var env = base
+        env["CLICKHOUSE_URL"] = "http://bridge:ch-secret-42@127.0.0.1:9"
+        let outcome = try CommandLineTests.run(["validate"], environment: env)
+        #expect(outcome.status == 1, "\(outcome.stdout)")
+        var expected = ["clickhouse": "FAIL"]
+        for p in Self.pipelines { expected["pipeline \(p) template"] = "skip"; expected["pipeline \(p) mapping"] = "skip" }
+        Self.expectLines(outcome, except: expected)
+        let fail = try Self.line(outcome, "clickhouse").detail
+        #expect(fail.hasPrefix("http://127.0.0.1:9: ClickHouse transport failure: "), "\(fail)")
+        #expect(fail.contains("check CLICKHOUSE_URL"), "\(fail)")
+        #expect(try Self.line(outcome, "pipeline latency template").detail == "needs ClickHouse (see the clickhouse line)")
+        #expect(!outcome.stdout.contains("ch-secret-42") && !outcome.stderr.contains("ch-secret-42"), "the password never appears")
+    }
+
     @Test("OTLP endpoint down: otlp metrics FAILs naming the URL and the variables to check, exit 1", .timeLimit(.minutes(1)))
     func endpointDown() throws {
         let (_, base, _) = try Self.scenario()
