@@ -409,7 +409,8 @@ class Runner:
                 self.svc.otlp_script()
         res["rc"], res["took"] = rc, took
         text_out, text_err = out.decode(errors="replace"), err.decode(errors="replace")
-        lines = [l for l in text_err.splitlines() if l.strip()]
+        # validate prints each failed check as a `FAIL check: …` line on stdout.
+        lines = [l for l in text_err.splitlines() if l.strip()] + [l for l in text_out.splitlines() if l.startswith("FAIL ")]
         first = first_error_line(lines)
         res["saw"] = first
         # -- the checks every case makes
@@ -470,7 +471,7 @@ def first_error_line(lines):
         m = LOG_PREFIX.match(l)
         if m:
             return m.group(1) in ("error", "critical")
-        return bool(re.match(r"(otel-bridge:|Error:|error:|\*\*\*|.*Fatal error)", l))
+        return bool(re.match(r"(otel-bridge:|FAIL |Error:|error:|\*\*\*|.*Fatal error)", l))
     line = next((l for l in lines if re.search(r"Fatal error|runtime failure", l)), None) \
         or next((l for l in lines if is_error(l)), None) \
         or next((l for l in lines if re.match(r"[\w.-]+: (ok|failed|skipped|nothing)", l)), None) \

@@ -158,50 +158,6 @@ public final class Bridge: Sendable {
         }
     }
 
-    // MARK: - validate
-
-    /// Checks configuration, templates (against ClickHouse's actual result columns) and
-    /// connectivity, exporting nothing. Returns one line per check; throws on the first failure.
-    public func validate(output: (String) -> Void) throws(BridgeError) {
-        output("configuration: \(pipelines.count) pipeline(s) in \(configuration.configPath)")
-        _ = try openStore()
-        output("checkpoint store: connected, schema otel_bridge migrated")
-        let clickhouse = ClickHouseClient(configuration: configuration.clickhouse, logger: logger)
-        do { try clickhouse.ping() } catch {
-            throw BridgeError(.query, "ClickHouse check failed (is CLICKHOUSE_URL a ClickHouse HTTP interface?): \(error.description)", underlying: error)
-        }
-        output("clickhouse: \(HTTPError.redactedURL(configuration.clickhouse.url)) answers /ping and SELECT 1 as ClickHouse")
-        for pipeline in pipelines {
-            // An empty window returns the result header (columns and types) and no rows.
-            let t = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: 0, maxBucketsPerQuery: 1).alignDown(now())
-            do {
-                let stream = try clickhouse.query(WindowQuery.sql(for: pipeline), parameters: WindowQuery.parameters(for: pipeline, window: TimeWindow(start: t, end: t)))
-                defer { stream.close() }
-                _ = try ResultBinding(pipeline: pipeline, columns: stream.columns)
-                var row: [ClickHouseValue] = []
-                while try stream.next(into: &row) {}
-            } catch let error as BridgeError {
-                throw error
-            } catch {
-                throw BridgeError(.template, "\(error)", pipeline: pipeline.name, file: pipeline.queryFile, underlying: error)
-            }
-            output("pipeline \(pipeline.name): \(pipeline.queryPath) returns every mapped column (\(pipeline.metrics.map(\.name).joined(separator: ", ")))\(pipeline.enabled ? "" : " [disabled]")")
-        }
-        if configuration.pushEnabled {
-            let exporter = OTLPHTTPExporter(configuration: configuration.metricsExporter, signal: .metrics, retryPolicy: RetryPolicy(maxElapsed: .zero), logger: logger)
-            // An ExportMetricsServiceRequest with no data: valid OTLP that exports nothing.
-            let empty: [UInt8] = configuration.metricsExporter.wireProtocol == .httpJSON ? Array("{}".utf8) : []
-            do {
-                _ = try exporter.export(body: empty)
-            } catch {
-                throw BridgeError(.export, "the OTLP endpoint did not accept an empty export: \(error.description)", underlying: error)
-            }
-            output("otlp: \(HTTPError.redactedURL(configuration.metricsExporter.endpoint)) accepted an empty export")
-        } else {
-            output("otlp: OTEL_PUSH_ENABLED is not true: metrics would not be exported")
-        }
-    }
-
     // MARK: - helpers
 
     private func select(_ only: [String]) throws(BridgeError) -> [PipelineConfiguration] {

@@ -165,12 +165,20 @@ struct CheckpointsCommand: AsyncParsableCommand {
 
 struct Validate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check configuration, templates and connectivity without exporting anything.")
+        abstract: "Check configuration, templates and connectivity without exporting anything.",
+        discussion: "One line per check (ok, FAIL, skip); every check runs. Exit 0 all passed, 2 a configuration, template or mapping check failed, 1 another check failed.")
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
-        let bridge = try options.bridge()
-        try await Bridge.offload { try bridge.validate(output: { print(redact("ok  " + $0)) }) }
+        // No `options.bridge()`: a broken pipeline file is one of the lines, not the end.
+        var environment = ProcessInfo.processInfo.environment
+        if let config = options.config { environment["BRIDGE_CONFIG"] = config }
+        let env = environment
+        let report = try await Bridge.offload {
+            Bridge.validate(environment: env, logger: Logger(label: "otel-bridge"),
+                            output: { FileHandle.standardOutput.write(Data((redact($0.line) + "\n").utf8)) })
+        }
+        if !report.passed { throw ExitCode(report.exitCode) }
     }
 }
 

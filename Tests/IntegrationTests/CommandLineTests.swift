@@ -116,9 +116,10 @@ struct CommandLineTests {
         let ok = try Self.run(["validate"], environment: env)
         #expect(ok.status == 0, "\(ok.stderr.suffix(3000))")
         for name in ["requests", "tokens", "cost", "latency"] {
-            #expect(ok.stdout.contains("ok  pipeline \(name):"), "\(ok.stdout)")
+            #expect(ok.stdout.contains("ok   pipeline \(name) template:"), "\(ok.stdout)")
+            #expect(ok.stdout.contains("ok   pipeline \(name) mapping:"), "\(ok.stdout)")
         }
-        #expect(ok.stdout.contains("accepted an empty export"))
+        #expect(ok.stdout.contains("ok   otlp metrics: \(Services.otlpURL)/v1/metrics acknowledged an empty export with an OTLP response"), "\(ok.stdout)")
         #expect(try s.received().isEmpty, "validate exports no data")
 
         // A template that lost a mapped column: exit 2, naming the pipeline, the file and the column.
@@ -134,10 +135,12 @@ struct CommandLineTests {
         var broken = env
         broken["BRIDGE_CONFIG"] = dir.path + "/bridge.yaml"
         let bad = try Self.run(["validate"], environment: broken)
-        #expect(bad.status == 2, "\(bad.stderr)")
-        #expect(bad.stderr.contains("pipeline requests"), "\(bad.stderr)")
-        #expect(bad.stderr.contains("requests.sql"), "\(bad.stderr)")
-        #expect(bad.stderr.contains("'requests'"), "\(bad.stderr)")
+        #expect(bad.status == 2, "\(bad.stdout)")
+        // Its own FAIL line (validate prints every check on stdout).
+        let fail = try #require(bad.stdout.split(separator: "\n").first { $0.hasPrefix("FAIL pipeline requests mapping: ") }, "\(bad.stdout)")
+        #expect(fail.contains("pipeline requests"), "\(fail)")
+        #expect(fail.contains("requests.sql"), "\(fail)")
+        #expect(fail.contains("'requests'"), "\(fail)")
     }
 
     @Test("no configured secret in any line at any log level, whether the run fails or succeeds", .timeLimit(.minutes(2)))
