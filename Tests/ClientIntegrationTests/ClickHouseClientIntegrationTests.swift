@@ -660,7 +660,7 @@ extension ClickHouseIntegrationTests {
         /// The client abandons a transfer that receives nothing for `maxExecutionTime` + 10 s
         /// (ClickHouseClient.makeRequest), so a server that answers nothing for 33 s times out after ~11 s.
         @Test("a server that does not answer within the request timeout is a transient timeout",
-              .timeLimit(.minutes(2)))
+              .timeLimit(.minutes(10)))
         func timeout() async throws {
             defer { ClientScope.resetClickHouseFaults() }
             try ClientScope.setClickHouseFaults(["delay_seconds": 33])

@@ -37,7 +37,7 @@ struct CommandLineTests {
         return Outcome(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
-    @Test("Postgres unreachable at start: exit 1 before any query or push", .timeLimit(.minutes(3)))
+    @Test("Postgres unreachable at start: exit 1 before any query or push", .timeLimit(.minutes(10)))
     func postgresUnreachable() throws {
         let s = try Scenario()
         var env = s.environment(startAt: UTCInstant(unixNanoseconds: Int64(Date().timeIntervalSince1970 - 600) * 1_000_000_000).iso8601)
@@ -67,7 +67,7 @@ struct CommandLineTests {
         #expect(outcome.stderr.contains(mentions), "\(outcome.stderr)")
     }
 
-    @Test("a failing pipeline exits 1; a run that exports exits 0, and so does one with nothing new", .timeLimit(.minutes(2)))
+    @Test("a failing pipeline exits 1; a run that exports exits 0, and so does one with nothing new", .timeLimit(.minutes(10)))
     func exitCodes() throws {
         // The binary uses the real clock: data from ten minutes ago.
         let s = try Scenario()
@@ -84,7 +84,7 @@ struct CommandLineTests {
         #expect(try Self.run(["run"], environment: env).status == 0, "nothing new to do is success")
     }
 
-    @Test("cumulative totals continue across a process restart with unchanged start times", .timeLimit(.minutes(2)))
+    @Test("cumulative totals continue across a process restart with unchanged start times", .timeLimit(.minutes(10)))
     func cumulativeAcrossProcesses() throws {
         // The binary uses the real clock: data from the last twenty minutes. The first pass runs
         // in this process with a clock ten minutes back, the second in a new otel-bridge process.
@@ -108,7 +108,7 @@ struct CommandLineTests {
         #expect(starts.values.allSatisfy { $0.count == 1 })
     }
 
-    @Test("validate checks configuration, every template's columns and connectivity, exporting nothing", .timeLimit(.minutes(3)))
+    @Test("validate checks configuration, every template's columns and connectivity, exporting nothing", .timeLimit(.minutes(10)))
     func validate() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-12T10:00:00Z", end: "2026-03-12T10:01:00Z")
@@ -143,7 +143,7 @@ struct CommandLineTests {
         #expect(fail.contains("'requests'"), "\(fail)")
     }
 
-    @Test("no configured secret in any line at any log level, whether the run fails or succeeds", .timeLimit(.minutes(2)))
+    @Test("no configured secret in any line at any log level, whether the run fails or succeeds", .timeLimit(.minutes(10)))
     func secretsNeverPrinted() throws {
         let s = try Scenario()
         let now = Int64(Date().timeIntervalSince1970) / 60 * 60
@@ -183,7 +183,7 @@ struct CommandLineTests {
         for secret in secrets { #expect(!stored.contains(secret)) }
     }
 
-    @Test("row values cannot forge a log or dry-run line", .timeLimit(.minutes(2)))
+    @Test("row values cannot forge a log or dry-run line", .timeLimit(.minutes(10)))
     func forgedLines() throws {
         let s = try Scenario()
         let now = Int64(Date().timeIntervalSince1970) / 60 * 60

@@ -10,7 +10,7 @@ import TestSupport
 /// from the raw rows.
 @Suite("Default metrics end to end")
 struct DefaultMetricsTests {
-    @Test("delta: every metric's values are those of the bucket alone", .timeLimit(.minutes(3)))
+    @Test("delta: every metric's values are those of the bucket alone", .timeLimit(.minutes(10)))
     func delta() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-01T10:00:00Z", end: "2026-03-01T11:00:00Z")
@@ -32,7 +32,7 @@ struct DefaultMetricsTests {
                           "gen_ai.client.operation.duration": "s", "gen_ai.client.token.usage": "{token}", "portkey.request.latency": "s"])
     }
 
-    @Test("cumulative: totals continue across runs and a restart, start times never change", .timeLimit(.minutes(3)))
+    @Test("cumulative: totals continue across runs and a restart, start times never change", .timeLimit(.minutes(10)))
     func cumulative() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-02T10:00:00Z", end: "2026-03-02T12:00:00Z")
@@ -57,7 +57,7 @@ struct DefaultMetricsTests {
         #expect(!series.isEmpty && series.allSatisfy { $0.intTotal ?? 0 > 0 })
     }
 
-    @Test("a second run with nothing new sends nothing; late rows go out once in their own bucket; rows inside the lag wait", .timeLimit(.minutes(3)))
+    @Test("a second run with nothing new sends nothing; late rows go out once in their own bucket; rows inside the lag wait", .timeLimit(.minutes(10)))
     func incremental() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-03T10:00:00Z", end: "2026-03-03T10:30:00Z")
@@ -89,7 +89,7 @@ struct DefaultMetricsTests {
         #expect(try s.received().count == afterFirst.count + newPoints.count, "nothing is sent twice")
     }
 
-    @Test("--dry-run prints the points, sends nothing and moves no checkpoint", .timeLimit(.minutes(2)))
+    @Test("--dry-run prints the points, sends nothing and moves no checkpoint", .timeLimit(.minutes(10)))
     func dryRun() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-04T10:00:00Z", end: "2026-03-04T10:10:00Z")

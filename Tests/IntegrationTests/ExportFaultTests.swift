@@ -20,7 +20,7 @@ struct ExportFaultTests {
         try Receiver.records(scope: s.receiverScope)
     }
 
-    @Test("partial success: the pass succeeds, the rejected count and message go to the run record", .timeLimit(.minutes(2)))
+    @Test("partial success: the pass succeeds, the rejected count and message go to the run record", .timeLimit(.minutes(10)))
     func partialSuccess() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-08T10:00:00Z", end: "2026-03-08T10:10:00Z")
@@ -35,7 +35,7 @@ struct ExportFaultTests {
         #expect(try s.store().checkpoint(pipeline: "requests").map { SeriesTime.ns($0.watermark) } == ns("2026-03-08T10:13:00Z"))
     }
 
-    @Test("400 fails the pass at once with the receiver's message; the watermark stays", .timeLimit(.minutes(2)))
+    @Test("400 fails the pass at once with the receiver's message; the watermark stays", .timeLimit(.minutes(10)))
     func rejected() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-08T10:00:00Z", end: "2026-03-08T10:10:00Z")
@@ -50,7 +50,7 @@ struct ExportFaultTests {
         #expect(try s.store().recentRuns(pipeline: "requests", limit: 1).first?.error?.contains("metric name not allowed") == true)
     }
 
-    @Test("503 with Retry-After, then 429, then success: one pass, nothing lost or repeated", .timeLimit(.minutes(2)))
+    @Test("503 with Retry-After, then 429, then success: one pass, nothing lost or repeated", .timeLimit(.minutes(10)))
     func retried() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-08T10:00:00Z", end: "2026-03-08T10:10:00Z")
@@ -70,7 +70,7 @@ struct ExportFaultTests {
 }
 
 extension ExportFaultTests {
-    @Test("a batch too large for one request is split on bucket boundaries; a failure re-sends no acknowledged part", .timeLimit(.minutes(2)))
+    @Test("a batch too large for one request is split on bucket boundaries; a failure re-sends no acknowledged part", .timeLimit(.minutes(10)))
     func splitBatches() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-11T10:00:00Z", end: "2026-03-11T10:10:00Z", ratePerMinute: 30)

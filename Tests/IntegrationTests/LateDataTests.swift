@@ -7,7 +7,7 @@ import TestSupport
 
 @Suite("Late data")
 struct LateDataTests {
-    @Test("rows that arrive for an exported bucket are detected once, counted in the run, and not re-sent", .timeLimit(.minutes(2)))
+    @Test("rows that arrive for an exported bucket are detected once, counted in the run, and not re-sent", .timeLimit(.minutes(10)))
     func detected() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-09T10:00:00Z", end: "2026-03-09T10:30:00Z")

@@ -8,7 +8,7 @@ import TestSupport
 
 @Suite("Locks and rewinds")
 struct OperatorControlTests {
-    @Test("a pipeline locked by another run is skipped, recorded as skipped, and exported by the next run", .timeLimit(.minutes(2)))
+    @Test("a pipeline locked by another run is skipped, recorded as skipped, and exported by the next run", .timeLimit(.minutes(10)))
     func lockedPipelineIsSkipped() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-06T10:00:00Z", end: "2026-03-06T10:20:00Z")
@@ -35,7 +35,7 @@ struct OperatorControlTests {
         #expect(perPoint.values.allSatisfy { $0.count == 1 })
     }
 
-    @Test("rewind re-exports from a time; cumulative series restart under the new start time", .timeLimit(.minutes(2)))
+    @Test("rewind re-exports from a time; cumulative series restart under the new start time", .timeLimit(.minutes(10)))
     func rewindCumulative() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-07T10:00:00Z", end: "2026-03-07T10:30:00Z")

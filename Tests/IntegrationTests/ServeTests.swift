@@ -34,10 +34,10 @@ struct ServeTests {
         var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
         /// Sends `signal` and waits for the exit; returns the status and the seconds it took.
-        func stop(_ signal: Int32 = SIGTERM, within seconds: Double = 60) -> (status: Int32?, seconds: Double) {
+        func stop(_ signal: Int32 = SIGTERM, within seconds: Double = 60) async -> (status: Int32?, seconds: Double) {
             let start = Date()
             kill(process.processIdentifier, signal)
-            while process.isRunning && Date().timeIntervalSince(start) < seconds { usleep(50_000) }
+            while process.isRunning && Date().timeIntervalSince(start) < seconds { try? await Task.sleep(for: .milliseconds(50)) }
             let took = Date().timeIntervalSince(start)
             if process.isRunning {
                 process.interrupt()
@@ -107,12 +107,13 @@ struct ServeTests {
     static func iso(_ seconds: Int64) -> String { UTCInstant(unixNanoseconds: seconds * 1_000_000_000).iso8601 }
     static var nowSeconds: Int64 { Int64(Date().timeIntervalSince1970) }
 
-    /// Polls `condition` every 100 ms until it holds or `seconds` pass.
-    static func waitFor(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    /// Polls `condition` every 100 ms until it holds or `seconds` pass (sleeping, not blocking a
+    /// thread the other tests need).
+    static func waitFor(_ seconds: Double, _ condition: () throws -> Bool) async rethrows -> Bool {
         let start = Date()
         while Date().timeIntervalSince(start) < seconds {
             if try condition() { return true }
-            usleep(100_000)
+            try? await Task.sleep(for: .milliseconds(100))
         }
         return try condition()
     }
@@ -144,8 +145,8 @@ struct ServeTests {
     }
 
     @Test("exports buckets as they close, and on SIGTERM mid-push exits 0 in bounded time with the watermark at the last acknowledged batch",
-          .timeLimit(.minutes(3)))
-    func exportsAsBucketsCloseAndStopsCleanly() throws {
+          .timeLimit(.minutes(10)))
+    func exportsAsBucketsCloseAndStopsCleanly() async throws {
         let s = try Scenario()
         let t0 = Self.nowSeconds / 2 * 2
         // Rows from 30 s ago until 8 s ahead: the later buckets close while serve runs.
@@ -153,7 +154,7 @@ struct ServeTests {
         let config = try Self.pipelineFile(s, pipelines: [("fast", Self.sql())])
         let server = try Server(Self.environment(s, config: config, startAt: t0 - 30), name: "fast")
         // Every seeded bucket gets exported, those in the future once they close.
-        let caughtUp = try Self.waitFor(60) { (Self.watermark(s, "fast") ?? 0) >= (t0 + 8) * 1_000_000_000 }
+        let caughtUp = try await Self.waitFor(60) { (Self.watermark(s, "fast") ?? 0) >= (t0 + 8) * 1_000_000_000 }
         #expect(caughtUp, "the watermark reached the end of the seeded rows\n\(server.output)")
         let rows = try s.rawRows()
         let points = try Self.accepted(s).filter { $0.metric == "test.fast.requests" }
@@ -166,10 +167,10 @@ struct ServeTests {
         defer { try? Receiver.control(scope: Self.scope(s), ["release": true]) }
         let t1 = Self.nowSeconds
         try s.seed(start: Self.iso(t1), end: Self.iso(t1 + 4), seed: 12, ratePerMinute: 600)
-        let held = try Self.waitFor(60) { (try Self.control(s)["held"] as? Int ?? 0) >= 1 }
+        let held = try await Self.waitFor(60) { (try Self.control(s)["held"] as? Int ?? 0) >= 1 }
         try #require(held, "an export was held\n\(server.output)")
         let before = Self.watermark(s, "fast")
-        let (status, seconds) = server.stop(SIGTERM)
+        let (status, seconds) = await server.stop(SIGTERM)
         #expect(status == 0, "serve exits 0 on SIGTERM\n\(server.output)")
         #expect(seconds < 3 + 10, "within the shutdown timeout (3 s) and a margin: took \(seconds) s")
         // The held batch was never acknowledged: the watermark is where the last acknowledged
@@ -181,8 +182,8 @@ struct ServeTests {
     }
 
     @Test("a pipeline whose receiver does not answer does not delay another's exports, and its push is abandoned at shutdown",
-          .timeLimit(.minutes(3)))
-    func pipelinesDoNotWaitForEachOther() throws {
+          .timeLimit(.minutes(10)))
+    func pipelinesDoNotWaitForEachOther() async throws {
         let s = try Scenario()
         let t0 = Self.nowSeconds / 2 * 2
         try s.seed(start: Self.iso(t0 - 10), end: Self.iso(t0 + 10), ratePerMinute: 300)
@@ -193,19 +194,19 @@ struct ServeTests {
         let server = try Server(Self.environment(s, config: config, startAt: t0 - 10), name: "slow")
         // The fast pipeline exports buckets that close after serve started while the slow
         // pipeline's first query is still running.
-        let fastMoved = try Self.waitFor(50) { (Self.watermark(s, "fast") ?? 0) >= (t0 + 6) * 1_000_000_000 }
+        let fastMoved = try await Self.waitFor(50) { (Self.watermark(s, "fast") ?? 0) >= (t0 + 6) * 1_000_000_000 }
         #expect(fastMoved, "the fast pipeline kept its schedule\n\(server.output)")
         #expect(Self.watermark(s, "slow") == (t0 - 10) * 1_000_000_000, "the slow pipeline's first push is still unanswered")
         #expect(try (Self.control(s)["held"] as? Int ?? 0) >= 1)
         #expect(try Self.accepted(s).allSatisfy { $0.metric == "test.fast.requests" })
-        let (status, seconds) = server.stop(SIGTERM)
+        let (status, seconds) = await server.stop(SIGTERM)
         #expect(status == 0, "\(server.output)")
         #expect(seconds < 3 + 10, "a push without answer is abandoned after the shutdown timeout: took \(seconds) s")
         #expect(Self.watermark(s, "slow") == (t0 - 10) * 1_000_000_000)
     }
 
-    @Test("two replicas share the pipelines through the lock: every bucket exported exactly once", .timeLimit(.minutes(3)))
-    func replicasNeverExportTwice() throws {
+    @Test("two replicas share the pipelines through the lock: every bucket exported exactly once", .timeLimit(.minutes(10)))
+    func replicasNeverExportTwice() async throws {
         let s = try Scenario()
         let t0 = Self.nowSeconds / 2 * 2
         try s.seed(start: Self.iso(t0 - 40), end: Self.iso(t0 + 10), ratePerMinute: 600)
@@ -214,12 +215,12 @@ struct ServeTests {
         let one = try Server(env, name: "r1")
         let two = try Server(env, name: "r2")
         let end = (t0 + 10) * 1_000_000_000
-        let done = try Self.waitFor(90) {
+        let done = try await Self.waitFor(90) {
             let a = Self.watermark(s, "a") ?? 0
             let b = Self.watermark(s, "b") ?? 0
             return a >= end && b >= end
         }
-        let r1 = one.stop(), r2 = two.stop()
+        let r1 = await one.stop(), r2 = await two.stop()
         #expect(done, "both pipelines caught up\n\(one.output)\n\(two.output)")
         #expect(r1.status == 0 && r2.status == 0)
         let rows = try s.rawRows().filter { $0.createdAt < (t0 + 10) * 1_000_000_000 }
@@ -234,8 +235,8 @@ struct ServeTests {
         #expect(one.output.contains("serving") && two.output.contains("serving"))
     }
 
-    @Test("the health endpoint: live, ready once the checkpoint store answered, unready during shutdown", .timeLimit(.minutes(2)))
-    func health() throws {
+    @Test("the health endpoint: live, ready once the checkpoint store answered, unready during shutdown", .timeLimit(.minutes(10)))
+    func health() async throws {
         let s = try Scenario()
         let t0 = Self.nowSeconds / 2 * 2
         try s.seed(start: Self.iso(t0 - 10), end: Self.iso(t0), ratePerMinute: 60)
@@ -246,28 +247,28 @@ struct ServeTests {
             guard let r = try? HTTPClient().perform(HTTPRequest(method: .get, url: "http://127.0.0.1:\(port)\(path)", timeout: .seconds(5))) else { return nil }
             return (r.status, String(decoding: r.body, as: UTF8.self))
         }
-        let ready = Self.waitFor(30) { get("/readyz")?.0 == 200 }
+        let ready = await Self.waitFor(30) { get("/readyz")?.0 == 200 }
         #expect(ready, "\(server.output)")
         #expect(get("/livez")?.0 == 200)
         #expect(get("/nope")?.0 == 404)
-        #expect(server.stop().status == 0)
+        #expect(await server.stop().status == 0)
     }
 
-    @Test("Postgres down: serve stays up, unready, and retries; it never exits for it", .timeLimit(.minutes(2)))
-    func postgresDown() throws {
+    @Test("Postgres down: serve stays up, unready, and retries; it never exits for it", .timeLimit(.minutes(10)))
+    func postgresDown() async throws {
         let s = try Scenario()
         let config = try Self.pipelineFile(s, pipelines: [("fast", Self.sql())])
         let port = try Self.freePort()
         var env = Self.environment(s, config: config, startAt: Self.nowSeconds - 10, extra: ["BRIDGE_HEALTH_PORT": String(port)])
         env["CHECKPOINT_DATABASE_URL"] = "postgresql://postgres:secret@127.0.0.1:\(try Self.freePort())/postgres?connect_timeout=2"
         let server = try Server(env, name: "pgdown")
-        let unready = Self.waitFor(30) {
+        let unready = await Self.waitFor(30) {
             guard let r = try? HTTPClient().perform(HTTPRequest(method: .get, url: "http://127.0.0.1:\(port)/readyz", timeout: .seconds(5))) else { return false }
             return r.status == 503 && String(decoding: r.body, as: UTF8.self).contains("checkpoint store")
         }
         #expect(unready, "\(server.output)")
         #expect(server.process.isRunning)
-        #expect(server.stop().status == 0)
+        #expect(await server.stop().status == 0)
         #expect(!server.output.contains("secret"))
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Bridge
 import Rollup
 import Testing
+import TestSupport
 import UTCTime
 
 /// `otel-bridge validate`, run as a process against the real services: one line per check, every
@@ -84,7 +85,7 @@ struct ValidateTests {
         return dir.path + "/bridge.yaml"
     }
 
-    @Test("all ok: one ok line per check, templates run with the next window's parameters, exit 0, nothing exported", .timeLimit(.minutes(1)))
+    @Test("all ok: one ok line per check, templates run with the next window's parameters, exit 0, nothing exported", .timeLimit(.minutes(10)))
     func allOK() throws {
         let (s, env, start) = try Self.scenario()
         let first = try CommandLineTests.run(["validate"], environment: env)
@@ -111,7 +112,7 @@ struct ValidateTests {
         #expect(try s.store().checkpoint(pipeline: "requests").map { UTCInstant($0.watermark).unixNanoseconds } == start, "the watermark did not move")
     }
 
-    @Test("a bad template: its FAIL line names pipeline and file, its mapping is skipped, the rest is checked, exit 2", .timeLimit(.minutes(1)))
+    @Test("a bad template: its FAIL line names pipeline and file, its mapping is skipped, the rest is checked, exit 2", .timeLimit(.minutes(10)))
     func badTemplate() throws {
         let (_, base, _) = try Self.scenario()
         var env = base
@@ -127,7 +128,7 @@ struct ValidateTests {
         #expect(try Self.line(outcome, "pipeline requests mapping").detail == "needs the template's result (see the template line)")
     }
 
-    @Test("a mapping that reads an unknown column: its FAIL line names pipeline, file and column, exit 2", .timeLimit(.minutes(1)))
+    @Test("a mapping that reads an unknown column: its FAIL line names pipeline, file and column, exit 2", .timeLimit(.minutes(10)))
     func unknownColumn() throws {
         let (_, base, _) = try Self.scenario()
         var env = base
@@ -143,7 +144,7 @@ struct ValidateTests {
         #expect(fail.contains("change the mapping in \(yaml)"), "\(fail)")
     }
 
-    @Test("Postgres down: the checkpoint store FAILs without its password, templates still run on the last closed bucket, exit 1", .timeLimit(.minutes(1)))
+    @Test("Postgres down: the checkpoint store FAILs without its password, templates still run on the last closed bucket, exit 1", .timeLimit(.minutes(10)))
     func postgresDown() throws {
         let (_, base, _) = try Self.scenario()
         var env = base
@@ -158,7 +159,7 @@ struct ValidateTests {
         #expect(!outcome.stdout.contains("pg-secret-77") && !outcome.stderr.contains("pg-secret-77"), "the password never appears")
     }
 
-    @Test("ClickHouse down: clickhouse FAILs without the URL's password, every template and mapping is skipped saying why, exit 1", .timeLimit(.minutes(1)))
+    @Test("ClickHouse down: clickhouse FAILs without the URL's password, every template and mapping is skipped saying why, exit 1", .timeLimit(.minutes(10)))
     func clickhouseDown() throws {
         let (_, base, _) = try Self.scenario()
         var env = base
@@ -175,7 +176,7 @@ struct ValidateTests {
         #expect(!outcome.stdout.contains("ch-secret-42") && !outcome.stderr.contains("ch-secret-42"), "the password never appears")
     }
 
-    @Test("OTLP endpoint down: otlp metrics FAILs naming the URL and the variables to check, exit 1", .timeLimit(.minutes(1)))
+    @Test("OTLP endpoint down: otlp metrics FAILs naming the URL and the variables to check, exit 1", .timeLimit(.minutes(10)))
     func endpointDown() throws {
         let (_, base, _) = try Self.scenario()
         var env = base
@@ -188,10 +189,10 @@ struct ValidateTests {
         #expect(fail.contains("check OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT"), "\(fail)")
     }
 
-    @Test("an endpoint answering 200 with an HTML page: otlp metrics FAILs as not OTLP, exit 1", .timeLimit(.minutes(1)))
+    @Test("an endpoint answering 200 with an HTML page: otlp metrics FAILs as not OTLP, exit 1", .timeLimit(.minutes(10)))
     func endpointNotOTLP() throws {
         let (s, env, _) = try Self.scenario()
-        try Receiver.post("/__control", json: ["scope": "/s/\(s.id)", "default": [
+        try Receiver.control(scope: "/s/\(s.id)", ["default": [
             "status": 200, "raw_body": "<html><body>Please sign in</body></html>", "content_type": "text/html; charset=utf-8"]])
         let outcome = try CommandLineTests.run(["validate"], environment: env)
         #expect(outcome.status == 1, "\(outcome.stdout)")
@@ -201,7 +202,7 @@ struct ValidateTests {
         #expect(!fail.contains("Please sign in"), "the body is not echoed")
     }
 
-    @Test("a broken pipeline file is a FAIL line too: the services are still checked, and 2 wins over 1", .timeLimit(.minutes(1)))
+    @Test("a broken pipeline file is a FAIL line too: the services are still checked, and 2 wins over 1", .timeLimit(.minutes(10)))
     func brokenPipelineFile() throws {
         let (_, base, _) = try Self.scenario()
         var env = base
@@ -224,7 +225,7 @@ struct ValidateTests {
         #expect(try Self.line(bad, "environment").detail.contains("OTEL_EXPORTER_OTLP_TIMEOUT"))
     }
 
-    @Test("GenAI traces enabled: the traces endpoint is checked as OTLP too", .timeLimit(.minutes(1)))
+    @Test("GenAI traces enabled: the traces endpoint is checked as OTLP too", .timeLimit(.minutes(10)))
     func tracesEndpoint() throws {
         let (s, base, _) = try Self.scenario()
         var env = base
@@ -233,7 +234,7 @@ struct ValidateTests {
         let ok = try CommandLineTests.run(["validate"], environment: env)
         #expect(ok.status == 0, "\(ok.stdout)")
         #expect(try Self.line(ok, "otlp traces").detail.hasPrefix(Services.otlpURL + "/s/\(s.id)-traces/v1/traces acknowledged an empty export with an OTLP response"))
-        try Receiver.post("/__control", json: ["scope": "/s/\(s.id)-traces", "default": ["status": 200, "raw_body": "{}", "content_type": "text/plain"]])
+        try Receiver.control(scope: "/s/\(s.id)-traces", ["default": ["status": 200, "raw_body": "{}", "content_type": "text/plain"]])
         let bad = try CommandLineTests.run(["validate"], environment: env)
         #expect(bad.status == 1, "\(bad.stdout)")
         #expect(try Self.line(bad, "otlp traces").status == "FAIL")
