@@ -387,7 +387,9 @@ extension LineWriter {
 }
 
 /// Wraps the text log handler on a terminal so that its lines clear the progress bar first and
-/// redraw it after, instead of being glued to it.
+/// redraw it after, instead of being glued to it. Wrap only a handler that writes on its own
+/// (swift-log's `StreamLogHandler`): one writing through ``LineWriter`` already does this, and
+/// would wait forever here for the lock this holds.
 public struct StatusLineAwareLogHandler: LogHandler {
     public var inner: any LogHandler
 
