@@ -8,6 +8,36 @@ import UTCTime
 struct JSONLogTests {
     typealias Outcome = CommandLineTests.Outcome
 
+    /// Runs the binary as `CommandLineTests.run` does, but with stdout and stderr going to files
+    /// rather than pipes: a pipe's reader waits for every holder of its write end, and a child
+    /// that another test spawns at the same moment can inherit that end and hold it for as long
+    /// as it runs. A file needs no reader; the outcome is read once the process has exited.
+    static func run(_ arguments: [String], environment: [String: String]) throws -> Outcome {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("otel-bridge-jsonlog-\(UUID().uuidString)")
+        let outURL = base.appendingPathExtension("out"), errURL = base.appendingPathExtension("err")
+        defer {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
+        p.arguments = arguments
+        p.environment = environment.merging(["PATH": "/usr/bin:/bin", "LOG_LEVEL": "info"]) { a, _ in a }
+        p.currentDirectoryURL = URL(fileURLWithPath: Services.root)
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        p.waitUntilExit()
+        try out.close()
+        try err.close()
+        return Outcome(status: p.terminationStatus,
+                       stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+                       stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+    }
+
     /// Every line of both streams as a JSON object with the fixed keys; records an issue for
     /// each line that is not one.
     @discardableResult
@@ -59,7 +89,7 @@ struct JSONLogTests {
         env["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"] = "delta"
 
         // A dry run: the points on stdout, each an object naming its window and metric.
-        let dry = try CommandLineTests.run(["run", "--dry-run", "--pipeline", "requests"], environment: env)
+        let dry = try Self.run(["run", "--dry-run", "--pipeline", "requests"], environment: env)
         #expect(dry.status == 0, "\(dry.stderr.suffix(2000))")
         let dryLines = Self.objects(dry, "run --dry-run", secrets: secrets)
         let points = dryLines.filter { $0.stream == "stdout" }.map(\.object)
@@ -72,7 +102,7 @@ struct JSONLogTests {
         // ClickHouse unreachable while there is work: the failure's summary and error lines.
         var chBroken = env
         chBroken["CLICKHOUSE_URL"] = "http://user:url-pass-9@127.0.0.1:9"
-        let chDown = try CommandLineTests.run(["run"], environment: chBroken)
+        let chDown = try Self.run(["run"], environment: chBroken)
         #expect(chDown.status == 1)
         let chDownLines = Self.objects(chDown, "ClickHouse unreachable", secrets: secrets)
         #expect(chDownLines.contains { $0.object["status"] as? String == "failed" && $0.object["level"] as? String == "error" && $0.object["error"] is String })
@@ -80,11 +110,11 @@ struct JSONLogTests {
         var otlpBroken = env
         otlpBroken["OTEL_ENDPOINT"] = "http://127.0.0.1:9"
         otlpBroken["BRIDGE_EXPORT_MAX_ELAPSED"] = "1"
-        let otlpDown = try CommandLineTests.run(["run", "--pipeline", "requests"], environment: otlpBroken)
+        let otlpDown = try Self.run(["run", "--pipeline", "requests"], environment: otlpBroken)
         #expect(otlpDown.status == 1)
         #expect(Self.objects(otlpDown, "receiver unreachable", secrets: secrets).contains { $0.object["status"] as? String == "failed" })
         // The export: logs at every level, then the summaries, as objects with their fields.
-        let ok = try CommandLineTests.run(["run"], environment: env)
+        let ok = try Self.run(["run"], environment: env)
         #expect(ok.status == 0, "\(ok.stderr.suffix(2000))")
         let okLines = Self.objects(ok, "run", secrets: secrets)
         let levels = Set(okLines.compactMap { $0.object["level"] as? String })
@@ -98,28 +128,28 @@ struct JSONLogTests {
         #expect((requests["window"] as? String)?.contains("..") == true)
         #expect(okLines.contains { $0.object["message"] as? String == "pass finished" && $0.object["pipeline"] as? String == "requests" })
 
-        Self.objects(try CommandLineTests.run(["validate"], environment: env), "validate", secrets: secrets)
-        let table = try CommandLineTests.run(["checkpoints"], environment: env)
+        Self.objects(try Self.run(["validate"], environment: env), "validate", secrets: secrets)
+        let table = try Self.run(["checkpoints"], environment: env)
         #expect(table.status == 0)
         let rows = Self.objects(table, "checkpoints", secrets: secrets).filter { $0.stream == "stdout" }.map(\.object)
         #expect(rows.contains { $0["pipeline"] as? String == "requests" && $0["watermark"] is String })
 
         var broken = env
         broken["CLICKHOUSE_URL"] = "http://user:url-pass-9@127.0.0.1:9"
-        let validateDown = try CommandLineTests.run(["validate"], environment: broken)
+        let validateDown = try Self.run(["validate"], environment: broken)
         #expect(validateDown.status != 0)
         #expect(Self.objects(validateDown, "validate, ClickHouse unreachable", secrets: secrets).contains { $0.object["level"] as? String == "error" })
         broken = env
         broken["CHECKPOINT_DATABASE_URL"] = "postgresql://postgres:pg-pass-1234@127.0.0.1:9/x?connect_timeout=2"
-        let pgDown = try CommandLineTests.run(["run"], environment: broken)
+        let pgDown = try Self.run(["run"], environment: broken)
         #expect(pgDown.status == 1)
         #expect(Self.objects(pgDown, "Postgres unreachable", secrets: secrets).contains { $0.object["error"] as? String == "checkpoint store error" })
         broken["CHECKPOINT_DATABASE_URL"] = "postgresql://postgres:pg-pass-1234@@/x"
-        Self.objects(try CommandLineTests.run(["checkpoints"], environment: broken), "a malformed Postgres URL", secrets: secrets)
-        Self.objects(try CommandLineTests.run(["run", "--pipeline", "nope"], environment: env), "an unknown pipeline", secrets: secrets)
+        Self.objects(try Self.run(["checkpoints"], environment: broken), "a malformed Postgres URL", secrets: secrets)
+        Self.objects(try Self.run(["run", "--pipeline", "nope"], environment: env), "an unknown pipeline", secrets: secrets)
         broken = env
         broken["BRIDGE_START_AT"] = "yesterday"
-        let badConfig = try CommandLineTests.run(["run"], environment: broken)
+        let badConfig = try Self.run(["run"], environment: broken)
         #expect(badConfig.status == 2)
         #expect(Self.objects(badConfig, "a bad BRIDGE_START_AT", secrets: secrets).contains { ($0.object["message"] as? String)?.contains("BRIDGE_START_AT") == true })
     }
@@ -133,7 +163,7 @@ struct JSONLogTests {
           arguments: argumentCases)
     func argumentParser(arguments: [String], status: Int32) throws {
         let env = ["LOG_FORMAT": "json", "CLICKHOUSE_PASSWORD": "ch-pass-5678", "CHECKPOINT_DATABASE_URL": "postgresql://u:pg-pass-1234@127.0.0.1:9/x"]
-        let outcome = try CommandLineTests.run(arguments, environment: env)
+        let outcome = try Self.run(arguments, environment: env)
         #expect(outcome.status == status, "\(outcome.stdout)\(outcome.stderr)")
         let lines = Self.objects(outcome, arguments.joined(separator: " "), secrets: ["ch-pass-5678", "pg-pass-1234"])
         #expect(lines.count == 1, "one object for the whole text")
@@ -146,7 +176,7 @@ struct JSONLogTests {
 
     @Test("an unknown LOG_FORMAT is a configuration error naming the variable and the accepted values", .timeLimit(.minutes(1)))
     func unknownFormat() throws {
-        let outcome = try CommandLineTests.run(["validate"], environment: ["LOG_FORMAT": "yaml"])
+        let outcome = try Self.run(["validate"], environment: ["LOG_FORMAT": "yaml"])
         #expect(outcome.status == 2)
         #expect(outcome.stderr.contains("LOG_FORMAT") && outcome.stderr.contains("text, json") && outcome.stderr.contains("yaml"), "\(outcome.stderr)")
         #expect(outcome.stdout.isEmpty)
@@ -158,7 +188,7 @@ struct JSONLogTests {
             var env = ["CHECKPOINT_DATABASE_URL": "postgresql://u:pg-pass-1234@127.0.0.1:9/x?connect_timeout=2", "OTEL_PUSH_ENABLED": "true",
                        "BRIDGE_CONFIG": Services.root + "/config/bridge.yaml"]
             env["LOG_FORMAT"] = format
-            let outcome = try CommandLineTests.run(["run"], environment: env)
+            let outcome = try Self.run(["run"], environment: env)
             #expect(outcome.status == 1)
             #expect(outcome.stderr.hasPrefix("otel-bridge: checkpoint store error") || outcome.stderr.contains("\notel-bridge: checkpoint store error"), "\(outcome.stderr)")
             #expect(!outcome.stderr.contains("{\"time\""))
