@@ -196,24 +196,18 @@ public struct OutputLines: Sendable {
         }
     }
 
-    /// Writes text of several lines meant for a person (usage, help): as is (secrets removed) in
-    /// text format; in JSON one object whose message holds the whole text, escaped.
+    /// Writes text of several lines meant for a person (usage, help): its line breaks kept, each
+    /// line without secrets and with its control characters escaped (an argument's value is
+    /// quoted in it); in JSON one object whose message holds the whole text.
     public func emitBlock(_ stream: Stream, level: Logger.Level, _ text: String, fields: [String: String] = [:]) {
+        var message = redact.secretsRemoved(text).split(separator: "\n", omittingEmptySubsequences: false)
+            .map { LogSafe.text(String($0), limit: 16_000) }
+            .joined(separator: "\n")
+        while message.hasSuffix("\n") { message.removeLast() }
         switch format {
         case .text:
-            let cleaned = redact.secretsRemoved(text)
-            let body = cleaned.hasSuffix("\n") ? String(cleaned.dropLast()) : cleaned
-            switch stream {
-            case .stdout: stdout(body)
-            case .stderr: stderr(body)
-            }
+            emitRaw(stream, message)
         case .json:
-            // Kept whole (several lines in one JSON string), but without secrets and with every
-            // control character but the line breaks escaped first.
-            let lines = redact.secretsRemoved(text).split(separator: "\n", omittingEmptySubsequences: false)
-                .map { LogSafe.text(String($0), limit: 16_000) }
-            var message = lines.joined(separator: "\n")
-            while message.hasSuffix("\n") { message.removeLast() }
             emitRaw(stream, JSONLogLine(time: now(), level: level, message: message, fields: fields.mapValues { redact($0) }).encoded)
         }
     }

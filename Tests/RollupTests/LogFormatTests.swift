@@ -130,7 +130,7 @@ struct LogFormatTests {
         #expect(captured.lines.count == 3)
         let usage = try parseJSON(captured.lines[2])
         #expect(usage["message"] as? String == "Error: bad ***.\nUsage: otel-bridge run\n\\u{1B}[1m")
-        text.emitBlock(.stderr, level: .error, "Error: ch-s3cret-pw.\nUsage: x\n")
-        #expect(captured.lines[3] == "Error: ***.\nUsage: x")
+        text.emitBlock(.stderr, level: .error, "Error: ch-s3cret-pw.\nUsage: x \u{1B}[2J\n")
+        #expect(captured.lines[3] == "Error: ***.\nUsage: x \\u{1B}[2J")
     }
 }
