@@ -77,7 +77,9 @@ public final class Bridge: Sendable {
     ///   - stop: tells the passes to stop at their next safe point (`serve`'s shutdown).
     ///   - recordSkips: record a pass skipped for the lock in `otel_bridge.runs` (`serve`'s
     ///     replicas skip each other every step and do not).
-    public func run(dryRun: Bool = false, only: [String] = [], output: @escaping (String) -> Void = { print($0) },
+    ///   - progress: told how far each pass has got (a bar, log lines, or nothing).
+    public func run(dryRun: Bool = false, only: [String] = [], progress: any PassProgress = NoProgress(),
+                    output: @escaping (String) -> Void = { print($0) },
                     stop: StopSignal? = nil, recordSkips: Bool = true) throws(BridgeError) -> [PassSummary] {
         let selected = try select(only)
         if !dryRun && !configuration.pushEnabled {
@@ -109,7 +111,7 @@ public final class Bridge: Sendable {
             let driver = PassDriver(
                 pipeline: pipeline, clickhouse: clickhouse, ledger: ledger, sink: sink, temporality: configuration.temporality,
                 logger: log, startAt: configuration.startAt ?? now() - 3_600_000_000_000, now: now(), redact: redact,
-                stop: stop, recordSkips: recordSkips)
+                stop: stop, recordSkips: recordSkips, progress: progress)
             summaries.append(driver.run())
         }
         return summaries

@@ -60,10 +60,11 @@ final class PassDriver {
     /// Checked before each query and each delivery: a stopped pass ends where it stands.
     let stop: StopSignal?
     let recordSkips: Bool
+    let progress: any PassProgress
 
     init(pipeline: PipelineConfiguration, clickhouse: ClickHouseClient, ledger: any PassLedger, sink: any PointSink,
          temporality: AggregationTemporality, logger: Logger, startAt: Int64, now: Int64, redact: Redactor,
-         stop: StopSignal? = nil, recordSkips: Bool = true) {
+         stop: StopSignal? = nil, recordSkips: Bool = true, progress: any PassProgress = NoProgress()) {
         self.pipeline = pipeline
         self.clickhouse = clickhouse
         self.ledger = ledger
@@ -75,6 +76,7 @@ final class PassDriver {
         self.redact = redact
         self.stop = stop
         self.recordSkips = recordSkips
+        self.progress = progress
     }
 
     private var planner: WindowPlanner {
@@ -84,6 +86,7 @@ final class PassDriver {
     /// Runs the pass. Never throws: a failure is in the summary (and the run record), with the
     /// watermark where the last acknowledged batch put it.
     func run() -> PassSummary {
+        let started = ContinuousClock.now
         let initial = planner.initialWatermark(startAt)
         var summary = PassSummary(pipeline: pipeline.name, status: .ok, watermarkBefore: initial, watermarkAfter: initial)
         var runID: Int64?
@@ -137,11 +140,13 @@ final class PassDriver {
                     lateDataCheckSeconds: ledger.keepsDigests ? pipeline.lateDataCheckSeconds : 0,
                     fingerprint: BucketDigest.fingerprint(of: pipeline)),
                 watermark: watermark, now: now)
+            progress.began(pipeline: pipeline.name, total: machine!.bucketsTotal)
+            defer { progress.ended(pipeline: pipeline.name) }
             try drive(&machine!, watermark: watermark, summary: &summary)
             if let runID {
                 do { try ledger.finishRun(runID, status: .ok, error: nil) } catch { throw checkpointError(error) }
             }
-            log(finished: summary)
+            log(finished: summary, duration: ContinuousClock.now - started)
             return summary
         } catch {
             if let machine { summary.record(machine) }
@@ -216,6 +221,7 @@ final class PassDriver {
                 }
                 action = machine.committed()
                 summary.record(machine)
+                progress.advanced(pipeline: pipeline.name, done: machine.bucketsDone, rows: machine.rowsRead, points: machine.pointsExported)
             case .loadDigests(let from, let to):
                 // Everything was exported and committed: a failing check is reported, not fatal.
                 do {
@@ -319,8 +325,9 @@ final class PassDriver {
         return summary
     }
 
-    private func log(finished summary: PassSummary) {
+    private func log(finished summary: PassSummary, duration: Duration) {
         var metadata: Logger.Metadata = [
+            "duration": "\(String(format: "%.3f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18))s",
             "watermark": "\(UTCInstant(unixNanoseconds: summary.watermarkAfter).iso8601)", "rows": "\(summary.rowsRead)",
             "points": "\(summary.pointsExported)", "batches": "\(summary.batches)", "rejected": "\(summary.pointsRejected)",
         ]

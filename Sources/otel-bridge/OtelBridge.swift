@@ -21,13 +21,30 @@ struct OtelBridge: AsyncParsableCommand {
         subcommands: [Run.self, Serve.self, CheckpointsCommand.self, Validate.self])
 
     /// Runs the command, mapping failures to the documented exit codes (argument-parser's own
-    /// usage errors would exit with 64).
+    /// usage errors would exit with 64). With `LOG_FORMAT=json` every line, argument-parser's
+    /// usage errors and help included, is written here as one JSON object.
     static func main() async {
+        let format: LogFormat
+        do {
+            format = try LogFormat(environment: environment)
+        } catch {
+            // Which format was meant is unknown: plain text.
+            FileHandle.standardError.write(Data("otel-bridge: \(redact(error.description))\n".utf8))
+            Foundation.exit(error.code.exitCode)
+        }
+        let level = Logger.Level(rawValue: environment["LOG_LEVEL"]?.lowercased() ?? "info") ?? .info
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOG_LEVEL"]?.lowercased() ?? "info") ?? .info
-            // Every line: no configured secret, no control character from data.
-            return RedactingLogHandler(handler, redactor: redact)
+            switch format {
+            case .json:
+                // Message, metadata and keys pass through `redact` inside.
+                return JSONLogHandler(label: label, level: level, redactor: redact)
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                // Every line: no configured secret, no control character from data; on a
+                // terminal, the progress bar is cleared first and redrawn after.
+                return StatusLineAwareLogHandler(RedactingLogHandler(handler, redactor: redact))
+            }
         }
         do {
             var command = try parseAsRoot()
@@ -37,21 +54,36 @@ struct OtelBridge: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as BridgeError {
-            FileHandle.standardError.write(Data("otel-bridge: \(redact(error.description))\n".utf8))
+            var fields = ["error": error.code.description]
+            if let pipeline = error.pipeline { fields["pipeline"] = pipeline }
+            if let file = error.file { fields["file"] = error.line.map { "\(file):\($0)" } ?? file }
+            if let key = error.key { fields["key"] = key }
+            output.emit(.stderr, level: .error, "otel-bridge: \(error.description)", message: error.description, fields: fields)
             Foundation.exit(error.code.exitCode)
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
         } catch {
             let exitCode = exitCode(for: error)
-            if exitCode == .success { exit(withError: error) }
-            FileHandle.standardError.write(Data((redact(fullMessage(for: error)) + "\n").utf8))
+            if exitCode == .success {
+                // --help, --version: text as argument-parser prints it, or one JSON object.
+                guard output.format == .json else { exit(withError: error) }
+                output.emitBlock(.stdout, level: .info, fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            output.emitBlock(.stderr, level: .error, fullMessage(for: error), fields: ["error": "usage error"])
             Foundation.exit(2)
         }
     }
 }
 
+/// This process's environment, read once.
+let environment = ProcessInfo.processInfo.environment
+
 /// Removes the secrets of this process's environment from everything it prints.
-let redact = Redactor(environment: ProcessInfo.processInfo.environment)
+let redact = Redactor(environment: environment)
+
+/// Every line the commands print, in `LOG_FORMAT` (an invalid value stops `main` before any line).
+let output = OutputLines(format: (try? LogFormat(environment: environment)) ?? .text, redactor: redact)
 
 /// Options every command shares.
 struct CommonOptions: ParsableArguments {
@@ -59,9 +91,9 @@ struct CommonOptions: ParsableArguments {
     var config: String?
 
     func bridge() throws -> Bridge {
-        var environment = ProcessInfo.processInfo.environment
-        if let config { environment["BRIDGE_CONFIG"] = config }
-        return try Bridge.load(environment: environment, logger: Logger(label: "otel-bridge"))
+        var env = environment
+        if let config { env["BRIDGE_CONFIG"] = config }
+        return try Bridge.load(environment: env, logger: Logger(label: "otel-bridge"))
     }
 }
 
@@ -77,16 +109,34 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("pipeline"), help: "Run only this pipeline (repeatable; runs it even if disabled).")
     var pipelines: [String] = []
 
+    @Flag(inversion: .prefixedNo, help: "Show a backfill's progress: a bar on a terminal, a line every 10 s per pipeline in a log.")
+    var progress = true
+
     func run() async throws {
         let bridge = try options.bridge()
         let dryRun = self.dryRun, only = pipelines
-        let summaries = try await Bridge.offload { try bridge.run(dryRun: dryRun, only: only) }
+        // A backfill's progress: a bar on a terminal, bounded log lines otherwise.
+        let reporter = ProgressDisplay.forThisProcess(format: output.format, environment: environment, enabled: progress)
+            .makeReporter(logger: Logger(label: "otel-bridge"))
+        let summaries = try await Bridge.offload {
+            try bridge.run(dryRun: dryRun, only: only, progress: reporter, output: { line in
+                // `window  metric  {attributes}  value`: the first two indexed on their own.
+                let parts = line.components(separatedBy: "  ")
+                output.emit(.stdout, line, fields: parts.count >= 3 ? ["window": parts[0], "metric": parts[1]] : [:])
+            })
+        }
         for s in summaries {
+            let window = "\(UTCInstant(unixNanoseconds: s.watermarkBefore).iso8601)..\(UTCInstant(unixNanoseconds: s.watermarkAfter).iso8601)"
             let line = "\(s.pipeline): \(s.status.rawValue), watermark \(UTCInstant(unixNanoseconds: s.watermarkBefore).iso8601) -> \(UTCInstant(unixNanoseconds: s.watermarkAfter).iso8601), "
                 + "\(s.rowsRead) rows, \(s.pointsExported) points in \(s.batches) batch(es)"
                 + (s.pointsRejected > 0 ? ", \(s.pointsRejected) rejected by the receiver" : "")
                 + (s.error.map { "; error: \($0)" } ?? "")
-            FileHandle.standardError.write(Data((redact(line) + "\n").utf8))
+            var fields = [
+                "pipeline": s.pipeline, "status": s.status.rawValue, "window": window, "rows": "\(s.rowsRead)",
+                "points": "\(s.pointsExported)", "batches": "\(s.batches)", "rejected": "\(s.pointsRejected)",
+            ]
+            if let error = s.error { fields["error"] = error }
+            output.emit(.stderr, level: s.status == .failed ? .error : .info, line, fields: fields)
         }
         if summaries.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
     }
@@ -119,7 +169,16 @@ struct CheckpointsCommand: AsyncParsableCommand {
             for p in bridge.pipelines where !known.contains(p.name) {
                 rows.append([p.name, "(none yet)", "-", "-", "0", "no", "0", "0", "-"])
             }
-            print(table(rows))
+            if output.format == .json {
+                // One object per pipeline, keyed by the column names.
+                let keys = ["pipeline", "watermark", "behind", "last_success", "failures", "locked", "late_24h", "overflow_24h", "last_error"]
+                for row in rows.dropFirst() {
+                    output.emit(.stdout, row.joined(separator: "  "), message: "checkpoint of \(row[0])",
+                                fields: Dictionary(uniqueKeysWithValues: zip(keys, row)))
+                }
+            } else {
+                for line in table(rows).split(separator: "\n") { output.emit(.stdout, String(line)) }
+            }
         }
     }
 
@@ -150,15 +209,22 @@ struct CheckpointsCommand: AsyncParsableCommand {
                 guard isatty(STDIN_FILENO) != 0 else {
                     throw ValidationError("rewinding re-exports data: pass --yes to confirm when not running interactively")
                 }
-                print("Rewind pipeline \(pipeline) to \(UTCInstant(unixNanoseconds: time).iso8601)? Buckets after it will be exported again. [y/N] ", terminator: "")
+                let question = "Rewind pipeline \(pipeline) to \(UTCInstant(unixNanoseconds: time).iso8601)? Buckets after it will be exported again. [y/N] "
+                if output.format == .json {
+                    output.emit(.stdout, question, fields: ["pipeline": pipeline])
+                } else {
+                    print(question, terminator: "")
+                    fflush(nil)  // the prompt has no line end to flush it
+                }
                 guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
-                    print("Not rewound.")
+                    output.emit(.stdout, "Not rewound.", fields: ["pipeline": pipeline])
                     return
                 }
             }
             let name = pipeline, skip = skipAhead
             let result = try await Bridge.offload { try bridge.rewind(pipeline: name, to: time, skipAhead: skip) }
-            print("\(name): watermark set to \(UTCInstant(unixNanoseconds: result.watermark).iso8601); \(result.seriesReset) cumulative series will restart")
+            output.emit(.stdout, "\(name): watermark set to \(UTCInstant(unixNanoseconds: result.watermark).iso8601); \(result.seriesReset) cumulative series will restart",
+                        fields: ["pipeline": name, "watermark": UTCInstant(unixNanoseconds: result.watermark).iso8601, "series_reset": "\(result.seriesReset)"])
         }
     }
 }
@@ -175,8 +241,9 @@ struct Validate: AsyncParsableCommand {
         if let config = options.config { environment["BRIDGE_CONFIG"] = config }
         let env = environment
         let report = try await Bridge.offload {
-            Bridge.validate(environment: env, logger: Logger(label: "otel-bridge"),
-                            output: { FileHandle.standardOutput.write(Data((redact($0.line) + "\n").utf8)) })
+            Bridge.validate(environment: env, logger: Logger(label: "otel-bridge"), output: {
+                output.emit(.stdout, $0.line, message: $0.detail, fields: ["check": $0.name, "status": $0.status.rawValue])
+            })
         }
         if !report.passed { throw ExitCode(report.exitCode) }
     }
