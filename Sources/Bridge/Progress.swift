@@ -390,25 +390,10 @@ extension LineWriter {
 /// redraw it after, instead of being glued to it. Wrap only a handler that writes on its own
 /// (swift-log's `StreamLogHandler`): one writing through ``LineWriter`` already does this, and
 /// would wait forever here for the lock this holds.
-public struct StatusLineAwareLogHandler: LogHandler {
+public struct StatusLineAwareLogHandler: WrappingLogHandler {
     public var inner: any LogHandler
 
     public init(_ inner: any LogHandler) { self.inner = inner }
-
-    public var logLevel: Logger.Level {
-        get { inner.logLevel }
-        set { inner.logLevel = newValue }
-    }
-
-    public var metadata: Logger.Metadata {
-        get { inner.metadata }
-        set { inner.metadata = newValue }
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { inner[metadataKey: key] }
-        set { inner[metadataKey: key] = newValue }
-    }
 
     public func log(event: LogEvent) {
         LineWriter.aroundStatus { inner.log(event: event) }

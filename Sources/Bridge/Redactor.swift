@@ -68,7 +68,7 @@ public struct Redactor: Sendable {
 /// A log handler that passes every message and metadata value through a ``Redactor`` before
 /// another handler writes it: no configured secret and no control character from data reaches a
 /// log line, whoever logs it.
-public struct RedactingLogHandler: LogHandler {
+public struct RedactingLogHandler: WrappingLogHandler {
     public var inner: any LogHandler
     public let redact: Redactor
 
@@ -77,6 +77,21 @@ public struct RedactingLogHandler: LogHandler {
         self.redact = redactor
     }
 
+    public func log(event: LogEvent) {
+        var event = event
+        event.message = Logger.Message(stringLiteral: redact(event.message.description))
+        event.metadata = event.metadata.map { $0.mapValues { .string(redact($0.description)) } }
+        inner.log(event: event)
+    }
+}
+
+/// A log handler around another: the level and metadata are the inner handler's; only `log`
+/// adds something.
+public protocol WrappingLogHandler: LogHandler {
+    var inner: any LogHandler { get set }
+}
+
+extension WrappingLogHandler {
     public var logLevel: Logger.Level {
         get { inner.logLevel }
         set { inner.logLevel = newValue }
@@ -90,12 +105,5 @@ public struct RedactingLogHandler: LogHandler {
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { inner[metadataKey: key] }
         set { inner[metadataKey: key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        var event = event
-        event.message = Logger.Message(stringLiteral: redact(event.message.description))
-        event.metadata = event.metadata.map { $0.mapValues { .string(redact($0.description)) } }
-        inner.log(event: event)
     }
 }

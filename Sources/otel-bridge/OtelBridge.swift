@@ -242,7 +242,9 @@ struct Validate: AsyncParsableCommand {
         let env = environment
         let report = try await Bridge.offload {
             Bridge.validate(environment: env, logger: Logger(label: "otel-bridge"), output: {
-                output.emit(.stdout, $0.line, message: $0.detail, fields: ["check": $0.name, "status": $0.status.rawValue])
+                // A failing check is an error line to a log collector.
+                output.emit(.stdout, level: $0.status == .failed ? .error : .info, $0.line, message: $0.detail,
+                            fields: ["check": $0.name, "status": $0.status.rawValue])
             })
         }
         if !report.passed { throw ExitCode(report.exitCode) }

@@ -114,7 +114,8 @@ struct ValidateTests {
 
     @Test("a bad template: its FAIL line names pipeline and file, its mapping is skipped, the rest is checked, exit 2", .timeLimit(.minutes(10)))
     func badTemplate() throws {
-        let (_, base, _) = try Self.scenario()
+        let (s, base, _) = try Self.scenario()
+        defer { withExtendedLifetime(s) {} }  // its databases live until the test ends
         var env = base
         env["BRIDGE_CONFIG"] = try Self.brokenConfig(query: "requests", sql: [("FROM generations", "FROM generations WHERE WHERE")])
         let outcome = try CommandLineTests.run(["validate"], environment: env)
@@ -130,7 +131,8 @@ struct ValidateTests {
 
     @Test("a mapping that reads an unknown column: its FAIL line names pipeline, file and column, exit 2", .timeLimit(.minutes(10)))
     func unknownColumn() throws {
-        let (_, base, _) = try Self.scenario()
+        let (s, base, _) = try Self.scenario()
+        defer { withExtendedLifetime(s) {} }  // its databases live until the test ends
         var env = base
         let yaml = try Self.brokenConfig(yaml: [("value_column: requests\n", "value_column: request_total\n")])
         env["BRIDGE_CONFIG"] = yaml
@@ -146,7 +148,8 @@ struct ValidateTests {
 
     @Test("Postgres down: the checkpoint store FAILs without its password, templates still run on the last closed bucket, exit 1", .timeLimit(.minutes(10)))
     func postgresDown() throws {
-        let (_, base, _) = try Self.scenario()
+        let (s, base, _) = try Self.scenario()
+        defer { withExtendedLifetime(s) {} }  // its databases live until the test ends
         var env = base
         env["CHECKPOINT_DATABASE_URL"] = "postgresql://postgres:pg-secret-77@127.0.0.1:9/postgres?connect_timeout=2"
         let outcome = try CommandLineTests.run(["validate"], environment: env)
@@ -161,7 +164,8 @@ struct ValidateTests {
 
     @Test("ClickHouse down: clickhouse FAILs without the URL's password, every template and mapping is skipped saying why, exit 1", .timeLimit(.minutes(10)))
     func clickhouseDown() throws {
-        let (_, base, _) = try Self.scenario()
+        let (s, base, _) = try Self.scenario()
+        defer { withExtendedLifetime(s) {} }  // its databases live until the test ends
         var env = base
         env["CLICKHOUSE_URL"] = "http://bridge:ch-secret-42@127.0.0.1:9"
         let outcome = try CommandLineTests.run(["validate"], environment: env)
@@ -178,7 +182,8 @@ struct ValidateTests {
 
     @Test("OTLP endpoint down: otlp metrics FAILs naming the URL and the variables to check, exit 1", .timeLimit(.minutes(10)))
     func endpointDown() throws {
-        let (_, base, _) = try Self.scenario()
+        let (s, base, _) = try Self.scenario()
+        defer { withExtendedLifetime(s) {} }  // its databases live until the test ends
         var env = base
         env["OTEL_ENDPOINT"] = "http://127.0.0.1:9"
         let outcome = try CommandLineTests.run(["validate"], environment: env)
@@ -204,7 +209,8 @@ struct ValidateTests {
 
     @Test("a broken pipeline file is a FAIL line too: the services are still checked, and 2 wins over 1", .timeLimit(.minutes(10)))
     func brokenPipelineFile() throws {
-        let (_, base, _) = try Self.scenario()
+        let (s, base, _) = try Self.scenario()
+        defer { withExtendedLifetime(s) {} }  // its databases live until the test ends
         var env = base
         let yaml = try Self.brokenConfig(yaml: [("      - metric_name: portkey.cost\n", "      - metric_name: portkey.cost\n        metrik_name: x\n")])
         env["BRIDGE_CONFIG"] = yaml
