@@ -143,14 +143,14 @@ public final class Bridge: Sendable {
                 throw BridgeError(.checkpoint, "pipeline \(name) is running (its lock is held); rewind it once the pass ends", pipeline: name)
             }
             defer { _ = try? store.unlock(pipeline: name) }
-            if let current = try store.checkpoint(pipeline: name).map({ UTCInstant($0.watermark).unixNanoseconds }), aligned > current, !skipAhead {
+            if let current = try store.checkpoint(pipeline: name).map({ $0.watermark.unixNanoseconds }), aligned > current, !skipAhead {
                 throw BridgeError(.usage, "--to \(UTCInstant(unixNanoseconds: aligned).iso8601) is after the watermark \(UTCInstant(unixNanoseconds: current).iso8601): the buckets between were never exported and would be skipped; pass --skip-ahead to do that deliberately",
                                   pipeline: name)
             }
             guard aligned <= now() else {
                 throw BridgeError(.usage, "--to \(UTCInstant(unixNanoseconds: aligned).iso8601) is in the future", pipeline: name)
             }
-            let reset = try store.rewind(pipeline: name, to: UTCInstant(unixNanoseconds: aligned).date)
+            let reset = try store.rewind(pipeline: name, to: UTCInstant(unixNanoseconds: aligned))
             logger.notice("rewound", metadata: ["pipeline": "\(name)", "watermark": "\(UTCInstant(unixNanoseconds: aligned).iso8601)", "series_reset": "\(reset)"])
             return (aligned, reset)
         } catch let error as BridgeError {

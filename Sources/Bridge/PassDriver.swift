@@ -327,7 +327,7 @@ final class PassDriver {
 
     private func log(finished summary: PassSummary, duration: Duration) {
         var metadata: Logger.Metadata = [
-            "duration": "\(String(format: "%.3f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18))s",
+            "duration": "\(String(format: "%.3f", duration.inSeconds))s",
             "watermark": "\(UTCInstant(unixNanoseconds: summary.watermarkAfter).iso8601)", "rows": "\(summary.rowsRead)",
             "points": "\(summary.pointsExported)", "batches": "\(summary.batches)", "rejected": "\(summary.pointsRejected)",
         ]

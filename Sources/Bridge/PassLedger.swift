@@ -40,11 +40,11 @@ struct CheckpointLedger: PassLedger {
     func recordSkipped(pipeline: String, reason: String) throws { _ = try store.recordSkippedRun(pipeline: pipeline, reason: reason) }
 
     func watermark(pipeline: String, initial: UTCInstant) throws -> UTCInstant {
-        UTCInstant(try store.ensureCheckpoint(pipeline: pipeline, initialWatermark: initial.date).watermark)
+        try store.ensureCheckpoint(pipeline: pipeline, initialWatermark: initial).watermark
     }
 
     func startRun(pipeline: String, windowStart: UTCInstant) throws -> Int64 {
-        try store.startRun(pipeline: pipeline, windowStart: windowStart.date)
+        try store.startRun(pipeline: pipeline, windowStart: windowStart)
     }
 
     func finishRun(_ runID: Int64, status: RunStatus, error: String?) throws {
@@ -52,7 +52,7 @@ struct CheckpointLedger: PassLedger {
     }
 
     func expireSeries(pipeline: String, idleBefore: UTCInstant) throws -> Int {
-        try store.expireSeries(pipeline: pipeline, idleBefore: idleBefore.date)
+        try store.expireSeries(pipeline: pipeline, idleBefore: idleBefore)
     }
 
     func series(pipeline: String, watermark: Int64) -> any SeriesStateSource {
@@ -82,7 +82,7 @@ struct DryRunLedger: PassLedger {
     func recordSkipped(pipeline: String, reason: String) throws {}
 
     func watermark(pipeline: String, initial: UTCInstant) throws -> UTCInstant {
-        try store.checkpoint(pipeline: pipeline).map { UTCInstant($0.watermark) } ?? initial
+        try store.checkpoint(pipeline: pipeline)?.watermark ?? initial
     }
 
     func startRun(pipeline: String, windowStart: UTCInstant) throws -> Int64 { 0 }

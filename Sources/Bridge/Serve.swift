@@ -202,7 +202,7 @@ extension Bridge {
         group.maximumCancellationDuration = .seconds(5)
         logger.notice("serving", metadata: [
             "pipelines": "\(selected.map(\.name).joined(separator: ","))",
-            "health_port": "\(serve.healthPort)", "shutdown_timeout": "\(serve.shutdownTimeout.seconds)s",
+            "health_port": "\(serve.healthPort)", "shutdown_timeout": "\(serve.shutdownTimeout.inSeconds)s",
         ])
         try await ServiceGroup(configuration: group).run()
         logger.notice("stopped")
@@ -256,8 +256,4 @@ private final class OnceResume<T: Sendable>: @unchecked Sendable {
 /// Waits for the shutdown signal.
 private struct Idle: Service {
     func run() async throws { try? await gracefulShutdown() }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -17,7 +17,7 @@ struct StoredSeries: SeriesStateSource {
     func load(metric: String, ids: [String]) throws -> [SeriesState] {
         let states = try store.loadSeries(pipeline: pipeline, metric: metric, ids: ids)
         guard let notAfter else { return states }
-        return states.filter { UTCInstant($0.lastBucketEnd).unixNanoseconds <= notAfter }
+        return states.filter { $0.lastBucketEnd.unixNanoseconds <= notAfter }
     }
 
     func ids(metric: String) throws -> Set<String> { try store.seriesIDs(pipeline: pipeline, metric: metric) }

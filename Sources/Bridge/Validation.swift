@@ -225,7 +225,7 @@ struct Validation {
         if let store {
             do {
                 if let checkpoint = try store.checkpoint(pipeline: pipeline.name) {
-                    let watermark = UTCInstant(checkpoint.watermark).unixNanoseconds
+                    let watermark = checkpoint.watermark.unixNanoseconds
                     if !planner.isAligned(watermark) {
                         record(.failed, "pipeline \(pipeline.name) checkpoint", "the watermark \(UTCInstant(unixNanoseconds: watermark).iso8601) is not on a \(pipeline.stepSeconds) s bucket boundary (was the step changed?): run would fail; rewind it to a boundary: otel-bridge checkpoints rewind \(pipeline.name) --to TIME",
                                exitCode: 2)

@@ -1,3 +1,4 @@
+import UTCTime
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -9,23 +10,23 @@ public struct Checkpoint: Sendable, Equatable {
     /// The pipeline name (primary key).
     public var pipeline: String
     /// Every bucket that ends at or before this instant has been exported and acknowledged.
-    public var watermark: Date
+    public var watermark: UTCInstant
     /// When the watermark last changed (a batch commit or a rewind).
-    public var updatedAt: Date
+    public var updatedAt: UTCInstant
     /// When the pipeline got its checkpoint.
-    public var createdAt: Date
+    public var createdAt: UTCInstant
     /// When a batch was last committed.
-    public var lastSuccessAt: Date?
+    public var lastSuccessAt: UTCInstant?
     /// The error of the last failed run.
     public var lastError: String?
     /// When the last run failed.
-    public var lastErrorAt: Date?
+    public var lastErrorAt: UTCInstant?
     /// Failed runs since the last successful one.
     public var consecutiveFailures: Int
 
     public init(
-        pipeline: String, watermark: Date, updatedAt: Date, createdAt: Date, lastSuccessAt: Date? = nil,
-        lastError: String? = nil, lastErrorAt: Date? = nil, consecutiveFailures: Int = 0
+        pipeline: String, watermark: UTCInstant, updatedAt: UTCInstant, createdAt: UTCInstant, lastSuccessAt: UTCInstant? = nil,
+        lastError: String? = nil, lastErrorAt: UTCInstant? = nil, consecutiveFailures: Int = 0
     ) {
         self.pipeline = pipeline
         self.watermark = watermark

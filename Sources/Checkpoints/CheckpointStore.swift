@@ -106,7 +106,7 @@ public final class CheckpointStore {
     /// The pipeline's checkpoint, created with `initialWatermark` if it has none (an existing
     /// watermark is never changed).
     @discardableResult
-    public func ensureCheckpoint(pipeline: String, initialWatermark: Date) throws -> Checkpoint {
+    public func ensureCheckpoint(pipeline: String, initialWatermark: UTCInstant) throws -> Checkpoint {
         let inserted = try self.connection.execute(
             """
             INSERT INTO otel_bridge.checkpoints (pipeline, watermark) VALUES ($1, $2)
@@ -132,7 +132,7 @@ public final class CheckpointStore {
     /// - Parameter windowStart: the watermark the pass starts from.
     /// - Returns: the run id for ``commitBatch(pipeline:runID:newWatermark:rowsRead:pointsExported:pointsRejected:series:)``
     ///   and ``finishRun(runID:status:error:)``.
-    public func startRun(pipeline: String, windowStart: Date) throws -> Int64 {
+    public func startRun(pipeline: String, windowStart: UTCInstant) throws -> Int64 {
         try self.connection.query(
             """
             INSERT INTO otel_bridge.runs (pipeline, started_at, window_start, status, host, pid)
@@ -221,10 +221,10 @@ public final class CheckpointStore {
             return Run(
                 id: try row.int64("id"),
                 pipeline: try row.string("pipeline"),
-                startedAt: try row.date("started_at"),
-                finishedAt: try row.optionalDate("finished_at"),
-                windowStart: try row.optionalDate("window_start"),
-                windowEnd: try row.optionalDate("window_end"),
+                startedAt: try row.instant("started_at"),
+                finishedAt: try row.optionalInstant("finished_at"),
+                windowStart: try row.optionalInstant("window_start"),
+                windowEnd: try row.optionalInstant("window_end"),
                 status: status,
                 rowsRead: try row.int64("rows_read"),
                 pointsExported: try row.int64("points_exported"),
@@ -294,7 +294,7 @@ public final class CheckpointStore {
     /// Forgets the series whose last bucket ended before `idleBefore` (their cumulative totals
     /// restart if they return). Returns how many were deleted.
     @discardableResult
-    public func expireSeries(pipeline: String, idleBefore: Date) throws -> Int {
+    public func expireSeries(pipeline: String, idleBefore: UTCInstant) throws -> Int {
         try self.connection.execute(
             "DELETE FROM otel_bridge.series_state WHERE pipeline = $1 AND last_bucket_end < $2", [pipeline, idleBefore])
     }
@@ -304,8 +304,8 @@ public final class CheckpointStore {
             metric: try row.string("metric"),
             seriesID: try row.string("series_id"),
             attributesJSON: try row.string("attributes"),
-            startTime: try row.date("start_time"),
-            lastBucketEnd: try row.date("last_bucket_end"),
+            startTime: try row.instant("start_time"),
+            lastBucketEnd: try row.instant("last_bucket_end"),
             intTotal: try row.optionalInt64("int_total"),
             doubleTotal: try row.optionalDouble("double_total"),
             count: try row.optionalInt64("count"),
@@ -333,7 +333,7 @@ public final class CheckpointStore {
     ///   running run of this pipeline, ``CheckpointError/Code/lockLost`` if the commit requires
     ///   the pipeline's lock and this session does not hold it.
     public func commit(_ batch: BatchCommit) throws {
-        let pipeline = batch.pipeline, runID = batch.runID, newWatermark = batch.watermark.date
+        let pipeline = batch.pipeline, runID = batch.runID, newWatermark = batch.watermark
         let series = batch.series
         let connection = self.connection
         try connection.transaction {
@@ -358,7 +358,7 @@ public final class CheckpointStore {
             let current = try connection.query(
                 "SELECT watermark FROM otel_bridge.checkpoints WHERE pipeline = $1 FOR UPDATE", [pipeline]
             )
-            guard let watermark = try current.first?.date("watermark") else {
+            guard let watermark = try current.first?.instant("watermark") else {
                 throw CheckpointError(code: .unknownPipeline, message: "the pipeline has no checkpoint", pipeline: pipeline)
             }
             guard newWatermark >= watermark else {
@@ -418,7 +418,7 @@ public final class CheckpointStore {
             "SELECT bucket_start, digest FROM otel_bridge.bucket_digests WHERE pipeline = $1 AND bucket_start >= $2 AND bucket_start < $3",
             [pipeline, from, to])
         var out: [UTCInstant: String] = [:]
-        for row in rows { out[UTCInstant(try row.date("bucket_start"))] = try row.string("digest") }
+        for row in rows { out[try row.instant("bucket_start")] = try row.string("digest") }
         return out
     }
 
@@ -495,7 +495,7 @@ public final class CheckpointStore {
     ///
     /// - Returns: the number of series rows deleted.
     @discardableResult
-    public func rewind(pipeline: String, to time: Date) throws -> Int {
+    public func rewind(pipeline: String, to time: UTCInstant) throws -> Int {
         let connection = self.connection
         let deleted = try connection.transaction {
             try connection.execute(
@@ -529,15 +529,15 @@ public final class CheckpointStore {
         return try rows.map { row in
             PipelineStatus(
                 pipeline: try row.string("pipeline"),
-                watermark: try row.date("watermark"),
+                watermark: try row.instant("watermark"),
                 behind: Duration(seconds: try row.double("behind_seconds")) ?? .zero,
-                updatedAt: try row.date("updated_at"),
-                lastSuccessAt: try row.optionalDate("last_success_at"),
+                updatedAt: try row.instant("updated_at"),
+                lastSuccessAt: try row.optionalInstant("last_success_at"),
                 lastError: try row.optionalString("last_error"),
-                lastErrorAt: try row.optionalDate("last_error_at"),
+                lastErrorAt: try row.optionalInstant("last_error_at"),
                 consecutiveFailures: try row.int("consecutive_failures"),
                 lastRunStatus: try row.optionalString("last_run_status").flatMap(RunStatus.init(rawValue:)),
-                lastRunFinishedAt: try row.optionalDate("last_run_finished_at"),
+                lastRunFinishedAt: try row.optionalInstant("last_run_finished_at"),
                 locked: try row.bool("locked"),
                 lateBuckets24h: try row.int64("late_buckets_24h"),
                 seriesOverflowed24h: try row.int64("series_overflowed_24h")
@@ -548,12 +548,12 @@ public final class CheckpointStore {
     private static func checkpoint(from row: PostgresRow) throws -> Checkpoint {
         Checkpoint(
             pipeline: try row.string("pipeline"),
-            watermark: try row.date("watermark"),
-            updatedAt: try row.date("updated_at"),
-            createdAt: try row.date("created_at"),
-            lastSuccessAt: try row.optionalDate("last_success_at"),
+            watermark: try row.instant("watermark"),
+            updatedAt: try row.instant("updated_at"),
+            createdAt: try row.instant("created_at"),
+            lastSuccessAt: try row.optionalInstant("last_success_at"),
             lastError: try row.optionalString("last_error"),
-            lastErrorAt: try row.optionalDate("last_error_at"),
+            lastErrorAt: try row.optionalInstant("last_error_at"),
             consecutiveFailures: try row.int("consecutive_failures")
         )
     }

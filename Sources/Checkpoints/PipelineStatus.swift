@@ -1,3 +1,4 @@
+import UTCTime
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -7,19 +8,19 @@ import Foundation
 /// A row of the `otel_bridge.pipeline_status` view.
 public struct PipelineStatus: Sendable, Equatable {
     public var pipeline: String
-    public var watermark: Date
+    public var watermark: UTCInstant
     /// How far the watermark is behind the database's `now()`.
     public var behind: Duration
     /// When the watermark last changed.
-    public var updatedAt: Date
-    public var lastSuccessAt: Date?
+    public var updatedAt: UTCInstant
+    public var lastSuccessAt: UTCInstant?
     public var lastError: String?
-    public var lastErrorAt: Date?
+    public var lastErrorAt: UTCInstant?
     public var consecutiveFailures: Int
     /// Status of the most recent run (by start time), `nil` if it never ran.
     public var lastRunStatus: RunStatus?
     /// When the most recent run finished, `nil` if it is running or never ran.
-    public var lastRunFinishedAt: Date?
+    public var lastRunFinishedAt: UTCInstant?
     /// Whether some session holds the pipeline's advisory lock, that is, a pass is running now.
     public var locked: Bool
     /// Exported buckets found changed by late rows in the last 24 hours.
@@ -29,9 +30,9 @@ public struct PipelineStatus: Sendable, Equatable {
     public var seriesOverflowed24h: Int64
 
     public init(
-        pipeline: String, watermark: Date, behind: Duration, updatedAt: Date, lastSuccessAt: Date? = nil,
-        lastError: String? = nil, lastErrorAt: Date? = nil, consecutiveFailures: Int = 0,
-        lastRunStatus: RunStatus? = nil, lastRunFinishedAt: Date? = nil, locked: Bool = false,
+        pipeline: String, watermark: UTCInstant, behind: Duration, updatedAt: UTCInstant, lastSuccessAt: UTCInstant? = nil,
+        lastError: String? = nil, lastErrorAt: UTCInstant? = nil, consecutiveFailures: Int = 0,
+        lastRunStatus: RunStatus? = nil, lastRunFinishedAt: UTCInstant? = nil, locked: Bool = false,
         lateBuckets24h: Int64 = 0, seriesOverflowed24h: Int64 = 0
     ) {
         self.pipeline = pipeline

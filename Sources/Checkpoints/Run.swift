@@ -1,3 +1,4 @@
+import UTCTime
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -20,12 +21,12 @@ public enum RunStatus: String, Sendable, Hashable, CaseIterable {
 public struct Run: Sendable, Equatable {
     public var id: Int64
     public var pipeline: String
-    public var startedAt: Date
-    public var finishedAt: Date?
+    public var startedAt: UTCInstant
+    public var finishedAt: UTCInstant?
     /// The watermark when the pass started.
-    public var windowStart: Date?
+    public var windowStart: UTCInstant?
     /// The watermark after the last committed batch.
-    public var windowEnd: Date?
+    public var windowEnd: UTCInstant?
     public var status: RunStatus
     /// ClickHouse rows read by committed batches.
     public var rowsRead: Int64
@@ -47,8 +48,8 @@ public struct Run: Sendable, Equatable {
     public var pid: Int?
 
     public init(
-        id: Int64, pipeline: String, startedAt: Date, finishedAt: Date? = nil, windowStart: Date? = nil,
-        windowEnd: Date? = nil, status: RunStatus, rowsRead: Int64 = 0, pointsExported: Int64 = 0,
+        id: Int64, pipeline: String, startedAt: UTCInstant, finishedAt: UTCInstant? = nil, windowStart: UTCInstant? = nil,
+        windowEnd: UTCInstant? = nil, status: RunStatus, rowsRead: Int64 = 0, pointsExported: Int64 = 0,
         batchesAcknowledged: Int = 0, pointsRejected: Int64 = 0, rejectionMessage: String? = nil, lateBuckets: Int = 0, error: String? = nil, host: String? = nil,
         pid: Int? = nil
     ) {

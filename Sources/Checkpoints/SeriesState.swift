@@ -1,3 +1,4 @@
+import UTCTime
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -19,9 +20,9 @@ public struct SeriesState: Sendable, Equatable {
     /// identity is ``seriesID``).
     public var attributesJSON: String
     /// Start of the first bucket in which the series appeared: its `start_time_unix_nano`.
-    public var startTime: Date
+    public var startTime: UTCInstant
     /// End of the last bucket folded into the totals.
-    public var lastBucketEnd: Date
+    public var lastBucketEnd: UTCInstant
     /// Running total of an integer Sum.
     public var intTotal: Int64?
     /// Running total of a double Sum.
@@ -34,7 +35,7 @@ public struct SeriesState: Sendable, Equatable {
     public var bucketCounts: [Int64]?
 
     public init(
-        metric: String, seriesID: String, attributesJSON: String, startTime: Date, lastBucketEnd: Date,
+        metric: String, seriesID: String, attributesJSON: String, startTime: UTCInstant, lastBucketEnd: UTCInstant,
         intTotal: Int64? = nil, doubleTotal: Double? = nil, count: Int64? = nil, sum: Double? = nil,
         bucketCounts: [Int64]? = nil
     ) {

@@ -163,6 +163,14 @@ public struct PostgresRow: Sendable {
         try self.decode(column, file: file, line: line)
     }
 
+    public func instant(_ column: String, file: String = #fileID, line: Int = #line) throws(PostgresError) -> UTCInstant {
+        try self.decode(column, file: file, line: line)
+    }
+
+    public func optionalInstant(_ column: String, file: String = #fileID, line: Int = #line) throws(PostgresError) -> UTCInstant? {
+        try self.decode(column, file: file, line: line)
+    }
+
     /// A nullable `bigint[]` column.
     public func optionalInt64Array(_ column: String, file: String = #fileID, line: Int = #line) throws(PostgresError) -> [Int64]? {
         try self.decode(column, file: file, line: line)

@@ -176,7 +176,7 @@ package final class SeriesAggregator: SeriesAdmission {
         if states[series] == nil { _ = try isStored(series, room: Int.max) }
         var state = states[series]
         if let s = state {
-            let lastEnd = UTCInstant(s.lastBucketEnd).unixNanoseconds
+            let lastEnd = s.lastBucketEnd.unixNanoseconds
             if bucketStart < lastEnd {
                 // Adding a bucket the running total already holds would count it twice.
                 throw BridgeError(.result, "\(metric.name) {\(LogSafe.text(seriesKey, limit: 200))}: bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) is before the end of the last bucket already in its cumulative total (\(UTCInstant(unixNanoseconds: lastEnd).iso8601)); rewind the pipeline to restart its series",
@@ -186,7 +186,7 @@ package final class SeriesAggregator: SeriesAdmission {
         }
         let fresh = SeriesState(
             metric: series.metric, seriesID: series.id, attributesJSON: Self.attributesJSON(attributes),
-            startTime: UTCInstant(unixNanoseconds: bucketStart).date, lastBucketEnd: UTCInstant(unixNanoseconds: bucketStart).date)
+            startTime: UTCInstant(unixNanoseconds: bucketStart), lastBucketEnd: UTCInstant(unixNanoseconds: bucketStart))
         var next: SeriesState
         if let totals = Self.accumulate(observation, into: state ?? fresh, metric: metric, pipeline: pipeline) {
             next = totals
@@ -198,11 +198,11 @@ package final class SeriesAggregator: SeriesAdmission {
             }
             next = restarted
         }
-        next.lastBucketEnd = UTCInstant(unixNanoseconds: bucketEnd).date
+        next.lastBucketEnd = UTCInstant(unixNanoseconds: bucketEnd)
         states[series] = next
         changed.insert(series)
         return Self.point(of: observation, state: next, metric: metric, attributes: attributes,
-                          start: UInt64(UTCInstant(next.startTime).unixNanoseconds), end: end)
+                          start: UInt64(next.startTime.unixNanoseconds), end: end)
     }
 
     /// `state` with `observation` added, or `nil` when a total would overflow or stop being finite.

@@ -40,6 +40,11 @@ public struct UTCInstant: Hashable, Comparable, Sendable, CustomStringConvertibl
     /// ISO 8601, as ``iso8601``.
     public var description: String { iso8601 }
 
+    /// This instant moved by `seconds` (negative: earlier).
+    public func adding(seconds: Int64) -> UTCInstant {
+        UTCInstant(unixNanoseconds: unixNanoseconds + seconds * 1_000_000_000)
+    }
+
     public static func < (lhs: UTCInstant, rhs: UTCInstant) -> Bool {
         lhs.unixNanoseconds < rhs.unixNanoseconds
     }

@@ -160,7 +160,7 @@ struct CheckpointsCommand: AsyncParsableCommand {
             var rows = [["PIPELINE", "WATERMARK", "BEHIND", "LAST SUCCESS", "FAILURES", "LOCKED", "LATE 24H", "OVERFLOW 24H", "LAST ERROR"]]
             for s in statuses {
                 rows.append([
-                    s.pipeline, format(s.watermark), formatBehind(s.behind), s.lastSuccessAt.map(format) ?? "-",
+                    s.pipeline, s.watermark.iso8601, formatBehind(s.behind), s.lastSuccessAt.map(\.iso8601) ?? "-",
                     String(s.consecutiveFailures), s.locked ? "yes" : "no", String(s.lateBuckets24h),
                     String(s.seriesOverflowed24h),
                     s.lastError.map { redact($0, limit: 80) } ?? "-",
@@ -249,10 +249,6 @@ struct Validate: AsyncParsableCommand {
         }
         if !report.passed { throw ExitCode(report.exitCode) }
     }
-}
-
-func format(_ date: Date) -> String {
-    UTCInstant(date).iso8601
 }
 
 func formatBehind(_ d: Duration) -> String {

@@ -58,7 +58,7 @@ struct BadInputTests {
         let summaries = try s.bridge(s.environment(temporality: temporality, startAt: start, extra: ["BRIDGE_CONFIG": file]), now: ns(now)).run()
         let store = try s.store()
         let checkpoint = try store.checkpoint(pipeline: "case")
-        return Outcome(summary: summaries[0], watermark: checkpoint.map { Int64(($0.watermark.timeIntervalSince1970 * 1e6).rounded()) * 1000 },
+        return Outcome(summary: summaries[0], watermark: checkpoint.map { $0.watermark.unixNanoseconds },
                        lastRun: try store.recentRuns(pipeline: "case", limit: 1).first, received: try s.received())
     }
 

@@ -98,7 +98,7 @@ struct CommandLineTests {
         let outcome = try Self.run(["run", "--pipeline", "requests"], environment: env)
         #expect(outcome.status == 0, "\(outcome.stderr)")
         let watermark = try #require(try s.store().checkpoint(pipeline: "requests")).watermark
-        let until = SeriesTime.ns(watermark)
+        let until = watermark.unixNanoseconds
         #expect(until > first[0].watermarkAfter, "the second process exported more buckets")
         let expected = Expectations.points(rows: try s.rawRows(), from: ns(start), until: until, cumulative: true)
             .filter { $0.metric == "portkey.requests" }

@@ -32,7 +32,7 @@ struct ExportFaultTests {
         let run = try #require(try s.store().recentRuns(pipeline: "requests", limit: 1).first)
         #expect(run.pointsRejected == summaries.first?.pointsRejected)
         #expect(run.rejectionMessage?.contains("3 points had unknown units") == true)
-        #expect(try s.store().checkpoint(pipeline: "requests").map { SeriesTime.ns($0.watermark) } == ns("2026-03-08T10:13:00Z"))
+        #expect(try s.store().checkpoint(pipeline: "requests").map { $0.watermark.unixNanoseconds } == ns("2026-03-08T10:13:00Z"))
     }
 
     @Test("400 fails the pass at once with the receiver's message; the watermark stays", .timeLimit(.minutes(10)))
@@ -46,7 +46,7 @@ struct ExportFaultTests {
         #expect(summaries.first?.error?.contains("metric name not allowed") == true)
         #expect(summaries.first?.error?.contains("HTTP 400") == true)
         #expect(try Self.attempts(s).count == 1, "a 400 is not retried")
-        #expect(try s.store().checkpoint(pipeline: "requests").map { SeriesTime.ns($0.watermark) } == ns("2026-03-08T10:00:00Z"))
+        #expect(try s.store().checkpoint(pipeline: "requests").map { $0.watermark.unixNanoseconds } == ns("2026-03-08T10:00:00Z"))
         #expect(try s.store().recentRuns(pipeline: "requests", limit: 1).first?.error?.contains("metric name not allowed") == true)
     }
 
@@ -102,8 +102,8 @@ extension ExportFaultTests {
         #expect(failed.first?.batches == 2)
         let afterFailure = try s.received()
         let committed = try #require(try s.store().checkpoint(pipeline: "split")).watermark
-        #expect(SeriesTime.ns(committed) > ns("2026-03-11T10:00:00Z"), "the acknowledged parts were committed")
-        #expect(afterFailure.allSatisfy { $0.time <= SeriesTime.ns(committed) }, "everything acknowledged lies before the watermark")
+        #expect(committed.unixNanoseconds > ns("2026-03-11T10:00:00Z"), "the acknowledged parts were committed")
+        #expect(afterFailure.allSatisfy { $0.time <= committed.unixNanoseconds }, "everything acknowledged lies before the watermark")
 
         let done = try s.bridge(env, now: now).run()
         #expect(done.first?.status == .ok)
@@ -118,6 +118,3 @@ extension ExportFaultTests {
     }
 }
 
-enum SeriesTime {
-    static func ns(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) * 1_000 }
-}

@@ -123,7 +123,7 @@ struct ServeTests {
         guard let store = try? s.store() else { return nil }
         defer { store.connection.close() }
         guard let checkpoint = try? store.checkpoint(pipeline: pipeline) else { return nil }
-        return UTCInstant(checkpoint.watermark).unixNanoseconds
+        return checkpoint.watermark.unixNanoseconds
     }
 
     /// Accepted points of this scenario's scope, and the receiver's counters for it.

@@ -102,14 +102,14 @@ struct ValidateTests {
         #expect(try s.store().checkpoint(pipeline: "requests") == nil, "validate creates no checkpoint")
 
         // With a checkpoint: the first closed bucket after the watermark.
-        _ = try s.store().ensureCheckpoint(pipeline: "requests", initialWatermark: UTCInstant(unixNanoseconds: start).date)
+        _ = try s.store().ensureCheckpoint(pipeline: "requests", initialWatermark: UTCInstant(unixNanoseconds: start))
         let second = try CommandLineTests.run(["validate"], environment: env)
         #expect(second.status == 0, "\(second.stdout)")
         let window = TimeWindow(start: start, end: start + 60_000_000_000)
         let next = try Self.line(second, "pipeline requests template").detail
         #expect(next.contains("runs for \(window), the first closed bucket after the watermark: "), "\(next)")
         #expect(!next.hasSuffix(": 0 row(s)"), "\(next)")
-        #expect(try s.store().checkpoint(pipeline: "requests").map { UTCInstant($0.watermark).unixNanoseconds } == start, "the watermark did not move")
+        #expect(try s.store().checkpoint(pipeline: "requests").map { $0.watermark.unixNanoseconds } == start, "the watermark did not move")
     }
 
     @Test("a bad template: its FAIL line names pipeline and file, its mapping is skipped, the rest is checked, exit 2", .timeLimit(.minutes(10)))

@@ -2,13 +2,14 @@ import Checkpoints
 import Foundation
 import Postgres
 import Testing
+import UTCTime
 import TestSupport
 
 /// Each test gets its own database, so the tests run in parallel.
 @Suite("CheckpointStore against a real server")
 struct CheckpointStoreTests {
     /// 2025-01-01T00:00:00Z: bucket-aligned, like the watermarks the pipeline writes.
-    let t0 = Date(timeIntervalSince1970: 1_735_689_600)
+    let t0 = UTCInstant(unixNanoseconds: 1_735_689_600 * 1_000_000_000)
 
     func withStore<Result>(_ body: (CheckpointStore) throws -> Result) throws -> Result {
         try TestPostgres.withDatabase { url in
@@ -20,7 +21,7 @@ struct CheckpointStoreTests {
         }
     }
 
-    func series(_ metric: String, _ key: String, total: Int64, end: Date) -> SeriesState {
+    func series(_ metric: String, _ key: String, total: Int64, end: UTCInstant) -> SeriesState {
         SeriesState(
             metric: metric, seriesID: key, // jsonb orders keys (shorter first), so this is already in the form it reads back in.
             attributesJSON: #"{"n": \#(key.count), "gen_ai.provider.name": "openai"}"#,
@@ -28,7 +29,7 @@ struct CheckpointStoreTests {
         )
     }
 
-    func histogram(end: Date) -> SeriesState {
+    func histogram(end: UTCInstant) -> SeriesState {
         SeriesState(
             metric: "gen_ai.client.operation.duration", seriesID: "openai|gpt-4o|",
             attributesJSON: #"{"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}"#,
@@ -105,7 +106,7 @@ struct CheckpointStoreTests {
             #expect(created.watermark == self.t0)
             #expect(created.consecutiveFailures == 0)
             #expect(created.lastSuccessAt == nil)
-            let again = try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0.addingTimeInterval(3600))
+            let again = try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0.adding(seconds: 3600))
             #expect(again == created)
             #expect(try store.checkpoint(pipeline: "p") == created)
         }
@@ -130,7 +131,7 @@ struct CheckpointStoreTests {
         try self.withStore { store in
             try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
             let runID = try store.startRun(pipeline: "p", windowStart: self.t0)
-            let t1 = self.t0.addingTimeInterval(60)
+            let t1 = self.t0.adding(seconds: 60)
             let requests = self.series("portkey.requests", "openai|gpt-4o|200", total: 10, end: t1)
             let cost = SeriesState(
                 metric: "portkey.cost", seriesID: "openai|gpt-4o|USD",
@@ -160,7 +161,7 @@ struct CheckpointStoreTests {
             #expect(run.pid == 4242)
 
             // A second batch updates one series and leaves the others.
-            let t2 = t1.addingTimeInterval(60)
+            let t2 = t1.adding(seconds: 60)
             let updated = self.series("portkey.requests", "openai|gpt-4o|200", total: 25, end: t2)
             try store.commitBatch(
                 pipeline: "p", runID: runID, newWatermark: t2, rowsRead: 15, pointsExported: 1, pointsRejected: 0,
@@ -186,7 +187,7 @@ struct CheckpointStoreTests {
         try self.withStore { store in
             try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
             let runID = try store.startRun(pipeline: "p", windowStart: self.t0)
-            let t1 = self.t0.addingTimeInterval(60)
+            let t1 = self.t0.adding(seconds: 60)
             let good = self.series("portkey.requests", "a", total: 1, end: t1)
             try store.commitBatch(
                 pipeline: "p", runID: runID, newWatermark: t1, rowsRead: 1, pointsExported: 1, pointsRejected: 0, series: [good]
@@ -195,12 +196,12 @@ struct CheckpointStoreTests {
             let runBefore = try store.recentRuns(pipeline: "p")
 
             // The second series has attributes that are not JSON: the whole batch must roll back.
-            var bad = self.series("portkey.requests", "b", total: 2, end: t1.addingTimeInterval(60))
+            var bad = self.series("portkey.requests", "b", total: 2, end: t1.adding(seconds: 60))
             bad.attributesJSON = "{not json"
-            let changed = self.series("portkey.requests", "a", total: 99, end: t1.addingTimeInterval(60))
+            let changed = self.series("portkey.requests", "a", total: 99, end: t1.adding(seconds: 60))
             let error = try #require(throws: PostgresError.self) {
                 try store.commitBatch(
-                    pipeline: "p", runID: runID, newWatermark: t1.addingTimeInterval(60), rowsRead: 5, pointsExported: 2,
+                    pipeline: "p", runID: runID, newWatermark: t1.adding(seconds: 60), rowsRead: 5, pointsExported: 2,
                     pointsRejected: 0, series: [changed, bad]
                 )
             }
@@ -216,7 +217,7 @@ struct CheckpointStoreTests {
         try self.withStore { store in
             try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
             let runID = try store.startRun(pipeline: "p", windowStart: self.t0)
-            let earlier = self.t0.addingTimeInterval(-60)
+            let earlier = self.t0.adding(seconds: -60)
             let error = try #require(throws: CheckpointError.self) {
                 try store.commitBatch(
                     pipeline: "p", runID: runID, newWatermark: earlier, rowsRead: 1, pointsExported: 1, pointsRejected: 0,
@@ -243,7 +244,7 @@ struct CheckpointStoreTests {
             try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
             try store.ensureCheckpoint(pipeline: "q", initialWatermark: self.t0)
             let otherRun = try store.startRun(pipeline: "q", windowStart: self.t0)
-            let t1 = self.t0.addingTimeInterval(60)
+            let t1 = self.t0.adding(seconds: 60)
             let wrongPipeline = try #require(throws: CheckpointError.self) {
                 try store.commitBatch(
                     pipeline: "p", runID: otherRun, newWatermark: t1, rowsRead: 0, pointsExported: 0, pointsRejected: 0, series: []
@@ -320,7 +321,7 @@ struct CheckpointStoreTests {
         try self.withStore { store in
             try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
             try store.ensureCheckpoint(pipeline: "q", initialWatermark: self.t0)
-            let t1 = self.t0.addingTimeInterval(60)
+            let t1 = self.t0.adding(seconds: 60)
             for pipeline in ["p", "q"] {
                 let runID = try store.startRun(pipeline: pipeline, windowStart: self.t0)
                 try store.commitBatch(
@@ -331,7 +332,7 @@ struct CheckpointStoreTests {
             }
             let runsBefore = try store.recentRuns(pipeline: "p")
 
-            let back = self.t0.addingTimeInterval(-3600)
+            let back = self.t0.adding(seconds: -3600)
             #expect(try store.rewind(pipeline: "p", to: back) == 2)
             #expect(try store.checkpoint(pipeline: "p")?.watermark == back)
             #expect(try store.loadSeries(pipeline: "p") == [])
@@ -347,7 +348,7 @@ struct CheckpointStoreTests {
 
     @Test func statusesComeFromTheView() throws {
         try self.withStore { store in
-            let recent = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 300)
+            let recent = UTCInstant(unixNanoseconds: (Int64(Date().timeIntervalSince1970) / 60 * 60 - 300) * 1_000_000_000)
             try store.ensureCheckpoint(pipeline: "b-failing", initialWatermark: self.t0)
             try store.ensureCheckpoint(pipeline: "a-fresh", initialWatermark: recent)
             try store.ensureCheckpoint(pipeline: "c-never-ran", initialWatermark: self.t0)
@@ -356,7 +357,7 @@ struct CheckpointStoreTests {
             try store.finishRun(runID: failing, status: .failed, error: "OTLP endpoint returned 400")
             let fresh = try store.startRun(pipeline: "a-fresh", windowStart: recent)
             try store.commitBatch(
-                pipeline: "a-fresh", runID: fresh, newWatermark: recent.addingTimeInterval(60), rowsRead: 1,
+                pipeline: "a-fresh", runID: fresh, newWatermark: recent.adding(seconds: 60), rowsRead: 1,
                 pointsExported: 1, pointsRejected: 0, series: []
             )
             #expect(try store.tryLock(pipeline: "a-fresh"))
@@ -365,8 +366,8 @@ struct CheckpointStoreTests {
             #expect(statuses.map(\.pipeline) == ["a-fresh", "b-failing", "c-never-ran"])
 
             let a = statuses[0]
-            #expect(a.watermark == recent.addingTimeInterval(60))
-            let expectedBehind = Date().timeIntervalSince(a.watermark)
+            #expect(a.watermark == recent.adding(seconds: 60))
+            let expectedBehind = Date().timeIntervalSince(a.watermark.date)
             let behind = Double(a.behind.components.seconds) + Double(a.behind.components.attoseconds) / 1e18
             #expect(abs(behind - expectedBehind) < 30)
             #expect(a.lastSuccessAt != nil)

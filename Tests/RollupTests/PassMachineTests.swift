@@ -148,8 +148,8 @@ struct PassMachineTests {
     @Test("a commit carries the latest state of each series, the rejected points and the digests of its recent buckets")
     func commitValue() {
         func state(_ id: String, end m: Int64, total: Int64) -> SeriesState {
-            SeriesState(metric: "m", seriesID: id, attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T).date,
-                        lastBucketEnd: UTCInstant(unixNanoseconds: T + m * Self.minute).date, intTotal: total)
+            SeriesState(metric: "m", seriesID: id, attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T),
+                        lastBucketEnd: UTCInstant(unixNanoseconds: T + m * Self.minute), intTotal: total)
         }
         var b0 = Self.bucket(0, points: 1)
         b0.changes = [state("a", end: 1, total: 1), state("b", end: 1, total: 5)]

@@ -169,13 +169,13 @@ struct CumulativeAggregationTests {
         let key = SeriesAggregator.seriesKey(openai)
         let loaded = [
             SeriesState(metric: "m.requests", seriesID: SeriesID.of(key), attributesJSON: #"{"gen_ai.provider.name":"openai"}"#,
-                        startTime: UTCInstant(unixNanoseconds: start).date, lastBucketEnd: UTCInstant(unixNanoseconds: T).date, intTotal: 100),
+                        startTime: UTCInstant(unixNanoseconds: start), lastBucketEnd: UTCInstant(unixNanoseconds: T), intTotal: 100),
             SeriesState(metric: "m.cost", seriesID: SeriesID.of(key), attributesJSON: "{}",
-                        startTime: UTCInstant(unixNanoseconds: start).date, lastBucketEnd: UTCInstant(unixNanoseconds: T).date, doubleTotal: 10.5),
+                        startTime: UTCInstant(unixNanoseconds: start), lastBucketEnd: UTCInstant(unixNanoseconds: T), doubleTotal: 10.5),
             SeriesState(metric: "m.duration", seriesID: SeriesID.of(key), attributesJSON: "{}",
-                        startTime: UTCInstant(unixNanoseconds: start).date, lastBucketEnd: UTCInstant(unixNanoseconds: T).date, count: 10, sum: 4.5, bucketCounts: [2, 5, 3]),
+                        startTime: UTCInstant(unixNanoseconds: start), lastBucketEnd: UTCInstant(unixNanoseconds: T), count: 10, sum: 4.5, bucketCounts: [2, 5, 3]),
             SeriesState(metric: "m.latency", seriesID: SeriesID.of(key), attributesJSON: "{}",
-                        startTime: UTCInstant(unixNanoseconds: start + step).date, lastBucketEnd: UTCInstant(unixNanoseconds: T).date, count: 7, sum: 3),
+                        startTime: UTCInstant(unixNanoseconds: start + step), lastBucketEnd: UTCInstant(unixNanoseconds: T), count: 7, sum: 3),
         ]
         let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
         #expect(try number(agg.add(requests, openai, bucket: T, .int(5)))
@@ -195,8 +195,8 @@ struct CumulativeAggregationTests {
     @Test("a stored histogram with another number of buckets restarts the series (new bounds)")
     func changedBounds() throws {
         let key = SeriesAggregator.seriesKey(openai)
-        let loaded = [SeriesState(metric: "m.duration", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T - step).date,
-                                  lastBucketEnd: UTCInstant(unixNanoseconds: T).date, count: 1, sum: 1, bucketCounts: [0, 1])]
+        let loaded = [SeriesState(metric: "m.duration", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T - step),
+                                  lastBucketEnd: UTCInstant(unixNanoseconds: T), count: 1, sum: 1, bucketCounts: [0, 1])]
         let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
         let p = try histogram(agg.point(metric: duration, attributes: openai, seriesKey: key, bucketStart: T, bucketEnd: T + step,
                                         observation: .histogram(count: 1, sum: 0.5, min: 0.5, max: 0.5, buckets: [0, 1, 0])))
@@ -207,8 +207,8 @@ struct CumulativeAggregationTests {
     @Test("an int total that would overflow 64 bits restarts the series: a reset, never a trap or a stuck pipeline")
     func overflow() throws {
         let key = SeriesAggregator.seriesKey(openai)
-        let loaded = [SeriesState(metric: "m.requests", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T - step).date,
-                                  lastBucketEnd: UTCInstant(unixNanoseconds: T).date, intTotal: Int64.max - 1)]
+        let loaded = [SeriesState(metric: "m.requests", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T - step),
+                                  lastBucketEnd: UTCInstant(unixNanoseconds: T), intTotal: Int64.max - 1)]
         let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
         let p = try number(agg.point(metric: requests, attributes: openai, seriesKey: key, bucketStart: T, bucketEnd: T + step, observation: .int(2)))
         #expect(p == NumberPoint(attributes: openai, startTimeUnixNano: u(T), timeUnixNano: u(T + step), value: .int(2)))
@@ -219,8 +219,8 @@ struct CumulativeAggregationTests {
     @Test("a double total that would become infinite restarts the series")
     func infiniteDouble() throws {
         let key = SeriesAggregator.seriesKey(openai)
-        let loaded = [SeriesState(metric: "m.cost", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T - step).date,
-                                  lastBucketEnd: UTCInstant(unixNanoseconds: T).date, doubleTotal: Double.greatestFiniteMagnitude)]
+        let loaded = [SeriesState(metric: "m.cost", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T - step),
+                                  lastBucketEnd: UTCInstant(unixNanoseconds: T), doubleTotal: Double.greatestFiniteMagnitude)]
         let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
         let p = try number(agg.point(metric: cost, attributes: openai, seriesKey: key, bucketStart: T, bucketEnd: T + step,
                                      observation: .double(Double.greatestFiniteMagnitude)))
@@ -231,8 +231,8 @@ struct CumulativeAggregationTests {
     @Test("a series idle longer than series_expiry restarts with a new start time; within it, it continues")
     func expiry() throws {
         let key = SeriesAggregator.seriesKey(openai)
-        let loaded = [SeriesState(metric: "m.requests", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T - 10 * step).date,
-                                  lastBucketEnd: UTCInstant(unixNanoseconds: T).date, intTotal: 40)]
+        let loaded = [SeriesState(metric: "m.requests", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T - 10 * step),
+                                  lastBucketEnd: UTCInstant(unixNanoseconds: T), intTotal: 40)]
         let within = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded, expirySeconds: 3600)
         #expect(try number(within.add(requests, openai, bucket: T + 3600 * second, .int(2))).value == .int(42))
         let past = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded, expirySeconds: 3600)
@@ -254,12 +254,12 @@ struct CumulativeAggregationTests {
         #expect(byID.count == 3)
         let a = try #require(byID["m.requests \(SeriesID.of(SeriesAggregator.seriesKey(openai)))"])
         #expect(a.intTotal == Int64(8))
-        #expect(a.startTime == UTCInstant(unixNanoseconds: T).date)
-        #expect(a.lastBucketEnd == UTCInstant(unixNanoseconds: T + 2 * step).date)
+        #expect(a.startTime == UTCInstant(unixNanoseconds: T))
+        #expect(a.lastBucketEnd == UTCInstant(unixNanoseconds: T + 2 * step))
         #expect(a.attributesJSON == #"{"gen_ai.provider.name":"openai"}"#)
         let b = try #require(byID["m.requests \(SeriesID.of(SeriesAggregator.seriesKey(anthropic)))"])
         #expect(b.intTotal == 1)
-        #expect(b.lastBucketEnd == UTCInstant(unixNanoseconds: T + step).date)
+        #expect(b.lastBucketEnd == UTCInstant(unixNanoseconds: T + step))
         let h = try #require(byID["m.duration \(SeriesID.of(SeriesAggregator.seriesKey(openai)))"])
         #expect(h.count == 3)
         #expect(h.sum == 1.5)
@@ -324,7 +324,7 @@ struct CardinalityTests {
     func cumulativeAdmission() throws {
         let m = limited(requests, 3)  // two own series, then overflow
         let stored = [SeriesState(metric: m.name, seriesID: SeriesID.of(SeriesAggregator.seriesKey(openai)), attributesJSON: "{}",
-                                  startTime: UTCInstant(unixNanoseconds: T - step).date, lastBucketEnd: UTCInstant(unixNanoseconds: T).date, intTotal: 1)]
+                                  startTime: UTCInstant(unixNanoseconds: T - step), lastBucketEnd: UTCInstant(unixNanoseconds: T), intTotal: 1)]
         let source = MemorySeries(stored)
         let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, expirySeconds: 86_400, source: source)
         let names = (0..<5).map { [Attribute("gen_ai.request.model", .string("m\($0)"))] }
