@@ -119,9 +119,15 @@ final class Scenario {
         CheckpointStore(connection: try PostgresConnection.connect(conninfo: postgresURL))
     }
 
-    /// The data points this scenario's exports delivered, decoded by the receiver.
+    /// The data points this scenario's rollup exports delivered, decoded by the receiver (the
+    /// bridge's own `otel_bridge.*` metrics, sent in requests of their own, are left out).
     func received() throws -> [ReceivedPoint] {
         try Receiver.points(resourceAttribute: ("test.id", id))
+    }
+
+    /// The `otel_bridge.*` self-telemetry points this scenario's runs delivered.
+    func receivedSelfTelemetry() throws -> [ReceivedPoint] {
+        try Receiver.points(resourceAttribute: ("test.id", id), selfTelemetry: true)
     }
 }
 
@@ -141,7 +147,7 @@ struct ReceivedPoint: Equatable, CustomStringConvertible {
 
     var metric: String
     var unit: String
-    var kind: String  // sum, histogram, summary
+    var kind: String  // sum, gauge, histogram, summary
     var temporality: Int  // 1 delta, 2 cumulative, 0 none
     var attributes: [String: String]
     var start: Int64
@@ -167,8 +173,21 @@ enum Receiver {
         guard response.status == 200 else { throw TestFailure("receiver \(path) answered \(response.status)") }
     }
 
-    /// Every point of every accepted metrics export whose resource carries `resourceAttribute`.
-    static func points(resourceAttribute: (String, String)) throws -> [ReceivedPoint] {
+    /// Whether a metric is the bridge's own (``SelfTelemetry``), not a rollup's.
+    static func isSelfTelemetry(_ metric: String) -> Bool { metric.hasPrefix("otel_bridge.") }
+
+    /// Whether a recorded export is a self-telemetry request (all its metrics `otel_bridge.*`).
+    static func isSelfTelemetry(record: [String: Any]) -> Bool {
+        let body = record["body"] as? [String: Any] ?? [:]
+        let names = (body["resourceMetrics"] as? [[String: Any]] ?? []).flatMap { rm in
+            (rm["scopeMetrics"] as? [[String: Any]] ?? []).flatMap { sm in (sm["metrics"] as? [[String: Any]] ?? []).map { $0["name"] as? String ?? "" } }
+        }
+        return !names.isEmpty && names.allSatisfy(isSelfTelemetry)
+    }
+
+    /// Every point of every accepted metrics export whose resource carries `resourceAttribute`:
+    /// the rollups' points, or with `selfTelemetry` the bridge's own `otel_bridge.*` ones.
+    static func points(resourceAttribute: (String, String), selfTelemetry: Bool = false) throws -> [ReceivedPoint] {
         guard let records = try get("/__requests?signal=metrics") as? [[String: Any]] else { throw TestFailure("bad /__requests") }
         var out: [ReceivedPoint] = []
         for record in records where (record["accepted"] as? Bool) == true {
@@ -179,6 +198,7 @@ enum Receiver {
                 guard resource[resourceAttribute.0] == resourceAttribute.1 else { continue }
                 for sm in rm["scopeMetrics"] as? [[String: Any]] ?? [] {
                     for m in sm["metrics"] as? [[String: Any]] ?? [] {
+                        guard isSelfTelemetry(m["name"] as? String ?? "") == selfTelemetry else { continue }
                         out += points(of: m, request: seq)
                     }
                 }
@@ -229,6 +249,12 @@ enum Receiver {
             for p in sum["dataPoints"] as? [[String: Any]] ?? [] {
                 let v: ReceivedPoint.Value = p["asInt"] != nil ? .int(int64(p["asInt"])) : .double(double(p["asDouble"]) ?? 0)
                 out.append(base(p, "sum", temporality(sum), v))
+            }
+        }
+        if let g = m["gauge"] as? [String: Any] {
+            for p in g["dataPoints"] as? [[String: Any]] ?? [] {
+                let v: ReceivedPoint.Value = p["asInt"] != nil ? .int(int64(p["asInt"])) : .double(double(p["asDouble"]) ?? 0)
+                out.append(base(p, "gauge", 0, v))
             }
         }
         if let h = m["histogram"] as? [String: Any] {
