@@ -345,13 +345,23 @@ class Runner:
                 out.append(r)
         return "\n".join(out)
 
+    @staticmethod
+    def self_telemetry(rec):
+        """Whether a recorded export is the bridge's own otel_bridge.* report, sent after each run."""
+        names = [m.get("name", "") for rm in (rec.get("body") or {}).get("resourceMetrics", [])
+                 for sm in rm.get("scopeMetrics", []) for m in sm.get("metrics", [])]
+        return bool(names) and all(n.startswith("otel_bridge.") for n in names)
+
     def acked_points(self, db):
-        """(points acknowledged by the receiver, export attempts) in the case's scope."""
+        """(rollup points acknowledged by the receiver, rollup export attempts) in the case's scope;
+        the self-telemetry requests are left out."""
         n = attempts = 0
         status, raw = fs.http("GET", f"{self.svc.otlp_url}/__requests?signal=metrics&scope=/s/{db}", timeout=120)
         if status != 200:
             raise fs.SuiteError(f"OTLP /__requests {status}")
         for rec in json.loads(raw):
+            if self.self_telemetry(rec):
+                continue
             attempts += 1
             if not rec.get("accepted"):
                 continue
