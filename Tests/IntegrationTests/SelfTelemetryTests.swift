@@ -100,7 +100,7 @@ struct SelfTelemetryTests {
     }
 
     @Test("a broken query is counted under error.type=query, pass after pass; its lag is that of the watermark it could not move",
-          .timeLimit(.minutes(2)))
+          .timeLimit(.minutes(3)))
     func failures() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-21T10:00:00Z", end: "2026-03-21T10:30:00Z")
@@ -149,7 +149,7 @@ struct SelfTelemetryTests {
         #expect(first[0].rowsRead > 0 && second[0].rowsRead > 0, "both runs read rows, each request only its own")
     }
 
-    @Test("BRIDGE_SELF_TELEMETRY=false: no otel_bridge.* metric arrives, the rollups do", .timeLimit(.minutes(2)))
+    @Test("BRIDGE_SELF_TELEMETRY=false: no otel_bridge.* metric arrives, the rollups do", .timeLimit(.minutes(3)))
     func disabled() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-23T10:00:00Z", end: "2026-03-23T10:10:00Z")
@@ -160,7 +160,7 @@ struct SelfTelemetryTests {
         #expect(try s.receivedSelfTelemetry().isEmpty)
     }
 
-    @Test("the receiver down: the run's outcome is the rollups' alone, and the telemetry gives up within seconds", .timeLimit(.minutes(2)))
+    @Test("the receiver down: the run's outcome is the rollups' alone, and the telemetry gives up within seconds", .timeLimit(.minutes(3)))
     func receiverDown() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-24T10:00:00Z", end: "2026-03-24T10:10:00Z")
@@ -173,7 +173,7 @@ struct SelfTelemetryTests {
         #expect(try s.store().checkpoint(pipeline: "requests").map { SeriesTime.ns($0.watermark) } == ns("2026-03-24T10:00:00Z"))
     }
 
-    @Test("Postgres unreachable: each selected pipeline's failure arrives under error.type=checkpoint", .timeLimit(.minutes(1)))
+    @Test("Postgres unreachable: each selected pipeline's failure arrives under error.type=checkpoint", .timeLimit(.minutes(3)))
     func checkpointStoreDown() throws {
         let s = try Scenario()
         var env = s.environment(startAt: "2026-03-25T10:00:00Z")
