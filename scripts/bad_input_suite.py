@@ -346,8 +346,9 @@ class Runner:
         return "\n".join(out)
 
     def acked_points(self, db):
-        """(points acknowledged by the receiver, export attempts) in the case's scope."""
-        records = self.svc.otlp_records(scope=f"/s/{db}")
+        """(rollup points acknowledged by the receiver, rollup export attempts) in the case's scope;
+        the self-telemetry requests are left out."""
+        records = [r for r in self.svc.otlp_records(scope=f"/s/{db}") if not fs.receiver_points.is_self_telemetry(r)]
         n = sum(1 for p in fs.receiver_points.points(records) if p.accepted)
         attempts = len(records)
         return n, attempts

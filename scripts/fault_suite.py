@@ -287,6 +287,10 @@ class Scenario:
             "BRIDGE_EXPORT_MAX_ELAPSED": "30",
             "LOG_LEVEL": "info",
             "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
+            # The scenarios script the receiver's answers request by request; a self-telemetry
+            # request after each run would take answers meant for the rollups. Its own tests are
+            # Tests/IntegrationTests/SelfTelemetryTests.swift.
+            "BRIDGE_SELF_TELEMETRY": "false",
         })
         env.update({k: str(v) for k, v in extra.items()})
         return env

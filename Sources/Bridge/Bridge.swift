@@ -19,6 +19,8 @@ public final class Bridge: Sendable {
     let now: @Sendable () -> Int64
     /// Removes configured secrets from what is stored in the checkpoint tables.
     public let redact: Redactor
+    /// The bridge's own health over every pass of this instance (``SelfTelemetry``).
+    public let telemetry: SelfTelemetry.Recorder
 
     public init(configuration: BridgeConfiguration, pipelines: [PipelineConfiguration], logger: Logger,
                 redactor: Redactor = Redactor(secrets: []),
@@ -28,6 +30,7 @@ public final class Bridge: Sendable {
         self.logger = logger
         self.redact = redactor
         self.now = now
+        self.telemetry = SelfTelemetry.Recorder(temporality: configuration.temporality, resource: configuration.resource, startTime: now())
     }
 
     /// The system clock in Unix nanoseconds.
@@ -86,7 +89,17 @@ public final class Bridge: Sendable {
             logger.warning("metrics export is disabled: set OTEL_PUSH_ENABLED=true to export (nothing was queried, no watermark moved)")
             return []
         }
-        let store = try openStore()
+        let reportsTelemetry = !dryRun && configuration.selfTelemetry
+        let store: CheckpointStore
+        do {
+            store = try openStore()
+        } catch {
+            if reportsTelemetry {
+                telemetry.recordFailure(pipelines: selected.map(\.name), errorType: "checkpoint")
+                reportSelfTelemetry(after: nil)
+            }
+            throw error
+        }
         let clickhouse = ClickHouseClient(configuration: configuration.clickhouse, logger: logger)
         // A dry run is another sink and another ledger: it prints the points and writes nothing.
         let ledger: any PassLedger = dryRun ? DryRunLedger(store: store) : CheckpointLedger(store: store)
@@ -112,9 +125,36 @@ public final class Bridge: Sendable {
                 pipeline: pipeline, clickhouse: clickhouse, ledger: ledger, sink: sink, temporality: configuration.temporality,
                 logger: log, startAt: configuration.startAt ?? now() - 3_600_000_000_000, now: now(), redact: redact,
                 stop: stop, recordSkips: recordSkips, progress: progress)
-            summaries.append(driver.run())
+            let clock = ContinuousClock()
+            let started = clock.now
+            let summary = driver.run()
+            if reportsTelemetry {
+                telemetry.record(summary, duration: clock.now - started, errorType: SelfTelemetry.errorType(of: summary), now: now())
+            }
+            summaries.append(summary)
         }
+        if reportsTelemetry { reportSelfTelemetry(after: exporter) }
         return summaries
+    }
+
+    /// Sends the self-telemetry in a request of its own, with a short retry budget (one attempt if
+    /// the run's exporter found the endpoint down). A failure is a warning: it changes no exit code
+    /// and no watermark; under delta temporality what it carried goes with the next report.
+    private func reportSelfTelemetry(after exporter: OTLPHTTPExporter?) {
+        telemetry.reporting.withLock {
+            guard let report = telemetry.report(now: now()) else { return }
+            var exporterConfiguration = configuration.metricsExporter
+            exporterConfiguration.timeout = min(exporterConfiguration.timeout, .seconds(5))
+            let sender = OTLPHTTPExporter(configuration: exporterConfiguration, signal: .metrics,
+                                          retryPolicy: RetryPolicy(maxElapsed: exporter?.isEndpointUnavailable == true ? .zero : .seconds(3)), logger: logger)
+            do {
+                _ = try sender.export(body: SwiftProtobufMetricsEncoder().encode(report.batch, as: exporterConfiguration.wireProtocol))
+                telemetry.acknowledge(report)
+            } catch {
+                telemetry.abandon(report)
+                logger.warning("self-telemetry was not exported (the rollups are not affected)", metadata: ["error": "\(redact("\(error)"))"])
+            }
+        }
     }
 
     // MARK: - checkpoints

@@ -30,6 +30,9 @@ public struct BridgeConfiguration: Sendable {
     public var startAt: Int64?
     /// Retries of one export: `BRIDGE_EXPORT_MAX_ELAPSED` seconds in all (default 300).
     public var retryPolicy: RetryPolicy
+    /// `BRIDGE_SELF_TELEMETRY`: report the bridge's own health (``SelfTelemetry``) to the metrics
+    /// endpoint after each run. Default true.
+    public var selfTelemetry: Bool
 
     public init(environment env: [String: String]) throws(BridgeError) {
         func value(_ name: String) -> String? {
@@ -54,6 +57,12 @@ public struct BridgeConfiguration: Sendable {
         case "true", "1", "yes": pushEnabled = true
         case let other?:
             throw BridgeError(.configuration, "OTEL_PUSH_ENABLED must be true or false, not '\(other)'", key: "OTEL_PUSH_ENABLED")
+        }
+        switch value("BRIDGE_SELF_TELEMETRY")?.lowercased() {
+        case nil, "true", "1", "yes": selfTelemetry = true
+        case "false", "0", "no": selfTelemetry = false
+        case let other?:
+            throw BridgeError(.configuration, "BRIDGE_SELF_TELEMETRY must be true or false, not '\(LogSafe.text(other, limit: 64))'", key: "BRIDGE_SELF_TELEMETRY")
         }
         do {
             metricsExporter = try OTLPExporterConfiguration(signal: .metrics, environment: env)

@@ -32,15 +32,27 @@ public enum Receiver {
         }
     }
 
+    /// Whether a metric is the bridge's own (`otel_bridge.*` self-telemetry), not a rollup's.
+    public static func isSelfTelemetry(_ metric: String) -> Bool { metric.hasPrefix("otel_bridge.") }
+
+    /// Whether a recorded export is a self-telemetry request (all its metrics `otel_bridge.*`).
+    public static func isSelfTelemetry(record: [String: Any]) -> Bool {
+        let names = resourceMetrics(of: record).flatMap { rm in
+            (rm["scopeMetrics"] as? [[String: Any]] ?? []).flatMap { sm in (sm["metrics"] as? [[String: Any]] ?? []).map { $0["name"] as? String ?? "" } }
+        }
+        return !names.isEmpty && names.allSatisfy(isSelfTelemetry)
+    }
+
     /// Every point of every accepted metrics export whose resource carries `key` = `value`, in the
-    /// order received.
-    public static func points(resourceKey key: String, value: String) throws -> [ReceivedPoint] {
+    /// order received: the rollups' points, or with `selfTelemetry` the bridge's own ones.
+    public static func points(resourceKey key: String, value: String, selfTelemetry: Bool = false) throws -> [ReceivedPoint] {
         var out: [ReceivedPoint] = []
         for record in try records() where (record["accepted"] as? Bool) == true {
             let seq = record["seq"] as? Int ?? 0
             for rm in resourceMetrics(of: record) where attributes(resourceOf: rm)[key] == value {
                 for sm in rm["scopeMetrics"] as? [[String: Any]] ?? [] {
                     for m in sm["metrics"] as? [[String: Any]] ?? [] {
+                        guard isSelfTelemetry(m["name"] as? String ?? "") == selfTelemetry else { continue }
                         out += points(of: m, request: seq)
                     }
                 }
@@ -51,11 +63,11 @@ public enum Receiver {
 
     // MARK: - Decoding the receiver's JSON (the OTLP/JSON mapping)
 
-    static func resourceMetrics(of record: [String: Any]) -> [[String: Any]] {
+    public static func resourceMetrics(of record: [String: Any]) -> [[String: Any]] {
         (record["body"] as? [String: Any])?["resourceMetrics"] as? [[String: Any]] ?? []
     }
 
-    static func attributes(resourceOf rm: [String: Any]) -> [String: String] {
+    public static func attributes(resourceOf rm: [String: Any]) -> [String: String] {
         attributes((rm["resource"] as? [String: Any])?["attributes"])
     }
 
@@ -105,6 +117,12 @@ public enum Receiver {
                 out.append(base(p, "sum", temporality(sum), v))
             }
         }
+        if let g = m["gauge"] as? [String: Any] {
+            for p in g["dataPoints"] as? [[String: Any]] ?? [] {
+                let v: ReceivedPoint.Value = p["asInt"] != nil ? .int(int64(p["asInt"])) : .double(double(p["asDouble"]) ?? 0)
+                out.append(base(p, "gauge", 0, v))
+            }
+        }
         if let h = m["histogram"] as? [String: Any] {
             for p in h["dataPoints"] as? [[String: Any]] ?? [] {
                 let buckets = (p["bucketCounts"] as? [Any] ?? []).map { int64($0) }
@@ -135,7 +153,7 @@ public struct ReceivedPoint: Equatable, CustomStringConvertible, Sendable {
 
     public var metric: String
     public var unit: String
-    public var kind: String  // sum, histogram, summary
+    public var kind: String  // sum, gauge, histogram, summary
     public var temporality: Int  // 1 delta, 2 cumulative, 0 none
     public var attributes: [String: String]
     public var start: Int64

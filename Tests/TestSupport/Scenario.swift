@@ -98,6 +98,11 @@ public final class Scenario {
         try Receiver.points(resourceKey: "test.id", value: id)
     }
 
+    /// The `otel_bridge.*` self-telemetry points this scenario's runs delivered.
+    public func receivedSelfTelemetry() throws -> [ReceivedPoint] {
+        try Receiver.points(resourceKey: "test.id", value: id, selfTelemetry: true)
+    }
+
     /// This scenario's own receiver scope (`/s/<id>`).
     public var receiverScope: String { "/s/\(id)" }
 }

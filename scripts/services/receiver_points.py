@@ -98,3 +98,10 @@ def points(records):
                         yield Point(rec.get("seq", 0), bool(rec.get("accepted")), resource, m.get("name", ""), kind,
                                     m.get("unit", ""), data.get("aggregationTemporality"), attributes(p.get("attributes")),
                                     num(p.get("startTimeUnixNano")), num(p.get("timeUnixNano")), p)
+
+
+def is_self_telemetry(record):
+    """Whether a recorded export is the bridge's own otel_bridge.* report (sent after each run)."""
+    names = [m.get("name", "") for rm in (record.get("body") or {}).get("resourceMetrics", [])
+             for sm in rm.get("scopeMetrics", []) for m in sm.get("metrics", [])]
+    return bool(names) and all(n.startswith("otel_bridge.") for n in names)
