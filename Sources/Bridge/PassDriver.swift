@@ -25,7 +25,9 @@ public struct PassSummary: Sendable, Equatable {
     public var seriesOverflowed: [String: Int] = [:]
     /// Exported buckets found changed by late rows (with `late_data_check`).
     public var lateBuckets = 0
+    /// What went wrong (redacted, one line), and its kind.
     public var error: String?
+    public var errorCode: BridgeError.Code?
 
     public enum Status: String, Sendable { case ok, failed, skipped }
 }
@@ -314,6 +316,7 @@ final class PassDriver {
         var summary = summary
         let bridgeError = (error as? BridgeError) ?? BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
         summary.status = .failed
+        summary.errorCode = bridgeError.code
         // What is stored in runs.error and shown in checkpoints: no secret, one line.
         summary.error = redact(bridgeError.description)
         logger.error("pass failed; the watermark stays at \(UTCInstant(unixNanoseconds: summary.watermarkAfter).iso8601)", metadata: ["error": "\(summary.error ?? "")"])

@@ -54,11 +54,8 @@ extension SelfTelemetry {
     /// for a pass that did not fail.
     public static func errorType(of summary: PassSummary) -> String? {
         guard summary.status == .failed else { return nil }
-        let error = summary.error ?? ""
-        for (code, name) in errorTypes where error.hasPrefix(code.description + ":") {
-            return name
-        }
-        return "_OTHER"
+        guard let code = summary.errorCode else { return "_OTHER" }
+        return errorTypes.first { $0.0 == code }?.1 ?? "_OTHER"
     }
 
     /// The codes a pass can fail with, and their `error.type` values.

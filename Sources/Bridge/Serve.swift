@@ -142,7 +142,7 @@ struct PipelineSchedule {
             case .success(let summary):
                 // A failed pass: its summary and the run record say why; retried with backoff.
                 failures += 1
-                health.reachedStore(true)
+                health.reachedStore(summary?.errorCode != .checkpoint, error: summary?.error)
                 next = retry(after: now, failures: failures)
                 _ = summary
             case .failure(let error):

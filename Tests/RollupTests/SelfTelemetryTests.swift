@@ -11,12 +11,13 @@ struct SelfTelemetryTests {
     static let resource = [Attribute("service.name", .string("otel-bridge")), Attribute("k8s.namespace.name", .string("ai"))]
 
     static func pass(_ pipeline: String, _ status: PassSummary.Status = .ok, watermark: Int64 = T, rows: Int64 = 0,
-                     exported: Int64 = 0, rejected: Int64 = 0, error: String? = nil) -> PassSummary {
+                     exported: Int64 = 0, rejected: Int64 = 0, error: String? = nil, code: BridgeError.Code? = nil) -> PassSummary {
         var s = PassSummary(pipeline: pipeline, status: status, watermarkBefore: watermark, watermarkAfter: watermark)
         s.rowsRead = rows
         s.pointsExported = exported
         s.pointsRejected = rejected
         s.error = error
+        s.errorCode = code
         return s
     }
 
@@ -102,12 +103,12 @@ struct SelfTelemetryTests {
         #expect(Self.metric(idle.batch, SelfTelemetry.passFailures) == nil)
     }
 
-    @Test("failures are counted by error.type, read from the summary's BridgeError code")
+    @Test("failures are counted by error.type: the summary's BridgeError code")
     func failures() throws {
         let codes: [(BridgeError.Code, String)] = [(.configuration, "configuration"), (.template, "template"), (.query, "query"),
                                                    (.result, "result"), (.export, "export"), (.checkpoint, "checkpoint")]
         for (code, name) in codes {
-            let summary = Self.pass("p", .failed, error: BridgeError(code, "it broke", pipeline: "p", file: "q.sql").description)
+            let summary = Self.pass("p", .failed, error: BridgeError(code, "it broke", pipeline: "p", file: "q.sql").description, code: code)
             #expect(SelfTelemetry.errorType(of: summary) == name)
         }
         #expect(SelfTelemetry.errorType(of: Self.pass("p")) == nil)
