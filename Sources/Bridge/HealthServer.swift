@@ -73,7 +73,8 @@ final class HealthServer: Service, @unchecked Sendable {
     }
 
     private func answer(_ client: Int32) {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        // Short: one silent client must not hold up the kubelet's probes (answered one at a time).
+        var timeout = timeval(tv_sec: 0, tv_usec: 300_000)
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var buffer = [UInt8](repeating: 0, count: 2048)

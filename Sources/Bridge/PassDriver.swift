@@ -134,6 +134,10 @@ final class PassDriver {
             } catch {
                 throw checkpointError(error)
             }
+            guard pipeline.maxRequestBytes > sink.requestOverhead else {
+                throw BridgeError(.configuration, "max_request_bytes (\(pipeline.maxRequestBytes)) leaves no room for points once the request's resource and scope (\(sink.requestOverhead) bytes) are written: raise it, or shorten OTEL_RESOURCE_ATTRIBUTES",
+                                  pipeline: pipeline.name, key: "max_request_bytes")
+            }
             machine = PassMachine(
                 settings: PassMachine.Settings(
                     pipeline: pipeline.name, runID: runID ?? 0, planner: planner,

@@ -59,7 +59,8 @@ struct CheckpointLedger: PassLedger {
         StoredSeries(store: store, pipeline: pipeline, notAfter: nil)
     }
 
-    func confirmHeld(pipeline: String) throws { try store.connection.ping() }
+    /// The connection is alive and its session still holds the pipeline's lock.
+    func confirmHeld(pipeline: String) throws { try store.confirmLockHeld(pipeline: pipeline) }
     func commit(_ batch: BatchCommit) throws { try store.commit(batch) }
     var keepsDigests: Bool { true }
 

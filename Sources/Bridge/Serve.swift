@@ -85,7 +85,12 @@ struct Scheduler: Service {
     let logger: Logger
 
     func run() async throws {
-        try? await withGracefulShutdownHandler {
+        guard !pipelines.isEmpty else {
+            // Nothing enabled: stay up until told to stop (a service that returns ends the group).
+            try? await gracefulShutdown()
+            return
+        }
+        await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for pipeline in pipelines {
                     group.addTask {
@@ -112,7 +117,7 @@ struct PipelineSchedule {
     func run() async {
         var failures = 0
         var next = bridge.now()  // a first pass at once: catch up
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let wait = next - bridge.now()
             if wait > 0 {
                 // Sleeping ends early on a graceful shutdown.
@@ -138,7 +143,7 @@ struct PipelineSchedule {
                 health.reachedStore(true)
                 next = nextClose(after: now)
             case .failure(is CancellationError):
-                break  // abandoned at shutdown
+                return  // abandoned at shutdown
             case .success(let summary):
                 // A failed pass: its summary and the run record say why; retried with backoff.
                 failures += 1
@@ -215,6 +220,7 @@ extension Bridge {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 once.set(continuation)
+                guard !Task.isCancelled else { return once.resume(with: .failure(CancellationError())) }
                 let thread = Thread { once.resume(with: Result { try body() }) }
                 thread.stackSize = 4 << 20
                 thread.start()

@@ -81,6 +81,27 @@ public final class CheckpointStore {
         try self.connection.tryAdvisoryLock(key: PostgresConnection.lockKey(for: pipeline))
     }
 
+    /// Throws ``CheckpointError/Code/lockLost`` unless this session holds the pipeline's lock.
+    /// Behind a pooler in transaction mode the session that took the advisory lock may not be the
+    /// one asking, and two runs could both be exporting: a pass checks before it sends a batch,
+    /// and again in the transaction that commits it.
+    public func confirmLockHeld(pipeline: String, runID: Int64? = nil) throws {
+        let held = try connection.query(
+            """
+            SELECT EXISTS (
+                SELECT 1 FROM pg_catalog.pg_locks l
+                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = pg_backend_pid()
+                  AND ((l.classid::bigint << 32) | l.objid::bigint) = otel_bridge.lock_key($1)
+            ) AS held
+            """, [pipeline])
+        guard try held.first?.bool("held") == true else {
+            throw CheckpointError(
+                code: .lockLost,
+                message: "this session does not hold the pipeline's lock any more (a connection pooler in transaction mode? use a direct connection or session pooling)",
+                pipeline: pipeline, runID: runID)
+        }
+    }
+
     /// Releases the pipeline's lock. Closing the connection releases it too.
     ///
     /// - Returns: `false` if this session did not hold it.
@@ -337,24 +358,7 @@ public final class CheckpointStore {
         let series = batch.series
         let connection = self.connection
         try connection.transaction {
-            if batch.requireLock {
-                // Behind a pooler in transaction mode, the session that took the advisory lock may
-                // not be the one committing; then two runs could both be exporting. Refuse.
-                let held = try connection.query(
-                    """
-                    SELECT EXISTS (
-                        SELECT 1 FROM pg_catalog.pg_locks l
-                        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = pg_backend_pid()
-                          AND ((l.classid::bigint << 32) | l.objid::bigint) = otel_bridge.lock_key($1)
-                    ) AS held
-                    """, [pipeline])
-                guard try held.first?.bool("held") == true else {
-                    throw CheckpointError(
-                        code: .lockLost,
-                        message: "this session does not hold the pipeline's lock any more (a connection pooler in transaction mode? use a direct connection or session pooling)",
-                        pipeline: pipeline, runID: runID)
-                }
-            }
+            if batch.requireLock { try self.confirmLockHeld(pipeline: pipeline, runID: runID) }
             let current = try connection.query(
                 "SELECT watermark FROM otel_bridge.checkpoints WHERE pipeline = $1 FOR UPDATE", [pipeline]
             )

@@ -22,8 +22,8 @@ public struct EncodedPoints: Sendable, Equatable {
     /// In increasing metric order, one per metric with points.
     public var slots: [Slot]
     public var pointCount: Int
-    /// What these points add to a request at most (the request's own framing is
-    /// ``MetricRequestWriter/overhead``).
+    /// What these points add to a request at most, their metrics' headers included (the
+    /// request's own framing is ``MetricRequestWriter/overhead``).
     public var byteCount: Int
 
     public init(slots: [Slot] = [], pointCount: Int = 0, byteCount: Int = 0) {
@@ -45,8 +45,12 @@ public struct MetricRequestWriter: Sendable {
     public let wireProtocol: OTLPExporterConfiguration.WireProtocol
     /// The pipeline's metrics: names, descriptions, units and kinds (their points are ignored).
     public let metrics: [Metric]
-    /// An upper bound of the bytes a request adds around its points (headers, lengths).
+    /// An upper bound of the bytes a request adds around its parts: the request, resource and
+    /// scope framing. Each part counts its own metrics' headers (``slotOverhead``), so a request
+    /// whose parts' `byteCount`s sum to at most `max_request_bytes - overhead` fits.
     public let overhead: Int
+    /// Per metric: an upper bound of its header, length prefixes and data fields in a request.
+    let slotOverhead: [Int]
 
     private let resourceBytes: [UInt8]
     private let scopeBytes: [UInt8]
@@ -93,18 +97,16 @@ public struct MetricRequestWriter: Sendable {
             resourceBytes = try r.serializedBytes()
             scopeBytes = try s.serializedBytes()
             // Every length as a 5-byte varint: an upper bound for requests under 32 GiB.
-            var o = 6 + 6 + resourceBytes.count + 6 + 6 + scopeBytes.count
-            for (h, t) in zip(heads, tails) { o += 6 + h.count + 6 + t.count }
-            overhead = o
+            overhead = 6 + 6 + resourceBytes.count + 6 + 6 + scopeBytes.count
+            slotOverhead = zip(heads, tails).map { h, t in 6 + h.count + 6 + t.count }
         case .httpJSON:
             resourceBytes = try r.jsonUTF8Bytes(options: Self.jsonOptions)
             scopeBytes = try s.jsonUTF8Bytes(options: Self.jsonOptions)
-            var o = Self.jsonPrefix.count + resourceBytes.count + Self.jsonScope.count + scopeBytes.count
+            overhead = Self.jsonPrefix.count + resourceBytes.count + Self.jsonScope.count + scopeBytes.count
                 + Self.jsonMetrics.count + Self.jsonSuffix.count
-            for (i, (h, t)) in zip(heads, tails).enumerated() {
-                o += 1 + h.count + Self.jsonDataKey(metrics[i].data).count + Self.jsonPoints.count + 1 + t.count + 2
+            slotOverhead = zip(heads, tails).enumerated().map { i, ht in
+                1 + ht.0.count + Self.jsonDataKey(metrics[i].data).count + Self.jsonPoints.count + 1 + ht.1.count + 2
             }
-            overhead = o
         }
         metricHeads = heads
         dataTails = tails
@@ -124,12 +126,14 @@ public struct MetricRequestWriter: Sendable {
             case .httpProtobuf: framed = 1 + Self.varintSize(UInt64(body.count)) + body.count
             case .httpJSON: framed = body.count + 1  // and a comma
             }
-            if part.pointCount > 0 && part.byteCount + framed > budget {
+            let header = part.slots.last?.metric == metric ? 0 : slotOverhead[metric]
+            if part.pointCount > 0 && part.byteCount + header + framed > budget {
                 parts.append(part)
                 part = EncodedPoints()
             }
             if part.slots.last?.metric != metric {
                 part.slots.append(EncodedPoints.Slot(metric: metric, bytes: [], pointCount: 0))
+                part.byteCount += slotOverhead[metric]
             }
             let i = part.slots.count - 1
             switch wireProtocol {

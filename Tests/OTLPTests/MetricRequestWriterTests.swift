@@ -142,6 +142,24 @@ struct MetricRequestWriterTests {
         #expect(total == big.reduce(0) { $0 + $1.data.pointCount })
     }
 
+    @Test("a request of several parts is never larger than the framing plus the parts' byte counts", arguments: [
+        OTLPExporterConfiguration.WireProtocol.httpProtobuf, .httpJSON,
+    ])
+    func requestSizeBound(wire: OTLPExporterConfiguration.WireProtocol) throws {
+        let writer = try MetricRequestWriter(resource: Self.resource, scope: Self.scope, metrics: Self.headers, wireProtocol: wire)
+        for seed in UInt64(100)...130 {
+            let (buckets, _) = Self.scenario(seed: seed, buckets: 1 + Int(seed % 7))
+            let parts = try buckets.flatMap { try writer.encode($0, budget: Int.max) }
+            let bound = writer.overhead + parts.reduce(0) { $0 + $1.byteCount }
+            #expect(writer.assemble(parts).count <= bound, "seed \(seed)")
+        }
+        // The smallest allowed max_request_bytes (1 KiB) still holds several small points per request.
+        var g = Generator(state: 9)
+        let small = try writer.encode([(0, Self.points(for: 0, count: 40, bucket: 0, &g))], budget: 1024 - writer.overhead)
+        #expect(small.count < 40)
+        for part in small { #expect(writer.assemble([part]).count <= 1024 || part.pointCount == 1) }
+    }
+
     @Test("a point larger than the budget goes alone")
     func pointAlone() throws {
         let writer = try MetricRequestWriter(resource: Self.resource, scope: Self.scope, metrics: Self.headers, wireProtocol: .httpProtobuf)
