@@ -40,9 +40,6 @@ public final class Bridge: Sendable {
             throw BridgeError(.configuration, "\(UTCInstant(unixNanoseconds: start).iso8601) is in the future: a pipeline's first watermark must be a time whose buckets can close", key: "BRIDGE_START_AT")
         }
         let pipelines = try loadPipelines(path: configuration.configPath)
-        if environment["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED"]?.lowercased() == "true" {
-            logger.warning("EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED=true, but this version of otel-bridge exports metrics only; no GenAI spans are sent")
-        }
         return Bridge(configuration: configuration, pipelines: pipelines, logger: logger, redactor: Redactor(environment: environment), now: now)
     }
 
@@ -79,10 +76,10 @@ public final class Bridge: Sendable {
     ///     replicas skip each other every step and do not).
     public func run(dryRun: Bool = false, only: [String] = [], output: @escaping (String) -> Void = { print($0) },
                     stop: StopSignal? = nil, recordSkips: Bool = true) throws(BridgeError) -> [PassSummary] {
-        let selected = try select(only)
+        let selected = try selectRollups(only)
         if !dryRun && !configuration.pushEnabled {
             logger.warning("metrics export is disabled: set OTEL_PUSH_ENABLED=true to export (nothing was queried, no watermark moved)")
-            return []
+            return try runTraces(dryRun: dryRun, only: only, stop: stop, recordSkips: recordSkips)
         }
         let store = try openStore()
         let clickhouse = ClickHouseClient(configuration: configuration.clickhouse, logger: logger)
@@ -112,7 +109,8 @@ public final class Bridge: Sendable {
                 stop: stop, recordSkips: recordSkips)
             summaries.append(driver.run())
         }
-        return summaries
+        // After the metrics, with its own exporter: a traces endpoint that is down never holds them back.
+        return summaries + (try runTraces(dryRun: dryRun, only: only, stop: stop, recordSkips: recordSkips))
     }
 
     // MARK: - checkpoints
@@ -204,7 +202,7 @@ public final class Bridge: Sendable {
 
     // MARK: - helpers
 
-    private func select(_ only: [String]) throws(BridgeError) -> [PipelineConfiguration] {
+    func select(_ only: [String]) throws(BridgeError) -> [PipelineConfiguration] {
         for name in only where !pipelines.contains(where: { $0.name == name }) {
             throw BridgeError(.usage, "no pipeline named '\(name)' in \(configuration.configPath) (pipelines: \(pipelines.map(\.name).joined(separator: ", ")))")
         }
