@@ -9,7 +9,8 @@ import UTCTime
 /// a keyset and older than `until` (now − lag), at most `pageSize` of them. Their spans join a
 /// batch until the next would take it past `maxSpansPerRequest` or the request budget in bytes;
 /// then the batch is delivered as one request and, once acknowledged, committed with the keyset
-/// of its last row as the watermark. A page shorter than `pageSize` is the last. Because the
+/// of its last row as the watermark. A batch goes on across page boundaries; a page shorter than
+/// `pageSize` is the last, and the rest is delivered then. Because the
 /// next page starts after the last row read, not at a time, rows sharing a millisecond across a
 /// page boundary are neither skipped nor repeated.
 ///
@@ -69,7 +70,7 @@ package struct TracePager: Sendable {
     private var inFlight: (spans: Int, upTo: Keyset?, ack: ExportAcknowledgement)?
     private var resume: Resume = .read
 
-    private enum Resume { case read, nextPage, finish }
+    private enum Resume { case read, finish }
 
     /// - Parameters:
     ///   - watermark: the stored watermark: a time and, once a row was committed, its id
@@ -122,7 +123,12 @@ package struct TracePager: Sendable {
             resume = .finish
             return .commit(commit)
         }
-        return flush(then: full ? .nextPage : .finish)
+        if full {
+            // The batch goes on across the page boundary: the next page starts after the last row read.
+            pages += 1
+            return .query(after: lastRead, until: until)
+        }
+        return flush(then: .finish)
     }
 
     package mutating func acknowledged(_ ack: ExportAcknowledgement) -> Action {
@@ -164,9 +170,6 @@ package struct TracePager: Sendable {
     private mutating func next() -> Action {
         switch resume {
         case .read: return .read
-        case .nextPage:
-            pages += 1
-            return .query(after: lastRead, until: until)
         case .finish: return .finish
         }
     }
