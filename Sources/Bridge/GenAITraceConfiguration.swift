@@ -33,6 +33,9 @@ public struct GenAITraceConfiguration: Sendable {
     /// `EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY`: the page query's template; default
     /// `queries/gen_ai_traces.sql` beside the pipeline file's `../queries/`.
     public var queryPath = "queries/gen_ai_traces.sql"
+    /// The template's text, read when the configuration is (a missing file is a configuration
+    /// error before anything runs).
+    public var sql = ""
 
     public init() {}
 
@@ -75,5 +78,9 @@ public struct GenAITraceConfiguration: Sendable {
         }
         queryPath = value("EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY")
             ?? (((configPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("../queries/gen_ai_traces.sql") as NSString).standardizingPath
+        do { sql = try String(contentsOfFile: queryPath, encoding: .utf8) } catch {
+            throw BridgeError(.template, "cannot read the query template (EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY): \(error.localizedDescription)",
+                              pipeline: Self.pipeline, file: queryPath)
+        }
     }
 }

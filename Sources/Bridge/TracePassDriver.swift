@@ -237,10 +237,6 @@ extension Bridge {
             logger.notice("a dry run does not cover the GenAI traces pipeline", metadata: ["pipeline": "\(GenAITraceConfiguration.pipeline)"])
             return []
         }
-        let sql: String
-        do { sql = try String(contentsOfFile: traces.queryPath, encoding: .utf8) } catch {
-            throw BridgeError(.template, "cannot read the query template: \(error.localizedDescription)", pipeline: GenAITraceConfiguration.pipeline, file: traces.queryPath)
-        }
         let store = try openStore()
         let writer: SpanRequestWriter
         do {
@@ -250,7 +246,7 @@ extension Bridge {
             throw BridgeError(.export, "cannot encode the request headers: \(error)", pipeline: GenAITraceConfiguration.pipeline, underlying: error)
         }
         let driver = TracePassDriver(
-            configuration: traces, sql: sql, clickhouse: ClickHouseClient(configuration: configuration.clickhouse, logger: logger),
+            configuration: traces, sql: traces.sql, clickhouse: ClickHouseClient(configuration: configuration.clickhouse, logger: logger),
             ledger: CheckpointLedger(store: store),
             exporter: OTLPHTTPExporter(configuration: traces.exporter, signal: .traces, retryPolicy: configuration.retryPolicy, logger: logger),
             writer: writer, logger: logger.with(pipeline: GenAITraceConfiguration.pipeline),
