@@ -898,6 +898,56 @@ def sc_traces(s):
     if len(spans()[0]) != len(ids):
         s.violate("a second run sent spans again")
     s.note(f"{len(want)} rows, {len(ids)} spans acknowledged once each; 503 attempts: {attempts}")
+    # 5. a SIGKILL once the receiver has acknowledged k exports (rewound, to a fresh receiver scope):
+    # the next run re-sends at most the batch acknowledged last before the kill, identical
+    svc.psql("UPDATE otel_bridge.checkpoints SET watermark = to_timestamp(%d), watermark_id = NULL "
+             "WHERE pipeline = 'gen_ai_traces'" % s.start, db=s.db)
+    scope = f"/s/{s.db}-traces-kill"
+    k = s.rng.randint(2, 6)
+
+    def accepted():
+        status, out = http("GET", svc.otlp_url + "/__control?" + urllib.parse.urlencode({"scope": scope}))
+        return json.loads(out).get("accepted", 0) if status == 200 else 0
+
+    env = {"EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": "true", "EXPERIMENTAL_GEN_AI_OTEL_TRACES_PAGE_SIZE": 23,
+           "EXPERIMENTAL_GEN_AI_OTEL_TRACES_MAX_SPANS_PER_REQUEST": 10, "OTEL_PUSH_ENABLED": "false",
+           "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_ENDPOINT": svc.otlp_url + scope,
+           "EXPERIMENTAL_GEN_AI_OTEL_RESOURCE_ATTRIBUTES": f"fault.scenario={s.tag}",
+           "EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY": ROOT / "queries" / "gen_ai_traces.sql"}
+    script([{"delay_seconds": 0.05}] * 40)  # a pass of ~17 exports lasts long enough to be killed in
+    victim = s.spawn(**env)
+    if s.wait_progress(victim, lambda: accepted() >= k):
+        s.kill(victim)
+    else:
+        s.wait(victim)
+        s.note("the pass ended before its kill point")
+    s.wait_sessions_gone()
+    script([])
+    p = s.run(**env)
+    s.expect_rc(p, 0, "the run after the SIGKILL")
+    status, out = http("GET", svc.otlp_url + "/__requests?" + urllib.parse.urlencode({"signal": "traces", "scope": scope}, safe="/"))
+    sends = {}   # portkey.id -> [(seq, span as sent)]
+    seqs = []
+    for rec in json.loads(out):
+        if not rec.get("accepted"):
+            continue
+        seqs.append(rec["seq"])
+        for rs in (rec.get("body") or {}).get("resourceSpans", []):
+            for ss in rs.get("scopeSpans", []):
+                for sp in ss.get("spans", []):
+                    rid = {a["key"]: a["value"].get("stringValue") for a in sp.get("attributes", [])}.get("portkey.id")
+                    sends.setdefault(rid, []).append((rec["seq"], json.dumps(sp, sort_keys=True)))
+    if set(sends) != want:
+        s.violate(f"after the SIGKILL: {len(want - set(sends))} row(s) without a span, {len(set(sends) - want)} unexpected")
+    repeats = {rid: v for rid, v in sends.items() if len(v) > 1}
+    origins = {v[0][0] for v in repeats.values()}
+    if len(origins) > 1:
+        s.violate(f"after the SIGKILL, spans of {len(origins)} requests were re-sent; at most the last acknowledged batch may be")
+    if any(len({sp for _, sp in v}) != 1 for v in repeats.values()):
+        s.violate("a re-sent span differs from its first send")
+    if any(len(v) > 2 for v in repeats.values()):
+        s.violate("a span was sent more than twice")
+    s.note(f"SIGKILL after {k} acknowledged exports: {len(repeats)} span(s) re-sent, identical")
     s.final(clean_run=False)
 
 
