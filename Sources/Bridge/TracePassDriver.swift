@@ -232,6 +232,9 @@ extension Bridge {
     /// Its own exporter: a traces endpoint that is down never holds back the metrics.
     func runTraces(dryRun: Bool, only: [String], stop: StopSignal?, recordSkips: Bool) throws(BridgeError) -> [PassSummary] {
         let traces = configuration.genAITraces
+        if !traces.enabled && only.contains(GenAITraceConfiguration.pipeline) {
+            throw BridgeError(.usage, "the pipeline \(GenAITraceConfiguration.pipeline) is not enabled: set EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED=true")
+        }
         guard traces.enabled, only.isEmpty || only.contains(GenAITraceConfiguration.pipeline), !(stop?.isStopped ?? false) else { return [] }
         guard !dryRun else {
             logger.notice("a dry run does not cover the GenAI traces pipeline", metadata: ["pipeline": "\(GenAITraceConfiguration.pipeline)"])
