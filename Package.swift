@@ -76,11 +76,17 @@ let package = Package(
             "PipelineConfig", "ClickHouse", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
         ]),
 
+        // The GenAI traces pipeline's decisions, no I/O: a row as a span by the GenAI semantic
+        // conventions, deterministic ids, and the keyset pager.
+        .target(name: "GenAITraces", dependencies: [
+            "Rollup", "Checkpoints", "OTLP", "ClickHouse", "UTCTime",
+        ]),
+
         // The effects: environment configuration, the pass driver that carries out the machine's
         // actions against ClickHouse, the sinks (OTLP, dry run) and the checkpoint store, and the
         // commands the CLI calls.
         .target(name: "Bridge", dependencies: [
-            "Rollup", "PipelineConfig", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
+            "Rollup", "GenAITraces", "PipelineConfig", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -107,10 +113,11 @@ let package = Package(
         .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints", "UTCTime", "TestSupport"]),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
+        .testTarget(name: "GenAITracesTests", dependencies: ["GenAITraces", "Checkpoints", "OTLP", "UTCTime"]),
         // Unit tests of the decisions (Rollup) and of what the effects are made of (Bridge), without services.
         .testTarget(name: "RollupTests", dependencies: ["Rollup", "Bridge", "PipelineConfig", "UTCTime"]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).
         .testTarget(name: "ClientIntegrationTests", dependencies: ["ClickHouse", "OTLP", "CurlHTTP", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Bridge", "Rollup", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Bridge", "Rollup", "GenAITraces", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime", "TestSupport"]),
     ]
 )

@@ -3,7 +3,11 @@
 -- the rounding makes a re-sent batch carry the very same value.
 SELECT
     toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC') AS bucket,
-    ai_org                                  AS `gen_ai.provider.name`,
+    -- the gateway's provider slug as the GenAI semantic conventions name it (docs/traces.md)
+    transform(ai_org,
+              ['azure-openai', 'bedrock', 'vertex-ai', 'google', 'mistral-ai', 'x-ai', 'perplexity-ai'],
+              ['azure.ai.openai', 'aws.bedrock', 'gcp.vertex_ai', 'gcp.gemini', 'mistral_ai', 'x_ai', 'perplexity'],
+              ai_org)                   AS `gen_ai.provider.name`,
     ai_model                                AS `gen_ai.request.model`,
     workspace_slug                          AS `portkey.workspace`,
     cost_currency                           AS `portkey.currency`,

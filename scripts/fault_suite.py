@@ -815,6 +815,146 @@ def sc_postgres_restart(s):
     s.check_watermark_invariant("after the restart")
 
 
+def sc_traces(s):
+    """GenAI traces beside the metrics: the traces endpoint down, answering 503, then a partial
+    success. The metrics are never held back; the traces' keyset watermark moves only with
+    acknowledged spans, and in the end every row is exactly one acknowledged span."""
+    s.setup(s.suite.minutes(60, 30))
+    svc = s.svc
+    # The suite's rows are (created_at, ai_org) only: give each an id, as the gateway's rows have.
+    svc.ch(f"CREATE TABLE `{s.db}`.g2 AS `{s.db}`.generations")
+    svc.ch(f"INSERT INTO `{s.db}`.g2 SELECT * REPLACE (generateUUIDv4() AS id) FROM `{s.db}`.generations")
+    svc.ch(f"DROP TABLE `{s.db}`.generations")
+    svc.ch(f"RENAME TABLE `{s.db}`.g2 TO `{s.db}`.generations")
+    want = set(svc.ch(f"SELECT toString(id) FROM `{s.db}`.generations WHERE created_at >= "
+                      f"toDateTime64({s.start}, 3, 'UTC') FORMAT TabSeparated").split())
+    scope = f"/s/{s.db}-traces"
+
+    def traces(**extra):
+        env = {"EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": "true", "EXPERIMENTAL_GEN_AI_OTEL_TRACES_PAGE_SIZE": 97,
+               "EXPERIMENTAL_GEN_AI_OTEL_TRACES_MAX_SPANS_PER_REQUEST": 40,
+               "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_ENDPOINT": svc.otlp_url + scope,
+               "EXPERIMENTAL_GEN_AI_OTEL_RESOURCE_ATTRIBUTES": f"fault.scenario={s.tag}",
+               "EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY": ROOT / "queries" / "gen_ai_traces.sql"}
+        env.update(extra)
+        return s.run(**env)
+
+    def script(entries, default=None):
+        status, out = http("POST", svc.otlp_url + "/__control", {"scope": scope, "script": entries, "default": default})
+        if status != 200:
+            raise SuiteError(f"OTLP /__control {status}: {out[:300]!r}")
+
+    def spans():
+        """(portkey.id of every acknowledged span, in order; attempts recorded)."""
+        status, out = http("GET", svc.otlp_url + "/__requests?" + urllib.parse.urlencode({"signal": "traces", "scope": scope}, safe="/"))
+        records = json.loads(out)
+        ids = []
+        for rec in records:
+            if not rec.get("accepted"):
+                continue
+            for rs in (rec.get("body") or {}).get("resourceSpans", []):
+                for ss in rs.get("scopeSpans", []):
+                    for sp in ss.get("spans", []):
+                        attrs = {a["key"]: a["value"].get("stringValue") for a in sp.get("attributes", [])}
+                        ids.append(attrs.get("portkey.id"))
+        return ids, len(records)
+
+    def keyset():
+        out = svc.psql("SELECT coalesce(watermark_id, '') FROM otel_bridge.checkpoints WHERE pipeline = 'gen_ai_traces'",
+                       db=s.db, check=False)
+        return out or None
+
+    # 1. nothing listens on the traces endpoint: the metrics are exported all the same
+    with ClosedPort() as port:
+        p = traces(EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}", BRIDGE_EXPORT_MAX_ELAPSED=2)
+    s.expect_rc(p, 1, "run with the traces endpoint down")
+    if (s.watermark() or 0) < s.end:
+        s.violate(f"the metrics watermark is {iso(s.watermark()) if s.watermark() else None} with the traces endpoint down, expected {iso(s.end)} or later")
+    if keyset() not in (None, ""):
+        s.violate(f"the traces watermark moved to row {keyset()} while its endpoint was down")
+    # 2. the traces endpoint answers 503, longer than the retry budget
+    script([], {"status": 503})
+    p = traces(BRIDGE_EXPORT_MAX_ELAPSED=3)
+    s.expect_rc(p, 1, "run with the traces endpoint answering 503")
+    ids, attempts = spans()
+    if ids or keyset() not in (None, ""):
+        s.violate(f"{len(ids)} span(s) acknowledged / watermark {keyset()!r} while the endpoint answered 503")
+    if attempts < 2:
+        s.violate(f"{attempts} attempt(s) against 503: a 503 must be retried")
+    # 3. back, with a partial success on the first request
+    msg = f"fault-suite dropped 2 spans ({s.tag})"
+    script([{"partial_success": {"rejected_spans": 2, "error_message": msg}}])
+    p = traces()
+    s.expect_rc(p, 0, "run with a partial success of the traces endpoint")
+    ids, _ = spans()
+    if sorted(ids) != sorted(want):
+        repeated = len(ids) - len(set(ids))
+        s.violate(f"{len(set(want) - set(ids))} row(s) without a span, {len(set(ids) - want)} unexpected, {repeated} repeated "
+                  f"({len(ids)} spans for {len(want)} rows)")
+    out = svc.psql("SELECT coalesce(sum(points_rejected), 0) || '|' || coalesce(string_agg(rejection_message, ';'), '') "
+                   "FROM otel_bridge.runs WHERE pipeline = 'gen_ai_traces' AND status = 'ok'", db=s.db)
+    rejected, _, messages = out.partition("|")
+    if rejected != "2" or msg not in messages:
+        s.violate(f"gen_ai_traces runs record {rejected} rejected span(s) and {messages!r}, expected 2 and the receiver's message")
+    # 4. nothing more to send
+    p = traces()
+    s.expect_rc(p, 0, "a second run")
+    if len(spans()[0]) != len(ids):
+        s.violate("a second run sent spans again")
+    s.note(f"{len(want)} rows, {len(ids)} spans acknowledged once each; 503 attempts: {attempts}")
+    # 5. a SIGKILL once the receiver has acknowledged k exports (rewound, to a fresh receiver scope):
+    # the next run re-sends at most the batch acknowledged last before the kill, identical
+    svc.psql("UPDATE otel_bridge.checkpoints SET watermark = to_timestamp(%d), watermark_id = NULL "
+             "WHERE pipeline = 'gen_ai_traces'" % s.start, db=s.db)
+    scope = f"/s/{s.db}-traces-kill"
+    k = s.rng.randint(2, 6)
+
+    def accepted():
+        status, out = http("GET", svc.otlp_url + "/__control?" + urllib.parse.urlencode({"scope": scope}))
+        return json.loads(out).get("accepted", 0) if status == 200 else 0
+
+    env = {"EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": "true", "EXPERIMENTAL_GEN_AI_OTEL_TRACES_PAGE_SIZE": 23,
+           "EXPERIMENTAL_GEN_AI_OTEL_TRACES_MAX_SPANS_PER_REQUEST": 10, "OTEL_PUSH_ENABLED": "false",
+           "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_ENDPOINT": svc.otlp_url + scope,
+           "EXPERIMENTAL_GEN_AI_OTEL_RESOURCE_ATTRIBUTES": f"fault.scenario={s.tag}",
+           "EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY": ROOT / "queries" / "gen_ai_traces.sql"}
+    script([{"delay_seconds": 0.05}] * 40)  # a pass of ~17 exports lasts long enough to be killed in
+    victim = s.spawn(**env)
+    if s.wait_progress(victim, lambda: accepted() >= k):
+        s.kill(victim)
+    else:
+        s.wait(victim)
+        s.note("the pass ended before its kill point")
+    s.wait_sessions_gone()
+    script([])
+    p = s.run(**env)
+    s.expect_rc(p, 0, "the run after the SIGKILL")
+    status, out = http("GET", svc.otlp_url + "/__requests?" + urllib.parse.urlencode({"signal": "traces", "scope": scope}, safe="/"))
+    sends = {}   # portkey.id -> [(seq, span as sent)]
+    seqs = []
+    for rec in json.loads(out):
+        if not rec.get("accepted"):
+            continue
+        seqs.append(rec["seq"])
+        for rs in (rec.get("body") or {}).get("resourceSpans", []):
+            for ss in rs.get("scopeSpans", []):
+                for sp in ss.get("spans", []):
+                    rid = {a["key"]: a["value"].get("stringValue") for a in sp.get("attributes", [])}.get("portkey.id")
+                    sends.setdefault(rid, []).append((rec["seq"], json.dumps(sp, sort_keys=True)))
+    if set(sends) != want:
+        s.violate(f"after the SIGKILL: {len(want - set(sends))} row(s) without a span, {len(set(sends) - want)} unexpected")
+    repeats = {rid: v for rid, v in sends.items() if len(v) > 1}
+    origins = {v[0][0] for v in repeats.values()}
+    if len(origins) > 1:
+        s.violate(f"after the SIGKILL, spans of {len(origins)} requests were re-sent; at most the last acknowledged batch may be")
+    if any(len({sp for _, sp in v}) != 1 for v in repeats.values()):
+        s.violate("a re-sent span differs from its first send")
+    if any(len(v) > 2 for v in repeats.values()):
+        s.violate("a span was sent more than twice")
+    s.note(f"SIGKILL after {k} acknowledged exports: {len(repeats)} span(s) re-sent, identical")
+    s.final(clean_run=False)
+
+
 SCENARIOS = [
     ("concurrent", sc_concurrent, "two `run`s started together over one backlog, the first export held"),
     ("sigkill", sc_sigkill, "a long backfill SIGKILLed at observed progress points"),
@@ -824,6 +964,7 @@ SCENARIOS = [
     ("partial-success", sc_partial_success, "200 with partial_success (3 rejected)"),
     ("clickhouse-faults", sc_clickhouse_faults, "ClickHouse down / mid-stream exceptions / 503 / timeout"),
     ("postgres-restart", sc_postgres_restart, "the Postgres cluster restarts mid-pass (after k acks)"),
+    ("traces", sc_traces, "GenAI traces endpoint down, 503, then partial success; metrics unaffected"),
 ]
 
 

@@ -43,9 +43,6 @@ public final class Bridge: Sendable {
             throw BridgeError(.configuration, "\(UTCInstant(unixNanoseconds: start).iso8601) is in the future: a pipeline's first watermark must be a time whose buckets can close", key: "BRIDGE_START_AT")
         }
         let pipelines = try loadPipelines(path: configuration.configPath)
-        if environment["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED"]?.lowercased() == "true" {
-            logger.warning("EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED=true, but this version of otel-bridge exports metrics only; no GenAI spans are sent")
-        }
         return Bridge(configuration: configuration, pipelines: pipelines, logger: logger, redactor: Redactor(environment: environment), now: now)
     }
 
@@ -84,10 +81,10 @@ public final class Bridge: Sendable {
     public func run(dryRun: Bool = false, only: [String] = [], progress: any PassProgress = NoProgress(),
                     output: @escaping (String) -> Void = { print($0) },
                     stop: StopSignal? = nil, recordSkips: Bool = true) throws(BridgeError) -> [PassSummary] {
-        let selected = try select(only)
+        let selected = try selectRollups(only)
         if !dryRun && !configuration.pushEnabled {
             logger.warning("metrics export is disabled: set OTEL_PUSH_ENABLED=true to export (nothing was queried, no watermark moved)")
-            return []
+            return try runTraces(dryRun: dryRun, only: only, stop: stop, recordSkips: recordSkips)
         }
         let reportsTelemetry = !dryRun && configuration.selfTelemetry
         let store: CheckpointStore
@@ -133,8 +130,17 @@ public final class Bridge: Sendable {
             }
             summaries.append(summary)
         }
-        if reportsTelemetry { reportSelfTelemetry(after: exporter) }
-        return summaries
+        // After the metrics, with its own exporter: a traces endpoint that is down never holds them back.
+        let clock = ContinuousClock()
+        let started = clock.now
+        let traces = try runTraces(dryRun: dryRun, only: only, stop: stop, recordSkips: recordSkips)
+        if reportsTelemetry {
+            for summary in traces {
+                telemetry.record(summary, duration: clock.now - started, errorType: SelfTelemetry.errorType(of: summary), now: now())
+            }
+            reportSelfTelemetry(after: exporter)
+        }
+        return summaries + traces
     }
 
     /// Sends the self-telemetry in a request of its own, with a short retry budget (one attempt if
@@ -202,7 +208,7 @@ public final class Bridge: Sendable {
 
     // MARK: - helpers
 
-    private func select(_ only: [String]) throws(BridgeError) -> [PipelineConfiguration] {
+    func select(_ only: [String]) throws(BridgeError) -> [PipelineConfiguration] {
         for name in only where !pipelines.contains(where: { $0.name == name }) {
             throw BridgeError(.usage, "no pipeline named '\(name)' in \(configuration.configPath) (pipelines: \(pipelines.map(\.name).joined(separator: ", ")))")
         }

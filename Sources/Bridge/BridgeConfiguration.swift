@@ -33,6 +33,8 @@ public struct BridgeConfiguration: Sendable {
     /// `BRIDGE_SELF_TELEMETRY`: report the bridge's own health (``SelfTelemetry``) to the metrics
     /// endpoint after each run. Default true.
     public var selfTelemetry: Bool
+    /// The experimental GenAI traces pipeline (`EXPERIMENTAL_GEN_AI_OTEL_*`).
+    public var genAITraces: GenAITraceConfiguration
 
     public init(environment env: [String: String]) throws(BridgeError) {
         func value(_ name: String) -> String? {
@@ -77,6 +79,7 @@ public struct BridgeConfiguration: Sendable {
             throw BridgeError(.configuration, "must be cumulative, delta or lowmemory, not '\(other)'", key: "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
         }
         configPath = value("BRIDGE_CONFIG") ?? "config/bridge.yaml"
+        genAITraces = try GenAITraceConfiguration(environment: env, configPath: configPath)
         if let text = value("BRIDGE_START_AT") {
             guard let t = UTCInstant(iso8601: text)?.unixNanoseconds else {
                 throw BridgeError(.configuration, "expected an ISO 8601 UTC time such as 2026-11-01T00:00:00Z between the years \(UTCInstant.representableYears.lowerBound) and \(UTCInstant.representableYears.upperBound), not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_START_AT")

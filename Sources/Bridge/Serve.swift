@@ -97,6 +97,9 @@ struct Scheduler: Service {
                         await PipelineSchedule(bridge: bridge, pipeline: pipeline, health: health, logger: logger).run()
                     }
                 }
+                if bridge.configuration.genAITraces.enabled {
+                    group.addTask { await TraceSchedule(bridge: bridge, health: health, logger: logger).run() }
+                }
             }
         } onGracefulShutdown: {
             health.startDraining()
@@ -183,7 +186,7 @@ extension Bridge {
     public func serve(_ serve: ServeConfiguration) async throws {
         let health = HealthState()
         var services: [any Service] = []
-        guard configuration.pushEnabled else {
+        guard configuration.pushEnabled || configuration.genAITraces.enabled else {
             // Nothing to export: stay up (and ready) so the Deployment is stable, and say why.
             logger.warning("metrics export is disabled: set OTEL_PUSH_ENABLED=true to export; serve runs no pass")
             health.reachedStore(true)
@@ -196,7 +199,7 @@ extension Bridge {
         if serve.healthPort != 0 {
             services.append(try HealthServer(port: serve.healthPort, health: health, logger: logger))
         }
-        let selected = pipelines.filter(\.enabled)
+        let selected = configuration.pushEnabled ? pipelines.filter(\.enabled) : []
         // Shut down in reverse order: the scheduler first, the health endpoint once it is done.
         services.append(Scheduler(bridge: self, pipelines: selected, health: health, logger: logger))
         var group = ServiceGroupConfiguration(

@@ -8,6 +8,9 @@ public struct BatchCommit: Sendable, Equatable {
     public var runID: Int64
     /// The new watermark: the start of the first bucket not in the batch.
     public var watermark: UTCInstant
+    /// A keyset pipeline's (GenAI traces) last exported row at `watermark`: stored in
+    /// `checkpoints.watermark_id`; `nil` for the rollups.
+    public var watermarkID: String?
     public var rowsRead: Int64 = 0
     public var pointsExported: Int64 = 0
     /// Points the receiver reported rejected in a partial success, and what it said.

@@ -318,5 +318,11 @@ extension CheckpointStore {
                 LIMIT 1
             ) r ON true;
             """#),
+        Migration(version: 5, name: "checkpoints.watermark_id (keyset watermarks of gen_ai_traces)", sql: #"""
+            -- A keyset pipeline (gen_ai_traces) exports rows in the order (created_at, id): its
+            -- watermark is the last exported row's created_at, and watermark_id that row's id.
+            -- NULL: no row at the watermark is exported yet (the rollups, a new or rewound pipeline).
+            ALTER TABLE otel_bridge.checkpoints ADD COLUMN watermark_id text;
+            """#),
     ]
 }

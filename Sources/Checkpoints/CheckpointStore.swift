@@ -404,10 +404,10 @@ public final class CheckpointStore {
             try connection.execute(
                 """
                 UPDATE otel_bridge.checkpoints
-                SET watermark = $2, updated_at = now(), last_success_at = now()
+                SET watermark = $2, watermark_id = $3, updated_at = now(), last_success_at = now()
                 WHERE pipeline = $1
                 """,
-                [pipeline, newWatermark]
+                [pipeline, newWatermark, batch.watermarkID]
             )
         }
         self.logger.debug("committed batch", metadata: [
@@ -505,7 +505,7 @@ public final class CheckpointStore {
             try connection.execute(
                 """
                 INSERT INTO otel_bridge.checkpoints (pipeline, watermark) VALUES ($1, $2)
-                ON CONFLICT (pipeline) DO UPDATE SET watermark = excluded.watermark, updated_at = now()
+                ON CONFLICT (pipeline) DO UPDATE SET watermark = excluded.watermark, watermark_id = NULL, updated_at = now()
                 """,
                 [pipeline, time]
             )

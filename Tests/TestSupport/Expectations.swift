@@ -7,6 +7,15 @@ public enum Expectations {
     public static let durationBounds: [Double] = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
     public static let quantiles: [Double] = [0.5, 0.9, 0.99]
 
+    /// `gen_ai.provider.name` for the gateway's `ai_org`: the GenAI semantic conventions' well-known
+    /// value where the slug differs (SPEC.md), written out here again, not taken from the bridge.
+    public static func providerName(_ slug: String) -> String {
+        [
+            "azure-openai": "azure.ai.openai", "bedrock": "aws.bedrock", "vertex-ai": "gcp.vertex_ai", "google": "gcp.gemini",
+            "mistral-ai": "mistral_ai", "x-ai": "x_ai", "perplexity-ai": "perplexity",
+        ][slug] ?? slug
+    }
+
     /// One series in one bucket, before temporality.
     private struct Cell {
         var ints: Int64 = 0
@@ -29,7 +38,7 @@ public enum Expectations {
         }
         for r in rows where r.createdAt >= from && r.createdAt < until {
             let bucket = r.createdAt - ((r.createdAt % step) + step) % step
-            let pm: [String: String?] = ["gen_ai.provider.name": r.provider, "gen_ai.request.model": r.model]
+            let pm: [String: String?] = ["gen_ai.provider.name": providerName(r.provider), "gen_ai.request.model": r.model]
             add("portkey.requests", pm.merging(["portkey.workspace": r.workspace, "http.response.status_code": "int:\(r.status)",
                                                 "portkey.cache_status": r.cacheStatus]) { $1 }, bucket: bucket) { $0.ints += 1 }
             for (type, tokens) in [("input", r.inputTokens), ("output", r.outputTokens)] {

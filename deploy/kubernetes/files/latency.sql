@@ -6,7 +6,11 @@
 WITH {duration_bounds:Array(Float64)} AS bounds
 SELECT
     toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC') AS bucket,
-    ai_org                                  AS `gen_ai.provider.name`,
+    -- the gateway's provider slug as the GenAI semantic conventions name it (docs/traces.md)
+    transform(ai_org,
+              ['azure-openai', 'bedrock', 'vertex-ai', 'google', 'mistral-ai', 'x-ai', 'perplexity-ai'],
+              ['azure.ai.openai', 'aws.bedrock', 'gcp.vertex_ai', 'gcp.gemini', 'mistral_ai', 'x_ai', 'perplexity'],
+              ai_org)                   AS `gen_ai.provider.name`,
     ai_model                                AS `gen_ai.request.model`,
     if(response_status_code >= 400, toString(response_status_code), '') AS `error.type`,
     count()                                 AS duration_count,

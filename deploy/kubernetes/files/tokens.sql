@@ -4,7 +4,11 @@
 WITH {token_bounds:Array(Float64)} AS bounds
 SELECT
     toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC') AS bucket,
-    ai_org                                  AS `gen_ai.provider.name`,
+    -- the gateway's provider slug as the GenAI semantic conventions name it (docs/traces.md)
+    transform(ai_org,
+              ['azure-openai', 'bedrock', 'vertex-ai', 'google', 'mistral-ai', 'x-ai', 'perplexity-ai'],
+              ['azure.ai.openai', 'aws.bedrock', 'gcp.vertex_ai', 'gcp.gemini', 'mistral_ai', 'x_ai', 'perplexity'],
+              ai_org)                   AS `gen_ai.provider.name`,
     ai_model                                AS `gen_ai.request.model`,
     token.1                                 AS `gen_ai.token.type`,
     sum(token.2)                            AS tokens,

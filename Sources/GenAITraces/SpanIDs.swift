@@ -1,0 +1,51 @@
+/// A span's ids from the gateway's: used when valid, derived deterministically otherwise, so a
+/// re-sent row always yields the very same ids (a crash repeat is a recognisable duplicate).
+public enum SpanIDs {
+    /// `text` as `count` bytes when it is exactly `2 * count` hex digits (either case) and not all zero.
+    public static func valid(_ text: String, count: Int) -> [UInt8]? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count == 2 * count else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        var i = 0
+        while i < utf8.count {
+            guard let hi = nibble(utf8[i]), let lo = nibble(utf8[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out.allSatisfy({ $0 == 0 }) ? nil : out
+    }
+
+    /// `count` (8 or 16) non-zero bytes derived from `text` under `domain`: FNV-1a 64 over
+    /// `domain`, a separator and `text`, once per 8 bytes with the block's number; stable across
+    /// versions and platforms (documented in docs/traces.md, so others can compute it).
+    public static func derive(_ text: String, domain: String, count: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        var block: UInt8 = 0
+        while out.count < count {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            func mix(_ b: UInt8) {
+                h ^= UInt64(b)
+                h = h &* 0x0000_0100_0000_01b3
+            }
+            for b in domain.utf8 { mix(b) }
+            mix(0)
+            mix(block)
+            for b in text.utf8 { mix(b) }
+            for i in 0..<8 where out.count < count { out.append(UInt8(truncatingIfNeeded: h >> (56 - 8 * UInt64(i)))) }
+            block += 1
+        }
+        if out.allSatisfy({ $0 == 0 }) { out[count - 1] = 1 }
+        return out
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import OTLP
+
+/// A row of `generations` as one span by the GenAI semantic conventions v1.41.1 (`docs/traces.md`
+/// has the tables). Total: every row, whatever a tenant wrote into it, gives a valid span.
+public struct SpanMapping: Sendable, Equatable {
+    /// Also emit the deprecated names older backends read (`gen_ai.system`,
+    /// `gen_ai.usage.prompt_tokens`, `gen_ai.usage.completion_tokens`).
+    public var deprecatedAttributes: Bool
+
+    /// The longest duration a span is given: a latency past a day is a bad value, kept in
+    /// `portkey.response_time_ms`.
+    public static let maxDurationMs: Int64 = 86_400_000
+
+    public init(deprecatedAttributes: Bool = false) {
+        self.deprecatedAttributes = deprecatedAttributes
+    }
+
+    public func span(_ row: GenAIRow) -> Span {
+        let url = RequestURL(row.requestURL)
+        let operation = OperationName.of(path: url.path)
+        let provider = ProviderName.map(row.provider)
+
+        // Ids: the gateway's when valid, else derived, so a re-sent row has the same ids.
+        var gatewayTraceIDKept = false
+        let traceID: [UInt8]
+        if let valid = SpanIDs.valid(row.traceID, count: 16) {
+            traceID = valid
+        } else if !row.traceID.isEmpty {
+            // Spans of one gateway trace still share one trace.
+            traceID = SpanIDs.derive(row.traceID, domain: "portkey.trace_id", count: 16)
+            gatewayTraceIDKept = true
+        } else {
+            traceID = SpanIDs.derive(row.id, domain: "portkey.id.trace", count: 16)
+        }
+        let spanID = SpanIDs.valid(row.spanID, count: 8) ?? SpanIDs.derive(row.id, domain: "portkey.id.span", count: 8)
+        let parent = SpanIDs.valid(row.parentSpanID, count: 8) ?? []
+
+        // Times: start at created_at, end after the latency (never before the start).
+        var durationMs = max(row.responseTimeMs, 0)
+        let clamped = durationMs > Self.maxDurationMs || row.responseTimeMs < 0
+        durationMs = min(durationMs, Self.maxDurationMs)
+        let start = UInt64(clamping: row.createdAt)
+        let end = start &+ UInt64(durationMs) * 1_000_000
+
+        var attributes: [Attribute] = [Attribute("gen_ai.operation.name", .string(operation))]
+        attributes.reserveCapacity(20)
+        if !provider.isEmpty { attributes.append(Attribute("gen_ai.provider.name", .string(provider))) }
+        if !row.model.isEmpty { attributes.append(Attribute("gen_ai.request.model", .string(row.model))) }
+        attributes.append(Attribute("gen_ai.usage.input_tokens", .int(row.inputTokens)))
+        attributes.append(Attribute("gen_ai.usage.output_tokens", .int(row.outputTokens)))
+        if row.stream { attributes.append(Attribute("gen_ai.request.stream", .bool(true))) }
+        if !url.host.isEmpty {
+            attributes.append(Attribute("server.address", .string(url.host)))
+            if let port = url.nonDefaultPort { attributes.append(Attribute("server.port", .int(Int64(port)))) }
+        }
+        if row.status != 0 { attributes.append(Attribute("http.response.status_code", .int(row.status))) }
+        if row.status >= 400 { attributes.append(Attribute("error.type", .string(String(row.status)))) }
+        if deprecatedAttributes {
+            if !provider.isEmpty { attributes.append(Attribute("gen_ai.system", .string(provider))) }
+            attributes.append(Attribute("gen_ai.usage.prompt_tokens", .int(row.inputTokens)))
+            attributes.append(Attribute("gen_ai.usage.completion_tokens", .int(row.outputTokens)))
+        }
+        attributes.append(Attribute("portkey.id", .string(row.id)))
+        if !row.workspace.isEmpty { attributes.append(Attribute("portkey.workspace", .string(row.workspace))) }
+        if !row.cacheStatus.isEmpty { attributes.append(Attribute("portkey.cache_status", .string(row.cacheStatus))) }
+        if row.costCents.isFinite { attributes.append(Attribute("portkey.cost", .double(Self.units(cents: row.costCents)))) }
+        if !row.currency.isEmpty { attributes.append(Attribute("portkey.currency", .string(row.currency))) }
+        if !row.virtualKey.isEmpty { attributes.append(Attribute("portkey.virtual_key", .string(row.virtualKey))) }
+        if gatewayTraceIDKept { attributes.append(Attribute("portkey.trace_id", .string(row.traceID))) }
+        if clamped { attributes.append(Attribute("portkey.response_time_ms", .int(row.responseTimeMs))) }
+
+        return Span(
+            traceID: traceID, spanID: spanID, parentSpanID: parent,
+            name: row.model.isEmpty ? operation : operation + " " + row.model,
+            kind: .client, startTimeUnixNano: start, endTimeUnixNano: end, attributes: attributes,
+            status: row.status >= 400 ? Span.Status(code: .error) : Span.Status())
+    }
+
+    /// Cents as units of the currency, rounded to 9 decimals as the cost metric is.
+    static func units(cents: Double) -> Double {
+        (cents / 100 * 1e9).rounded() / 1e9
+    }
+}

@@ -1,0 +1,176 @@
+import Checkpoints
+import OTLP
+import UTCTime
+
+/// The decisions of one pass of the GenAI traces pipeline, apart from their effects, in the
+/// manner of the rollups' `PassMachine`.
+///
+/// Rows are read in the total order `(created_at, id)`, page after page, each page the rows after
+/// a keyset and older than `until` (now − lag), at most `pageSize` of them. Their spans join a
+/// batch until the next would take it past `maxSpansPerRequest` or the request budget in bytes;
+/// then the batch is delivered as one request and, once acknowledged, committed with the keyset
+/// of its last row as the watermark. A batch goes on across page boundaries; a page shorter than
+/// `pageSize` is the last, and the rest is delivered then. Because the
+/// next page starts after the last row read, not at a time, rows sharing a millisecond across a
+/// page boundary are neither skipped nor repeated.
+///
+/// The driver (`Sources/Bridge/TracePassDriver.swift`) carries the actions out and reports back.
+/// A failure of any action ends the pass where it stands: what was committed stays.
+package struct TracePager: Sendable {
+    package struct Settings: Sendable, Equatable {
+        package var pipeline: String
+        package var runID: Int64
+        package var pageSize: Int
+        package var maxSpansPerRequest: Int
+        /// The bytes of spans one request may hold: `max_request_bytes` less the request's framing.
+        package var requestBudget: Int
+
+        package init(pipeline: String, runID: Int64, pageSize: Int, maxSpansPerRequest: Int, requestBudget: Int) {
+            self.pipeline = pipeline
+            self.runID = runID
+            self.pageSize = pageSize
+            self.maxSpansPerRequest = maxSpansPerRequest
+            self.requestBudget = requestBudget
+        }
+    }
+
+    package enum Action: Sendable, Equatable {
+        /// Query the page of rows after `after` and before `until`; ``read(_:keyset:)`` each row's
+        /// span, then ``endOfPage()``.
+        case query(after: Keyset, until: Int64)
+        /// Read the next row of the open page.
+        case read
+        /// Send these spans as one request; once acknowledged: ``acknowledged(_:)``.
+        case deliver([EncodedSpan])
+        /// Commit this; then ``committed()``.
+        case commit(BatchCommit)
+        case finish
+    }
+
+    package let settings: Settings
+    /// Rows before this are exported (now − lag).
+    package let until: Int64
+    /// The keyset the pass started from.
+    package let startKeyset: Keyset
+    /// The last committed row's keyset.
+    package private(set) var keyset: Keyset
+    package private(set) var spansExported: Int64 = 0
+    package private(set) var spansRejected: Int64 = 0
+    package private(set) var batches = 0
+    package private(set) var pages = 0
+
+    /// The stored watermark, as it is in the checkpoint store (an id only once a row was committed).
+    private let stored: (time: Int64, id: String?)
+    private var pending: [EncodedSpan] = []
+    private var pendingLast: Keyset?
+    private var pendingBytes = 0
+    private var rowsInPage = 0
+    /// The last row read (committed or not): where the next page starts.
+    private var lastRead: Keyset
+    private var inFlight: (spans: Int, upTo: Keyset?, ack: ExportAcknowledgement)?
+    private var resume: Resume = .read
+
+    private enum Resume { case read, finish }
+
+    /// - Parameters:
+    ///   - watermark: the stored watermark: a time and, once a row was committed, its id
+    ///     (without an id: every row at or after the time is still to be exported).
+    ///   - until: now − lag; rows at or after it wait for a later pass.
+    package init(settings: Settings, watermark: (time: Int64, id: String?), until: Int64) {
+        self.settings = settings
+        self.until = until
+        self.stored = watermark
+        let start = watermark.id.map { Keyset(time: watermark.time, id: $0) } ?? Keyset.before(watermark.time)
+        self.startKeyset = start
+        self.keyset = start
+        self.lastRead = start
+    }
+
+    // MARK: - Events
+
+    package mutating func start() -> Action {
+        pages += 1
+        return .query(after: keyset, until: until)
+    }
+
+    /// The span of the next row of the open page (in keyset order) and the row's keyset.
+    package mutating func read(_ span: EncodedSpan, keyset row: Keyset) -> Action {
+        precondition(inFlight == nil, "read while a batch is in flight")
+        var action = Action.read
+        if !pending.isEmpty
+            && (pending.count + 1 > settings.maxSpansPerRequest || pendingBytes + span.byteCount > settings.requestBudget) {
+            action = flush(then: .read)
+        }
+        pending.append(span)
+        pendingBytes += span.byteCount
+        pendingLast = row
+        lastRead = row
+        rowsInPage += 1
+        return action
+    }
+
+    /// The open page has no more rows.
+    package mutating func endOfPage() -> Action {
+        precondition(inFlight == nil, "end of page while a batch is in flight")
+        let full = rowsInPage >= settings.pageSize
+        rowsInPage = 0
+        if pending.isEmpty && spansExported == 0 && batches == 0 && !full && lastRead == startKeyset {
+            // Nothing new: record that the pass looked (the watermark stays as it is).
+            var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: stored.time))
+            commit.watermarkID = stored.id
+            commit.requireLock = true
+            inFlight = (0, nil, ExportAcknowledgement())
+            resume = .finish
+            return .commit(commit)
+        }
+        if full {
+            // The batch goes on across the page boundary: the next page starts after the last row read.
+            pages += 1
+            return .query(after: lastRead, until: until)
+        }
+        return flush(then: .finish)
+    }
+
+    package mutating func acknowledged(_ ack: ExportAcknowledgement) -> Action {
+        guard let flight = inFlight, let upTo = flight.upTo else { preconditionFailure("acknowledged without a delivery") }
+        batches += 1
+        inFlight!.ack = ack
+        var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: upTo.time))
+        commit.watermarkID = upTo.id
+        commit.requireLock = true
+        commit.rowsRead = Int64(flight.spans)
+        commit.pointsExported = Int64(flight.spans)
+        commit.pointsRejected = ack.rejected
+        if ack.rejected > 0 || ack.message != nil { commit.rejectionMessage = ack.message ?? "\(ack.rejected) spans rejected" }
+        return .commit(commit)
+    }
+
+    package mutating func committed() -> Action {
+        guard let flight = inFlight else { preconditionFailure("committed without a commit") }
+        inFlight = nil
+        spansExported += Int64(flight.spans)
+        spansRejected += flight.ack.rejected
+        if let upTo = flight.upTo { keyset = upTo }
+        return next()
+    }
+
+    // MARK: - Decisions
+
+    private mutating func flush(then: Resume) -> Action {
+        resume = then
+        guard !pending.isEmpty, let last = pendingLast else { return next() }
+        let spans = pending
+        pending = []
+        pendingBytes = 0
+        pendingLast = nil
+        inFlight = (spans.count, last, ExportAcknowledgement())
+        return .deliver(spans)
+    }
+
+    private mutating func next() -> Action {
+        switch resume {
+        case .read: return .read
+        case .finish: return .finish
+        }
+    }
+}
