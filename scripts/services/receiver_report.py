@@ -218,12 +218,15 @@ def main():
     if not a.url:
         sys.exit("receiver_report: --url or $TEST_OTLP_URL is required")
     try:
-        records = [r for r in receiver_points.fetch(a.url, timeout=30) if r.get("seq", 0) > a.after_seq]
+        everything = [r for r in receiver_points.fetch(a.url, timeout=30) if r.get("seq", 0) > a.after_seq]
     except receiver_points.ReceiverError as e:
         sys.exit(f"receiver_report: {e}")
+    # The rollups' exports; the bridge's own otel_bridge.* reports (one after each run) are counted apart.
+    records = [r for r in everything if not receiver_points.is_self_telemetry(r)]
+    reports = len(everything) - len(records)
     metrics, resources = collect(records)
     npoints = sum(len(m["points"]) for m in metrics.values())
-    last_seq = max((r.get("seq", 0) for r in records), default=a.after_seq)
+    last_seq = max((r.get("seq", 0) for r in everything), default=a.after_seq)
     bad = [r for r in records if not (200 <= r.get("status", 200) < 300)]
     if a.brief:
         print(f"{len(records)} export requests, {npoints} data points, last seq {last_seq}")
@@ -233,7 +236,8 @@ def main():
     starts = [num(p.get("startTimeUnixNano")) for m in metrics.values() for _, p in m["points"]]
     statuses = sorted({r.get("status") for r in records}, key=str)
     print(f"{len(records)} export requests (HTTP {', '.join(map(str, statuses)) or '-'}), "
-          f"{len(metrics)} metrics, {npoints:,} data points")
+          f"{len(metrics)} metrics, {npoints:,} data points"
+          + (f"; plus {reports} self-telemetry report(s) (otel_bridge.*)" if reports else ""))
     for res in sorted(resources):
         print(f"resource: {res}")
     order = ["portkey.requests", "portkey.tokens", "portkey.cost", "gen_ai.client.operation.duration",
