@@ -90,30 +90,13 @@ final class PassDriver {
     func run() -> PassSummary {
         let started = ContinuousClock.now
         let initial = planner.initialWatermark(startAt)
-        var summary = PassSummary(pipeline: pipeline.name, status: .ok, watermarkBefore: initial, watermarkAfter: initial)
-        var runID: Int64?
-        do {
-            guard try ledger.lock(pipeline: pipeline.name) else {
-                if recordSkips {
-                    try ledger.recordSkipped(pipeline: pipeline.name, reason: "another run holds the pipeline lock")
-                    logger.notice("skipped: another run holds the pipeline lock")
-                } else {
-                    logger.debug("skipped: another run holds the pipeline lock")
-                }
-                summary.status = .skipped
-                return summary
-            }
-        } catch {
-            return failed(summary, checkpointError(error), runID: nil)
-        }
-        defer { ledger.unlock(pipeline: pipeline.name) }
-        var machine: PassMachine?
-        do {
+        let record = PassRecord(pipeline: pipeline.name, ledger: ledger, logger: logger, redact: redact, recordSkips: recordSkips)
+        return record.run(PassSummary(pipeline: pipeline.name, status: .ok, watermarkBefore: initial, watermarkAfter: initial), pass: { summary, runID in
             let watermark: Int64
             do {
                 watermark = try ledger.watermark(pipeline: pipeline.name, initial: UTCInstant(unixNanoseconds: initial)).unixNanoseconds
             } catch {
-                throw checkpointError(error)
+                throw record.checkpointError(error)
             }
             summary.watermarkBefore = watermark
             summary.watermarkAfter = watermark
@@ -132,13 +115,13 @@ final class PassDriver {
                     if expired > 0 { logger.info("forgot idle series", metadata: ["series": "\(expired)", "series_expiry": "\(pipeline.seriesExpirySeconds)s"]) }
                 }
             } catch {
-                throw checkpointError(error)
+                throw record.checkpointError(error)
             }
             guard pipeline.maxRequestBytes > sink.requestOverhead else {
                 throw BridgeError(.configuration, "max_request_bytes (\(pipeline.maxRequestBytes)) leaves no room for points once the request's resource and scope (\(sink.requestOverhead) bytes) are written: raise it, or shorten OTEL_RESOURCE_ATTRIBUTES",
                                   pipeline: pipeline.name, key: "max_request_bytes")
             }
-            machine = PassMachine(
+            var machine = PassMachine(
                 settings: PassMachine.Settings(
                     pipeline: pipeline.name, runID: runID ?? 0, planner: planner,
                     maxPointsPerRequest: pipeline.maxPointsPerRequest,
@@ -146,18 +129,17 @@ final class PassDriver {
                     lateDataCheckSeconds: ledger.keepsDigests ? pipeline.lateDataCheckSeconds : 0,
                     fingerprint: BucketDigest.fingerprint(of: pipeline)),
                 watermark: watermark, now: now)
-            progress.began(pipeline: pipeline.name, total: machine!.bucketsTotal)
+            progress.began(pipeline: pipeline.name, total: machine.bucketsTotal)
             defer { progress.ended(pipeline: pipeline.name) }
-            try drive(&machine!, watermark: watermark, summary: &summary)
-            if let runID {
-                do { try ledger.finishRun(runID, status: .ok, error: nil) } catch { throw checkpointError(error) }
+            do {
+                try drive(&machine, watermark: watermark, summary: &summary)
+            } catch {
+                summary.record(machine)  // what was committed before the failure
+                throw error
             }
+        }, finished: { summary in
             log(finished: summary, duration: ContinuousClock.now - started)
-            return summary
-        } catch {
-            if let machine { summary.record(machine) }
-            return failed(summary, error, runID: runID)
-        }
+        })
     }
 
     /// The loop: the machine decides, this does.
@@ -310,26 +292,6 @@ final class PassDriver {
             }
             summary.seriesOverflowed[metric, default: 0] += n
         }
-    }
-
-    private func checkpointError(_ error: any Error) -> BridgeError {
-        (error as? BridgeError) ?? BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
-    }
-
-    private func failed(_ summary: PassSummary, _ error: any Error, runID: Int64?) -> PassSummary {
-        var summary = summary
-        let bridgeError = (error as? BridgeError) ?? BridgeError(.checkpoint, "\(error)", pipeline: pipeline.name, underlying: error)
-        summary.status = .failed
-        summary.errorCode = bridgeError.code
-        // What is stored in runs.error and shown in checkpoints: no secret, one line.
-        summary.error = redact(bridgeError.description)
-        logger.error("pass failed; the watermark stays at \(UTCInstant(unixNanoseconds: summary.watermarkAfter).iso8601)", metadata: ["error": "\(summary.error ?? "")"])
-        if let runID {
-            do { try ledger.finishRun(runID, status: .failed, error: summary.error) } catch {
-                logger.error("could not record the failed run", metadata: ["error": "\(redact("\(error)"))"])
-            }
-        }
-        return summary
     }
 
     private func log(finished summary: PassSummary, duration: Duration) {

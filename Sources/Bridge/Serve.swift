@@ -94,11 +94,11 @@ struct Scheduler: Service {
             await withDiscardingTaskGroup { group in
                 for pipeline in pipelines {
                     group.addTask {
-                        await PipelineSchedule(bridge: bridge, pipeline: pipeline, health: health, logger: logger).run()
+                        await PipelineSchedule.rollup(pipeline, bridge: bridge, health: health, logger: logger).run()
                     }
                 }
                 if bridge.configuration.genAITraces.enabled {
-                    group.addTask { await TraceSchedule(bridge: bridge, health: health, logger: logger).run() }
+                    group.addTask { await PipelineSchedule.genAITraces(bridge: bridge, health: health, logger: logger).run() }
                 }
             }
         } onGracefulShutdown: {
@@ -107,15 +107,45 @@ struct Scheduler: Service {
     }
 }
 
-/// One pipeline on its own schedule: a pass when the next bucket closes (aligned to its step,
-/// after its lag), on a thread of its own, so a slow query or a receiver in retry delays no
-/// other pipeline. Failures are retried with backoff, never fatal to the process; each pass
-/// opens its own connections, so a lost Postgres or ClickHouse is reconnected by the next one.
+/// One pipeline on its own schedule, on a thread of its own, so a slow query or a receiver in
+/// retry delays no other pipeline: a rollup's pass when its next bucket closes (aligned to its
+/// step, after its lag), the traces' every few seconds. Failures are retried with backoff, never
+/// fatal to the process; each pass opens its own connections, so a lost Postgres or ClickHouse is
+/// reconnected by the next one.
 struct PipelineSchedule {
+    let name: String
     let bridge: Bridge
-    let pipeline: PipelineConfiguration
     let health: HealthState
     let logger: Logger
+    /// One pass, told to stop at its next safe point by the signal; nil when none ran.
+    let pass: @Sendable (StopSignal) throws -> PassSummary?
+    /// When the next pass is due after one that succeeded at `now`.
+    let nextRun: @Sendable (_ now: Int64) -> Int64
+
+    /// A rollup pipeline: a pass when its next bucket closes.
+    static func rollup(_ pipeline: PipelineConfiguration, bridge: Bridge, health: HealthState, logger: Logger) -> PipelineSchedule {
+        let planner = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds, maxBucketsPerQuery: 1)
+        let name = pipeline.name
+        return PipelineSchedule(
+            name: name, bridge: bridge, health: health, logger: logger,
+            pass: { stop in try bridge.run(only: [name], stop: stop, recordSkips: false).first },
+            // The bucket after the last closed one closes at its end plus the lag.
+            nextRun: { now in planner.closedUntil(now: now) + planner.step + planner.lagSeconds * 1_000_000_000 })
+    }
+
+    /// The GenAI traces: rows become exportable continuously (now − lag), so a pass every quarter
+    /// of the lag (5–60 s; 30 s with the default lag) keeps spans at most 1.25 × lag behind
+    /// without idle queries.
+    static func genAITraces(bridge: Bridge, health: HealthState, logger: Logger) -> PipelineSchedule {
+        let interval = traceInterval(lagSeconds: bridge.configuration.genAITraces.lagSeconds) * 1_000_000_000
+        return PipelineSchedule(
+            name: GenAITraceConfiguration.pipeline, bridge: bridge, health: health, logger: logger,
+            pass: { stop in try bridge.runTraces(dryRun: false, only: [GenAITraceConfiguration.pipeline], stop: stop, recordSkips: false).first },
+            nextRun: { now in now + interval })
+    }
+
+    /// Seconds between traces passes.
+    static func traceInterval(lagSeconds: Int64) -> Int64 { min(max(lagSeconds / 4, 5), 60) }
 
     func run() async {
         var failures = 0
@@ -128,11 +158,9 @@ struct PipelineSchedule {
                 if Task.isShuttingDownGracefully { break }
             }
             let stop = StopSignal()
-            let outcome: Result<PassSummary?, any Error> = await withGracefulShutdownHandler {
+            let outcome: Result<PassSummary?, any Error> = await withGracefulShutdownHandler { [pass] in
                 do {
-                    return .success(try await Bridge.offloadCancellable { [bridge, pipeline] in
-                        try bridge.run(only: [pipeline.name], stop: stop, recordSkips: false).first
-                    })
+                    return .success(try await Bridge.offloadCancellable { try pass(stop) })
                 } catch {
                     return .failure(error)
                 }
@@ -144,7 +172,7 @@ struct PipelineSchedule {
             case .success(let summary?) where summary.status != .failed:
                 failures = 0
                 health.reachedStore(true)
-                next = nextClose(after: now)
+                next = nextRun(now)
             case .failure(is CancellationError):
                 return  // abandoned at shutdown
             case .success(let summary):
@@ -152,29 +180,22 @@ struct PipelineSchedule {
                 failures += 1
                 health.reachedStore(summary?.errorCode != .checkpoint, error: summary?.error)
                 next = retry(after: now, failures: failures)
-                _ = summary
             case .failure(let error):
                 // The pass could not start (the checkpoint store is unreachable, say).
                 failures += 1
                 let text = bridge.redact("\(error)")
                 health.reachedStore(false, error: text)
-                logger.error("pass could not start; retrying", metadata: ["pipeline": "\(pipeline.name)", "error": "\(text)"])
+                logger.error("pass could not start; retrying", metadata: ["pipeline": "\(name)", "error": "\(text)"])
                 next = retry(after: now, failures: failures)
             }
         }
-        logger.notice("schedule stopped", metadata: ["pipeline": "\(pipeline.name)"])
+        logger.notice("schedule stopped", metadata: ["pipeline": "\(name)"])
     }
 
-    /// 15 s, 30 s, … up to 5 minutes after a failure, but never later than the next bucket's close.
+    /// 15 s, 30 s, … up to 5 minutes after a failure, but never later than the next pass was due.
     func retry(after now: Int64, failures: Int) -> Int64 {
         let backoff = Int64(15 << min(failures - 1, 5)) * 1_000_000_000
-        return min(nextClose(after: now), now + min(backoff, 300 * 1_000_000_000))
-    }
-
-    /// When the bucket after the last closed one closes: its end plus the lag.
-    func nextClose(after now: Int64) -> Int64 {
-        let planner = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds, maxBucketsPerQuery: 1)
-        return planner.closedUntil(now: now) + planner.step + pipeline.lagSeconds * 1_000_000_000
+        return min(nextRun(now), now + min(backoff, 300 * 1_000_000_000))
     }
 }
 

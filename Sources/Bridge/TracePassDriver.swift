@@ -72,23 +72,9 @@ final class TracePassDriver {
     /// watermark where the last acknowledged batch put it. The summary's points are spans.
     func run() -> PassSummary {
         let initial = startAt / 1_000_000 * 1_000_000  // whole milliseconds, as created_at
-        var summary = PassSummary(pipeline: pipeline, status: .ok, watermarkBefore: initial, watermarkAfter: initial)
-        var runID: Int64?
-        do {
-            guard try ledger.lock(pipeline: pipeline) else {
-                if recordSkips {
-                    try ledger.recordSkipped(pipeline: pipeline, reason: "another run holds the pipeline lock")
-                    logger.notice("skipped: another run holds the pipeline lock")
-                }
-                summary.status = .skipped
-                return summary
-            }
-        } catch {
-            return failed(summary, checkpointError(error), runID: nil)
-        }
-        defer { ledger.unlock(pipeline: pipeline) }
-        var pager: TracePager?
-        do {
+        let summary = PassSummary(pipeline: pipeline, status: .ok, watermarkBefore: initial, watermarkAfter: initial)
+        let record = PassRecord(pipeline: pipeline, ledger: ledger, logger: logger, redact: redact, recordSkips: recordSkips)
+        return record.run(summary, pass: { summary, runID in
             let watermark: (time: Int64, id: String?)
             do {
                 watermark = try ledger.keyset(pipeline: pipeline, initial: UTCInstant(unixNanoseconds: initial))
@@ -96,27 +82,26 @@ final class TracePassDriver {
                 summary.watermarkAfter = watermark.time
                 runID = try ledger.startRun(pipeline: pipeline, windowStart: UTCInstant(unixNanoseconds: watermark.time))
             } catch {
-                throw checkpointError(error)
+                throw record.checkpointError(error)
             }
-            pager = TracePager(
+            var pager = TracePager(
                 settings: TracePager.Settings(
                     pipeline: pipeline, runID: runID ?? 0, pageSize: configuration.pageSize,
                     maxSpansPerRequest: configuration.maxSpansPerRequest,
                     requestBudget: configuration.maxRequestBytes - writer.overhead),
                 watermark: watermark, until: (now - configuration.lagSeconds * 1_000_000_000) / 1_000_000 * 1_000_000)
-            try drive(&pager!, summary: &summary)
-            if let runID {
-                do { try ledger.finishRun(runID, status: .ok, error: nil) } catch { throw checkpointError(error) }
+            do {
+                try drive(&pager, summary: &summary)
+            } catch {
+                summary.record(pager)  // what was committed before the failure
+                throw error
             }
+        }, finished: { summary in
             logger.info("pass finished", metadata: [
                 "watermark": "\(UTCInstant(unixNanoseconds: summary.watermarkAfter).iso8601)", "spans": "\(summary.pointsExported)",
                 "batches": "\(summary.batches)", "rejected": "\(summary.pointsRejected)", "pages": "\(summary.queries)",
             ])
-            return summary
-        } catch {
-            if let pager { summary.record(pager) }
-            return failed(summary, error, runID: runID)
-        }
+        })
     }
 
     private func drive(_ pager: inout TracePager, summary: inout PassSummary) throws(BridgeError) {
@@ -193,24 +178,6 @@ final class TracePassDriver {
                 return
             }
         }
-    }
-
-    private func checkpointError(_ error: any Error) -> BridgeError {
-        (error as? BridgeError) ?? BridgeError(.checkpoint, "\(error)", pipeline: pipeline, underlying: error)
-    }
-
-    private func failed(_ summary: PassSummary, _ error: any Error, runID: Int64?) -> PassSummary {
-        var summary = summary
-        let bridgeError = (error as? BridgeError) ?? BridgeError(.checkpoint, "\(error)", pipeline: pipeline, underlying: error)
-        summary.status = .failed
-        summary.error = redact(bridgeError.description)
-        logger.error("pass failed; the watermark stays at \(UTCInstant(unixNanoseconds: summary.watermarkAfter).iso8601)", metadata: ["error": "\(summary.error ?? "")"])
-        if let runID {
-            do { try ledger.finishRun(runID, status: .failed, error: summary.error) } catch {
-                logger.error("could not record the failed run", metadata: ["error": "\(redact("\(error)"))"])
-            }
-        }
-        return summary
     }
 }
 

@@ -191,30 +191,20 @@ public struct MetricRequestWriter: Sendable {
             dataSizes.append(data)
             metricSizes.append(metricHeads[metric].count + 1 + Self.varintSize(UInt64(data)) + data)
         }
-        let scopeMetrics = 1 + Self.varintSize(UInt64(scopeBytes.count)) + scopeBytes.count
-            + metricSizes.reduce(0) { $0 + 1 + Self.varintSize(UInt64($1)) + $1 }
-        let resourceMetrics = 1 + Self.varintSize(UInt64(resourceBytes.count)) + resourceBytes.count
-            + 1 + Self.varintSize(UInt64(scopeMetrics)) + scopeMetrics
-        var out: [UInt8] = []
-        out.reserveCapacity(1 + Self.varintSize(UInt64(resourceMetrics)) + resourceMetrics)
-        func field(_ tag: UInt8, length: Int) {
-            out.append(tag)
-            Self.appendVarint(UInt64(length), to: &out)
+        let content = metricSizes.reduce(0) { $0 + 1 + Self.varintSize(UInt64($1)) + $1 }
+        return OTLPEnvelope.protobuf(resource: resourceBytes, scope: scopeBytes, contentSize: content) { out in
+            func field(_ tag: UInt8, length: Int) {
+                out.append(tag)
+                Self.appendVarint(UInt64(length), to: &out)
+            }
+            for (i, (metric, slots)) in byMetric.enumerated() {
+                field(0x12, length: metricSizes[i])  // ScopeMetrics.metrics = 2
+                out.append(contentsOf: metricHeads[metric])
+                field(Self.dataTag(metrics[metric].data), length: dataSizes[i])
+                for slot in slots { out.append(contentsOf: slot.bytes) }
+                out.append(contentsOf: dataTails[metric])
+            }
         }
-        field(0x0A, length: resourceMetrics)  // ExportMetricsServiceRequest.resource_metrics = 1
-        field(0x0A, length: resourceBytes.count)  // ResourceMetrics.resource = 1
-        out.append(contentsOf: resourceBytes)
-        field(0x12, length: scopeMetrics)  // ResourceMetrics.scope_metrics = 2
-        field(0x0A, length: scopeBytes.count)  // ScopeMetrics.scope = 1
-        out.append(contentsOf: scopeBytes)
-        for (i, (metric, slots)) in byMetric.enumerated() {
-            field(0x12, length: metricSizes[i])  // ScopeMetrics.metrics = 2
-            out.append(contentsOf: metricHeads[metric])
-            field(Self.dataTag(metrics[metric].data), length: dataSizes[i])
-            for slot in slots { out.append(contentsOf: slot.bytes) }
-            out.append(contentsOf: dataTails[metric])
-        }
-        return out
     }
 
     private func assembleJSON(_ byMetric: [(metric: Int, slots: [EncodedPoints.Slot])]) -> [UInt8] {
@@ -285,6 +275,34 @@ public struct MetricRequestWriter: Sendable {
             v >>= 7
         }
         out.append(UInt8(v))
+    }
+}
+
+/// The frame every OTLP export request shares: one resource, one scope, and the content (the
+/// scope's metrics or spans), each length known before anything is written.
+enum OTLPEnvelope {
+    /// `Export*ServiceRequest { resource_* = 1 { resource = 1, scope_* = 2 { scope = 1, content } } }`
+    /// in protobuf: `write` appends exactly `contentSize` bytes of tagged content fields.
+    static func protobuf(resource: [UInt8], scope: [UInt8], contentSize: Int, write: (inout [UInt8]) -> Void) -> [UInt8] {
+        let v = MetricRequestWriter.varintSize
+        let scoped = 1 + v(UInt64(scope.count)) + scope.count + contentSize
+        let resourced = 1 + v(UInt64(resource.count)) + resource.count + 1 + v(UInt64(scoped)) + scoped
+        var out: [UInt8] = []
+        out.reserveCapacity(1 + v(UInt64(resourced)) + resourced)
+        func field(_ tag: UInt8, length: Int) {
+            out.append(tag)
+            MetricRequestWriter.appendVarint(UInt64(length), to: &out)
+        }
+        field(0x0A, length: resourced)  // the request's resource_metrics / resource_spans = 1
+        field(0x0A, length: resource.count)  // resource = 1
+        out.append(contentsOf: resource)
+        field(0x12, length: scoped)  // scope_metrics / scope_spans = 2
+        field(0x0A, length: scope.count)  // scope = 1
+        out.append(contentsOf: scope)
+        let before = out.count
+        write(&out)
+        assert(out.count - before == contentSize, "the content is not the size announced")
+        return out
     }
 }
 

@@ -77,24 +77,10 @@ public struct SpanRequestWriter: Sendable {
     public func assemble(_ spans: [EncodedSpan]) -> [UInt8] {
         switch wireProtocol {
         case .httpProtobuf:
-            let scopeSpans = 1 + MetricRequestWriter.varintSize(UInt64(scopeBytes.count)) + scopeBytes.count
-                + spans.reduce(0) { $0 + $1.bytes.count }
-            let resourceSpans = 1 + MetricRequestWriter.varintSize(UInt64(resourceBytes.count)) + resourceBytes.count
-                + 1 + MetricRequestWriter.varintSize(UInt64(scopeSpans)) + scopeSpans
-            var out: [UInt8] = []
-            out.reserveCapacity(1 + MetricRequestWriter.varintSize(UInt64(resourceSpans)) + resourceSpans)
-            func field(_ tag: UInt8, length: Int) {
-                out.append(tag)
-                MetricRequestWriter.appendVarint(UInt64(length), to: &out)
+            // Each encoded span is a tagged ScopeSpans.spans field already.
+            return OTLPEnvelope.protobuf(resource: resourceBytes, scope: scopeBytes, contentSize: spans.reduce(0) { $0 + $1.bytes.count }) { out in
+                for span in spans { out.append(contentsOf: span.bytes) }
             }
-            field(0x0A, length: resourceSpans)  // ExportTraceServiceRequest.resource_spans = 1
-            field(0x0A, length: resourceBytes.count)  // ResourceSpans.resource = 1
-            out.append(contentsOf: resourceBytes)
-            field(0x12, length: scopeSpans)  // ResourceSpans.scope_spans = 2
-            field(0x0A, length: scopeBytes.count)  // ScopeSpans.scope = 1
-            out.append(contentsOf: scopeBytes)
-            for span in spans { out.append(contentsOf: span.bytes) }
-            return out
         case .httpJSON:
             var out: [UInt8] = Self.jsonPrefix + resourceBytes + Self.jsonScope + scopeBytes + Self.jsonSpans
             out.reserveCapacity(out.count + spans.reduce(0) { $0 + $1.byteCount } + Self.jsonSuffix.count)

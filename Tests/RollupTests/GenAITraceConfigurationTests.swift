@@ -39,8 +39,8 @@ struct GenAITraceConfigurationTests {
         #expect(c.lagSeconds == 30 && c.pageSize == 500 && c.deprecatedAttributes)
         #expect(c.maxSpansPerRequest == 2_000 && c.maxRequestBytes == 4 << 20)
         #expect(c.sql.contains("{after_id:UUID}"))
-        #expect(TraceSchedule.interval(lagSeconds: c.lagSeconds) == 7)
-        #expect(TraceSchedule.interval(lagSeconds: 120) == 30)
+        #expect(PipelineSchedule.traceInterval(lagSeconds: c.lagSeconds) == 7)
+        #expect(PipelineSchedule.traceInterval(lagSeconds: 120) == 30)
     }
 
     @Test("a bad value names its variable; a missing template is a template error", arguments: [
