@@ -2,11 +2,12 @@
 
 The local stack's addresses (.stack/env), a ClickHouse HTTP call, a fresh Postgres database for the
 checkpoints, an acknowledge-only OTLP/HTTP endpoint (reads the body, answers 200 + an empty Export*
-response, never decodes) and running a child with its own peak RSS (wait4, not RUSAGE_CHILDREN, so
-curl or psql run earlier cannot be mistaken for it).
+response, never decodes) and running a child with its own peak RSS (/usr/bin/time, not RUSAGE_CHILDREN, so
+curl or psql run earlier, or this process's own size, cannot be mistaken for it).
 """
 import os
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -90,10 +91,15 @@ def pg_drop(pg_url, name):
 
 def run_measured(argv, env=None, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE):
     """Runs argv to completion; returns (returncode, wall seconds, CPU seconds, peak RSS KiB, stderr bytes)."""
-    t0 = time.monotonic()
-    p = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr)
-    err = p.stderr.read() if stderr == subprocess.PIPE else b""
-    _, status, ru = os.wait4(p.pid, 0)
-    elapsed = time.monotonic() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, elapsed, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, err
+    # Peak RSS through /usr/bin/time: Linux carries the exec-ing process's high-water mark into the
+    # child's ru_maxrss, so a child of this (large) Python process would report at least our own peak.
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rssf:
+        t0 = time.monotonic()
+        p = subprocess.Popen(["/usr/bin/time", "-q", "-f", "%M", "-o", rssf.name] + list(argv), env=env,
+                             stdout=stdout, stderr=stderr)
+        err = p.stderr.read() if stderr == subprocess.PIPE else b""
+        _, status, ru = os.wait4(p.pid, 0)
+        elapsed = time.monotonic() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        rss = int((rssf.read().strip().splitlines() or ["0"])[-1])
+    return p.returncode, elapsed, ru.ru_utime + ru.ru_stime, rss, err

@@ -196,15 +196,14 @@ def curl_argv(chu, req, out="/dev/null"):
 
 def run_curl(chu, req):
     argv, body = curl_argv(chu, req)
-    t0 = time.monotonic()
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    p.stdin.write(body)
-    p.stdin.close()
-    err = p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+    with tempfile.NamedTemporaryFile(suffix=".sql") as f:  # curl reads the body from the file
+        f.write(body)
+        f.flush()
+        argv[argv.index("@-")] = "@" + f.name
+        rc, wall, _, rss, err = run_measured(argv)
+    if rc != 0:
         sys.exit(f"bench_e2e: curl failed: {err.decode()[-500:]}")
-    return time.monotonic() - t0, ru.ru_maxrss
+    return wall, rss
 
 
 LOG_LINE = re.compile(r"^\S+ (\d+) user=\S+ id=\S+ ([\d.]+)ms (.*)$")
@@ -220,16 +219,20 @@ class EndpointLog:
         self.offset = self.path.stat().st_size if self.path.exists() else 0
 
     def seconds(self):
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            text = f.read().decode("utf-8", "replace")
-        total = 0.0
-        for line in text.splitlines():
-            m = LOG_LINE.match(line)
-            if m and self.needle in m.group(3):
-                total += float(m.group(2)) / 1000
+        # the endpoint logs a query after its last chunk is sent, so a client can be done first: wait
+        # (up to 5 s) for the line instead of reading 0
+        deadline = time.monotonic() + 5
+        while True:
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                text = f.read().decode("utf-8", "replace")
+            found = [float(m.group(2)) / 1000 for m in map(LOG_LINE.match, text.splitlines())
+                     if m and self.needle in m.group(3)]
+            if found or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         self.mark()
-        return total
+        return sum(found)
 
 
 # ---- Python's official OTLP classes: build and encode the same points (child process) -------------
