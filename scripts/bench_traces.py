@@ -17,54 +17,14 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "scripts" / "services"))
 import gen_rows  # noqa: E402  (the table's columns)
-
-
-def stack_env():
-    env = {}
-    for line in (ROOT / ".stack" / "env").read_text().splitlines():
-        if line.startswith("export "):
-            k, _, v = line[len("export "):].partition("=")
-            env[k] = v.strip("'\"")
-    return env
-
-
-class Ack(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    requests = 0
-    bytes = 0
-    lock = threading.Lock()
-
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length", "0"))
-        body = self.rfile.read(n)
-        with Ack.lock:
-            Ack.requests += 1
-            Ack.bytes += len(body)
-        json = "json" in (self.headers.get("Content-Type") or "")
-        out = b"{}" if json else b""
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json" if json else "application/x-protobuf")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    def log_message(self, *args):
-        pass
-
-
-def ch(url, sql):
-    req = urllib.request.Request(url.rstrip("/") + "/", data=sql.encode(), method="POST")
-    with urllib.request.urlopen(req, timeout=3600) as r:
-        return r.read().decode()
+from bench_common import Ack, ack_server, ch, find_binary, stack_env  # noqa: E402
 
 
 def main():
@@ -74,7 +34,7 @@ def main():
     ap.add_argument("--protocol", default="http/protobuf")
     ap.add_argument("--page-size", default="10000")
     a = ap.parse_args()
-    binary = a.binary or next((str(p) for p in [ROOT / ".build/release/otel-bridge", ROOT / ".build/debug/otel-bridge"] if p.exists()), None)
+    binary = find_binary(a.binary)
     if not binary:
         sys.exit("bench_traces: build otel-bridge first (swift build -c release)")
     env = stack_env()
@@ -104,14 +64,13 @@ def main():
     pgdb = db
     subprocess.run(["psql", pgu, "-qc", f'CREATE DATABASE "{pgdb}"'], check=True)
     pg_db_url = pgu.rsplit("/", 1)[0] + "/" + pgdb  # postgresql://user:pw@host:port/<db>
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Ack)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, ack_url = ack_server()
     run_env = dict(os.environ)
     run_env.update({
         "CLICKHOUSE_URL": chu, "CLICKHOUSE_DATABASE": db, "CHECKPOINT_DATABASE_URL": pg_db_url,
         "OTEL_PUSH_ENABLED": "false", "BRIDGE_START_AT": "2026-01-01T00:00:00Z", "BRIDGE_CONFIG": str(ROOT / "config/bridge.yaml"),
         "EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": "true",
-        "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{server.server_port}",
+        "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_ENDPOINT": ack_url,
         "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_PROTOCOL": a.protocol,
         "EXPERIMENTAL_GEN_AI_OTEL_TRACES_PAGE_SIZE": a.page_size, "LOG_LEVEL": "warning",
     })

@@ -1,0 +1,105 @@
+"""Helpers shared by the end-to-end benchmarks (scripts/bench_traces.py, scripts/bench_e2e.py).
+
+The local stack's addresses (.stack/env), a ClickHouse HTTP call, a fresh Postgres database for the
+checkpoints, an acknowledge-only OTLP/HTTP endpoint (reads the body, answers 200 + an empty Export*
+response, never decodes) and running a child with its own peak RSS (/usr/bin/time, not RUSAGE_CHILDREN, so
+curl or psql run earlier, or this process's own size, cannot be mistaken for it).
+"""
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stack_env():
+    env = {}
+    path = ROOT / ".stack" / "env"
+    if not path.exists():
+        raise SystemExit("bench: the local stack is not up (bash scripts/stack.sh up)")
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            k, _, v = line[len("export "):].partition("=")
+            env[k] = v.strip("'\"")
+    return env
+
+
+def find_binary(explicit=None):
+    if explicit:
+        return explicit
+    return next((str(p) for p in [ROOT / ".build/release/otel-bridge", ROOT / ".build/debug/otel-bridge"] if p.exists()), None)
+
+
+class Ack(BaseHTTPRequestHandler):
+    """OTLP/HTTP endpoint that acknowledges without decoding; counts requests and bytes."""
+    protocol_version = "HTTP/1.1"
+    requests = 0
+    bytes = 0
+    lock = threading.Lock()
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n)
+        with Ack.lock:
+            Ack.requests += 1
+            Ack.bytes += len(body)
+        json = "json" in (self.headers.get("Content-Type") or "")
+        out = b"{}" if json else b""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json" if json else "application/x-protobuf")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+    @classmethod
+    def reset(cls):
+        with cls.lock:
+            cls.requests = cls.bytes = 0
+
+
+def ack_server():
+    """Starts the acknowledge-only endpoint on a free port; returns (server, base URL)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ack)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def ch(url, sql):
+    req = urllib.request.Request(url.rstrip("/") + "/", data=sql.encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=3600) as r:
+        return r.read().decode()
+
+
+def pg_create(pg_url, name):
+    """Creates database `name` next to the one in pg_url; returns its URL."""
+    subprocess.run(["psql", pg_url, "-qc", f'CREATE DATABASE "{name}"'], check=True)
+    return pg_url.rsplit("/", 1)[0] + "/" + name  # postgresql://user:pw@host:port/<db>
+
+
+def pg_drop(pg_url, name):
+    subprocess.run(["psql", pg_url, "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], check=False,
+                   capture_output=True)
+
+
+def run_measured(argv, env=None, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE):
+    """Runs argv to completion; returns (returncode, wall seconds, CPU seconds, peak RSS KiB, stderr bytes)."""
+    # Peak RSS through /usr/bin/time: Linux carries the exec-ing process's high-water mark into the
+    # child's ru_maxrss, so a child of this (large) Python process would report at least our own peak.
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rssf:
+        t0 = time.monotonic()
+        p = subprocess.Popen(["/usr/bin/time", "-q", "-f", "%M", "-o", rssf.name] + list(argv), env=env,
+                             stdout=stdout, stderr=stderr)
+        err = p.stderr.read() if stderr == subprocess.PIPE else b""
+        _, status, ru = os.wait4(p.pid, 0)
+        elapsed = time.monotonic() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        rss = int((rssf.read().strip().splitlines() or ["0"])[-1])
+    return p.returncode, elapsed, ru.ru_utime + ru.ru_stime, rss, err
