@@ -111,12 +111,12 @@ public final class Bridge: Sendable {
                 do {
                     sink = OTLPSink(exporter: exporter, writer: try MetricRequestWriter(
                         resource: configuration.resource, scope: InstrumentationScope(name: "otel-bridge", version: BridgeConfiguration.version),
-                        metrics: headers, wireProtocol: configuration.metricsExporter.wireProtocol), pipeline: pipeline.name)
+                        metrics: headers, wireProtocol: configuration.metricsExporter.wireProtocol), pipeline: pipeline)
                 } catch {
                     throw BridgeError(.export, "cannot encode the request headers: \(error)", pipeline: pipeline.name, underlying: error)
                 }
             } else {
-                sink = PrintingSink(metrics: headers, write: output)
+                sink = PrintingSink(metrics: headers, pipeline: pipeline, write: output)
             }
             let driver = PassDriver(
                 pipeline: pipeline, clickhouse: clickhouse, ledger: ledger, sink: sink, temporality: configuration.temporality,

@@ -146,7 +146,8 @@ final class PassDriver {
     private func drive(_ machine: inout PassMachine, watermark: Int64, summary: inout PassSummary) throws(BridgeError) {
         let aggregator = SeriesAggregator(pipeline: pipeline.name, temporality: temporality, expirySeconds: pipeline.seriesExpirySeconds,
                                           source: ledger.series(pipeline: pipeline.name, watermark: watermark))
-        let headers = BucketPoints.headers(of: pipeline, temporality: temporality)
+        let table = SeriesTable()
+        let mappings = pipeline.metrics
         let budget = machine.settings.requestBudget
         var open: (stream: ClickHouseRowStream, reader: BucketReader)?
         defer { open?.stream.close() }
@@ -168,7 +169,8 @@ final class PassDriver {
             case .query(let window):
                 open?.stream.close()
                 let stream = try query(window)
-                open = (stream, try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner, admission: aggregator))
+                open = (stream, try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner, admission: aggregator,
+                                                 table: table, digestsFrom: machine.digestsFrom))
                 action = .read
                 continue
             case .read:
@@ -178,15 +180,9 @@ final class PassDriver {
                     action = machine.endOfChunk()
                     break
                 }
-                var points: [(metric: Int, point: SeriesAggregator.Point)] = []
-                points.reserveCapacity(bucket.observations.count)
-                for o in bucket.observations {
-                    points.append((o.metric.index, try aggregator.point(
-                        metric: o.metric.mapping, attributes: o.attributes, seriesKey: o.seriesKey,
-                        bucketStart: bucket.start, bucketEnd: bucket.start + planner.step, observation: o.observation)))
-                }
+                let points = try aggregator.points(of: bucket, metrics: mappings, step: planner.step)
                 note(bucket, summary: &summary)
-                let parts = try sink.encode(BucketPoints.grouped(points, headers: headers), budget: budget)
+                let parts = try sink.encode(points, end: UInt64(bucket.start + planner.step), budget: budget)
                 action = machine.read(ReadBucket(
                     start: bucket.start, rows: bucket.rows, parts: parts, digest: bucket.digest,
                     overflowed: bucket.overflowed.values.reduce(0, +), changes: aggregator.takeChanges()))

@@ -10,9 +10,9 @@ protocol PointSink {
     /// Bytes a request adds around its points: a pass cuts its batches to `max_request_bytes`
     /// less this.
     var requestOverhead: Int { get }
-    /// One bucket's points (`metric` indexes the pipeline's metrics), encoded once, in parts of
-    /// at most `budget` bytes (one part unless the bucket is larger than a request).
-    func encode(_ points: [(metric: Int, data: MetricData)], budget: Int) throws(BridgeError) -> [EncodedPoints]
+    /// One bucket's points (in metric order, all ending at `end`), encoded once, in parts of at
+    /// most `budget` bytes (one part unless the bucket is larger than a request).
+    func encode(_ points: [EmittedPoint], end: UInt64, budget: Int) throws(BridgeError) -> [EncodedPoints]
     /// Sends the requests in order; returns once every one is acknowledged (or throws).
     func send(_ requests: [[EncodedPoints]]) throws(BridgeError) -> ExportAcknowledgement
 }
@@ -21,9 +21,9 @@ protocol PointSink {
 final class OTLPSink: PointSink {
     let exporter: OTLPHTTPExporter
     let writer: MetricRequestWriter
-    let pipeline: String
+    let pipeline: PipelineConfiguration
 
-    init(exporter: OTLPHTTPExporter, writer: MetricRequestWriter, pipeline: String) {
+    init(exporter: OTLPHTTPExporter, writer: MetricRequestWriter, pipeline: PipelineConfiguration) {
         self.exporter = exporter
         self.writer = writer
         self.pipeline = pipeline
@@ -31,11 +31,11 @@ final class OTLPSink: PointSink {
 
     var requestOverhead: Int { writer.overhead }
 
-    func encode(_ points: [(metric: Int, data: MetricData)], budget: Int) throws(BridgeError) -> [EncodedPoints] {
+    func encode(_ points: [EmittedPoint], end: UInt64, budget: Int) throws(BridgeError) -> [EncodedPoints] {
         do {
-            return try writer.encode(points, budget: budget)
+            return try writer.encode(points, end: end, pipeline: pipeline, budget: budget)
         } catch {
-            throw BridgeError(.export, "cannot encode the batch: \(error)", pipeline: pipeline, underlying: error)
+            throw BridgeError(.export, "cannot encode the batch: \(error)", pipeline: pipeline.name, underlying: error)
         }
     }
 
@@ -48,7 +48,7 @@ final class OTLPSink: PointSink {
                 total.attempts += ack.attempts
                 if let m = ack.message { total.message = total.message.map { $0 + "; " + m } ?? m }
             } catch {
-                throw BridgeError(.export, error.description, pipeline: pipeline, underlying: error)
+                throw BridgeError(.export, error.description, pipeline: pipeline.name, underlying: error)
             }
         }
         return total
@@ -61,13 +61,21 @@ final class PrintingSink: PointSink {
     let write: (String) -> Void
     /// The pipeline's metrics (names, kinds).
     let metrics: [Metric]
+    /// The pipeline whose points it prints (histogram bounds, summary quantiles).
+    let pipeline: PipelineConfiguration?
 
-    init(metrics: [Metric], write: @escaping (String) -> Void) {
+    init(metrics: [Metric], pipeline: PipelineConfiguration? = nil, write: @escaping (String) -> Void) {
         self.metrics = metrics
+        self.pipeline = pipeline
         self.write = write
     }
 
     var requestOverhead: Int { 0 }
+
+    func encode(_ points: [EmittedPoint], end: UInt64, budget: Int) throws(BridgeError) -> [EncodedPoints] {
+        guard let pipeline else { preconditionFailure("a PrintingSink for points needs its pipeline") }
+        return try encode(BucketPoints.grouped(points, end: end, pipeline: pipeline, headers: metrics), budget: budget)
+    }
 
     /// Each point's line, "encoded" as text: the printer has no byte limit, so one part.
     func encode(_ points: [(metric: Int, data: MetricData)], budget: Int) throws(BridgeError) -> [EncodedPoints] {

@@ -61,10 +61,23 @@ public final class ClickHouseRowStream {
 
     /// Decodes the next row into `row` (resized to the column count). Returns `false` at the end.
     public func next(into row: inout [ClickHouseValue]) throws(ClickHouseError) -> Bool {
+        try next { (decoder: inout RowBinaryDecoder, n: Int) throws(ClickHouseError) -> Bool in try decoder.decodeRow(into: &row, rowNumber: n) }
+    }
+
+    /// Reads the next row: the columns `decode` marks decoded into `row`, every column's bytes
+    /// located in `raw` (``RowBinaryDecoder/decodeRow(into:raw:decode:rowNumber:)``).
+    public func next(into row: inout [ClickHouseValue], raw: inout RawRow, decode: [Bool]) throws(ClickHouseError) -> Bool {
+        try next { (decoder: inout RowBinaryDecoder, n: Int) throws(ClickHouseError) -> Bool in
+            try decoder.decodeRow(into: &row, raw: &raw, decode: decode, rowNumber: n)
+        }
+    }
+
+    @inline(__always)
+    private func next(_ decodeRow: (inout RowBinaryDecoder, Int) throws(ClickHouseError) -> Bool) throws(ClickHouseError) -> Bool {
         if finished { return false }
         do throws(ClickHouseError) {
             while true {
-                if try decoder.decodeRow(into: &row, rowNumber: rowsRead + 1) {
+                if try decodeRow(&decoder, rowsRead + 1) {
                     rowsRead += 1
                     return true
                 }

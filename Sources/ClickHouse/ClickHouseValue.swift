@@ -1,6 +1,6 @@
 import UTCTime
 /// One decoded value of a result row.
-public enum ClickHouseValue: Sendable, Equatable {
+public enum ClickHouseValue: Sendable, Hashable {
     case null
     case int(Int64)
     case uint(UInt64)

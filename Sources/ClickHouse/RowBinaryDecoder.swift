@@ -247,8 +247,8 @@ public struct RowBinaryDecoder {
     /// The result's columns, once the header has been decoded.
     public private(set) var columns: [ClickHouseColumn]?
     public let limits: Limits
-    private var buffer: [UInt8] = []
-    private var position = 0
+    var buffer: [UInt8] = []
+    var position = 0
 
     public init(limits: Limits = Limits()) {
         self.limits = limits

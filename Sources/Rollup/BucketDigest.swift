@@ -8,18 +8,44 @@ package struct BucketDigest: Equatable {
     package var observations = 0
     package var hash: UInt64 = 0
 
-    package mutating func add(_ o: BucketObservation) {
+    /// Adds one series' observation: FNV-1a of `metric \u{1} key \u{1} value`, continued from the
+    /// series' seed (``seed(metric:seriesKey:)``), so the key's text is hashed once per pass.
+    package mutating func add(_ series: Series, _ observation: Observation) {
         observations += 1
-        // Doubles to 12 significant digits: a float sum that ClickHouse aggregates in another
-        // order differs in its last bits, which is not late data.
-        func r(_ d: Double) -> String { String(format: "%.12g", d) }
-        let value: String = switch o.observation {
-        case .int(let v): "i\(v)"
-        case .double(let v): "d" + r(v)
-        case .histogram(let count, let sum, let min, let max, let buckets): "h\(count)|\(r(sum))|\(min.map(r) ?? "")|\(max.map(r) ?? "")|\(buckets)"
-        case .summary(let count, let sum, let quantiles): "s\(count)|\(r(sum))|\(quantiles.map(r))"
+        var h = series.digestSeed
+        switch observation {
+        case .int(let v):
+            // "i" and the decimal digits, written straight into the hash.
+            h = Self.fnv1a(UInt8(ascii: "i"), h)
+            if v < 0 { h = Self.fnv1a(UInt8(ascii: "-"), h) }
+            var digits: (UInt64, Int) = (v.magnitude, 0)
+            var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 20 digits at most, 24 bytes
+            withUnsafeMutableBytes(of: &buffer) { out in
+                repeat {
+                    out[digits.1] = UInt8(ascii: "0") + UInt8(digits.0 % 10)
+                    digits.0 /= 10
+                    digits.1 += 1
+                } while digits.0 > 0
+                for i in stride(from: digits.1 - 1, through: 0, by: -1) { h = Self.fnv1a(out[i], h) }
+            }
+        default:
+            // Doubles to 12 significant digits: a float sum that ClickHouse aggregates in another
+            // order differs in its last bits, which is not late data.
+            func r(_ d: Double) -> String { String(format: "%.12g", d) }
+            let value: String = switch observation {
+            case .int(let v): "i\(v)"
+            case .double(let v): "d" + r(v)
+            case .histogram(let count, let sum, let min, let max, let buckets): "h\(count)|\(r(sum))|\(min.map(r) ?? "")|\(max.map(r) ?? "")|\(buckets)"
+            case .summary(let count, let sum, let quantiles): "s\(count)|\(r(sum))|\(quantiles.map(r))"
+            }
+            for byte in value.utf8 { h = Self.fnv1a(byte, h) }
         }
-        hash &+= Self.fnv1a(o.metric.mapping.name + "\u{1}" + o.seriesKey + "\u{1}" + value)
+        hash &+= h
+    }
+
+    /// FNV-1a of `metric \u{1} seriesKey \u{1}`.
+    package static func seed(metric: String, seriesKey: String) -> UInt64 {
+        fnv1a(metric + "\u{1}" + seriesKey + "\u{1}")
     }
 
     package init() {}
@@ -44,7 +70,10 @@ package struct BucketDigest: Equatable {
     /// one stored by an earlier run), which Swift's seeded `Hasher` is not.
     private static func fnv1a(_ text: String) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        for byte in text.utf8 { h = fnv1a(byte, h) }
         return h
     }
+
+    @inline(__always)
+    private static func fnv1a(_ byte: UInt8, _ h: UInt64) -> UInt64 { (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
 }

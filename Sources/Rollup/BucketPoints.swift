@@ -16,11 +16,15 @@ package enum BucketPoints {
         }
     }
 
-    /// `points` (in the order they were aggregated) grouped by metric, in metric order, each
-    /// group as its metric's data.
-    package static func grouped(_ points: [(metric: Int, point: SeriesAggregator.Point)], headers: [Metric]) -> [(metric: Int, data: MetricData)] {
+    /// `points` grouped by metric, in metric order, each group as its metric's data (the
+    /// points built with their attributes: for the dry-run printer).
+    package static func grouped(_ points: [EmittedPoint], end: UInt64, pipeline: PipelineConfiguration, headers: [Metric]) -> [(metric: Int, data: MetricData)] {
         var byMetric: [Int: [SeriesAggregator.Point]] = [:]
-        for (metric, point) in points { byMetric[metric, default: []].append(point) }
+        for p in points {
+            let m = p.series.metric
+            byMetric[m, default: []].append(SeriesAggregator.point(
+                of: p.value, metric: pipeline.metrics[m], attributes: p.series.attributes, start: p.start, end: end))
+        }
         return byMetric.keys.sorted().map { index in
             let points = byMetric[index]!
             let data: MetricData = switch headers[index].data {
@@ -31,5 +35,41 @@ package enum BucketPoints {
             }
             return (index, data)
         }
+    }
+
+    /// `points` in metric order, each metric's in the order they came (a stable grouping).
+    package static func inMetricOrder(_ points: [EmittedPoint]) -> [EmittedPoint] {
+        var sorted = true
+        var last = -1
+        for p in points {
+            if p.series.metric < last { sorted = false; break }
+            last = p.series.metric
+        }
+        if sorted { return points }
+        return points.enumerated().sorted { ($0.element.series.metric, $0.offset) < ($1.element.series.metric, $1.offset) }.map(\.element)
+    }
+}
+
+/// One point of a bucket as a pass hands it to its sink: the series (its metric, attributes
+/// and cached encoding), the point's start time and its value (the bucket's own, or the
+/// running totals). Every point of a bucket ends at the bucket's end.
+package struct EmittedPoint {
+    package let series: Series
+    package var start: UInt64
+    package var value: Observation
+
+    package init(series: Series, start: UInt64, value: Observation) {
+        self.series = series
+        self.start = start
+        self.value = value
+    }
+}
+
+extension MetricRequestWriter {
+    /// One bucket's points (in metric order, all ending at `end`), encoded once in parts of at
+    /// most `budget` bytes: each series' attributes are encoded on its first point and copied
+    /// into the others.
+    package func encode(_ points: [EmittedPoint], end: UInt64, pipeline: PipelineConfiguration, budget: Int) throws -> [EncodedPoints] {
+        try encode(BucketPoints.grouped(points, end: end, pipeline: pipeline, headers: metrics), budget: budget)
     }
 }

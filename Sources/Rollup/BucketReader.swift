@@ -6,21 +6,21 @@ import UTCTime
 
 /// One series' checked value in one bucket.
 package struct BucketObservation {
-    package let metric: ResultBinding.BoundMetric
-    package var attributes: [Attribute]
-    package var seriesKey: String
+    package let series: Series
     package var observation: Observation
 }
 
 /// A complete bucket of a query's result.
 package struct ResultBucket {
     package let start: Int64
-    /// One observation per series: result rows of one series merged, series past the metric's
-    /// cardinality limit aggregated into its overflow series. Empty when read for digests only.
+    /// One observation per series, in the order the series first appeared: result rows of one
+    /// series merged, series past the metric's cardinality limit aggregated into its overflow
+    /// series. Empty when read for digests only.
     package var observations: [BucketObservation]
     /// Result rows the bucket was read from.
     package var rows: Int
-    /// The digest of its rows as ClickHouse returned them (before any merge).
+    /// The digest of its rows as ClickHouse returned them (before any merge); empty for a bucket
+    /// before the reader's `digestsFrom`.
     package var digest: BucketDigest
     /// Rows whose series already had a row in the bucket (two result groups that are one series:
     /// `''` and NULL both omit an attribute), merged into it.
@@ -32,7 +32,7 @@ package struct ResultBucket {
 /// Decides, for a series not yet seen in the current bucket, whether it keeps its own attributes
 /// or goes to its metric's overflow series (the cardinality limit).
 package protocol SeriesAdmission: AnyObject {
-    func admit(metric: MetricMapping, seriesKey: String, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool
+    func admit(_ series: Series, mapping: MetricMapping, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool
 }
 
 /// Reads one query's rows bucket by bucket: checks every row (bucket inside the window and
@@ -42,32 +42,44 @@ package protocol SeriesAdmission: AnyObject {
 /// seen before in the bucket are merged into it, series past the limit into the overflow series.
 /// The export and the late-data check read results through it alike (the check with no
 /// admission: it keeps only digests).
+///
+/// Per row, nothing is built from the attribute values: the row leads to its ``Series`` through
+/// the pass's ``SeriesTable``, which builds a series' attributes and key once.
 package struct BucketReader {
     package let pipeline: PipelineConfiguration
-    package let stream: ClickHouseRowStream
+    package let stream: any ClickHouseRows
     package let binding: ResultBinding
     package let window: TimeWindow
     package let planner: WindowPlanner
     /// `nil`: read for digests only, keep no observations.
     package let admission: (any SeriesAdmission)?
+    package let table: SeriesTable
+    /// Buckets before this carry no digest (they are too old for the late-data check).
+    package let digestsFrom: Int64
     private var row: [ClickHouseValue] = []
+    private var raw = RawRow()
     private var rowNumber = 0
     /// The first row of the next bucket, already read and checked.
     private var carried: (start: Int64, observations: [BucketObservation])?
     private var ended = false
+    /// Per metric: its overflow series, once needed.
+    private var overflowSeries: [Series?]
 
     /// The attribute set of every metric's overflow series (the OpenTelemetry SDK's).
     package static let overflowAttributes = [Attribute("otel.metric.overflow", .bool(true))]
     package static let overflowKey = SeriesAggregator.seriesKey(overflowAttributes)
 
-    package init(pipeline: PipelineConfiguration, stream: ClickHouseRowStream, window: TimeWindow, planner: WindowPlanner,
-         admission: (any SeriesAdmission)?) throws(BridgeError) {
+    package init(pipeline: PipelineConfiguration, stream: any ClickHouseRows, window: TimeWindow, planner: WindowPlanner,
+                 admission: (any SeriesAdmission)?, table: SeriesTable = SeriesTable(), digestsFrom: Int64 = .min) throws(BridgeError) {
         self.pipeline = pipeline
         self.stream = stream
         self.binding = try ResultBinding(pipeline: pipeline, columns: stream.columns)
         self.window = window
         self.planner = planner
         self.admission = admission
+        self.table = table
+        self.digestsFrom = digestsFrom
+        self.overflowSeries = Array(repeating: nil, count: pipeline.metrics.count)
     }
 
     /// The next complete bucket, or `nil` after the last.
@@ -76,40 +88,51 @@ package struct BucketReader {
         if let carried { first = carried } else { first = try readRow() }
         guard let (start, firstObservations) = first else { return nil }
         carried = nil
+        let generation = table.nextBucket(keeping: firstObservations.map(\.series))
         var bucket = ResultBucket(start: start, observations: [], rows: 0, digest: BucketDigest())
-        // Per metric: series key → index in `bucket.observations`, and how many were admitted.
-        var index: [Int: [String: Int]] = [:]
-        var admitted: [Int: Int] = [:]
-        var overflowSeen: [Int: Set<String>] = [:]
-        var rowObservations = firstObservations
+        let digests = start >= digestsFrom
+        // Per metric: how many series were admitted with their own attributes.
+        var admitted = [Int](repeating: 0, count: binding.metrics.count)
+        var observations = firstObservations
         var rowStart = start
         while true {
             bucket.rows += 1
             var merged = false
-            for o in rowObservations {
-                bucket.digest.add(o)
+            for o in observations {
+                if digests { bucket.digest.add(o.series, o.observation) }
                 guard let admission else { continue }
-                let m = o.metric.index
-                if let i = index[m]?[o.seriesKey] {
-                    bucket.observations[i].observation = try merge(bucket.observations[i].observation, o.observation, metric: o.metric)
-                    merged = true
+                let series = o.series, m = series.metric
+                if series.seenIn == generation {
+                    let i = series.slot
+                    bucket.observations[i].observation = try merge(bucket.observations[i].observation, o.observation, metric: binding.metrics[m])
+                    if series.overflowedIn != generation { merged = true }  // not a merge of two groups: the overflow
                     continue
                 }
+                series.seenIn = generation
                 var target = o
-                if o.seriesKey == Self.overflowKey {
+                if series.key == Self.overflowKey {
                     // The overflow series itself has a slot of its own.
-                } else if try !admission.admit(metric: o.metric.mapping, seriesKey: o.seriesKey, bucketStart: start, admittedInBucket: admitted[m, default: 0]) {
-                    if overflowSeen[m, default: []].insert(o.seriesKey).inserted { bucket.overflowed[o.metric.mapping.name, default: 0] += 1 }
-                    target.attributes = Self.overflowAttributes
-                    target.seriesKey = Self.overflowKey
-                    if let i = index[m]?[Self.overflowKey] {
-                        bucket.observations[i].observation = try merge(bucket.observations[i].observation, o.observation, metric: o.metric)
+                } else if try !admission.admit(series, mapping: binding.metrics[m].mapping, bucketStart: start, admittedInBucket: admitted[m]) {
+                    if series.overflowedIn != generation {
+                        series.overflowedIn = generation
+                        bucket.overflowed[series.metricName, default: 0] += 1
+                    }
+                    let overflow = overflowSeries(m)
+                    target = BucketObservation(series: overflow, observation: o.observation)
+                    // Its later rows in the bucket go to the overflow series too.
+                    series.slot = overflow.seenIn == generation ? overflow.slot : bucket.observations.count
+                    if overflow.seenIn == generation {
+                        bucket.observations[overflow.slot].observation = try merge(bucket.observations[overflow.slot].observation, o.observation, metric: binding.metrics[m])
                         continue
                     }
+                    overflow.seenIn = generation
+                    overflow.slot = bucket.observations.count
+                    bucket.observations.append(target)
+                    continue
                 } else {
-                    admitted[m, default: 0] += 1
+                    admitted[m] += 1
                 }
-                index[m, default: [:]][target.seriesKey] = bucket.observations.count
+                series.slot = bucket.observations.count
                 bucket.observations.append(target)
             }
             if merged { bucket.mergedRows += 1 }
@@ -123,9 +146,16 @@ package struct BucketReader {
                 break
             }
             rowStart = nextStart
-            rowObservations = more
+            observations = more
         }
         return bucket
+    }
+
+    private mutating func overflowSeries(_ m: Int) -> Series {
+        if let s = overflowSeries[m] { return s }
+        let s = table.canonicalSeries(metric: m, name: binding.metrics[m].mapping.name, attributes: Self.overflowAttributes)
+        overflowSeries[m] = s
+        return s
     }
 
     /// Two observations of one series in one bucket as one: counts, sums and histogram buckets
@@ -170,7 +200,7 @@ package struct BucketReader {
     private mutating func readRow() throws(BridgeError) -> (Int64, [BucketObservation])? {
         if ended { return nil }
         do {
-            guard try stream.next(into: &row) else {
+            guard try stream.next(into: &row, raw: &raw, decode: binding.decodedColumns) else {
                 ended = true
                 return nil
             }
@@ -180,11 +210,10 @@ package struct BucketReader {
         rowNumber += 1
         let bucket = try binding.bucket(row, rowNumber: rowNumber, window: window, planner: planner)
         var observations: [BucketObservation] = []
+        observations.reserveCapacity(binding.metrics.count)
         for metric in binding.metrics {
             guard let observation = try binding.observation(of: metric, in: row, rowNumber: rowNumber) else { continue }
-            let attributes = binding.attributes(of: metric, in: row)
-            observations.append(BucketObservation(metric: metric, attributes: attributes,
-                                                  seriesKey: SeriesAggregator.seriesKey(attributes), observation: observation))
+            observations.append(BucketObservation(series: table.series(of: metric, in: raw, binding: binding), observation: observation))
         }
         return (bucket, observations)
     }

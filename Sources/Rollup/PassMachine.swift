@@ -119,6 +119,8 @@ package struct PassMachine: Sendable {
     private var resume: Resume = .read
     /// Buckets starting at or after this are recent enough to carry digests.
     private let digestFrom: Int64
+    /// Buckets starting at or after this need their digests read (`.max`: none does).
+    package var digestsFrom: Int64 { digestFrom == .max ? .max : settings.planner.alignDown(digestFrom) }
     private var storedDigests: [Int64: String] = [:]
 
     private enum Resume { case read, nextChunk, lateData }

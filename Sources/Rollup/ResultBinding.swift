@@ -32,17 +32,32 @@ package struct ResultBinding {
         package let mapping: MetricMapping
         let attributes: [BoundAttribute]
         let value: BoundValue
+        /// The attribute columns, in order: what identifies a series in a row.
+        let attributeColumns: [Int]
+
+        init(index: Int, mapping: MetricMapping, attributes: [BoundAttribute], value: BoundValue) {
+            self.index = index
+            self.mapping = mapping
+            self.attributes = attributes
+            self.value = value
+            self.attributeColumns = attributes.map(\.column)
+        }
     }
 
     package let pipeline: PipelineConfiguration
     package let bucketColumn: Int
     package let columnNames: [String]
+    package let columnTypes: [ClickHouseType]
     package let metrics: [BoundMetric]
+    /// The columns whose values a row must decode: the bucket and every value column (attribute
+    /// columns are found by their bytes, ``SeriesTable``).
+    package let decodedColumns: [Bool]
 
     /// Checks the result header against the mappings.
     package init(pipeline: PipelineConfiguration, columns: [ClickHouseRowStream.Column]) throws(BridgeError) {
         self.pipeline = pipeline
         columnNames = columns.map(\.name)
+        columnTypes = columns.map(\.type)
         func fail(_ column: String, _ why: String) -> BridgeError {
             BridgeError(.template, why, pipeline: pipeline.name, file: pipeline.queryFile, key: column)
         }
@@ -127,6 +142,17 @@ package struct ResultBinding {
             bound.append(BoundMetric(index: index, mapping: metric, attributes: attributes, value: value))
         }
         metrics = bound
+        var decoded = Array(repeating: false, count: columns.count)
+        decoded[b] = true
+        for metric in bound {
+            let used: [Int?] = switch metric.value {
+            case .number(let column, _, _): [column]
+            case .histogram(let count, let sum, let min, let max, let buckets, _): [count, sum, min, max, buckets]
+            case .summary(let count, let sum, let quantiles, _): [count, sum, quantiles]
+            }
+            for case let c? in used { decoded[c] = true }
+        }
+        decodedColumns = decoded
     }
 
     private func resultError(_ column: String, row: Int, _ why: String) -> BridgeError {

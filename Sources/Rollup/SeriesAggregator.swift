@@ -39,16 +39,16 @@ package final class SeriesAggregator: SeriesAdmission {
     package let temporality: AggregationTemporality
     package let expiry: Int64
     private let source: any SeriesStateSource
-    /// Series loaded or created during this pass.
-    private var states: [SeriesRef: SeriesState] = [:]
-    /// Series known not to be stored (looked up and absent), so each is looked up once.
-    private var absent: Set<SeriesRef> = []
+    /// Series known to the aggregator's own callers by key (``point(metric:attributes:seriesKey:bucketStart:bucketEnd:observation:)``);
+    /// a pass's reader hands over its ``Series`` instead.
+    private var byKey: [String: Series] = [:]
     /// Stored series per metric, plus those admitted since.
     private var counts: [String: Int]?
     /// Every stored id of a metric at its limit: lookups no longer need the store.
     private var allIDs: [String: Set<String>] = [:]
     /// Series changed since the last `takeChanges()`.
-    private var changed: Set<SeriesRef> = []
+    private var changed: [Series] = []
+    private var generation = 0
     /// Series restarted because a total overflowed (for the log).
     private(set) var restartedOnOverflow = 0
 
@@ -101,17 +101,33 @@ package final class SeriesAggregator: SeriesAdmission {
 
     // MARK: - cardinality
 
-    package func admit(metric: MetricMapping, seriesKey: String, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
+    package func admit(_ series: Series, mapping metric: MetricMapping, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
         let room = metric.cardinalityLimit - 1
         guard temporality == .cumulative, !isGauge(metric) else { return admittedInBucket < room }
-        let series = SeriesRef(metric: metric.name, seriesKey: seriesKey)
-        if states[series] != nil { return true }
+        if series.state != nil { return true }
         if try isStored(series, room: room) { return true }
         var count = try storedCounts()[metric.name, default: 0]
         guard count < room else { return false }
         count += 1
         counts?[metric.name] = count
         return true
+    }
+
+    /// ``admit(_:mapping:bucketStart:admittedInBucket:)`` of the series with this key.
+    package func admit(metric: MetricMapping, seriesKey: String, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
+        try admit(series(metric, key: seriesKey, attributes: []), mapping: metric, bucketStart: bucketStart, admittedInBucket: admittedInBucket)
+    }
+
+    /// The aggregator's own series of this metric and key (for callers without a reader).
+    private func series(_ metric: MetricMapping, key: String, attributes: [Attribute]) -> Series {
+        let k = metric.name + "\u{0}" + key
+        if let s = byKey[k] {
+            if s.attributes.isEmpty && !attributes.isEmpty { s.attributes = attributes }
+            return s
+        }
+        let s = Series(metric: 0, metricName: metric.name, attributes: attributes, key: key)
+        byKey[k] = s
+        return s
     }
 
     private func isGauge(_ metric: MetricMapping) -> Bool {
@@ -130,18 +146,23 @@ package final class SeriesAggregator: SeriesAdmission {
         }
     }
 
-    /// Whether the series is stored, loading its state if it is.
-    private func isStored(_ series: SeriesRef, room: Int) throws(BridgeError) -> Bool {
-        if absent.contains(series) { return false }
-        let metric = series.metric, seriesID = series.id
+    /// Whether the series is stored, loading its state if it is (once per series and pass).
+    private func isStored(_ series: Series, room: Int) throws(BridgeError) -> Bool {
+        if series.state != nil { return true }
+        if series.lookedUp { return false }
+        let metric = series.metricName, seriesID = series.ref.id
         do {
             if try storedCounts()[metric, default: 0] >= room {
                 // At the limit, every new series would be looked up in vain: know them all.
                 if allIDs[metric] == nil { allIDs[metric] = try source.ids(metric: metric) }
-                guard allIDs[metric]!.contains(seriesID) else { return false }
+                guard allIDs[metric]!.contains(seriesID) else {
+                    series.lookedUp = true
+                    return false
+                }
             }
             if let state = try source.load(metric: metric, ids: [seriesID]).first {
-                states[series] = state
+                series.state = state
+                series.lookedUp = true
                 return true
             }
         } catch let error as BridgeError {
@@ -149,7 +170,7 @@ package final class SeriesAggregator: SeriesAdmission {
         } catch {
             throw BridgeError(.checkpoint, "cannot read the series state: \(error)", pipeline: pipeline, underlying: error)
         }
-        absent.insert(series)
+        series.lookedUp = true
         return false
     }
 
@@ -160,49 +181,49 @@ package final class SeriesAggregator: SeriesAdmission {
         metric: MetricMapping, attributes: [Attribute], seriesKey: String, bucketStart: Int64, bucketEnd: Int64,
         observation: Observation
     ) throws(BridgeError) -> Point {
-        let end = UInt64(bucketEnd)
-        if case .gauge = metric.kind {
-            switch observation {
-            case .int(let v): return .number(NumberPoint(attributes: attributes, startTimeUnixNano: UInt64(bucketStart), timeUnixNano: end, value: .int(v)))
-            case .double(let v): return .number(NumberPoint(attributes: attributes, startTimeUnixNano: UInt64(bucketStart), timeUnixNano: end, value: .double(v)))
-            default: break
-            }
-        }
-        guard temporality == .cumulative else {
-            return Self.point(of: observation, state: nil, metric: metric, attributes: attributes, start: UInt64(bucketStart), end: end)
-        }
+        let series = series(metric, key: seriesKey, attributes: attributes)
+        let e = try emission(series, mapping: metric, bucketStart: bucketStart, bucketEnd: bucketEnd, observation: observation)
+        return Self.point(of: e.value, metric: metric, attributes: attributes, start: e.start, end: UInt64(bucketEnd))
+    }
 
-        let series = SeriesRef(metric: metric.name, seriesKey: seriesKey)
-        if states[series] == nil { _ = try isStored(series, room: Int.max) }
-        var state = states[series]
+    /// What the series exports for `observation` in the bucket starting at `bucketStart`: its
+    /// start time and value (the bucket's own, or the running totals), the state updated.
+    package func emission(_ series: Series, mapping metric: MetricMapping, bucketStart: Int64, bucketEnd: Int64, observation: Observation) throws(BridgeError) -> Emission {
+        if case .gauge = metric.kind { return Emission(start: UInt64(bucketStart), value: observation) }
+        guard temporality == .cumulative else { return Emission(start: UInt64(bucketStart), value: observation) }
+        _ = try isStored(series, room: Int.max)
+        var state = series.state
         if let s = state {
             let lastEnd = s.lastBucketEnd.unixNanoseconds
             if bucketStart < lastEnd {
                 // Adding a bucket the running total already holds would count it twice.
-                throw BridgeError(.result, "\(metric.name) {\(LogSafe.text(seriesKey, limit: 200))}: bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) is before the end of the last bucket already in its cumulative total (\(UTCInstant(unixNanoseconds: lastEnd).iso8601)); rewind the pipeline to restart its series",
+                throw BridgeError(.result, "\(metric.name) {\(LogSafe.text(series.key, limit: 200))}: bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) is before the end of the last bucket already in its cumulative total (\(UTCInstant(unixNanoseconds: lastEnd).iso8601)); rewind the pipeline to restart its series",
                                   pipeline: pipeline)
             }
             if bucketStart - lastEnd > expiry { state = nil }  // idle past series_expiry: restart
         }
-        let fresh = SeriesState(
-            metric: series.metric, seriesID: series.id, attributesJSON: Self.attributesJSON(attributes),
-            startTime: UTCInstant(unixNanoseconds: bucketStart), lastBucketEnd: UTCInstant(unixNanoseconds: bucketStart))
         var next: SeriesState
-        if let totals = Self.accumulate(observation, into: state ?? fresh, metric: metric, pipeline: pipeline) {
+        if let s = state, let totals = Self.accumulate(observation, into: s, metric: metric, pipeline: pipeline) {
             next = totals
         } else {
-            // A running total no longer fits: restart the series from this bucket.
-            restartedOnOverflow += 1
+            let fresh = SeriesState(
+                metric: series.metricName, seriesID: series.ref.id, attributesJSON: series.attributesJSON,
+                startTime: UTCInstant(unixNanoseconds: bucketStart), lastBucketEnd: UTCInstant(unixNanoseconds: bucketStart))
+            // No state yet, idle past expiry, or a running total that no longer fits: (re)start
+            // the series from this bucket.
+            if state != nil { restartedOnOverflow += 1 }
             guard let restarted = Self.accumulate(observation, into: fresh, metric: metric, pipeline: pipeline) else {
                 throw BridgeError(.result, "\(metric.name): a value of bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) does not fit a 64-bit total", pipeline: pipeline)
             }
             next = restarted
         }
         next.lastBucketEnd = UTCInstant(unixNanoseconds: bucketEnd)
-        states[series] = next
-        changed.insert(series)
-        return Self.point(of: observation, state: next, metric: metric, attributes: attributes,
-                          start: UInt64(next.startTime.unixNanoseconds), end: end)
+        series.state = next
+        if series.changedIn != generation {
+            series.changedIn = generation
+            changed.append(series)
+        }
+        return Emission(start: UInt64(next.startTime.unixNanoseconds), value: Self.value(of: observation, totals: next))
     }
 
     /// `state` with `observation` added, or `nil` when a total would overflow or stop being finite.
@@ -251,33 +272,64 @@ package final class SeriesAggregator: SeriesAdmission {
         return true
     }
 
-    /// The OTLP point: the bucket's own values (delta, `state` nil) or the running totals.
-    private static func point(of observation: Observation, state: SeriesState?, metric: MetricMapping, attributes: [Attribute], start: UInt64, end: UInt64) -> Point {
+    /// The observation with its counts and sums replaced by the running totals (min, max and
+    /// quantiles stay the bucket's own).
+    private static func value(of observation: Observation, totals state: SeriesState) -> Observation {
         switch observation {
+        case .int(let v): .int(state.intTotal ?? v)
+        case .double(let v): .double(state.doubleTotal ?? v)
+        case .histogram(let count, let sum, let min, let max, let buckets):
+            .histogram(count: state.count.map { UInt64($0) } ?? count, sum: state.sum ?? sum, min: min, max: max,
+                       buckets: state.bucketCounts?.map { UInt64($0) } ?? buckets)
+        case .summary(let count, let sum, let quantiles):
+            .summary(count: state.count.map { UInt64($0) } ?? count, sum: state.sum ?? sum, quantiles: quantiles)
+        }
+    }
+
+    /// The OTLP point of an emitted value.
+    package static func point(of value: Observation, metric: MetricMapping, attributes: [Attribute], start: UInt64, end: UInt64) -> Point {
+        switch value {
         case .int(let v):
-            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .int(state?.intTotal ?? v)))
+            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .int(v)))
         case .double(let v):
-            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .double(state?.doubleTotal ?? v)))
+            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .double(v)))
         case .histogram(let count, let sum, let min, let max, let buckets):
             return .histogram(HistogramPoint(
-                attributes: attributes, startTimeUnixNano: start, timeUnixNano: end,
-                count: state?.count.map { UInt64($0) } ?? count, sum: state?.sum ?? sum,
-                bucketCounts: state?.bucketCounts?.map { UInt64($0) } ?? buckets,
-                explicitBounds: metric.histogramBounds, min: min, max: max))
+                attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, count: count, sum: sum,
+                bucketCounts: buckets, explicitBounds: metric.histogramBounds, min: min, max: max))
         case .summary(let count, let sum, let quantiles):
             return .summary(SummaryPoint(
-                attributes: attributes, startTimeUnixNano: start, timeUnixNano: end,
-                count: state?.count.map { UInt64($0) } ?? count, sum: state?.sum ?? sum,
+                attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, count: count, sum: sum,
                 quantiles: zip(metric.summaryQuantiles, quantiles).map { SummaryPoint.Quantile(quantile: $0, value: $1) }))
         }
     }
 
-    /// The series states changed since the last call, to commit with the batch.
-    package func takeChanges() -> [SeriesState] {
-        defer { changed.removeAll() }
-        return changed.sorted().compactMap { states[$0] }
+    /// The points of a bucket read from the result, in metric order (the state updated).
+    package func points(of bucket: ResultBucket, metrics: [MetricMapping], step: Int64) throws(BridgeError) -> [EmittedPoint] {
+        let end = bucket.start + step
+        var points: [EmittedPoint] = []
+        points.reserveCapacity(bucket.observations.count)
+        for o in bucket.observations {
+            let e = try emission(o.series, mapping: metrics[o.series.metric], bucketStart: bucket.start, bucketEnd: end, observation: o.observation)
+            points.append(EmittedPoint(series: o.series, start: e.start, value: e.value))
+        }
+        return BucketPoints.inMetricOrder(points)
     }
 
+    /// The series states changed since the last call, to commit with the batch.
+    package func takeChanges() -> [SeriesState] {
+        defer {
+            changed.removeAll(keepingCapacity: true)
+            generation += 1
+        }
+        return changed.compactMap(\.state)
+    }
+}
+
+/// What a series exports for one bucket: the point's start time and value.
+package struct Emission: Equatable {
+    package var start: UInt64
+    package var value: Observation
 }
 
 extension MetricMapping {

@@ -197,6 +197,7 @@ func encode() throws {
 switch CommandLine.arguments.dropFirst().first {
 case "formats": try formats()
 case "encode": try encode()
+case "pipeline": try pipelineBench()
 default:
     print("usage: otel-bridge-bench formats --clickhouse URL [--rows N] | encode [--points N] [--batch N]")
     exit(2)

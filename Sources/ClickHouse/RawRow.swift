@@ -1,0 +1,121 @@
+/// A row's bytes as `RowBinaryWithNamesAndTypes` encodes them, and where each column's value
+/// lies in them: what a reader identifies a row's attribute values by, without decoding them
+/// (two values are equal exactly when their encodings are, and the encodings are
+/// self-delimiting, so the bytes of several columns taken together identify them all).
+public struct RawRow: Sendable {
+    /// The row's bytes (a copy, valid until the next row is read into it).
+    public internal(set) var bytes: [UInt8] = []
+    /// The end of each column's value in `bytes`; a column starts where the previous one ends.
+    public internal(set) var ends: [Int] = []
+
+    public init() {}
+
+    @inline(__always)
+    public func start(of column: Int) -> Int { column == 0 ? 0 : ends[column - 1] }
+
+    /// The value of `column`, decoded from its bytes (for a column the row was not decoding).
+    public func value(of column: Int, type: ClickHouseType) -> ClickHouseValue {
+        let start = start(of: column), end = ends[column]
+        return bytes.withUnsafeBytes { raw in
+            var reader = RowBinary.Reader(bytes: UnsafeRawBufferPointer(rebasing: raw[..<end]), offset: start, limits: RowBinaryDecoder.Limits())
+            // The bytes were checked when the row was read: decoding them again cannot fail.
+            return (try? RowBinary.decode(type, &reader)) ?? .null
+        }
+    }
+}
+
+extension RowBinary {
+    /// The encoded size of a value of `type` when it does not depend on the value.
+    static func fixedSize(_ type: ClickHouseType) -> Int? {
+        switch type {
+        case .uint8, .int8, .bool, .enum8: 1
+        case .uint16, .int16, .date, .enum16: 2
+        case .uint32, .int32, .float32, .date32, .dateTime, .ipv4: 4
+        case .uint64, .int64, .float64, .dateTime64: 8
+        case .uuid, .ipv6: 16
+        case .decimal(let width, _): width
+        case .fixedString(let n): n >= 0 ? n : nil
+        case .nothing: 0
+        default: nil
+        }
+    }
+
+    /// Steps over one value of `type`, with the checks and limits of ``decode(_:_:)`` (lengths,
+    /// counts, the row's budgets); the value itself is not built.
+    static func skip(_ type: ClickHouseType, _ r: inout Reader) throws(RowBinaryFailure) {
+        try r.spendValue()
+        if let size = fixedSize(type) {
+            if case .fixedString = type, size > r.limits.maxValueBytes {
+                throw .invalid("a value of \(size) bytes (the limit is \(r.limits.maxValueBytes))")
+            }
+            try r.require(size)
+            r.offset += size
+            return
+        }
+        switch type {
+        case .string:
+            let n = try r.length()
+            try r.require(n)
+            r.offset += n
+        case .fixedString(let n):
+            throw .invalid("FixedString(\(n))")
+        case .nullable(let inner):
+            if try r.load(UInt8.self) != 0 { return }
+            try skip(inner, &r)
+        case .array(let inner):
+            let count = try r.count(of: inner.minimumEncodedSize)
+            for _ in 0..<count { try skip(inner, &r) }
+        case .tuple(let types):
+            for t in types { try skip(t, &r) }
+        case .map(let k, let v):
+            let count = try r.count(of: k.minimumEncodedSize + v.minimumEncodedSize)
+            guard count <= r.valuesLeft / 2 else { throw .invalid("a map of \(count) entries, more values than a row may hold") }
+            for _ in 0..<count {
+                try skip(k, &r)
+                try skip(v, &r)
+            }
+        default:
+            // Every other type has a fixed size.
+            throw .invalid("cannot step over a value of type \(type)")
+        }
+    }
+}
+
+extension RowBinaryDecoder {
+    /// Reads the next row: the columns `decode` marks are decoded into `row` (resized to the
+    /// column count; the others keep what they held), and every column's bytes are located in
+    /// `raw`. `false` means more bytes are needed.
+    public mutating func decodeRow(into row: inout [ClickHouseValue], raw: inout RawRow, decode: [Bool], rowNumber: Int) throws(ClickHouseError) -> Bool {
+        guard let columns, position < buffer.count else { return false }
+        if row.count != columns.count { row = Array(repeating: .null, count: columns.count) }
+        if raw.ends.count != columns.count { raw.ends = Array(repeating: 0, count: columns.count) }
+        precondition(decode.count == columns.count, "decode marks \(decode.count) columns of \(columns.count)")
+        let start = position
+        let limits = self.limits
+        let result = buffer.withUnsafeBytes { bytes in
+            Result { () throws(RowBinaryFailure) -> Int in
+                var reader = RowBinary.Reader(bytes: bytes, offset: start, limits: limits)
+                for i in 0..<columns.count {
+                    if decode[i] {
+                        row[i] = try RowBinary.decode(columns[i].type, &reader)
+                    } else {
+                        try RowBinary.skip(columns[i].type, &reader)
+                    }
+                    raw.ends[i] = reader.offset - start
+                }
+                return reader.offset
+            }
+        }
+        switch result {
+        case .success(let end):
+            raw.bytes.removeAll(keepingCapacity: true)
+            raw.bytes.append(contentsOf: buffer[start..<end])
+            position = end
+            return true
+        case .failure(.invalid(let why)):
+            throw ClickHouseError(code: .decoding, message: "row \(rowNumber): \(why)")
+        case .failure(.underflow):
+            return false
+        }
+    }
+}
