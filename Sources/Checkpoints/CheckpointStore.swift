@@ -449,7 +449,8 @@ public final class CheckpointStore {
     }
 
     /// One statement for all rows: each column goes as one array parameter and `unnest` zips them
-    /// back into rows. `bucket_counts` travels as text (`{1,2}`) per row, since a two-dimensional
+    /// back into rows. A series' attributes are its identity: written when its row is inserted,
+    /// never changed after (a state whose `attributesJSON` is empty updates a stored row). `bucket_counts` travels as text (`{1,2}`) per row, since a two-dimensional
     /// array cannot hold rows of different lengths.
     private func upsert(_ series: [SeriesState], pipeline: String) throws {
         try self.connection.execute(
@@ -457,14 +458,13 @@ public final class CheckpointStore {
             INSERT INTO otel_bridge.series_state AS s
                 (pipeline, metric, series_id, attributes, start_time, last_bucket_end,
                  int_total, double_total, count, sum, bucket_counts)
-            SELECT $1, u.metric, u.series_id, u.attributes::jsonb, u.start_time, u.last_bucket_end,
+            SELECT $1, u.metric, u.series_id, COALESCE(NULLIF(u.attributes, '')::jsonb, '{}'::jsonb), u.start_time, u.last_bucket_end,
                    u.int_total, u.double_total, u.count, u.sum, u.bucket_counts::bigint[]
             FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
                         $7::bigint[], $8::float8[], $9::bigint[], $10::float8[], $11::text[])
                 AS u(metric, series_id, attributes, start_time, last_bucket_end,
                      int_total, double_total, count, sum, bucket_counts)
             ON CONFLICT (pipeline, metric, series_id) DO UPDATE SET
-                attributes = excluded.attributes,
                 start_time = excluded.start_time,
                 last_bucket_end = excluded.last_bucket_end,
                 int_total = excluded.int_total,

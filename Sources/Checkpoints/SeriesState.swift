@@ -17,7 +17,8 @@ public struct SeriesState: Sendable, Equatable {
     public var seriesID: String
     /// The series' attributes as a JSON object, for operators reading the table (stored as
     /// `jsonb`; values are shown escaped and shortened, so any value can be stored: the
-    /// identity is ``seriesID``).
+    /// identity is ``seriesID``). Empty in a state that updates a row already stored: the
+    /// attributes of a stored series never change.
     public var attributesJSON: String
     /// Start of the first bucket in which the series appeared: its `start_time_unix_nano`.
     public var startTime: UTCInstant

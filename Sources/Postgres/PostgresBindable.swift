@@ -55,15 +55,17 @@ extension String: PostgresBindable, PostgresArrayElement {
     public var postgresType: PostgresDataType { .unspecified }
 
     public var postgresArrayElementText: String? {
-        var quoted = "\""
-        for character in self.unicodeScalars {
-            if character == "\"" || character == "\\" {
-                quoted.unicodeScalars.append("\\")
-            }
-            quoted.unicodeScalars.append(character)
+        // Byte by byte: '"' and '\\' never occur inside a multi-byte UTF-8 sequence.
+        let utf8 = self.utf8
+        guard utf8.contains(where: { $0 == 0x22 || $0 == 0x5C }) else { return "\"" + self + "\"" }
+        var quoted: [UInt8] = [0x22]
+        quoted.reserveCapacity(utf8.count + 16)
+        for byte in utf8 {
+            if byte == 0x22 || byte == 0x5C { quoted.append(0x5C) }
+            quoted.append(byte)
         }
-        quoted += "\""
-        return quoted
+        quoted.append(0x22)
+        return String(decoding: quoted, as: UTF8.self)
     }
 
     public static var postgresArrayType: PostgresDataType { .textArray }

@@ -297,7 +297,14 @@ package struct PassMachine: Sendable {
         if ack.rejected > 0 || ack.message != nil { commit.rejectionMessage = ack.message ?? "\(ack.rejected) points rejected" }
         // The latest state of every series the buckets changed.
         var latest: [SeriesRef: SeriesState] = [:]
-        for bucket in buckets { for state in bucket.changes { latest[SeriesRef(state)] = state } }
+        for bucket in buckets {
+            for var state in bucket.changes {
+                let ref = SeriesRef(state)
+                // A series new in the batch keeps the attributes its first change carried.
+                if state.attributesJSON.isEmpty, let earlier = latest[ref] { state.attributesJSON = earlier.attributesJSON }
+                latest[ref] = state
+            }
+        }
         commit.series = latest.keys.sorted().map { latest[$0]! }
         commit.seriesOverflowed = buckets.reduce(0) { $0 + $1.overflowed }
         if digestFrom != .max {

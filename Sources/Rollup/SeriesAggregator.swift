@@ -160,7 +160,8 @@ package final class SeriesAggregator: SeriesAdmission {
                     return false
                 }
             }
-            if let state = try source.load(metric: metric, ids: [seriesID]).first {
+            if var state = try source.load(metric: metric, ids: [seriesID]).first {
+                state.attributesJSON = ""  // stored: its commits update the row
                 series.state = state
                 series.lookedUp = true
                 return true
@@ -322,7 +323,10 @@ package final class SeriesAggregator: SeriesAdmission {
             changed.removeAll(keepingCapacity: true)
             generation += 1
         }
-        return changed.compactMap(\.state)
+        return changed.compactMap { series in
+            defer { series.state?.attributesJSON = "" }  // its first commit inserts the row; later ones update it
+            return series.state
+        }
     }
 }
 

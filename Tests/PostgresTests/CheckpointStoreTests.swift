@@ -183,6 +183,23 @@ struct CheckpointStoreTests {
         }
     }
 
+    @Test("a series' attributes are written with its row and kept: a later state with no attributes updates only its totals")
+    func attributesWrittenOnce() throws {
+        try self.withStore { store in
+            try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
+            let runID = try store.startRun(pipeline: "p", windowStart: self.t0)
+            let t1 = self.t0.adding(seconds: 60), t2 = t1.adding(seconds: 60)
+            let first = self.series("portkey.requests", "a", total: 1, end: t1)
+            try store.commitBatch(pipeline: "p", runID: runID, newWatermark: t1, rowsRead: 1, pointsExported: 1, pointsRejected: 0, series: [first])
+            var later = self.series("portkey.requests", "a", total: 7, end: t2)
+            later.attributesJSON = ""
+            try store.commitBatch(pipeline: "p", runID: runID, newWatermark: t2, rowsRead: 1, pointsExported: 1, pointsRejected: 0, series: [later])
+            var expected = later
+            expected.attributesJSON = first.attributesJSON
+            #expect(try store.loadSeries(pipeline: "p") == [expected])
+        }
+    }
+
     @Test func failedCommitMovesNothing() throws {
         try self.withStore { store in
             try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)

@@ -175,6 +175,22 @@ struct PassMachineTests {
         #expect(machine.pointsRejected == 1)
     }
 
+    @Test("a series new in a batch keeps the attributes of its first change when later changes carry none")
+    func attributesOfNewSeries() {
+        func state(_ json: String, end m: Int64, total: Int64) -> SeriesState {
+            SeriesState(metric: "m", seriesID: "a", attributesJSON: json, startTime: UTCInstant(unixNanoseconds: T),
+                        lastBucketEnd: UTCInstant(unixNanoseconds: T + m * Self.minute), intTotal: total)
+        }
+        var b0 = Self.bucket(0, points: 1)
+        b0.changes = [state(#"{"k":"v"}"#, end: 1, total: 1)]
+        var b1 = Self.bucket(1, points: 1)
+        b1.changes = [state("", end: 2, total: 3)]
+        var machine = PassMachine(settings: Self.settings(), watermark: T, now: T + 4 * Self.minute)
+        let commit = Self.commits(Self.run(&machine, buckets: [b0, b1]))
+        #expect(commit.count == 1)
+        #expect(commit[0].series == [state(#"{"k":"v"}"#, end: 2, total: 3)])
+    }
+
     @Test("the late-data check compares the stored digests of earlier passes with what the buckets hold now")
     func lateData() {
         // Watermark T+10min at now T+12min, check 5 min: buckets [T+7min, T+10min) were
