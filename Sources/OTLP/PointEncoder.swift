@@ -124,13 +124,14 @@ public struct BucketWriter: Sendable {
         // start_time_unix_nano = 2, time_unix_nano = 3 (fixed64, omitted when 0); as_double = 4 or
         // as_int = 6 (a oneof: always written); attributes = 7.
         let body = (start != 0 ? 9 : 0) + (end != 0 ? 9 : 0) + 9 + attributes.protobuf.count
-        open(metric, body: body)
-        if start != 0 { field64(0x11, start) }
-        if end != 0 { field64(0x19, end) }
+        var head = open(metric, body: body)
+        if start != 0 { head.fixed64(0x11, start) }
+        if end != 0 { head.fixed64(0x19, end) }
         switch value {
-        case .double(let d): field64(0x21, d.bitPattern)
-        case .int(let i): field64(0x31, UInt64(bitPattern: i))
+        case .double(let d): head.fixed64(0x21, d.bitPattern)
+        case .int(let i): head.fixed64(0x31, UInt64(bitPattern: i))
         }
+        head.append(to: &slotBytes)
         slotBytes.append(contentsOf: attributes.protobuf)
     }
 
@@ -149,24 +150,27 @@ public struct BucketWriter: Sendable {
         var body = (start != 0 ? 9 : 0) + (end != 0 ? 9 : 0) + (count != 0 ? 9 : 0) + (sum != nil ? 9 : 0)
         body += packed(bucketCounts.count) + packed(explicitBounds.count) + attributes.protobuf.count
         body += (min != nil ? 9 : 0) + (max != nil ? 9 : 0)
-        open(metric, body: body)
-        if start != 0 { field64(0x11, start) }
-        if end != 0 { field64(0x19, end) }
-        if count != 0 { field64(0x21, count) }
-        if let sum { field64(0x29, sum.bitPattern) }
+        var head = open(metric, body: body)
+        if start != 0 { head.fixed64(0x11, start) }
+        if end != 0 { head.fixed64(0x19, end) }
+        if count != 0 { head.fixed64(0x21, count) }
+        if let sum { head.fixed64(0x29, sum.bitPattern) }
+        head.append(to: &slotBytes)
         if !bucketCounts.isEmpty {
             slotBytes.append(0x32)
             slotBytes.appendVarint(8 * bucketCounts.count)
-            for c in bucketCounts { slotBytes.appendFixed64(c) }
+            slotBytes.appendFixed64s(bucketCounts)
         }
         if !explicitBounds.isEmpty {
             slotBytes.append(0x3A)
             slotBytes.appendVarint(8 * explicitBounds.count)
-            for b in explicitBounds { slotBytes.appendFixed64(b.bitPattern) }
+            slotBytes.appendFixed64s(explicitBounds)
         }
         slotBytes.append(contentsOf: attributes.protobuf)
-        if let min { field64(0x59, min.bitPattern) }
-        if let max { field64(0x61, max.bitPattern) }
+        var tail = FieldBuffer()
+        if let min { tail.fixed64(0x59, min.bitPattern) }
+        if let max { tail.fixed64(0x61, max.bitPattern) }
+        tail.append(to: &slotBytes)
     }
 
     public mutating func summary(metric: Int, attributes: EncodedAttributes, start: UInt64, end: UInt64, count: UInt64, sum: Double,
@@ -186,16 +190,19 @@ public struct BucketWriter: Sendable {
         var body = (start != 0 ? 9 : 0) + (end != 0 ? 9 : 0) + (count != 0 ? 9 : 0) + (sum.bitPattern != 0 ? 9 : 0)
         for q in quantiles { body += 2 + size(q) }
         body += attributes.protobuf.count
-        open(metric, body: body)
-        if start != 0 { field64(0x11, start) }
-        if end != 0 { field64(0x19, end) }
-        if count != 0 { field64(0x21, count) }
-        if sum.bitPattern != 0 { field64(0x29, sum.bitPattern) }
+        var head = open(metric, body: body)
+        if start != 0 { head.fixed64(0x11, start) }
+        if end != 0 { head.fixed64(0x19, end) }
+        if count != 0 { head.fixed64(0x21, count) }
+        if sum.bitPattern != 0 { head.fixed64(0x29, sum.bitPattern) }
+        head.append(to: &slotBytes)
         for q in quantiles {
-            slotBytes.append(0x32)
-            slotBytes.append(UInt8(size(q)))  // at most 18: one varint byte
-            if q.quantile.bitPattern != 0 { field64(0x09, q.quantile.bitPattern) }
-            if q.value.bitPattern != 0 { field64(0x11, q.value.bitPattern) }
+            var field = FieldBuffer()
+            field.byte(0x32)
+            field.byte(UInt8(size(q)))  // at most 18: one varint byte
+            if q.quantile.bitPattern != 0 { field.fixed64(0x09, q.quantile.bitPattern) }
+            if q.value.bitPattern != 0 { field.fixed64(0x11, q.value.bitPattern) }
+            field.append(to: &slotBytes)
         }
         slotBytes.append(contentsOf: attributes.protobuf)
     }
@@ -212,8 +219,9 @@ public struct BucketWriter: Sendable {
 
     // MARK: - Slots and parts
 
+    @inline(__always)
     private func check(_ metric: Int, _ kind: PointKind, _ attributes: EncodedAttributes) {
-        precondition(writer.metrics.indices.contains(metric), "no metric \(metric)")
+        precondition(metric >= 0 && metric < writer.pointKinds.count, "no metric \(metric)")
         precondition(metric >= lastMetric, "points must come in increasing metric order: \(metric) after \(lastMetric)")
         precondition(writer.pointKinds[metric] == kind, "metric \(metric) does not hold \(kind) points")
         precondition(attributes.protobuf.first.map { $0 == kind.attributesTag } ?? true,
@@ -250,16 +258,15 @@ public struct BucketWriter: Sendable {
         slotPoints = 0
     }
 
-    /// Opens a protobuf point of `body` bytes: `data_points = 1`, length-delimited.
-    private mutating func open(_ metric: Int, body: Int) {
+    /// Opens a protobuf point of `body` bytes: its `data_points = 1` tag and length, to which the
+    /// caller adds the point's first fields before appending it.
+    @inline(__always)
+    private mutating func open(_ metric: Int, body: Int) -> FieldBuffer {
         reserve(metric, framed: 1 + ProtobufWire.varintSize(body) + body)
-        slotBytes.append(0x0A)
-        slotBytes.appendVarint(body)
-    }
-
-    private mutating func field64(_ tag: UInt8, _ value: UInt64) {
-        slotBytes.append(tag)
-        slotBytes.appendFixed64(value)
+        var head = FieldBuffer()
+        head.byte(0x0A)
+        head.varint(UInt64(body))
+        return head
     }
 
     private mutating func json(_ metric: Int, _ message: some SwiftProtobuf.Message) {
@@ -278,6 +285,49 @@ public struct BucketWriter: Sendable {
 
 // MARK: - Protobuf wire format
 
+/// Up to 48 bytes of fields built on the stack and appended in one copy: a point's tag, length and
+/// fixed fields (at most 1 + 10 + 4 × 9 bytes).
+struct FieldBuffer {
+    private var storage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+    private var count = 0
+
+    @inline(__always)
+    mutating func byte(_ b: UInt8) {
+        let i = count
+        withUnsafeMutableBytes(of: &storage) { $0[i] = b }
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func varint(_ v: UInt64) {
+        var v = v
+        while v >= 0x80 {
+            byte(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        byte(UInt8(v))
+    }
+
+    /// A tag and 8 bytes, little-endian (fixed64, sfixed64 and double fields).
+    @inline(__always)
+    mutating func fixed64(_ tag: UInt8, _ v: UInt64) {
+        let i = count
+        precondition(i + 9 <= 48)
+        withUnsafeMutableBytes(of: &storage) {
+            $0[i] = tag
+            $0.storeBytes(of: v.littleEndian, toByteOffset: i + 1, as: UInt64.self)
+        }
+        count += 9
+    }
+
+    @inline(__always)
+    func append(to out: inout [UInt8]) {
+        var storage = storage
+        let n = count
+        withUnsafeBytes(of: &storage) { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+    }
+}
+
 enum ProtobufWire {
     static func varintSize(_ v: Int) -> Int { MetricRequestWriter.varintSize(UInt64(v)) }
     static func varintSize(_ v: UInt64) -> Int { MetricRequestWriter.varintSize(v) }
@@ -295,6 +345,17 @@ extension [UInt8] {
             v >>= 7
         }
         append(UInt8(v))
+    }
+
+    /// Packed fixed64 or double values: 8 bytes each, little-endian.
+    @inline(__always)
+    mutating func appendFixed64s<T: BitwiseCopyable>(_ values: [T]) {
+        precondition(MemoryLayout<T>.size == 8)
+        #if _endian(little)
+        values.withUnsafeBytes { append(contentsOf: $0) }
+        #else
+        for v in values { Swift.withUnsafeBytes(of: v) { append(contentsOf: $0.reversed()) } }
+        #endif
     }
 
     /// 8 bytes, little-endian (fixed64, sfixed64 and double fields).
