@@ -79,7 +79,7 @@ def first_difference(a, b, path="request"):
 
 def main(args):
     if not args or len(args) % 2:
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+        print("usage: compare_otlp_decode.py NEW REFERENCE [NEW REFERENCE ...]", file=sys.stderr)
         return 2
     for new_path, ref_path in zip(args[0::2], args[1::2]):
         new, ref = decode(new_path), decode(ref_path)

@@ -40,7 +40,8 @@ public struct EncodedPoints: Sendable, Equatable {
 /// known (``assemble(_:)``): no request is encoded twice, and a request's size is known before
 /// it is written, so batches are cut to the byte limit before anything is sent. The result is
 /// byte for byte what ``SwiftProtobufMetricsEncoder`` gives for the same points (tested), in
-/// protobuf and in OTLP/JSON.
+/// protobuf and in OTLP/JSON. In protobuf the points are written directly, without messages
+/// (``BucketWriter``), each series' attributes encoded once (``encodedAttributes(_:metric:)``).
 public struct MetricRequestWriter: Sendable {
     public let wireProtocol: OTLPExporterConfiguration.WireProtocol
     /// The pipeline's metrics: names, descriptions, units and kinds (their points are ignored).

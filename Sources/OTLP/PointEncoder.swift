@@ -108,6 +108,8 @@ public struct BucketWriter: Sendable {
     private var slotMetric = -1
     private var slotBytes: [UInt8] = []
     private var slotPoints = 0
+    /// The size of the last slot closed, at most 1 MiB: the capacity a new slot starts with.
+    private var lastSlotSize = 0
     private var lastMetric = 0
 
     init(writer: MetricRequestWriter, budget: Int) {
@@ -115,6 +117,8 @@ public struct BucketWriter: Sendable {
         self.budget = budget
     }
 
+    /// Adds a Sum or Gauge point of metric `metric`; `attributes` from
+    /// ``MetricRequestWriter/encodedAttributes(_:metric:)`` for a metric of the same kind.
     public mutating func number(metric: Int, attributes: EncodedAttributes, start: UInt64, end: UInt64, value: NumberPoint.Value) {
         check(metric, .number, attributes)
         guard writer.wireProtocol == .httpProtobuf else {
@@ -135,6 +139,7 @@ public struct BucketWriter: Sendable {
         slotBytes.append(contentsOf: attributes.protobuf)
     }
 
+    /// Adds a Histogram point of metric `metric`; `sum`, `min` and `max` are written when set.
     public mutating func histogram(metric: Int, attributes: EncodedAttributes, start: UInt64, end: UInt64, count: UInt64, sum: Double?,
                                    bucketCounts: [UInt64], explicitBounds: [Double], min: Double?, max: Double?) {
         check(metric, .histogram, attributes)
@@ -173,6 +178,7 @@ public struct BucketWriter: Sendable {
         tail.append(to: &slotBytes)
     }
 
+    /// Adds a Summary point of metric `metric`.
     public mutating func summary(metric: Int, attributes: EncodedAttributes, start: UInt64, end: UInt64, count: UInt64, sum: Double,
                                  quantiles: [SummaryPoint.Quantile]) {
         check(metric, .summary, attributes)
@@ -207,6 +213,8 @@ public struct BucketWriter: Sendable {
         slotBytes.append(contentsOf: attributes.protobuf)
     }
 
+    /// The bucket's parts, as ``MetricRequestWriter/encode(_:budget:)`` returns them (none without
+    /// points). The writer is empty again afterwards.
     public mutating func finish() -> [EncodedPoints] {
         closeSlot()
         if part.pointCount > 0 { parts.append(part) }
@@ -241,6 +249,8 @@ public struct BucketWriter: Sendable {
         if slotMetric != metric {
             closeSlot()
             slotMetric = metric
+            // The last slot's size: a good guess when a metric's points go on in a new part.
+            slotBytes.reserveCapacity(lastSlotSize)
             part.byteCount += writer.slotOverhead[metric]
         }
         slotPoints += 1
@@ -251,10 +261,9 @@ public struct BucketWriter: Sendable {
     private mutating func closeSlot() {
         guard slotMetric >= 0 else { return }
         part.slots.append(EncodedPoints.Slot(metric: slotMetric, bytes: slotBytes, pointCount: slotPoints))
-        let capacity = slotBytes.count
+        lastSlotSize = Swift.min(slotBytes.count, 1 << 20)
         slotMetric = -1
         slotBytes = []
-        slotBytes.reserveCapacity(Swift.min(capacity, 1 << 20))
         slotPoints = 0
     }
 
