@@ -210,10 +210,9 @@ func encode() throws {
         print(String(format: "  %.3f s, %.0f points/s, %.1f bytes/point, peak RSS %.0f MiB", seconds, Double(total) / seconds,
                      Double(written) / Double(total), peakRSSMiB()))
     }
-    // Mind the allocator: on a fresh heap glibc hands the megabyte-sized buffers of each batch
-    // back to the kernel and faults new pages in for the next, which costs more than the encoding
-    // (MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=1073741824 keep them). Measured after
-    // the reference above, the heap is already grown.
+    // Mind the allocator: a stray megabyte-sized allocation per batch is enough for glibc to hand
+    // memory back to the kernel and fault fresh pages in for the next batch, which costs several
+    // times the encoding (`perf stat -e page-faults`; MALLOC_TRIM_THRESHOLD_=1073741824 rules it out).
     measureWriter("after the reference")
 }
 
