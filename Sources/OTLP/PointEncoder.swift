@@ -234,6 +234,8 @@ public struct BucketWriter: Sendable {
         precondition(writer.pointKinds[metric] == kind, "metric \(metric) does not hold \(kind) points")
         precondition(attributes.protobuf.first.map { $0 == kind.attributesTag } ?? true,
                      "attributes encoded for another kind of metric than \(metric)")
+        precondition(writer.wireProtocol != .httpProtobuf || attributes.protobuf.isEmpty == attributes.attributes.isEmpty,
+                     "attributes encoded by a writer of another wire protocol")
     }
 
     /// Makes room for a point that adds `framed` bytes to its slot: cuts the part first if the
