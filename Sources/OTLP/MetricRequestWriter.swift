@@ -40,7 +40,8 @@ public struct EncodedPoints: Sendable, Equatable {
 /// known (``assemble(_:)``): no request is encoded twice, and a request's size is known before
 /// it is written, so batches are cut to the byte limit before anything is sent. The result is
 /// byte for byte what ``SwiftProtobufMetricsEncoder`` gives for the same points (tested), in
-/// protobuf and in OTLP/JSON.
+/// protobuf and in OTLP/JSON. In protobuf the points are written directly, without messages
+/// (``BucketWriter``), each series' attributes encoded once (``encodedAttributes(_:metric:)``).
 public struct MetricRequestWriter: Sendable {
     public let wireProtocol: OTLPExporterConfiguration.WireProtocol
     /// The pipeline's metrics: names, descriptions, units and kinds (their points are ignored).
@@ -51,6 +52,8 @@ public struct MetricRequestWriter: Sendable {
     public let overhead: Int
     /// Per metric: an upper bound of its header, length prefixes and data fields in a request.
     let slotOverhead: [Int]
+    /// Per metric: the kind of its points.
+    let pointKinds: [PointKind]
 
     private let resourceBytes: [UInt8]
     private let scopeBytes: [UInt8]
@@ -62,6 +65,7 @@ public struct MetricRequestWriter: Sendable {
                 wireProtocol: OTLPExporterConfiguration.WireProtocol) throws {
         self.wireProtocol = wireProtocol
         self.metrics = metrics
+        pointKinds = metrics.map { PointKind($0.data) }
         var r = Opentelemetry_Proto_Resource_V1_Resource()
         r.attributes = resource.map(\.proto)
         var s = Opentelemetry_Proto_Common_V1_InstrumentationScope()
@@ -117,54 +121,33 @@ public struct MetricRequestWriter: Sendable {
     /// Encodes one bucket's points (`metric` indexes ``metrics``; the data's kind must be that
     /// metric's), cut into parts of at most `budget` bytes; usually one part. A point larger than
     /// `budget` is a part of its own: the receiver decides.
+    ///
+    /// The points go through a ``BucketWriter``, each with its attributes encoded on the spot; a
+    /// caller that knows its series encodes their attributes once and feeds the writer itself.
     public func encode(_ points: [(metric: Int, data: MetricData)], budget: Int) throws -> [EncodedPoints] {
-        var parts: [EncodedPoints] = []
-        var part = EncodedPoints()
-        func add(_ metric: Int, _ body: [UInt8]) {
-            let framed: Int
-            switch wireProtocol {
-            case .httpProtobuf: framed = 1 + Self.varintSize(UInt64(body.count)) + body.count
-            case .httpJSON: framed = body.count + 1  // and a comma
-            }
-            let header = part.slots.last?.metric == metric ? 0 : slotOverhead[metric]
-            if part.pointCount > 0 && part.byteCount + header + framed > budget {
-                parts.append(part)
-                part = EncodedPoints()
-            }
-            if part.slots.last?.metric != metric {
-                part.slots.append(EncodedPoints.Slot(metric: metric, bytes: [], pointCount: 0))
-                part.byteCount += slotOverhead[metric]
-            }
-            let i = part.slots.count - 1
-            switch wireProtocol {
-            case .httpProtobuf:
-                part.slots[i].bytes.append(0x0A)  // data_points = 1, length-delimited
-                Self.appendVarint(UInt64(body.count), to: &part.slots[i].bytes)
-            case .httpJSON:
-                if part.slots[i].pointCount > 0 { part.slots[i].bytes.append(UInt8(ascii: ",")) }
-            }
-            part.slots[i].bytes.append(contentsOf: body)
-            part.slots[i].pointCount += 1
-            part.pointCount += 1
-            part.byteCount += framed
-        }
+        var bucket = bucket(budget: budget)
         for (metric, data) in points.sorted(by: { $0.metric < $1.metric }) {
             precondition(metrics.indices.contains(metric), "no metric \(metric)")
             switch data {
-            case .sum(_, _, let ps), .gauge(let ps): for p in ps { add(metric, try bytes(p.proto)) }
-            case .histogram(_, let ps): for p in ps { add(metric, try bytes(p.proto)) }
-            case .summary(let ps): for p in ps { add(metric, try bytes(p.proto)) }
+            case .sum(_, _, let ps), .gauge(let ps):
+                for p in ps {
+                    bucket.number(metric: metric, attributes: encodedAttributes(p.attributes, metric: metric),
+                                  start: p.startTimeUnixNano, end: p.timeUnixNano, value: p.value)
+                }
+            case .histogram(_, let ps):
+                for p in ps {
+                    bucket.histogram(metric: metric, attributes: encodedAttributes(p.attributes, metric: metric),
+                                     start: p.startTimeUnixNano, end: p.timeUnixNano, count: p.count, sum: p.sum,
+                                     bucketCounts: p.bucketCounts, explicitBounds: p.explicitBounds, min: p.min, max: p.max)
+                }
+            case .summary(let ps):
+                for p in ps {
+                    bucket.summary(metric: metric, attributes: encodedAttributes(p.attributes, metric: metric),
+                                   start: p.startTimeUnixNano, end: p.timeUnixNano, count: p.count, sum: p.sum, quantiles: p.quantiles)
+                }
             }
         }
-        if part.pointCount > 0 { parts.append(part) }
-        return parts
-    }
-
-    private func bytes(_ message: some SwiftProtobuf.Message) throws -> [UInt8] {
-        switch wireProtocol {
-        case .httpProtobuf: try message.serializedBytes()
-        case .httpJSON: try message.jsonUTF8Bytes(options: Self.jsonOptions)
-        }
+        return bucket.finish()
     }
 
     // MARK: - Requests
