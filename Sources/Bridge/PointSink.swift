@@ -32,11 +32,7 @@ final class OTLPSink: PointSink {
     var requestOverhead: Int { writer.overhead }
 
     func encode(_ points: [EmittedPoint], end: UInt64, budget: Int) throws(BridgeError) -> [EncodedPoints] {
-        do {
-            return try writer.encode(points, end: end, pipeline: pipeline, budget: budget)
-        } catch {
-            throw BridgeError(.export, "cannot encode the batch: \(error)", pipeline: pipeline.name, underlying: error)
-        }
+        writer.encode(points, end: end, pipeline: pipeline, budget: budget)
     }
 
     func send(_ requests: [[EncodedPoints]]) throws(BridgeError) -> ExportAcknowledgement {

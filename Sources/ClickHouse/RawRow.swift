@@ -81,6 +81,25 @@ extension RowBinary {
     }
 }
 
+extension RowBinary {
+    /// How a column's value is stepped over, decided once per result.
+    enum Step {
+        case fixed(Int)
+        case string
+        case other
+
+        init(_ type: ClickHouseType, limits: RowBinaryDecoder.Limits) {
+            if case .string = type {
+                self = .string
+            } else if let size = RowBinary.fixedSize(type), size <= limits.maxValueBytes {
+                self = .fixed(size)
+            } else {
+                self = .other  // nested types, and a FixedString over the value limit (skip fails it)
+            }
+        }
+    }
+}
+
 extension RowBinaryDecoder {
     /// Reads the next row: the columns `decode` marks are decoded into `row` (resized to the
     /// column count; the others keep what they held), and every column's bytes are located in
@@ -92,6 +111,8 @@ extension RowBinaryDecoder {
         precondition(decode.count == columns.count, "decode marks \(decode.count) columns of \(columns.count)")
         let start = position
         let limits = self.limits
+        if steps.count != columns.count { steps = columns.map { RowBinary.Step($0.type, limits: limits) } }
+        let steps = self.steps
         let result = buffer.withUnsafeBytes { bytes in
             Result { () throws(RowBinaryFailure) -> Int in
                 var reader = RowBinary.Reader(bytes: bytes, offset: start, limits: limits)
@@ -99,7 +120,19 @@ extension RowBinaryDecoder {
                     if decode[i] {
                         row[i] = try RowBinary.decode(columns[i].type, &reader)
                     } else {
-                        try RowBinary.skip(columns[i].type, &reader)
+                        switch steps[i] {
+                        case .fixed(let size):
+                            try reader.spendValue()
+                            try reader.require(size)
+                            reader.offset += size
+                        case .string:
+                            try reader.spendValue()
+                            let n = try reader.length()
+                            try reader.require(n)
+                            reader.offset += n
+                        case .other:
+                            try RowBinary.skip(columns[i].type, &reader)
+                        }
                     }
                     raw.ends[i] = reader.offset - start
                 }

@@ -249,6 +249,8 @@ public struct RowBinaryDecoder {
     public let limits: Limits
     var buffer: [UInt8] = []
     var position = 0
+    /// Per column, how the raw path steps over it (``RowBinary/Step``).
+    var steps: [RowBinary.Step] = []
 
     public init(limits: Limits = Limits()) {
         self.limits = limits

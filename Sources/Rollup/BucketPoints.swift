@@ -67,9 +67,34 @@ package struct EmittedPoint {
 
 extension MetricRequestWriter {
     /// One bucket's points (in metric order, all ending at `end`), encoded once in parts of at
-    /// most `budget` bytes: each series' attributes are encoded on its first point and copied
-    /// into the others.
-    package func encode(_ points: [EmittedPoint], end: UInt64, pipeline: PipelineConfiguration, budget: Int) throws -> [EncodedPoints] {
-        try encode(BucketPoints.grouped(points, end: end, pipeline: pipeline, headers: metrics), budget: budget)
+    /// most `budget` bytes: each series' attributes are encoded on its first point of the pass
+    /// (cached on the ``Series``) and copied into the others.
+    package func encode(_ points: [EmittedPoint], end: UInt64, pipeline: PipelineConfiguration, budget: Int) -> [EncodedPoints] {
+        var bucket = self.bucket(budget: budget)
+        var bounds: [[Double]?] = Array(repeating: nil, count: pipeline.metrics.count)
+        for p in points {
+            let series = p.series, m = series.metric
+            let attributes: EncodedAttributes
+            if let cached = series.encoded {
+                attributes = cached
+            } else {
+                attributes = encodedAttributes(series.attributes, metric: m)
+                series.encoded = attributes
+            }
+            switch p.value {
+            case .int(let v):
+                bucket.number(metric: m, attributes: attributes, start: p.start, end: end, value: .int(v))
+            case .double(let v):
+                bucket.number(metric: m, attributes: attributes, start: p.start, end: end, value: .double(v))
+            case .histogram(let count, let sum, let min, let max, let buckets):
+                if bounds[m] == nil { bounds[m] = pipeline.metrics[m].histogramBounds }
+                bucket.histogram(metric: m, attributes: attributes, start: p.start, end: end, count: count, sum: sum,
+                                 bucketCounts: buckets, explicitBounds: bounds[m]!, min: min, max: max)
+            case .summary(let count, let sum, let quantiles):
+                bucket.summary(metric: m, attributes: attributes, start: p.start, end: end, count: count, sum: sum,
+                               quantiles: zip(pipeline.metrics[m].summaryQuantiles, quantiles).map { SummaryPoint.Quantile(quantile: $0, value: $1) })
+            }
+        }
+        return bucket.finish()
     }
 }

@@ -27,7 +27,8 @@ package struct ResultBinding {
         case summary(count: Int, sum: Int, quantiles: Int, levels: Int)
     }
 
-    package struct BoundMetric {
+    /// A class: rows refer to their metric's binding millions of times, copies would cost.
+    package final class BoundMetric {
         package let index: Int
         package let mapping: MetricMapping
         let attributes: [BoundAttribute]

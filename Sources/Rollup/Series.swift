@@ -35,7 +35,11 @@ package final class Series {
 
     // Cumulative state, kept by ``SeriesAggregator``.
     /// Its running totals (loaded from the store or started in this pass), `nil` before.
-    var state: SeriesState?
+    var state: SeriesState? {
+        didSet { hasState = true }  // never set back to nil
+    }
+    /// `state != nil`, without copying the state to find out.
+    private(set) var hasState = false
     /// Looked up in the store (found or not).
     var lookedUp = false
     /// The change generation in which it was last changed (``SeriesAggregator/takeChanges()``).
@@ -172,7 +176,7 @@ package final class SeriesTable {
     func nextBucket(keeping: [Series]) -> Int {
         generation += 1
         if canonical.count > capacity || entryCount > 2 * capacity {
-            canonical = canonical.filter { $0.value.state != nil || $0.key.key == BucketReader.overflowKey }
+            canonical = canonical.filter { $0.value.hasState || $0.key.key == BucketReader.overflowKey }
             entryCount = 0
             for s in keeping { canonical[CanonicalKey(metric: s.metric, key: s.key)] = s }
             slots = []

@@ -79,18 +79,36 @@ package final class SeriesAggregator: SeriesAdmission {
     /// and shortened (a `jsonb` cannot hold a NUL, and the row need not hold 10 kB of a tenant's
     /// text: the series' identity is its id).
     package static func attributesJSON(_ attributes: [Attribute]) -> String {
-        var object: [String: Any] = [:]
+        var object: [String: String] = [:]  // key → the value's JSON; a later attribute wins
         for a in attributes {
             let key = LogSafe.text(a.key, limit: 128)
             switch a.value {
-            case .string(let s): object[key] = LogSafe.isPlain(s, limit: 256) ? s : LogSafe.text(s, limit: 256)
-            case .int(let i): object[key] = i
-            case .double(let d): object[key] = d.isFinite ? d as Any : String(d) as Any
-            case .bool(let b): object[key] = b
+            case .string(let s): object[key] = jsonString(LogSafe.isPlain(s, limit: 256) ? s : LogSafe.text(s, limit: 256))
+            case .int(let i): object[key] = String(i)
+            case .double(let d): object[key] = d.isFinite ? "\(d)" : jsonString(String(d))
+            case .bool(let b): object[key] = b ? "true" : "false"
             }
         }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        return "{" + object.sorted { $0.key < $1.key }.map { jsonString($0.key) + ":" + $0.value }.joined(separator: ",") + "}"
+    }
+
+    /// `text` as a JSON string: quotes, backslashes and control characters escaped.
+    private static func jsonString(_ text: String) -> String {
+        var out: [UInt8] = [0x22]
+        out.reserveCapacity(text.utf8.count + 2)
+        let hex = Array("0123456789abcdef".utf8)
+        for byte in text.utf8 {
+            switch byte {
+            case 0x22, 0x5C: out += [0x5C, byte]
+            case 0x0A: out += [0x5C, UInt8(ascii: "n")]
+            case 0x0D: out += [0x5C, UInt8(ascii: "r")]
+            case 0x09: out += [0x5C, UInt8(ascii: "t")]
+            case 0..<0x20: out += [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            default: out.append(byte)
+            }
+        }
+        out.append(0x22)
+        return String(decoding: out, as: UTF8.self)
     }
 
     package enum Point {
@@ -102,9 +120,9 @@ package final class SeriesAggregator: SeriesAdmission {
     // MARK: - cardinality
 
     package func admit(_ series: Series, mapping metric: MetricMapping, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
+        if series.hasState { return true }  // cumulative, and stored or admitted before
         let room = metric.cardinalityLimit - 1
         guard temporality == .cumulative, !isGauge(metric) else { return admittedInBucket < room }
-        if series.state != nil { return true }
         if try isStored(series, room: room) { return true }
         var count = try storedCounts()[metric.name, default: 0]
         guard count < room else { return false }
@@ -148,7 +166,7 @@ package final class SeriesAggregator: SeriesAdmission {
 
     /// Whether the series is stored, loading its state if it is (once per series and pass).
     private func isStored(_ series: Series, room: Int) throws(BridgeError) -> Bool {
-        if series.state != nil { return true }
+        if series.hasState { return true }
         if series.lookedUp { return false }
         let metric = series.metricName, seriesID = series.ref.id
         do {
@@ -190,69 +208,79 @@ package final class SeriesAggregator: SeriesAdmission {
     /// What the series exports for `observation` in the bucket starting at `bucketStart`: its
     /// start time and value (the bucket's own, or the running totals), the state updated.
     package func emission(_ series: Series, mapping metric: MetricMapping, bucketStart: Int64, bucketEnd: Int64, observation: Observation) throws(BridgeError) -> Emission {
-        if case .gauge = metric.kind { return Emission(start: UInt64(bucketStart), value: observation) }
-        guard temporality == .cumulative else { return Emission(start: UInt64(bucketStart), value: observation) }
+        try emission(series, isGauge: isGauge(metric), bucketStart: bucketStart, bucketEnd: bucketEnd, observation: observation)
+    }
+
+    private func emission(_ series: Series, isGauge: Bool, bucketStart: Int64, bucketEnd: Int64, observation: Observation) throws(BridgeError) -> Emission {
+        guard temporality == .cumulative, !isGauge else { return Emission(start: UInt64(bucketStart), value: observation) }
         _ = try isStored(series, room: Int.max)
-        var state = series.state
-        if let s = state {
-            let lastEnd = s.lastBucketEnd.unixNanoseconds
+        let end = UTCInstant(unixNanoseconds: bucketEnd)
+        if series.hasState {
+            // The running totals are changed where they are: a state is copied only when taken.
+            let lastEnd = series.state!.lastBucketEnd.unixNanoseconds
             if bucketStart < lastEnd {
                 // Adding a bucket the running total already holds would count it twice.
-                throw BridgeError(.result, "\(metric.name) {\(LogSafe.text(series.key, limit: 200))}: bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) is before the end of the last bucket already in its cumulative total (\(UTCInstant(unixNanoseconds: lastEnd).iso8601)); rewind the pipeline to restart its series",
+                throw BridgeError(.result, "\(series.metricName) {\(LogSafe.text(series.key, limit: 200))}: bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) is before the end of the last bucket already in its cumulative total (\(UTCInstant(unixNanoseconds: lastEnd).iso8601)); rewind the pipeline to restart its series",
                                   pipeline: pipeline)
             }
-            if bucketStart - lastEnd > expiry { state = nil }  // idle past series_expiry: restart
-        }
-        var next: SeriesState
-        if let s = state, let totals = Self.accumulate(observation, into: s, metric: metric, pipeline: pipeline) {
-            next = totals
-        } else {
-            let fresh = SeriesState(
-                metric: series.metricName, seriesID: series.ref.id, attributesJSON: series.attributesJSON,
-                startTime: UTCInstant(unixNanoseconds: bucketStart), lastBucketEnd: UTCInstant(unixNanoseconds: bucketStart))
-            // No state yet, idle past expiry, or a running total that no longer fits: (re)start
-            // the series from this bucket.
-            if state != nil { restartedOnOverflow += 1 }
-            guard let restarted = Self.accumulate(observation, into: fresh, metric: metric, pipeline: pipeline) else {
-                throw BridgeError(.result, "\(metric.name): a value of bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) does not fit a 64-bit total", pipeline: pipeline)
+            if bucketStart - lastEnd <= expiry {  // else idle past series_expiry: restart
+                if Self.accumulate(observation, into: &series.state!) {
+                    series.state!.lastBucketEnd = end
+                    noteChanged(series)
+                    return Emission(start: UInt64(series.state!.startTime.unixNanoseconds), value: Self.value(of: observation, totals: series.state!))
+                }
+                restartedOnOverflow += 1  // a running total no longer fits: restart
             }
-            next = restarted
         }
-        next.lastBucketEnd = UTCInstant(unixNanoseconds: bucketEnd)
-        series.state = next
+        // No state yet, idle past expiry, or a total that no longer fits: (re)start the series
+        // from this bucket.
+        var fresh = SeriesState(
+            metric: series.metricName, seriesID: series.ref.id, attributesJSON: series.attributesJSON,
+            startTime: UTCInstant(unixNanoseconds: bucketStart), lastBucketEnd: end)
+        guard Self.accumulate(observation, into: &fresh) else {
+            throw BridgeError(.result, "\(series.metricName): a value of bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) does not fit a 64-bit total", pipeline: pipeline)
+        }
+        series.state = fresh
+        noteChanged(series)
+        return Emission(start: UInt64(bucketStart), value: Self.value(of: observation, totals: fresh))
+    }
+
+    private func noteChanged(_ series: Series) {
         if series.changedIn != generation {
             series.changedIn = generation
             changed.append(series)
         }
-        return Emission(start: UInt64(next.startTime.unixNanoseconds), value: Self.value(of: observation, totals: next))
     }
 
-    /// `state` with `observation` added, or `nil` when a total would overflow or stop being finite.
-    /// A histogram whose bucket count changed (new bounds) throws: the operator must rewind.
-    private static func accumulate(_ observation: Observation, into state: SeriesState, metric: MetricMapping, pipeline: String) -> SeriesState? {
-        var state = state
+    /// Adds `observation` to the running totals; `false`, with `state` unchanged, when a total
+    /// would overflow or stop being finite, or a histogram's bucket count changed (new bounds).
+    private static func accumulate(_ observation: Observation, into state: inout SeriesState) -> Bool {
         switch observation {
         case .int(let v):
             let (total, o) = (state.intTotal ?? 0).addingReportingOverflow(v)
-            if o { return nil }
+            if o { return false }
             state.intTotal = total
         case .double(let v):
             let total = (state.doubleTotal ?? 0) + v
-            guard total.isFinite else { return nil }
+            guard total.isFinite else { return false }
             state.doubleTotal = total
         case .histogram(let count, let sum, _, _, let buckets):
             var totals = state.bucketCounts ?? Array(repeating: 0, count: buckets.count)
-            if totals.count != buckets.count { return nil }  // the bounds changed: restart
+            if totals.count != buckets.count { return false }  // the bounds changed: restart
             for i in totals.indices {
-                guard let t = adding(buckets[i], to: totals[i]) else { return nil }
+                guard let t = adding(buckets[i], to: totals[i]) else { return false }
                 totals[i] = t
             }
-            guard addCountAndSum(count, sum, to: &state) else { return nil }
+            guard let (c, s) = addingCountAndSum(count, sum, to: state) else { return false }
             state.bucketCounts = totals
+            state.count = c
+            state.sum = s
         case .summary(let count, let sum, _):
-            guard addCountAndSum(count, sum, to: &state) else { return nil }
+            guard let (c, s) = addingCountAndSum(count, sum, to: state) else { return false }
+            state.count = c
+            state.sum = s
         }
-        return state
+        return true
     }
 
     /// `total + value`, or `nil` when it does not fit an Int64 (a bigint in the store).
@@ -262,15 +290,13 @@ package final class SeriesAggregator: SeriesAdmission {
         return overflow ? nil : sum
     }
 
-    /// Adds a histogram's or summary's count and sum to the running ones; `false` when either
+    /// A histogram's or summary's running count and sum with these added, or `nil` when either
     /// would no longer fit.
-    private static func addCountAndSum(_ count: UInt64, _ sum: Double, to state: inout SeriesState) -> Bool {
-        guard let c = adding(count, to: state.count ?? 0) else { return false }
+    private static func addingCountAndSum(_ count: UInt64, _ sum: Double, to state: SeriesState) -> (Int64, Double)? {
+        guard let c = adding(count, to: state.count ?? 0) else { return nil }
         let s = (state.sum ?? 0) + sum
-        guard s.isFinite else { return false }
-        state.count = c
-        state.sum = s
-        return true
+        guard s.isFinite else { return nil }
+        return (c, s)
     }
 
     /// The observation with its counts and sums replaced by the running totals (min, max and
@@ -308,10 +334,11 @@ package final class SeriesAggregator: SeriesAdmission {
     /// The points of a bucket read from the result, in metric order (the state updated).
     package func points(of bucket: ResultBucket, metrics: [MetricMapping], step: Int64) throws(BridgeError) -> [EmittedPoint] {
         let end = bucket.start + step
+        let gauges = metrics.map(isGauge)
         var points: [EmittedPoint] = []
         points.reserveCapacity(bucket.observations.count)
         for o in bucket.observations {
-            let e = try emission(o.series, mapping: metrics[o.series.metric], bucketStart: bucket.start, bucketEnd: end, observation: o.observation)
+            let e = try emission(o.series, isGauge: gauges[o.series.metric], bucketStart: bucket.start, bucketEnd: end, observation: o.observation)
             points.append(EmittedPoint(series: o.series, start: e.start, value: e.value))
         }
         return BucketPoints.inMetricOrder(points)

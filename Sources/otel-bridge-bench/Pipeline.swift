@@ -122,7 +122,7 @@ func pipelineBench() throws {
         }
         while let bucket = try reader.next() {
             let emitted = try aggregator.points(of: bucket, metrics: pipeline.metrics, step: planner.step)
-            let parts = try writer.encode(emitted, end: UInt64(bucket.start + planner.step), pipeline: pipeline, budget: pipeline.maxRequestBytes - writer.overhead)
+            let parts = writer.encode(emitted, end: UInt64(bucket.start + planner.step), pipeline: pipeline, budget: pipeline.maxRequestBytes - writer.overhead)
             let n = parts.reduce(0) { $0 + $1.pointCount }
             if pendingPoints > 0 && pendingPoints + n > pipeline.maxPointsPerRequest { flush() }
             pending += parts
