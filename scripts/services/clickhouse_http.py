@@ -10,7 +10,8 @@ Speaks the parts of ClickHouse's HTTP interface (port 8123) that otel-bridge use
   (TabSeparated otherwise); `param_NAME=value` query parameters; auth by X-ClickHouse-User/-Key,
   user/password URL params or HTTP Basic (403 + code 516 when wrong); `readonly` (GET implies 2);
   every other URL parameter is a ClickHouse setting applied to the query (unknown -> code 115);
-  `enable_http_compression=1` + Accept-Encoding gzip; `query_id`; ClickHouse response headers incl.
+  `enable_http_compression=1` + Accept-Encoding gzip, at `http_zlib_compression_level` (default 3, as in
+  ClickHouse; 1..9, the 10..12 of a libdeflate build are written at 9); `query_id`; ClickHouse response headers incl.
   X-ClickHouse-Summary and X-ClickHouse-Exception-Tag; errors as `Code: N. DB::Exception: ...`
   with the status of ClickHouse's exceptionCodeToHTTPStatus.cpp; chunked (64 KiB) bodies.
 
@@ -51,6 +52,7 @@ from chdb import session as chdb_session
 
 VERSION = "26.9.0"
 CHUNK = 64 * 1024
+ZLIB_LEVEL = 3  # ClickHouse's default http_zlib_compression_level (system.settings of chDB 26.9: 3)
 DISPLAY_NAME = socket.gethostname()
 
 # URL parameters the HTTP handler consumes itself (ClickHouse's HTTPHandler reserved names).
@@ -407,7 +409,7 @@ class Handler(BaseHTTPRequestHandler):
         gz = None
         if p.get("enable_http_compression") in ("1", "true") and \
                 "gzip" in self.headers.get("Accept-Encoding", "").lower():
-            gz = zlib.compressobj(6, zlib.DEFLATED, 31)
+            gz = zlib.compressobj(zlib_level(p), zlib.DEFLATED, 31)
         summary = {
             "read_rows": res.rows_read(), "read_bytes": res.bytes_read(),
             "written_rows": res.rows_written(), "written_bytes": res.bytes_written(),
@@ -457,6 +459,15 @@ class Handler(BaseHTTPRequestHandler):
         if data:
             self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
             self.wfile.flush()
+
+
+def zlib_level(p):
+    """The gzip level of a response: the `http_zlib_compression_level` setting (already accepted by chDB's
+    SET, so an integer), ClickHouse's default 3 without it; Python's zlib stops at 9."""
+    try:
+        return min(max(int(p.get("http_zlib_compression_level", ZLIB_LEVEL)), 1), 9)
+    except ValueError:
+        return ZLIB_LEVEL
 
 
 def result_rows(fmt, out):
