@@ -357,7 +357,8 @@ class Handler(BaseHTTPRequestHandler):
             params = {k[6:]: v for k, v in qs if k.startswith("param_")}
             settings = [(k, v) for k, v in qs if k not in RESERVED and not k.startswith("param_")]
             res = self.server.engine.run(sql, fmt, params, settings, database)
-            out = res.bytes() or b""
+            held = res.get_memview()  # chDB's own buffer, not a copy of it: a 10 M-row result is GBs
+            out = held.view()
             mid = faults.take("mid_stream_exception", database) if kw in ("SELECT", "WITH") else None
             self._stream(res, out, fmt, query_id, p, mid, t0)
             status = 200
@@ -473,10 +474,10 @@ def zlib_level(p):
 def result_rows(fmt, out):
     f = fmt.lower()
     if f.startswith("json") and not re.search(r"eachrow|lines", f):
-        m = re.search(rb'"rows":\s*(\d+)', out)
+        m = re.search(rb'"rows":\s*(\d+)', bytes(out))
         return int(m.group(1)) if m else 0
     if re.match(r"(tabseparated|tsv|csv|json\w*eachrow|jsonlines|tskv)", f):
-        n = out.count(b"\n")
+        n = bytes(out).count(b"\n")
         if "withnamesandtypes" in f:
             n -= 2
         elif "withnames" in f:
