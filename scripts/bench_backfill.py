@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A 30-day backfill of the shipped default rollups over realistic gateway traffic (issue 11).
 
-Usage: scripts/bench_backfill.py [--days 30] [--rate 20] [--seed 7] [--jobs 2] [--reseed]
+Usage: scripts/bench_backfill.py [--days 30] [--rate 20] [--seed 7] [--jobs 2] [--reseed] [--seed-only]
                                  [--temporality cumulative|delta] [--binary .build/release/otel-bridge] [--no-build]
 
 Against the local stack (`bash scripts/stack.sh up`; reads .stack/env).
@@ -181,6 +181,7 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="generator processes while seeding")
     ap.add_argument("--reseed", action="store_true", help="seed again even when a matching table is there")
+    ap.add_argument("--seed-only", action="store_true", help="seed (or find) the data, then stop")
     ap.add_argument("--temporality", choices=["cumulative", "delta"], default=None,
                     help="default: not set, the shipped default (cumulative)")
     ap.add_argument("--binary", default=None, help="an otel-bridge binary; default: swift build -c release first")
@@ -203,6 +204,9 @@ def main():
         print(f"data: seeding {a.days} days at {a.rate:g} requests/s (seed {a.seed}, {a.jobs} jobs)", file=sys.stderr)
         start, end, nrows, gen_s, merge_s = seed_data(chu, a.days, a.rate, a.seed, a.jobs)
         seed_line = f"seeded in {gen_s:.0f} s + {merge_s:.0f} s OPTIMIZE FINAL ({nrows / gen_s:,.0f} rows/s)"
+    if a.seed_only:
+        print(f"data: {nrows:,} rows, {iso(start)} .. {iso(end)} ({seed_line})")
+        return
 
     server, otlp = ack_server()
     name = f"bench_backfill_{os.getpid()}"
