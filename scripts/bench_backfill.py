@@ -37,6 +37,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -139,6 +140,46 @@ def postgres_cpu(pg_dir):
     return total + sum(proc_cpu(int(k)) for k in kids)
 
 
+class RunQueue:
+    """Samples /proc/<pid>/task/*/schedstat of the bridge (found by its argv) every 0.2 s while it runs:
+    the time its threads spent runnable but waiting for a CPU. Threads that end between two samples
+    lose up to 0.2 s, so this is a lower bound."""
+    def __init__(self, argv):
+        self.argv, self.waits, self.stop = [a.encode() for a in argv], {}, threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def find(self):
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    if (d / "cmdline").read_bytes().split(b"\0")[:-1] == self.argv:
+                        return d
+                except OSError:
+                    pass
+        return None
+
+    def loop(self):
+        proc = None
+        while not self.stop.wait(0.2):
+            proc = proc if proc is not None and proc.exists() else self.find()
+            if proc is None:
+                continue
+            try:
+                for t in (proc / "task").iterdir():
+                    try:
+                        self.waits[t.name] = int((t / "schedstat").read_text().split()[1]) / 1e9
+                    except (OSError, IndexError, ValueError):
+                        pass
+            except OSError:
+                proc = None
+
+    def seconds(self):
+        self.stop.set()
+        self.thread.join()
+        return sum(self.waits.values())
+
+
 def self_cpu():
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
@@ -159,18 +200,22 @@ def passes(stderr):
     return out
 
 
-def bottleneck(wall, shares):
-    """Names the busiest party from its share of the wall time; returns (name, how it was derived)."""
+def bottleneck(shares, cpu_wait):
+    """Names the busiest party from its share of the wall time; returns (verdict, how it was derived)."""
     name, share = max(shares.items(), key=lambda kv: kv[1] if kv[1] is not None else -1)
     if share is not None and share >= 0.6:
         verdict = f"{name}-bound"
+        if name == "bridge" and cpu_wait >= 0.1:
+            verdict += (f" ({cpu_wait * 100:.0f} % of the wall time runnable but waiting for a CPU: the machine "
+                        "was busy with other work, so on an idle one the bridge alone would take less)")
     else:
         verdict = "latency-bound (no party busy for 60 % of the wall time: round trips, waits)"
     how = ("shares of the wall time: " + ", ".join(f"{k} {v * 100:.0f} %" for k, v in shares.items() if v is not None) +
-           "; the largest share at or above 60 % names the bottleneck. The bridge's share is its CPU (it may use "
-           "more than one thread, so it can pass 100 %); the endpoint's is the sum of its per-query log times "
-           "(chDB + gzip + send, so it includes any wait on a slow reader); Postgres' is its CPU (postmaster "
-           "and backends). The parties overlap in time, so shares need not add up to 100 %.")
+           "; the largest share at or above 60 % names the bottleneck. The bridge's share is its CPU time plus the "
+           "time its threads were runnable but waiting for a CPU (/proc schedstat, sampled: a lower bound; with "
+           "more than one thread it can pass 100 %); the endpoint's is the sum of its per-query log times (chDB + "
+           "gzip + send, so it includes any wait on a slow reader); Postgres' is its CPU (postmaster and "
+           "backends). The parties overlap in time, so shares need not add up to 100 %.")
     return verdict, how
 
 
@@ -229,7 +274,9 @@ def main():
     Ack.reset()
     print(f"running: otel-bridge run from {iso(start)} (temporality {a.temporality or 'as shipped: cumulative'})",
           file=sys.stderr)
+    rq = RunQueue([binary, "run", "--no-progress"])
     rc, wall, cpu, rss, err = run_measured([binary, "run", "--no-progress"], env=benv)
+    cpu_wait = rq.seconds()
     ch1, pg1, me1 = proc_cpu(ch_pid) if ch_pid else None, postgres_cpu(env.get("STACK_POSTGRES_DIR", "")), self_cpu()
     ep_log = log.seconds()
     nreq, nbytes = Ack.requests, Ack.bytes
@@ -243,13 +290,14 @@ def main():
     points = sum(p[1] for p in ps.values())
     ep_cpu = (ch1 - ch0) if ch0 is not None else None
     pg_cpu = (pg1 - pg0) if pg0 is not None and pg1 is not None else None
-    verdict, how = bottleneck(wall, {"bridge": cpu / wall, "endpoint": ep_log / wall,
-                                     "postgres": pg_cpu / wall if pg_cpu is not None else None})
+    verdict, how = bottleneck({"bridge": (cpu + cpu_wait) / wall, "endpoint": ep_log / wall,
+                               "postgres": pg_cpu / wall if pg_cpu is not None else None}, cpu_wait / wall)
     lines = [
         f"data:            {nrows:,} source rows, {iso(start)} .. {iso(end)}, {a.rate:g} requests/s mean, seed {a.seed} ({seed_line})",
         f"bridge:          {binary}, config/bridge.yaml as shipped, temporality {a.temporality or 'cumulative (shipped default)'}",
         f"wall time:       {wall:.1f} s",
-        f"bridge CPU:      {cpu:.1f} s ({cpu / wall * 100:.0f} % of wall), peak RSS {rss / 1024:.0f} MiB",
+        f"bridge CPU:      {cpu:.1f} s ({cpu / wall * 100:.0f} % of wall), peak RSS {rss / 1024:.0f} MiB; "
+        f"runnable but waiting for a CPU: {cpu_wait:.1f} s (at least)",
         f"rows read:       {rows:,} (rollup result rows)",
         f"points exported: {points:,} in {nreq:,} OTLP requests, {nbytes:,} bytes",
         f"points/s:        {points / wall:,.0f} (end to end, wall)",
