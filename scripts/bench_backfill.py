@@ -208,10 +208,14 @@ def bottleneck(shares, cpu_wait):
         if name == "bridge" and cpu_wait >= 0.1:
             verdict += (f" ({cpu_wait * 100:.0f} % of the wall time runnable but waiting for a CPU: the machine "
                         "was busy with other work, so on an idle one the bridge alone would take less)")
+    elif (shares["bridge"] or 0) + (shares["endpoint"] or 0) >= 0.8:
+        verdict = (f"the bridge and the endpoint in turn ({shares['bridge'] * 100:.0f} % + {shares['endpoint'] * 100:.0f} % "
+                   f"of the wall time, adding up to about all of it): they barely overlap, one waits while the other works; the larger part is the {name}'s")
     else:
         verdict = "latency-bound (no party busy for 60 % of the wall time: round trips, waits)"
     how = ("shares of the wall time: " + ", ".join(f"{k} {v * 100:.0f} %" for k, v in shares.items() if v is not None) +
-           "; the largest share at or above 60 % names the bottleneck. The bridge's share is its CPU time plus the "
+           "; the largest share at or above 60 % names the bottleneck; else, when the bridge's and the endpoint's "
+           "add up to 80 % or more, they take turns. The bridge's share is its CPU time plus the "
            "time its threads were runnable but waiting for a CPU (/proc schedstat, sampled: a lower bound; with "
            "more than one thread it can pass 100 %); the endpoint's is the sum of its per-query log times (chDB + "
            "gzip + send, so it includes any wait on a slow reader); Postgres' is its CPU (postmaster and "
@@ -278,6 +282,9 @@ def main():
     rc, wall, cpu, rss, err = run_measured([binary, "run", "--no-progress"], env=benv)
     cpu_wait = rq.seconds()
     ch1, pg1, me1 = proc_cpu(ch_pid) if ch_pid else None, postgres_cpu(env.get("STACK_POSTGRES_DIR", "")), self_cpu()
+    with open(env["STACK_CLICKHOUSE_LOG"], "rb") as f:
+        f.seek(log.offset)
+        nqueries = len(f.read().splitlines())  # one line per query; the run's only client is the bridge
     ep_log = log.seconds()
     nreq, nbytes = Ack.requests, Ack.bytes
     server.shutdown()
@@ -305,7 +312,8 @@ def main():
     for p, (r, n, b, d) in sorted(ps.items()):
         lines.append(f"  {p:<14} {r:>11,} rows {n:>11,} points {b:>7,} batches  {d:8.1f} s")
     lines += [
-        f"endpoint:        {ep_log:.1f} s in its query log lines ({ep_log / wall * 100:.0f} % of wall)"
+        f"endpoint:        {nqueries:,} queries, {ep_log:.1f} s in their log lines ({ep_log / wall * 100:.0f} % of wall, "
+        f"{ep_log / max(nqueries, 1) * 1000:.0f} ms each)"
         + (f", CPU {ep_cpu:.1f} s" if ep_cpu is not None else ""),
         f"postgres CPU:    " + (f"{pg_cpu:.1f} s ({pg_cpu / wall * 100:.0f} % of wall)" if pg_cpu is not None else "unknown"),
         f"OTLP sink CPU:   {me1 - me0:.1f} s (this script)",
