@@ -10,7 +10,8 @@ Speaks the parts of ClickHouse's HTTP interface (port 8123) that otel-bridge use
   (TabSeparated otherwise); `param_NAME=value` query parameters; auth by X-ClickHouse-User/-Key,
   user/password URL params or HTTP Basic (403 + code 516 when wrong); `readonly` (GET implies 2);
   every other URL parameter is a ClickHouse setting applied to the query (unknown -> code 115);
-  `enable_http_compression=1` + Accept-Encoding gzip; `query_id`; ClickHouse response headers incl.
+  `enable_http_compression=1` + Accept-Encoding gzip, at `http_zlib_compression_level` (default 3, as in
+  ClickHouse; 1..9, the 10..12 of a libdeflate build are written at 9); `query_id`; ClickHouse response headers incl.
   X-ClickHouse-Summary and X-ClickHouse-Exception-Tag; errors as `Code: N. DB::Exception: ...`
   with the status of ClickHouse's exceptionCodeToHTTPStatus.cpp; chunked (64 KiB) bodies.
 
@@ -51,6 +52,7 @@ from chdb import session as chdb_session
 
 VERSION = "26.9.0"
 CHUNK = 64 * 1024
+ZLIB_LEVEL = 3  # ClickHouse's default http_zlib_compression_level (system.settings of chDB 26.9: 3)
 DISPLAY_NAME = socket.gethostname()
 
 # URL parameters the HTTP handler consumes itself (ClickHouse's HTTPHandler reserved names).
@@ -355,7 +357,8 @@ class Handler(BaseHTTPRequestHandler):
             params = {k[6:]: v for k, v in qs if k.startswith("param_")}
             settings = [(k, v) for k, v in qs if k not in RESERVED and not k.startswith("param_")]
             res = self.server.engine.run(sql, fmt, params, settings, database)
-            out = res.bytes() or b""
+            held = res.get_memview()  # chDB's own buffer, not a copy of it: a 10 M-row result is GBs
+            out = held.view()
             mid = faults.take("mid_stream_exception", database) if kw in ("SELECT", "WITH") else None
             self._stream(res, out, fmt, query_id, p, mid, t0)
             status = 200
@@ -407,7 +410,7 @@ class Handler(BaseHTTPRequestHandler):
         gz = None
         if p.get("enable_http_compression") in ("1", "true") and \
                 "gzip" in self.headers.get("Accept-Encoding", "").lower():
-            gz = zlib.compressobj(6, zlib.DEFLATED, 31)
+            gz = zlib.compressobj(zlib_level(p), zlib.DEFLATED, 31)
         summary = {
             "read_rows": res.rows_read(), "read_bytes": res.bytes_read(),
             "written_rows": res.rows_written(), "written_bytes": res.bytes_written(),
@@ -459,13 +462,22 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
 
+def zlib_level(p):
+    """The gzip level of a response: the `http_zlib_compression_level` setting (already accepted by chDB's
+    SET, so an integer), ClickHouse's default 3 without it; Python's zlib stops at 9."""
+    try:
+        return min(max(int(p.get("http_zlib_compression_level", ZLIB_LEVEL)), 1), 9)
+    except ValueError:
+        return ZLIB_LEVEL
+
+
 def result_rows(fmt, out):
     f = fmt.lower()
     if f.startswith("json") and not re.search(r"eachrow|lines", f):
-        m = re.search(rb'"rows":\s*(\d+)', out)
+        m = re.search(rb'"rows":\s*(\d+)', bytes(out))
         return int(m.group(1)) if m else 0
     if re.match(r"(tabseparated|tsv|csv|json\w*eachrow|jsonlines|tskv)", f):
-        n = out.count(b"\n")
+        n = bytes(out).count(b"\n")
         if "withnamesandtypes" in f:
             n -= 2
         elif "withnames" in f:
