@@ -21,4 +21,10 @@ struct StoredSeries: SeriesStateSource {
     }
 
     func ids(metric: String) throws -> Set<String> { try store.seriesIDs(pipeline: pipeline, metric: metric) }
+
+    func all() throws -> [SeriesState]? {
+        let states = try store.loadSeries(pipeline: pipeline)
+        guard let notAfter else { return states }
+        return states.filter { $0.lastBucketEnd.unixNanoseconds <= notAfter }
+    }
 }

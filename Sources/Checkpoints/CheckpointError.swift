@@ -10,6 +10,7 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
             case unknownRun
             case invalidArgument
             case lockLost
+            case seriesStateChanged
         }
 
         private let base: Base
@@ -29,10 +30,13 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
         public static let invalidArgument = Self(.invalidArgument)
         /// The committing session does not hold the pipeline's advisory lock.
         public static let lockLost = Self(.lockLost)
+        /// Series state a commit updates is no longer stored (deleted while the pipeline ran).
+        public static let seriesStateChanged = Self(.seriesStateChanged)
 
         public var description: String {
             switch self.base {
             case .lockLost: "lockLost"
+            case .seriesStateChanged: "seriesStateChanged"
             case .watermarkRegression: "watermarkRegression"
             case .unknownPipeline: "unknownPipeline"
             case .unknownRun: "unknownRun"

@@ -324,5 +324,13 @@ extension CheckpointStore {
             -- NULL: no row at the watermark is exported yet (the rollups, a new or rewound pipeline).
             ALTER TABLE otel_bridge.checkpoints ADD COLUMN watermark_id text;
             """#),
+        Migration(version: 6, name: "series_state updated in place (HOT)", sql: #"""
+            -- A cumulative pass updates every series it touches at every commit. With no index on
+            -- the columns it changes and room left in each page, Postgres rewrites a row in place
+            -- (a heap-only tuple) instead of adding index entries for each version. The idle
+            -- series a pass expires are found among the pipeline's rows by the primary key.
+            DROP INDEX IF EXISTS otel_bridge.series_state_idle;
+            ALTER TABLE otel_bridge.series_state SET (fillfactor = 50);
+            """#),
     ]
 }

@@ -394,7 +394,7 @@ public final class CheckpointStore {
                 )
             }
             if !series.isEmpty {
-                try self.upsert(series, pipeline: pipeline)
+                try self.writeSeries(series, pipeline: pipeline, runID: runID)
             }
             try self.storeDigests(batch.bucketDigests, pipeline: pipeline)
             if let prune = batch.pruneDigestsBefore {
@@ -446,6 +446,37 @@ public final class CheckpointStore {
             ON CONFLICT (pipeline, bucket_start) DO UPDATE SET digest = excluded.digest, recorded_at = now()
             """,
             [pipeline, digests.map(\.bucketStart), digests.map(\.digest)])
+    }
+
+    /// The series' new state in at most two set-based statements: those the store already holds
+    /// (no attributes: ``SeriesState/attributesJSON`` empty) updated in place, new ones inserted.
+    private func writeSeries(_ series: [SeriesState], pipeline: String, runID: Int64) throws {
+        let stored = series.filter { $0.attributesJSON.isEmpty }
+        let new = series.filter { !$0.attributesJSON.isEmpty }
+        if !stored.isEmpty {
+            let updated = try self.connection.execute(
+                """
+                UPDATE otel_bridge.series_state AS s SET
+                    start_time = u.start_time, last_bucket_end = u.last_bucket_end, int_total = u.int_total,
+                    double_total = u.double_total, count = u.count, sum = u.sum, bucket_counts = u.bucket_counts::bigint[]
+                FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+                            $6::bigint[], $7::float8[], $8::bigint[], $9::float8[], $10::text[])
+                    AS u(metric, series_id, start_time, last_bucket_end, int_total, double_total, count, sum, bucket_counts)
+                WHERE s.pipeline = $1 AND s.metric = u.metric AND s.series_id = u.series_id
+                """,
+                [
+                    pipeline, stored.map(\.metric), stored.map(\.seriesID), stored.map(\.startTime), stored.map(\.lastBucketEnd),
+                    stored.map(\.intTotal), stored.map(\.doubleTotal), stored.map(\.count), stored.map(\.sum),
+                    stored.map { $0.bucketCounts?.postgresText },
+                ])
+            guard updated == stored.count else {
+                // Only an operator deleting rows behind the pipeline's lock does this.
+                throw CheckpointError(code: .seriesStateChanged,
+                                      message: "\(stored.count - updated) of the series the pass updates are no longer in series_state (deleted while the pipeline ran?)",
+                                      pipeline: pipeline, runID: runID)
+            }
+        }
+        if !new.isEmpty { try self.upsert(new, pipeline: pipeline) }
     }
 
     /// One statement for all rows: each column goes as one array parameter and `unnest` zips them

@@ -200,6 +200,23 @@ struct CheckpointStoreTests {
         }
     }
 
+    @Test("an update of a series no longer stored fails the commit and moves nothing")
+    func updateOfMissingSeries() throws {
+        try self.withStore { store in
+            try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
+            let runID = try store.startRun(pipeline: "p", windowStart: self.t0)
+            let t1 = self.t0.adding(seconds: 60)
+            var gone = self.series("portkey.requests", "a", total: 1, end: t1)
+            gone.attributesJSON = ""
+            let error = try #require(throws: CheckpointError.self) {
+                try store.commitBatch(pipeline: "p", runID: runID, newWatermark: t1, rowsRead: 1, pointsExported: 1, pointsRejected: 0, series: [gone])
+            }
+            #expect(error.code == .seriesStateChanged)
+            #expect(try store.checkpoint(pipeline: "p")?.watermark == self.t0)
+            #expect(try store.loadSeries(pipeline: "p") == [])
+        }
+    }
+
     @Test func failedCommitMovesNothing() throws {
         try self.withStore { store in
             try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
