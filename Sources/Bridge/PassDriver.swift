@@ -143,6 +143,15 @@ final class PassDriver {
     }
 
     /// The loop: the machine decides, this does.
+    ///
+    /// While a delivery or a commit waits on the network or Postgres (on a thread of its own,
+    /// ``BackgroundStep``), this thread reads and encodes the buckets that follow, up to about one
+    /// more batch, and hands them to the machine once it asks for them: the machine sees the same
+    /// events in the same order, so every decision and guarantee is the one of a sequential pass.
+    /// A read that fails meanwhile is reported where the machine next asks to read, after the
+    /// batch in flight is acknowledged and committed. Reading ahead only happens when reading
+    /// needs no checkpoint store (delta, or the pipeline's series state read at once), so the two
+    /// threads never share a connection.
     private func drive(_ machine: inout PassMachine, watermark: Int64, summary: inout PassSummary) throws(BridgeError) {
         let aggregator = SeriesAggregator(pipeline: pipeline.name, temporality: temporality, expirySeconds: pipeline.seriesExpirySeconds,
                                           source: ledger.series(pipeline: pipeline.name, watermark: watermark))
@@ -151,6 +160,46 @@ final class PassDriver {
         let budget = machine.settings.requestBudget
         var open: (stream: ClickHouseRowStream, reader: BucketReader)?
         defer { open?.stream.close() }
+        // Buckets read ahead, then the end of the open query, or a read that failed.
+        var ahead: [ReadBucket] = []
+        var aheadPoints = 0, aheadBytes = 0
+        var aheadEnd: Result<Void, BridgeError>?
+
+        /// The next bucket of the open query, read, aggregated and encoded; `nil` at its end.
+        func readBucket() throws(BridgeError) -> ReadBucket? {
+            guard let bucket = try open!.reader.next() else {
+                open?.stream.close()
+                open = nil
+                return nil
+            }
+            let points = try aggregator.points(of: bucket, metrics: mappings, step: planner.step)
+            note(bucket, summary: &summary)
+            let parts = try sink.encode(points, end: UInt64(bucket.start + planner.step), budget: budget)
+            return ReadBucket(start: bucket.start, rows: bucket.rows, parts: parts, digest: bucket.digest,
+                              overflowed: bucket.overflowed.values.reduce(0, +), changes: aggregator.takeChanges())
+        }
+
+        /// Runs `work` on its own thread, reading ahead meanwhile; its result.
+        func overlapped<T>(_ work: @escaping () throws(BridgeError) -> T) throws(BridgeError) -> T {
+            guard open != nil, aheadEnd == nil, aggregator.readsWithoutStore else { return try work() }
+            let step = BackgroundStep(work)
+            while !step.isDone, aheadEnd == nil,
+                  aheadPoints < machine.settings.maxPointsPerRequest, aheadBytes < machine.settings.requestBudget {
+                do throws(BridgeError) {
+                    guard let bucket = try readBucket() else {
+                        aheadEnd = .success(())
+                        break
+                    }
+                    ahead.append(bucket)
+                    aheadPoints += bucket.points
+                    aheadBytes += bucket.bytes
+                } catch {
+                    aheadEnd = .failure(error)
+                }
+            }
+            return try step.wait()
+        }
+
         var action = machine.start()
         while true {
             switch action {
@@ -174,23 +223,30 @@ final class PassDriver {
                 action = .read
                 continue
             case .read:
-                guard let bucket = try open!.reader.next() else {
-                    open?.stream.close()
-                    open = nil
+                if !ahead.isEmpty {
+                    let bucket = ahead.removeFirst()
+                    aheadPoints -= bucket.points
+                    aheadBytes -= bucket.bytes
+                    action = machine.read(bucket)
+                    break
+                }
+                if let end = aheadEnd {
+                    aheadEnd = nil
+                    try end.get()  // a read that failed while a batch was in flight
                     action = machine.endOfChunk()
                     break
                 }
-                let points = try aggregator.points(of: bucket, metrics: mappings, step: planner.step)
-                note(bucket, summary: &summary)
-                let parts = try sink.encode(points, end: UInt64(bucket.start + planner.step), budget: budget)
-                action = machine.read(ReadBucket(
-                    start: bucket.start, rows: bucket.rows, parts: parts, digest: bucket.digest,
-                    overflowed: bucket.overflowed.values.reduce(0, +), changes: aggregator.takeChanges()))
+                guard let bucket = try readBucket() else {
+                    action = machine.endOfChunk()
+                    break
+                }
+                action = machine.read(bucket)
             case .deliver(let requests):
                 do { try ledger.confirmHeld(pipeline: pipeline.name) } catch {
                     throw BridgeError(.checkpoint, "lost the checkpoint store before sending a batch: \(error)", pipeline: pipeline.name, underlying: error)
                 }
-                let ack = try sink.send(requests)
+                let sink = self.sink
+                let ack = try overlapped { () throws(BridgeError) in try sink.send(requests) }
                 if ack.rejected > 0 {
                     logger.warning("receiver rejected points of an acknowledged batch", metadata: [
                         "rejected": "\(ack.rejected)", "message": "\(ack.message ?? "")",
@@ -198,10 +254,13 @@ final class PassDriver {
                 }
                 action = machine.acknowledged(ack)
             case .commit(let batch):
-                do { try ledger.commit(batch) } catch {
-                    throw BridgeError(.checkpoint, batch.pointsExported > 0
-                        ? "the batch up to \(batch.watermark.iso8601) was acknowledged but its checkpoint could not be committed (it will be sent again): \(error)"
-                        : "\(error)", pipeline: pipeline.name, underlying: error)
+                let ledger = self.ledger, name = pipeline.name
+                try overlapped { () throws(BridgeError) in
+                    do { try ledger.commit(batch) } catch {
+                        throw BridgeError(.checkpoint, batch.pointsExported > 0
+                            ? "the batch up to \(batch.watermark.iso8601) was acknowledged but its checkpoint could not be committed (it will be sent again): \(error)"
+                            : "\(error)", pipeline: name, underlying: error)
+                    }
                 }
                 action = machine.committed()
                 summary.record(machine)

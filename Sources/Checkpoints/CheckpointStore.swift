@@ -457,15 +457,19 @@ public final class CheckpointStore {
             let updated = try self.connection.execute(
                 """
                 UPDATE otel_bridge.series_state AS s SET
-                    start_time = u.start_time, last_bucket_end = u.last_bucket_end, int_total = u.int_total,
-                    double_total = u.double_total, count = u.count, sum = u.sum, bucket_counts = u.bucket_counts::bigint[]
-                FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+                    start_time = timestamptz 'epoch' + u.start_us * interval '1 microsecond',
+                    last_bucket_end = timestamptz 'epoch' + u.end_us * interval '1 microsecond',
+                    int_total = u.int_total, double_total = u.double_total, count = u.count, sum = u.sum,
+                    bucket_counts = u.bucket_counts::bigint[]
+                FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[],
                             $6::bigint[], $7::float8[], $8::bigint[], $9::float8[], $10::text[])
-                    AS u(metric, series_id, start_time, last_bucket_end, int_total, double_total, count, sum, bucket_counts)
+                    AS u(metric, series_id, start_us, end_us, int_total, double_total, count, sum, bucket_counts)
                 WHERE s.pipeline = $1 AND s.metric = u.metric AND s.series_id = u.series_id
                 """,
                 [
-                    pipeline, stored.map(\.metric), stored.map(\.seriesID), stored.map(\.startTime), stored.map(\.lastBucketEnd),
+                    // Times as microseconds since the epoch: Postgres parses numbers faster than timestamps.
+                    pipeline, stored.map(\.metric), stored.map(\.seriesID),
+                    stored.map { Self.microseconds($0.startTime) }, stored.map { Self.microseconds($0.lastBucketEnd) },
                     stored.map(\.intTotal), stored.map(\.doubleTotal), stored.map(\.count), stored.map(\.sum),
                     stored.map { $0.bucketCounts?.postgresText },
                 ])
@@ -478,6 +482,9 @@ public final class CheckpointStore {
         }
         if !new.isEmpty { try self.upsert(new, pipeline: pipeline) }
     }
+
+    /// `instant` in whole microseconds (what a `timestamptz` keeps), as its text gives them.
+    private static func microseconds(_ instant: UTCInstant) -> Int64 { instant.date.unixMicroseconds }
 
     /// One statement for all rows: each column goes as one array parameter and `unnest` zips them
     /// back into rows. A series' attributes are its identity: written when its row is inserted,

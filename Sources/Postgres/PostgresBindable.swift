@@ -54,6 +54,7 @@ extension String: PostgresBindable, PostgresArrayElement {
     public var postgresText: String { self }
     public var postgresType: PostgresDataType { .unspecified }
 
+    @inlinable
     public var postgresArrayElementText: String? {
         // Byte by byte: '"' and '\\' never occur inside a multi-byte UTF-8 sequence.
         let utf8 = self.utf8
@@ -74,7 +75,7 @@ extension String: PostgresBindable, PostgresArrayElement {
 extension Int64: PostgresBindable, PostgresArrayElement {
     public var postgresText: String { String(self) }
     public var postgresType: PostgresDataType { .int8 }
-    public var postgresArrayElementText: String? { String(self) }
+    @inlinable public var postgresArrayElementText: String? { String(self) }
     public static var postgresArrayType: PostgresDataType { .int8Array }
 }
 
@@ -131,14 +132,25 @@ extension UTCInstant: PostgresBindable, PostgresArrayElement {
 }
 
 extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {
+    @inlinable
     public var postgresArrayElementText: String? { self.flatMap { $0.postgresArrayElementText } }
     public static var postgresArrayType: PostgresDataType { Wrapped.postgresArrayType }
 }
 
 extension Array: PostgresBindable where Element: PostgresArrayElement {
     /// A one-dimensional array literal: `{1,2,NULL}`, `{"a","b \"c\""}`.
+    @inlinable
     public var postgresText: String {
-        "{" + self.map { $0.postgresArrayElementText ?? "NULL" }.joined(separator: ",") + "}"
+        var text = "{"
+        text.reserveCapacity(2 + self.count * 8)
+        var first = true
+        for element in self {
+            if !first { text += "," }
+            first = false
+            text += element.postgresArrayElementText ?? "NULL"
+        }
+        text += "}"
+        return text
     }
 
     public var postgresType: PostgresDataType { Element.postgresArrayType }

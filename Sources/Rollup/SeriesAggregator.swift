@@ -57,6 +57,9 @@ package final class SeriesAggregator: SeriesAdmission {
     /// series is looked up on its own (a first pass over 1,000 series made 1,000 queries).
     private var preloaded: [SeriesRef: SeriesState]?
     package static let preloadLimit = 100_000
+
+    /// Whether aggregating needs the state source no more: delta, or every stored series read.
+    package var readsWithoutStore: Bool { temporality != .cumulative || preloaded != nil }
     /// Series changed since the last `takeChanges()`.
     private var changed: [Series] = []
     private var generation = 0
