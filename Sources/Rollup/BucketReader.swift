@@ -32,7 +32,7 @@ package struct ResultBucket {
 /// Decides, for a series not yet seen in the current bucket, whether it keeps its own attributes
 /// or goes to its metric's overflow series (the cardinality limit).
 package protocol SeriesAdmission: AnyObject {
-    func admit(_ series: Series, mapping: MetricMapping, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool
+    func admit(_ series: Series, metric: ResultBinding.BoundMetric, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool
 }
 
 /// Reads one query's rows bucket by bucket: checks every row (bucket inside the window and
@@ -61,6 +61,8 @@ package struct BucketReader {
     private var rowNumber = 0
     /// The first row of the next bucket, already read and checked.
     private var carried: (start: Int64, observations: [BucketObservation])?
+    /// The observations of the row just read.
+    private var rowObservations: [BucketObservation] = []
     private var ended = false
     /// Per metric: its overflow series, once needed.
     private var overflowSeries: [Series?]
@@ -84,21 +86,26 @@ package struct BucketReader {
 
     /// The next complete bucket, or `nil` after the last.
     package mutating func next() throws(BridgeError) -> ResultBucket? {
-        let first: (Int64, [BucketObservation])?
-        if let carried { first = carried } else { first = try readRow() }
-        guard let (start, firstObservations) = first else { return nil }
-        carried = nil
-        let generation = table.nextBucket(keeping: firstObservations.map(\.series))
+        let start: Int64
+        if let c = carried {
+            start = c.start
+            rowObservations = c.observations
+            carried = nil  // the buffer is this reader's alone again
+        } else {
+            guard let s = try readRow() else { return nil }
+            start = s
+        }
+        let generation = table.nextBucket(keeping: rowObservations.map(\.series))
         var bucket = ResultBucket(start: start, observations: [], rows: 0, digest: BucketDigest())
         let digests = start >= digestsFrom
         // Per metric: how many series were admitted with their own attributes.
         var admitted = [Int](repeating: 0, count: binding.metrics.count)
-        var observations = firstObservations
         var rowStart = start
         while true {
             bucket.rows += 1
             var merged = false
-            for o in observations {
+            for k in rowObservations.indices {
+                let o = rowObservations[k]
                 if digests { bucket.digest.add(o.series, o.observation) }
                 guard let admission else { continue }
                 let series = o.series, m = series.metric
@@ -112,7 +119,7 @@ package struct BucketReader {
                 var target = o
                 if series.key == Self.overflowKey {
                     // The overflow series itself has a slot of its own.
-                } else if try !admission.admit(series, mapping: binding.metrics[m].mapping, bucketStart: start, admittedInBucket: admitted[m]) {
+                } else if try !admission.admit(series, metric: binding.metrics[m], bucketStart: start, admittedInBucket: admitted[m]) {
                     if series.overflowedIn != generation {
                         series.overflowedIn = generation
                         bucket.overflowed[series.metricName, default: 0] += 1
@@ -136,17 +143,16 @@ package struct BucketReader {
                 bucket.observations.append(target)
             }
             if merged { bucket.mergedRows += 1 }
-            guard let (nextStart, more) = try readRow() else { break }
+            guard let nextStart = try readRow() else { break }
             if nextStart != rowStart {
                 guard nextStart > rowStart else {
                     throw BridgeError(.result, "row \(rowNumber): bucket \(UTCInstant(unixNanoseconds: nextStart).iso8601) comes after \(UTCInstant(unixNanoseconds: rowStart).iso8601); the query must ORDER BY \(pipeline.bucketColumn)",
                                       pipeline: pipeline.name, file: pipeline.queryFile, key: pipeline.bucketColumn)
                 }
-                carried = (nextStart, more)
+                carried = (nextStart, rowObservations)
                 break
             }
             rowStart = nextStart
-            observations = more
         }
         return bucket
     }
@@ -196,8 +202,9 @@ package struct BucketReader {
         }
     }
 
-    /// Reads and checks one row: its bucket and its observations.
-    private mutating func readRow() throws(BridgeError) -> (Int64, [BucketObservation])? {
+    /// Reads and checks one row: its bucket, and its observations into ``rowObservations`` (one
+    /// buffer, reused row after row).
+    private mutating func readRow() throws(BridgeError) -> Int64? {
         if ended { return nil }
         do {
             guard try stream.next(into: &row, raw: &raw, decode: binding.decodedColumns) else {
@@ -209,12 +216,11 @@ package struct BucketReader {
         }
         rowNumber += 1
         let bucket = try binding.bucket(row, rowNumber: rowNumber, window: window, planner: planner)
-        var observations: [BucketObservation] = []
-        observations.reserveCapacity(binding.metrics.count)
+        rowObservations.removeAll(keepingCapacity: true)
         for metric in binding.metrics {
             guard let observation = try binding.observation(of: metric, in: row, rowNumber: rowNumber) else { continue }
-            observations.append(BucketObservation(series: table.series(of: metric, in: raw, binding: binding), observation: observation))
+            rowObservations.append(BucketObservation(series: table.series(of: metric, in: raw, binding: binding), observation: observation))
         }
-        return (bucket, observations)
+        return bucket
     }
 }

@@ -35,6 +35,8 @@ package struct ResultBinding {
         let value: BoundValue
         /// The attribute columns, in order: what identifies a series in a row.
         let attributeColumns: [Int]
+        package let cardinalityLimit: Int
+        package let isGauge: Bool
 
         init(index: Int, mapping: MetricMapping, attributes: [BoundAttribute], value: BoundValue) {
             self.index = index
@@ -42,6 +44,8 @@ package struct ResultBinding {
             self.attributes = attributes
             self.value = value
             self.attributeColumns = attributes.map(\.column)
+            self.cardinalityLimit = mapping.cardinalityLimit
+            if case .gauge = mapping.kind { isGauge = true } else { isGauge = false }
         }
     }
 

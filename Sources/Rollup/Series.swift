@@ -68,9 +68,13 @@ package final class SeriesTable {
         var series: Series
     }
 
-    /// Per metric: open addressing over the bytes of the attribute columns.
-    private var slots: [[Int32]] = []
-    private var entries: [[Entry]] = []
+    /// One metric's series by the bytes of their attribute columns (open addressing).
+    private final class Index {
+        var slots = [Int32](repeating: -1, count: 64)
+        var entries: [Entry] = []
+    }
+
+    private var indexes: [Index] = []
     private var canonical: [CanonicalKey: Series] = [:]
     private let capacity: Int
     private var entryCount = 0
@@ -92,18 +96,16 @@ package final class SeriesTable {
     /// columns; the attributes are decoded and the key built only for a series not seen yet.
     func series(of metric: ResultBinding.BoundMetric, in raw: RawRow, binding: ResultBinding) -> Series {
         let m = metric.index
-        while slots.count <= m {
-            slots.append(Array(repeating: -1, count: 64))
-            entries.append([])
-        }
+        while indexes.count <= m { indexes.append(Index()) }
+        let index = indexes[m]
         let columns = metric.attributeColumns
         let hash = raw.bytes.withUnsafeBytes { Int(truncatingIfNeeded: Self.hash($0, raw.ends, columns, seed: seed)) }
-        let mask = slots[m].count - 1
+        let mask = index.slots.count - 1
         var i = hash & mask
         while true {
-            let e = Int(slots[m][i])
+            let e = Int(index.slots[i])
             if e < 0 { break }
-            if entries[m][e].hash == hash && Self.same(entries[m][e].key, raw, columns) { return entries[m][e].series }
+            if index.entries[e].hash == hash && Self.same(index.entries[e].key, raw, columns) { return index.entries[e].series }
             i = (i + 1) & mask
         }
         var row = [ClickHouseValue](repeating: .null, count: raw.ends.count)
@@ -113,10 +115,10 @@ package final class SeriesTable {
             key += raw.bytes[raw.start(of: c)..<raw.ends[c]]
         }
         let series = canonicalSeries(metric: m, name: metric.mapping.name, attributes: binding.attributes(of: metric, in: row))
-        slots[m][i] = Int32(entries[m].count)
-        entries[m].append(Entry(hash: hash, key: key, series: series))
+        index.slots[i] = Int32(index.entries.count)
+        index.entries.append(Entry(hash: hash, key: key, series: series))
         entryCount += 1
-        if entries[m].count * 2 > slots[m].count { rehash(m) }
+        if index.entries.count * 2 > index.slots.count { Self.rehash(index) }
         return series
     }
 
@@ -179,20 +181,19 @@ package final class SeriesTable {
             canonical = canonical.filter { $0.value.hasState || $0.key.key == BucketReader.overflowKey }
             entryCount = 0
             for s in keeping { canonical[CanonicalKey(metric: s.metric, key: s.key)] = s }
-            slots = []
-            entries = []
+            indexes = []
         }
         return generation
     }
 
-    private func rehash(_ m: Int) {
-        var table = [Int32](repeating: -1, count: slots[m].count * 2)
+    private static func rehash(_ index: Index) {
+        var table = [Int32](repeating: -1, count: index.slots.count * 2)
         let mask = table.count - 1
-        for (e, entry) in entries[m].enumerated() {
+        for (e, entry) in index.entries.enumerated() {
             var i = entry.hash & mask
             while table[i] >= 0 { i = (i + 1) & mask }
             table[i] = Int32(e)
         }
-        slots[m] = table
+        index.slots = table
     }
 }

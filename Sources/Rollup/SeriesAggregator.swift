@@ -133,21 +133,27 @@ package final class SeriesAggregator: SeriesAdmission {
 
     // MARK: - cardinality
 
-    package func admit(_ series: Series, mapping metric: MetricMapping, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
+    package func admit(_ series: Series, metric: ResultBinding.BoundMetric, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
         if series.hasState { return true }  // cumulative, and stored or admitted before
-        let room = metric.cardinalityLimit - 1
-        guard temporality == .cumulative, !isGauge(metric) else { return admittedInBucket < room }
+        return try admit(series, limit: metric.cardinalityLimit, isGauge: metric.isGauge, admittedInBucket: admittedInBucket)
+    }
+
+    private func admit(_ series: Series, limit: Int, isGauge: Bool, admittedInBucket: Int) throws(BridgeError) -> Bool {
+        if series.hasState { return true }
+        let room = limit - 1
+        guard temporality == .cumulative, !isGauge else { return admittedInBucket < room }
         if try isStored(series, room: room) { return true }
-        var count = try storedCounts()[metric.name, default: 0]
+        var count = try storedCounts()[series.metricName, default: 0]
         guard count < room else { return false }
         count += 1
-        counts?[metric.name] = count
+        counts?[series.metricName] = count
         return true
     }
 
-    /// ``admit(_:mapping:bucketStart:admittedInBucket:)`` of the series with this key.
+    /// ``admit(_:metric:bucketStart:admittedInBucket:)`` of the series with this key.
     package func admit(metric: MetricMapping, seriesKey: String, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
-        try admit(series(metric, key: seriesKey, attributes: []), mapping: metric, bucketStart: bucketStart, admittedInBucket: admittedInBucket)
+        try admit(series(metric, key: seriesKey, attributes: []), limit: metric.cardinalityLimit, isGauge: isGauge(metric),
+                  admittedInBucket: admittedInBucket)
     }
 
     /// The aggregator's own series of this metric and key (for callers without a reader).
