@@ -109,46 +109,34 @@ extension RowBinaryDecoder {
         if row.count != columns.count { row = Array(repeating: .null, count: columns.count) }
         if raw.ends.count != columns.count { raw.ends = Array(repeating: 0, count: columns.count) }
         precondition(decode.count == columns.count, "decode marks \(decode.count) columns of \(columns.count)")
-        let start = position
         let limits = self.limits
         if steps.count != columns.count { steps = columns.map { RowBinary.Step($0.type, limits: limits) } }
         let steps = self.steps
-        let result = buffer.withUnsafeBytes { bytes in
-            Result { () throws(RowBinaryFailure) -> Int in
-                var reader = RowBinary.Reader(bytes: bytes, offset: start, limits: limits)
-                for i in 0..<columns.count {
-                    if decode[i] {
-                        row[i] = try RowBinary.decode(columns[i].type, &reader)
-                    } else {
-                        switch steps[i] {
-                        case .fixed(let size):
-                            try reader.spendValue()
-                            try reader.require(size)
-                            reader.offset += size
-                        case .string:
-                            try reader.spendValue()
-                            let n = try reader.length()
-                            try reader.require(n)
-                            reader.offset += n
-                        case .other:
-                            try RowBinary.skip(columns[i].type, &reader)
-                        }
+        return try readRow(rowNumber: rowNumber, { (reader: inout RowBinary.Reader) throws(RowBinaryFailure) in
+            let start = reader.offset
+            for i in 0..<columns.count {
+                if decode[i] {
+                    row[i] = try RowBinary.decode(columns[i].type, &reader)
+                } else {
+                    switch steps[i] {
+                    case .fixed(let size):
+                        try reader.spendValue()
+                        try reader.require(size)
+                        reader.offset += size
+                    case .string:
+                        try reader.spendValue()
+                        let n = try reader.length()
+                        try reader.require(n)
+                        reader.offset += n
+                    case .other:
+                        try RowBinary.skip(columns[i].type, &reader)
                     }
-                    raw.ends[i] = reader.offset - start
                 }
-                return reader.offset
+                raw.ends[i] = reader.offset - start
             }
-        }
-        switch result {
-        case .success(let end):
+        }, completed: { bytes in
             raw.bytes.removeAll(keepingCapacity: true)
-            raw.bytes.append(contentsOf: buffer[start..<end])
-            position = end
-            return true
-        case .failure(.invalid(let why)):
-            throw ClickHouseError(code: .decoding, message: "row \(rowNumber): \(why)")
-        case .failure(.underflow):
-            return false
-        }
+            raw.bytes.append(contentsOf: bytes)
+        })
     }
 }

@@ -311,19 +311,30 @@ public struct RowBinaryDecoder {
     public mutating func decodeRow(into row: inout [ClickHouseValue], rowNumber: Int) throws(ClickHouseError) -> Bool {
         guard let columns, position < buffer.count else { return false }
         if row.count != columns.count { row = Array(repeating: .null, count: columns.count) }
+        return try readRow(rowNumber: rowNumber) { (reader: inout RowBinary.Reader) throws(RowBinaryFailure) in
+            for i in 0..<columns.count {
+                row[i] = try RowBinary.decode(columns[i].type, &reader)
+            }
+        }
+    }
+
+    /// Runs `read` over the buffered bytes as the next row, within the row's limits; once it read
+    /// a whole row, `completed` sees the row's bytes and the decoder moves past them. `false`
+    /// means more bytes are needed.
+    mutating func readRow(rowNumber: Int, _ read: (inout RowBinary.Reader) throws(RowBinaryFailure) -> Void,
+                          completed: (ArraySlice<UInt8>) -> Void = { _ in }) throws(ClickHouseError) -> Bool {
         let start = position
         let limits = self.limits
         let result = buffer.withUnsafeBytes { raw in
             Result { () throws(RowBinaryFailure) -> Int in
                 var reader = RowBinary.Reader(bytes: raw, offset: start, limits: limits)
-                for i in 0..<columns.count {
-                    row[i] = try RowBinary.decode(columns[i].type, &reader)
-                }
+                try read(&reader)
                 return reader.offset
             }
         }
         switch result {
         case .success(let end):
+            completed(buffer[start..<end])
             position = end
             return true
         case .failure(.invalid(let why)):
