@@ -38,6 +38,10 @@ def find_binary(explicit=None):
 class Ack(BaseHTTPRequestHandler):
     """OTLP/HTTP endpoint that acknowledges without decoding; counts requests and bytes."""
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as ClickHouse's HTTP server (Poco's TCPServer) and the Collector (Go) set on
+    # every connection: without it a response written in pieces waits for the client's delayed
+    # ACK, 40 ms a request, which no real server adds.
+    disable_nagle_algorithm = True
     requests = 0
     bytes = 0
     lock = threading.Lock()
