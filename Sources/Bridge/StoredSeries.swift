@@ -15,15 +15,14 @@ struct StoredSeries: SeriesStateSource {
     }
 
     func load(metric: String, ids: [String]) throws -> [SeriesState] {
-        let states = try store.loadSeries(pipeline: pipeline, metric: metric, ids: ids)
-        guard let notAfter else { return states }
-        return states.filter { $0.lastBucketEnd.unixNanoseconds <= notAfter }
+        visible(try store.loadSeries(pipeline: pipeline, metric: metric, ids: ids))
     }
 
     func ids(metric: String) throws -> Set<String> { try store.seriesIDs(pipeline: pipeline, metric: metric) }
 
-    func all() throws -> [SeriesState]? {
-        let states = try store.loadSeries(pipeline: pipeline)
+    func all() throws -> [SeriesState]? { visible(try store.loadSeries(pipeline: pipeline)) }
+
+    private func visible(_ states: [SeriesState]) -> [SeriesState] {
         guard let notAfter else { return states }
         return states.filter { $0.lastBucketEnd.unixNanoseconds <= notAfter }
     }

@@ -297,11 +297,11 @@ package struct PassMachine: Sendable {
         if ack.rejected > 0 || ack.message != nil { commit.rejectionMessage = ack.message ?? "\(ack.rejected) points rejected" }
         // The latest state of every series the buckets changed.
         // In the order the series first changed in the batch.
-        var index: [ChangeKey: Int] = [:]
+        var index: [SeriesRef: Int] = [:]
         var latest: [SeriesState] = []
         for bucket in buckets {
             for var state in bucket.changes {
-                let ref = ChangeKey(state)
+                let ref = SeriesRef(state)
                 if let i = index[ref] {
                     // A series new in the batch keeps the attributes its first change carried.
                     if state.attributesJSON.isEmpty { state.attributesJSON = latest[i].attributesJSON }
@@ -334,27 +334,4 @@ package struct PassMachine: Sendable {
         pointsExported += Int64(buckets.reduce(0) { $0 + $1.points })
         pointsRejected += ack.rejected
     }
-}
-
-/// A series in a batch's changes: hashed on the first 16 digits of its id (a SHA-256: they
-/// spread as well as all 64) and its metric's length, compared in full.
-private struct ChangeKey: Hashable {
-    let metric: String
-    let id: String
-    let prefix: UInt64
-
-    init(_ state: SeriesState) {
-        metric = state.metric
-        id = state.seriesID
-        var p: UInt64 = 0
-        for byte in id.utf8.prefix(16) { p = p << 4 | UInt64(byte & 0x0F) ^ UInt64(byte >> 6) }
-        prefix = p
-    }
-
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(prefix)
-        hasher.combine(metric.utf8.count)
-    }
-
-    static func == (a: ChangeKey, b: ChangeKey) -> Bool { a.prefix == b.prefix && a.id == b.id && a.metric == b.metric }
 }

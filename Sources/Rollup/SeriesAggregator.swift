@@ -134,12 +134,11 @@ package final class SeriesAggregator: SeriesAdmission {
     // MARK: - cardinality
 
     package func admit(_ series: Series, metric: ResultBinding.BoundMetric, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
-        if series.hasState { return true }  // cumulative, and stored or admitted before
-        return try admit(series, limit: metric.cardinalityLimit, isGauge: metric.isGauge, admittedInBucket: admittedInBucket)
+        try admit(series, limit: metric.cardinalityLimit, isGauge: metric.isGauge, admittedInBucket: admittedInBucket)
     }
 
     private func admit(_ series: Series, limit: Int, isGauge: Bool, admittedInBucket: Int) throws(BridgeError) -> Bool {
-        if series.hasState { return true }
+        if series.hasState { return true }  // cumulative, and stored or admitted before
         let room = limit - 1
         guard temporality == .cumulative, !isGauge else { return admittedInBucket < room }
         if try isStored(series, room: room) { return true }
@@ -232,16 +231,12 @@ package final class SeriesAggregator: SeriesAdmission {
         observation: Observation
     ) throws(BridgeError) -> Point {
         let series = series(metric, key: seriesKey, attributes: attributes)
-        let e = try emission(series, mapping: metric, bucketStart: bucketStart, bucketEnd: bucketEnd, observation: observation)
+        let e = try emission(series, isGauge: isGauge(metric), bucketStart: bucketStart, bucketEnd: bucketEnd, observation: observation)
         return Self.point(of: e.value, metric: metric, attributes: attributes, start: e.start, end: UInt64(bucketEnd))
     }
 
     /// What the series exports for `observation` in the bucket starting at `bucketStart`: its
     /// start time and value (the bucket's own, or the running totals), the state updated.
-    package func emission(_ series: Series, mapping metric: MetricMapping, bucketStart: Int64, bucketEnd: Int64, observation: Observation) throws(BridgeError) -> Emission {
-        try emission(series, isGauge: isGauge(metric), bucketStart: bucketStart, bucketEnd: bucketEnd, observation: observation)
-    }
-
     private func emission(_ series: Series, isGauge: Bool, bucketStart: Int64, bucketEnd: Int64, observation: Observation) throws(BridgeError) -> Emission {
         guard temporality == .cumulative, !isGauge else { return Emission(start: UInt64(bucketStart), value: observation) }
         _ = try isStored(series, room: Int.max)

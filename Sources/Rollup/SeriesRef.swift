@@ -1,7 +1,7 @@
 import Checkpoints
 
 /// One series of one metric: the key of the cumulative state a pass loads, changes and commits.
-package struct SeriesRef: Hashable, Comparable {
+package struct SeriesRef: Hashable {
     /// The metric's name.
     package var metric: String
     /// ``SeriesID/of(_:)`` of the series' canonical attribute key.
@@ -22,8 +22,14 @@ package struct SeriesRef: Hashable, Comparable {
         self.init(metric: state.metric, id: state.seriesID)
     }
 
-    /// By metric, then id: the order in which changed states are committed.
-    package static func < (a: SeriesRef, b: SeriesRef) -> Bool {
-        (a.metric, a.id) < (b.metric, b.id)
+    /// Hashed on the first 16 digits of the id (a SHA-256: they spread as well as all 64) and
+    /// the metric's length; compared in full. A pass hashes a ref per changed series per bucket.
+    package func hash(into hasher: inout Hasher) {
+        var prefix: UInt64 = 0
+        for byte in id.utf8.prefix(16) { prefix = prefix << 4 | UInt64(byte & 0x0F) ^ UInt64(byte >> 6) }
+        hasher.combine(prefix)
+        hasher.combine(metric.utf8.count)
     }
+
+    package static func == (a: SeriesRef, b: SeriesRef) -> Bool { a.id == b.id && a.metric == b.metric }
 }
