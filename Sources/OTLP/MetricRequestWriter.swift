@@ -172,13 +172,13 @@ public struct MetricRequestWriter: Sendable {
         for (metric, slots) in byMetric {
             let data = slots.reduce(0) { $0 + $1.bytes.count } + dataTails[metric].count
             dataSizes.append(data)
-            metricSizes.append(metricHeads[metric].count + 1 + Self.varintSize(UInt64(data)) + data)
+            metricSizes.append(metricHeads[metric].count + 1 + ProtobufWire.varintSize(data) + data)
         }
-        let content = metricSizes.reduce(0) { $0 + 1 + Self.varintSize(UInt64($1)) + $1 }
+        let content = metricSizes.reduce(0) { $0 + 1 + ProtobufWire.varintSize($1) + $1 }
         return OTLPEnvelope.protobuf(resource: resourceBytes, scope: scopeBytes, contentSize: content) { out in
             func field(_ tag: UInt8, length: Int) {
                 out.append(tag)
-                Self.appendVarint(UInt64(length), to: &out)
+                out.appendVarint(length)
             }
             for (i, (metric, slots)) in byMetric.enumerated() {
                 field(0x12, length: metricSizes[i])  // ScopeMetrics.metrics = 2
@@ -244,21 +244,6 @@ public struct MetricRequestWriter: Sendable {
         }
     }
 
-    static func varintSize(_ v: UInt64) -> Int {
-        var n = 1
-        var v = v >> 7
-        while v != 0 { n += 1; v >>= 7 }
-        return n
-    }
-
-    static func appendVarint(_ v: UInt64, to out: inout [UInt8]) {
-        var v = v
-        while v >= 0x80 {
-            out.append(UInt8(v & 0x7F) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
-    }
 }
 
 /// The frame every OTLP export request shares: one resource, one scope, and the content (the
@@ -267,14 +252,14 @@ enum OTLPEnvelope {
     /// `Export*ServiceRequest { resource_* = 1 { resource = 1, scope_* = 2 { scope = 1, content } } }`
     /// in protobuf: `write` appends exactly `contentSize` bytes of tagged content fields.
     static func protobuf(resource: [UInt8], scope: [UInt8], contentSize: Int, write: (inout [UInt8]) -> Void) -> [UInt8] {
-        let v = MetricRequestWriter.varintSize
+        let v: (UInt64) -> Int = ProtobufWire.varintSize
         let scoped = 1 + v(UInt64(scope.count)) + scope.count + contentSize
         let resourced = 1 + v(UInt64(resource.count)) + resource.count + 1 + v(UInt64(scoped)) + scoped
         var out: [UInt8] = []
         out.reserveCapacity(1 + v(UInt64(resourced)) + resourced)
         func field(_ tag: UInt8, length: Int) {
             out.append(tag)
-            MetricRequestWriter.appendVarint(UInt64(length), to: &out)
+            out.appendVarint(length)
         }
         field(0x0A, length: resourced)  // the request's resource_metrics / resource_spans = 1
         field(0x0A, length: resource.count)  // resource = 1

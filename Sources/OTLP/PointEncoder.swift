@@ -339,9 +339,16 @@ struct FieldBuffer {
     }
 }
 
+/// Protobuf wire-format sizes, shared by the request writers.
 enum ProtobufWire {
-    static func varintSize(_ v: Int) -> Int { MetricRequestWriter.varintSize(UInt64(v)) }
-    static func varintSize(_ v: UInt64) -> Int { MetricRequestWriter.varintSize(v) }
+    static func varintSize(_ v: Int) -> Int { varintSize(UInt64(v)) }
+
+    static func varintSize(_ v: UInt64) -> Int {
+        var n = 1
+        var v = v >> 7
+        while v != 0 { n += 1; v >>= 7 }
+        return n
+    }
 }
 
 extension [UInt8] {

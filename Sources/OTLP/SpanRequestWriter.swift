@@ -54,7 +54,7 @@ public struct SpanRequestWriter: Sendable {
             let body: [UInt8] = try message.serializedBytes()
             var out: [UInt8] = [0x12]  // ScopeSpans.spans = 2, length-delimited
             out.reserveCapacity(body.count + 6)
-            MetricRequestWriter.appendVarint(UInt64(body.count), to: &out)
+            out.appendVarint(body.count)
             out.append(contentsOf: body)
             return EncodedSpan(bytes: out)
         case .httpJSON:

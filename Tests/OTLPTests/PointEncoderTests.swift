@@ -116,7 +116,7 @@ struct PointEncoderTests {
         var out: [UInt8] = []
         for m in messages {
             out.append(0x0A)
-            MetricRequestWriter.appendVarint(UInt64(m.count), to: &out)
+            out.appendVarint(m.count)
             out.append(contentsOf: m)
         }
         return out
