@@ -115,32 +115,28 @@ package struct BucketReader {
                     if series.overflowedIn != generation { merged = true }  // not a merge of two groups: the overflow
                     continue
                 }
-                series.seenIn = generation
-                var target = o
-                if series.key == Self.overflowKey {
-                    // The overflow series itself has a slot of its own.
-                } else if try !admission.admit(series, metric: binding.metrics[m], bucketStart: start, admittedInBucket: admitted[m]) {
-                    if series.overflowedIn != generation {
+                // A series new in the bucket: its own slot, or its metric's overflow series' (the
+                // overflow series itself has a slot of its own).
+                var target = series
+                if series.key != Self.overflowKey {
+                    if try admission.admit(series, metric: binding.metrics[m], bucketStart: start, admittedInBucket: admitted[m]) {
+                        admitted[m] += 1
+                    } else {
                         series.overflowedIn = generation
                         bucket.overflowed[series.metricName, default: 0] += 1
+                        target = overflowSeries(m)
                     }
-                    let overflow = overflowSeries(m)
-                    target = BucketObservation(series: overflow, observation: o.observation)
-                    // Its later rows in the bucket go to the overflow series too.
-                    series.slot = overflow.seenIn == generation ? overflow.slot : bucket.observations.count
-                    if overflow.seenIn == generation {
-                        bucket.observations[overflow.slot].observation = try merge(bucket.observations[overflow.slot].observation, o.observation, metric: binding.metrics[m])
-                        continue
-                    }
-                    overflow.seenIn = generation
-                    overflow.slot = bucket.observations.count
-                    bucket.observations.append(target)
-                    continue
-                } else {
-                    admitted[m] += 1
                 }
-                series.slot = bucket.observations.count
-                bucket.observations.append(target)
+                if target.seenIn == generation {  // the overflow series, placed by another series
+                    bucket.observations[target.slot].observation = try merge(bucket.observations[target.slot].observation, o.observation, metric: binding.metrics[m])
+                } else {
+                    target.seenIn = generation
+                    target.slot = bucket.observations.count
+                    bucket.observations.append(BucketObservation(series: target, observation: o.observation))
+                }
+                // Its later rows in the bucket go where this one went.
+                series.seenIn = generation
+                series.slot = target.slot
             }
             if merged { bucket.mergedRows += 1 }
             guard let nextStart = try readRow() else { break }
