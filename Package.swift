@@ -93,7 +93,7 @@ let package = Package(
 
         // The command line: thin, builds the pieces and calls into Bridge.
         .executableTarget(name: "otel-bridge", dependencies: [
-            "Bridge", "UTCTime",
+            "Bridge", "Rollup", "Checkpoints", "CurlHTTP", "UTCTime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -110,14 +110,26 @@ let package = Package(
             path: "Tests/TestSupport"),
 
         .testTarget(name: "UTCTimeTests", dependencies: ["UTCTime"]),
-        .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints", "UTCTime", "TestSupport"]),
-        .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
+        .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse", "CurlHTTP"]),
+        .testTarget(name: "PostgresTests", dependencies: [
+            "Postgres", "Checkpoints", "UTCTime", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "OTLPTests", dependencies: [
+            "OTLP", "CurlHTTP",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .testTarget(name: "GenAITracesTests", dependencies: ["GenAITraces", "Checkpoints", "OTLP", "UTCTime"]),
         // Unit tests of the decisions (Rollup) and of what the effects are made of (Bridge), without services.
-        .testTarget(name: "RollupTests", dependencies: ["Rollup", "Bridge", "PipelineConfig", "UTCTime"]),
+        .testTarget(name: "RollupTests", dependencies: [
+            "Rollup", "Bridge", "PipelineConfig", "ClickHouse", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).
         .testTarget(name: "ClientIntegrationTests", dependencies: ["ClickHouse", "OTLP", "CurlHTTP", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Bridge", "Rollup", "GenAITraces", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: [
+            "Bridge", "Rollup", "GenAITraces", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ]
 )
