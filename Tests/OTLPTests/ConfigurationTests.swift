@@ -1,3 +1,4 @@
+import Environment
 import Testing
 @testable import OTLP
 
@@ -117,7 +118,7 @@ struct KeyValueListTests {
     @Test("OTEL_SERVICE_NAME wins over service.name in OTEL_RESOURCE_ATTRIBUTES")
     func serviceName() throws {
         let env = ["OTEL_RESOURCE_ATTRIBUTES": "service.name=from-list,deployment.environment=prod%20eu", "OTEL_SERVICE_NAME": "bridge-eu"]
-        let attrs = try OTLPResource.attributes(environment: env)
+        let attrs = try OTLPResource.attributes(environment: EnvironmentValues(env))
         #expect(attrs.map(\.key) == ["service.name", "deployment.environment"])
         #expect(attrs.map(\.value) == ["bridge-eu", "prod eu"])
         #expect(try OTLPResource.attributes(environment: ["OTEL_RESOURCE_ATTRIBUTES": "service.name=from-list"]).first?.value == "from-list")

@@ -1,4 +1,5 @@
 import CurlHTTP
+import Environment
 import Foundation
 import SwiftProtobuf
 import Testing
@@ -215,7 +216,7 @@ struct CertificatePathTests {
         for bad in [files.path("missing.pem"), files.directory] {
             environment[variable] = bad
             #expect {
-                try OTLPExporterConfiguration(signal: .metrics, environment: environment)
+                try OTLPExporterConfiguration(signal: .metrics, environment: EnvironmentValues(environment))
             } throws: { error in
                 (error as? OTLPConfigurationError)?.variable == variable
             }
