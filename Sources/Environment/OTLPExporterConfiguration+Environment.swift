@@ -14,15 +14,8 @@ extension OTLPExporterConfiguration {
     /// table (`OTEL_EXPORTER_OTLP_TRACES_*`) are not read.
     public init(
         signal: Signal, environment: EnvironmentValues, prefix: String = EnvironmentVariable.metricsExporterPrefix
-    ) throws(OTLPConfigurationError) {
-        do {
-            try self.init(reading: signal, environment, prefix: prefix)
-        } catch {
-            throw OTLPConfigurationError(variable: error.variable, reason: error.reason)
-        }
-    }
-
-    private init(reading signal: Signal, _ env: EnvironmentValues, prefix: String) throws(EnvironmentError) {
+    ) throws(EnvironmentError) {
+        let env = environment
         let signalName = signal.rawValue.uppercased()
         /// The rows of one setting: the signal-specific one (when the table has it), then the general one.
         func rows(_ suffix: String) -> [EnvironmentVariable] {
@@ -74,20 +67,16 @@ extension OTLPResource {
     /// value may hold `=`: each entry is split at its first.
     public static func attributes(
         environment: EnvironmentValues, attributesVariable: EnvironmentVariable = .resourceAttributes
-    ) throws(OTLPConfigurationError) -> [(key: String, value: String)] {
-        do {
-            var list: [(key: String, value: String)] = []
-            for (key, value) in try environment.keyValues(attributesVariable) {
-                list.removeAll { $0.key == key }
-                list.append((key, value))
-            }
-            var serviceName = list.first { $0.key == "service.name" }?.value ?? defaultServiceName
-            if let name = try environment.text(.serviceName) { serviceName = name }
-            list.removeAll { $0.key == "service.name" }
-            return [("service.name", serviceName)] + list
-        } catch {
-            throw OTLPConfigurationError(variable: error.variable, reason: error.reason)
+    ) throws(EnvironmentError) -> [(key: String, value: String)] {
+        var list: [(key: String, value: String)] = []
+        for (key, value) in try environment.keyValues(attributesVariable) {
+            list.removeAll { $0.key == key }
+            list.append((key, value))
         }
+        var serviceName = list.first { $0.key == "service.name" }?.value ?? defaultServiceName
+        if let name = try environment.text(.serviceName) { serviceName = name }
+        list.removeAll { $0.key == "service.name" }
+        return [("service.name", serviceName)] + list
     }
 }
 
@@ -95,20 +84,12 @@ extension EnvironmentValues {
     /// `.keyValues`: `k=v,k2=v2`, percent-decoded, each entry split at its first `=`.
     public func keyValues(_ variable: EnvironmentVariable) throws(EnvironmentError) -> [(key: String, value: String)] {
         guard let found = try lookup(variable) else { return [] }
-        do {
-            return try KeyValueList.parse(found.text, variable: found.spelling)
-        } catch {
-            throw EnvironmentError(variable: error.variable, reason: error.reason)
-        }
+        return try KeyValueList.parse(found.text, variable: found.spelling)
     }
 
     /// `.headers`: as ``keyValues(_:)``, each entry an HTTP header the exporter may send.
     public func headers(_ variable: EnvironmentVariable) throws(EnvironmentError) -> [(key: String, value: String)] {
         guard let found = try lookup(variable) else { return [] }
-        do {
-            return try KeyValueList.parseHeaders(found.text, variable: found.spelling)
-        } catch {
-            throw EnvironmentError(variable: error.variable, reason: error.reason)
-        }
+        return try KeyValueList.parseHeaders(found.text, variable: found.spelling)
     }
 }

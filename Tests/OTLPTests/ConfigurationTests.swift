@@ -59,7 +59,7 @@ struct EndpointTests {
         #expect {
             try OTLPExporterConfiguration(signal: .metrics, environment: [variable: value])
         } throws: { error in
-            (error as? OTLPConfigurationError)?.variable == variable
+            (error as? EnvironmentError)?.variable == variable
         }
     }
 
@@ -102,7 +102,7 @@ struct KeyValueListTests {
         #expect {
             try KeyValueList.parse(text, variable: "OTEL_EXPORTER_OTLP_HEADERS")
         } throws: { error in
-            guard let e = error as? OTLPConfigurationError else { return false }
+            guard let e = error as? EnvironmentError else { return false }
             return e.variable == "OTEL_EXPORTER_OTLP_HEADERS" && !e.description.contains("%zz")
         }
     }
@@ -127,7 +127,7 @@ struct KeyValueListTests {
 
     @Test("a malformed OTEL_RESOURCE_ATTRIBUTES is an error")
     func badResource() {
-        #expect(throws: OTLPConfigurationError.self) {
+        #expect(throws: EnvironmentError.self) {
             try OTLPResource.attributes(environment: ["OTEL_RESOURCE_ATTRIBUTES": "team"])
         }
     }
