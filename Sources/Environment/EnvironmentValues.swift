@@ -37,9 +37,6 @@ public struct EnvironmentValues: Sendable, ExpressibleByDictionaryLiteral {
         }
     }
 
-    /// The spellings accepted by ``parseBoolean(_:)``, for docs and tests.
-    public static let booleanSpellings = (on: ["true", "1", "yes"], off: ["false", "0", "no"])
-
     // MARK: Lookup
 
     /// A variable's text as set (trimmed unless it is a credential), and the spelling it was read
@@ -62,18 +59,10 @@ public struct EnvironmentValues: Sendable, ExpressibleByDictionaryLiteral {
         return first
     }
 
-    /// Which spelling of `variable` is set, when it has several and one is (for `validate`).
+    /// Which spelling of `variable` is set (for `validate`); `nil` when none is, or when two
+    /// disagree (reading the variable is then the error).
     public func spelling(of variable: EnvironmentVariable) -> String? {
         (try? lookup(variable))?.spelling
-    }
-
-    /// The row of a name built from a prefix (`EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_…`); the
-    /// families of ``EnvironmentVariable/otlpExporter(prefix:signal:aliases:)`` are all in the table.
-    public static func variable(named name: String) -> EnvironmentVariable {
-        guard let v = EnvironmentVariable.named(name) else {
-            preconditionFailure("\(name) is not in EnvironmentVariable.all")
-        }
-        return v
     }
 
     private func sameMeaning(_ a: String, _ b: String, _ variable: EnvironmentVariable) -> Bool {
