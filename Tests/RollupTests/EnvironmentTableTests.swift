@@ -44,6 +44,25 @@ struct EnvironmentTableTests {
         #expect(extra.isEmpty, "in README.md's table but not in EnvironmentVariable.all: \(extra)")
     }
 
+    @Test("every variable the Kubernetes manifests set is one of the table (a misspelt name would be ignored)")
+    func manifestsSetKnownVariables() throws {
+        let directory = Self.root.appendingPathComponent("deploy/kubernetes")
+        var seen = 0
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() where file.hasSuffix(".yaml") {
+            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                let item = line.drop { $0 == " " }
+                guard item.hasPrefix("- name: ") else { continue }
+                let name = String(item.dropFirst("- name: ".count)).trimmingCharacters(in: .whitespaces)
+                // Environment entries only: containers, volumes and ports have lower-case names.
+                guard name.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" }) else { continue }
+                seen += 1
+                #expect(EnvironmentVariable.named(name) != nil, "deploy/kubernetes/\(file) sets \(name), which the bridge does not read")
+            }
+        }
+        #expect(seen > 0, "no environment entries found in deploy/kubernetes")
+    }
+
     /// An environment under which every variable of the table is read (the traces pipeline on).
     static let base = ["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": "true", "EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY": template]
 
