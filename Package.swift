@@ -63,6 +63,10 @@ let package = Package(
             ],
             exclude: ["Generated/README.md"]),
 
+        // The environment, read once: the table of every variable (name, default, range, parser),
+        // one parser per kind of value, and the configuration of ClickHouse and OTLP from it.
+        .target(name: "Environment", dependencies: ["ClickHouse", "OTLP", "CurlHTTP", "UTCTime"]),
+
         // The pipeline model (metric mappings with named fields) and the YAML file reader and its
         // errors. The only module that reads YAML.
         .target(name: "PipelineConfig", dependencies: [
@@ -86,14 +90,14 @@ let package = Package(
         // actions against ClickHouse, the sinks (OTLP, dry run) and the checkpoint store, and the
         // commands the CLI calls.
         .target(name: "Bridge", dependencies: [
-            "Rollup", "GenAITraces", "PipelineConfig", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
+            "Rollup", "GenAITraces", "PipelineConfig", "Environment", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
         // The command line: thin, builds the pieces and calls into Bridge.
         .executableTarget(name: "otel-bridge", dependencies: [
-            "Bridge", "UTCTime",
+            "Bridge", "Environment", "Rollup", "Checkpoints", "CurlHTTP", "UTCTime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -110,14 +114,26 @@ let package = Package(
             path: "Tests/TestSupport"),
 
         .testTarget(name: "UTCTimeTests", dependencies: ["UTCTime"]),
-        .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints", "UTCTime", "TestSupport"]),
-        .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
+        .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse", "Environment", "CurlHTTP"]),
+        .testTarget(name: "PostgresTests", dependencies: [
+            "Postgres", "Checkpoints", "UTCTime", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "OTLPTests", dependencies: [
+            "OTLP", "Environment", "CurlHTTP",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .testTarget(name: "GenAITracesTests", dependencies: ["GenAITraces", "Checkpoints", "OTLP", "UTCTime"]),
         // Unit tests of the decisions (Rollup) and of what the effects are made of (Bridge), without services.
-        .testTarget(name: "RollupTests", dependencies: ["Rollup", "Bridge", "PipelineConfig", "UTCTime"]),
+        .testTarget(name: "RollupTests", dependencies: [
+            "Rollup", "Bridge", "PipelineConfig", "Environment", "ClickHouse", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).
-        .testTarget(name: "ClientIntegrationTests", dependencies: ["ClickHouse", "OTLP", "CurlHTTP", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Bridge", "Rollup", "GenAITraces", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime", "TestSupport"]),
+        .testTarget(name: "ClientIntegrationTests", dependencies: ["ClickHouse", "Environment", "OTLP", "CurlHTTP", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: [
+            "Bridge", "Rollup", "GenAITraces", "Environment", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ]
 )

@@ -9,7 +9,9 @@
 # 6. the fault suite, quick setting with a fixed seed (scripts/fault_suite.py --quick --seed
 #    $FAULT_SUITE_SEED, default 1; skip with SKIP_FAULT_SUITE=1)
 # 7. the bad-input suite, quick setting (scripts/bad_input_suite.py --quick; skip with SKIP_BAD_INPUT_SUITE=1)
-# 8. deploy/ checks: scripts/validate_manifests.py (Kubernetes schemas + policy, offline) and
+# 8. scripts/check_imports.py: every import declared by its target in Package.swift, every module in
+#    docs/architecture.md's table (offline, in a second)
+# 9. deploy/ checks: scripts/validate_manifests.py (Kubernetes schemas + policy, offline) and
 #    scripts/check_dashboards.py (dashboard and alert metric names against what the bridge exports)
 # Exits non-zero if either fails. Service logs: .stack/logs/
 set -euo pipefail
@@ -58,7 +60,7 @@ fi
 # deploy/, offline and in seconds: the Kubernetes manifests against the bundled schemas and the
 # policy a schema cannot express (scripts/validate_manifests.py), and every metric name the Grafana
 # dashboard and the Prometheus alerts query against what the bridge exports (scripts/check_dashboards.py).
-for check in scripts/validate_manifests.py scripts/check_dashboards.py; do
+for check in scripts/check_imports.py scripts/validate_manifests.py scripts/check_dashboards.py; do
   crc=0
   .venv/bin/python "$check" || crc=$?
   if ((crc != 0)); then

@@ -38,12 +38,17 @@ public final class Bridge: Sendable {
 
     /// Reads the environment and the pipeline file.
     public static func load(environment: [String: String], logger: Logger, now: @escaping @Sendable () -> Int64 = Bridge.systemNow) throws(BridgeError) -> Bridge {
-        let configuration = try BridgeConfiguration(environment: environment)
+        try load(configuration: BridgeConfiguration(environment: environment), redactor: Redactor(environment: environment), logger: logger, now: now)
+    }
+
+    /// Reads the pipeline file of `configuration` (the environment, read once).
+    public static func load(configuration: BridgeConfiguration, redactor: Redactor, logger: Logger,
+                            now: @escaping @Sendable () -> Int64 = Bridge.systemNow) throws(BridgeError) -> Bridge {
         if let start = configuration.startAt, start > now() {
             throw BridgeError(.configuration, "\(UTCInstant(unixNanoseconds: start).iso8601) is in the future: a pipeline's first watermark must be a time whose buckets can close", key: "BRIDGE_START_AT")
         }
         let pipelines = try loadPipelines(path: configuration.configPath)
-        return Bridge(configuration: configuration, pipelines: pipelines, logger: logger, redactor: Redactor(environment: environment), now: now)
+        return Bridge(configuration: configuration, pipelines: pipelines, logger: logger, redactor: redactor, now: now)
     }
 
     /// Reads the pipeline file at `path`; a refused file or template is a configuration or

@@ -1,12 +1,16 @@
 import Rollup
 import CurlHTTP
 import ClickHouse
+import Environment
 import Foundation
+import Logging
 import OTLP
 import Postgres
 import UTCTime
 
-/// Everything the bridge reads from the environment (read once, from an injected dictionary).
+/// Everything the bridge reads from the environment, read once, from an injected dictionary,
+/// through the table of ``EnvironmentVariable/all``: the one value that `run`, `serve`,
+/// `validate` and `checkpoints` all take.
 public struct BridgeConfiguration: Sendable {
     public static let version = "0.1.0"
 
@@ -35,18 +39,61 @@ public struct BridgeConfiguration: Sendable {
     public var selfTelemetry: Bool
     /// The experimental GenAI traces pipeline (`EXPERIMENTAL_GEN_AI_OTEL_*`).
     public var genAITraces: GenAITraceConfiguration
+    /// `serve`'s own settings (`BRIDGE_SHUTDOWN_TIMEOUT`, `BRIDGE_HEALTH_PORT`).
+    public var serve: ServeConfiguration
+    /// `LOG_FORMAT`: `text` (default) or `json`.
+    public var logFormat: LogFormat
+    /// `LOG_LEVEL`: `trace` … `critical`, default `info`.
+    public var logLevel: Logger.Level
+    /// `BRIDGE_MAX_POINT_AGE` (whole seconds): buckets older than this when a batch is cut are not
+    /// sent. Default nil: off.
+    public var maxPointAgeSeconds: Int64?
+    /// `BRIDGE_METADATA_ATTRIBUTES`: metadata keys every pipeline exports as
+    /// `portkey.metadata.<key>`. Default empty.
+    public var metadataAttributes: [String]
+    /// `OTEL_SEMCONV_STABILITY_OPT_IN`, as listed; see ``genAILatestExperimental``.
+    public var semconvStabilityOptIn: [String]
+    /// The spelling each variable with several was read from, when it is set
+    /// (`EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED` → `EXPERIMENTAL_GEN_AI_OTEL_PUSH_ENABLED`).
+    public var spellings: [EnvironmentVariable: String]
 
-    public init(environment env: [String: String]) throws(BridgeError) {
-        func value(_ name: String) -> String? {
-            guard let v = env[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
-            return v
-        }
-        do {
-            clickhouse = try ClickHouseConfiguration(environment: env)
+    /// `OTEL_SEMCONV_STABILITY_OPT_IN` contains `gen_ai_latest_experimental`.
+    public var genAILatestExperimental: Bool { semconvStabilityOptIn.contains("gen_ai_latest_experimental") }
+
+    public init(environment: [String: String]) throws(BridgeError) {
+        try self.init(environment: EnvironmentValues(environment))
+    }
+
+    public init(environment env: EnvironmentValues) throws(BridgeError) {
+        do throws(EnvironmentError) {
+            clickhouse = try ClickHouseConfiguration(reading: env)
+            checkpointDatabaseURL = try env.text(.checkpointDatabaseURL)
+            pushEnabled = try env.bool(.otelPushEnabled) ?? false
+            selfTelemetry = try env.bool(.bridgeSelfTelemetry) ?? true
+            switch try env.choice(.temporalityPreference) {
+            case "delta", "lowmemory": temporality = .delta
+            default: temporality = .cumulative
+            }
+            configPath = try env.text(.bridgeConfig) ?? "config/bridge.yaml"
+            startAt = try env.instant(.bridgeStartAt)
+            retryPolicy = RetryPolicy()
+            if let d = try env.seconds(.bridgeExportMaxElapsed) { retryPolicy.maxElapsed = d }
+            serve = ServeConfiguration()
+            if let d = try env.seconds(.bridgeShutdownTimeout) { serve.shutdownTimeout = d }
+            if let p = try env.integer(.bridgeHealthPort) { serve.healthPort = Int(p) }
+            (logFormat, logLevel) = try Self.logging(env)
+            maxPointAgeSeconds = try env.duration(.bridgeMaxPointAge)
+            metadataAttributes = try env.list(.bridgeMetadataAttributes)
+            semconvStabilityOptIn = try env.list(.semconvStabilityOptIn)
+            // Only the spellings: two that disagree are an error where the setting is read (a
+            // traces setting only when the traces pipeline is on).
+            spellings = [:]
+            for v in EnvironmentVariable.all where !v.aliases.isEmpty {
+                if let spelling = env.spelling(of: v) { spellings[v] = spelling }
+            }
         } catch {
-            throw BridgeError(.configuration, error.message, key: "CLICKHOUSE_*")
+            throw BridgeError(.configuration, error.reason, key: error.variable)
         }
-        checkpointDatabaseURL = value("CHECKPOINT_DATABASE_URL")
         if let conninfo = checkpointDatabaseURL {
             do {
                 try PostgresConnection.checkConnectionString(conninfo)
@@ -54,45 +101,26 @@ public struct BridgeConfiguration: Sendable {
                 throw BridgeError(.configuration, error.message, key: "CHECKPOINT_DATABASE_URL")
             }
         }
-        switch value("OTEL_PUSH_ENABLED")?.lowercased() {
-        case nil, "false", "0", "no": pushEnabled = false
-        case "true", "1", "yes": pushEnabled = true
-        case let other?:
-            throw BridgeError(.configuration, "OTEL_PUSH_ENABLED must be true or false, not '\(other)'", key: "OTEL_PUSH_ENABLED")
-        }
-        switch value("BRIDGE_SELF_TELEMETRY")?.lowercased() {
-        case nil, "true", "1", "yes": selfTelemetry = true
-        case "false", "0", "no": selfTelemetry = false
-        case let other?:
-            throw BridgeError(.configuration, "BRIDGE_SELF_TELEMETRY must be true or false, not '\(LogSafe.text(other, limit: 64))'", key: "BRIDGE_SELF_TELEMETRY")
-        }
         do {
             metricsExporter = try OTLPExporterConfiguration(signal: .metrics, environment: env)
             resource = try OTLPResource.attributes(environment: env).map { Attribute($0.key, .string($0.value)) }
         } catch {
             throw BridgeError(.configuration, error.reason, key: error.variable)
         }
-        switch value("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")?.lowercased() {
-        case nil, "cumulative": temporality = .cumulative
-        case "delta", "lowmemory": temporality = .delta
-        case let other?:
-            throw BridgeError(.configuration, "must be cumulative, delta or lowmemory, not '\(other)'", key: "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
-        }
-        configPath = value("BRIDGE_CONFIG") ?? "config/bridge.yaml"
         genAITraces = try GenAITraceConfiguration(environment: env, configPath: configPath)
-        if let text = value("BRIDGE_START_AT") {
-            guard let t = UTCInstant(iso8601: text)?.unixNanoseconds else {
-                throw BridgeError(.configuration, "expected an ISO 8601 UTC time such as 2026-11-01T00:00:00Z between the years \(UTCInstant.representableYears.lowerBound) and \(UTCInstant.representableYears.upperBound), not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_START_AT")
-            }
-            startAt = t
+    }
+
+    /// `LOG_FORMAT` and `LOG_LEVEL`, which `main` needs before anything else.
+    public static func logging(environment: EnvironmentValues) throws(BridgeError) -> (format: LogFormat, level: Logger.Level) {
+        do {
+            return try logging(environment)
+        } catch {
+            throw BridgeError(.configuration, error.reason, key: error.variable)
         }
-        retryPolicy = RetryPolicy()
-        if let text = value("BRIDGE_EXPORT_MAX_ELAPSED") {
-            // Up to a day: a batch retried longer than that holds the pipeline's lock for as long.
-            guard let s = Double(text), s.isFinite, (0...86_400).contains(s) else {
-                throw BridgeError(.configuration, "expected a number of seconds from 0 to 86400, not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_EXPORT_MAX_ELAPSED")
-            }
-            retryPolicy.maxElapsed = Duration(seconds: s, roundingMilliseconds: .towardZero) ?? .zero
-        }
+    }
+
+    private static func logging(_ env: EnvironmentValues) throws(EnvironmentError) -> (format: LogFormat, level: Logger.Level) {
+        (try env.choice(.logFormat).flatMap(LogFormat.init(rawValue:)) ?? .text,
+         try env.choice(.logLevel).flatMap(Logger.Level.init(rawValue:)) ?? .info)
     }
 }

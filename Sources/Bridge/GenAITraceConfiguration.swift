@@ -1,4 +1,5 @@
 import CurlHTTP
+import Environment
 import Foundation
 import OTLP
 import Rollup
@@ -10,11 +11,13 @@ public struct GenAITraceConfiguration: Sendable {
     /// The pipeline's name in `otel_bridge.checkpoints` and `runs`.
     public static let pipeline = "gen_ai_traces"
 
-    /// `EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED`, default false.
+    /// `EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED` (or the gateway code's spelling,
+    /// `EXPERIMENTAL_GEN_AI_OTEL_PUSH_ENABLED`), default false.
     public var enabled = false
     /// `EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_ENDPOINT` (base URL; spans go to `<base>/v1/traces`),
     /// `…_TRACES_ENDPOINT` (as is), `…_HEADERS`, `…_PROTOCOL`, `…_COMPRESSION`, `…_TIMEOUT`,
-    /// `…_CERTIFICATE`, … with the rules of `OTEL_EXPORTER_OTLP_*`.
+    /// `…_CERTIFICATE`, … with the rules of `OTEL_EXPORTER_OTLP_*`. The gateway's Helm chart's
+    /// `EXPERIMENTAL_GEN_AI_OTEL_OTLP_ENDPOINT` and `…_OTLP_HEADERS` mean the same.
     public var exporter = OTLPExporterConfiguration(endpoint: OTLPExporterConfiguration.defaultBaseEndpoint + "/v1/traces")
     /// `service.name` from `OTEL_SERVICE_NAME`, plus `EXPERIMENTAL_GEN_AI_OTEL_RESOURCE_ATTRIBUTES`.
     public var resource: [Attribute] = []
@@ -40,44 +43,27 @@ public struct GenAITraceConfiguration: Sendable {
     public init() {}
 
     /// - Parameter configPath: the pipeline file (`BRIDGE_CONFIG`), whose `../queries/` holds the template.
-    public init(environment env: [String: String], configPath: String) throws(BridgeError) {
-        func value(_ name: String) -> String? {
-            guard let v = env[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
-            return v
+    public init(environment env: EnvironmentValues, configPath: String) throws(BridgeError) {
+        do throws(EnvironmentError) {
+            enabled = try env.bool(.genAITracesEnabled) ?? false
+            guard enabled else { return }
+            if let n = try env.integer(.genAITracesLag) { lagSeconds = n }
+            if let n = try env.integer(.genAITracesPageSize) { pageSize = Int(n) }
+            if let n = try env.integer(.genAITracesMaxSpansPerRequest) { maxSpansPerRequest = Int(n) }
+            if let n = try env.integer(.genAITracesMaxRequestBytes) { maxRequestBytes = Int(n) }
+            deprecatedAttributes = try env.bool(.genAITracesDeprecatedAttributes) ?? false
+            queryPath = try env.text(.genAITracesQuery)
+                ?? (((configPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("../queries/gen_ai_traces.sql") as NSString).standardizingPath
+        } catch {
+            throw BridgeError(.configuration, error.reason, key: error.variable)
         }
-        switch value("EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED")?.lowercased() {
-        case nil, "false", "0", "no": enabled = false
-        case "true", "1", "yes": enabled = true
-        case let other?:
-            throw BridgeError(.configuration, "must be true or false, not '\(LogSafe.text(other, limit: 40))'", key: "EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED")
-        }
-        guard enabled else { return }
         do {
-            exporter = try OTLPExporterConfiguration(signal: .traces, environment: env, prefix: "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP")
-            resource = try OTLPResource.attributes(environment: env, attributesVariable: "EXPERIMENTAL_GEN_AI_OTEL_RESOURCE_ATTRIBUTES")
+            exporter = try OTLPExporterConfiguration(signal: .traces, environment: env, prefix: EnvironmentVariable.tracesExporterPrefix)
+            resource = try OTLPResource.attributes(environment: env, attributesVariable: .genAIResourceAttributes)
                 .map { Attribute($0.key, .string($0.value)) }
         } catch {
             throw BridgeError(.configuration, error.reason, key: error.variable)
         }
-        func integer(_ name: String, _ range: ClosedRange<Int64>) throws(BridgeError) -> Int64? {
-            guard let text = value(name) else { return nil }
-            guard let n = Int64(text), range.contains(n) else {
-                throw BridgeError(.configuration, "expected a whole number from \(range.lowerBound) to \(range.upperBound), not '\(LogSafe.text(text, limit: 64))'", key: name)
-            }
-            return n
-        }
-        if let n = try integer("EXPERIMENTAL_GEN_AI_OTEL_TRACES_LAG", 0...2_592_000) { lagSeconds = n }
-        if let n = try integer("EXPERIMENTAL_GEN_AI_OTEL_TRACES_PAGE_SIZE", 1...1_000_000) { pageSize = Int(n) }
-        if let n = try integer("EXPERIMENTAL_GEN_AI_OTEL_TRACES_MAX_SPANS_PER_REQUEST", 1...100_000) { maxSpansPerRequest = Int(n) }
-        if let n = try integer("EXPERIMENTAL_GEN_AI_OTEL_TRACES_MAX_REQUEST_BYTES", 1_024...(64 << 20)) { maxRequestBytes = Int(n) }
-        switch value("EXPERIMENTAL_GEN_AI_OTEL_TRACES_DEPRECATED_ATTRIBUTES")?.lowercased() {
-        case nil, "false", "0", "no": deprecatedAttributes = false
-        case "true", "1", "yes": deprecatedAttributes = true
-        case let other?:
-            throw BridgeError(.configuration, "must be true or false, not '\(LogSafe.text(other, limit: 40))'", key: "EXPERIMENTAL_GEN_AI_OTEL_TRACES_DEPRECATED_ATTRIBUTES")
-        }
-        queryPath = value("EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY")
-            ?? (((configPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("../queries/gen_ai_traces.sql") as NSString).standardizingPath
         do { sql = try String(contentsOfFile: queryPath, encoding: .utf8) } catch {
             throw BridgeError(.template, "cannot read the query template (EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY): \(error.localizedDescription)",
                               pipeline: Self.pipeline, file: queryPath)

@@ -1,5 +1,6 @@
 import Rollup
 import CurlHTTP
+import Environment
 import Foundation
 import Logging
 import UTCTime
@@ -13,17 +14,11 @@ public enum LogFormat: String, Sendable, CaseIterable {
     /// One JSON object per line, on stdout and stderr alike (see ``JSONLogLine``).
     case json
 
-    /// `LOG_FORMAT` (case-insensitive; unset or empty: `text`). Any other value is a
-    /// configuration error naming the variable and the accepted values.
-    public init(environment: [String: String]) throws(BridgeError) {
-        let raw = environment["LOG_FORMAT"]?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
-        if raw.isEmpty {
-            self = .text
-        } else if let format = LogFormat(rawValue: raw) {
-            self = format
-        } else {
-            throw BridgeError(.configuration, "LOG_FORMAT must be one of \(Self.allCases.map(\.rawValue).joined(separator: ", ")), not '\(LogSafe.text(raw, limit: 32))'", key: "LOG_FORMAT")
-        }
+    /// `LOG_FORMAT` (case-insensitive; unset or empty: `text`), read as ``BridgeConfiguration``
+    /// reads it; `main` needs it before anything else. Any other value is a configuration error
+    /// naming the variable and the accepted values.
+    public init(environment: EnvironmentValues) throws(BridgeError) {
+        self = try BridgeConfiguration.logging(environment: environment).format
     }
 }
 

@@ -6,7 +6,7 @@ import Rollup
 import ServiceLifecycle
 import UTCTime
 
-/// What `serve` reads from the environment beside the bridge's own configuration.
+/// What `serve` reads from the environment beside the rest of ``BridgeConfiguration`` (its `serve`).
 public struct ServeConfiguration: Sendable, Equatable {
     /// `BRIDGE_SHUTDOWN_TIMEOUT` (seconds, default 20): after SIGTERM or SIGINT, how long an
     /// in-flight push may take to finish before it is abandoned (its watermark unmoved).
@@ -14,24 +14,7 @@ public struct ServeConfiguration: Sendable, Equatable {
     /// `BRIDGE_HEALTH_PORT` (default 8080; 0 turns the health endpoint off).
     public var healthPort: Int = 8080
 
-    public init(environment: [String: String]) throws(BridgeError) {
-        func value(_ key: String) -> String? {
-            guard let v = environment[key]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
-            return v
-        }
-        if let text = value("BRIDGE_SHUTDOWN_TIMEOUT") {
-            guard let s = Double(text), s.isFinite, (1...3_600).contains(s), let d = Duration(seconds: s, roundingMilliseconds: .towardZero) else {
-                throw BridgeError(.configuration, "expected a number of seconds from 1 to 3600, not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_SHUTDOWN_TIMEOUT")
-            }
-            shutdownTimeout = d
-        }
-        if let text = value("BRIDGE_HEALTH_PORT") {
-            guard let p = Int(text), (0...65_535).contains(p) else {
-                throw BridgeError(.configuration, "expected a TCP port from 1 to 65535, or 0 for no health endpoint, not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_HEALTH_PORT")
-            }
-            healthPort = p
-        }
-    }
+    public init() {}
 }
 
 /// Tells a pass to stop at its next safe point: before it queries or sends anything more. A

@@ -2,6 +2,7 @@ import Rollup
 import Checkpoints
 import ClickHouse
 import CurlHTTP
+import Environment
 import Foundation
 import Logging
 import OTLP
@@ -76,18 +77,27 @@ extension Bridge {
     /// Every check runs; one that needs a failed one is reported as skipped, with the reason.
     /// Blocks: call it through ``Bridge/offload(_:)``.
     public static func validate(
-        environment: [String: String], logger: Logger, now: @escaping @Sendable () -> Int64 = Bridge.systemNow,
-        output: (ValidationCheck) -> Void
+        configuration: Result<BridgeConfiguration, BridgeError>, redactor: Redactor, logger: Logger,
+        now: @escaping @Sendable () -> Int64 = Bridge.systemNow, output: (ValidationCheck) -> Void
     ) -> ValidationReport {
         withoutActuallyEscaping(output) { output in
-            var validation = Validation(redact: Redactor(environment: environment), output: output)
-            validation.run(environment: environment, logger: logger, now: now)
+            var validation = Validation(redact: redactor, output: output)
+            validation.run(configuration: configuration, logger: logger, now: now)
             return validation.report
         }
     }
+
+    /// ``validate(configuration:redactor:logger:now:output:)`` of `environment`, read once.
+    public static func validate(
+        environment: [String: String], logger: Logger, now: @escaping @Sendable () -> Int64 = Bridge.systemNow,
+        output: (ValidationCheck) -> Void
+    ) -> ValidationReport {
+        validate(configuration: Result { () throws(BridgeError) in try BridgeConfiguration(environment: environment) },
+                 redactor: Redactor(environment: environment), logger: logger, now: now, output: output)
+    }
 }
 
-/// The checks of ``Bridge/validate(environment:logger:now:output:)``, in order.
+/// The checks of ``Bridge/validate(configuration:redactor:logger:now:output:)``, in order.
 struct Validation {
     let redact: Redactor
     let output: (ValidationCheck) -> Void
@@ -104,11 +114,11 @@ struct Validation {
         output(check)
     }
 
-    mutating func run(environment: [String: String], logger: Logger, now: @escaping @Sendable () -> Int64) {
+    mutating func run(configuration parsed: Result<BridgeConfiguration, BridgeError>, logger: Logger, now: @escaping @Sendable () -> Int64) {
         // 1. The environment: without it nothing else can be reached.
         let configuration: BridgeConfiguration
         do throws(BridgeError) {
-            configuration = try BridgeConfiguration(environment: environment)
+            configuration = try parsed.get()
             if let start = configuration.startAt, start > now() {
                 throw BridgeError(.configuration, "\(UTCInstant(unixNanoseconds: start).iso8601) is in the future: a pipeline's first watermark must be a time whose buckets can close", key: "BRIDGE_START_AT")
             }
@@ -120,7 +130,13 @@ struct Validation {
             return
         }
         record(.ok, "environment", "ClickHouse \(HTTPError.redactedURL(configuration.clickhouse.url)) database \(configuration.clickhouse.database), "
-            + "OTLP metrics \(HTTPError.redactedURL(configuration.metricsExporter.endpoint)) (\(configuration.metricsExporter.wireProtocol == .httpJSON ? "http/json" : "http/protobuf"), \(configuration.temporality == .cumulative ? "cumulative" : "delta"))")
+            + "OTLP metrics \(HTTPError.redactedURL(configuration.metricsExporter.endpoint)) (\(configuration.metricsExporter.wireProtocol == .httpJSON ? "http/json" : "http/protobuf"), \(configuration.temporality == .cumulative ? "cumulative" : "delta")); "
+            + "switches " + configuration.switches.map { "\($0.variable.name)=\($0.on)" }.joined(separator: " ")
+            + configuration.spellings.sorted { $0.key.name < $1.key.name }.map { variable, spelling in
+                spelling == variable.name
+                    ? "; read \(spelling)"
+                    : "; read \(spelling) (\(variable.aliasOrigin)) for \(variable.name)"
+            }.joined())
 
         // 2. The pipeline file and its templates.
         var pipelines: [PipelineConfiguration]?
@@ -163,8 +179,8 @@ struct Validation {
 
         // 6. and 7. The OTLP endpoints.
         checkMetricsEndpoint(configuration, logger: logger)
-        if environment["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED"]?.trimmingCharacters(in: .whitespaces).lowercased() == "true" {
-            checkTracesEndpoint(environment: environment, logger: logger)
+        if configuration.genAITraces.enabled {
+            checkTracesEndpoint(configuration, logger: logger)
         }
     }
 
@@ -309,18 +325,10 @@ struct Validation {
                       variables: "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT")
     }
 
-    mutating func checkTracesEndpoint(environment: [String: String], logger: Logger) {
-        let prefix = "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP"
-        let configuration: OTLPExporterConfiguration
-        do {
-            configuration = try OTLPExporterConfiguration(signal: .traces, environment: environment, prefix: prefix)
-        } catch {
-            record(.failed, "otlp traces", "\(error.variable): \(error.reason)", exitCode: 2)
-            return
-        }
-        checkEndpoint("otlp traces", configuration, signal: .traces, logger: logger,
-                      variables: "\(prefix)_TRACES_ENDPOINT or \(prefix)_ENDPOINT",
-                      note: " (this version does not export GenAI spans yet)")
+    mutating func checkTracesEndpoint(_ configuration: BridgeConfiguration, logger: Logger) {
+        let prefix = EnvironmentVariable.tracesExporterPrefix
+        checkEndpoint("otlp traces", configuration.genAITraces.exporter, signal: .traces, logger: logger,
+                      variables: "\(prefix)_TRACES_ENDPOINT or \(prefix)_ENDPOINT")
     }
 
     /// An empty `Export…ServiceRequest`: valid OTLP that exports nothing. One attempt, no retry:
@@ -343,5 +351,19 @@ struct Validation {
         case .invalidResponse(_, let message):
             record(.failed, name, "\(endpoint) is not an OTLP/HTTP receiver: \(message); point \(variables) at the collector's OTLP/HTTP endpoint (usually port 4318)")
         }
+    }
+}
+
+extension BridgeConfiguration {
+    /// Every on/off setting as read, by its variable: what `validate` prints, and what `run` and
+    /// `serve` act on (they read these fields).
+    public var switches: [(variable: EnvironmentVariable, on: Bool)] {
+        [
+            (.otelPushEnabled, pushEnabled),
+            (.bridgeSelfTelemetry, selfTelemetry),
+            (.clickhouseCompression, clickhouse.compression),
+            (.genAITracesEnabled, genAITraces.enabled),
+            (.genAITracesDeprecatedAttributes, genAITraces.deprecatedAttributes),
+        ]
     }
 }

@@ -2,9 +2,8 @@ import CurlHTTP
 
 /// How one signal (metrics or traces) is exported over OTLP/HTTP.
 ///
-/// Built from the environment by ``init(signal:environment:)`` following the OTel specification
-/// ("OTLP Exporter Configuration"): a signal-specific variable wins over the general one, a
-/// signal-specific endpoint is used as is, a general endpoint gets `/v1/<signal>` appended.
+/// A value: the Environment module reads it from the environment (`init(signal:environment:prefix:)`,
+/// the OTel specification's rules), tests and benchmarks build it directly.
 public struct OTLPExporterConfiguration: Sendable {
     public enum Signal: String, Sendable {
         case metrics, traces
@@ -49,117 +48,9 @@ public struct OTLPExporterConfiguration: Sendable {
     /// The OTel default when no endpoint variable is set.
     public static let defaultBaseEndpoint = "http://localhost:4318"
 
-    /// Reads the configuration of `signal` from `environment`.
-    ///
-    /// Endpoint, in order: `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` (as is), then the gateway's
-    /// `OTEL_ENDPOINT`, then `OTEL_EXPORTER_OTLP_ENDPOINT` (base URLs, `/v1/<signal>` appended), then
-    /// `http://localhost:4318/v1/<signal>`. `prefix` lets the GenAI traces exporter read its
-    /// `EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_*` variables with the same rules.
-    public init(
-        signal: Signal, environment: [String: String], prefix: String = "OTEL_EXPORTER_OTLP"
-    ) throws(OTLPConfigurationError) {
-        let signalName = signal.rawValue.uppercased()
-        func value(_ name: String) -> String? {
-            guard let v = environment[name]?.trimmedSpaces, !v.isEmpty else { return nil }
-            return v
-        }
-        /// The signal-specific variable, else the general one: (name it came from, value).
-        func lookup(_ suffix: String) -> (String, String)? {
-            let specific = "\(prefix)_\(signalName)_\(suffix)", general = "\(prefix)_\(suffix)"
-            if let v = value(specific) { return (specific, v) }
-            if let v = value(general) { return (general, v) }
-            return nil
-        }
-
-        let specificEndpoint = "\(prefix)_\(signalName)_ENDPOINT"
-        if let url = value(specificEndpoint) {
-            endpoint = try Self.validateURL(url, variable: specificEndpoint)
-        } else if prefix == "OTEL_EXPORTER_OTLP", let base = value("OTEL_ENDPOINT") {
-            endpoint = Self.appendSignalPath(try Self.validateURL(base, variable: "OTEL_ENDPOINT"), signal: signal)
-        } else if let base = value("\(prefix)_ENDPOINT") {
-            endpoint = Self.appendSignalPath(try Self.validateURL(base, variable: "\(prefix)_ENDPOINT"), signal: signal)
-        } else {
-            endpoint = Self.appendSignalPath(Self.defaultBaseEndpoint, signal: signal)
-        }
-
-        // Headers: the general list, then the signal-specific list overriding keys it repeats.
-        var headers: [(name: String, value: String)] = []
-        for name in ["\(prefix)_HEADERS", "\(prefix)_\(signalName)_HEADERS"] {
-            guard let text = value(name) else { continue }
-            for (key, v) in try KeyValueList.parseHeaders(text, variable: name) {
-                headers.removeAll { $0.name.lowercased() == key.lowercased() }
-                headers.append((key, v))
-            }
-        }
-        self.headers = headers
-
-        wireProtocol = .httpProtobuf
-        if let (name, text) = lookup("PROTOCOL") {
-            switch text {
-            case "http/protobuf": wireProtocol = .httpProtobuf
-            case "http/json": wireProtocol = .httpJSON
-            case "grpc":
-                throw OTLPConfigurationError(variable: name, reason: "grpc is not supported; otel-bridge exports over OTLP/HTTP (use http/protobuf or http/json)")
-            default:
-                throw OTLPConfigurationError(variable: name, reason: "unknown protocol '\(text)' (expected http/protobuf or http/json)")
-            }
-        }
-
-        compression = .none
-        if let (name, text) = lookup("COMPRESSION") {
-            guard let c = Compression(rawValue: text.lowercased()) else {
-                throw OTLPConfigurationError(variable: name, reason: "unknown compression '\(text)' (expected gzip or none)")
-            }
-            compression = c
-        }
-
-        timeout = .seconds(10)
-        if let (name, text) = lookup("TIMEOUT") {
-            timeout = try Self.parseTimeout(text, variable: name)
-        }
-
-        tls = TLSConfiguration()
-        func readableFile(_ suffix: String) throws(OTLPConfigurationError) -> String? {
-            guard let (name, path) = lookup(suffix) else { return nil }
-            if let why = TLSConfiguration.unreadableReason(path) {
-                throw OTLPConfigurationError(variable: name, reason: LogSafe.text(why))
-            }
-            return path
-        }
-        if let path = try readableFile("CERTIFICATE") { tls.caFile = path }
-        if let path = try readableFile("CLIENT_CERTIFICATE") { tls.clientCertificateFile = path }
-        if let path = try readableFile("CLIENT_KEY") { tls.clientKeyFile = path }
-        if (tls.clientCertificateFile == nil) != (tls.clientKeyFile == nil) {
-            throw OTLPConfigurationError(variable: "\(prefix)_CLIENT_CERTIFICATE", reason: "a client certificate and a client key must be set together")
-        }
-    }
-
-    /// Bounds of `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds): 1 ms … 1 h. libcurl reads 0 as
-    /// "no limit", so nothing below 1 ms is accepted.
-    public static let timeoutRange: ClosedRange<Int64> = 1 ... 3_600_000
-
-    /// Whole milliseconds as the OTel specification has them (an integer), within ``timeoutRange``.
-    /// `0.1`, `1e20`, `-5`, `NaN` and numbers beyond Int64 are errors that name the variable.
-    static func parseTimeout(_ text: String, variable: String) throws(OTLPConfigurationError) -> Duration {
-        let digits = text.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
-        guard digits, text.utf8.count <= 10, let ms = Int64(text), timeoutRange.contains(ms) else {
-            throw OTLPConfigurationError(variable: variable, reason: "expected whole milliseconds within \(timeoutRange.lowerBound)…\(timeoutRange.upperBound), got '\(LogSafe.text(text, limit: 40))'")
-        }
-        return .milliseconds(ms)
-    }
-
-    static func appendSignalPath(_ base: String, signal: Signal) -> String {
+    /// `base` with `/v1/<signal>` appended, as the OTel specification does for a general endpoint.
+    public static func appendSignalPath(_ base: String, signal: Signal) -> String {
         (base.hasSuffix("/") ? base : base + "/") + "v1/" + signal.rawValue
-    }
-
-    static func validateURL(_ url: String, variable: String) throws(OTLPConfigurationError) -> String {
-        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-            throw OTLPConfigurationError(variable: variable, reason: "expected an http:// or https:// URL (the value is not shown, as it may hold credentials)")
-        }
-        guard HTTPError.isWellFormedHTTPURL(url), LogSafe.isHeaderValueSafe(url), !url.contains(" ") else {
-            throw OTLPConfigurationError(variable: variable, reason: "not a valid http(s) URL: its host part must be host[:port] (percent-encode '/', '?', '#' and '@' in credentials); the value is not shown")
-        }
-        return url
     }
 }
 
@@ -167,23 +58,6 @@ public struct OTLPExporterConfiguration: Sendable {
 public enum OTLPResource {
     /// `service.name` when neither variable sets one.
     public static let defaultServiceName = "otel-bridge"
-
-    /// Attributes from `OTEL_RESOURCE_ATTRIBUTES` (or `attributesVariable`), with `service.name`
-    /// from `OTEL_SERVICE_NAME` taking precedence, then the list's own, then `otel-bridge`.
-    /// `service.name` comes first; the rest keep their order (a repeated key: the last wins).
-    public static func attributes(
-        environment: [String: String], attributesVariable: String = "OTEL_RESOURCE_ATTRIBUTES"
-    ) throws(OTLPConfigurationError) -> [(key: String, value: String)] {
-        var list: [(key: String, value: String)] = []
-        if let text = environment[attributesVariable] {
-            for (key, value) in try KeyValueList.parse(text, variable: attributesVariable) {
-                list.removeAll { $0.key == key }
-                list.append((key, value))
-            }
-        }
-        var serviceName = list.first { $0.key == "service.name" }?.value ?? defaultServiceName
-        if let name = environment["OTEL_SERVICE_NAME"]?.trimmedSpaces, !name.isEmpty { serviceName = name }
-        list.removeAll { $0.key == "service.name" }
-        return [("service.name", serviceName)] + list
-    }
+    // Its attributes from the environment: `OTLPResource.attributes(environment:)` in the
+    // Environment module.
 }

@@ -108,3 +108,13 @@ public enum RetryAfter {
         return .seconds(min(max(0, delta), maximumSeconds))
     }
 }
+
+extension String {
+    /// Without surrounding spaces and tabs (HTTP header values: `Retry-After`, `Content-Type`).
+    var trimmedSpaces: String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return String(s)
+    }
+}

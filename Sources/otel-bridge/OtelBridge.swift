@@ -1,6 +1,7 @@
 import CurlHTTP
 import ArgumentParser
 import Checkpoints
+import Environment
 import Foundation
 import Logging
 import Bridge
@@ -24,15 +25,14 @@ struct OtelBridge: AsyncParsableCommand {
     /// usage errors would exit with 64). With `LOG_FORMAT=json` every line, argument-parser's
     /// usage errors and help included, is written here as one JSON object.
     static func main() async {
-        let format: LogFormat
+        let format: LogFormat, level: Logger.Level
         do {
-            format = try LogFormat(environment: environment)
+            (format, level) = try BridgeConfiguration.logging(environment: environment)
         } catch {
             // Which format was meant is unknown: plain text.
             FileHandle.standardError.write(Data("otel-bridge: \(redact(error.description))\n".utf8))
             Foundation.exit(error.code.exitCode)
         }
-        let level = Logger.Level(rawValue: environment["LOG_LEVEL"]?.lowercased() ?? "info") ?? .info
         LoggingSystem.bootstrap { label in
             switch format {
             case .json:
@@ -76,11 +76,12 @@ struct OtelBridge: AsyncParsableCommand {
     }
 }
 
-/// This process's environment, read once.
-let environment = ProcessInfo.processInfo.environment
+/// This process's environment, taken once; every command reads it through the one table
+/// (``BridgeConfiguration``).
+let environment = EnvironmentValues(ProcessInfo.processInfo.environment)
 
 /// Removes the secrets of this process's environment from everything it prints.
-let redact = Redactor(environment: environment)
+let redact = Redactor(environment: environment.values)
 
 /// Every line the commands print, in `LOG_FORMAT` (an invalid value stops `main` before any line).
 let output = OutputLines(format: (try? LogFormat(environment: environment)) ?? .text, redactor: redact)
@@ -90,10 +91,15 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "Pipeline file (overrides BRIDGE_CONFIG; default config/bridge.yaml).")
     var config: String?
 
+    /// The environment, read once, with `--config` over `BRIDGE_CONFIG`.
+    func configuration() throws(BridgeError) -> BridgeConfiguration {
+        var values = environment.values
+        if let config { values["BRIDGE_CONFIG"] = config }
+        return try BridgeConfiguration(environment: EnvironmentValues(values))
+    }
+
     func bridge() throws -> Bridge {
-        var env = environment
-        if let config { env["BRIDGE_CONFIG"] = config }
-        return try Bridge.load(environment: env, logger: Logger(label: "otel-bridge"))
+        try Bridge.load(configuration: configuration(), redactor: redact, logger: Logger(label: "otel-bridge"))
     }
 }
 
@@ -116,7 +122,7 @@ struct Run: AsyncParsableCommand {
         let bridge = try options.bridge()
         let dryRun = self.dryRun, only = pipelines
         // A backfill's progress: a bar on a terminal, bounded log lines otherwise.
-        let reporter = ProgressDisplay.forThisProcess(format: output.format, environment: environment, enabled: progress)
+        let reporter = ProgressDisplay.forThisProcess(format: output.format, environment: environment.values, enabled: progress)
             .makeReporter(logger: Logger(label: "otel-bridge"))
         let summaries = try await Bridge.offload {
             try bridge.run(dryRun: dryRun, only: only, progress: reporter, output: { line in
@@ -236,12 +242,10 @@ struct Validate: AsyncParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
-        // No `options.bridge()`: a broken pipeline file is one of the lines, not the end.
-        var environment = ProcessInfo.processInfo.environment
-        if let config = options.config { environment["BRIDGE_CONFIG"] = config }
-        let env = environment
+        // No `options.bridge()`: a broken environment or pipeline file is one of the lines, not the end.
+        let configuration = Result { () throws(BridgeError) in try options.configuration() }
         let report = try await Bridge.offload {
-            Bridge.validate(environment: env, logger: Logger(label: "otel-bridge"), output: {
+            Bridge.validate(configuration: configuration, redactor: redact, logger: Logger(label: "otel-bridge"), output: {
                 // A failing check is an error line to a log collector.
                 output.emit(.stdout, level: $0.status == .failed ? .error : .info, $0.line, message: $0.detail,
                             fields: ["check": $0.name, "status": $0.status.rawValue])

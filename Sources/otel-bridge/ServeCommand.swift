@@ -17,10 +17,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
-        var environment = ProcessInfo.processInfo.environment
-        if let config = options.config { environment["BRIDGE_CONFIG"] = config }
-        let serve = try ServeConfiguration(environment: environment)
         let bridge = try options.bridge()
-        try await bridge.serve(serve)
+        try await bridge.serve(bridge.configuration.serve)
     }
 }

@@ -1,4 +1,5 @@
 import CurlHTTP
+import Environment
 import Testing
 @testable import ClickHouse
 

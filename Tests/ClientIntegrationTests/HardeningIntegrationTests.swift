@@ -1,5 +1,6 @@
 import ClickHouse
 import CurlHTTP
+import Environment
 import Foundation
 import OTLP
 import Testing
@@ -89,7 +90,7 @@ extension ClickHouseIntegrationTests {
                 let errors = await onThread { () -> [ClickHouseError] in
                     var errors: [ClickHouseError] = []
                     do throws(ClickHouseError) {
-                        let client = ClickHouseClient(configuration: try ClickHouseConfiguration(environment: environment))
+                        let client = ClickHouseClient(configuration: try ClickHouseConfiguration(environment: EnvironmentValues(environment)))
                         do throws(ClickHouseError) { _ = try readAll(client.query("SELECT 1")) } catch { errors.append(error) }
                         do throws(ClickHouseError) { try client.ping() } catch { errors.append(error) }
                         do throws(ClickHouseError) { try client.execute("SELECT 1") } catch { errors.append(error) }

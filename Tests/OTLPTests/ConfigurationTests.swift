@@ -1,3 +1,4 @@
+import Environment
 import Testing
 @testable import OTLP
 
@@ -58,7 +59,7 @@ struct EndpointTests {
         #expect {
             try OTLPExporterConfiguration(signal: .metrics, environment: [variable: value])
         } throws: { error in
-            (error as? OTLPConfigurationError)?.variable == variable
+            (error as? EnvironmentError)?.variable == variable
         }
     }
 
@@ -101,7 +102,7 @@ struct KeyValueListTests {
         #expect {
             try KeyValueList.parse(text, variable: "OTEL_EXPORTER_OTLP_HEADERS")
         } throws: { error in
-            guard let e = error as? OTLPConfigurationError else { return false }
+            guard let e = error as? EnvironmentError else { return false }
             return e.variable == "OTEL_EXPORTER_OTLP_HEADERS" && !e.description.contains("%zz")
         }
     }
@@ -117,7 +118,7 @@ struct KeyValueListTests {
     @Test("OTEL_SERVICE_NAME wins over service.name in OTEL_RESOURCE_ATTRIBUTES")
     func serviceName() throws {
         let env = ["OTEL_RESOURCE_ATTRIBUTES": "service.name=from-list,deployment.environment=prod%20eu", "OTEL_SERVICE_NAME": "bridge-eu"]
-        let attrs = try OTLPResource.attributes(environment: env)
+        let attrs = try OTLPResource.attributes(environment: EnvironmentValues(env))
         #expect(attrs.map(\.key) == ["service.name", "deployment.environment"])
         #expect(attrs.map(\.value) == ["bridge-eu", "prod eu"])
         #expect(try OTLPResource.attributes(environment: ["OTEL_RESOURCE_ATTRIBUTES": "service.name=from-list"]).first?.value == "from-list")
@@ -126,7 +127,7 @@ struct KeyValueListTests {
 
     @Test("a malformed OTEL_RESOURCE_ATTRIBUTES is an error")
     func badResource() {
-        #expect(throws: OTLPConfigurationError.self) {
+        #expect(throws: EnvironmentError.self) {
             try OTLPResource.attributes(environment: ["OTEL_RESOURCE_ATTRIBUTES": "team"])
         }
     }

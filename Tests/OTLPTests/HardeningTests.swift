@@ -1,4 +1,5 @@
 import CurlHTTP
+import Environment
 import Foundation
 import SwiftProtobuf
 import Testing
@@ -29,7 +30,7 @@ struct NumberHardeningTests {
             #expect {
                 try OTLPExporterConfiguration(signal: .metrics, environment: [variable: text])
             } throws: { error in
-                (error as? OTLPConfigurationError)?.variable == variable
+                (error as? EnvironmentError)?.variable == variable
             }
         }
     }
@@ -164,7 +165,7 @@ struct HeaderValidationTests {
             #expect {
                 try OTLPExporterConfiguration(signal: .metrics, environment: [variable: "a=1,api-key=\(Self.secret)\(suffix)"])
             } throws: { error in
-                guard let e = error as? OTLPConfigurationError else { return false }
+                guard let e = error as? EnvironmentError else { return false }
                 return e.variable == variable && e.reason.contains("entry 2") && !e.description.contains(Self.secret)
             }
         }
@@ -177,7 +178,7 @@ struct HeaderValidationTests {
                 "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_HEADERS": "x-key=\(Self.secret)%0D%0AHost: evil",
             ], prefix: "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP")
         } throws: { error in
-            guard let e = error as? OTLPConfigurationError else { return false }
+            guard let e = error as? EnvironmentError else { return false }
             return e.variable == "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_HEADERS" && e.reason.contains("entry 1") && !e.description.contains(Self.secret)
         }
     }
@@ -190,7 +191,7 @@ struct HeaderValidationTests {
         #expect {
             try OTLPExporterConfiguration(signal: .metrics, environment: ["OTEL_EXPORTER_OTLP_HEADERS": "ok=1,\(entry)"])
         } throws: { error in
-            guard let e = error as? OTLPConfigurationError else { return false }
+            guard let e = error as? EnvironmentError else { return false }
             return e.variable == "OTEL_EXPORTER_OTLP_HEADERS" && e.reason.contains("entry 2") && !e.description.contains(Self.secret)
         }
     }
@@ -215,9 +216,9 @@ struct CertificatePathTests {
         for bad in [files.path("missing.pem"), files.directory] {
             environment[variable] = bad
             #expect {
-                try OTLPExporterConfiguration(signal: .metrics, environment: environment)
+                try OTLPExporterConfiguration(signal: .metrics, environment: EnvironmentValues(environment))
             } throws: { error in
-                (error as? OTLPConfigurationError)?.variable == variable
+                (error as? EnvironmentError)?.variable == variable
             }
         }
     }
@@ -278,7 +279,7 @@ struct ReceiverTextTests {
         #expect {
             try OTLPExporterConfiguration(signal: .metrics, environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://u:S3cret/x@c:4318\r\n"])
         } throws: { error in
-            guard let e = error as? OTLPConfigurationError else { return false }
+            guard let e = error as? EnvironmentError else { return false }
             return e.variable == "OTEL_EXPORTER_OTLP_ENDPOINT" && !e.description.contains("S3cret")
         }
     }

@@ -1,3 +1,4 @@
+import Environment
 import Foundation
 import Testing
 @testable import OTLP
@@ -56,7 +57,7 @@ struct GenAITraceConfigurationTests {
         var env = ["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": "true", "EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY": Self.template]
         env[name] = value
         #expect {
-            _ = try GenAITraceConfiguration(environment: env, configPath: "config/bridge.yaml")
+            _ = try GenAITraceConfiguration(environment: EnvironmentValues(env), configPath: "config/bridge.yaml")
         } throws: { error in
             let e = error as? BridgeError
             return e?.code == .configuration && e?.key == name

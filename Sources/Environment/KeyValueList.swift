@@ -1,30 +1,31 @@
 import CurlHTTP
 
 /// The `key1=value1,key2=value2` lists of `OTEL_EXPORTER_OTLP_HEADERS` and
-/// `OTEL_RESOURCE_ATTRIBUTES` (W3C Baggage syntax without properties).
+/// `OTEL_RESOURCE_ATTRIBUTES` (W3C Baggage syntax without properties): the parser of the
+/// `.keyValues` and `.headers` kinds of ``EnvironmentVariable``.
 ///
 /// Keys and values are trimmed of surrounding spaces and percent-decoded. Per the OTel
 /// specification an invalid list is discarded as a whole with an error: an entry without `=`, an
 /// empty key, or a bad percent-escape rejects the list, and the error names the entry's position,
 /// not its (possibly secret) value.
 public enum KeyValueList {
-    public static func parse(_ text: String, variable: String) throws(OTLPConfigurationError) -> [(key: String, value: String)] {
+    public static func parse(_ text: String, variable: String) throws(EnvironmentError) -> [(key: String, value: String)] {
         var result: [(key: String, value: String)] = []
-        let trimmed = text.trimmedSpaces
+        let trimmed = text.trimmedForEnvironment
         if trimmed.isEmpty { return [] }
         for (index, rawEntry) in trimmed.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
-            let entry = String(rawEntry).trimmedSpaces
+            let entry = String(rawEntry).trimmedForEnvironment
             if entry.isEmpty { continue }  // tolerate "a=b,,c=d" and a trailing comma
             guard let eq = entry.firstIndex(of: "=") else {
-                throw OTLPConfigurationError(variable: variable, reason: "entry \(index + 1) has no '=' (expected key=value,key2=value2)")
+                throw EnvironmentError(variable: variable, reason: "entry \(index + 1) has no '=' (expected key=value,key2=value2)")
             }
-            let rawKey = String(entry[..<eq]).trimmedSpaces
-            let rawValue = String(entry[entry.index(after: eq)...]).trimmedSpaces
+            let rawKey = String(entry[..<eq]).trimmedForEnvironment
+            let rawValue = String(entry[entry.index(after: eq)...]).trimmedForEnvironment
             guard let key = URLEncoding.percentDecode(rawKey), !key.isEmpty else {
-                throw OTLPConfigurationError(variable: variable, reason: "entry \(index + 1) has an empty or badly encoded key")
+                throw EnvironmentError(variable: variable, reason: "entry \(index + 1) has an empty or badly encoded key")
             }
             guard let value = URLEncoding.percentDecode(rawValue) else {
-                throw OTLPConfigurationError(variable: variable, reason: "entry \(index + 1) (key '\(LogSafe.text(key, limit: 60))') has a bad percent-escape in its value")
+                throw EnvironmentError(variable: variable, reason: "entry \(index + 1) (key '\(LogSafe.text(key, limit: 60))') has a bad percent-escape in its value")
             }
             result.append((key, value))
         }
@@ -44,23 +45,23 @@ extension KeyValueList {
     /// sets itself (``reservedHeaderNames``); the decoded value must hold no control character
     /// (CR or LF would inject a header, NUL would cut the value). Errors name the variable and the
     /// entry's position, never the value.
-    public static func parseHeaders(_ text: String, variable: String) throws(OTLPConfigurationError) -> [(key: String, value: String)] {
+    public static func parseHeaders(_ text: String, variable: String) throws(EnvironmentError) -> [(key: String, value: String)] {
         var result: [(key: String, value: String)] = []
-        let trimmed = text.trimmedSpaces
+        let trimmed = text.trimmedForEnvironment
         if trimmed.isEmpty { return [] }
         for (index, rawEntry) in trimmed.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
-            let entry = String(rawEntry).trimmedSpaces
+            let entry = String(rawEntry).trimmedForEnvironment
             if entry.isEmpty { continue }
             let parsed = try parse(entry, variable: variable, position: index + 1)
             guard let (key, value) = parsed.first else { continue }
             guard LogSafe.isToken(key) else {
-                throw OTLPConfigurationError(variable: variable, reason: "entry \(index + 1) has a header name that is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~ only)")
+                throw EnvironmentError(variable: variable, reason: "entry \(index + 1) has a header name that is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~ only)")
             }
             guard !reservedHeaderNames.contains(key.lowercased()) else {
-                throw OTLPConfigurationError(variable: variable, reason: "entry \(index + 1) sets \(key), which the exporter sets itself")
+                throw EnvironmentError(variable: variable, reason: "entry \(index + 1) sets \(key), which the exporter sets itself")
             }
             guard LogSafe.isHeaderValueSafe(value) else {
-                throw OTLPConfigurationError(variable: variable, reason: "entry \(index + 1) (\(key)) has a control character (CR, LF, NUL, …) in its decoded value; the value is not shown")
+                throw EnvironmentError(variable: variable, reason: "entry \(index + 1) (\(key)) has a control character (CR, LF, NUL, …) in its decoded value; the value is not shown")
             }
             result.append((key, value))
         }
@@ -68,7 +69,7 @@ extension KeyValueList {
     }
 
     /// One entry, reporting errors at `position` of the whole list.
-    static func parse(_ entry: String, variable: String, position: Int) throws(OTLPConfigurationError) -> [(key: String, value: String)] {
+    static func parse(_ entry: String, variable: String, position: Int) throws(EnvironmentError) -> [(key: String, value: String)] {
         do {
             return try parse(entry, variable: variable)
         } catch {
@@ -94,10 +95,5 @@ extension String {
         return nil
     }
 
-    var trimmedSpaces: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
-    }
+    var trimmedForEnvironment: String { EnvironmentValues.trim(self) }
 }
