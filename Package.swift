@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints", "UTCTime", "TestSupport"]),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
-        .testTarget(name: "GenAITracesTests", dependencies: ["GenAITraces", "Checkpoints", "OTLP", "UTCTime"]),
+        .testTarget(name: "GenAITracesTests", dependencies: ["GenAITraces", "Checkpoints", "ClickHouse", "OTLP", "Rollup", "UTCTime"]),
         // Unit tests of the decisions (Rollup) and of what the effects are made of (Bridge), without services.
         .testTarget(name: "RollupTests", dependencies: ["Rollup", "Bridge", "PipelineConfig", "UTCTime"]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).

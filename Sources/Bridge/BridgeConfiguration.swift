@@ -1,3 +1,4 @@
+import PipelineConfig
 import Rollup
 import CurlHTTP
 import ClickHouse
@@ -35,6 +36,10 @@ public struct BridgeConfiguration: Sendable {
     public var selfTelemetry: Bool
     /// The experimental GenAI traces pipeline (`EXPERIMENTAL_GEN_AI_OTEL_*`).
     public var genAITraces: GenAITraceConfiguration
+    /// `BRIDGE_METADATA_ATTRIBUTES` (`team,feature`): the request metadata keys every pipeline and
+    /// the spans export as `portkey.metadata.<key>`, instead of `metadata_attributes` in the
+    /// pipeline file. Default: not set (the file decides; its default is none).
+    public var metadataAttributes: [String]?
 
     public init(environment env: [String: String]) throws(BridgeError) {
         func value(_ name: String) -> String? {
@@ -80,6 +85,14 @@ public struct BridgeConfiguration: Sendable {
         }
         configPath = value("BRIDGE_CONFIG") ?? "config/bridge.yaml"
         genAITraces = try GenAITraceConfiguration(environment: env, configPath: configPath)
+        if let text = value("BRIDGE_METADATA_ATTRIBUTES") {
+            let keys = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            if let problem = MetadataAttributes.problem(keys) {
+                throw BridgeError(.configuration, "expected a comma-separated list of metadata keys such as team,feature: \(problem)", key: "BRIDGE_METADATA_ATTRIBUTES")
+            }
+            metadataAttributes = keys
+            genAITraces.metadataAttributes = keys
+        }
         if let text = value("BRIDGE_START_AT") {
             guard let t = UTCInstant(iso8601: text)?.unixNanoseconds else {
                 throw BridgeError(.configuration, "expected an ISO 8601 UTC time such as 2026-11-01T00:00:00Z between the years \(UTCInstant.representableYears.lowerBound) and \(UTCInstant.representableYears.upperBound), not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_START_AT")

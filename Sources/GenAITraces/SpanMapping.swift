@@ -68,6 +68,7 @@ public struct SpanMapping: Sendable, Equatable {
         if !row.virtualKey.isEmpty { attributes.append(Attribute("portkey.virtual_key", .string(row.virtualKey))) }
         if gatewayTraceIDKept { attributes.append(Attribute("portkey.trace_id", .string(row.traceID))) }
         if clamped { attributes.append(Attribute("portkey.response_time_ms", .int(row.responseTimeMs))) }
+        attributes += row.metadata
 
         return Span(
             traceID: traceID, spanID: spanID, parentSpanID: parent,

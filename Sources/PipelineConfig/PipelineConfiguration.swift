@@ -33,6 +33,10 @@ public struct PipelineConfiguration: Sendable {
     public var seriesExpirySeconds: Int64 = 7 * 86_400
     /// Extra query parameters from `parameters:` (bucket bounds, for example).
     public var parameters: [(name: String, value: QueryParameter)]
+    /// Request metadata keys exported as `portkey.metadata.<key>` (`metadata_attributes`, or
+    /// `BRIDGE_METADATA_ATTRIBUTES` for every pipeline; default none): the value of the template's
+    /// `{metadata_keys:Array(String)}` (``MetadataAttributes``).
+    public var metadataAttributes: [String] = []
     public var metrics: [MetricMapping]
     /// Where the pipeline starts in the YAML file.
     public var line: Int?
@@ -126,7 +130,8 @@ public struct MetricMapping: Sendable {
     public var description: String
     public var unit: String
     /// Result columns that become attributes, named as the attribute keys; an empty string or
-    /// NULL omits the attribute.
+    /// NULL omits the attribute. A column of (key, value) pairs (`Array(Tuple(String, String))`
+    /// or `Map(String, String)`) named `p` gives one attribute `p.<key>` per pair instead.
     public var attributeColumns: [String]
     /// Attributes added to every point.
     public var staticAttributes: [Attribute]

@@ -101,9 +101,11 @@ package struct ResultBinding {
                 switch type.nonNullable {
                 case .string, .fixedString, .uuid, .ipv4, .ipv6, .enum8, .enum16, .bool, .float32, .float64:
                     break
+                case _ where Self.isPairs(type):
+                    break  // (key, value) pairs: `name.key` attributes
                 default:
                     guard type.isInteger else {
-                        throw fail(name, "attribute column '\(name)' of metric \(metric.name) has type \(columns[i].typeName); attributes must be strings, numbers or booleans")
+                        throw fail(name, "attribute column '\(name)' of metric \(metric.name) has type \(columns[i].typeName); attributes must be strings, numbers or booleans, or (key, value) pairs as Array(Tuple(String, String)) or Map(String, String)")
                     }
                 }
                 attributes.append(BoundAttribute(key: name, column: i, type: type))
@@ -179,13 +181,15 @@ package struct ResultBinding {
         return t
     }
 
-    /// The attributes of `metric` in `row`: empty strings and NULLs omitted, then static ones.
+    /// The attributes of `metric` in `row`: empty strings and NULLs omitted, then static ones. A
+    /// column of (key, value) pairs gives `column.key` per pair with a non-empty key and value.
     package func attributes(of metric: BoundMetric, in row: [ClickHouseValue]) -> [Attribute] {
         var out: [Attribute] = []
         out.reserveCapacity(metric.attributes.count + metric.mapping.staticAttributes.count)
         for a in metric.attributes {
             switch row[a.column] {
             case .null: continue
+            case .array, .map: Self.appendPairs(a.key, row[a.column], to: &out)
             case .string(let s): if !s.isEmpty { out.append(Attribute(a.key, .string(s))) }
             case .int(let v): out.append(Attribute(a.key, .int(v)))
             case .uint(let v): out.append(v <= UInt64(Int64.max) ? Attribute(a.key, .int(Int64(v))) : Attribute(a.key, .string(String(v))))
@@ -196,6 +200,40 @@ package struct ResultBinding {
         }
         out += metric.mapping.staticAttributes
         return out
+    }
+
+    /// Whether a column of `type` holds (key, value) pairs: `Array(Tuple(String, String))` or
+    /// `Map(String, String)` (what the templates' request metadata column is).
+    package static func isPairs(_ type: ClickHouseType) -> Bool {
+        func isText(_ t: ClickHouseType) -> Bool {
+            switch t.nonNullable { case .string, .fixedString: true; default: false }
+        }
+        switch type.nonNullable {
+        case .array(.tuple(let pair)): return pair.count == 2 && pair.allSatisfy(isText)
+        case .map(let k, let v): return isText(k) && isText(v)
+        default: return false
+        }
+    }
+
+    /// The pairs of a pairs column's `value` as attributes `prefix.key`, in their order; a pair
+    /// with an empty key or value is omitted, as an empty attribute column is.
+    package static func appendPairs(_ prefix: String, _ value: ClickHouseValue, to out: inout [Attribute]) {
+        func append(_ key: ClickHouseValue, _ value: ClickHouseValue) {
+            guard let k = key.text, !k.isEmpty, let v = value.text, !v.isEmpty else { return }
+            out.append(Attribute(prefix + "." + k, .string(v)))
+        }
+        switch value {
+        case .array(let pairs):
+            for case .tuple(let pair) in pairs where pair.count == 2 { append(pair[0], pair[1]) }
+        case .map(let flat):
+            var i = 0
+            while i + 1 < flat.count {
+                append(flat[i], flat[i + 1])
+                i += 2
+            }
+        default:
+            break
+        }
     }
 
     /// The metric's value in `row`, checked: finite, non-negative counts, consistent histograms.
