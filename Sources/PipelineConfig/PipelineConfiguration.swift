@@ -140,6 +140,12 @@ public struct MetricMapping: Sendable {
     /// 2000): the first `limit - 1` keep their attributes, the rest are aggregated into one series
     /// with the single attribute `otel.metric.overflow=true` (`cardinality_limit`).
     public var cardinalityLimit: Int = 2_000
+    /// The result column of each point's exemplar (`exemplar_column`; sums, gauges and histograms):
+    /// a `Tuple(time, trace_id, span_id, id, value)` of one request of the group, typically
+    /// `argMax((created_at, trace_id, span_id, toString(id), x), (x, created_at, id))`. The point
+    /// carries it with the trace and span ids the GenAI traces pipeline gives that row's span
+    /// (`SpanIDs.of`). Without it (the default) points carry no exemplar.
+    public var exemplarColumn: String?
     public var line: Int?
 
     /// Every result column this metric reads.
@@ -151,6 +157,7 @@ public struct MetricMapping: Sendable {
         case .histogram(let h): list += [h.countColumn, h.sumColumn, h.bucketCountsColumn] + [h.minColumn, h.maxColumn].compactMap { $0 }
         case .summary(let s): list += [s.quantileValuesColumn, s.countColumn, s.sumColumn]
         }
+        if let exemplarColumn { list.append(exemplarColumn) }
         return list
     }
 

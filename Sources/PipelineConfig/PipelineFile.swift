@@ -259,6 +259,7 @@ public enum PipelineFile {
             for key in attrs.keys { staticAttributes.append(Attribute(key, try attrs.attributeValue(key))) }
             try attrs.finish()
         }
+        let exemplarColumn = try map.string("exemplar_column")
         let dataType = try map.requiredString("data_type")
         let kind: MetricMapping.Kind
         switch dataType {
@@ -294,9 +295,14 @@ public enum PipelineFile {
             throw PipelineConfigError(.configuration, "data_type must be sum, gauge, histogram or summary, not '\(dataType)'",
                               file: file, line: map.line(of: "data_type"), key: "data_type")
         }
+        if exemplarColumn != nil, case .summary = kind {
+            throw PipelineConfigError(.configuration, "a summary has no exemplars: exemplar_column is for sums, gauges and histograms",
+                                      file: file, line: map.line(of: "exemplar_column"), key: "exemplar_column")
+        }
         try map.finish()
         return MetricMapping(name: name, description: description, unit: unit, attributeColumns: attributeColumns,
-                             staticAttributes: staticAttributes, kind: kind, cardinalityLimit: cardinalityLimit, line: map.line)
+                             staticAttributes: staticAttributes, kind: kind, cardinalityLimit: cardinalityLimit,
+                             exemplarColumn: exemplarColumn, line: map.line)
     }
 
     /// The `{name:Type}` placeholders of a template, in order of first use. Text inside quotes and

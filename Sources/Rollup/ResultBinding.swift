@@ -33,16 +33,19 @@ package struct ResultBinding {
         package let mapping: MetricMapping
         let attributes: [BoundAttribute]
         let value: BoundValue
+        /// The exemplar column (``MetricMapping/exemplarColumn``).
+        let exemplar: Int?
         /// The attribute columns, in order: what identifies a series in a row.
         let attributeColumns: [Int]
         package let cardinalityLimit: Int
         package let isGauge: Bool
 
-        init(index: Int, mapping: MetricMapping, attributes: [BoundAttribute], value: BoundValue) {
+        init(index: Int, mapping: MetricMapping, attributes: [BoundAttribute], value: BoundValue, exemplar: Int?) {
             self.index = index
             self.mapping = mapping
             self.attributes = attributes
             self.value = value
+            self.exemplar = exemplar
             self.attributeColumns = attributes.map(\.column)
             self.cardinalityLimit = mapping.cardinalityLimit
             if case .gauge = mapping.kind { isGauge = true } else { isGauge = false }
@@ -146,7 +149,16 @@ package struct ResultBinding {
                 guard st.nonNullable.isNumeric else { throw fail(sumColumn, "sum column '\(sumColumn)' must be numeric, not \(columns[s].typeName)") }
                 value = .summary(count: c, sum: s, quantiles: q, levels: summary.quantiles.count)
             }
-            bound.append(BoundMetric(index: index, mapping: metric, attributes: attributes, value: value))
+            var exemplar: Int?
+            if let name = metric.exemplarColumn {
+                let (i, type) = try column(name, for: metric.name)
+                guard case .tuple(let parts) = type.nonNullable, parts.count == 5, parts[0].nonNullable.isTime,
+                      parts[1...3].allSatisfy(Self.isIDText), parts[4].nonNullable.isNumeric else {
+                    throw fail(name, "exemplar column '\(name)' of metric \(metric.name) must be Tuple(time, trace_id, span_id, id, value): a DateTime64, three Strings (or a UUID id) and a number, such as argMax((created_at, trace_id, span_id, toString(id), x), (x, created_at, id)); not \(columns[i].typeName)")
+                }
+                exemplar = i
+            }
+            bound.append(BoundMetric(index: index, mapping: metric, attributes: attributes, value: value, exemplar: exemplar))
         }
         metrics = bound
         var decoded = Array(repeating: false, count: columns.count)
@@ -157,7 +169,7 @@ package struct ResultBinding {
             case .histogram(let count, let sum, let min, let max, let buckets, _): [count, sum, min, max, buckets]
             case .summary(let count, let sum, let quantiles, _): [count, sum, quantiles]
             }
-            for case let c? in used { decoded[c] = true }
+            for case let c? in used + [metric.exemplar] { decoded[c] = true }
         }
         decodedColumns = decoded
     }
@@ -200,6 +212,27 @@ package struct ResultBinding {
         }
         out += metric.mapping.staticAttributes
         return out
+    }
+
+    private static func isIDText(_ type: ClickHouseType) -> Bool {
+        switch type.nonNullable { case .string, .fixedString, .uuid: true; default: false }
+    }
+
+    /// The exemplar of `metric` in `row`: the request its exemplar column names, with the ids of
+    /// that row's span (``SpanIDs/of(id:traceID:spanID:)``, as the GenAI traces pipeline gives
+    /// them); `nil` without an exemplar column or for a NULL tuple.
+    package func exemplar(of metric: BoundMetric, in row: [ClickHouseValue], rowNumber: Int) throws(BridgeError) -> Exemplar? {
+        guard let column = metric.exemplar else { return nil }
+        guard case .tuple(let parts) = row[column], parts.count == 5 else { return nil }
+        guard let time = parts[0].unixNanoseconds, time >= 0 else {
+            throw resultError(columnNames[column], row: rowNumber, "metric \(metric.mapping.name): the exemplar's time \(parts[0]) is NULL or before 1970")
+        }
+        guard let value = parts[4].double, value.isFinite else {
+            throw resultError(columnNames[column], row: rowNumber, "metric \(metric.mapping.name): the exemplar's value \(parts[4]) is not a finite number")
+        }
+        func text(_ v: ClickHouseValue) -> String { v.isNull ? "" : (v.text ?? "") }
+        let ids = SpanIDs.of(id: text(parts[3]), traceID: text(parts[1]), spanID: text(parts[2]))
+        return Exemplar(timeUnixNano: UInt64(time), value: value, traceID: ids.traceID, spanID: ids.spanID)
     }
 
     /// Whether a column of `type` holds (key, value) pairs: `Array(Tuple(String, String))` or

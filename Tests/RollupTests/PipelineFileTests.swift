@@ -24,7 +24,7 @@ struct ShippedPipelineFileTests {
     func pipelines() throws {
         let pipelines = try load()
         #expect(pipelines.map(\.name) == ["requests", "tokens", "cost", "latency"])
-        #expect(pipelines.map(\.line) == [20, 33, 59, 71])
+        #expect(pipelines.map(\.line) == [20, 33, 59, 72])
         for p in pipelines {
             #expect(p.enabled)
             #expect(p.stepSeconds == 60)

@@ -17,6 +17,10 @@ SELECT
     arrayFilter(p -> p.2 != '',
                 arrayMap(k -> (k, substringUTF8(if(k = 'api_key_id', api_key_id, `metadata.value`[indexOf(`metadata.key`, k)]), 1, 256)),
                          {metadata_keys:Array(String)})) AS `portkey.metadata`,
+    -- the most expensive request of the group, the point's exemplar (docs/traces.md): its time,
+    -- the ids its span gets and its cost in USD; ties go to the later row
+    argMax((created_at, trace_id, span_id, toString(id), cost / 100),
+           (cost, created_at, id))          AS cost_exemplar,
     round(sumKahan(cost) / 100, 9)          AS cost_usd
 FROM generations
 WHERE created_at >= {window_start:DateTime64(3, 'UTC')}
