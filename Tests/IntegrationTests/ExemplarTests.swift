@@ -32,10 +32,10 @@ struct ExemplarTests {
         }
     }
 
-    /// Under cumulative temporality too: the exemplar is the bucket's own.
+    /// Under cumulative temporality too (the exemplar is the bucket's own), and in OTLP/JSON (hex ids).
     @Test("each duration and cost point carries its series' largest request, with the ids of that row's span",
-          .timeLimit(.minutes(10)), arguments: ["delta", "cumulative"])
-    func exemplarsLeadToSpans(temporality: String) throws {
+          .timeLimit(.minutes(10)), arguments: [("delta", "http/protobuf"), ("cumulative", "http/json")])
+    func exemplarsLeadToSpans(temporality: String, wire: String) throws {
         let s = try Scenario()
         try GenAITraceTests().seed(s)  // generated rows, 42 rows of every id shape in one millisecond, bytes that are not UTF-8
         let rows = try rows(s)
@@ -44,6 +44,7 @@ struct ExemplarTests {
             "EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": "true",
             "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_ENDPOINT": Receiver.tracesBase(scope: s.receiverScope),
             "EXPERIMENTAL_GEN_AI_OTEL_TRACES_PAGE_SIZE": "5000",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": wire, "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_PROTOCOL": wire,
         ])
         let summaries = try s.bridge(env, now: ns("2026-11-01T12:00:00Z")).run()
         #expect(summaries.allSatisfy { $0.status == .ok }, "\(summaries.map { "\($0.pipeline): \($0.error ?? "")" })")
