@@ -51,7 +51,8 @@ COLUMNS = """
     _user String,
     mode String,
     api_key_id String,
-    metadata Nested(key String, value String)"""
+    `metadata.key` Array(String),
+    `metadata.value` Array(String)"""
 
 # provider, model, weight, USD per 1M input tokens, per 1M output tokens, first-token ms, ms per output token
 MODELS = [
