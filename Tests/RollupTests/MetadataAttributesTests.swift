@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Testing
 @testable import Bridge
@@ -101,6 +102,23 @@ import Testing
         #expect(error.code == .configuration)
         #expect(error.key == "BRIDGE_METADATA_ATTRIBUTES")
         #expect(error.message.contains("entry 2 is empty"))
+    }
+
+    @Test("the spans' list: BRIDGE_METADATA_ATTRIBUTES, else the pipeline file's defaults")
+    func spansList() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("meta-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try Self.sql.write(toFile: folder + "/meta.sql", atomically: true, encoding: .utf8)
+        try Self.yaml(defaults: "  metadata_attributes: [team]").write(toFile: folder + "/bridge.yaml", atomically: true, encoding: .utf8)
+        let env = ["BRIDGE_CONFIG": folder + "/bridge.yaml", "EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": "true",
+                   "EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY": repositoryRoot + "/queries/gen_ai_traces.sql"]
+        let fromFile = try Bridge.load(environment: env, logger: Logger(label: "t"))
+        #expect(fromFile.configuration.genAITraces.metadataAttributes == ["team"])
+        #expect(fromFile.pipelines.map(\.metadataAttributes) == [["team"], ["team"]])
+        let fromEnvironment = try Bridge.load(environment: env.merging(["BRIDGE_METADATA_ATTRIBUTES": "feature"]) { $1 }, logger: Logger(label: "t"))
+        #expect(fromEnvironment.configuration.genAITraces.metadataAttributes == ["feature"])
+        #expect(fromEnvironment.pipelines.map(\.metadataAttributes) == [["feature"], ["feature"]])
     }
 
     static let columns: [ClickHouseRowStream.Column] = [
