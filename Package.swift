@@ -123,7 +123,7 @@ let package = Package(
             "OTLP", "Environment", "CurlHTTP",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
-        .testTarget(name: "GenAITracesTests", dependencies: ["GenAITraces", "Checkpoints", "OTLP", "UTCTime"]),
+        .testTarget(name: "GenAITracesTests", dependencies: ["GenAITraces", "Checkpoints", "ClickHouse", "OTLP", "Rollup", "UTCTime"]),
         // Unit tests of the decisions (Rollup) and of what the effects are made of (Bridge), without services.
         .testTarget(name: "RollupTests", dependencies: [
             "Rollup", "Bridge", "PipelineConfig", "Environment", "ClickHouse", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",

@@ -7,7 +7,13 @@
 SELECT
     id, created_at, trace_id, span_id, parent_span_id, ai_org, ai_model, req_units, res_units,
     cost, cost_currency, response_status_code, response_time, cache_status, stream_mode,
-    request_url, workspace_slug, virtual_key
+    request_url, workspace_slug, virtual_key,
+    -- request metadata on the allow-list {metadata_keys} (metadata_attributes, docs/metadata.md):
+    -- (key, value) pairs in list order, values cut to 256 characters, a key the row lacks left out;
+    -- the key api_key_id reads the api_key_id column. Empty, adding nothing, when none are listed.
+    arrayFilter(p -> p.2 != '',
+                arrayMap(k -> (k, substringUTF8(if(k = 'api_key_id', api_key_id, `metadata.value`[indexOf(`metadata.key`, k)]), 1, 256)),
+                         {metadata_keys:Array(String)})) AS `portkey.metadata`
 FROM generations
 WHERE created_at >= {after_time:DateTime64(3, 'UTC')}
   AND created_at <  {until:DateTime64(3, 'UTC')}

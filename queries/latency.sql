@@ -21,6 +21,10 @@ SELECT
                                              length(bounds) + 1,
                                              arrayFirstIndex(b -> response_time / 1000 <= b, bounds))),
                         range(1, length(bounds) + 2))) AS duration_buckets,
+    -- the slowest request of the group, the point's exemplar (docs/traces.md): its time, the ids
+    -- its span gets and its latency in s; ties go to the later row
+    argMax((created_at, trace_id, span_id, toString(id), response_time / 1000),
+           (response_time, created_at, id)) AS duration_exemplar,
     quantilesExact(0.5, 0.9, 0.99)(response_time / 1000) AS latency_quantiles
 FROM generations
 WHERE created_at >= {window_start:DateTime64(3, 'UTC')}

@@ -11,10 +11,17 @@ SELECT
     workspace_slug                          AS `portkey.workspace`,
     response_status_code                    AS `http.response.status_code`,
     cache_status                            AS `portkey.cache_status`,
+    -- request metadata on the allow-list {metadata_keys} (metadata_attributes, docs/metadata.md):
+    -- (key, value) pairs in list order, values cut to 256 characters, a key the row lacks left out;
+    -- the key api_key_id reads the api_key_id column. Empty, adding nothing, when none are listed.
+    arrayFilter(p -> p.2 != '',
+                arrayMap(k -> (k, substringUTF8(if(k = 'api_key_id', api_key_id, `metadata.value`[indexOf(`metadata.key`, k)]), 1, 256)),
+                         {metadata_keys:Array(String)})) AS `portkey.metadata`,
     count()                                 AS requests
 FROM generations
 WHERE created_at >= {window_start:DateTime64(3, 'UTC')}
   AND created_at <  {window_end:DateTime64(3, 'UTC')}
 GROUP BY bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `portkey.workspace`,
-         `http.response.status_code`, `portkey.cache_status`
+         `http.response.status_code`, `portkey.cache_status`,
+         `portkey.metadata`
 ORDER BY bucket

@@ -11,6 +11,12 @@ SELECT
               ai_org)                   AS `gen_ai.provider.name`,
     ai_model                                AS `gen_ai.request.model`,
     token.1                                 AS `gen_ai.token.type`,
+    -- request metadata on the allow-list {metadata_keys} (metadata_attributes, docs/metadata.md):
+    -- (key, value) pairs in list order, values cut to 256 characters, a key the row lacks left out;
+    -- the key api_key_id reads the api_key_id column. Empty, adding nothing, when none are listed.
+    arrayFilter(p -> p.2 != '',
+                arrayMap(k -> (k, substringUTF8(if(k = 'api_key_id', api_key_id, `metadata.value`[indexOf(`metadata.key`, k)]), 1, 256)),
+                         {metadata_keys:Array(String)})) AS `portkey.metadata`,
     sum(token.2)                            AS tokens,
     count()                                 AS usage_count,
     sum(token.2)                            AS usage_sum,
@@ -24,5 +30,6 @@ FROM generations
 ARRAY JOIN [('input', toUInt64(req_units)), ('output', toUInt64(res_units))] AS token
 WHERE created_at >= {window_start:DateTime64(3, 'UTC')}
   AND created_at <  {window_end:DateTime64(3, 'UTC')}
-GROUP BY bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`
+GROUP BY bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`,
+         `portkey.metadata`
 ORDER BY bucket

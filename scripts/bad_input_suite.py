@@ -298,7 +298,7 @@ class Runner:
         if case.rows:
             rows += case.rows(rows, rng)
         cols = [c.split()[0] for c in self.columns.strip().rstrip(",").split(",\n")]
-        body = b"".join(b"\t".join(tsv_field(r.get(c.strip())) for c in cols) + b"\n" for r in rows)
+        body = b"".join(b"\t".join(tsv_field(r.get(c.strip().strip("`"))) for c in cols) + b"\n" for r in rows)
         svc.ch(f"INSERT INTO `{db}`.generations ({', '.join(c.strip() for c in cols)}) FORMAT TabSeparated", body)
         svc.psql(f'CREATE DATABASE "{db}" OWNER {PG_ROLE}')
         return start, end, len(rows)

@@ -77,18 +77,32 @@ def first_difference(a, b, path="request"):
     return None
 
 
+def count_exemplars(request):
+    """The exemplars of the request's Sum, Gauge and Histogram points (decoded, so compared above)."""
+    n = 0
+    for rm in request.resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                kind = m.WhichOneof("data")
+                if kind in ("sum", "gauge", "histogram"):
+                    n += sum(len(p.exemplars) for p in getattr(m, kind).data_points)
+    return n
+
+
 def main(args):
     if not args or len(args) % 2:
         print("usage: compare_otlp_decode.py NEW REFERENCE [NEW REFERENCE ...]", file=sys.stderr)
         return 2
+    exemplars = 0
     for new_path, ref_path in zip(args[0::2], args[1::2]):
         new, ref = decode(new_path), decode(ref_path)
         if new.SerializeToString(deterministic=True) == ref.SerializeToString(deterministic=True):
+            exemplars += count_exemplars(new)
             continue
         where = first_difference(new, ref) or "the messages' bytes (unknown fields?)"
         print(f"{new_path} vs {ref_path}: {where}", file=sys.stderr)
         return 1
-    print(f"{len(args) // 2} pairs decode to equal messages")
+    print(f"{len(args) // 2} pairs decode to equal messages ({exemplars} exemplars)")
     return 0
 
 

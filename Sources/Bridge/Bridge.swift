@@ -26,7 +26,10 @@ public final class Bridge: Sendable {
                 redactor: Redactor = Redactor(secrets: []),
                 now: @escaping @Sendable () -> Int64 = Bridge.systemNow) {
         self.configuration = configuration
-        self.pipelines = pipelines
+        // BRIDGE_METADATA_ATTRIBUTES is every pipeline's list.
+        self.pipelines = configuration.metadataAttributes.map { keys in
+            pipelines.map { var p = $0; p.metadataAttributes = keys; return p }
+        } ?? pipelines
         self.logger = logger
         self.redact = redactor
         self.now = now
@@ -44,11 +47,19 @@ public final class Bridge: Sendable {
     /// Reads the pipeline file of `configuration` (the environment, read once).
     public static func load(configuration: BridgeConfiguration, redactor: Redactor, logger: Logger,
                             now: @escaping @Sendable () -> Int64 = Bridge.systemNow) throws(BridgeError) -> Bridge {
+        var configuration = configuration
         if let start = configuration.startAt, start > now() {
             throw BridgeError(.configuration, "\(UTCInstant(unixNanoseconds: start).iso8601) is in the future: a pipeline's first watermark must be a time whose buckets can close", key: "BRIDGE_START_AT")
         }
-        let pipelines = try loadPipelines(path: configuration.configPath)
-        return Bridge(configuration: configuration, pipelines: pipelines, logger: logger, redactor: redactor, now: now)
+        let file: (defaults: PipelineFile.Defaults, pipelines: [PipelineConfiguration])
+        do throws(PipelineConfigError) {
+            file = try PipelineFile.loadFile(path: configuration.configPath)
+        } catch {
+            throw BridgeError(error)
+        }
+        // The spans' metadata keys: BRIDGE_METADATA_ATTRIBUTES, else the file's defaults.
+        if configuration.metadataAttributes == nil { configuration.genAITraces.metadataAttributes = file.defaults.metadataAttributes }
+        return Bridge(configuration: configuration, pipelines: file.pipelines, logger: logger, redactor: redactor, now: now)
     }
 
     /// Reads the pipeline file at `path`; a refused file or template is a configuration or

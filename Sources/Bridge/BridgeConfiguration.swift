@@ -1,3 +1,4 @@
+import PipelineConfig
 import Rollup
 import CurlHTTP
 import ClickHouse
@@ -48,9 +49,10 @@ public struct BridgeConfiguration: Sendable {
     /// `BRIDGE_MAX_POINT_AGE` (whole seconds): buckets older than this when a batch is cut are not
     /// sent. Default nil: off.
     public var maxPointAgeSeconds: Int64?
-    /// `BRIDGE_METADATA_ATTRIBUTES`: metadata keys every pipeline exports as
-    /// `portkey.metadata.<key>`. Default empty.
-    public var metadataAttributes: [String]
+    /// `BRIDGE_METADATA_ATTRIBUTES` (`team,feature`): the request metadata keys every pipeline and
+    /// the spans export as `portkey.metadata.<key>`, instead of `metadata_attributes` in the
+    /// pipeline file. Default: not set (the file decides; its default is none).
+    public var metadataAttributes: [String]?
     /// `OTEL_SEMCONV_STABILITY_OPT_IN`, as listed; see ``genAILatestExperimental``.
     public var semconvStabilityOptIn: [String]
     /// The spelling each variable with several was read from, when it is set
@@ -83,7 +85,7 @@ public struct BridgeConfiguration: Sendable {
             if let p = try env.integer(.bridgeHealthPort) { serve.healthPort = Int(p) }
             (logFormat, logLevel) = try Self.logging(env)
             maxPointAgeSeconds = try env.duration(.bridgeMaxPointAge)
-            metadataAttributes = try env.list(.bridgeMetadataAttributes)
+            metadataAttributes = env.spelling(of: .bridgeMetadataAttributes) == nil ? nil : try env.list(.bridgeMetadataAttributes)
             semconvStabilityOptIn = try env.list(.semconvStabilityOptIn)
             // Only the spellings: two that disagree are an error where the setting is read (a
             // traces setting only when the traces pipeline is on).
@@ -108,6 +110,12 @@ public struct BridgeConfiguration: Sendable {
             throw BridgeError(.configuration, error.reason, key: error.variable)
         }
         genAITraces = try GenAITraceConfiguration(environment: env, configPath: configPath)
+        if let keys = metadataAttributes {
+            if let problem = MetadataAttributes.problem(keys) {
+                throw BridgeError(.configuration, "expected a comma-separated list of metadata keys such as team,feature: \(problem)", key: EnvironmentVariable.bridgeMetadataAttributes.name)
+            }
+            genAITraces.metadataAttributes = keys
+        }
     }
 
     /// `LOG_FORMAT` and `LOG_LEVEL`, which `main` needs before anything else.

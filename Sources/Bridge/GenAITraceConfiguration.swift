@@ -36,6 +36,10 @@ public struct GenAITraceConfiguration: Sendable {
     /// `EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY`: the page query's template; default
     /// `queries/gen_ai_traces.sql` beside the pipeline file's `../queries/`.
     public var queryPath = "queries/gen_ai_traces.sql"
+    /// Request metadata keys the spans carry as `portkey.metadata.<key>`: `BRIDGE_METADATA_ATTRIBUTES`,
+    /// else `metadata_attributes` under the pipeline file's `defaults:`; default none. The
+    /// template's `{metadata_keys:Array(String)}`.
+    public var metadataAttributes: [String] = []
     /// The template's text, read when the configuration is (a missing file is a configuration
     /// error before anything runs).
     public var sql = ""

@@ -114,15 +114,19 @@ final class PrintingSink: PointSink {
         func window(_ start: UInt64, _ end: UInt64) -> String {
             "\(UTCInstant(unixNanoseconds: Int64(start)).iso8601)..\(UTCInstant(unixNanoseconds: Int64(end)).iso8601)"
         }
+        /// `  exemplar=<value>@<time> trace=<hex> span=<hex>` per exemplar; nothing without.
+        func exemplars(_ es: [Exemplar]) -> String {
+            es.map { "  exemplar=\($0.value)@\(UTCInstant(unixNanoseconds: Int64(clamping: $0.timeUnixNano)).iso8601) trace=\(hexString($0.traceID)) span=\(hexString($0.spanID))" }.joined()
+        }
         switch metric.data {
         case .sum(_, _, let points), .gauge(let points):
             return points.map { p in
                 let v: String = switch p.value { case .int(let i): String(i); case .double(let d): String(d) }
-                return "\(window(p.startTimeUnixNano, p.timeUnixNano))  \(metric.name)  \(attrs(p.attributes))  \(v)"
+                return "\(window(p.startTimeUnixNano, p.timeUnixNano))  \(metric.name)  \(attrs(p.attributes))  \(v)" + exemplars(p.exemplars)
             }
         case .histogram(_, let points):
             return points.map { p in
-                "\(window(p.startTimeUnixNano, p.timeUnixNano))  \(metric.name)  \(attrs(p.attributes))  count=\(p.count) sum=\(p.sum ?? 0) min=\(p.min.map { String($0) } ?? "-") max=\(p.max.map { String($0) } ?? "-") buckets=\(p.bucketCounts)"
+                "\(window(p.startTimeUnixNano, p.timeUnixNano))  \(metric.name)  \(attrs(p.attributes))  count=\(p.count) sum=\(p.sum ?? 0) min=\(p.min.map { String($0) } ?? "-") max=\(p.max.map { String($0) } ?? "-") buckets=\(p.bucketCounts)" + exemplars(p.exemplars)
             }
         case .summary(let points):
             return points.map { p in

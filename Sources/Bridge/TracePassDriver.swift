@@ -126,7 +126,7 @@ final class TracePassDriver {
                 open?.stream.close()
                 open = nil
                 do {
-                    let stream = try clickhouse.query(sql, parameters: TraceQuery.parameters(after: after, until: until, pageSize: configuration.pageSize))
+                    let stream = try clickhouse.query(sql, parameters: TraceQuery.parameters(after: after, until: until, pageSize: configuration.pageSize, metadataKeys: configuration.metadataAttributes))
                     open = (stream, try GenAIRowBinding(columns: stream.columns, pipeline: pipeline, file: configuration.queryPath))
                 } catch let error as BridgeError {
                     throw error

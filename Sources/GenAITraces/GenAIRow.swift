@@ -1,4 +1,5 @@
 import ClickHouse
+import OTLP
 import Rollup
 
 /// One row of `generations` as the traces query returns it (`queries/gen_ai_traces.sql`).
@@ -24,6 +25,9 @@ public struct GenAIRow: Sendable, Equatable {
     public var requestURL: String
     public var workspace: String
     public var virtualKey: String
+    /// The listed request metadata as `portkey.metadata.<key>` attributes (the optional column
+    /// `portkey.metadata` of (key, value) pairs; ``MetadataAttributes`` in PipelineConfig).
+    public var metadata: [Attribute] = []
 
     public init(id: String, createdAt: Int64, traceID: String = "", spanID: String = "", parentSpanID: String = "",
                 provider: String = "", model: String = "", inputTokens: Int64 = 0, outputTokens: Int64 = 0,
@@ -66,7 +70,11 @@ public struct GenAIRowBinding: Sendable {
 
     public enum Kind: Sendable { case text, time, integer, number }
 
+    /// The optional column of request metadata pairs; without it spans carry no metadata.
+    public static let metadataColumn = "portkey.metadata"
+
     private let index: [Int]
+    private let metadataIndex: Int?
     private let pipeline: String
     private let file: String
 
@@ -82,6 +90,11 @@ public struct GenAIRowBinding: Sendable {
             index.append(i)
         }
         self.index = index
+        metadataIndex = columns.firstIndex { $0.name == Self.metadataColumn }
+        if let m = metadataIndex, !ResultBinding.isPairs(columns[m].type) {
+            throw BridgeError(.template, "column `\(Self.metadataColumn)` must be (key, value) pairs, Array(Tuple(String, String)) or Map(String, String), not \(columns[m].typeName)",
+                              pipeline: pipeline, file: file, key: Self.metadataColumn)
+        }
     }
 
     /// The row from its values; a value of the wrong kind is an error naming its column.
@@ -101,11 +114,13 @@ public struct GenAIRowBinding: Sendable {
         guard let createdAt = created.unixNanoseconds else { throw mismatch(1, "a DateTime64") }
         let id = text(0)
         guard !id.isEmpty else { throw mismatch(0, "a UUID") }
-        return GenAIRow(
+        var row = GenAIRow(
             id: id, createdAt: createdAt, traceID: text(2), spanID: text(3), parentSpanID: text(4),
             provider: text(5), model: text(6), inputTokens: try integer(7), outputTokens: try integer(8),
             costCents: value(9).double ?? 0, currency: text(10), status: try integer(11), responseTimeMs: try integer(12),
             cacheStatus: text(13), stream: try integer(14) != 0, requestURL: text(15), workspace: text(16), virtualKey: text(17))
+        if let m = metadataIndex { ResultBinding.appendPairs(Self.metadataColumn, values[m], to: &row.metadata) }
+        return row
     }
 
     private func mismatch(_ k: Int, _ expected: String) -> BridgeError {

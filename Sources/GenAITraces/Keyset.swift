@@ -30,12 +30,15 @@ public struct Keyset: Sendable, Equatable, CustomStringConvertible {
 /// The query of one page: the template of `queries/gen_ai_traces.sql`, unchanged, and its
 /// parameters. Nothing is spliced into the SQL.
 public enum TraceQuery {
-    public static func parameters(after: Keyset, until: Int64, pageSize: Int) -> [(name: String, value: QueryParameter)] {
+    /// - Parameter metadataKeys: `{metadata_keys:Array(String)}`, the request metadata keys the
+    ///   spans carry (a template that does not read it ignores it).
+    public static func parameters(after: Keyset, until: Int64, pageSize: Int, metadataKeys: [String] = []) -> [(name: String, value: QueryParameter)] {
         [
             ("after_time", .timestamp(unixNanoseconds: after.time)),
             ("after_id", .string(after.id)),
             ("until", .timestamp(unixNanoseconds: until)),
             ("page_size", .uint(UInt64(pageSize))),
+            ("metadata_keys", .array(metadataKeys.map { .string($0) })),
         ]
     }
 }

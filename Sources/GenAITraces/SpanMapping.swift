@@ -20,19 +20,10 @@ public struct SpanMapping: Sendable, Equatable {
         let operation = OperationName.of(path: url.path)
         let provider = ProviderName.map(row.provider)
 
-        // Ids: the gateway's when valid, else derived, so a re-sent row has the same ids.
-        var gatewayTraceIDKept = false
-        let traceID: [UInt8]
-        if let valid = SpanIDs.valid(row.traceID, count: 16) {
-            traceID = valid
-        } else if !row.traceID.isEmpty {
-            // Spans of one gateway trace still share one trace.
-            traceID = SpanIDs.derive(row.traceID, domain: "portkey.trace_id", count: 16)
-            gatewayTraceIDKept = true
-        } else {
-            traceID = SpanIDs.derive(row.id, domain: "portkey.id.trace", count: 16)
-        }
-        let spanID = SpanIDs.valid(row.spanID, count: 8) ?? SpanIDs.derive(row.id, domain: "portkey.id.span", count: 8)
+        // Ids: the gateway's when valid, else derived, so a re-sent row has the same ids (and the
+        // metrics' exemplars name this span).
+        let ids = SpanIDs.of(id: row.id, traceID: row.traceID, spanID: row.spanID)
+        let traceID = ids.traceID, spanID = ids.spanID, gatewayTraceIDKept = ids.gatewayTraceIDKept
         let parent = SpanIDs.valid(row.parentSpanID, count: 8) ?? []
 
         // Times: start at created_at, end after the latency (never before the start).
@@ -68,6 +59,7 @@ public struct SpanMapping: Sendable, Equatable {
         if !row.virtualKey.isEmpty { attributes.append(Attribute("portkey.virtual_key", .string(row.virtualKey))) }
         if gatewayTraceIDKept { attributes.append(Attribute("portkey.trace_id", .string(row.traceID))) }
         if clamped { attributes.append(Attribute("portkey.response_time_ms", .int(row.responseTimeMs))) }
+        attributes += row.metadata
 
         return Span(
             traceID: traceID, spanID: spanID, parentSpanID: parent,

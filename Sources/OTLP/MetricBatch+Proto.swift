@@ -1,3 +1,4 @@
+import Foundation
 import SwiftProtobuf
 
 /// The reference encoder: maps a whole ``MetricBatch`` onto the generated swift-protobuf types
@@ -13,7 +14,7 @@ public struct SwiftProtobufMetricsEncoder: Sendable {
         case .httpProtobuf:
             return try request.serializedBytes()
         case .httpJSON:
-            return try request.jsonUTF8Bytes(options: MetricRequestWriter.jsonOptions)
+            return OTLPJSON.hexIDs(try request.jsonUTF8Bytes(options: MetricRequestWriter.jsonOptions))
         }
     }
 }
@@ -98,7 +99,19 @@ extension NumberPoint {
         case .int(let i): p.asInt = i
         case .double(let d): p.asDouble = d
         }
+        p.exemplars = exemplars.map(\.proto)
         return p
+    }
+}
+
+extension Exemplar {
+    var proto: Opentelemetry_Proto_Metrics_V1_Exemplar {
+        var e = Opentelemetry_Proto_Metrics_V1_Exemplar()
+        e.timeUnixNano = timeUnixNano
+        e.asDouble = value
+        e.traceID = Data(traceID)
+        e.spanID = Data(spanID)
+        return e
     }
 }
 
@@ -114,6 +127,7 @@ extension HistogramPoint {
         p.explicitBounds = explicitBounds
         if let min { p.min = min }
         if let max { p.max = max }
+        p.exemplars = exemplars.map(\.proto)
         return p
     }
 }

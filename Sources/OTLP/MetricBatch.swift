@@ -86,12 +86,32 @@ public struct NumberPoint: Sendable, Equatable {
     public var startTimeUnixNano: UInt64
     public var timeUnixNano: UInt64
     public var value: Value
+    public var exemplars: [Exemplar]
 
-    public init(attributes: [Attribute], startTimeUnixNano: UInt64, timeUnixNano: UInt64, value: Value) {
+    public init(attributes: [Attribute], startTimeUnixNano: UInt64, timeUnixNano: UInt64, value: Value, exemplars: [Exemplar] = []) {
         self.attributes = attributes
         self.startTimeUnixNano = startTimeUnixNano
         self.timeUnixNano = timeUnixNano
         self.value = value
+        self.exemplars = exemplars
+    }
+}
+
+/// One measurement behind a point (OTLP `Exemplar`): a request's value, its time, and the ids of
+/// its span, so a backend can lead from the point to the trace. No filtered attributes.
+public struct Exemplar: Sendable, Equatable {
+    public var timeUnixNano: UInt64
+    public var value: Double
+    /// 16 bytes, or empty.
+    public var traceID: [UInt8]
+    /// 8 bytes, or empty.
+    public var spanID: [UInt8]
+
+    public init(timeUnixNano: UInt64, value: Double, traceID: [UInt8], spanID: [UInt8]) {
+        self.timeUnixNano = timeUnixNano
+        self.value = value
+        self.traceID = traceID
+        self.spanID = spanID
     }
 }
 
@@ -106,11 +126,13 @@ public struct HistogramPoint: Sendable, Equatable {
     public var explicitBounds: [Double]
     public var min: Double?
     public var max: Double?
+    public var exemplars: [Exemplar]
 
     public init(
         attributes: [Attribute], startTimeUnixNano: UInt64, timeUnixNano: UInt64, count: UInt64, sum: Double?,
-        bucketCounts: [UInt64], explicitBounds: [Double], min: Double?, max: Double?
+        bucketCounts: [UInt64], explicitBounds: [Double], min: Double?, max: Double?, exemplars: [Exemplar] = []
     ) {
+        self.exemplars = exemplars
         self.attributes = attributes
         self.startTimeUnixNano = startTimeUnixNano
         self.timeUnixNano = timeUnixNano

@@ -132,13 +132,14 @@ public struct MetricRequestWriter: Sendable {
             case .sum(_, _, let ps), .gauge(let ps):
                 for p in ps {
                     bucket.number(metric: metric, attributes: encodedAttributes(p.attributes, metric: metric),
-                                  start: p.startTimeUnixNano, end: p.timeUnixNano, value: p.value)
+                                  start: p.startTimeUnixNano, end: p.timeUnixNano, value: p.value, exemplars: p.exemplars)
                 }
             case .histogram(_, let ps):
                 for p in ps {
                     bucket.histogram(metric: metric, attributes: encodedAttributes(p.attributes, metric: metric),
                                      start: p.startTimeUnixNano, end: p.timeUnixNano, count: p.count, sum: p.sum,
-                                     bucketCounts: p.bucketCounts, explicitBounds: p.explicitBounds, min: p.min, max: p.max)
+                                     bucketCounts: p.bucketCounts, explicitBounds: p.explicitBounds, min: p.min, max: p.max,
+                                     exemplars: p.exemplars)
                 }
             case .summary(let ps):
                 for p in ps {

@@ -119,41 +119,76 @@ public struct BucketWriter: Sendable {
 
     /// Adds a Sum or Gauge point of metric `metric`; `attributes` from
     /// ``MetricRequestWriter/encodedAttributes(_:metric:)`` for a metric of the same kind.
-    public mutating func number(metric: Int, attributes: EncodedAttributes, start: UInt64, end: UInt64, value: NumberPoint.Value) {
+    public mutating func number(metric: Int, attributes: EncodedAttributes, start: UInt64, end: UInt64, value: NumberPoint.Value,
+                                exemplars: [Exemplar] = []) {
         check(metric, .number, attributes)
         guard writer.wireProtocol == .httpProtobuf else {
-            let point = NumberPoint(attributes: attributes.attributes, startTimeUnixNano: start, timeUnixNano: end, value: value)
-            return json(metric, point.proto)
+            let point = NumberPoint(attributes: attributes.attributes, startTimeUnixNano: start, timeUnixNano: end, value: value, exemplars: exemplars)
+            return json(metric, point.proto, ids: !exemplars.isEmpty)
         }
         // start_time_unix_nano = 2, time_unix_nano = 3 (fixed64, omitted when 0); as_double = 4 or
-        // as_int = 6 (a oneof: always written); attributes = 7.
-        let body = (start != 0 ? 9 : 0) + (end != 0 ? 9 : 0) + 9 + attributes.protobuf.count
+        // as_int = 6 (a oneof: always written), exemplars = 5 between them; attributes = 7.
+        let body = (start != 0 ? 9 : 0) + (end != 0 ? 9 : 0) + 9 + Self.size(exemplars) + attributes.protobuf.count
         var head = open(metric, body: body)
         if start != 0 { head.fixed64(0x11, start) }
         if end != 0 { head.fixed64(0x19, end) }
-        switch value {
-        case .double(let d): head.fixed64(0x21, d.bitPattern)
-        case .int(let i): head.fixed64(0x31, UInt64(bitPattern: i))
-        }
+        if case .double(let d) = value { head.fixed64(0x21, d.bitPattern) }
         head.append(to: &slotBytes)
+        Self.write(exemplars, tag: 0x2A, to: &slotBytes)
+        if case .int(let i) = value {
+            var tail = FieldBuffer()
+            tail.fixed64(0x31, UInt64(bitPattern: i))
+            tail.append(to: &slotBytes)
+        }
         slotBytes.append(contentsOf: attributes.protobuf)
+    }
+
+    /// The framed size of `exemplars` as repeated message fields: each
+    /// `Exemplar { time_unix_nano = 2 (fixed64, omitted when 0), as_double = 3 (always written),
+    /// span_id = 4, trace_id = 5 (omitted when empty) }`.
+    static func size(_ exemplars: [Exemplar]) -> Int {
+        exemplars.reduce(0) { total, e in
+            let body = bodySize(e)
+            return total + 1 + ProtobufWire.varintSize(body) + body
+        }
+    }
+
+    private static func bodySize(_ e: Exemplar) -> Int {
+        func bytes(_ b: [UInt8]) -> Int { b.isEmpty ? 0 : 1 + ProtobufWire.varintSize(b.count) + b.count }
+        return (e.timeUnixNano != 0 ? 9 : 0) + 9 + bytes(e.spanID) + bytes(e.traceID)
+    }
+
+    private static func write(_ exemplars: [Exemplar], tag: UInt8, to out: inout [UInt8]) {
+        for e in exemplars {
+            out.append(tag)
+            out.appendVarint(bodySize(e))
+            var fixed = FieldBuffer()
+            if e.timeUnixNano != 0 { fixed.fixed64(0x11, e.timeUnixNano) }
+            fixed.fixed64(0x19, e.value.bitPattern)
+            fixed.append(to: &out)
+            for (fieldTag, id) in [(UInt8(0x22), e.spanID), (0x2A, e.traceID)] where !id.isEmpty {
+                out.append(fieldTag)
+                out.appendVarint(id.count)
+                out.append(contentsOf: id)
+            }
+        }
     }
 
     /// Adds a Histogram point of metric `metric`; `sum`, `min` and `max` are written when set.
     public mutating func histogram(metric: Int, attributes: EncodedAttributes, start: UInt64, end: UInt64, count: UInt64, sum: Double?,
-                                   bucketCounts: [UInt64], explicitBounds: [Double], min: Double?, max: Double?) {
+                                   bucketCounts: [UInt64], explicitBounds: [Double], min: Double?, max: Double?, exemplars: [Exemplar] = []) {
         check(metric, .histogram, attributes)
         guard writer.wireProtocol == .httpProtobuf else {
             let point = HistogramPoint(attributes: attributes.attributes, startTimeUnixNano: start, timeUnixNano: end, count: count, sum: sum,
-                                       bucketCounts: bucketCounts, explicitBounds: explicitBounds, min: min, max: max)
-            return json(metric, point.proto)
+                                       bucketCounts: bucketCounts, explicitBounds: explicitBounds, min: min, max: max, exemplars: exemplars)
+            return json(metric, point.proto, ids: !exemplars.isEmpty)
         }
         // start = 2, time = 3, count = 4 (fixed64, omitted when 0); sum = 5, min = 11, max = 12
         // (optional doubles: written when set); bucket_counts = 6, explicit_bounds = 7 (packed,
-        // omitted when empty); attributes = 9.
+        // omitted when empty); exemplars = 8; attributes = 9.
         func packed(_ n: Int) -> Int { n == 0 ? 0 : 1 + ProtobufWire.varintSize(8 * n) + 8 * n }
         var body = (start != 0 ? 9 : 0) + (end != 0 ? 9 : 0) + (count != 0 ? 9 : 0) + (sum != nil ? 9 : 0)
-        body += packed(bucketCounts.count) + packed(explicitBounds.count) + attributes.protobuf.count
+        body += packed(bucketCounts.count) + packed(explicitBounds.count) + Self.size(exemplars) + attributes.protobuf.count
         body += (min != nil ? 9 : 0) + (max != nil ? 9 : 0)
         var head = open(metric, body: body)
         if start != 0 { head.fixed64(0x11, start) }
@@ -171,6 +206,7 @@ public struct BucketWriter: Sendable {
             slotBytes.appendVarint(8 * explicitBounds.count)
             slotBytes.appendFixed64s(explicitBounds)
         }
+        Self.write(exemplars, tag: 0x42, to: &slotBytes)
         slotBytes.append(contentsOf: attributes.protobuf)
         var tail = FieldBuffer()
         if let min { tail.fixed64(0x59, min.bitPattern) }
@@ -280,10 +316,12 @@ public struct BucketWriter: Sendable {
         return head
     }
 
-    private mutating func json(_ metric: Int, _ message: some SwiftProtobuf.Message) {
-        let body: [UInt8]
+    /// - Parameter ids: the point has exemplars, whose ids OTLP/JSON writes in hex.
+    private mutating func json(_ metric: Int, _ message: some SwiftProtobuf.Message, ids: Bool = false) {
+        var body: [UInt8]
         do {
             body = try message.jsonUTF8Bytes(options: MetricRequestWriter.jsonOptions)
+            if ids { body = OTLPJSON.hexIDs(body) }
         } catch {
             // Only `Any` fields with unregistered types make JSON encoding throw; points have none.
             preconditionFailure("JSON encoding of a data point failed: \(error)")

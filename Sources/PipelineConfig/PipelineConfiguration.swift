@@ -33,6 +33,10 @@ public struct PipelineConfiguration: Sendable {
     public var seriesExpirySeconds: Int64 = 7 * 86_400
     /// Extra query parameters from `parameters:` (bucket bounds, for example).
     public var parameters: [(name: String, value: QueryParameter)]
+    /// Request metadata keys exported as `portkey.metadata.<key>` (`metadata_attributes`, or
+    /// `BRIDGE_METADATA_ATTRIBUTES` for every pipeline; default none): the value of the template's
+    /// `{metadata_keys:Array(String)}` (``MetadataAttributes``).
+    public var metadataAttributes: [String] = []
     public var metrics: [MetricMapping]
     /// Where the pipeline starts in the YAML file.
     public var line: Int?
@@ -126,7 +130,8 @@ public struct MetricMapping: Sendable {
     public var description: String
     public var unit: String
     /// Result columns that become attributes, named as the attribute keys; an empty string or
-    /// NULL omits the attribute.
+    /// NULL omits the attribute. A column of (key, value) pairs (`Array(Tuple(String, String))`
+    /// or `Map(String, String)`) named `p` gives one attribute `p.<key>` per pair instead.
     public var attributeColumns: [String]
     /// Attributes added to every point.
     public var staticAttributes: [Attribute]
@@ -135,6 +140,12 @@ public struct MetricMapping: Sendable {
     /// 2000): the first `limit - 1` keep their attributes, the rest are aggregated into one series
     /// with the single attribute `otel.metric.overflow=true` (`cardinality_limit`).
     public var cardinalityLimit: Int = 2_000
+    /// The result column of each point's exemplar (`exemplar_column`; sums, gauges and histograms):
+    /// a `Tuple(time, trace_id, span_id, id, value)` of one request of the group, typically
+    /// `argMax((created_at, trace_id, span_id, toString(id), x), (x, created_at, id))`. The point
+    /// carries it with the trace and span ids the GenAI traces pipeline gives that row's span
+    /// (`SpanIDs.of`). Without it (the default) points carry no exemplar.
+    public var exemplarColumn: String?
     public var line: Int?
 
     /// Every result column this metric reads.
@@ -146,6 +157,7 @@ public struct MetricMapping: Sendable {
         case .histogram(let h): list += [h.countColumn, h.sumColumn, h.bucketCountsColumn] + [h.minColumn, h.maxColumn].compactMap { $0 }
         case .summary(let s): list += [s.quantileValuesColumn, s.countColumn, s.sumColumn]
         }
+        if let exemplarColumn { list.append(exemplarColumn) }
         return list
     }
 

@@ -21,6 +21,8 @@ public enum PipelineFile {
         public var cardinalityLimit = 2_000
         /// A cumulative series idle this long is forgotten; if it returns it restarts.
         public var seriesExpirySeconds: Int64 = 7 * 86_400
+        /// Request metadata keys exported as `portkey.metadata.<key>` (``MetadataAttributes``).
+        public var metadataAttributes: [String] = []
     }
 
     /// Bounds of every number the file sets: an operator's typo gets a clear error, never an
@@ -37,10 +39,15 @@ public enum PipelineFile {
     }
 
     /// The placeholders the bridge fills itself.
-    static let windowPlaceholders: Set<String> = ["window_start", "window_end", "step_seconds"]
+    static let windowPlaceholders: Set<String> = ["window_start", "window_end", "step_seconds", MetadataAttributes.placeholder]
 
     /// Reads and validates the pipeline file at `path`. Query paths are relative to its folder.
     public static func load(path: String) throws(PipelineConfigError) -> [PipelineConfiguration] {
+        try loadFile(path: path).pipelines
+    }
+
+    /// Reads and validates the pipeline file at `path`: its `defaults:` and its pipelines.
+    public static func loadFile(path: String) throws(PipelineConfigError) -> (defaults: Defaults, pipelines: [PipelineConfiguration]) {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -48,7 +55,7 @@ public enum PipelineFile {
             throw PipelineConfigError(.configuration, "cannot read the pipeline file (set BRIDGE_CONFIG to its path)", file: path, underlying: error)
         }
         let folder = (path as NSString).deletingLastPathComponent
-        return try parse(yaml: text, file: path) { relative throws(PipelineConfigError) in
+        return try parseFile(yaml: text, file: path) { relative throws(PipelineConfigError) in
             let resolved = relative.hasPrefix("/") ? relative : (folder.isEmpty ? relative : folder + "/" + relative)
             do {
                 return (resolved, try String(contentsOfFile: resolved, encoding: .utf8))
@@ -62,6 +69,13 @@ public enum PipelineFile {
     public static func parse(
         yaml: String, file: String, readQuery: (String) throws(PipelineConfigError) -> (path: String, sql: String)
     ) throws(PipelineConfigError) -> [PipelineConfiguration] {
+        try parseFile(yaml: yaml, file: file, readQuery: readQuery).pipelines
+    }
+
+    /// Parses pipeline YAML into its `defaults:` and its pipelines.
+    public static func parseFile(
+        yaml: String, file: String, readQuery: (String) throws(PipelineConfigError) -> (path: String, sql: String)
+    ) throws(PipelineConfigError) -> (defaults: Defaults, pipelines: [PipelineConfiguration]) {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: yaml) else {
@@ -99,6 +113,7 @@ public enum PipelineFile {
             if let v = try map.duration("late_data_check", in: Limits.lateDataCheckSeconds) { defaults.lateDataCheckSeconds = v }
             if let v = try map.int("cardinality_limit", in: Limits.cardinalityLimit) { defaults.cardinalityLimit = v }
             if let v = try map.duration("series_expiry", in: Limits.seriesExpirySeconds) { defaults.seriesExpirySeconds = v }
+            if let v = try map.metadataKeys() { defaults.metadataAttributes = v }
             try map.finish()
         }
         guard let pipelinesNode = top.take("pipelines") else {
@@ -126,7 +141,7 @@ public enum PipelineFile {
             }
             pipelines.append(pipeline)
         }
-        return pipelines
+        return (defaults, pipelines)
     }
 
     /// The line (1-based) of the second `key:` at the indentation of the first one at or after
@@ -167,6 +182,7 @@ public enum PipelineFile {
             let lateCheck = try map.duration("late_data_check", in: Limits.lateDataCheckSeconds) ?? defaults.lateDataCheckSeconds
             let cardinality = try map.int("cardinality_limit", in: Limits.cardinalityLimit) ?? defaults.cardinalityLimit
             let expiry = try map.duration("series_expiry", in: Limits.seriesExpirySeconds) ?? defaults.seriesExpirySeconds
+            let metadataKeys = try map.metadataKeys() ?? defaults.metadataAttributes
             var parameters: [(name: String, value: QueryParameter)] = []
             if let paramsNode = map.take("parameters") {
                 var params = try YAMLMap(paramsNode, file: file, context: "parameters")
@@ -211,11 +227,16 @@ public enum PipelineFile {
             for p in placeholders where p.name == "window_start" || p.name == "window_end" {
                 try checkTimeType(p, file: resolved)
             }
+            for p in placeholders where p.name == MetadataAttributes.placeholder
+                && p.type.replacingOccurrences(of: " ", with: "") != MetadataAttributes.placeholderType {
+                throw PipelineConfigError(.template, "declare {\(p.name):\(MetadataAttributes.placeholderType)}, not {\(p.name):\(p.type)}: the bridge fills it with the metadata_attributes list",
+                                          file: resolved, key: p.name)
+            }
             return PipelineConfiguration(
                 name: name, enabled: enabled, queryPath: queryPath, queryFile: resolved, sql: sql, placeholders: placeholders,
                 stepSeconds: step, lagSeconds: lag, bucketColumn: bucketColumn, maxBucketsPerQuery: maxBuckets,
                 maxPointsPerRequest: maxPoints, maxRequestBytes: maxBytes, lateDataCheckSeconds: lateCheck,
-                seriesExpirySeconds: expiry, parameters: parameters, metrics: metrics, line: map.line)
+                seriesExpirySeconds: expiry, parameters: parameters, metadataAttributes: metadataKeys, metrics: metrics, line: map.line)
         } catch {
             throw error.with(pipeline: name)
         }
@@ -238,6 +259,7 @@ public enum PipelineFile {
             for key in attrs.keys { staticAttributes.append(Attribute(key, try attrs.attributeValue(key))) }
             try attrs.finish()
         }
+        let exemplarColumn = try map.string("exemplar_column")
         let dataType = try map.requiredString("data_type")
         let kind: MetricMapping.Kind
         switch dataType {
@@ -273,9 +295,14 @@ public enum PipelineFile {
             throw PipelineConfigError(.configuration, "data_type must be sum, gauge, histogram or summary, not '\(dataType)'",
                               file: file, line: map.line(of: "data_type"), key: "data_type")
         }
+        if exemplarColumn != nil, case .summary = kind {
+            throw PipelineConfigError(.configuration, "a summary has no exemplars: exemplar_column is for sums, gauges and histograms",
+                                      file: file, line: map.line(of: "exemplar_column"), key: "exemplar_column")
+        }
         try map.finish()
         return MetricMapping(name: name, description: description, unit: unit, attributeColumns: attributeColumns,
-                             staticAttributes: staticAttributes, kind: kind, cardinalityLimit: cardinalityLimit, line: map.line)
+                             staticAttributes: staticAttributes, kind: kind, cardinalityLimit: cardinalityLimit,
+                             exemplarColumn: exemplarColumn, line: map.line)
     }
 
     /// The `{name:Type}` placeholders of a template, in order of first use. Text inside quotes and

@@ -137,6 +137,20 @@ struct YAMLMap {
         return out
     }
 
+    /// `metadata_attributes`: a list of request metadata keys (``MetadataAttributes/problem(_:)``).
+    mutating func metadataKeys() throws(PipelineConfigError) -> [String]? {
+        let key = "metadata_attributes"
+        guard let node = take(key) else { return nil }
+        guard case .sequence(let seq) = node else { throw fail(key, "'\(key)' must be a list of metadata keys, such as [team, feature]") }
+        var keys: [String] = []
+        for item in seq {
+            guard case .scalar(let s) = item else { throw fail(key, "'\(key)' must be a list of metadata keys, such as [team, feature]") }
+            keys.append(s.string)
+        }
+        if let problem = MetadataAttributes.problem(keys) { throw fail(key, "'\(key)': \(problem)") }
+        return keys
+    }
+
     mutating func requiredNumberList(_ key: String) throws(PipelineConfigError) -> [Double] {
         guard let node = take(key) else { throw fail(key, "missing required key '\(key)' in \(context)") }
         guard case .sequence(let seq) = node, !seq.isEmpty else { throw fail(key, "'\(key)' must be a non-empty list of numbers") }

@@ -23,7 +23,7 @@ package enum BucketPoints {
         for p in points {
             let m = p.series.metric
             byMetric[m, default: []].append(SeriesAggregator.point(
-                of: p.value, metric: pipeline.metrics[m], attributes: p.series.attributes, start: p.start, end: end))
+                of: p.value, metric: pipeline.metrics[m], attributes: p.series.attributes, start: p.start, end: end, exemplar: p.exemplar))
         }
         return byMetric.keys.sorted().map { index in
             let points = byMetric[index]!
@@ -57,11 +57,14 @@ package struct EmittedPoint {
     package let series: Series
     package var start: UInt64
     package var value: Observation
+    /// The bucket's own exemplar (under either temporality: never accumulated).
+    package var exemplar: Exemplar?
 
-    package init(series: Series, start: UInt64, value: Observation) {
+    package init(series: Series, start: UInt64, value: Observation, exemplar: Exemplar? = nil) {
         self.series = series
         self.start = start
         self.value = value
+        self.exemplar = exemplar
     }
 }
 
@@ -83,13 +86,13 @@ extension MetricRequestWriter {
             }
             switch p.value {
             case .int(let v):
-                bucket.number(metric: m, attributes: attributes, start: p.start, end: end, value: .int(v))
+                bucket.number(metric: m, attributes: attributes, start: p.start, end: end, value: .int(v), exemplars: p.exemplar.map { [$0] } ?? [])
             case .double(let v):
-                bucket.number(metric: m, attributes: attributes, start: p.start, end: end, value: .double(v))
+                bucket.number(metric: m, attributes: attributes, start: p.start, end: end, value: .double(v), exemplars: p.exemplar.map { [$0] } ?? [])
             case .histogram(let count, let sum, let min, let max, let buckets):
                 if bounds[m] == nil { bounds[m] = pipeline.metrics[m].histogramBounds }
                 bucket.histogram(metric: m, attributes: attributes, start: p.start, end: end, count: count, sum: sum,
-                                 bucketCounts: buckets, explicitBounds: bounds[m]!, min: min, max: max)
+                                 bucketCounts: buckets, explicitBounds: bounds[m]!, min: min, max: max, exemplars: p.exemplar.map { [$0] } ?? [])
             case .summary(let count, let sum, let quantiles):
                 bucket.summary(metric: m, attributes: attributes, start: p.start, end: end, count: count, sum: sum,
                                quantiles: zip(pipeline.metrics[m].summaryQuantiles, quantiles).map { SummaryPoint.Quantile(quantile: $0, value: $1) })

@@ -8,6 +8,16 @@ import UTCTime
 package struct BucketObservation {
     package let series: Series
     package var observation: Observation
+    /// The request behind the point, when its metric has an exemplar column: of the rows merged
+    /// into the observation, the one of the largest value (the earlier on a tie).
+    package var exemplar: Exemplar? = nil
+
+    /// The exemplar of two merged observations.
+    static func larger(_ a: Exemplar?, _ b: Exemplar?) -> Exemplar? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return b.value > a.value ? b : a
+    }
 }
 
 /// A complete bucket of a query's result.
@@ -112,6 +122,7 @@ package struct BucketReader {
                 if series.seenIn == generation {
                     let i = series.slot
                     bucket.observations[i].observation = try merge(bucket.observations[i].observation, o.observation, metric: binding.metrics[m])
+                    bucket.observations[i].exemplar = BucketObservation.larger(bucket.observations[i].exemplar, o.exemplar)
                     if series.overflowedIn != generation { merged = true }  // not a merge of two groups: the overflow
                     continue
                 }
@@ -129,10 +140,11 @@ package struct BucketReader {
                 }
                 if target.seenIn == generation {  // the overflow series, placed by another series
                     bucket.observations[target.slot].observation = try merge(bucket.observations[target.slot].observation, o.observation, metric: binding.metrics[m])
+                    bucket.observations[target.slot].exemplar = BucketObservation.larger(bucket.observations[target.slot].exemplar, o.exemplar)
                 } else {
                     target.seenIn = generation
                     target.slot = bucket.observations.count
-                    bucket.observations.append(BucketObservation(series: target, observation: o.observation))
+                    bucket.observations.append(BucketObservation(series: target, observation: o.observation, exemplar: o.exemplar))
                 }
                 // Its later rows in the bucket go where this one went.
                 series.seenIn = generation
@@ -215,7 +227,8 @@ package struct BucketReader {
         rowObservations.removeAll(keepingCapacity: true)
         for metric in binding.metrics {
             guard let observation = try binding.observation(of: metric, in: row, rowNumber: rowNumber) else { continue }
-            rowObservations.append(BucketObservation(series: table.series(of: metric, in: raw, binding: binding), observation: observation))
+            rowObservations.append(BucketObservation(series: table.series(of: metric, in: raw, binding: binding), observation: observation,
+                                                     exemplar: try binding.exemplar(of: metric, in: row, rowNumber: rowNumber)))
         }
         return bucket
     }

@@ -33,16 +33,19 @@ package struct ResultBinding {
         package let mapping: MetricMapping
         let attributes: [BoundAttribute]
         let value: BoundValue
+        /// The exemplar column (``MetricMapping/exemplarColumn``).
+        let exemplar: Int?
         /// The attribute columns, in order: what identifies a series in a row.
         let attributeColumns: [Int]
         package let cardinalityLimit: Int
         package let isGauge: Bool
 
-        init(index: Int, mapping: MetricMapping, attributes: [BoundAttribute], value: BoundValue) {
+        init(index: Int, mapping: MetricMapping, attributes: [BoundAttribute], value: BoundValue, exemplar: Int?) {
             self.index = index
             self.mapping = mapping
             self.attributes = attributes
             self.value = value
+            self.exemplar = exemplar
             self.attributeColumns = attributes.map(\.column)
             self.cardinalityLimit = mapping.cardinalityLimit
             if case .gauge = mapping.kind { isGauge = true } else { isGauge = false }
@@ -101,9 +104,11 @@ package struct ResultBinding {
                 switch type.nonNullable {
                 case .string, .fixedString, .uuid, .ipv4, .ipv6, .enum8, .enum16, .bool, .float32, .float64:
                     break
+                case _ where Self.isPairs(type):
+                    break  // (key, value) pairs: `name.key` attributes
                 default:
                     guard type.isInteger else {
-                        throw fail(name, "attribute column '\(name)' of metric \(metric.name) has type \(columns[i].typeName); attributes must be strings, numbers or booleans")
+                        throw fail(name, "attribute column '\(name)' of metric \(metric.name) has type \(columns[i].typeName); attributes must be strings, numbers or booleans, or (key, value) pairs as Array(Tuple(String, String)) or Map(String, String)")
                     }
                 }
                 attributes.append(BoundAttribute(key: name, column: i, type: type))
@@ -144,7 +149,16 @@ package struct ResultBinding {
                 guard st.nonNullable.isNumeric else { throw fail(sumColumn, "sum column '\(sumColumn)' must be numeric, not \(columns[s].typeName)") }
                 value = .summary(count: c, sum: s, quantiles: q, levels: summary.quantiles.count)
             }
-            bound.append(BoundMetric(index: index, mapping: metric, attributes: attributes, value: value))
+            var exemplar: Int?
+            if let name = metric.exemplarColumn {
+                let (i, type) = try column(name, for: metric.name)
+                guard case .tuple(let parts) = type.nonNullable, parts.count == 5, parts[0].nonNullable.isTime,
+                      parts[1...3].allSatisfy(Self.isIDText), parts[4].nonNullable.isNumeric else {
+                    throw fail(name, "exemplar column '\(name)' of metric \(metric.name) must be Tuple(time, trace_id, span_id, id, value): a DateTime64, three Strings (or a UUID id) and a number, such as argMax((created_at, trace_id, span_id, toString(id), x), (x, created_at, id)); not \(columns[i].typeName)")
+                }
+                exemplar = i
+            }
+            bound.append(BoundMetric(index: index, mapping: metric, attributes: attributes, value: value, exemplar: exemplar))
         }
         metrics = bound
         var decoded = Array(repeating: false, count: columns.count)
@@ -155,7 +169,7 @@ package struct ResultBinding {
             case .histogram(let count, let sum, let min, let max, let buckets, _): [count, sum, min, max, buckets]
             case .summary(let count, let sum, let quantiles, _): [count, sum, quantiles]
             }
-            for case let c? in used { decoded[c] = true }
+            for case let c? in used + [metric.exemplar] { decoded[c] = true }
         }
         decodedColumns = decoded
     }
@@ -179,13 +193,15 @@ package struct ResultBinding {
         return t
     }
 
-    /// The attributes of `metric` in `row`: empty strings and NULLs omitted, then static ones.
+    /// The attributes of `metric` in `row`: empty strings and NULLs omitted, then static ones. A
+    /// column of (key, value) pairs gives `column.key` per pair with a non-empty key and value.
     package func attributes(of metric: BoundMetric, in row: [ClickHouseValue]) -> [Attribute] {
         var out: [Attribute] = []
         out.reserveCapacity(metric.attributes.count + metric.mapping.staticAttributes.count)
         for a in metric.attributes {
             switch row[a.column] {
             case .null: continue
+            case .array, .map: Self.appendPairs(a.key, row[a.column], to: &out)
             case .string(let s): if !s.isEmpty { out.append(Attribute(a.key, .string(s))) }
             case .int(let v): out.append(Attribute(a.key, .int(v)))
             case .uint(let v): out.append(v <= UInt64(Int64.max) ? Attribute(a.key, .int(Int64(v))) : Attribute(a.key, .string(String(v))))
@@ -196,6 +212,61 @@ package struct ResultBinding {
         }
         out += metric.mapping.staticAttributes
         return out
+    }
+
+    private static func isIDText(_ type: ClickHouseType) -> Bool {
+        switch type.nonNullable { case .string, .fixedString, .uuid: true; default: false }
+    }
+
+    /// The exemplar of `metric` in `row`: the request its exemplar column names, with the ids of
+    /// that row's span (``SpanIDs/of(id:traceID:spanID:)``, as the GenAI traces pipeline gives
+    /// them); `nil` without an exemplar column or for a NULL tuple.
+    package func exemplar(of metric: BoundMetric, in row: [ClickHouseValue], rowNumber: Int) throws(BridgeError) -> Exemplar? {
+        guard let column = metric.exemplar else { return nil }
+        guard case .tuple(let parts) = row[column], parts.count == 5 else { return nil }
+        guard let time = parts[0].unixNanoseconds, time >= 0 else {
+            throw resultError(columnNames[column], row: rowNumber, "metric \(metric.mapping.name): the exemplar's time \(parts[0]) is NULL or before 1970")
+        }
+        guard let value = parts[4].double, value.isFinite else {
+            throw resultError(columnNames[column], row: rowNumber, "metric \(metric.mapping.name): the exemplar's value \(parts[4]) is not a finite number")
+        }
+        func text(_ v: ClickHouseValue) -> String { v.isNull ? "" : (v.text ?? "") }
+        let ids = SpanIDs.of(id: text(parts[3]), traceID: text(parts[1]), spanID: text(parts[2]))
+        return Exemplar(timeUnixNano: UInt64(time), value: value, traceID: ids.traceID, spanID: ids.spanID)
+    }
+
+    /// Whether a column of `type` holds (key, value) pairs: `Array(Tuple(String, String))` or
+    /// `Map(String, String)` (what the templates' request metadata column is).
+    package static func isPairs(_ type: ClickHouseType) -> Bool {
+        func isText(_ t: ClickHouseType) -> Bool {
+            switch t.nonNullable { case .string, .fixedString: true; default: false }
+        }
+        switch type.nonNullable {
+        case .array(.tuple(let pair)): return pair.count == 2 && pair.allSatisfy(isText)
+        case .map(let k, let v): return isText(k) && isText(v)
+        default: return false
+        }
+    }
+
+    /// The pairs of a pairs column's `value` as attributes `prefix.key`, in their order; a pair
+    /// with an empty key or value is omitted, as an empty attribute column is.
+    package static func appendPairs(_ prefix: String, _ value: ClickHouseValue, to out: inout [Attribute]) {
+        func append(_ key: ClickHouseValue, _ value: ClickHouseValue) {
+            guard let k = key.text, !k.isEmpty, let v = value.text, !v.isEmpty else { return }
+            out.append(Attribute(prefix + "." + k, .string(v)))
+        }
+        switch value {
+        case .array(let pairs):
+            for case .tuple(let pair) in pairs where pair.count == 2 { append(pair[0], pair[1]) }
+        case .map(let flat):
+            var i = 0
+            while i + 1 < flat.count {
+                append(flat[i], flat[i + 1])
+                i += 2
+            }
+        default:
+            break
+        }
     }
 
     /// The metric's value in `row`, checked: finite, non-negative counts, consistent histograms.

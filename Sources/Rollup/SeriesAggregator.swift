@@ -340,16 +340,18 @@ package final class SeriesAggregator: SeriesAdmission {
     }
 
     /// The OTLP point of an emitted value.
-    package static func point(of value: Observation, metric: MetricMapping, attributes: [Attribute], start: UInt64, end: UInt64) -> Point {
+    package static func point(of value: Observation, metric: MetricMapping, attributes: [Attribute], start: UInt64, end: UInt64,
+                              exemplar: Exemplar? = nil) -> Point {
+        let exemplars = exemplar.map { [$0] } ?? []
         switch value {
         case .int(let v):
-            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .int(v)))
+            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .int(v), exemplars: exemplars))
         case .double(let v):
-            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .double(v)))
+            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .double(v), exemplars: exemplars))
         case .histogram(let count, let sum, let min, let max, let buckets):
             return .histogram(HistogramPoint(
                 attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, count: count, sum: sum,
-                bucketCounts: buckets, explicitBounds: metric.histogramBounds, min: min, max: max))
+                bucketCounts: buckets, explicitBounds: metric.histogramBounds, min: min, max: max, exemplars: exemplars))
         case .summary(let count, let sum, let quantiles):
             return .summary(SummaryPoint(
                 attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, count: count, sum: sum,
@@ -365,7 +367,7 @@ package final class SeriesAggregator: SeriesAdmission {
         points.reserveCapacity(bucket.observations.count)
         for o in bucket.observations {
             let e = try emission(o.series, isGauge: gauges[o.series.metric], bucketStart: bucket.start, bucketEnd: end, observation: o.observation)
-            points.append(EmittedPoint(series: o.series, start: e.start, value: e.value))
+            points.append(EmittedPoint(series: o.series, start: e.start, value: e.value, exemplar: o.exemplar))
         }
         return BucketPoints.inMetricOrder(points)
     }

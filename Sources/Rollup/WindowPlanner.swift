@@ -90,7 +90,7 @@ package enum WindowQuery {
         return "SELECT * FROM (\n\(sql)\n) ORDER BY \(keys.joined(separator: ", "))"
     }
 
-    /// The values of `{window_start}`, `{window_end}` and `{step_seconds}`, written for the type
+    /// The values of `{window_start}`, `{window_end}`, `{step_seconds}` and `{metadata_keys}`, written for the type
     /// each placeholder declares, so a template chooses its types and the server's time zone
     /// plays no part; then the pipeline's own parameters.
     package static func parameters(for pipeline: PipelineConfiguration, window: TimeWindow) -> [(name: String, value: QueryParameter)] {
@@ -100,6 +100,7 @@ package enum WindowQuery {
             case "window_start": out.append((p.name, time(window.start, type: p.type)))
             case "window_end": out.append((p.name, time(window.end, type: p.type)))
             case "step_seconds": out.append((p.name, .int(pipeline.stepSeconds)))
+            case MetadataAttributes.placeholder: out.append((p.name, .array(pipeline.metadataAttributes.map { .string($0) })))
             default: break
             }
         }

@@ -1,5 +1,7 @@
 import Testing
+import ClickHouse
 import OTLP
+import Rollup
 @testable import GenAITraces
 
 @Suite struct SpanMappingTests {
@@ -162,5 +164,34 @@ import OTLP
         // Status 0 (unknown): no status code, no error.
         let unknown = mapping.span(row { $0.status = 0 })
         #expect(attrs(unknown)["http.response.status_code"] == nil && unknown.status.code == .unset)
+    }
+}
+
+@Suite struct SpanMetadataTests {
+    @Test("the listed request metadata, read from the pairs column, is on the span after the other attributes")
+    func metadata() throws {
+        let columns = GenAIRowBinding.columns.map { ClickHouseColumn(name: $0.name, type: .string, typeName: "String") }
+            + [ClickHouseColumn(name: "portkey.metadata", type: .array(.tuple([.string, .string])), typeName: "Array(Tuple(String, String))")]
+        let binding = try GenAIRowBinding(columns: columns, pipeline: "gen_ai_traces", file: "q.sql")
+        var values = [ClickHouseValue](repeating: .string(""), count: columns.count)
+        values[0] = .string("0b6e2f4c-1d2a-4c3b-9e8f-0123456789ab")
+        values[1] = .dateTime64(ticks: 1_764_590_400_123, precision: 3)
+        for k in [7, 8, 11, 12, 14] { values[k] = .uint(0) }
+        values[9] = .float(0)
+        values[columns.count - 1] = .array([.tuple([.string("team"), .string("search")]), .tuple([.string("feature"), .string("")])])
+        let row = try binding.row(values)
+        #expect(row.metadata == [Attribute("portkey.metadata.team", .string("search"))])
+        let span = SpanMapping().span(row)
+        #expect(span.attributes.last == Attribute("portkey.metadata.team", .string("search")))
+
+        // Without the column: no metadata, and the span is the one it always was.
+        let plain = try GenAIRowBinding(columns: Array(columns.dropLast()), pipeline: "gen_ai_traces", file: "q.sql").row(Array(values.dropLast()))
+        #expect(plain.metadata.isEmpty)
+        #expect(SpanMapping().span(plain).attributes == Array(span.attributes.dropLast()))
+
+        // A metadata column of another shape is a template error naming it.
+        var bad = columns
+        bad[bad.count - 1] = ClickHouseColumn(name: "portkey.metadata", type: .string, typeName: "String")
+        #expect(throws: BridgeError.self) { try GenAIRowBinding(columns: bad, pipeline: "gen_ai_traces", file: "q.sql") }
     }
 }

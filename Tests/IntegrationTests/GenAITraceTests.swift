@@ -3,6 +3,7 @@ import Checkpoints
 import ClickHouse
 import Foundation
 import GenAITraces
+import OTLP
 import Postgres
 import Testing
 import TestSupport

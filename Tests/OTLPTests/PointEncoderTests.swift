@@ -42,6 +42,15 @@ struct PointEncoderTests {
         }
     }
 
+    static let ids: [[UInt8]] = [[], Array(0..<8), Array(200..<216), [0xFF, 0, 0x2B, 0x2F, 0x3D, 0x0A, 0x22, 0x5C]]
+
+    /// None, one (the bridge's case) or a few exemplars, with edge times, values and ids.
+    static func exemplars(_ g: inout Generator) -> [Exemplar] {
+        (0..<[0, 1, 1, 3][g.next(4)]).map { _ in
+            Exemplar(timeUnixNano: pick(times, &g), value: pick(doubles, &g), traceID: pick(ids, &g), spanID: pick(ids, &g))
+        }
+    }
+
     /// `count` points of metric `metric`, their attributes taken from `series`.
     static func points(for metric: Int, count: Int, series: [[Attribute]], _ g: inout Generator) -> MetricData {
         func attrs() -> [Attribute] { series[g.next(series.count)] }
@@ -50,7 +59,7 @@ struct PointEncoderTests {
         case .sum(let m, let t, _):
             return .sum(isMonotonic: m, temporality: t, points: (0..<count).map { _ in
                 NumberPoint(attributes: attrs(), startTimeUnixNano: pick(times, &g), timeUnixNano: pick(times, &g),
-                            value: g.next(2) == 0 ? .int(pick(ints, &g)) : .double(pick(doubles, &g)))
+                            value: g.next(2) == 0 ? .int(pick(ints, &g)) : .double(pick(doubles, &g)), exemplars: exemplars(&g))
             })
         case .gauge:
             return .gauge(points: (0..<count).map { _ in
@@ -64,7 +73,7 @@ struct PointEncoderTests {
                 let buckets = g.next(5) == 0 ? [] : (0...bounds.count).map { _ in pick(counts, &g) }
                 return HistogramPoint(attributes: attrs(), startTimeUnixNano: pick(times, &g), timeUnixNano: pick(times, &g),
                                       count: pick(counts, &g), sum: optional(&g), bucketCounts: buckets, explicitBounds: bounds,
-                                      min: optional(&g), max: optional(&g))
+                                      min: optional(&g), max: optional(&g), exemplars: exemplars(&g))
             })
         case .summary:
             return .summary(points: (0..<count).map { _ in
@@ -149,6 +158,23 @@ struct PointEncoderTests {
         }
     }
 
+    @Test("an exemplar's ids are hex in OTLP/JSON, in the writer's points and the reference request alike")
+    func exemplarIDsInJSON() throws {
+        let exemplar = Exemplar(timeUnixNano: 1_767_225_600_123_000_000, value: 2.5, traceID: Array(200..<216), spanID: [0xFF, 0, 0x2B, 0x2F, 0x3D, 0x0A, 0x22, 0x5C])
+        let point = HistogramPoint(attributes: [Attribute("traceId", .string(#""traceId":"AAAA""#))], startTimeUnixNano: 1, timeUnixNano: 2,
+                                   count: 1, sum: 2.5, bucketCounts: [0, 1], explicitBounds: [1], min: 2.5, max: 2.5, exemplars: [exemplar])
+        var metric = Self.headers[2]
+        metric.data = .histogram(temporality: .delta, points: [point])
+        let writer = try MetricRequestWriter(resource: Self.resource, scope: Self.scope, metrics: Self.headers, wireProtocol: .httpJSON)
+        let json = String(decoding: writer.assemble(try writer.encode([(2, metric.data)], budget: .max)), as: UTF8.self)
+        #expect(json.contains(#""traceId":"c8c9cacbcccdcecfd0d1d2d3d4d5d6d7""#), "\(json)")
+        #expect(json.contains(#""spanId":"ff002b2f3d0a225c""#), "\(json)")
+        #expect(json.contains(#"\"traceId\":\"AAAA\""#), "an attribute's value is left alone: \(json)")
+        #expect(json.contains(#""asDouble":2.5"#) && json.contains(#""timeUnixNano":"1767225600123000000""#), "\(json)")
+        let reference = try SwiftProtobufMetricsEncoder().encode(MetricBatch(resource: Self.resource, scope: Self.scope, metrics: [metric]), as: .httpJSON)
+        #expect(Array(json.utf8) == reference)
+    }
+
     @Test("attributes are encoded as swift-protobuf encodes the KeyValues of a point")
     func attributeBytes() throws {
         let writer = try Self.protobufWriter()
@@ -182,13 +208,13 @@ struct PointEncoderTests {
             case .sum(_, _, let ps), .gauge(let ps):
                 for p in ps {
                     w.number(metric: metric, attributes: attributes(p.attributes, metric), start: p.startTimeUnixNano,
-                             end: p.timeUnixNano, value: p.value)
+                             end: p.timeUnixNano, value: p.value, exemplars: p.exemplars)
                 }
             case .histogram(_, let ps):
                 for p in ps {
                     w.histogram(metric: metric, attributes: attributes(p.attributes, metric), start: p.startTimeUnixNano,
                                 end: p.timeUnixNano, count: p.count, sum: p.sum, bucketCounts: p.bucketCounts,
-                                explicitBounds: p.explicitBounds, min: p.min, max: p.max)
+                                explicitBounds: p.explicitBounds, min: p.min, max: p.max, exemplars: p.exemplars)
                 }
             case .summary(let ps):
                 for p in ps {
@@ -290,7 +316,8 @@ struct PointEncoderTests {
         #expect(kinds == Set(Self.headers.map(\.name)))
         let (status, output) = try Self.compareWithOfficialDecoder(pairs)
         #expect(status == 0, "\(output)")
-        #expect(output.contains("\(pairs.count) pairs decode to equal messages"), "\(output)")
+        #expect(output.contains("\(pairs.count) pairs decode to equal messages ("), "\(output)")
+        #expect(!output.contains("(0 exemplars)"), "the batches should carry exemplars: \(output)")
     }
 
     @Test("the decode comparison fails when a byte of a value is wrong")

@@ -227,7 +227,7 @@ struct EnvironmentTableTests {
     @Test("the variables other pipelines' features read: parsed, defaults off or empty")
     func newVariables() throws {
         let defaults = try BridgeConfiguration(environment: [:])
-        #expect(defaults.maxPointAgeSeconds == nil && defaults.metadataAttributes.isEmpty && defaults.semconvStabilityOptIn.isEmpty)
+        #expect(defaults.maxPointAgeSeconds == nil && defaults.metadataAttributes == nil && defaults.semconvStabilityOptIn.isEmpty)
         #expect(!defaults.genAILatestExperimental)
         for (text, seconds) in [("90s", 90), ("15m", 900), ("1h", 3_600), ("2d", 172_800), ("600", 600)] as [(String, Int64)] {
             #expect(try BridgeConfiguration(environment: ["BRIDGE_MAX_POINT_AGE": text]).maxPointAgeSeconds == seconds, "\(text)")

@@ -24,7 +24,7 @@ struct ShippedPipelineFileTests {
     func pipelines() throws {
         let pipelines = try load()
         #expect(pipelines.map(\.name) == ["requests", "tokens", "cost", "latency"])
-        #expect(pipelines.map(\.line) == [19, 32, 58, 70])
+        #expect(pipelines.map(\.line) == [20, 33, 59, 72])
         for p in pipelines {
             #expect(p.enabled)
             #expect(p.stepSeconds == 60)
@@ -38,9 +38,12 @@ struct ShippedPipelineFileTests {
             let onDisk = try String(contentsOfFile: repositoryRoot + "/queries/\(p.name).sql", encoding: .utf8)
             #expect(p.sql == onDisk)
         }
-        #expect(pipelines[0].placeholders == windowPlaceholders)
-        #expect(pipelines[1].placeholders == [.init(name: "token_bounds", type: "Array(Float64)")] + windowPlaceholders)
-        #expect(pipelines[2].placeholders == windowPlaceholders)
+        // requests, tokens and cost read the metadata allow-list too (docs/metadata.md), none by default
+        let metadata = PipelineConfiguration.Placeholder(name: "metadata_keys", type: "Array(String)")
+        #expect(pipelines[0].placeholders == [windowPlaceholders[0], metadata] + windowPlaceholders.dropFirst())
+        #expect(pipelines[1].placeholders == [.init(name: "token_bounds", type: "Array(Float64)"), windowPlaceholders[0], metadata] + windowPlaceholders.dropFirst())
+        #expect(pipelines[2].placeholders == [windowPlaceholders[0], metadata] + windowPlaceholders.dropFirst())
+        #expect(pipelines.map(\.metadataAttributes) == [[], [], [], []])
         #expect(pipelines[3].placeholders == [.init(name: "duration_bounds", type: "Array(Float64)")] + windowPlaceholders)
 
         #expect(pipelines[0].parameters.isEmpty)
@@ -67,18 +70,18 @@ struct ShippedPipelineFileTests {
         let requests = try #require(byName["portkey.requests"])
         #expect(requests.unit == "{request}")
         #expect(requests.kind == .sum(.init(valueColumn: "requests", valueType: .int, monotonic: true)))
-        #expect(requests.attributeColumns == providerModel + ["portkey.workspace", "http.response.status_code", "portkey.cache_status"])
-        #expect(requests.line == 22)
+        #expect(requests.attributeColumns == providerModel + ["portkey.workspace", "http.response.status_code", "portkey.cache_status", "portkey.metadata"])
+        #expect(requests.line == 23)
 
         let tokens = try #require(byName["portkey.tokens"])
         #expect(tokens.unit == "{token}")
         #expect(tokens.kind == .sum(.init(valueColumn: "tokens", valueType: .int, monotonic: true)))
-        #expect(tokens.attributeColumns == providerModel + ["gen_ai.token.type"])
+        #expect(tokens.attributeColumns == providerModel + ["gen_ai.token.type", "portkey.metadata"])
 
         let cost = try #require(byName["portkey.cost"])
         #expect(cost.unit == "USD")
         #expect(cost.kind == .sum(.init(valueColumn: "cost_usd", valueType: .double, monotonic: true)))
-        #expect(cost.attributeColumns == providerModel + ["portkey.workspace", "portkey.currency"])
+        #expect(cost.attributeColumns == providerModel + ["portkey.workspace", "portkey.currency", "portkey.metadata"])
 
         let duration = try #require(byName["gen_ai.client.operation.duration"])
         #expect(duration.unit == "s")
@@ -92,7 +95,7 @@ struct ShippedPipelineFileTests {
         #expect(usage.kind == .histogram(.init(
             bounds: tokenBounds, countColumn: "usage_count", sumColumn: "usage_sum",
             minColumn: "usage_min", maxColumn: "usage_max", bucketCountsColumn: "usage_buckets")))
-        #expect(usage.attributeColumns == providerModel + ["gen_ai.token.type"])
+        #expect(usage.attributeColumns == providerModel + ["gen_ai.token.type", "portkey.metadata"])
 
         let latency = try #require(byName["portkey.request.latency"])
         #expect(latency.unit == "s")

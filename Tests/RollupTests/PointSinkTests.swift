@@ -24,6 +24,14 @@ struct PrintingSinkTests {
                            explicitBounds: [0.1, 1], min: 0.05, max: nil),
         ]))
         #expect(PrintingSink.lines(histogram) == ["2026-11-29T10:00:00Z..2026-11-29T10:01:00Z  d  {}  count=3 sum=1.5 min=0.05 max=- buckets=[1, 2, 0]"])
+        let withExemplar = Metric(name: "d", description: "", unit: "s", data: .histogram(temporality: .delta, points: [
+            HistogramPoint(attributes: [], startTimeUnixNano: UInt64(T), timeUnixNano: end, count: 1, sum: 1.5, bucketCounts: [0, 0, 1],
+                           explicitBounds: [0.1, 1], min: 1.5, max: 1.5,
+                           exemplars: [Exemplar(timeUnixNano: UInt64(T + 12_345_000_000), value: 1.5, traceID: Array(repeating: 0xAB, count: 16), spanID: Array(1...8))]),
+        ]))
+        #expect(PrintingSink.lines(withExemplar) == [
+            "2026-11-29T10:00:00Z..2026-11-29T10:01:00Z  d  {}  count=1 sum=1.5 min=1.5 max=1.5 buckets=[0, 0, 1]  exemplar=1.5@2026-11-29T10:00:12.345Z trace=abababababababababababababababab span=0102030405060708",
+        ])
         let summary = Metric(name: "l", description: "", unit: "s", data: .summary(points: [
             SummaryPoint(attributes: [], startTimeUnixNano: UInt64(T), timeUnixNano: end, count: 4, sum: 2,
                          quantiles: [.init(quantile: 0.5, value: 0.25), .init(quantile: 0.99, value: 1.5)]),

@@ -101,8 +101,13 @@ public enum Receiver {
         let name = m["name"] as? String ?? "", unit = m["unit"] as? String ?? ""
         var out: [ReceivedPoint] = []
         func base(_ p: [String: Any], _ kind: String, _ temporality: Int, _ value: ReceivedPoint.Value) -> ReceivedPoint {
-            ReceivedPoint(metric: name, unit: unit, kind: kind, temporality: temporality, attributes: attributes(p["attributes"]),
-                          start: int64(p["startTimeUnixNano"]), time: int64(p["timeUnixNano"]), value: value, request: request)
+            var point = ReceivedPoint(metric: name, unit: unit, kind: kind, temporality: temporality, attributes: attributes(p["attributes"]),
+                                      start: int64(p["startTimeUnixNano"]), time: int64(p["timeUnixNano"]), value: value, request: request)
+            point.exemplars = (p["exemplars"] as? [[String: Any]] ?? []).map { e in
+                ReceivedPoint.Exemplar(time: int64(e["timeUnixNano"]), value: double(e["asDouble"]) ?? .nan,
+                                       traceID: hex(e["traceId"]), spanID: hex(e["spanId"]))
+            }
+            return point
         }
         func temporality(_ d: [String: Any]) -> Int {
             switch d["aggregationTemporality"] {
@@ -160,6 +165,15 @@ public struct ReceivedPoint: Equatable, CustomStringConvertible, Sendable {
     public var time: Int64
     public var value: Value
     public var request: Int  // receiver sequence number
+    /// Its exemplars, ids as lower-case hex.
+    public var exemplars: [Exemplar] = []
+
+    public struct Exemplar: Equatable, Sendable {
+        public var time: Int64
+        public var value: Double
+        public var traceID: String
+        public var spanID: String
+    }
 
     public init(metric: String, unit: String, kind: String, temporality: Int, attributes: [String: String],
                 start: Int64, time: Int64, value: Value, request: Int) {

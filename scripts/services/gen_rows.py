@@ -49,7 +49,10 @@ COLUMNS = """
     request_url String,
     virtual_key String,
     _user String,
-    mode String"""
+    mode String,
+    api_key_id String,
+    `metadata.key` Array(String),
+    `metadata.value` Array(String)"""
 
 # provider, model, weight, USD per 1M input tokens, per 1M output tokens, first-token ms, ms per output token
 MODELS = [
@@ -140,7 +143,21 @@ def make_row(rng, ts):
         "virtual_key": f"{provider}-{ws}-key{rng.randint(1, 2)}",
         "_user": "" if rng.random() < 0.2 else f"user_{rng.randint(1, 250):04d}",
         "mode": pick(rng, list(zip(MODES, MODE_WEIGHTS))),
+        "api_key_id": f"ak_{org[4:]}_{1 + sum(map(ord, ws)) % 3}",
+        **metadata(ws, embedding),
     }
+
+
+# The request metadata of a workspace's traffic, derived without drawing from the RNG (so every
+# other column stays what it was for a seed): the "default" workspace sends no team.
+TEAMS = {"prod": "platform", "staging": "platform", "research": "research", "support-bot": "support", "analytics": "data"}
+
+
+def metadata(ws, embedding):
+    pairs = [("team", TEAMS.get(ws, "")), ("feature", "search" if embedding else "assistant"),
+             ("environment", "staging" if ws == "staging" else "production")]
+    pairs = [(k, v) for k, v in pairs if v]
+    return {"metadata.key": [k for k, _ in pairs], "metadata.value": [v for _, v in pairs]}
 
 
 def rows(start, end, seed, rate):

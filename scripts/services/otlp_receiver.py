@@ -11,7 +11,8 @@ Endpoints (OTLP/HTTP spec):
 Control:
   GET  /__requests[?signal=metrics|traces|logs][&scope=/s/abc]  JSON list of records:
        {seq, signal, path, scope, headers (lowercased), content_type, content_encoding, status, accepted, body}
-       body = MessageToDict(request) (OTLP JSON names: camelCase, int64 as strings)
+       body = MessageToDict(request) (OTLP JSON names: camelCase, int64 as strings, ids as base64;
+       an OTLP/JSON request's hex ids are read as hex)
   POST /__reset    clear records and script
   POST /__control  {"script": [ENTRY, ...], "default": ENTRY, "scope": "/s/abc"}; each export pops the
                    next script entry of its scope, else uses the scope's default, else plain 200.
@@ -88,13 +89,39 @@ def rpc_status_proto(code, message):
     return out
 
 
+ID_KEYS = ("traceId", "spanId", "parentSpanId")
+
+
+def parse_otlp_json(text, req):
+    """OTLP/JSON into `req`: as the protobuf JSON mapping, except that trace and span ids (of spans,
+    links and exemplars) are hex, as the OTLP specification requires, not base64."""
+    import base64
+
+    def fix(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in ID_KEYS and isinstance(v, str):
+                    try:
+                        node[k] = base64.b64encode(bytes.fromhex(v)).decode()
+                    except ValueError:
+                        raise ValueError(f"{k} {v!r} is not hex")
+                else:
+                    fix(v)
+        elif isinstance(node, list):
+            for v in node:
+                fix(v)
+        return node
+
+    json_format.ParseDict(fix(json.loads(text)), req)
+
+
 def metric_names(req_cls, raw, is_json, cenc):
     """The metric names of an export, or none when it does not decode (decoding errors are answered later)."""
     try:
         data = gzip.decompress(raw) if cenc == "gzip" else raw
         req = req_cls()
         if is_json:
-            json_format.Parse(data.decode("utf-8"), req)
+            parse_otlp_json(data.decode("utf-8"), req)
         else:
             req.ParseFromString(data)
         return frozenset(m.name for rm in getattr(req, "resource_metrics", [])
@@ -289,7 +316,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise ValueError(f"unsupported content encoding {cenc!r}")
             req = req_cls()
             if is_json:
-                json_format.Parse(data.decode("utf-8"), req)
+                parse_otlp_json(data.decode("utf-8"), req)
             else:
                 req.ParseFromString(data)
             rec["body"] = json_format.MessageToDict(req, preserving_proto_field_name=False)

@@ -1,6 +1,36 @@
 /// A span's ids from the gateway's: used when valid, derived deterministically otherwise, so a
 /// re-sent row always yields the very same ids (a crash repeat is a recognisable duplicate).
+///
+/// One implementation for the GenAI spans and the exemplars of the metrics: an exemplar names the
+/// span its request gets, whether or not the traces pipeline runs.
 public enum SpanIDs {
+    /// The ids of the span the GenAI traces pipeline makes of a gateway row (`docs/traces.md`).
+    public struct RowIDs: Sendable, Equatable {
+        public var traceID: [UInt8]
+        public var spanID: [UInt8]
+        /// The gateway's `trace_id` was not a valid OTLP trace id and the span's was derived from it
+        /// (the span keeps it in `portkey.trace_id`).
+        public var gatewayTraceIDKept: Bool
+    }
+
+    /// The trace and span ids of row `id`'s span: the gateway's `traceID` and `spanID` when valid;
+    /// a trace id derived from an invalid but non-empty gateway trace id (so spans of one gateway
+    /// trace still share one trace), else from the row id; a span id derived from the row id.
+    public static func of(id: String, traceID: String, spanID: String) -> RowIDs {
+        var kept = false
+        let trace: [UInt8]
+        if let valid = valid(traceID, count: 16) {
+            trace = valid
+        } else if !traceID.isEmpty {
+            trace = derive(traceID, domain: "portkey.trace_id", count: 16)
+            kept = true
+        } else {
+            trace = derive(id, domain: "portkey.id.trace", count: 16)
+        }
+        let span = valid(spanID, count: 8) ?? derive(id, domain: "portkey.id.span", count: 8)
+        return RowIDs(traceID: trace, spanID: span, gatewayTraceIDKept: kept)
+    }
+
     /// `text` as `count` bytes when it is exactly `2 * count` hex digits (either case) and not all zero.
     public static func valid(_ text: String, count: Int) -> [UInt8]? {
         let utf8 = Array(text.utf8)
