@@ -25,6 +25,12 @@ public struct BatchCommit: Sendable, Equatable {
     public var bucketDigests: [BucketDigestRecord] = []
     /// Digests of buckets before this are no longer needed.
     public var pruneDigestsBefore: UTCInstant?
+    /// Late rows found by the pass's late-data check (`late_data: fold`), counted in the run with
+    /// the batch that carries them: changed buckets, series differences folded into the batch's
+    /// points, and those that could not be folded.
+    public var lateBuckets = 0
+    public var lateFolded: Int64 = 0
+    public var lateUnfolded: Int64 = 0
     /// Refuse unless this session holds the pipeline's advisory lock (see `docs/checkpoints.md`).
     public var requireLock = false
 
@@ -35,13 +41,17 @@ public struct BatchCommit: Sendable, Equatable {
     }
 }
 
-/// A bucket's digest as stored in `otel_bridge.bucket_digests`.
+/// A bucket's digest as stored in `otel_bridge.bucket_digests`, and with `late_data: fold` its
+/// series' own values as exported (`Rollup.LateFold`'s encoding), the baseline late rows are
+/// measured against.
 public struct BucketDigestRecord: Sendable, Equatable {
     public var bucketStart: UTCInstant
     public var digest: String
+    public var exported: String?
 
-    public init(bucketStart: UTCInstant, digest: String) {
+    public init(bucketStart: UTCInstant, digest: String, exported: String? = nil) {
         self.bucketStart = bucketStart
         self.digest = digest
+        self.exported = exported
     }
 }

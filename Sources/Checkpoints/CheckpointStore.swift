@@ -226,7 +226,7 @@ public final class CheckpointStore {
         let rows = try self.connection.query(
             """
             SELECT id, pipeline, started_at, finished_at, window_start, window_end, status, rows_read,
-                   points_exported, batches_acknowledged, points_rejected, rejection_message, late_buckets, error, host, pid
+                   points_exported, batches_acknowledged, points_rejected, rejection_message, late_buckets, late_folded, late_unfolded, error, host, pid
             FROM otel_bridge.runs
             WHERE pipeline = $1
             ORDER BY started_at DESC, id DESC
@@ -253,6 +253,8 @@ public final class CheckpointStore {
                 pointsRejected: try row.int64("points_rejected"),
                 rejectionMessage: try row.optionalString("rejection_message"),
                 lateBuckets: try row.int("late_buckets"),
+                lateFolded: try row.int64("late_folded"),
+                lateUnfolded: try row.int64("late_unfolded"),
                 error: try row.optionalString("error"),
                 host: try row.optionalString("host"),
                 pid: try row.decode("pid", as: Int?.self)
@@ -381,12 +383,16 @@ public final class CheckpointStore {
                     points_rejected = points_rejected + $6,
                     batches_acknowledged = batches_acknowledged + 1,
                     series_overflowed = series_overflowed + $8,
+                    late_buckets = late_buckets + $9,
+                    late_folded = late_folded + $10,
+                    late_unfolded = late_unfolded + $11,
                     rejection_message = CASE WHEN $7::text IS NULL THEN rejection_message
                                              ELSE left(concat_ws('; ', rejection_message, $7::text), 4000) END
                 WHERE id = $1 AND pipeline = $2 AND status = 'running'
                 """,
                 [runID, pipeline, newWatermark, batch.rowsRead, batch.pointsExported, batch.pointsRejected,
-                 Self.storable(batch.rejectionMessage), Int64(batch.seriesOverflowed)]
+                 Self.storable(batch.rejectionMessage), Int64(batch.seriesOverflowed), Int64(batch.lateBuckets),
+                 batch.lateFolded, batch.lateUnfolded]
             )
             guard runUpdated == 1 else {
                 throw CheckpointError(
@@ -426,6 +432,20 @@ public final class CheckpointStore {
         return out
     }
 
+    /// The stored records of `pipeline`'s buckets in `[from, to)` with their exported values
+    /// (`nil` for a bucket exported without them), by bucket start.
+    public func exportedBuckets(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: BucketDigestRecord] {
+        let rows = try connection.query(
+            "SELECT bucket_start, digest, exported FROM otel_bridge.bucket_digests WHERE pipeline = $1 AND bucket_start >= $2 AND bucket_start < $3",
+            [pipeline, from, to])
+        var out: [UTCInstant: BucketDigestRecord] = [:]
+        for row in rows {
+            let start = try row.instant("bucket_start")
+            out[start] = BucketDigestRecord(bucketStart: start, digest: try row.string("digest"), exported: try row.optionalString("exported"))
+        }
+        return out
+    }
+
     /// Records buckets that changed after they were exported: their new digests (so each late
     /// arrival is counted once) and their number in the run.
     public func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws {
@@ -441,11 +461,12 @@ public final class CheckpointStore {
         guard !digests.isEmpty else { return }
         try connection.execute(
             """
-            INSERT INTO otel_bridge.bucket_digests AS d (pipeline, bucket_start, digest)
-            SELECT $1, u.bucket_start, u.digest FROM unnest($2::timestamptz[], $3::text[]) AS u(bucket_start, digest)
-            ON CONFLICT (pipeline, bucket_start) DO UPDATE SET digest = excluded.digest, recorded_at = now()
+            INSERT INTO otel_bridge.bucket_digests AS d (pipeline, bucket_start, digest, exported)
+            SELECT $1, u.bucket_start, u.digest, u.exported
+            FROM unnest($2::timestamptz[], $3::text[], $4::text[]) AS u(bucket_start, digest, exported)
+            ON CONFLICT (pipeline, bucket_start) DO UPDATE SET digest = excluded.digest, exported = excluded.exported, recorded_at = now()
             """,
-            [pipeline, digests.map(\.bucketStart), digests.map(\.digest)])
+            [pipeline, digests.map(\.bucketStart), digests.map(\.digest), digests.map(\.exported)])
     }
 
     /// The series' new state in at most two set-based statements: those the store already holds
@@ -563,7 +584,7 @@ public final class CheckpointStore {
             """
             SELECT pipeline, watermark, extract(epoch FROM behind)::float8 AS behind_seconds, updated_at,
                    last_success_at, last_error, last_error_at, consecutive_failures, last_run_status,
-                   last_run_finished_at, locked, late_buckets_24h, series_overflowed_24h
+                   last_run_finished_at, locked, late_buckets_24h, series_overflowed_24h, late_folded_24h, late_unfolded_24h
             FROM otel_bridge.pipeline_status
             ORDER BY pipeline
             """
@@ -582,7 +603,9 @@ public final class CheckpointStore {
                 lastRunFinishedAt: try row.optionalInstant("last_run_finished_at"),
                 locked: try row.bool("locked"),
                 lateBuckets24h: try row.int64("late_buckets_24h"),
-                seriesOverflowed24h: try row.int64("series_overflowed_24h")
+                seriesOverflowed24h: try row.int64("series_overflowed_24h"),
+                lateFolded24h: try row.int64("late_folded_24h"),
+                lateUnfolded24h: try row.int64("late_unfolded_24h")
             )
         }
     }

@@ -28,12 +28,16 @@ public struct PipelineStatus: Sendable, Equatable {
     /// Series aggregated into `otel.metric.overflow=true` (a metric at its cardinality limit) by
     /// the runs of the last 24 hours.
     public var seriesOverflowed24h: Int64
+    /// Late rows of the last 24 hours (`late_data: fold`): series differences folded into the
+    /// export, and those that could not be folded.
+    public var lateFolded24h: Int64
+    public var lateUnfolded24h: Int64
 
     public init(
         pipeline: String, watermark: UTCInstant, behind: Duration, updatedAt: UTCInstant, lastSuccessAt: UTCInstant? = nil,
         lastError: String? = nil, lastErrorAt: UTCInstant? = nil, consecutiveFailures: Int = 0,
         lastRunStatus: RunStatus? = nil, lastRunFinishedAt: UTCInstant? = nil, locked: Bool = false,
-        lateBuckets24h: Int64 = 0, seriesOverflowed24h: Int64 = 0
+        lateBuckets24h: Int64 = 0, seriesOverflowed24h: Int64 = 0, lateFolded24h: Int64 = 0, lateUnfolded24h: Int64 = 0
     ) {
         self.pipeline = pipeline
         self.watermark = watermark
@@ -48,5 +52,7 @@ public struct PipelineStatus: Sendable, Equatable {
         self.locked = locked
         self.lateBuckets24h = lateBuckets24h
         self.seriesOverflowed24h = seriesOverflowed24h
+        self.lateFolded24h = lateFolded24h
+        self.lateUnfolded24h = lateUnfolded24h
     }
 }

@@ -28,6 +28,8 @@ public struct PipelineConfiguration: Sendable {
     /// How far back (seconds) each pass queries exported buckets again to detect rows that
     /// arrived after their bucket was exported (`late_data_check`, default 0: off).
     public var lateDataCheckSeconds: Int64
+    /// What a pass does with late rows it finds (`late_data`, default `fold`).
+    public var lateData: LateDataPolicy = .fold
     /// A cumulative series idle this long (in bucket time) is forgotten: its state is deleted, and
     /// if it returns it restarts with a new start time (`series_expiry`, default 7 days).
     public var seriesExpirySeconds: Int64 = 7 * 86_400
@@ -42,6 +44,14 @@ public struct PipelineConfiguration: Sendable {
         public var name: String
         public var type: String
     }
+}
+
+/// What a pass does with rows found in buckets it exported within `late_data_check`.
+public enum LateDataPolicy: String, Sendable, CaseIterable {
+    /// Their difference goes into each series' next exported point (totals equal the table).
+    case fold
+    /// They are reported (`late_buckets`), not exported.
+    case report
 }
 
 /// How one metric is read from result columns (the Collector sqlquery receiver's vocabulary,

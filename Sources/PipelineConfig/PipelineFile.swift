@@ -16,6 +16,7 @@ public enum PipelineFile {
         public var maxRequestBytes = 4 * 1024 * 1024
         public var bucketColumn = "bucket"
         public var lateDataCheckSeconds: Int64 = 0
+        public var lateData: LateDataPolicy = .fold
         /// Distinct series per metric before the rest go to one overflow series (the OTel SDK's
         /// cardinality limit; its default is 2000 too).
         public var cardinalityLimit = 2_000
@@ -97,6 +98,7 @@ public enum PipelineFile {
             if let v = try map.int("max_request_bytes", in: Limits.maxRequestBytes) { defaults.maxRequestBytes = v }
             if let v = try map.identifier("bucket_column") { defaults.bucketColumn = v }
             if let v = try map.duration("late_data_check", in: Limits.lateDataCheckSeconds) { defaults.lateDataCheckSeconds = v }
+            if let v = try map.choice("late_data", LateDataPolicy.self) { defaults.lateData = v }
             if let v = try map.int("cardinality_limit", in: Limits.cardinalityLimit) { defaults.cardinalityLimit = v }
             if let v = try map.duration("series_expiry", in: Limits.seriesExpirySeconds) { defaults.seriesExpirySeconds = v }
             try map.finish()
@@ -165,6 +167,7 @@ public enum PipelineFile {
             let maxPoints = try map.int("max_points_per_request", in: Limits.maxPointsPerRequest) ?? defaults.maxPointsPerRequest
             let maxBytes = try map.int("max_request_bytes", in: Limits.maxRequestBytes) ?? defaults.maxRequestBytes
             let lateCheck = try map.duration("late_data_check", in: Limits.lateDataCheckSeconds) ?? defaults.lateDataCheckSeconds
+            let lateData = try map.choice("late_data", LateDataPolicy.self) ?? defaults.lateData
             let cardinality = try map.int("cardinality_limit", in: Limits.cardinalityLimit) ?? defaults.cardinalityLimit
             let expiry = try map.duration("series_expiry", in: Limits.seriesExpirySeconds) ?? defaults.seriesExpirySeconds
             var parameters: [(name: String, value: QueryParameter)] = []
@@ -211,11 +214,13 @@ public enum PipelineFile {
             for p in placeholders where p.name == "window_start" || p.name == "window_end" {
                 try checkTimeType(p, file: resolved)
             }
-            return PipelineConfiguration(
+            var pipeline = PipelineConfiguration(
                 name: name, enabled: enabled, queryPath: queryPath, queryFile: resolved, sql: sql, placeholders: placeholders,
                 stepSeconds: step, lagSeconds: lag, bucketColumn: bucketColumn, maxBucketsPerQuery: maxBuckets,
                 maxPointsPerRequest: maxPoints, maxRequestBytes: maxBytes, lateDataCheckSeconds: lateCheck,
                 seriesExpirySeconds: expiry, parameters: parameters, metrics: metrics, line: map.line)
+            pipeline.lateData = lateData
+            return pipeline
         } catch {
             throw error.with(pipeline: name)
         }

@@ -171,6 +171,27 @@ struct PipelineFileParsingTests {
         ])
     }
 
+    @Test("late_data: fold unless defaults or the pipeline say report")
+    func lateDataPolicy() throws {
+        func pipelines(_ defaults: String, _ own: String) throws -> [LateDataPolicy] {
+            try parsePipelines("""
+                \(defaults)
+                pipelines:
+                  - name: a
+                    query: a.sql
+                    \(own)
+                    metrics:
+                      - metric_name: a.count
+                        data_type: sum
+                        value_column: n
+                """).map(\.lateData)
+        }
+        #expect(try pipelines("", "") == [.fold])
+        #expect(try pipelines("defaults: {late_data: report}", "") == [.report])
+        #expect(try pipelines("defaults: {late_data: report}", "late_data: fold") == [.fold])
+        #expect(try pipelines("", "late_data: report") == [.report])
+    }
+
     @Test("durations", arguments: [("60s", Int64(60)), ("2m", 120), ("1h", 3_600), ("1d", 86_400), ("45", 45)])
     func durations(text: String, seconds: Int64) throws {
         let yaml = """
@@ -430,6 +451,23 @@ let configErrorCases: [ConfigErrorCase] = [
             metrics:
         \(metricTail)
         """, line: 4, key: "max_points_per_request", pipeline: "requests"),
+    ConfigErrorCase(name: "late_data: sometimes", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            late_data: sometimes
+            metrics:
+        \(metricTail)
+        """, line: 4, key: "late_data", pipeline: "requests"),
+    ConfigErrorCase(name: "late_data: [fold] (under defaults)", yaml: """
+        defaults:
+          late_data: [fold]
+        pipelines:
+          - name: requests
+            query: requests.sql
+            metrics:
+        \(metricTail)
+        """, line: 2, key: "late_data"),
     ConfigErrorCase(name: "max_buckets_per_query: many (under defaults)", yaml: """
         defaults:
           max_buckets_per_query: many
