@@ -37,8 +37,15 @@ public enum SelfTelemetry {
         name: "otel_bridge.watermark.lag", unit: "s", kind: .gauge,
         description: "Seconds the pipeline's watermark is behind now.")
 
+    public static let lateFolded = Instrument(
+        name: "otel_bridge.late.folded", unit: "{change}", kind: .counter,
+        description: "Late rows folded into the export: series whose exported bucket changed, their difference added to the series' next point.")
+    public static let lateUnfolded = Instrument(
+        name: "otel_bridge.late.unfolded", unit: "{change}", kind: .counter,
+        description: "Late changes found but not folded: a count that went down, a series gone, a bucket exported without stored values.")
+
     /// Every instrument, in the order they are exported.
-    public static let instruments = [passDuration, rowsRead, pointsExported, pointsRejected, passFailures, watermarkLag]
+    public static let instruments = [passDuration, rowsRead, pointsExported, pointsRejected, passFailures, watermarkLag, lateFolded, lateUnfolded]
 }
 
 // MARK: - Recording
@@ -70,6 +77,8 @@ extension SelfTelemetry {
         var rowsRead: Int64 = 0
         var pointsExported: Int64 = 0
         var pointsRejected: Int64 = 0
+        var lateFolded: Int64 = 0
+        var lateUnfolded: Int64 = 0
         var failures: [String: Int64] = [:]
         var durationCounts = [UInt64](repeating: 0, count: SelfTelemetry.durationBounds.count + 1)
         var durationCount: UInt64 = 0
@@ -92,6 +101,8 @@ extension SelfTelemetry {
             rowsRead &+= other.rowsRead
             pointsExported &+= other.pointsExported
             pointsRejected &+= other.pointsRejected
+            lateFolded &+= other.lateFolded
+            lateUnfolded &+= other.lateUnfolded
             failures.merge(other.failures) { $0 &+ $1 }
             for i in durationCounts.indices { durationCounts[i] &+= other.durationCounts[i] }
             durationCount &+= other.durationCount
@@ -175,6 +186,8 @@ extension SelfTelemetry {
                 pass.rowsRead = summary.rowsRead
                 pass.pointsExported = summary.pointsExported
                 pass.pointsRejected = summary.pointsRejected
+                pass.lateFolded = Int64(summary.lateFolded)
+                pass.lateUnfolded = Int64(summary.lateUnfolded)
                 if summary.status == .failed { pass.failures[errorType ?? "_OTHER"] = 1 }
                 pass.add(duration: max(0, seconds))
                 if totals[name] == nil { order.append(name) }
@@ -277,6 +290,8 @@ extension SelfTelemetry {
                 metric(SelfTelemetry.pointsRejected, .sum(isMonotonic: true, temporality: temporality, points: counter(\.pointsRejected))),
                 metric(SelfTelemetry.passFailures, .sum(isMonotonic: true, temporality: temporality, points: failures)),
                 metric(SelfTelemetry.watermarkLag, .gauge(points: lags)),
+                metric(SelfTelemetry.lateFolded, .sum(isMonotonic: true, temporality: temporality, points: counter(\.lateFolded))),
+                metric(SelfTelemetry.lateUnfolded, .sum(isMonotonic: true, temporality: temporality, points: counter(\.lateUnfolded))),
             ]
             metrics.removeAll { $0.data.pointCount == 0 }
             return MetricBatch(resource: resource, scope: InstrumentationScope(name: "otel-bridge", version: BridgeConfiguration.version), metrics: metrics)

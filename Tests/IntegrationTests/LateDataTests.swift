@@ -70,6 +70,10 @@ struct LateDataTests {
         let requests = try #require(try store.statuses().first { $0.pipeline == "requests" })
         #expect(requests.lateBuckets24h == 2 && requests.lateFolded24h == Int64(second.first { $0.pipeline == "requests" }!.lateFolded))
         #expect(try store.recentRuns(pipeline: "requests", limit: 1).first?.lateFolded == requests.lateFolded24h)
+        // Self-telemetry counts them: the second process reported this pass's figure.
+        let telemetry = try s.receivedSelfTelemetry().filter { $0.metric == "otel_bridge.late.folded" && $0.attributes["otel_bridge.pipeline"] == "requests" }
+        let reported = telemetry.compactMap { if case .int(let v) = $0.value { v } else { nil } }
+        #expect((cumulative ? reported.max() : reported.reduce(0, +)) == requests.lateFolded24h)
 
         // A second pass finds the new baseline: nothing more is folded, totals still equal.
         let third = try s.bridge(env, now: ns("2026-03-10T10:37:00Z")).run()

@@ -39,8 +39,23 @@ struct SelfTelemetryTests {
     @Test("instruments: names, units and kinds as deploy/ queries them")
     func instruments() {
         #expect(SelfTelemetry.instruments.map(\.name) == ["otel_bridge.pass.duration", "otel_bridge.rows.read", "otel_bridge.points.exported",
-                                                            "otel_bridge.points.rejected", "otel_bridge.pass.failures", "otel_bridge.watermark.lag"])
-        #expect(SelfTelemetry.instruments.map(\.unit) == ["s", "{row}", "{point}", "{point}", "{failure}", "s"])
+                                                            "otel_bridge.points.rejected", "otel_bridge.pass.failures", "otel_bridge.watermark.lag",
+                                                            "otel_bridge.late.folded", "otel_bridge.late.unfolded"])
+        #expect(SelfTelemetry.instruments.map(\.unit) == ["s", "{row}", "{point}", "{point}", "{failure}", "s", "{change}", "{change}"])
+    }
+
+    @Test("late rows folded and not folded are counted per pipeline")
+    func late() throws {
+        let r = SelfTelemetry.Recorder(temporality: .cumulative, resource: Self.resource, startTime: T, instanceID: "i-1")
+        var a = Self.pass("requests")
+        a.lateFolded = 12
+        a.lateUnfolded = 1
+        r.record(a, duration: .milliseconds(10), errorType: nil, now: T + second)
+        r.record(a, duration: .milliseconds(10), errorType: nil, now: T + 2 * second)
+        r.record(Self.pass("tokens"), duration: .milliseconds(10), errorType: nil, now: T + 2 * second)
+        let batch = try #require(r.report(now: T + 3 * second)).batch
+        #expect(Self.sums(batch, SelfTelemetry.lateFolded) == ["requests": 24, "tokens": 0])
+        #expect(Self.sums(batch, SelfTelemetry.lateUnfolded) == ["requests": 2, "tokens": 0])
     }
 
     @Test("cumulative: totals since the recorder started, unchanged by reports; start time = recorder start")
