@@ -26,7 +26,12 @@ public final class Bridge: Sendable {
                 redactor: Redactor = Redactor(secrets: []),
                 now: @escaping @Sendable () -> Int64 = Bridge.systemNow) {
         self.configuration = configuration
-        self.pipelines = pipelines
+        // BRIDGE_MAX_POINT_AGE: every pipeline whose YAML sets no max_point_age.
+        self.pipelines = pipelines.map { pipeline in
+            var p = pipeline
+            if p.maxPointAgeSeconds == nil { p.maxPointAgeSeconds = configuration.maxPointAgeSeconds }
+            return p
+        }
         self.logger = logger
         self.redact = redactor
         self.now = now

@@ -3,6 +3,7 @@ import CurlHTTP
 import ClickHouse
 import Foundation
 import OTLP
+import PipelineConfig
 import Postgres
 import UTCTime
 
@@ -35,6 +36,9 @@ public struct BridgeConfiguration: Sendable {
     public var selfTelemetry: Bool
     /// The experimental GenAI traces pipeline (`EXPERIMENTAL_GEN_AI_OTEL_*`).
     public var genAITraces: GenAITraceConfiguration
+    /// `BRIDGE_MAX_POINT_AGE` (a duration as in the pipeline file): `max_point_age` of every
+    /// pipeline whose YAML sets none.
+    public var maxPointAgeSeconds: Int64?
 
     public init(environment env: [String: String]) throws(BridgeError) {
         func value(_ name: String) -> String? {
@@ -85,6 +89,12 @@ public struct BridgeConfiguration: Sendable {
                 throw BridgeError(.configuration, "expected an ISO 8601 UTC time such as 2026-11-01T00:00:00Z between the years \(UTCInstant.representableYears.lowerBound) and \(UTCInstant.representableYears.upperBound), not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_START_AT")
             }
             startAt = t
+        }
+        if let text = value("BRIDGE_MAX_POINT_AGE") {
+            guard let seconds = PipelineFile.seconds(ofDuration: text), seconds <= 366 * 86_400 else {
+                throw BridgeError(.configuration, "expected a duration such as 1h, 10m or 3600 (seconds), up to 366d, or 0 (off), not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_MAX_POINT_AGE")
+            }
+            maxPointAgeSeconds = seconds
         }
         retryPolicy = RetryPolicy()
         if let text = value("BRIDGE_EXPORT_MAX_ELAPSED") {

@@ -29,6 +29,8 @@ public struct PassSummary: Sendable, Equatable {
     /// that could not be folded.
     public var lateFolded = 0
     public var lateUnfolded = 0
+    /// Points not sent because their buckets were older than `max_point_age` (a gap recorded).
+    public var pointsSkipped: Int64 = 0
     /// What went wrong (redacted, one line), and its kind.
     public var error: String?
     public var errorCode: BridgeError.Code?
@@ -127,14 +129,19 @@ final class PassDriver {
                 throw BridgeError(.configuration, "max_request_bytes (\(pipeline.maxRequestBytes)) leaves no room for points once the request's resource and scope (\(sink.requestOverhead) bytes) are written: raise it, or shorten OTEL_RESOURCE_ATTRIBUTES",
                                   pipeline: pipeline.name, key: "max_request_bytes")
             }
-            var machine = PassMachine(
-                settings: PassMachine.Settings(
-                    pipeline: pipeline.name, runID: runID ?? 0, planner: planner,
-                    maxPointsPerRequest: pipeline.maxPointsPerRequest,
-                    requestBudget: pipeline.maxRequestBytes - sink.requestOverhead,
-                    lateDataCheckSeconds: ledger.keepsDigests ? pipeline.lateDataCheckSeconds : 0,
-                    fingerprint: BucketDigest.fingerprint(of: pipeline), foldLateData: pipeline.lateData == .fold),
-                watermark: watermark, now: now)
+            let maxPointAge = pipeline.maxPointAgeSeconds ?? 0
+            if let why = PipelineFile.maxPointAgeProblem(maxPointAge, stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds) {
+                throw BridgeError(.configuration, why, pipeline: pipeline.name, key: "BRIDGE_MAX_POINT_AGE")
+            }
+            var settings = PassMachine.Settings(
+                pipeline: pipeline.name, runID: runID ?? 0, planner: planner,
+                maxPointsPerRequest: pipeline.maxPointsPerRequest,
+                requestBudget: pipeline.maxRequestBytes - sink.requestOverhead,
+                lateDataCheckSeconds: ledger.keepsDigests ? pipeline.lateDataCheckSeconds : 0,
+                fingerprint: BucketDigest.fingerprint(of: pipeline), foldLateData: pipeline.lateData == .fold)
+            settings.maxPointAgeSeconds = maxPointAge
+            settings.foldTooOld = pipeline.tooOld == .fold
+            var machine = PassMachine(settings: settings, watermark: watermark, now: now)
             progress.began(pipeline: pipeline.name, total: machine.bucketsTotal)
             defer { progress.ended(pipeline: pipeline.name) }
             do {
@@ -222,7 +229,7 @@ final class PassDriver {
             let found = LateFold.compare(stored: Dictionary(uniqueKeysWithValues: stored.map { ($0.key.unixNanoseconds, $0.value) }),
                                          current: current, fingerprint: machine.settings.fingerprint, gauges: gauges)
             try aggregator.carry(found.carries)
-            if !found.carries.isEmpty { carryAt = to }
+            if !found.carries.isEmpty { carryAt = machine.firstBucketSent }
             if found.late.buckets > 0 {
                 logger.notice("rows arrived after their bucket was exported; their values go into the next point of each series", metadata: [
                     "late_buckets": "\(found.late.buckets)", "folded": "\(found.late.folded)", "unfolded": "\(found.late.unfolded)",
@@ -345,6 +352,35 @@ final class PassDriver {
                     logger.warning("late-data check failed; late rows are not folded in this pass", metadata: ["error": "\(redact("\(error)"))"])
                     action = machine.lateFolded(nil)
                 }
+            case .readOld(let windows, let fold):
+                var rows: Int64 = 0, points: Int64 = 0
+                var carries: [Carry] = []
+                for window in windows {
+                    let stream = try query(window)
+                    defer { stream.close() }
+                    var reader = try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner, admission: aggregator, table: table)
+                    while let bucket = try reader.next() {
+                        rows += Int64(bucket.rows)
+                        points += Int64(bucket.observations.count)
+                        guard fold else { continue }
+                        for o in bucket.observations where !gauges[o.series.metric] {
+                            if case .fold(let value) = LateFold.difference(o.observation, exported: nil) { carries.append(Carry(series: o.series, value: value)) }
+                        }
+                    }
+                }
+                if fold {
+                    try aggregator.carry(carries)
+                    if aggregator.hasCarry { carryAt = machine.firstBucketSent }
+                } else {
+                    // Cumulative series start again at the first point sent.
+                    aggregator.restartSeries(before: machine.gapEnd)
+                }
+                logger.warning("buckets older than max_point_age are not sent; the watermark passes them and the gap is recorded (otel_bridge.gaps)", metadata: [
+                    "from": "\(UTCInstant(unixNanoseconds: machine.startWatermark).iso8601)", "to": "\(UTCInstant(unixNanoseconds: machine.gapEnd).iso8601)",
+                    "buckets": "\((machine.gapEnd - machine.startWatermark) / planner.step)", "rows": "\(rows)", "points": "\(points)",
+                    "max_point_age": "\(machine.settings.maxPointAgeSeconds)s", "too_old": "\(fold ? "fold" : "drop")",
+                ])
+                action = machine.oldRead(rows: rows, points: points)
             case .recordLateBuckets(let late):
                 logger.warning("rows arrived after their bucket was exported; they are not in the exported data (consider a longer lag)", metadata: [
                     "late_buckets": "\(late.count)",
@@ -438,6 +474,7 @@ extension PassSummary {
         queries = machine.queries
         lateBuckets = machine.lateBuckets
         lateFolded = machine.lateFolded
+        pointsSkipped = machine.pointsSkipped
         lateUnfolded = machine.lateUnfolded
     }
 }

@@ -402,6 +402,7 @@ public final class CheckpointStore {
             if !series.isEmpty {
                 try self.writeSeries(series, pipeline: pipeline, runID: runID)
             }
+            if let gap = batch.gap { try self.recordGap(gap) }
             try self.storeDigests(batch.bucketDigests, pipeline: pipeline)
             if let prune = batch.pruneDigestsBefore {
                 try connection.execute("DELETE FROM otel_bridge.bucket_digests WHERE pipeline = $1 AND bucket_start < $2",
@@ -430,6 +431,31 @@ public final class CheckpointStore {
         var out: [UTCInstant: String] = [:]
         for row in rows { out[try row.instant("bucket_start")] = try row.string("digest") }
         return out
+    }
+
+    private func recordGap(_ gap: GapRecord) throws {
+        try connection.execute(
+            """
+            INSERT INTO otel_bridge.gap_log (pipeline, run_id, range_start, range_end, buckets, rows_skipped, points_skipped, reason, policy)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            """,
+            [gap.pipeline, gap.runID, gap.rangeStart, gap.rangeEnd, gap.buckets, gap.rows, gap.points, gap.reason, gap.policy])
+    }
+
+    /// The pipeline's most recent gaps (`otel_bridge.gaps`), newest first.
+    public func gaps(pipeline: String, limit: Int = 20) throws -> [GapRecord] {
+        let rows = try connection.query(
+            """
+            SELECT pipeline, range_start, range_end, buckets, rows_skipped, points_skipped, reason, policy, run_id, recorded_at
+            FROM otel_bridge.gaps WHERE pipeline = $1 ORDER BY recorded_at DESC, range_start DESC LIMIT $2
+            """, [pipeline, limit])
+        return try rows.map { row in
+            GapRecord(pipeline: try row.string("pipeline"), rangeStart: try row.instant("range_start"), rangeEnd: try row.instant("range_end"),
+                      buckets: try row.int64("buckets"), rows: try row.decode("rows_skipped", as: Int64?.self),
+                      points: try row.decode("points_skipped", as: Int64?.self), reason: try row.string("reason"),
+                      policy: try row.string("policy"), runID: try row.decode("run_id", as: Int64?.self),
+                      recordedAt: try row.instant("recorded_at"))
+        }
     }
 
     /// The stored records of `pipeline`'s buckets in `[from, to)` with their exported values
@@ -584,7 +610,7 @@ public final class CheckpointStore {
             """
             SELECT pipeline, watermark, extract(epoch FROM behind)::float8 AS behind_seconds, updated_at,
                    last_success_at, last_error, last_error_at, consecutive_failures, last_run_status,
-                   last_run_finished_at, locked, late_buckets_24h, series_overflowed_24h, late_folded_24h, late_unfolded_24h
+                   last_run_finished_at, locked, late_buckets_24h, series_overflowed_24h, late_folded_24h, late_unfolded_24h, points_skipped_24h
             FROM otel_bridge.pipeline_status
             ORDER BY pipeline
             """
@@ -605,7 +631,8 @@ public final class CheckpointStore {
                 lateBuckets24h: try row.int64("late_buckets_24h"),
                 seriesOverflowed24h: try row.int64("series_overflowed_24h"),
                 lateFolded24h: try row.int64("late_folded_24h"),
-                lateUnfolded24h: try row.int64("late_unfolded_24h")
+                lateUnfolded24h: try row.int64("late_unfolded_24h"),
+                pointsSkipped24h: try row.int64("points_skipped_24h")
             )
         }
     }

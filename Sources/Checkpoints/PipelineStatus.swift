@@ -32,12 +32,14 @@ public struct PipelineStatus: Sendable, Equatable {
     /// export, and those that could not be folded.
     public var lateFolded24h: Int64
     public var lateUnfolded24h: Int64
+    /// Points not sent in the last 24 hours, the watermark passing their buckets (`otel_bridge.gaps`).
+    public var pointsSkipped24h: Int64
 
     public init(
         pipeline: String, watermark: UTCInstant, behind: Duration, updatedAt: UTCInstant, lastSuccessAt: UTCInstant? = nil,
         lastError: String? = nil, lastErrorAt: UTCInstant? = nil, consecutiveFailures: Int = 0,
         lastRunStatus: RunStatus? = nil, lastRunFinishedAt: UTCInstant? = nil, locked: Bool = false,
-        lateBuckets24h: Int64 = 0, seriesOverflowed24h: Int64 = 0, lateFolded24h: Int64 = 0, lateUnfolded24h: Int64 = 0
+        lateBuckets24h: Int64 = 0, seriesOverflowed24h: Int64 = 0, lateFolded24h: Int64 = 0, lateUnfolded24h: Int64 = 0, pointsSkipped24h: Int64 = 0
     ) {
         self.pipeline = pipeline
         self.watermark = watermark
@@ -54,5 +56,6 @@ public struct PipelineStatus: Sendable, Equatable {
         self.seriesOverflowed24h = seriesOverflowed24h
         self.lateFolded24h = lateFolded24h
         self.lateUnfolded24h = lateUnfolded24h
+        self.pointsSkipped24h = pointsSkipped24h
     }
 }

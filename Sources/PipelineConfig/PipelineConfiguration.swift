@@ -30,6 +30,11 @@ public struct PipelineConfiguration: Sendable {
     public var lateDataCheckSeconds: Int64
     /// What a pass does with late rows it finds (`late_data`, default `fold`).
     public var lateData: LateDataPolicy = .fold
+    /// Buckets whose end is older than this (seconds before now) when a batch is cut are not
+    /// sent (`max_point_age`, or `BRIDGE_MAX_POINT_AGE`); `nil` when neither sets it, 0 off.
+    public var maxPointAgeSeconds: Int64?
+    /// What happens to the values of buckets too old to send (`too_old`, default `drop`).
+    public var tooOld: TooOldPolicy = .drop
     /// A cumulative series idle this long (in bucket time) is forgotten: its state is deleted, and
     /// if it returns it restarts with a new start time (`series_expiry`, default 7 days).
     public var seriesExpirySeconds: Int64 = 7 * 86_400
@@ -52,6 +57,14 @@ public enum LateDataPolicy: String, Sendable, CaseIterable {
     case fold
     /// They are reported (`late_buckets`), not exported.
     case report
+}
+
+/// What happens to the values of buckets older than `max_point_age`.
+public enum TooOldPolicy: String, Sendable, CaseIterable {
+    /// Not sent: cumulative series start again at the first point sent.
+    case drop
+    /// Not sent as points of their own: their values go into each series' first point sent.
+    case fold
 }
 
 /// How one metric is read from result columns (the Collector sqlquery receiver's vocabulary,

@@ -75,6 +75,10 @@ package struct PassMachine: Sendable {
         package var fingerprint: String
         /// `late_data: fold`: late rows go into the export (else they are only reported).
         package var foldLateData: Bool
+        /// `max_point_age` in seconds (0: off): buckets ending before now minus this are not sent.
+        package var maxPointAgeSeconds: Int64 = 0
+        /// `too_old: fold`: the values of buckets not sent go into the first point sent.
+        package var foldTooOld = false
 
         package init(pipeline: String, runID: Int64, planner: WindowPlanner, maxPointsPerRequest: Int, requestBudget: Int,
                      lateDataCheckSeconds: Int64 = 0, fingerprint: String = "", foldLateData: Bool = false) {
@@ -108,6 +112,9 @@ package struct PassMachine: Sendable {
         /// `windows` again, and carry each series' difference into the first bucket of the pass
         /// (``LateFold``); then ``lateFolded(_:)``.
         case foldLate(from: Int64, to: Int64, windows: [TimeWindow])
+        /// `max_point_age`: read `windows` (the buckets too old to send) for their counts, and
+        /// with `fold` carry their values into the first bucket sent; then ``oldRead(rows:points:)``.
+        case readOld(windows: [TimeWindow], fold: Bool)
         /// The pass is done.
         case finish
     }
@@ -131,6 +138,16 @@ package struct PassMachine: Sendable {
     /// commit is in flight.
     private var fold: FoldedLate?
     private var foldInFlight = false
+    private var gapInFlight = false
+    /// Buckets before this are too old to send (`max_point_age`); the pass's start watermark
+    /// when none is.
+    package let gapEnd: Int64
+    /// The gap found, until the first commit records it.
+    private var gap: GapRecord?
+    /// Points not sent because their buckets were too old, once committed.
+    package private(set) var pointsSkipped: Int64 = 0
+    /// The first bucket this pass sends: where carried values go.
+    package var firstBucketSent: Int64? { chunks.first?.start }
 
     private let chunks: [TimeWindow]
     private var chunk = 0
@@ -153,8 +170,19 @@ package struct PassMachine: Sendable {
         self.settings = settings
         self.startWatermark = watermark
         self.watermark = watermark
-        self.chunks = settings.planner.chunks(watermark: watermark, now: now)
         let planner = settings.planner
+        let chunks = planner.chunks(watermark: watermark, now: now)
+        var gapEnd = watermark
+        if settings.maxPointAgeSeconds > 0, let closed = chunks.last?.end {
+            // Buckets ending at or after now - max_point_age are sent: those starting at or
+            // after that less a step, aligned up.
+            let step = planner.step
+            let oldest = now - settings.maxPointAgeSeconds * 1_000_000_000 - step
+            let sendFrom = planner.alignDown(oldest) + (planner.isAligned(oldest) ? 0 : step)
+            gapEnd = min(max(sendFrom, watermark), closed)
+        }
+        self.gapEnd = gapEnd
+        self.chunks = gapEnd > watermark ? planner.chunks(watermark: gapEnd, now: now) : chunks
         self.digestFrom = settings.lateDataCheckSeconds > 0
             ? planner.alignDown(planner.closedUntil(now: now) - settings.lateDataCheckSeconds * 1_000_000_000)
             : .max
@@ -180,20 +208,38 @@ package struct PassMachine: Sendable {
         }
         if settings.foldLateData, digestFrom != .max, startWatermark > digestFrom {
             // Late rows go into this pass's first bucket: find them before it is read.
-            let planner = WindowPlanner(stepSeconds: settings.planner.stepSeconds, lagSeconds: 0,
-                                        maxBucketsPerQuery: settings.planner.maxBucketsPerQuery)
-            return .foldLate(from: digestFrom, to: startWatermark, windows: planner.chunks(watermark: digestFrom, now: startWatermark))
+            return .foldLate(from: digestFrom, to: startWatermark, windows: windows(from: digestFrom, to: startWatermark))
         }
-        queries += 1
-        return .query(first)
+        return readOldOrQuery()
     }
 
     /// What ``Action/foldLate(from:to:windows:)`` found (its carries already handed to the
     /// aggregator); `nil` when the check failed (the pass exports without it).
     package mutating func lateFolded(_ found: FoldedLate?) -> Action {
         if let found, found.buckets > 0 { fold = found }
+        return readOldOrQuery()
+    }
+
+    /// The buckets too old to send were read: their result rows and the points they would have
+    /// been. The first commit records the gap.
+    package mutating func oldRead(rows: Int64, points: Int64) -> Action {
+        gap = GapRecord(pipeline: settings.pipeline, rangeStart: UTCInstant(unixNanoseconds: startWatermark), rangeEnd: UTCInstant(unixNanoseconds: gapEnd),
+                        buckets: (gapEnd - startWatermark) / step, rows: rows, points: points, reason: "max_point_age",
+                        policy: settings.foldTooOld ? "fold" : "drop", runID: settings.runID)
         queries += 1
         return .query(chunks[0])
+    }
+
+    private mutating func readOldOrQuery() -> Action {
+        if gapEnd > startWatermark { return .readOld(windows: windows(from: startWatermark, to: gapEnd), fold: settings.foldTooOld) }
+        queries += 1
+        return .query(chunks[0])
+    }
+
+    /// `[from, to)` in queries of at most `max_buckets_per_query` buckets.
+    private func windows(from: Int64, to: Int64) -> [TimeWindow] {
+        WindowPlanner(stepSeconds: settings.planner.stepSeconds, lagSeconds: 0, maxBucketsPerQuery: settings.planner.maxBucketsPerQuery)
+            .chunks(watermark: from, now: to)
     }
 
     /// A complete bucket of the open query, in bucket order.
@@ -236,6 +282,11 @@ package struct PassMachine: Sendable {
             lateUnfolded += found.unfolded
             fold = nil
             foldInFlight = false
+        }
+        if gapInFlight, let g = gap {
+            pointsSkipped += g.points ?? 0
+            gap = nil
+            gapInFlight = false
         }
         account(flight.buckets, ack: flight.ack)
         watermark = max(watermark, flight.upTo)
@@ -365,7 +416,7 @@ package struct PassMachine: Sendable {
             // Every recent bucket the commit covers, empty ones included.
             let from = settings.planner.alignDown(digestFrom)
             let byStart = Dictionary(buckets.map { ($0.start, $0) }, uniquingKeysWith: { a, _ in a })
-            var t = max(watermark, from)
+            var t = max(watermark, from, gapEnd)  // buckets not sent have no digest
             while t < upTo {
                 let bucket = byStart[t]
                 commit.bucketDigests.append(BucketDigestRecord(
@@ -382,6 +433,10 @@ package struct PassMachine: Sendable {
             commit.lateFolded = Int64(found.folded)
             commit.lateUnfolded = Int64(found.unfolded)
             foldInFlight = true
+        }
+        if let g = gap, !gapInFlight {
+            commit.gap = g
+            gapInFlight = true
         }
         return commit
     }

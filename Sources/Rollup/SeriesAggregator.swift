@@ -138,7 +138,9 @@ package final class SeriesAggregator: SeriesAdmission {
     }
 
     private func admit(_ series: Series, limit: Int, isGauge: Bool, admittedInBucket: Int) throws(BridgeError) -> Bool {
-        if series.hasState { return true }  // cumulative, and stored or admitted before
+        // Cumulative, and stored or admitted before (a bucket read again only to compare, or
+        // too old to send, admits without emitting: the series has no state yet).
+        if series.hasState || series.admitted { return true }
         let room = limit - 1
         guard temporality == .cumulative, !isGauge else { return admittedInBucket < room }
         if try isStored(series, room: room) { return true }
@@ -146,6 +148,7 @@ package final class SeriesAggregator: SeriesAdmission {
         guard count < room else { return false }
         count += 1
         counts?[series.metricName] = count
+        series.admitted = true
         return true
     }
 
@@ -249,7 +252,7 @@ package final class SeriesAggregator: SeriesAdmission {
                 throw BridgeError(.result, "\(series.metricName) {\(LogSafe.text(series.key, limit: 200))}: bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) is before the end of the last bucket already in its cumulative total (\(UTCInstant(unixNanoseconds: lastEnd).iso8601)); rewind the pipeline to restart its series",
                                   pipeline: pipeline)
             }
-            if bucketStart - lastEnd <= expiry {  // else idle past series_expiry: restart
+            if bucketStart - lastEnd <= expiry, lastEnd >= restartBefore {  // else idle past series_expiry, or after a gap: restart
                 if Self.accumulate(observation, into: &series.state!) {
                     series.state!.lastBucketEnd = end
                     noteChanged(series)
@@ -396,6 +399,15 @@ package final class SeriesAggregator: SeriesAdmission {
 
     /// Whether values wait to go into the next bucket's points.
     package var hasCarry: Bool { !carries.isEmpty }
+
+    /// Series whose last bucket ended before this restart at their next point (`too_old: drop`:
+    /// after a gap, cumulative series start again at the first point sent).
+    private var restartBefore: Int64 = .min
+
+    /// Cumulative series whose last point ended before `time` start again at their next point.
+    package func restartSeries(before time: Int64) {
+        restartBefore = time
+    }
 
     /// Forgets what was carried.
     package func dropCarry() {

@@ -157,22 +157,22 @@ struct CheckpointsCommand: AsyncParsableCommand {
             let bridge = try options.bridge()
             let statuses = try await Bridge.offload { try bridge.checkpointStatuses() }
             let known = Set(statuses.map(\.pipeline))
-            var rows = [["PIPELINE", "WATERMARK", "BEHIND", "LAST SUCCESS", "FAILURES", "LOCKED", "LATE 24H", "FOLDED 24H", "OVERFLOW 24H", "LAST ERROR"]]
+            var rows = [["PIPELINE", "WATERMARK", "BEHIND", "LAST SUCCESS", "FAILURES", "LOCKED", "LATE 24H", "FOLDED 24H", "SKIPPED 24H", "OVERFLOW 24H", "LAST ERROR"]]
             for s in statuses {
                 rows.append([
                     s.pipeline, s.watermark.iso8601, formatBehind(s.behind), s.lastSuccessAt.map(\.iso8601) ?? "-",
                     String(s.consecutiveFailures), s.locked ? "yes" : "no", String(s.lateBuckets24h),
                     s.lateUnfolded24h > 0 ? "\(s.lateFolded24h) (\(s.lateUnfolded24h) not)" : String(s.lateFolded24h),
-                    String(s.seriesOverflowed24h),
+                    String(s.pointsSkipped24h), String(s.seriesOverflowed24h),
                     s.lastError.map { redact($0, limit: 80) } ?? "-",
                 ])
             }
             for p in bridge.pipelines where !known.contains(p.name) {
-                rows.append([p.name, "(none yet)", "-", "-", "0", "no", "0", "0", "0", "-"])
+                rows.append([p.name, "(none yet)", "-", "-", "0", "no", "0", "0", "0", "0", "-"])
             }
             if output.format == .json {
                 // One object per pipeline, keyed by the column names.
-                let keys = ["pipeline", "watermark", "behind", "last_success", "failures", "locked", "late_24h", "folded_24h", "overflow_24h", "last_error"]
+                let keys = ["pipeline", "watermark", "behind", "last_success", "failures", "locked", "late_24h", "folded_24h", "skipped_24h", "overflow_24h", "last_error"]
                 for row in rows.dropFirst() {
                     output.emit(.stdout, row.joined(separator: "  "), message: "checkpoint of \(row[0])",
                                 fields: Dictionary(uniqueKeysWithValues: zip(keys, row)))

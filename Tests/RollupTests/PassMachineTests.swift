@@ -26,7 +26,8 @@ struct PassMachineTests {
     /// Runs the machine to its end: `buckets` are what each query returns (by window), every
     /// delivery is acknowledged, every commit succeeds. Returns the actions in order.
     static func run(_ machine: inout PassMachine, buckets: [ReadBucket], ack: ExportAcknowledgement = ExportAcknowledgement(),
-                    stored: [Int64: String] = [:], current: [Int64: BucketDigest] = [:], folded: FoldedLate? = nil) -> [PassMachine.Action] {
+                    stored: [Int64: String] = [:], current: [Int64: BucketDigest] = [:], folded: FoldedLate? = nil,
+                    old: (rows: Int64, points: Int64) = (0, 0)) -> [PassMachine.Action] {
         var actions: [PassMachine.Action] = []
         var queue: [ReadBucket] = []
         var action = machine.start()
@@ -44,6 +45,7 @@ struct PassMachineTests {
             case .readDigests: action = machine.digestsRead(current)
             case .recordLateBuckets: action = machine.recorded()
             case .foldLate: action = machine.lateFolded(folded)
+            case .readOld: action = machine.oldRead(rows: old.rows, points: old.points)
             case .finish: return actions
             }
         }
@@ -267,5 +269,35 @@ struct PassMachineTests {
         let failedActions = Self.run(&failed, buckets: [Self.bucket(10, points: 1)], folded: nil)
         #expect(Self.commits(failedActions).allSatisfy { $0.lateBuckets == 0 && !$0.bucketDigests.contains(record) })
         #expect(failed.watermark == T + 12 * Self.minute)
+    }
+
+    @Test("max_point_age: buckets ending before now minus the age are read for their counts, not sent; the first commit passes them and records the gap")
+    func maxPointAge() {
+        // A 3 h backlog at now T+180min+30s, max_point_age 1 h: buckets ending at or after
+        // T+119min+30s are sent, from T+120min (the bucket T+119min ends 30 s too early).
+        var settings = Self.settings(maxBucketsPerQuery: 60)
+        settings.maxPointAgeSeconds = 3_600
+        let now = T + 180 * Self.minute + 30 * second
+        var machine = PassMachine(settings: settings, watermark: T, now: now)
+        #expect(machine.gapEnd == T + 120 * Self.minute && machine.firstBucketSent == T + 120 * Self.minute)
+        let actions = Self.run(&machine, buckets: [Self.bucket(5, points: 7), Self.bucket(120, points: 2), Self.bucket(179, points: 1)], old: (rows: 40, points: 55))
+        #expect(actions.first == .readOld(windows: [TimeWindow(start: T, end: T + 60 * Self.minute), TimeWindow(start: T + 60 * Self.minute, end: T + 120 * Self.minute)],
+                                          fold: false))
+        let queries = actions.compactMap { if case .query(let w) = $0 { w } else { nil } }
+        #expect(queries == [TimeWindow(start: T + 120 * Self.minute, end: T + 180 * Self.minute)], "nothing older is queried for sending")
+        let commits = Self.commits(actions)
+        #expect(commits.first?.gap == GapRecord(pipeline: "p", rangeStart: UTCInstant(unixNanoseconds: T), rangeEnd: UTCInstant(unixNanoseconds: T + 120 * Self.minute),
+                                                buckets: 120, rows: 40, points: 55, reason: "max_point_age", policy: "drop", runID: 7))
+        #expect(commits.dropFirst().allSatisfy { $0.gap == nil })
+        #expect(commits.first?.pointsExported == 3, "the bucket at T+5min is not sent")
+        #expect(machine.pointsSkipped == 55 && machine.watermark == T + 180 * Self.minute)
+
+        // too_old: fold asks for the values; nothing too old: no gap.
+        settings.foldTooOld = true
+        var folding = PassMachine(settings: settings, watermark: T, now: now)
+        #expect(folding.start() == .readOld(windows: [TimeWindow(start: T, end: T + 60 * Self.minute), TimeWindow(start: T + 60 * Self.minute, end: T + 120 * Self.minute)], fold: true))
+        var recent = PassMachine(settings: settings, watermark: T + 150 * Self.minute, now: now)
+        #expect(recent.gapEnd == T + 150 * Self.minute)
+        #expect(Self.commits(Self.run(&recent, buckets: [])).allSatisfy { $0.gap == nil })
     }
 }
