@@ -584,9 +584,10 @@ public final class CheckpointStore {
     ///
     /// - Returns: the number of series rows deleted.
     @discardableResult
-    public func rewind(pipeline: String, to time: UTCInstant) throws -> Int {
+    public func rewind(pipeline: String, to time: UTCInstant, gap: GapRecord? = nil) throws -> Int {
         let connection = self.connection
         let deleted = try connection.transaction {
+            if let gap { try self.recordGap(gap) }
             try connection.execute(
                 """
                 INSERT INTO otel_bridge.checkpoints (pipeline, watermark) VALUES ($1, $2)
@@ -610,8 +611,12 @@ public final class CheckpointStore {
             """
             SELECT pipeline, watermark, extract(epoch FROM behind)::float8 AS behind_seconds, updated_at,
                    last_success_at, last_error, last_error_at, consecutive_failures, last_run_status,
-                   last_run_finished_at, locked, late_buckets_24h, series_overflowed_24h, late_folded_24h, late_unfolded_24h, points_skipped_24h
-            FROM otel_bridge.pipeline_status
+                   last_run_finished_at, locked, late_buckets_24h, series_overflowed_24h, late_folded_24h, late_unfolded_24h, points_skipped_24h,
+                   (SELECT min(f.started_at) FROM otel_bridge.runs f
+                    WHERE f.pipeline = s.pipeline AND f.status = 'failed'
+                      AND f.started_at > coalesce((SELECT max(o.started_at) FROM otel_bridge.runs o
+                                                   WHERE o.pipeline = s.pipeline AND o.status = 'ok'), '-infinity')) AS failing_since
+            FROM otel_bridge.pipeline_status s
             ORDER BY pipeline
             """
         )
@@ -632,7 +637,8 @@ public final class CheckpointStore {
                 seriesOverflowed24h: try row.int64("series_overflowed_24h"),
                 lateFolded24h: try row.int64("late_folded_24h"),
                 lateUnfolded24h: try row.int64("late_unfolded_24h"),
-                pointsSkipped24h: try row.int64("points_skipped_24h")
+                pointsSkipped24h: try row.int64("points_skipped_24h"),
+                failingSince: try row.optionalInstant("failing_since")
             )
         }
     }

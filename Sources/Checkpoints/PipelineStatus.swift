@@ -34,12 +34,15 @@ public struct PipelineStatus: Sendable, Equatable {
     public var lateUnfolded24h: Int64
     /// Points not sent in the last 24 hours, the watermark passing their buckets (`otel_bridge.gaps`).
     public var pointsSkipped24h: Int64
+    /// The start of the first failed run since the last successful one: how long the pipeline
+    /// has been failing (`nil` when its last run did not fail).
+    public var failingSince: UTCInstant?
 
     public init(
         pipeline: String, watermark: UTCInstant, behind: Duration, updatedAt: UTCInstant, lastSuccessAt: UTCInstant? = nil,
         lastError: String? = nil, lastErrorAt: UTCInstant? = nil, consecutiveFailures: Int = 0,
         lastRunStatus: RunStatus? = nil, lastRunFinishedAt: UTCInstant? = nil, locked: Bool = false,
-        lateBuckets24h: Int64 = 0, seriesOverflowed24h: Int64 = 0, lateFolded24h: Int64 = 0, lateUnfolded24h: Int64 = 0, pointsSkipped24h: Int64 = 0
+        lateBuckets24h: Int64 = 0, seriesOverflowed24h: Int64 = 0, lateFolded24h: Int64 = 0, lateUnfolded24h: Int64 = 0, pointsSkipped24h: Int64 = 0, failingSince: UTCInstant? = nil
     ) {
         self.pipeline = pipeline
         self.watermark = watermark
@@ -57,5 +60,6 @@ public struct PipelineStatus: Sendable, Equatable {
         self.lateFolded24h = lateFolded24h
         self.lateUnfolded24h = lateUnfolded24h
         self.pointsSkipped24h = pointsSkipped24h
+        self.failingSince = failingSince
     }
 }
