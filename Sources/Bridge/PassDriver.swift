@@ -179,9 +179,9 @@ final class PassDriver {
         var aheadEnd: Result<Void, BridgeError>?
         let gauges = mappings.map { if case .gauge = $0.kind { true } else { false } }
         let storesValues = machine.settings.foldLateData && machine.digestsFrom != .max
-        /// Late rows folded go into the bucket at the pass's start watermark: when the query's
-        /// first bucket is later (or there is none), an empty bucket there carries them, and the
-        /// bucket read waits here.
+        /// Carried values (late rows, or buckets too old to send) go into the first bucket the pass
+        /// sends: when the query's first bucket is later (or there is none), an empty bucket there
+        /// carries them, and the bucket read waits here.
         var carryAt: Int64?
         var waiting: ResultBucket?
 
@@ -234,10 +234,43 @@ final class PassDriver {
                 logger.notice("rows arrived after their bucket was exported; their values go into the next point of each series", metadata: [
                     "late_buckets": "\(found.late.buckets)", "folded": "\(found.late.folded)", "unfolded": "\(found.late.unfolded)",
                     "buckets": "\(found.late.records.prefix(5).map(\.bucketStart.iso8601).joined(separator: ", "))\(found.late.records.count > 5 ? ", …" : "")",
-                    "into": "\(UTCInstant(unixNanoseconds: to).iso8601)",
+                    "into": "\(UTCInstant(unixNanoseconds: machine.firstBucketSent ?? to).iso8601)",
                 ])
             }
             return found.late
+        }
+
+        /// `max_point_age`: the buckets too old to send read for their rows and the points they
+        /// would have been; with `fold` their values carried into the first bucket sent, else
+        /// cumulative series start again there.
+        func readOld(_ windows: [TimeWindow], fold: Bool) throws(BridgeError) -> (rows: Int64, points: Int64) {
+            var rows: Int64 = 0, points: Int64 = 0
+            var carries: [Carry] = []
+            for window in windows {
+                let stream = try query(window)
+                defer { stream.close() }
+                var reader = try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner, admission: aggregator, table: table)
+                while let bucket = try reader.next() {
+                    rows += Int64(bucket.rows)
+                    points += Int64(bucket.observations.count)
+                    guard fold else { continue }
+                    for o in bucket.observations where !gauges[o.series.metric] {
+                        if case .fold(let value) = LateFold.difference(o.observation, exported: nil) { carries.append(Carry(series: o.series, value: value)) }
+                    }
+                }
+            }
+            if fold {
+                try aggregator.carry(carries)
+                if aggregator.hasCarry { carryAt = machine.firstBucketSent }
+            } else {
+                aggregator.restartSeries(before: machine.gapEnd)
+            }
+            logger.warning("buckets older than max_point_age are not sent; the watermark passes them and the gap is recorded (otel_bridge.gaps)", metadata: [
+                "from": "\(UTCInstant(unixNanoseconds: machine.startWatermark).iso8601)", "to": "\(UTCInstant(unixNanoseconds: machine.gapEnd).iso8601)",
+                "buckets": "\((machine.gapEnd - machine.startWatermark) / planner.step)", "rows": "\(rows)", "points": "\(points)",
+                "max_point_age": "\(machine.settings.maxPointAgeSeconds)s", "too_old": "\(fold ? "fold" : "drop")",
+            ])
+            return (rows, points)
         }
 
         /// Runs `work` on its own thread, reading ahead meanwhile; its result.
@@ -353,33 +386,7 @@ final class PassDriver {
                     action = machine.lateFolded(nil)
                 }
             case .readOld(let windows, let fold):
-                var rows: Int64 = 0, points: Int64 = 0
-                var carries: [Carry] = []
-                for window in windows {
-                    let stream = try query(window)
-                    defer { stream.close() }
-                    var reader = try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner, admission: aggregator, table: table)
-                    while let bucket = try reader.next() {
-                        rows += Int64(bucket.rows)
-                        points += Int64(bucket.observations.count)
-                        guard fold else { continue }
-                        for o in bucket.observations where !gauges[o.series.metric] {
-                            if case .fold(let value) = LateFold.difference(o.observation, exported: nil) { carries.append(Carry(series: o.series, value: value)) }
-                        }
-                    }
-                }
-                if fold {
-                    try aggregator.carry(carries)
-                    if aggregator.hasCarry { carryAt = machine.firstBucketSent }
-                } else {
-                    // Cumulative series start again at the first point sent.
-                    aggregator.restartSeries(before: machine.gapEnd)
-                }
-                logger.warning("buckets older than max_point_age are not sent; the watermark passes them and the gap is recorded (otel_bridge.gaps)", metadata: [
-                    "from": "\(UTCInstant(unixNanoseconds: machine.startWatermark).iso8601)", "to": "\(UTCInstant(unixNanoseconds: machine.gapEnd).iso8601)",
-                    "buckets": "\((machine.gapEnd - machine.startWatermark) / planner.step)", "rows": "\(rows)", "points": "\(points)",
-                    "max_point_age": "\(machine.settings.maxPointAgeSeconds)s", "too_old": "\(fold ? "fold" : "drop")",
-                ])
+                let (rows, points) = try readOld(windows, fold: fold)
                 action = machine.oldRead(rows: rows, points: points)
             case .recordLateBuckets(let late):
                 logger.warning("rows arrived after their bucket was exported; they are not in the exported data (consider a longer lag)", metadata: [

@@ -59,6 +59,11 @@ package struct ReadBucket: Sendable, Equatable {
 ///    once. `late_data: report` does it at the end of the pass: changed buckets are recorded, not
 ///    re-sent.
 ///
+/// 5. Maximum point age: with `max_point_age`, buckets ending before now minus it are not sent.
+///    They are read for their counts first (``Action/readOld(windows:fold:)``); the first commit
+///    moves the watermark past them and records the gap (``GapRecord``); `too_old: fold` carries
+///    their values into the first bucket sent.
+///
 /// A failure of any action ends the pass where it stands: what was committed stays.
 package struct PassMachine: Sendable {
     package struct Settings: Sendable, Equatable {
