@@ -626,6 +626,121 @@ def sc_sigkill(s):
         s.violate("no kill landed mid-pass: the scenario tested nothing")
 
 
+def sc_late_fold_sigkill(s):
+    """Late rows folded by a pass that is SIGKILLed at seeded moments (late_data: fold).
+
+    A first run exports the backlog up to 20 minutes ago (a copy of the pipeline file with lag 20m,
+    late_data_check 40m); then rows are inserted into exported buckets, inside the check. Every
+    later run (lag 2m) has new buckets to send, so it folds: it reads the check window again and
+    carries the differences into its first bucket, whose commit also moves the baseline. Runs are
+    SIGKILLed, by construction before that commit or around it, at moments the seed chooses: once
+    connected to Postgres (during the re-read), while the first export is held at the receiver
+    (delivered, not acknowledged: the kill lands before the commit; the receiver records it once
+    released, so the next run re-sends that batch), or just after the first acknowledgement
+    (around the commit). Then a clean run. Checks: every provider's total in the
+    receiver (each point counted once; a re-sent batch must be identical) equals the raw table up
+    to the watermark; the late rows were folded exactly once (runs.late_folded sums to the number
+    of (bucket, provider) cells that changed)."""
+    quick = s.suite.quick
+    kills = 4 if quick else 10
+    s.setup(40)
+    query = ROOT / "config" / "fault" / "rows.sql"
+    text = CONFIG.read_text().replace("query: rows.sql", f"query: {query}")
+
+    def config(lag):
+        path = s.log_dir / f"fault-lag-{lag}.yaml"
+        path.write_text(text.replace("lag: 120s", f"lag: {lag}").replace("defaults:\n", "defaults:\n  late_data_check: 40m\n  late_data: fold\n", 1))
+        return path
+
+    behind, current = config("20m"), config("120s")
+    first = s.run(BRIDGE_CONFIG=behind)
+    s.expect_rc(first, 0, "the run that exports the backlog up to 20 minutes ago")
+    w0 = s.watermark()
+    if w0 is None:
+        s.violate("no checkpoint after the first run")
+        return
+    # Late rows in 3 exported buckets 3 to 15 minutes before the watermark: inside the 40 min check
+    # (which reaches about 20 minutes before it) with minutes to spare.
+    cells, lines = set(), []
+    for m in s.rng.sample(range(3, 15), 3):
+        t0 = w0 - m * STEP
+        for prov in s.rng.sample(PROVIDERS, s.rng.randint(1, len(PROVIDERS))):
+            for _ in range(s.rng.randint(1, 3)):
+                t = t0 + s.rng.randrange(STEP)
+                lines.append(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(t))}.000\t{prov}")
+            cells.add((t0, prov))
+    s.svc.ch(f"INSERT INTO `{s.db}`.generations (created_at, ai_org) FORMAT TabSeparated", ("\n".join(lines) + "\n").encode())
+
+    def folded():
+        out = s.svc.psql(f"SELECT coalesce(sum(late_folded), 0) FROM otel_bridge.runs WHERE pipeline = '{PIPELINE}'",
+                         db=s.db, check=False)
+        return int(out) if out and out.isdigit() else 0
+
+    points, landed_before = [], 0
+    for i in range(kills):
+        if folded():
+            break
+        # The first kill lands before the commit by construction; later ones where the seed says.
+        moment = "held" if i == 0 else s.rng.choice(("connected", "held", "acked"))
+        extra = s.rng.uniform(0, 0.2) if moment == "connected" else s.rng.uniform(0, 0.05)
+        # "held": the first export waits at the receiver until released, so the kill lands after
+        # the batch carrying the fold was delivered and before its acknowledgement and commit.
+        s.svc.otlp_script([{"hold": True}] if moment == "held" else [], {"delay_seconds": 0.1})
+        before = s.svc.otlp_progress()
+        p = s.spawn(BRIDGE_CONFIG=current)
+        reached = s.wait_progress(p, {
+            "connected": lambda: s.bridge_sessions() > 0,
+            "held": lambda: s.svc.otlp_progress()["held"] >= 1,
+            "acked": lambda: s.svc.otlp_progress()["accepted"] - before["accepted"] >= 1,
+        }[moment])
+        if reached:
+            time.sleep(extra)
+        s.kill(p)
+        s.svc.otlp_release()
+        s.wait_receiver_idle()
+        s.wait_sessions_gone()
+        if not folded():
+            landed_before += 1
+        points.append(f"{moment} +{extra * 1000:.0f} ms{'' if reached else ' (ended first)'}")
+    s.svc.otlp_script()
+    last = s.run(BRIDGE_CONFIG=current)
+    s.expect_rc(last, 0, "closing clean run")
+    s.note(f"{len(points)} SIGKILL(s) at {', '.join(points) or '-'}; {landed_before} before the fold was committed; "
+           f"{len(cells)} late (bucket, provider) cells in {len({c[0] for c in cells})} buckets")
+    if landed_before == 0:
+        s.violate("no kill landed before the fold was committed: the scenario tested nothing")
+
+    # Every provider's total in the receiver equals the table's, each point counted once.
+    w = s.watermark()
+    recv, _, _, _ = s.receptions()
+    totals, differing = {}, 0
+    for (bucket, prov), rs in recv.items():
+        if len({(r[2], r[3], r[4]) for r in rs}) > 1:
+            differing += 1
+        totals[prov] = totals.get(prov, 0) + rs[-1][4]
+    exp = {}
+    for (bucket, prov), n in s.compute_expected(w).items():
+        exp[prov] = exp.get(prov, 0) + n
+    if differing:
+        s.violate(f"{differing} point(s) re-sent with another value or time: a re-sent batch must be identical")
+    if totals != exp:
+        s.violate(f"totals per provider {totals} differ from the table's {exp} (late rows lost or folded twice)")
+    if folded() != len(cells):
+        s.violate(f"runs.late_folded sums to {folded()}, expected {len(cells)}: each late cell is folded exactly once")
+    repeated = {k: rs for k, rs in recv.items() if len(rs) > 1}
+    # These checks replace final()'s per-point ones (a bucket that carries late rows is meant to
+    # hold more than its own rows): the suite's closing call returns this result as it is.
+    s.final = lambda clean_run=True: s.result
+    s.result = {
+        "scenario": s.name, "passes": len(s.procs), "buckets_expected": len({k[0] for k in s.expected}),
+        "buckets_received": len({k[0] for k in recv} & {k[0] for k in s.expected}), "points_expected": len(s.expected),
+        "lost": sum(1 for prov in exp if totals.get(prov, 0) < exp[prov]), "repeated": len(repeated),
+        "identical": differing == 0 if repeated else None, "unexpected": 0 if totals == exp else 1, "refused": 0,
+        "batches_resent": len({rs[0][0] for rs in repeated.values()}), "crashes": sum(1 for p in s.procs if p.killed),
+        "ok": not s.violations,
+    }
+
+
 def sc_retry_after(s):
     """503 Retry-After: 1, then 429 Retry-After: <HTTP-date>, then the receiver recovers.
 
@@ -958,6 +1073,7 @@ def sc_traces(s):
 SCENARIOS = [
     ("concurrent", sc_concurrent, "two `run`s started together over one backlog, the first export held"),
     ("sigkill", sc_sigkill, "a long backfill SIGKILLed at observed progress points"),
+    ("late-fold-sigkill", sc_late_fold_sigkill, "late rows folded by a pass SIGKILLed before/around its commit"),
     ("retry-after", sc_retry_after, "503 Retry-After: 1, then 429 Retry-After: HTTP-date"),
     ("receiver-down", sc_receiver_down, "closed port, then dropped connections, longer than the budget"),
     ("rejected-400", sc_rejected_400, "400 with a message"),

@@ -26,10 +26,14 @@ public final class Bridge: Sendable {
                 redactor: Redactor = Redactor(secrets: []),
                 now: @escaping @Sendable () -> Int64 = Bridge.systemNow) {
         self.configuration = configuration
-        // BRIDGE_METADATA_ATTRIBUTES is every pipeline's list.
-        self.pipelines = configuration.metadataAttributes.map { keys in
-            pipelines.map { var p = $0; p.metadataAttributes = keys; return p }
-        } ?? pipelines
+        // BRIDGE_METADATA_ATTRIBUTES is every pipeline's list; BRIDGE_MAX_POINT_AGE the max_point_age
+        // of every pipeline whose YAML sets none.
+        self.pipelines = pipelines.map { pipeline in
+            var p = pipeline
+            if let keys = configuration.metadataAttributes { p.metadataAttributes = keys }
+            if p.maxPointAgeSeconds == nil { p.maxPointAgeSeconds = configuration.maxPointAgeSeconds }
+            return p
+        }
         self.logger = logger
         self.redact = redactor
         self.now = now
@@ -193,13 +197,19 @@ public final class Bridge: Sendable {
 
     /// Sets `pipeline`'s watermark to `time` (aligned down to its step). Cumulative series restart
     /// with the new watermark as their start time, so no counter goes backwards under an old start.
-    /// Moving the watermark forward skips buckets that were never exported: only with `skipAhead`.
-    public func rewind(pipeline name: String, to time: Int64, skipAhead: Bool = false) throws(BridgeError) -> (watermark: Int64, seriesReset: Int) {
+    /// Moving the watermark forward skips buckets that were never exported: only with `skipAhead`,
+    /// and recorded as a gap (reason `skip-ahead`, `otel_bridge.gaps`). `time` `nil`: the end of
+    /// the last closed bucket (with `skipAhead`: past the whole backlog).
+    public func rewind(pipeline name: String, to requested: Int64?, skipAhead: Bool = false) throws(BridgeError) -> (watermark: Int64, seriesReset: Int) {
         guard let pipeline = pipelines.first(where: { $0.name == name }) else {
             throw BridgeError(.usage, "no pipeline named '\(name)' in \(configuration.configPath) (pipelines: \(pipelines.map(\.name).joined(separator: ", ")))")
         }
+        let planner = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds, maxBucketsPerQuery: 1)
+        guard let time = requested ?? (skipAhead ? planner.closedUntil(now: now()) : nil) else {
+            throw BridgeError(.usage, "--to is required (or --skip-ahead alone, to skip to the end of the last closed bucket)", pipeline: name)
+        }
         let store = try openStore()
-        let aligned = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: 0, maxBucketsPerQuery: 1).alignDown(time)
+        let aligned = planner.alignDown(time)
         do {
             guard try store.tryLock(pipeline: name) else {
                 throw BridgeError(.checkpoint, "pipeline \(name) is running (its lock is held); rewind it once the pass ends", pipeline: name)
@@ -212,7 +222,12 @@ public final class Bridge: Sendable {
             guard aligned <= now() else {
                 throw BridgeError(.usage, "--to \(UTCInstant(unixNanoseconds: aligned).iso8601) is in the future", pipeline: name)
             }
-            let reset = try store.rewind(pipeline: name, to: UTCInstant(unixNanoseconds: aligned))
+            var gap: GapRecord?
+            if let current = try store.checkpoint(pipeline: name)?.watermark.unixNanoseconds, aligned > current {
+                gap = GapRecord(pipeline: name, rangeStart: UTCInstant(unixNanoseconds: current), rangeEnd: UTCInstant(unixNanoseconds: aligned),
+                                buckets: (aligned - current) / planner.step, rows: nil, points: nil, reason: "skip-ahead", policy: "drop")
+            }
+            let reset = try store.rewind(pipeline: name, to: UTCInstant(unixNanoseconds: aligned), gap: gap)
             logger.notice("rewound", metadata: ["pipeline": "\(name)", "watermark": "\(UTCInstant(unixNanoseconds: aligned).iso8601)", "series_reset": "\(reset)"])
             return (aligned, reset)
         } catch let error as BridgeError {

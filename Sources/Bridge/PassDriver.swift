@@ -25,6 +25,12 @@ public struct PassSummary: Sendable, Equatable {
     public var seriesOverflowed: [String: Int] = [:]
     /// Exported buckets found changed by late rows (with `late_data_check`).
     public var lateBuckets = 0
+    /// Late series differences folded into this pass's points (`late_data: fold`), and those
+    /// that could not be folded.
+    public var lateFolded = 0
+    public var lateUnfolded = 0
+    /// Points not sent because their buckets were older than `max_point_age` (a gap recorded).
+    public var pointsSkipped: Int64 = 0
     /// What went wrong (redacted, one line), and its kind.
     public var error: String?
     public var errorCode: BridgeError.Code?
@@ -46,7 +52,9 @@ public struct PassSummary: Sendable, Equatable {
 ///    the sink encodes them once (``MetricRequestWriter``).
 /// 5. The machine batches buckets to the point and byte limits; the sink delivers a batch, and
 ///    only once the receiver acknowledged it the ledger commits the machine's ``BatchCommit``.
-/// 6. With `late_data_check`, recent buckets of earlier passes are read again and compared.
+/// 6. With `late_data_check`, recent buckets of earlier passes are read again and compared:
+///    `late_data: fold` before step 3, the differences carried into the first bucket's points
+///    (``LateFold``); `late_data: report` after step 5, changed buckets only recorded.
 /// 7. The run record is closed and the lock released, whatever happened.
 final class PassDriver {
     let pipeline: PipelineConfiguration
@@ -121,14 +129,19 @@ final class PassDriver {
                 throw BridgeError(.configuration, "max_request_bytes (\(pipeline.maxRequestBytes)) leaves no room for points once the request's resource and scope (\(sink.requestOverhead) bytes) are written: raise it, or shorten OTEL_RESOURCE_ATTRIBUTES",
                                   pipeline: pipeline.name, key: "max_request_bytes")
             }
-            var machine = PassMachine(
-                settings: PassMachine.Settings(
-                    pipeline: pipeline.name, runID: runID ?? 0, planner: planner,
-                    maxPointsPerRequest: pipeline.maxPointsPerRequest,
-                    requestBudget: pipeline.maxRequestBytes - sink.requestOverhead,
-                    lateDataCheckSeconds: ledger.keepsDigests ? pipeline.lateDataCheckSeconds : 0,
-                    fingerprint: BucketDigest.fingerprint(of: pipeline)),
-                watermark: watermark, now: now)
+            let maxPointAge = pipeline.maxPointAgeSeconds ?? 0
+            if let why = PipelineFile.maxPointAgeProblem(maxPointAge, stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds) {
+                throw BridgeError(.configuration, why, pipeline: pipeline.name, key: "BRIDGE_MAX_POINT_AGE")
+            }
+            var settings = PassMachine.Settings(
+                pipeline: pipeline.name, runID: runID ?? 0, planner: planner,
+                maxPointsPerRequest: pipeline.maxPointsPerRequest,
+                requestBudget: pipeline.maxRequestBytes - sink.requestOverhead,
+                lateDataCheckSeconds: ledger.keepsDigests ? pipeline.lateDataCheckSeconds : 0,
+                fingerprint: BucketDigest.fingerprint(of: pipeline), foldLateData: pipeline.lateData == .fold)
+            settings.maxPointAgeSeconds = maxPointAge
+            settings.foldTooOld = pipeline.tooOld == .fold
+            var machine = PassMachine(settings: settings, watermark: watermark, now: now)
             progress.began(pipeline: pipeline.name, total: machine.bucketsTotal)
             defer { progress.ended(pipeline: pipeline.name) }
             do {
@@ -164,19 +177,100 @@ final class PassDriver {
         var ahead: [ReadBucket] = []
         var aheadPoints = 0, aheadBytes = 0
         var aheadEnd: Result<Void, BridgeError>?
+        let gauges = mappings.map { if case .gauge = $0.kind { true } else { false } }
+        let storesValues = machine.settings.foldLateData && machine.digestsFrom != .max
+        /// Carried values (late rows, or buckets too old to send) go into the first bucket the pass
+        /// sends: when the query's first bucket is later (or there is none), an empty bucket there
+        /// carries them, and the bucket read waits here.
+        var carryAt: Int64?
+        var waiting: ResultBucket?
 
         /// The next bucket of the open query, read, aggregated and encoded; `nil` at its end.
         func readBucket() throws(BridgeError) -> ReadBucket? {
-            guard let bucket = try open!.reader.next() else {
+            var next: ResultBucket?
+            if let w = waiting {
+                next = w
+                waiting = nil
+            } else {
+                next = try open!.reader.next()
+            }
+            if let at = carryAt, aggregator.hasCarry {
+                carryAt = nil
+                if next.map({ $0.start > at }) ?? true {
+                    waiting = next
+                    next = ResultBucket.empty(at: at)
+                }
+            }
+            guard let bucket = next else {
                 open?.stream.close()
                 open = nil
                 return nil
             }
+            let exported = storesValues && bucket.start >= machine.digestsFrom ? LateFold.encode(bucket.observations, gauges: gauges) : nil
             let points = try aggregator.points(of: bucket, metrics: mappings, step: planner.step)
             note(bucket, summary: &summary)
             let parts = try sink.encode(points, end: UInt64(bucket.start + planner.step), budget: budget)
             return ReadBucket(start: bucket.start, rows: bucket.rows, parts: parts, digest: bucket.digest,
-                              overflowed: bucket.overflowed.values.reduce(0, +), changes: aggregator.takeChanges())
+                              overflowed: bucket.overflowed.values.reduce(0, +), changes: aggregator.takeChanges(), exported: exported)
+        }
+
+        /// `late_data: fold`: the buckets in `[from, to)` read again and compared with what was
+        /// exported; the differences handed to the aggregator for the pass's first bucket.
+        func foldLate(from: Int64, to: Int64, windows: [TimeWindow]) throws -> FoldedLate {
+            let stored = try ledger.exportedBuckets(pipeline: pipeline.name, from: UTCInstant(unixNanoseconds: from), to: UTCInstant(unixNanoseconds: to))
+            guard !stored.isEmpty else { return FoldedLate() }
+            var current: [Int64: LateBucket] = [:]
+            for window in windows {
+                let stream = try query(window)
+                defer { stream.close() }
+                var reader = try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner, admission: aggregator, table: table)
+                while let bucket = try reader.next() { current[bucket.start] = LateBucket(digest: bucket.digest, observations: bucket.observations) }
+            }
+            let found = LateFold.compare(stored: Dictionary(uniqueKeysWithValues: stored.map { ($0.key.unixNanoseconds, $0.value) }),
+                                         current: current, fingerprint: machine.settings.fingerprint, gauges: gauges)
+            try aggregator.carry(found.carries)
+            if !found.carries.isEmpty { carryAt = machine.firstBucketSent }
+            if found.late.buckets > 0 {
+                logger.notice("rows arrived after their bucket was exported; their values go into the next point of each series", metadata: [
+                    "late_buckets": "\(found.late.buckets)", "folded": "\(found.late.folded)", "unfolded": "\(found.late.unfolded)",
+                    "buckets": "\(found.late.records.prefix(5).map(\.bucketStart.iso8601).joined(separator: ", "))\(found.late.records.count > 5 ? ", …" : "")",
+                    "into": "\(UTCInstant(unixNanoseconds: machine.firstBucketSent ?? to).iso8601)",
+                ])
+            }
+            return found.late
+        }
+
+        /// `max_point_age`: the buckets too old to send read for their rows and the points they
+        /// would have been; with `fold` their values carried into the first bucket sent, else
+        /// cumulative series start again there.
+        func readOld(_ windows: [TimeWindow], fold: Bool) throws(BridgeError) -> (rows: Int64, points: Int64) {
+            var rows: Int64 = 0, points: Int64 = 0
+            var carries: [Carry] = []
+            for window in windows {
+                let stream = try query(window)
+                defer { stream.close() }
+                var reader = try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner, admission: aggregator, table: table)
+                while let bucket = try reader.next() {
+                    rows += Int64(bucket.rows)
+                    points += Int64(bucket.observations.count)
+                    guard fold else { continue }
+                    for o in bucket.observations where !gauges[o.series.metric] {
+                        if case .fold(let value) = LateFold.difference(o.observation, exported: nil) { carries.append(Carry(series: o.series, value: value)) }
+                    }
+                }
+            }
+            if fold {
+                try aggregator.carry(carries)
+                if aggregator.hasCarry { carryAt = machine.firstBucketSent }
+            } else {
+                aggregator.restartSeries(before: machine.gapEnd)
+            }
+            logger.warning("buckets older than max_point_age are not sent; the watermark passes them and the gap is recorded (otel_bridge.gaps)", metadata: [
+                "from": "\(UTCInstant(unixNanoseconds: machine.startWatermark).iso8601)", "to": "\(UTCInstant(unixNanoseconds: machine.gapEnd).iso8601)",
+                "buckets": "\((machine.gapEnd - machine.startWatermark) / planner.step)", "rows": "\(rows)", "points": "\(points)",
+                "max_point_age": "\(machine.settings.maxPointAgeSeconds)s", "too_old": "\(fold ? "fold" : "drop")",
+            ])
+            return (rows, points)
         }
 
         /// Runs `work` on its own thread, reading ahead meanwhile; its result.
@@ -281,6 +375,19 @@ final class PassDriver {
                     lateDataCheckFailed(error)
                     action = .finish
                 }
+            case .foldLate(let from, let to, let windows):
+                do {
+                    action = machine.lateFolded(try foldLate(from: from, to: to, windows: windows))
+                } catch {
+                    // Nothing is folded unless the baseline moves with it.
+                    aggregator.dropCarry()
+                    carryAt = nil
+                    logger.warning("late-data check failed; late rows are not folded in this pass", metadata: ["error": "\(redact("\(error)"))"])
+                    action = machine.lateFolded(nil)
+                }
+            case .readOld(let windows, let fold):
+                let (rows, points) = try readOld(windows, fold: fold)
+                action = machine.oldRead(rows: rows, points: points)
             case .recordLateBuckets(let late):
                 logger.warning("rows arrived after their bucket was exported; they are not in the exported data (consider a longer lag)", metadata: [
                     "late_buckets": "\(late.count)",
@@ -373,5 +480,8 @@ extension PassSummary {
         batches = machine.batches
         queries = machine.queries
         lateBuckets = machine.lateBuckets
+        lateFolded = machine.lateFolded
+        pointsSkipped = machine.pointsSkipped
+        lateUnfolded = machine.lateUnfolded
     }
 }

@@ -29,6 +29,8 @@ protocol PassLedger {
     var keepsDigests: Bool { get }
     func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String]
     func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws
+    /// The stored records of the buckets in `[from, to)` with their exported values (`late_data: fold`).
+    func exportedBuckets(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: BucketDigestRecord]
 }
 
 /// The books in the checkpoint store, under the pipeline's advisory lock.
@@ -71,6 +73,10 @@ struct CheckpointLedger: PassLedger {
     func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws {
         try store.recordLateBuckets(pipeline: pipeline, runID: runID, digests: digests)
     }
+
+    func exportedBuckets(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: BucketDigestRecord] {
+        try store.exportedBuckets(pipeline: pipeline, from: from, to: to)
+    }
 }
 
 /// A dry run's books: it reads the watermark and the series state and writes nothing, takes no
@@ -101,4 +107,5 @@ struct DryRunLedger: PassLedger {
     var keepsDigests: Bool { false }
     func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String] { [:] }
     func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws {}
+    func exportedBuckets(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: BucketDigestRecord] { [:] }
 }

@@ -37,8 +37,20 @@ public enum SelfTelemetry {
         name: "otel_bridge.watermark.lag", unit: "s", kind: .gauge,
         description: "Seconds the pipeline's watermark is behind now.")
 
+    public static let lateFolded = Instrument(
+        name: "otel_bridge.late.folded", unit: "{change}", kind: .counter,
+        description: "Late rows folded into the export: series whose exported bucket changed, their difference added to the series' next point.")
+    public static let lateUnfolded = Instrument(
+        name: "otel_bridge.late.unfolded", unit: "{change}", kind: .counter,
+        description: "Late changes found but not folded: a count that went down, a series gone, a bucket exported without stored values.")
+
+    public static let pointsSkipped = Instrument(
+        name: "otel_bridge.points.skipped", unit: "{point}", kind: .counter,
+        description: "Points not sent, the watermark passing their buckets, by otel_bridge.skip.reason (max_point_age).")
+
     /// Every instrument, in the order they are exported.
-    public static let instruments = [passDuration, rowsRead, pointsExported, pointsRejected, passFailures, watermarkLag]
+    public static let instruments = [passDuration, rowsRead, pointsExported, pointsRejected, passFailures, watermarkLag, lateFolded, lateUnfolded,
+                                     pointsSkipped]
 }
 
 // MARK: - Recording
@@ -70,6 +82,10 @@ extension SelfTelemetry {
         var rowsRead: Int64 = 0
         var pointsExported: Int64 = 0
         var pointsRejected: Int64 = 0
+        var lateFolded: Int64 = 0
+        var lateUnfolded: Int64 = 0
+        /// Points skipped by reason.
+        var skipped: [String: Int64] = [:]
         var failures: [String: Int64] = [:]
         var durationCounts = [UInt64](repeating: 0, count: SelfTelemetry.durationBounds.count + 1)
         var durationCount: UInt64 = 0
@@ -92,6 +108,9 @@ extension SelfTelemetry {
             rowsRead &+= other.rowsRead
             pointsExported &+= other.pointsExported
             pointsRejected &+= other.pointsRejected
+            lateFolded &+= other.lateFolded
+            lateUnfolded &+= other.lateUnfolded
+            skipped.merge(other.skipped) { $0 &+ $1 }
             failures.merge(other.failures) { $0 &+ $1 }
             for i in durationCounts.indices { durationCounts[i] &+= other.durationCounts[i] }
             durationCount &+= other.durationCount
@@ -175,6 +194,9 @@ extension SelfTelemetry {
                 pass.rowsRead = summary.rowsRead
                 pass.pointsExported = summary.pointsExported
                 pass.pointsRejected = summary.pointsRejected
+                pass.lateFolded = Int64(summary.lateFolded)
+                pass.lateUnfolded = Int64(summary.lateUnfolded)
+                if summary.pointsSkipped > 0 { pass.skipped["max_point_age"] = summary.pointsSkipped }
                 if summary.status == .failed { pass.failures[errorType ?? "_OTHER"] = 1 }
                 pass.add(duration: max(0, seconds))
                 if totals[name] == nil { order.append(name) }
@@ -248,6 +270,7 @@ extension SelfTelemetry {
             var durations: [HistogramPoint] = []
             var failures: [NumberPoint] = []
             var lags: [NumberPoint] = []
+            var skipped: [NumberPoint] = []
             for name in order {
                 let t = tallies[name] ?? Tally()
                 // Under delta an interval without a pass has no duration and no failure to report.
@@ -261,6 +284,11 @@ extension SelfTelemetry {
                 for (type, _) in types.sorted(by: { $0.key < $1.key }) {
                     failures.append(NumberPoint(attributes: attributes(name) + [Attribute("error.type", .string(type))],
                                                 startTimeUnixNano: start, timeUnixNano: time, value: .int(t.failures[type] ?? 0)))
+                }
+                let reasons = temporality == .cumulative ? totals[name]?.skipped ?? [:] : t.skipped
+                for (reason, _) in reasons.sorted(by: { $0.key < $1.key }) {
+                    skipped.append(NumberPoint(attributes: attributes(name) + [Attribute("otel_bridge.skip.reason", .string(reason))],
+                                               startTimeUnixNano: start, timeUnixNano: time, value: .int(t.skipped[reason] ?? 0)))
                 }
                 if let watermark = watermarks[name] {
                     lags.append(NumberPoint(attributes: attributes(name), startTimeUnixNano: 0, timeUnixNano: UInt64(clamping: now),
@@ -277,6 +305,9 @@ extension SelfTelemetry {
                 metric(SelfTelemetry.pointsRejected, .sum(isMonotonic: true, temporality: temporality, points: counter(\.pointsRejected))),
                 metric(SelfTelemetry.passFailures, .sum(isMonotonic: true, temporality: temporality, points: failures)),
                 metric(SelfTelemetry.watermarkLag, .gauge(points: lags)),
+                metric(SelfTelemetry.lateFolded, .sum(isMonotonic: true, temporality: temporality, points: counter(\.lateFolded))),
+                metric(SelfTelemetry.lateUnfolded, .sum(isMonotonic: true, temporality: temporality, points: counter(\.lateUnfolded))),
+                metric(SelfTelemetry.pointsSkipped, .sum(isMonotonic: true, temporality: temporality, points: skipped)),
             ]
             metrics.removeAll { $0.data.pointCount == 0 }
             return MetricBatch(resource: resource, scope: InstrumentationScope(name: "otel-bridge", version: BridgeConfiguration.version), metrics: metrics)

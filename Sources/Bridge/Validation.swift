@@ -27,7 +27,8 @@ public struct ValidationCheck: Sendable, Equatable {
 
     public var status: Status
     /// What was checked: `environment`, `pipeline file`, `checkpoint store`, `clickhouse`,
-    /// `pipeline NAME template`, `pipeline NAME mapping`, `otlp metrics`, `otlp traces`.
+    /// `pipeline NAME template`, `pipeline NAME mapping`, `pipeline NAME export` (stuck on a
+    /// refused request), `otlp metrics`, `otlp traces`.
     public var name: String
     /// What was found; for a failure, what is wrong, where, and what to do. Free of secrets.
     public var detail: String
@@ -69,6 +70,8 @@ extension Bridge {
     ///    its next pass would query first (the first closed bucket after its watermark; the last
     ///    closed bucket without checkpoint); then `mapping`: the result's columns and types
     ///    against its metrics, and the rows of that window against the checks a pass makes.
+    /// 5b. `pipeline NAME export`, only for a pipeline stuck on a request its receiver refuses:
+    ///    the receiver's message, since when, and the remedy (``Wedge``).
     /// 6. `otlp metrics`: an empty export, acknowledged with an OTLP response (when
     ///    `OTEL_PUSH_ENABLED=true`).
     /// 7. `otlp traces` (with `EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED=true`): an empty
@@ -174,6 +177,12 @@ struct Validation {
             }
         } else {
             record(.skipped, "pipelines", "templates and mappings need a valid pipeline file (see the pipeline file line)")
+        }
+        // A pipeline stuck on a request its receiver refuses: every pass fails the same way.
+        if let store, let statuses = try? store.statuses() {
+            for wedge in statuses.compactMap(Wedge.init) where pipelines?.contains(where: { $0.name == wedge.pipeline }) ?? true {
+                record(.failed, "pipeline \(wedge.pipeline) export", wedge.description(now: now()))
+            }
         }
         store?.connection.close()
 

@@ -332,5 +332,78 @@ extension CheckpointStore {
             DROP INDEX IF EXISTS otel_bridge.series_state_idle;
             ALTER TABLE otel_bridge.series_state SET (fillfactor = 50);
             """#),
+        Migration(version: 7, name: "late rows folded (bucket_digests.exported, runs.late_folded/late_unfolded); gaps", sql: #"""
+            -- late_data: fold. Each recent bucket's series' own values as exported (one line per
+            -- series), the baseline a later pass measures late rows against; NULL for buckets
+            -- exported before (or under late_data: report), which are reported, not folded.
+            ALTER TABLE otel_bridge.bucket_digests ADD COLUMN exported text;
+            -- Per run: series differences (a series in a bucket that changed after its export)
+            -- folded into the run's points, and those that could not be folded.
+            ALTER TABLE otel_bridge.runs ADD COLUMN late_folded bigint NOT NULL DEFAULT 0;
+            ALTER TABLE otel_bridge.runs ADD COLUMN late_unfolded bigint NOT NULL DEFAULT 0;
+            -- Buckets the watermark passed without sending them: too old for the backend
+            -- (max_point_age) or skipped by an operator (checkpoints rewind --skip-ahead).
+            CREATE TABLE otel_bridge.gap_log (
+                id           bigserial PRIMARY KEY,
+                pipeline     text NOT NULL,
+                run_id       bigint,
+                recorded_at  timestamptz NOT NULL DEFAULT now(),
+                range_start  timestamptz NOT NULL,
+                range_end    timestamptz NOT NULL,
+                buckets      bigint NOT NULL,
+                rows_skipped bigint,
+                points_skipped bigint,
+                reason       text NOT NULL,
+                policy       text NOT NULL
+            );
+            CREATE INDEX gap_log_pipeline_recorded_at ON otel_bridge.gap_log (pipeline, recorded_at DESC);
+            CREATE VIEW otel_bridge.gaps AS
+            SELECT pipeline, range_start, range_end, range_end - range_start AS span, buckets, rows_skipped,
+                   points_skipped, reason, policy, run_id, recorded_at
+            FROM otel_bridge.gap_log;
+            CREATE OR REPLACE VIEW otel_bridge.pipeline_status AS
+            SELECT c.pipeline,
+                   c.watermark,
+                   now() - c.watermark AS behind,
+                   c.updated_at,
+                   c.last_success_at,
+                   c.last_error,
+                   c.last_error_at,
+                   c.consecutive_failures,
+                   r.status AS last_run_status,
+                   r.finished_at AS last_run_finished_at,
+                   EXISTS (
+                       SELECT 1
+                       FROM pg_catalog.pg_locks l
+                       WHERE l.locktype = 'advisory'
+                         AND l.granted
+                         AND l.objsubid = 1
+                         AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+                         AND ((l.classid::bigint << 32) | l.objid::bigint) = otel_bridge.lock_key(c.pipeline)
+                   ) AS locked,
+                   d.late_buckets_24h,
+                   d.series_overflowed_24h,
+                   d.late_folded_24h,
+                   d.late_unfolded_24h,
+                   (SELECT coalesce(sum(points_skipped), 0)
+                    FROM otel_bridge.gap_log g
+                    WHERE g.pipeline = c.pipeline AND g.recorded_at > now() - interval '24 hours') AS points_skipped_24h
+            FROM otel_bridge.checkpoints c
+            LEFT JOIN LATERAL (
+                SELECT status, finished_at
+                FROM otel_bridge.runs
+                WHERE runs.pipeline = c.pipeline
+                ORDER BY started_at DESC, id DESC
+                LIMIT 1
+            ) r ON true
+            CROSS JOIN LATERAL (
+                SELECT coalesce(sum(late_buckets), 0) AS late_buckets_24h,
+                       coalesce(sum(series_overflowed), 0) AS series_overflowed_24h,
+                       coalesce(sum(late_folded), 0) AS late_folded_24h,
+                       coalesce(sum(late_unfolded), 0) AS late_unfolded_24h
+                FROM otel_bridge.runs dr
+                WHERE dr.pipeline = c.pipeline AND dr.started_at > now() - interval '24 hours'
+            ) d;
+            """#),
     ]
 }

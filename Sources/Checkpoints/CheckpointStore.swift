@@ -226,7 +226,7 @@ public final class CheckpointStore {
         let rows = try self.connection.query(
             """
             SELECT id, pipeline, started_at, finished_at, window_start, window_end, status, rows_read,
-                   points_exported, batches_acknowledged, points_rejected, rejection_message, late_buckets, error, host, pid
+                   points_exported, batches_acknowledged, points_rejected, rejection_message, late_buckets, late_folded, late_unfolded, error, host, pid
             FROM otel_bridge.runs
             WHERE pipeline = $1
             ORDER BY started_at DESC, id DESC
@@ -253,6 +253,8 @@ public final class CheckpointStore {
                 pointsRejected: try row.int64("points_rejected"),
                 rejectionMessage: try row.optionalString("rejection_message"),
                 lateBuckets: try row.int("late_buckets"),
+                lateFolded: try row.int64("late_folded"),
+                lateUnfolded: try row.int64("late_unfolded"),
                 error: try row.optionalString("error"),
                 host: try row.optionalString("host"),
                 pid: try row.decode("pid", as: Int?.self)
@@ -381,12 +383,16 @@ public final class CheckpointStore {
                     points_rejected = points_rejected + $6,
                     batches_acknowledged = batches_acknowledged + 1,
                     series_overflowed = series_overflowed + $8,
+                    late_buckets = late_buckets + $9,
+                    late_folded = late_folded + $10,
+                    late_unfolded = late_unfolded + $11,
                     rejection_message = CASE WHEN $7::text IS NULL THEN rejection_message
                                              ELSE left(concat_ws('; ', rejection_message, $7::text), 4000) END
                 WHERE id = $1 AND pipeline = $2 AND status = 'running'
                 """,
                 [runID, pipeline, newWatermark, batch.rowsRead, batch.pointsExported, batch.pointsRejected,
-                 Self.storable(batch.rejectionMessage), Int64(batch.seriesOverflowed)]
+                 Self.storable(batch.rejectionMessage), Int64(batch.seriesOverflowed), Int64(batch.lateBuckets),
+                 batch.lateFolded, batch.lateUnfolded]
             )
             guard runUpdated == 1 else {
                 throw CheckpointError(
@@ -396,6 +402,7 @@ public final class CheckpointStore {
             if !series.isEmpty {
                 try self.writeSeries(series, pipeline: pipeline, runID: runID)
             }
+            if let gap = batch.gap { try self.recordGap(gap) }
             try self.storeDigests(batch.bucketDigests, pipeline: pipeline)
             if let prune = batch.pruneDigestsBefore {
                 try connection.execute("DELETE FROM otel_bridge.bucket_digests WHERE pipeline = $1 AND bucket_start < $2",
@@ -426,6 +433,45 @@ public final class CheckpointStore {
         return out
     }
 
+    private func recordGap(_ gap: GapRecord) throws {
+        try connection.execute(
+            """
+            INSERT INTO otel_bridge.gap_log (pipeline, run_id, range_start, range_end, buckets, rows_skipped, points_skipped, reason, policy)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            """,
+            [gap.pipeline, gap.runID, gap.rangeStart, gap.rangeEnd, gap.buckets, gap.rows, gap.points, gap.reason, gap.policy])
+    }
+
+    /// The pipeline's most recent gaps (`otel_bridge.gaps`), newest first.
+    public func gaps(pipeline: String, limit: Int = 20) throws -> [GapRecord] {
+        let rows = try connection.query(
+            """
+            SELECT pipeline, range_start, range_end, buckets, rows_skipped, points_skipped, reason, policy, run_id, recorded_at
+            FROM otel_bridge.gaps WHERE pipeline = $1 ORDER BY recorded_at DESC, range_start DESC LIMIT $2
+            """, [pipeline, limit])
+        return try rows.map { row in
+            GapRecord(pipeline: try row.string("pipeline"), rangeStart: try row.instant("range_start"), rangeEnd: try row.instant("range_end"),
+                      buckets: try row.int64("buckets"), rows: try row.decode("rows_skipped", as: Int64?.self),
+                      points: try row.decode("points_skipped", as: Int64?.self), reason: try row.string("reason"),
+                      policy: try row.string("policy"), runID: try row.decode("run_id", as: Int64?.self),
+                      recordedAt: try row.instant("recorded_at"))
+        }
+    }
+
+    /// The stored records of `pipeline`'s buckets in `[from, to)` with their exported values
+    /// (`nil` for a bucket exported without them), by bucket start.
+    public func exportedBuckets(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: BucketDigestRecord] {
+        let rows = try connection.query(
+            "SELECT bucket_start, digest, exported FROM otel_bridge.bucket_digests WHERE pipeline = $1 AND bucket_start >= $2 AND bucket_start < $3",
+            [pipeline, from, to])
+        var out: [UTCInstant: BucketDigestRecord] = [:]
+        for row in rows {
+            let start = try row.instant("bucket_start")
+            out[start] = BucketDigestRecord(bucketStart: start, digest: try row.string("digest"), exported: try row.optionalString("exported"))
+        }
+        return out
+    }
+
     /// Records buckets that changed after they were exported: their new digests (so each late
     /// arrival is counted once) and their number in the run.
     public func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws {
@@ -441,11 +487,12 @@ public final class CheckpointStore {
         guard !digests.isEmpty else { return }
         try connection.execute(
             """
-            INSERT INTO otel_bridge.bucket_digests AS d (pipeline, bucket_start, digest)
-            SELECT $1, u.bucket_start, u.digest FROM unnest($2::timestamptz[], $3::text[]) AS u(bucket_start, digest)
-            ON CONFLICT (pipeline, bucket_start) DO UPDATE SET digest = excluded.digest, recorded_at = now()
+            INSERT INTO otel_bridge.bucket_digests AS d (pipeline, bucket_start, digest, exported)
+            SELECT $1, u.bucket_start, u.digest, u.exported
+            FROM unnest($2::timestamptz[], $3::text[], $4::text[]) AS u(bucket_start, digest, exported)
+            ON CONFLICT (pipeline, bucket_start) DO UPDATE SET digest = excluded.digest, exported = excluded.exported, recorded_at = now()
             """,
-            [pipeline, digests.map(\.bucketStart), digests.map(\.digest)])
+            [pipeline, digests.map(\.bucketStart), digests.map(\.digest), digests.map(\.exported)])
     }
 
     /// The series' new state in at most two set-based statements: those the store already holds
@@ -537,9 +584,10 @@ public final class CheckpointStore {
     ///
     /// - Returns: the number of series rows deleted.
     @discardableResult
-    public func rewind(pipeline: String, to time: UTCInstant) throws -> Int {
+    public func rewind(pipeline: String, to time: UTCInstant, gap: GapRecord? = nil) throws -> Int {
         let connection = self.connection
         let deleted = try connection.transaction {
+            if let gap { try self.recordGap(gap) }
             try connection.execute(
                 """
                 INSERT INTO otel_bridge.checkpoints (pipeline, watermark) VALUES ($1, $2)
@@ -563,8 +611,12 @@ public final class CheckpointStore {
             """
             SELECT pipeline, watermark, extract(epoch FROM behind)::float8 AS behind_seconds, updated_at,
                    last_success_at, last_error, last_error_at, consecutive_failures, last_run_status,
-                   last_run_finished_at, locked, late_buckets_24h, series_overflowed_24h
-            FROM otel_bridge.pipeline_status
+                   last_run_finished_at, locked, late_buckets_24h, series_overflowed_24h, late_folded_24h, late_unfolded_24h, points_skipped_24h,
+                   (SELECT min(f.started_at) FROM otel_bridge.runs f
+                    WHERE f.pipeline = s.pipeline AND f.status = 'failed'
+                      AND f.started_at > coalesce((SELECT max(o.started_at) FROM otel_bridge.runs o
+                                                   WHERE o.pipeline = s.pipeline AND o.status = 'ok'), '-infinity')) AS failing_since
+            FROM otel_bridge.pipeline_status s
             ORDER BY pipeline
             """
         )
@@ -582,7 +634,11 @@ public final class CheckpointStore {
                 lastRunFinishedAt: try row.optionalInstant("last_run_finished_at"),
                 locked: try row.bool("locked"),
                 lateBuckets24h: try row.int64("late_buckets_24h"),
-                seriesOverflowed24h: try row.int64("series_overflowed_24h")
+                seriesOverflowed24h: try row.int64("series_overflowed_24h"),
+                lateFolded24h: try row.int64("late_folded_24h"),
+                lateUnfolded24h: try row.int64("late_unfolded_24h"),
+                pointsSkipped24h: try row.int64("points_skipped_24h"),
+                failingSince: try row.optionalInstant("failing_since")
             )
         }
     }

@@ -40,6 +40,10 @@ public struct Run: Sendable, Equatable {
     public var rejectionMessage: String?
     /// Exported buckets this pass found changed in ClickHouse (rows that arrived after export).
     public var lateBuckets: Int
+    /// Series differences of late rows folded into this run's points (`late_data: fold`), and
+    /// those that could not be folded.
+    public var lateFolded: Int64
+    public var lateUnfolded: Int64
     /// The error of a failed run, or why a run was skipped.
     public var error: String?
     /// The host (pod) that ran the pass.
@@ -50,7 +54,7 @@ public struct Run: Sendable, Equatable {
     public init(
         id: Int64, pipeline: String, startedAt: UTCInstant, finishedAt: UTCInstant? = nil, windowStart: UTCInstant? = nil,
         windowEnd: UTCInstant? = nil, status: RunStatus, rowsRead: Int64 = 0, pointsExported: Int64 = 0,
-        batchesAcknowledged: Int = 0, pointsRejected: Int64 = 0, rejectionMessage: String? = nil, lateBuckets: Int = 0, error: String? = nil, host: String? = nil,
+        batchesAcknowledged: Int = 0, pointsRejected: Int64 = 0, rejectionMessage: String? = nil, lateBuckets: Int = 0, lateFolded: Int64 = 0, lateUnfolded: Int64 = 0, error: String? = nil, host: String? = nil,
         pid: Int? = nil
     ) {
         self.id = id
@@ -66,6 +70,8 @@ public struct Run: Sendable, Equatable {
         self.pointsRejected = pointsRejected
         self.rejectionMessage = rejectionMessage
         self.lateBuckets = lateBuckets
+        self.lateFolded = lateFolded
+        self.lateUnfolded = lateUnfolded
         self.error = error
         self.host = host
         self.pid = pid

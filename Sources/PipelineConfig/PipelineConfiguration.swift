@@ -28,6 +28,13 @@ public struct PipelineConfiguration: Sendable {
     /// How far back (seconds) each pass queries exported buckets again to detect rows that
     /// arrived after their bucket was exported (`late_data_check`, default 0: off).
     public var lateDataCheckSeconds: Int64
+    /// What a pass does with late rows it finds (`late_data`, default `fold`).
+    public var lateData: LateDataPolicy = .fold
+    /// Buckets whose end is older than this (seconds before now) when a batch is cut are not
+    /// sent (`max_point_age`, or `BRIDGE_MAX_POINT_AGE`); `nil` when neither sets it, 0 off.
+    public var maxPointAgeSeconds: Int64?
+    /// What happens to the values of buckets too old to send (`too_old`, default `drop`).
+    public var tooOld: TooOldPolicy = .drop
     /// A cumulative series idle this long (in bucket time) is forgotten: its state is deleted, and
     /// if it returns it restarts with a new start time (`series_expiry`, default 7 days).
     public var seriesExpirySeconds: Int64 = 7 * 86_400
@@ -46,6 +53,22 @@ public struct PipelineConfiguration: Sendable {
         public var name: String
         public var type: String
     }
+}
+
+/// What a pass does with rows found in buckets it exported within `late_data_check`.
+public enum LateDataPolicy: String, Sendable, CaseIterable {
+    /// Their difference goes into each series' next exported point (totals equal the table).
+    case fold
+    /// They are reported (`late_buckets`), not exported.
+    case report
+}
+
+/// What happens to the values of buckets older than `max_point_age`.
+public enum TooOldPolicy: String, Sendable, CaseIterable {
+    /// Not sent: cumulative series start again at the first point sent.
+    case drop
+    /// Not sent as points of their own: their values go into each series' first point sent.
+    case fold
 }
 
 /// How one metric is read from result columns (the Collector sqlquery receiver's vocabulary,

@@ -16,6 +16,9 @@ public enum PipelineFile {
         public var maxRequestBytes = 4 * 1024 * 1024
         public var bucketColumn = "bucket"
         public var lateDataCheckSeconds: Int64 = 0
+        public var lateData: LateDataPolicy = .fold
+        public var maxPointAgeSeconds: Int64?
+        public var tooOld: TooOldPolicy = .drop
         /// Distinct series per metric before the rest go to one overflow series (the OTel SDK's
         /// cardinality limit; its default is 2000 too).
         public var cardinalityLimit = 2_000
@@ -32,6 +35,7 @@ public enum PipelineFile {
         static let lagSeconds: ClosedRange<Int64> = 0...(30 * 86_400)
         static let lateDataCheckSeconds: ClosedRange<Int64> = 0...(7 * 86_400)
         static let seriesExpirySeconds: ClosedRange<Int64> = 60...(366 * 86_400)
+        static let maxPointAgeSeconds: ClosedRange<Int64> = 0...(366 * 86_400)
         static let maxBucketsPerQuery: ClosedRange<Int> = 1...100_000
         static let maxPointsPerRequest: ClosedRange<Int> = 1...1_000_000
         static let maxRequestBytes: ClosedRange<Int> = 1_024...(64 * 1024 * 1024)
@@ -111,6 +115,9 @@ public enum PipelineFile {
             if let v = try map.int("max_request_bytes", in: Limits.maxRequestBytes) { defaults.maxRequestBytes = v }
             if let v = try map.identifier("bucket_column") { defaults.bucketColumn = v }
             if let v = try map.duration("late_data_check", in: Limits.lateDataCheckSeconds) { defaults.lateDataCheckSeconds = v }
+            if let v = try map.choice("late_data", LateDataPolicy.self) { defaults.lateData = v }
+            if let v = try map.duration("max_point_age", in: Limits.maxPointAgeSeconds) { defaults.maxPointAgeSeconds = v }
+            if let v = try map.choice("too_old", TooOldPolicy.self) { defaults.tooOld = v }
             if let v = try map.int("cardinality_limit", in: Limits.cardinalityLimit) { defaults.cardinalityLimit = v }
             if let v = try map.duration("series_expiry", in: Limits.seriesExpirySeconds) { defaults.seriesExpirySeconds = v }
             if let v = try map.metadataKeys() { defaults.metadataAttributes = v }
@@ -180,6 +187,13 @@ public enum PipelineFile {
             let maxPoints = try map.int("max_points_per_request", in: Limits.maxPointsPerRequest) ?? defaults.maxPointsPerRequest
             let maxBytes = try map.int("max_request_bytes", in: Limits.maxRequestBytes) ?? defaults.maxRequestBytes
             let lateCheck = try map.duration("late_data_check", in: Limits.lateDataCheckSeconds) ?? defaults.lateDataCheckSeconds
+            let lateData = try map.choice("late_data", LateDataPolicy.self) ?? defaults.lateData
+            let maxAgeLine = map.line(of: "max_point_age")
+            let maxAge = try map.duration("max_point_age", in: Limits.maxPointAgeSeconds) ?? defaults.maxPointAgeSeconds
+            let tooOld = try map.choice("too_old", TooOldPolicy.self) ?? defaults.tooOld
+            if let age = maxAge, let why = maxPointAgeProblem(age, stepSeconds: step, lagSeconds: lag) {
+                throw PipelineConfigError(.configuration, why, file: file, line: maxAgeLine ?? map.line, key: "max_point_age")
+            }
             let cardinality = try map.int("cardinality_limit", in: Limits.cardinalityLimit) ?? defaults.cardinalityLimit
             let expiry = try map.duration("series_expiry", in: Limits.seriesExpirySeconds) ?? defaults.seriesExpirySeconds
             let metadataKeys = try map.metadataKeys() ?? defaults.metadataAttributes
@@ -232,15 +246,30 @@ public enum PipelineFile {
                 throw PipelineConfigError(.template, "declare {\(p.name):\(MetadataAttributes.placeholderType)}, not {\(p.name):\(p.type)}: the bridge fills it with the metadata_attributes list",
                                           file: resolved, key: p.name)
             }
-            return PipelineConfiguration(
+            var pipeline = PipelineConfiguration(
                 name: name, enabled: enabled, queryPath: queryPath, queryFile: resolved, sql: sql, placeholders: placeholders,
                 stepSeconds: step, lagSeconds: lag, bucketColumn: bucketColumn, maxBucketsPerQuery: maxBuckets,
                 maxPointsPerRequest: maxPoints, maxRequestBytes: maxBytes, lateDataCheckSeconds: lateCheck,
                 seriesExpirySeconds: expiry, parameters: parameters, metadataAttributes: metadataKeys, metrics: metrics, line: map.line)
+            pipeline.lateData = lateData
+            pipeline.maxPointAgeSeconds = maxAge
+            pipeline.tooOld = tooOld
+            return pipeline
         } catch {
             throw error.with(pipeline: name)
         }
     }
+
+    /// Why `max_point_age` cannot work with this step and lag, or `nil`: the newest closed bucket
+    /// ends up to lag + step before now, so a shorter age would never send anything.
+    public static func maxPointAgeProblem(_ seconds: Int64, stepSeconds: Int64, lagSeconds: Int64) -> String? {
+        guard seconds > 0, seconds < stepSeconds + lagSeconds else { return nil }
+        return "max_point_age (\(seconds) s) must be at least step + lag (\(stepSeconds + lagSeconds) s), or 0 (off): the newest closed bucket ends up to step + lag before now"
+    }
+
+    /// Whole seconds of a duration written as in the pipeline file (`60s`, `5m`, `1h`, `1d` or a
+    /// number of seconds), or `nil`.
+    public static func seconds(ofDuration text: String) -> Int64? { YAMLMap.parseDuration(text) }
 
     static func parseMetric(_ node: Node, file: String, cardinalityLimit: Int = Defaults().cardinalityLimit) throws(PipelineConfigError) -> MetricMapping {
         var map = try YAMLMap(node, file: file, context: "a metric")

@@ -63,6 +63,15 @@ struct YAMLMap {
         return value
     }
 
+    /// One of `T`'s raw values.
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type) throws(PipelineConfigError) -> T? where T.RawValue == String {
+        guard let text = try string(key) else { return nil }
+        guard let value = T(rawValue: text) else {
+            throw fail(key, "'\(key)' must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
+        }
+        return value
+    }
+
     mutating func bool(_ key: String) throws(PipelineConfigError) -> Bool? {
         guard let node = take(key) else { return nil }
         guard let b = node.bool else { throw fail(key, "'\(key)' must be true or false") }

@@ -37,6 +37,11 @@ package struct ResultBucket {
     package var mergedRows = 0
     /// Distinct series aggregated into an overflow series, by metric name.
     package var overflowed: [String: Int] = [:]
+
+    /// A bucket without rows at `start` (it may still carry late rows folded into it).
+    package static func empty(at start: Int64) -> ResultBucket {
+        ResultBucket(start: start, observations: [], rows: 0, digest: BucketDigest())
+    }
 }
 
 /// Decides, for a series not yet seen in the current bucket, whether it keeps its own attributes

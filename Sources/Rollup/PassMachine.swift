@@ -15,14 +15,19 @@ package struct ReadBucket: Sendable, Equatable {
     package var overflowed: Int
     /// Cumulative series it changed, as they are after it.
     package var changes: [SeriesState]
+    /// With `late_data: fold`, its series' own values (``LateFold/encode(_:gauges:)``), stored
+    /// with its digest as the baseline late rows are measured against.
+    package var exported: String?
 
-    package init(start: Int64, rows: Int, parts: [EncodedPoints], digest: BucketDigest = BucketDigest(), overflowed: Int = 0, changes: [SeriesState] = []) {
+    package init(start: Int64, rows: Int, parts: [EncodedPoints], digest: BucketDigest = BucketDigest(), overflowed: Int = 0,
+                 changes: [SeriesState] = [], exported: String? = nil) {
         self.start = start
         self.rows = rows
         self.parts = parts
         self.digest = digest
         self.overflowed = overflowed
         self.changes = changes
+        self.exported = exported
     }
 
     package var points: Int { parts.reduce(0) { $0 + $1.pointCount } }
@@ -47,7 +52,17 @@ package struct ReadBucket: Sendable, Equatable {
 /// 3. A commit is one ``BatchCommit``: the watermark, the run's counters, the latest state of
 ///    every cumulative series the batch changed, and the digests of its recent buckets.
 /// 4. Late data: with `late_data_check`, buckets exported by earlier passes within the check are
-///    read again and compared with their stored digests; changed ones are recorded, not re-sent.
+///    read again and compared with their stored digests. `late_data: fold` (the default) does it
+///    at the start of a pass that has a new bucket to export: the differences per series go into
+///    the pass's first bucket (``LateFold``), and the first commit carries the re-read buckets'
+///    new digests and values, so a crash before it folds the same rows again and a row is folded
+///    once. `late_data: report` does it at the end of the pass: changed buckets are recorded, not
+///    re-sent.
+///
+/// 5. Maximum point age: with `max_point_age`, buckets ending before now minus it are not sent.
+///    They are read for their counts first (``Action/readOld(windows:fold:)``); the first commit
+///    moves the watermark past them and records the gap (``GapRecord``); `too_old: fold` carries
+///    their values into the first bucket sent.
 ///
 /// A failure of any action ends the pass where it stands: what was committed stays.
 package struct PassMachine: Sendable {
@@ -63,9 +78,16 @@ package struct PassMachine: Sendable {
         package var lateDataCheckSeconds: Int64
         /// Identifies the pipeline's definition in stored digests (``BucketDigest/fingerprint(of:)``).
         package var fingerprint: String
+        /// `late_data: fold`: late rows go into the export (else they are only reported).
+        package var foldLateData: Bool
+        /// `max_point_age` in seconds (0: off): buckets ending before now minus this are not sent.
+        package var maxPointAgeSeconds: Int64 = 0
+        /// `too_old: fold`: the values of buckets not sent go into the first point sent.
+        package var foldTooOld = false
 
         package init(pipeline: String, runID: Int64, planner: WindowPlanner, maxPointsPerRequest: Int, requestBudget: Int,
-                     lateDataCheckSeconds: Int64 = 0, fingerprint: String = "") {
+                     lateDataCheckSeconds: Int64 = 0, fingerprint: String = "", foldLateData: Bool = false) {
+            self.foldLateData = foldLateData
             self.pipeline = pipeline
             self.runID = runID
             self.planner = planner
@@ -91,6 +113,13 @@ package struct PassMachine: Sendable {
         case readDigests([TimeWindow])
         /// Record these buckets as changed after their export (new digests); then ``recorded()``.
         case recordLateBuckets([BucketDigestRecord])
+        /// `late_data: fold`: load the stored records of the buckets in `[from, to)`, read
+        /// `windows` again, and carry each series' difference into the first bucket of the pass
+        /// (``LateFold``); then ``lateFolded(_:)``.
+        case foldLate(from: Int64, to: Int64, windows: [TimeWindow])
+        /// `max_point_age`: read `windows` (the buckets too old to send) for their counts, and
+        /// with `fold` carry their values into the first bucket sent; then ``oldRead(rows:points:)``.
+        case readOld(windows: [TimeWindow], fold: Bool)
         /// The pass is done.
         case finish
     }
@@ -107,6 +136,23 @@ package struct PassMachine: Sendable {
     package private(set) var batches = 0
     package private(set) var queries = 0
     package private(set) var lateBuckets = 0
+    /// Late series differences folded into committed points, and those that could not be.
+    package private(set) var lateFolded = 0
+    package private(set) var lateUnfolded = 0
+    /// What the late-data fold found, until the first commit carries it; then whether that
+    /// commit is in flight.
+    private var fold: FoldedLate?
+    private var foldInFlight = false
+    private var gapInFlight = false
+    /// Buckets before this are too old to send (`max_point_age`); the pass's start watermark
+    /// when none is.
+    package let gapEnd: Int64
+    /// The gap found, until the first commit records it.
+    private var gap: GapRecord?
+    /// Points not sent because their buckets were too old, once committed.
+    package private(set) var pointsSkipped: Int64 = 0
+    /// The first bucket this pass sends: where carried values go.
+    package var firstBucketSent: Int64? { chunks.first?.start }
 
     private let chunks: [TimeWindow]
     private var chunk = 0
@@ -129,8 +175,19 @@ package struct PassMachine: Sendable {
         self.settings = settings
         self.startWatermark = watermark
         self.watermark = watermark
-        self.chunks = settings.planner.chunks(watermark: watermark, now: now)
         let planner = settings.planner
+        let chunks = planner.chunks(watermark: watermark, now: now)
+        var gapEnd = watermark
+        if settings.maxPointAgeSeconds > 0, let closed = chunks.last?.end {
+            // Buckets ending at or after now - max_point_age are sent: those starting at or
+            // after that less a step, aligned up.
+            let step = planner.step
+            let oldest = now - settings.maxPointAgeSeconds * 1_000_000_000 - step
+            let sendFrom = planner.alignDown(oldest) + (planner.isAligned(oldest) ? 0 : step)
+            gapEnd = min(max(sendFrom, watermark), closed)
+        }
+        self.gapEnd = gapEnd
+        self.chunks = gapEnd > watermark ? planner.chunks(watermark: gapEnd, now: now) : chunks
         self.digestFrom = settings.lateDataCheckSeconds > 0
             ? planner.alignDown(planner.closedUntil(now: now) - settings.lateDataCheckSeconds * 1_000_000_000)
             : .max
@@ -154,8 +211,40 @@ package struct PassMachine: Sendable {
             resume = .lateData
             return .commit(commit)
         }
+        if settings.foldLateData, digestFrom != .max, startWatermark > digestFrom {
+            // Late rows go into this pass's first bucket: find them before it is read.
+            return .foldLate(from: digestFrom, to: startWatermark, windows: windows(from: digestFrom, to: startWatermark))
+        }
+        return readOldOrQuery()
+    }
+
+    /// What ``Action/foldLate(from:to:windows:)`` found (its carries already handed to the
+    /// aggregator); `nil` when the check failed (the pass exports without it).
+    package mutating func lateFolded(_ found: FoldedLate?) -> Action {
+        if let found, found.buckets > 0 { fold = found }
+        return readOldOrQuery()
+    }
+
+    /// The buckets too old to send were read: their result rows and the points they would have
+    /// been. The first commit records the gap.
+    package mutating func oldRead(rows: Int64, points: Int64) -> Action {
+        gap = GapRecord(pipeline: settings.pipeline, rangeStart: UTCInstant(unixNanoseconds: startWatermark), rangeEnd: UTCInstant(unixNanoseconds: gapEnd),
+                        buckets: (gapEnd - startWatermark) / step, rows: rows, points: points, reason: "max_point_age",
+                        policy: settings.foldTooOld ? "fold" : "drop", runID: settings.runID)
         queries += 1
-        return .query(first)
+        return .query(chunks[0])
+    }
+
+    private mutating func readOldOrQuery() -> Action {
+        if gapEnd > startWatermark { return .readOld(windows: windows(from: startWatermark, to: gapEnd), fold: settings.foldTooOld) }
+        queries += 1
+        return .query(chunks[0])
+    }
+
+    /// `[from, to)` in queries of at most `max_buckets_per_query` buckets.
+    private func windows(from: Int64, to: Int64) -> [TimeWindow] {
+        WindowPlanner(stepSeconds: settings.planner.stepSeconds, lagSeconds: 0, maxBucketsPerQuery: settings.planner.maxBucketsPerQuery)
+            .chunks(watermark: from, now: to)
     }
 
     /// A complete bucket of the open query, in bucket order.
@@ -192,6 +281,18 @@ package struct PassMachine: Sendable {
     package mutating func committed() -> Action {
         guard let flight = inFlight else { preconditionFailure("committed without a commit") }
         inFlight = nil
+        if foldInFlight, let found = fold {
+            lateBuckets += found.buckets
+            lateFolded += found.folded
+            lateUnfolded += found.unfolded
+            fold = nil
+            foldInFlight = false
+        }
+        if gapInFlight, let g = gap {
+            pointsSkipped += g.points ?? 0
+            gap = nil
+            gapInFlight = false
+        }
         account(flight.buckets, ack: flight.ack)
         watermark = max(watermark, flight.upTo)
         return next()
@@ -264,6 +365,8 @@ package struct PassMachine: Sendable {
     }
 
     private func lateDataCheck() -> Action {
+        // Folding checked at the start of the pass, or waits for a pass with a new bucket.
+        if settings.foldLateData { return .finish }
         // Only buckets exported by earlier passes: this pass's buckets were just digested.
         guard digestFrom != .max, startWatermark > digestFrom else { return .finish }
         return .loadDigests(from: digestFrom, to: startWatermark)
@@ -288,7 +391,7 @@ package struct PassMachine: Sendable {
         return requests
     }
 
-    private func commit(_ buckets: [ReadBucket], upTo: Int64, ack: ExportAcknowledgement) -> BatchCommit {
+    private mutating func commit(_ buckets: [ReadBucket], upTo: Int64, ack: ExportAcknowledgement) -> BatchCommit {
         var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: upTo))
         commit.requireLock = true
         commit.rowsRead = Int64(buckets.reduce(0) { $0 + $1.rows })
@@ -317,14 +420,28 @@ package struct PassMachine: Sendable {
         if digestFrom != .max {
             // Every recent bucket the commit covers, empty ones included.
             let from = settings.planner.alignDown(digestFrom)
-            let byStart = Dictionary(buckets.map { ($0.start, $0.digest) }, uniquingKeysWith: { a, _ in a })
-            var t = max(watermark, from)
+            let byStart = Dictionary(buckets.map { ($0.start, $0) }, uniquingKeysWith: { a, _ in a })
+            var t = max(watermark, from, gapEnd)  // buckets not sent have no digest
             while t < upTo {
+                let bucket = byStart[t]
                 commit.bucketDigests.append(BucketDigestRecord(
-                    bucketStart: UTCInstant(unixNanoseconds: t), digest: (byStart[t] ?? BucketDigest()).text(fingerprint: settings.fingerprint)))
+                    bucketStart: UTCInstant(unixNanoseconds: t), digest: (bucket?.digest ?? BucketDigest()).text(fingerprint: settings.fingerprint),
+                    exported: settings.foldLateData ? (bucket?.exported ?? "") : nil))
                 t += step
             }
             commit.pruneDigestsBefore = UTCInstant(unixNanoseconds: from)
+        }
+        if let found = fold, !foldInFlight {
+            // The batch that carries the fold: the re-read buckets' new baseline goes with it.
+            commit.bucketDigests = found.records + commit.bucketDigests
+            commit.lateBuckets = found.buckets
+            commit.lateFolded = Int64(found.folded)
+            commit.lateUnfolded = Int64(found.unfolded)
+            foldInFlight = true
+        }
+        if let g = gap, !gapInFlight {
+            commit.gap = g
+            gapInFlight = true
         }
         return commit
     }

@@ -42,6 +42,8 @@ package final class Series {
     private(set) var hasState = false
     /// Looked up in the store (found or not).
     var lookedUp = false
+    /// Given a place under its metric's cardinality limit (cumulative), before it has state.
+    var admitted = false
     /// The change generation in which it was last changed (``SeriesAggregator/takeChanges()``).
     var changedIn = -1
 
@@ -178,7 +180,7 @@ package final class SeriesTable {
     func nextBucket(keeping: [Series]) -> Int {
         generation += 1
         if canonical.count > capacity || entryCount > 2 * capacity {
-            canonical = canonical.filter { $0.value.hasState || $0.key.key == BucketReader.overflowKey }
+            canonical = canonical.filter { $0.value.hasState || $0.value.admitted || $0.key.key == BucketReader.overflowKey }
             entryCount = 0
             for s in keeping { canonical[CanonicalKey(metric: s.metric, key: s.key)] = s }
             indexes = []

@@ -138,7 +138,9 @@ package final class SeriesAggregator: SeriesAdmission {
     }
 
     private func admit(_ series: Series, limit: Int, isGauge: Bool, admittedInBucket: Int) throws(BridgeError) -> Bool {
-        if series.hasState { return true }  // cumulative, and stored or admitted before
+        // Cumulative, and stored or admitted before (a bucket read again only to compare, or
+        // too old to send, admits without emitting: the series has no state yet).
+        if series.hasState || series.admitted { return true }
         let room = limit - 1
         guard temporality == .cumulative, !isGauge else { return admittedInBucket < room }
         if try isStored(series, room: room) { return true }
@@ -146,6 +148,7 @@ package final class SeriesAggregator: SeriesAdmission {
         guard count < room else { return false }
         count += 1
         counts?[series.metricName] = count
+        series.admitted = true
         return true
     }
 
@@ -249,7 +252,7 @@ package final class SeriesAggregator: SeriesAdmission {
                 throw BridgeError(.result, "\(series.metricName) {\(LogSafe.text(series.key, limit: 200))}: bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) is before the end of the last bucket already in its cumulative total (\(UTCInstant(unixNanoseconds: lastEnd).iso8601)); rewind the pipeline to restart its series",
                                   pipeline: pipeline)
             }
-            if bucketStart - lastEnd <= expiry {  // else idle past series_expiry: restart
+            if bucketStart - lastEnd <= expiry, lastEnd >= restartBefore {  // else idle past series_expiry, or after a gap: restart
                 if Self.accumulate(observation, into: &series.state!) {
                     series.state!.lastBucketEnd = end
                     noteChanged(series)
@@ -359,17 +362,76 @@ package final class SeriesAggregator: SeriesAdmission {
         }
     }
 
-    /// The points of a bucket read from the result, in metric order (the state updated).
+    /// The points of a bucket read from the result, in metric order (the state updated). Values
+    /// carried (``carry(_:)``) go into this bucket's points: added to the series' own value, or
+    /// as a point of their own for a series with no rows in the bucket.
     package func points(of bucket: ResultBucket, metrics: [MetricMapping], step: Int64) throws(BridgeError) -> [EmittedPoint] {
         let end = bucket.start + step
         let gauges = metrics.map(isGauge)
         var points: [EmittedPoint] = []
-        points.reserveCapacity(bucket.observations.count)
+        points.reserveCapacity(bucket.observations.count + carries.count)
+        var carried = [Bool](repeating: false, count: carries.count)
         for o in bucket.observations {
-            let e = try emission(o.series, isGauge: gauges[o.series.metric], bucketStart: bucket.start, bucketEnd: end, observation: o.observation)
+            var observation = o.observation
+            if !carries.isEmpty, let i = carryIndex[LateFold.key(o.series)] {
+                guard let sum = LateFold.adding(carries[i].value, to: observation) else {
+                    throw BridgeError(.result, "\(o.series.metricName) {\(LogSafe.text(o.series.key, limit: 200))}: the late rows carried into bucket \(UTCInstant(unixNanoseconds: bucket.start).iso8601) do not fit its value",
+                                      pipeline: pipeline)
+                }
+                observation = sum
+                carried[i] = true
+            }
+            let e = try emission(o.series, isGauge: gauges[o.series.metric], bucketStart: bucket.start, bucketEnd: end, observation: observation)
             points.append(EmittedPoint(series: o.series, start: e.start, value: e.value, exemplar: o.exemplar))
         }
+        for (i, c) in carries.enumerated() where !carried[i] {
+            let e = try emission(c.series, isGauge: gauges[c.series.metric], bucketStart: bucket.start, bucketEnd: end, observation: c.value)
+            points.append(EmittedPoint(series: c.series, start: e.start, value: e.value))
+        }
+        carries = []
+        carryIndex = [:]
         return BucketPoints.inMetricOrder(points)
+    }
+
+    // MARK: - carry
+
+    /// Values that go into their series' next point (late rows folded), by ``LateFold/key(_:)``.
+    private var carries: [Carry] = []
+    private var carryIndex: [String: Int] = [:]
+
+    /// Whether values wait to go into the next bucket's points.
+    package var hasCarry: Bool { !carries.isEmpty }
+
+    /// Series whose last bucket ended before this restart at their next point (`too_old: drop`:
+    /// after a gap, cumulative series start again at the first point sent).
+    private var restartBefore: Int64 = .min
+
+    /// Cumulative series whose last point ended before `time` start again at their next point.
+    package func restartSeries(before time: Int64) {
+        restartBefore = time
+    }
+
+    /// Forgets what was carried.
+    package func dropCarry() {
+        carries = []
+        carryIndex = [:]
+    }
+
+    /// Adds `items` to what the next bucket's points carry (cumulative: into the running totals
+    /// from that point on; delta: into that bucket's point).
+    package func carry(_ items: [Carry]) throws(BridgeError) {
+        for item in items {
+            let key = LateFold.key(item.series)
+            if let i = carryIndex[key] {
+                guard let sum = LateFold.adding(item.value, to: carries[i].value) else {
+                    throw BridgeError(.result, "\(item.series.metricName): the late rows carried do not fit a 64-bit total", pipeline: pipeline)
+                }
+                carries[i].value = sum
+            } else {
+                carryIndex[key] = carries.count
+                carries.append(item)
+            }
+        }
     }
 
     /// The series states changed since the last call, to commit with the batch.

@@ -163,27 +163,36 @@ struct CheckpointsCommand: AsyncParsableCommand {
             let bridge = try options.bridge()
             let statuses = try await Bridge.offload { try bridge.checkpointStatuses() }
             let known = Set(statuses.map(\.pipeline))
-            var rows = [["PIPELINE", "WATERMARK", "BEHIND", "LAST SUCCESS", "FAILURES", "LOCKED", "LATE 24H", "OVERFLOW 24H", "LAST ERROR"]]
+            var rows = [["PIPELINE", "WATERMARK", "BEHIND", "LAST SUCCESS", "FAILURES", "LOCKED", "LATE 24H", "FOLDED 24H", "SKIPPED 24H", "OVERFLOW 24H", "LAST ERROR"]]
             for s in statuses {
                 rows.append([
                     s.pipeline, s.watermark.iso8601, formatBehind(s.behind), s.lastSuccessAt.map(\.iso8601) ?? "-",
                     String(s.consecutiveFailures), s.locked ? "yes" : "no", String(s.lateBuckets24h),
-                    String(s.seriesOverflowed24h),
+                    s.lateUnfolded24h > 0 ? "\(s.lateFolded24h) (\(s.lateUnfolded24h) not)" : String(s.lateFolded24h),
+                    String(s.pointsSkipped24h), String(s.seriesOverflowed24h),
                     s.lastError.map { redact($0, limit: 80) } ?? "-",
                 ])
             }
             for p in bridge.pipelines where !known.contains(p.name) {
-                rows.append([p.name, "(none yet)", "-", "-", "0", "no", "0", "0", "-"])
+                rows.append([p.name, "(none yet)", "-", "-", "0", "no", "0", "0", "0", "0", "-"])
             }
             if output.format == .json {
                 // One object per pipeline, keyed by the column names.
-                let keys = ["pipeline", "watermark", "behind", "last_success", "failures", "locked", "late_24h", "overflow_24h", "last_error"]
+                let keys = ["pipeline", "watermark", "behind", "last_success", "failures", "locked", "late_24h", "folded_24h", "skipped_24h", "overflow_24h", "last_error"]
                 for row in rows.dropFirst() {
                     output.emit(.stdout, row.joined(separator: "  "), message: "checkpoint of \(row[0])",
                                 fields: Dictionary(uniqueKeysWithValues: zip(keys, row)))
                 }
             } else {
                 for line in table(rows).split(separator: "\n") { output.emit(.stdout, String(line)) }
+            }
+            // A pipeline stuck on a refused request: the receiver's message, since when, the remedy.
+            let now = UTCInstant.now.unixNanoseconds
+            for wedge in statuses.compactMap(Wedge.init) {
+                output.emit(.stdout, "\(wedge.pipeline): \(redact(wedge.description(now: now), limit: 600))",
+                            message: "pipeline \(wedge.pipeline) is stuck on a refused request",
+                            fields: ["pipeline": wedge.pipeline, "stuck_since": wedge.since.iso8601, "error": redact(wedge.message, limit: 400),
+                                     "remedy": wedge.remedy])
             }
         }
     }
@@ -197,25 +206,32 @@ struct CheckpointsCommand: AsyncParsableCommand {
         @Argument(help: "The pipeline to rewind.")
         var pipeline: String
 
-        @Option(help: "ISO 8601 UTC time, aligned down to the pipeline's step (for example 2026-11-29T00:00:00Z).")
-        var to: String
+        @Option(help: "ISO 8601 UTC time, aligned down to the pipeline's step (for example 2026-11-29T00:00:00Z); with --skip-ahead alone, the end of the last closed bucket.")
+        var to: String?
 
         @Flag(help: "Do not ask for confirmation (for scripts).")
         var yes = false
 
-        @Flag(help: "Allow moving the watermark forward, skipping buckets that were never exported.")
+        @Flag(help: "Allow moving the watermark forward, skipping buckets that were never exported (recorded in otel_bridge.gaps): what unwedges a pipeline whose receiver refuses its backlog.")
         var skipAhead = false
 
         func run() async throws {
-            guard let time = UTCInstant(iso8601: to)?.unixNanoseconds else {
-                throw ValidationError("--to must be an ISO 8601 UTC time such as 2026-11-29T00:00:00Z between the years \(UTCInstant.representableYears.lowerBound) and \(UTCInstant.representableYears.upperBound), not '\(LogSafe.text(to, limit: 64))'")
+            var time: Int64?
+            if let to {
+                guard let t = UTCInstant(iso8601: to)?.unixNanoseconds else {
+                    throw ValidationError("--to must be an ISO 8601 UTC time such as 2026-11-29T00:00:00Z between the years \(UTCInstant.representableYears.lowerBound) and \(UTCInstant.representableYears.upperBound), not '\(LogSafe.text(to, limit: 64))'")
+                }
+                time = t
+            } else if !skipAhead {
+                throw ValidationError("--to is required (or --skip-ahead alone, to skip to the end of the last closed bucket)")
             }
             let bridge = try options.bridge()
             if !yes {
                 guard isatty(STDIN_FILENO) != 0 else {
                     throw ValidationError("rewinding re-exports data: pass --yes to confirm when not running interactively")
                 }
-                let question = "Rewind pipeline \(pipeline) to \(UTCInstant(unixNanoseconds: time).iso8601)? Buckets after it will be exported again. [y/N] "
+                let question = time.map { "Rewind pipeline \(pipeline) to \(UTCInstant(unixNanoseconds: $0).iso8601)? Buckets after it will be exported again. [y/N] " }
+                    ?? "Skip pipeline \(pipeline) ahead to the end of its last closed bucket? Buckets before it will never be exported. [y/N] "
                 if output.format == .json {
                     output.emit(.stdout, question, fields: ["pipeline": pipeline])
                 } else {
@@ -227,8 +243,8 @@ struct CheckpointsCommand: AsyncParsableCommand {
                     return
                 }
             }
-            let name = pipeline, skip = skipAhead
-            let result = try await Bridge.offload { try bridge.rewind(pipeline: name, to: time, skipAhead: skip) }
+            let name = pipeline, skip = skipAhead, target = time
+            let result = try await Bridge.offload { try bridge.rewind(pipeline: name, to: target, skipAhead: skip) }
             output.emit(.stdout, "\(name): watermark set to \(UTCInstant(unixNanoseconds: result.watermark).iso8601); \(result.seriesReset) cumulative series will restart",
                         fields: ["pipeline": name, "watermark": UTCInstant(unixNanoseconds: result.watermark).iso8601, "series_reset": "\(result.seriesReset)"])
         }

@@ -1,5 +1,6 @@
 import Checkpoints
 import Foundation
+import Logging
 import Bridge
 import Rollup
 import Testing
@@ -50,6 +51,45 @@ struct ExportFaultTests {
         #expect(try Self.attempts(s).count == 1, "a 400 is not retried")
         #expect(try s.store().checkpoint(pipeline: "requests").map { $0.watermark.unixNanoseconds } == ns("2026-03-08T10:00:00Z"))
         #expect(try s.store().recentRuns(pipeline: "requests", limit: 1).first?.error?.contains("metric name not allowed") == true)
+    }
+
+    @Test("a pipeline stuck on a refused request shows in checkpoints and validate with the message, since when and the remedy; --skip-ahead unwedges it and records the gap",
+          .timeLimit(.minutes(10)))
+    func wedged() throws {
+        let s = try Scenario()
+        try s.seed(start: "2026-03-08T10:00:00Z", end: "2026-03-08T10:10:00Z")
+        let extra = try Self.scoped(s, script: [], default: ["status": 400, "message": "sample too old for the out-of-order window"])
+        let env = s.environment(startAt: "2026-03-08T10:00:00Z", extra: extra)
+        let first = try s.bridge(env, now: ns("2026-03-08T10:15:00Z")).run(only: ["requests"])
+        let second = try s.bridge(env, now: ns("2026-03-08T10:16:00Z")).run(only: ["requests"])
+        #expect(first.first?.status == .failed && second.first?.status == .failed)
+        let store = try s.store()
+        let status = try #require(try store.statuses().first { $0.pipeline == "requests" })
+        let wedge = try #require(Wedge(status))
+        let firstRun = try #require(try store.recentRuns(pipeline: "requests").last)
+        #expect(wedge.since == firstRun.startedAt, "stuck since the first failed run")
+        #expect(wedge.message.contains("HTTP 400") && wedge.message.contains("sample too old for the out-of-order window"))
+        #expect(wedge.remedy.contains("max_point_age") && wedge.remedy.contains("checkpoints rewind requests --skip-ahead"))
+
+        var checks: [ValidationCheck] = []
+        _ = Bridge.validate(environment: env, logger: Logger(label: "it"), now: { ns("2026-03-08T10:17:00Z") }, output: { checks.append($0) })
+        let check = try #require(checks.first { $0.name == "pipeline requests export" })
+        #expect(check.status == .failed)
+        #expect(check.detail.contains("stuck since \(wedge.since.iso8601)") && check.detail.contains("sample too old") && check.detail.contains("--skip-ahead"))
+        #expect(!checks.contains { $0.name == "pipeline tokens export" }, "only the stuck pipeline")
+
+        // --skip-ahead alone: to the end of the last closed bucket, the gap recorded.
+        let bridge = try s.bridge(env, now: ns("2026-03-08T10:17:00Z"))
+        let result = try bridge.rewind(pipeline: "requests", to: nil, skipAhead: true)
+        #expect(result.watermark == ns("2026-03-08T10:15:00Z"))
+        let gap = try #require(try store.gaps(pipeline: "requests").first)
+        #expect(gap.reason == "skip-ahead" && gap.buckets == 15 && gap.points == nil)
+        #expect(gap.rangeStart.unixNanoseconds == ns("2026-03-08T10:00:00Z") && gap.rangeEnd.unixNanoseconds == ns("2026-03-08T10:15:00Z"))
+        // The receiver takes points again: the next pass succeeds and the wedge is gone.
+        _ = try Self.scoped(s, script: [], default: ["status": 200])
+        let after = try s.bridge(env, now: ns("2026-03-08T10:18:00Z")).run(only: ["requests"])
+        #expect(after.first?.status == .ok && after.first?.watermarkAfter == ns("2026-03-08T10:16:00Z"))
+        #expect(try store.statuses().first { $0.pipeline == "requests" }.flatMap(Wedge.init) == nil)
     }
 
     @Test("503 with Retry-After, then 429, then success: one pass, nothing lost or repeated", .timeLimit(.minutes(10)))

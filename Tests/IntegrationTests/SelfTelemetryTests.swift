@@ -57,7 +57,8 @@ struct SelfTelemetryTests {
         let lastRequest = try #require(points.map(\.request).max())
         let latest = points.filter { $0.request == lastRequest }
         #expect(Set(latest.map(\.metric)) == ["otel_bridge.pass.duration", "otel_bridge.rows.read", "otel_bridge.points.exported",
-                                              "otel_bridge.points.rejected", "otel_bridge.watermark.lag"])
+                                              "otel_bridge.points.rejected", "otel_bridge.watermark.lag",
+                                              "otel_bridge.late.folded", "otel_bridge.late.unfolded"])
         let rows = Self.values(latest, "otel_bridge.rows.read")
         let exported = Self.values(latest, "otel_bridge.points.exported")
         let lag = Self.values(latest, "otel_bridge.watermark.lag")
@@ -69,9 +70,11 @@ struct SelfTelemetryTests {
             #expect(lag[summary.pipeline] == .double(Double(now - summary.watermarkAfter) / 1e9), "\(summary.pipeline)")
         }
         #expect(Self.values(latest, "otel_bridge.points.rejected").values.allSatisfy { $0 == .int(0) })
+        #expect(Self.values(latest, "otel_bridge.late.folded").values.allSatisfy { $0 == .int(0) }, "no late rows")
         #expect(Set(rows.keys) == ["requests", "tokens", "cost", "latency"])
         let units = ["otel_bridge.pass.duration": "s", "otel_bridge.rows.read": "{row}", "otel_bridge.points.exported": "{point}",
-                     "otel_bridge.points.rejected": "{point}", "otel_bridge.watermark.lag": "s"]
+                     "otel_bridge.points.rejected": "{point}", "otel_bridge.watermark.lag": "s",
+                     "otel_bridge.late.folded": "{change}", "otel_bridge.late.unfolded": "{change}"]
         for p in latest {
             #expect(p.unit == units[p.metric], "\(p.metric)")
             switch p.metric {

@@ -64,7 +64,7 @@ struct CheckpointStoreTests {
                 SELECT table_name FROM information_schema.tables WHERE table_schema = 'otel_bridge' ORDER BY table_name
                 """
             ).map { try $0.string("table_name") }
-            #expect(relations == ["bucket_digests", "checkpoints", "pipeline_status", "runs", "schema_migrations", "series_state"])
+            #expect(relations == ["bucket_digests", "checkpoints", "gap_log", "gaps", "pipeline_status", "runs", "schema_migrations", "series_state"])
         }
     }
 

@@ -97,6 +97,29 @@ struct BridgeConfigurationTests {
         #expect(error.message.contains("'\(text)'"))
     }
 
+    @Test("BRIDGE_MAX_POINT_AGE: a duration; every pipeline whose YAML sets no max_point_age takes it")
+    func maxPointAge() throws {
+        #expect(try BridgeConfiguration(environment: [:]).maxPointAgeSeconds == nil)
+        #expect(try BridgeConfiguration(environment: ["BRIDGE_MAX_POINT_AGE": "1h"]).maxPointAgeSeconds == 3_600)
+        #expect(try BridgeConfiguration(environment: ["BRIDGE_MAX_POINT_AGE": "600"]).maxPointAgeSeconds == 600)
+        for bad in ["soon", "-5m", "400d"] {
+            let error = try #require(captureError { () throws(BridgeError) in try BridgeConfiguration(environment: ["BRIDGE_MAX_POINT_AGE": bad]) })
+            #expect(error.code == .configuration && error.key == "BRIDGE_MAX_POINT_AGE", "\(bad)")
+        }
+        let pipelines = try parsePipelines("""
+            pipelines:
+              - name: a
+                query: a.sql
+                metrics: [{metric_name: a.n, data_type: sum, value_column: n}]
+              - name: b
+                query: a.sql
+                max_point_age: 0
+                metrics: [{metric_name: b.n, data_type: sum, value_column: n}]
+            """)
+        let bridge = Bridge(configuration: try BridgeConfiguration(environment: ["BRIDGE_MAX_POINT_AGE": "1h"]), pipelines: pipelines, logger: Logger(label: "t"))
+        #expect(bridge.pipelines.map(\.maxPointAgeSeconds) == [3_600, 0], "a pipeline's own 0 (off) wins")
+    }
+
     @Test("errors of the exporter and ClickHouse variables are configuration errors", arguments: [
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), ("OTEL_ENDPOINT", "ftp://x"), ("CLICKHOUSE_COMPRESSION", "maybe"),
         ("BRIDGE_EXPORT_MAX_ELAPSED", "-1"), ("BRIDGE_EXPORT_MAX_ELAPSED", "1e300"), ("BRIDGE_EXPORT_MAX_ELAPSED", "nan"),

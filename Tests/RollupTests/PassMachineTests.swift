@@ -9,10 +9,11 @@ import UTCTime
 struct PassMachineTests {
     static let minute = 60 * second
 
-    static func settings(maxBucketsPerQuery: Int = 10, maxPoints: Int = 100, budget: Int = 10_000, lateDataCheck: Int64 = 0) -> PassMachine.Settings {
+    static func settings(maxBucketsPerQuery: Int = 10, maxPoints: Int = 100, budget: Int = 10_000, lateDataCheck: Int64 = 0,
+                         fold: Bool = false) -> PassMachine.Settings {
         PassMachine.Settings(
             pipeline: "p", runID: 7, planner: WindowPlanner(stepSeconds: 60, lagSeconds: 0, maxBucketsPerQuery: maxBucketsPerQuery),
-            maxPointsPerRequest: maxPoints, requestBudget: budget, lateDataCheckSeconds: lateDataCheck, fingerprint: "fp")
+            maxPointsPerRequest: maxPoints, requestBudget: budget, lateDataCheckSeconds: lateDataCheck, fingerprint: "fp", foldLateData: fold)
     }
 
     /// A bucket at minute `m` with `points` points of `bytes` bytes each (one part).
@@ -25,7 +26,8 @@ struct PassMachineTests {
     /// Runs the machine to its end: `buckets` are what each query returns (by window), every
     /// delivery is acknowledged, every commit succeeds. Returns the actions in order.
     static func run(_ machine: inout PassMachine, buckets: [ReadBucket], ack: ExportAcknowledgement = ExportAcknowledgement(),
-                    stored: [Int64: String] = [:], current: [Int64: BucketDigest] = [:]) -> [PassMachine.Action] {
+                    stored: [Int64: String] = [:], current: [Int64: BucketDigest] = [:], folded: FoldedLate? = nil,
+                    old: (rows: Int64, points: Int64) = (0, 0)) -> [PassMachine.Action] {
         var actions: [PassMachine.Action] = []
         var queue: [ReadBucket] = []
         var action = machine.start()
@@ -42,6 +44,8 @@ struct PassMachineTests {
             case .loadDigests: action = machine.digestsLoaded(stored)
             case .readDigests: action = machine.digestsRead(current)
             case .recordLateBuckets: action = machine.recorded()
+            case .foldLate: action = machine.lateFolded(folded)
+            case .readOld: action = machine.oldRead(rows: old.rows, points: old.points)
             case .finish: return actions
             }
         }
@@ -232,5 +236,68 @@ struct PassMachineTests {
         #expect(Self.deliveries(actions).isEmpty)
         #expect(Self.commits(actions).map(\.rowsRead) == [4])
         #expect(machine.rowsRead == 4 && machine.watermark == T + 3 * Self.minute)
+    }
+
+    @Test("late_data: fold finds late rows before the first query, and only the first commit carries the re-read buckets' baseline and counts")
+    func lateFold() {
+        // Watermark T+10min at now T+13min, check 5 min: [T+8min, T+10min) read again first.
+        let start = T + 10 * Self.minute
+        let record = BucketDigestRecord(bucketStart: UTCInstant(unixNanoseconds: T + 8 * Self.minute), digest: "fp:3:9", exported: "v")
+        let found = FoldedLate(records: [record], buckets: 1, folded: 4, unfolded: 1)
+        var machine = PassMachine(settings: Self.settings(maxPoints: 1, lateDataCheck: 300, fold: true), watermark: start, now: T + 13 * Self.minute)
+        let actions = Self.run(&machine, buckets: [Self.bucket(10, points: 1), Self.bucket(11, points: 1)], folded: found)
+        #expect(actions.first == .foldLate(from: T + 8 * Self.minute, to: start, windows: [TimeWindow(start: T + 8 * Self.minute, end: start)]))
+        #expect(actions.dropFirst().first == .query(TimeWindow(start: start, end: T + 13 * Self.minute)))
+        let commits = Self.commits(actions)
+        #expect(commits.count == 2)
+        #expect(commits[0].bucketDigests.first == record, "the batch carrying the fold commits the new baseline")
+        #expect(commits[0].lateBuckets == 1 && commits[0].lateFolded == 4 && commits[0].lateUnfolded == 1)
+        #expect(commits.dropFirst().allSatisfy { $0.lateBuckets == 0 && $0.lateFolded == 0 && !$0.bucketDigests.contains(record) })
+        // New buckets store their values (none given here: an empty text), for the next pass to compare.
+        #expect(commits[0].bucketDigests.dropFirst().map(\.exported) == [""])
+        #expect(machine.lateBuckets == 1 && machine.lateFolded == 4 && machine.lateUnfolded == 1)
+        #expect(!actions.contains { if case .loadDigests = $0 { true } else { false } }, "no report at the end")
+
+        // No new bucket: the fold waits (nothing read again, nothing recorded).
+        var idle = PassMachine(settings: Self.settings(lateDataCheck: 300, fold: true), watermark: start, now: start + 30 * second)
+        let idleActions = Self.run(&idle, buckets: [], folded: found)
+        #expect(!idleActions.contains { if case .foldLate = $0 { true } else { false } })
+        #expect(Self.commits(idleActions).allSatisfy { $0.lateBuckets == 0 && $0.bucketDigests.isEmpty })
+
+        // A failed check (nil): the pass exports without a fold.
+        var failed = PassMachine(settings: Self.settings(lateDataCheck: 300, fold: true), watermark: start, now: T + 12 * Self.minute)
+        let failedActions = Self.run(&failed, buckets: [Self.bucket(10, points: 1)], folded: nil)
+        #expect(Self.commits(failedActions).allSatisfy { $0.lateBuckets == 0 && !$0.bucketDigests.contains(record) })
+        #expect(failed.watermark == T + 12 * Self.minute)
+    }
+
+    @Test("max_point_age: buckets ending before now minus the age are read for their counts, not sent; the first commit passes them and records the gap")
+    func maxPointAge() {
+        // A 3 h backlog at now T+180min+30s, max_point_age 1 h: buckets ending at or after
+        // T+119min+30s are sent, from T+120min (the bucket T+119min ends 30 s too early).
+        var settings = Self.settings(maxBucketsPerQuery: 60)
+        settings.maxPointAgeSeconds = 3_600
+        let now = T + 180 * Self.minute + 30 * second
+        var machine = PassMachine(settings: settings, watermark: T, now: now)
+        #expect(machine.gapEnd == T + 120 * Self.minute && machine.firstBucketSent == T + 120 * Self.minute)
+        let actions = Self.run(&machine, buckets: [Self.bucket(5, points: 7), Self.bucket(120, points: 2), Self.bucket(179, points: 1)], old: (rows: 40, points: 55))
+        #expect(actions.first == .readOld(windows: [TimeWindow(start: T, end: T + 60 * Self.minute), TimeWindow(start: T + 60 * Self.minute, end: T + 120 * Self.minute)],
+                                          fold: false))
+        let queries = actions.compactMap { if case .query(let w) = $0 { w } else { nil } }
+        #expect(queries == [TimeWindow(start: T + 120 * Self.minute, end: T + 180 * Self.minute)], "nothing older is queried for sending")
+        let commits = Self.commits(actions)
+        #expect(commits.first?.gap == GapRecord(pipeline: "p", rangeStart: UTCInstant(unixNanoseconds: T), rangeEnd: UTCInstant(unixNanoseconds: T + 120 * Self.minute),
+                                                buckets: 120, rows: 40, points: 55, reason: "max_point_age", policy: "drop", runID: 7))
+        #expect(commits.dropFirst().allSatisfy { $0.gap == nil })
+        #expect(commits.first?.pointsExported == 3, "the bucket at T+5min is not sent")
+        #expect(machine.pointsSkipped == 55 && machine.watermark == T + 180 * Self.minute)
+
+        // too_old: fold asks for the values; nothing too old: no gap.
+        settings.foldTooOld = true
+        var folding = PassMachine(settings: settings, watermark: T, now: now)
+        #expect(folding.start() == .readOld(windows: [TimeWindow(start: T, end: T + 60 * Self.minute), TimeWindow(start: T + 60 * Self.minute, end: T + 120 * Self.minute)], fold: true))
+        var recent = PassMachine(settings: settings, watermark: T + 150 * Self.minute, now: now)
+        #expect(recent.gapEnd == T + 150 * Self.minute)
+        #expect(Self.commits(Self.run(&recent, buckets: [])).allSatisfy { $0.gap == nil })
     }
 }

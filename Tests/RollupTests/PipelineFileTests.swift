@@ -174,6 +174,50 @@ struct PipelineFileParsingTests {
         ])
     }
 
+    @Test("late_data: fold unless defaults or the pipeline say report")
+    func lateDataPolicy() throws {
+        func pipelines(_ defaults: String, _ own: String) throws -> [LateDataPolicy] {
+            try parsePipelines("""
+                \(defaults)
+                pipelines:
+                  - name: a
+                    query: a.sql
+                    \(own)
+                    metrics:
+                      - metric_name: a.count
+                        data_type: sum
+                        value_column: n
+                """).map(\.lateData)
+        }
+        #expect(try pipelines("", "") == [.fold])
+        #expect(try pipelines("defaults: {late_data: report}", "") == [.report])
+        #expect(try pipelines("defaults: {late_data: report}", "late_data: fold") == [.fold])
+        #expect(try pipelines("", "late_data: report") == [.report])
+    }
+
+    @Test("max_point_age and too_old: unset unless defaults or the pipeline set them; drop by default")
+    func maxPointAge() throws {
+        func pipeline(_ defaults: String, _ own: String) throws -> PipelineConfiguration {
+            try #require(try parsePipelines("""
+                \(defaults)
+                pipelines:
+                  - name: a
+                    query: a.sql
+                    \(own)
+                    metrics:
+                      - metric_name: a.count
+                        data_type: sum
+                        value_column: n
+                """).first)
+        }
+        #expect(try pipeline("", "").maxPointAgeSeconds == nil)
+        #expect(try pipeline("", "").tooOld == .drop)
+        #expect(try pipeline("defaults: {max_point_age: 1h, too_old: fold}", "").maxPointAgeSeconds == 3_600)
+        #expect(try pipeline("defaults: {max_point_age: 1h, too_old: fold}", "").tooOld == .fold)
+        #expect(try pipeline("defaults: {max_point_age: 1h}", "max_point_age: 10m").maxPointAgeSeconds == 600)
+        #expect(try pipeline("", "max_point_age: 0").maxPointAgeSeconds == 0, "0: off, even when BRIDGE_MAX_POINT_AGE is set")
+    }
+
     @Test("durations", arguments: [("60s", Int64(60)), ("2m", 120), ("1h", 3_600), ("1d", 86_400), ("45", 45)])
     func durations(text: String, seconds: Int64) throws {
         let yaml = """
@@ -433,6 +477,48 @@ let configErrorCases: [ConfigErrorCase] = [
             metrics:
         \(metricTail)
         """, line: 4, key: "max_points_per_request", pipeline: "requests"),
+    ConfigErrorCase(name: "late_data: sometimes", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            late_data: sometimes
+            metrics:
+        \(metricTail)
+        """, line: 4, key: "late_data", pipeline: "requests"),
+    ConfigErrorCase(name: "late_data: [fold] (under defaults)", yaml: """
+        defaults:
+          late_data: [fold]
+        pipelines:
+          - name: requests
+            query: requests.sql
+            metrics:
+        \(metricTail)
+        """, line: 2, key: "late_data"),
+    ConfigErrorCase(name: "max_point_age: 1m (shorter than step + lag)", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            max_point_age: 1m
+            metrics:
+        \(metricTail)
+        """, line: 4, key: "max_point_age", pipeline: "requests"),
+    ConfigErrorCase(name: "max_point_age: soon", yaml: """
+        defaults:
+          max_point_age: soon
+        pipelines:
+          - name: requests
+            query: requests.sql
+            metrics:
+        \(metricTail)
+        """, line: 2, key: "max_point_age"),
+    ConfigErrorCase(name: "too_old: keep", yaml: """
+        pipelines:
+          - name: requests
+            query: requests.sql
+            too_old: keep
+            metrics:
+        \(metricTail)
+        """, line: 4, key: "too_old", pipeline: "requests"),
     ConfigErrorCase(name: "max_buckets_per_query: many (under defaults)", yaml: """
         defaults:
           max_buckets_per_query: many

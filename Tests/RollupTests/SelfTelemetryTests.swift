@@ -39,8 +39,39 @@ struct SelfTelemetryTests {
     @Test("instruments: names, units and kinds as deploy/ queries them")
     func instruments() {
         #expect(SelfTelemetry.instruments.map(\.name) == ["otel_bridge.pass.duration", "otel_bridge.rows.read", "otel_bridge.points.exported",
-                                                            "otel_bridge.points.rejected", "otel_bridge.pass.failures", "otel_bridge.watermark.lag"])
-        #expect(SelfTelemetry.instruments.map(\.unit) == ["s", "{row}", "{point}", "{point}", "{failure}", "s"])
+                                                            "otel_bridge.points.rejected", "otel_bridge.pass.failures", "otel_bridge.watermark.lag",
+                                                            "otel_bridge.late.folded", "otel_bridge.late.unfolded", "otel_bridge.points.skipped"])
+        #expect(SelfTelemetry.instruments.map(\.unit) == ["s", "{row}", "{point}", "{point}", "{failure}", "s", "{change}", "{change}", "{point}"])
+    }
+
+    @Test("late rows folded and not folded are counted per pipeline")
+    func late() throws {
+        let r = SelfTelemetry.Recorder(temporality: .cumulative, resource: Self.resource, startTime: T, instanceID: "i-1")
+        var a = Self.pass("requests")
+        a.lateFolded = 12
+        a.lateUnfolded = 1
+        r.record(a, duration: .milliseconds(10), errorType: nil, now: T + second)
+        r.record(a, duration: .milliseconds(10), errorType: nil, now: T + 2 * second)
+        r.record(Self.pass("tokens"), duration: .milliseconds(10), errorType: nil, now: T + 2 * second)
+        let batch = try #require(r.report(now: T + 3 * second)).batch
+        #expect(Self.sums(batch, SelfTelemetry.lateFolded) == ["requests": 24, "tokens": 0])
+        #expect(Self.sums(batch, SelfTelemetry.lateUnfolded) == ["requests": 2, "tokens": 0])
+    }
+
+    @Test("points skipped are counted by reason, only for pipelines that skipped some")
+    func skipped() throws {
+        let r = SelfTelemetry.Recorder(temporality: .delta, resource: Self.resource, startTime: T, instanceID: "i-1")
+        var a = Self.pass("requests")
+        a.pointsSkipped = 30
+        r.record(a, duration: .milliseconds(10), errorType: nil, now: T + second)
+        r.record(Self.pass("tokens"), duration: .milliseconds(10), errorType: nil, now: T + second)
+        let batch = try #require(r.report(now: T + 2 * second)).batch
+        guard case .sum(_, _, let points)? = Self.metric(batch, SelfTelemetry.pointsSkipped)?.data else {
+            Issue.record("no otel_bridge.points.skipped")
+            return
+        }
+        #expect(points.map(\.attributes) == [[Attribute("otel_bridge.pipeline", .string("requests")), Attribute("otel_bridge.skip.reason", .string("max_point_age"))]])
+        #expect(points.map(\.value) == [.int(30)])
     }
 
     @Test("cumulative: totals since the recorder started, unchanged by reports; start time = recorder start")

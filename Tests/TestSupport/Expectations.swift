@@ -142,5 +142,67 @@ public enum Expectations {
         default: return false
         }
     }
-}
 
+    /// Each series' total over everything it delivered, by `metric|seriesKey`: a Sum's value, a
+    /// histogram's or summary's count and sum. Delta: the sum of all its points; cumulative: its
+    /// last point (the latest `time`).
+    public static func totals(_ points: [ReceivedPoint], cumulative: Bool) -> [String: Total] {
+        var out: [String: Total] = [:]
+        var latest: [String: Int64] = [:]
+        for p in points {
+            let key = "\(p.metric)|\(p.seriesKey)"
+            let t = Total(p.value)
+            if cumulative {
+                if p.time >= latest[key, default: .min] {
+                    latest[key] = p.time
+                    out[key] = t
+                }
+            } else {
+                out[key, default: Total()].add(t)
+            }
+        }
+        return out
+    }
+
+    /// A series' total: a count (a Sum's value, a histogram's or summary's count) and a sum.
+    public struct Total: Equatable, CustomStringConvertible {
+        public var count: Double = 0
+        public var sum: Double = 0
+        public var buckets: [Int64] = []
+
+        public init() {}
+
+        init(_ value: ReceivedPoint.Value) {
+            switch value {
+            case .int(let v): count = Double(v)
+            case .double(let v): sum = v
+            case .histogram(let c, let s, _, _, let b, _): (count, sum, buckets) = (Double(c), s, b)
+            case .summary(let c, let s, _): (count, sum) = (Double(c), s)
+            }
+        }
+
+        mutating func add(_ other: Total) {
+            count += other.count
+            sum += other.sum
+            buckets = buckets.isEmpty ? other.buckets : zip(buckets, other.buckets).map { $0 + $1 }
+        }
+
+        /// Equal counts and bucket counts; sums within 1e-9 relative.
+        public func matches(_ other: Total) -> Bool {
+            count == other.count && buckets == other.buckets && abs(sum - other.sum) <= 1e-9 * max(1, abs(sum), abs(other.sum))
+        }
+
+        public var description: String { "count \(count) sum \(sum)\(buckets.isEmpty ? "" : " buckets \(buckets)")" }
+    }
+
+    /// Received totals compared with expected ones: every series in both, equal.
+    public static func checkTotals(received: [String: Total], expected: [String: Total]) -> [String] {
+        var problems: [String] = []
+        for (key, e) in expected.sorted(by: { $0.key < $1.key }) {
+            guard let g = received[key] else { problems.append("missing: \(key) \(e)"); continue }
+            if !g.matches(e) { problems.append("\(key): received \(g), the table says \(e)") }
+        }
+        for key in received.keys where expected[key] == nil { problems.append("unexpected: \(key) \(received[key]!)") }
+        return problems
+    }
+}

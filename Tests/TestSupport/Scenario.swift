@@ -93,6 +93,18 @@ public final class Scenario {
         return env
     }
 
+    /// A copy of `config/bridge.yaml` with `lines` added under `defaults:` (query paths made
+    /// absolute), for `BRIDGE_CONFIG`; it lives in the system's temporary folder.
+    public func config(defaults lines: [String]) throws -> String {
+        var text = try String(contentsOfFile: Services.root + "/config/bridge.yaml", encoding: .utf8)
+        text = text.replacingOccurrences(of: "../queries/", with: Services.root + "/queries/")
+        guard let range = text.range(of: "\ndefaults:\n") else { throw TestFailure("config/bridge.yaml has no defaults:") }
+        text.replaceSubrange(range, with: "\ndefaults:\n" + lines.map { "  " + $0 + "\n" }.joined())
+        let path = NSTemporaryDirectory() + "/bridge-\(id).yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// The data points this scenario's exports delivered, decoded by the receiver.
     public func received() throws -> [ReceivedPoint] {
         try Receiver.points(resourceKey: "test.id", value: id)
