@@ -9,7 +9,10 @@
 # 6. the fault suite, quick setting with a fixed seed (scripts/fault_suite.py --quick --seed
 #    $FAULT_SUITE_SEED, default 1; skip with SKIP_FAULT_SUITE=1)
 # 7. the bad-input suite, quick setting (scripts/bad_input_suite.py --quick; skip with SKIP_BAD_INPUT_SUITE=1)
-# 8. deploy/ checks: scripts/validate_manifests.py (Kubernetes schemas + policy, offline) and
+# 8. the image smoke test (scripts/image-smoke.sh): the Dockerfile's release build, its runtime root file
+#    system made with mmdebstrap from the `runtime` lines of deploy/apt-packages.txt, `validate` and `run`
+#    as uid 10001 in a chroot against the stack (skip with SKIP_IMAGE_SMOKE=1, which is said loudly)
+# 9. deploy/ checks: scripts/validate_manifests.py (Kubernetes schemas + policy, offline) and
 #    scripts/check_dashboards.py (dashboard and alert metric names against what the bridge exports)
 # Exits non-zero if either fails. Service logs: .stack/logs/
 set -euo pipefail
@@ -55,6 +58,18 @@ if [[ "${SKIP_BAD_INPUT_SUITE:-0}" != 1 ]]; then
     ((rc != 0)) || rc=$brc
   fi
 fi
+if [[ "${SKIP_IMAGE_SMOKE:-0}" != 1 ]]; then
+  # The image without a container engine: the Dockerfile's build, its runtime root, uid 10001 (scripts/image-smoke.sh).
+  irc=0
+  bash scripts/image-smoke.sh || irc=$?
+  if ((irc != 0)); then
+    echo "test.sh: image smoke test failed (exit $irc)" >&2
+    ((rc != 0)) || rc=$irc
+  fi
+else
+  echo "test.sh: image smoke test SKIPPED (SKIP_IMAGE_SMOKE=1): the image is not proven by this run" >&2
+fi
+
 # deploy/, offline and in seconds: the Kubernetes manifests against the bundled schemas and the
 # policy a schema cannot express (scripts/validate_manifests.py), and every metric name the Grafana
 # dashboard and the Prometheus alerts query against what the bridge exports (scripts/check_dashboards.py).
