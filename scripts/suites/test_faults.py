@@ -55,6 +55,10 @@ class Proc:
 
 
 class Scenario:
+    """The context a scenario function gets: its own ClickHouse and Postgres database (`db`) and
+    receiver scope, the seeded `rng`, the bridge processes it started (`procs`), what it expects and
+    what went wrong (`violations`) or is worth telling (`notes`). `final()` runs after the scenario."""
+
     def __init__(self, suite, name, description):
         self.suite, self.svc, self.name, self.description = suite, suite.svc, name, description
         suffix = os.urandom(3).hex()
