@@ -56,7 +56,8 @@ def services():
     try:
         return Services.from_environment()
     except SuiteError as e:
-        pytest.fail(f"the suite cannot run: {e}", pytrace=False)
+        problem = str(e)
+    pytest.fail(f"the suite cannot run: {problem}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

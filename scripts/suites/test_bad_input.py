@@ -483,9 +483,10 @@ def runner(services, binary, log_root):
     r = Runner(services, binary, log_root / "bad-input-suite")
     try:
         r.preflight()
+        return r
     except (SuiteError, OSError, subprocess.SubprocessError) as e:
-        pytest.fail(f"the bad-input suite cannot run: {e}", pytrace=False)
-    return r
+        problem = str(e)
+    pytest.fail(f"the bad-input suite cannot run: {problem}", pytrace=False)
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.quick] if c.quick else [])
@@ -507,6 +508,8 @@ def test_bad_input(case, runner, keep, result_table):
             runner.svc.psql(f'DROP DATABASE IF EXISTS "{r["db"]}" WITH (FORCE)', check=False)
         except SuiteError:
             pass
-    assert r["ok"], "\n".join([f"{case.name} ({case.short}): exit {r['rc']}, first error line: {r['saw']!r}"]
+    if not r["ok"]:
+        pytest.fail("\n".join([f"{case.name} ({case.short}): exit {r['rc']}, first error line: {r['saw']!r}"]
                                + [f"  - {p}" for p in r["problems"]]
-                               + [f"  logs {runner.log_dir / r['db']}; kept ClickHouse and Postgres database {r['db']}"])
+                               + [f"  logs {runner.log_dir / r['db']}; kept ClickHouse and Postgres database {r['db']}"]),
+                    pytrace=False)

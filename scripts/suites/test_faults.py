@@ -875,10 +875,11 @@ def test_fault(name, scenario, description, fault_suite, result_table):
         fault_suite.cleanup(s)
     for n in s.notes:
         print(f"note: {n}")
-    assert not s.violations, "\n".join(
-        [f"{name} ({description}): {len(s.violations)} violation(s), tag {s.tag}:"] + [f"  - {v}" for v in s.violations]
-        + [f"  note: {n}" for n in s.notes]
-        + [f"  logs {s.log_dir}; kept ClickHouse database {s.db} and Postgres database {s.db}"])
+    if s.violations:
+        pytest.fail("\n".join(
+            [f"{name} ({description}): {len(s.violations)} violation(s), tag {s.tag}:"] + [f"  - {v}" for v in s.violations]
+            + [f"  note: {n}" for n in s.notes]
+            + [f"  logs {s.log_dir}; kept ClickHouse database {s.db} and Postgres database {s.db}"]), pytrace=False)
 
 
 def summary(results, config):
