@@ -8,6 +8,9 @@
 # scripts/bootstrap.sh installs on every CI run (.ci/run -> scripts/test.sh -> bootstrap.sh), so the
 # package names and the libraries the binary links against are the ones CI proves on a clean Debian
 # 12 machine. No container engine runs in CI: keep every install step in that list, not here.
+# scripts/image-smoke.sh (every CI run) proves this file without one: the build stage's swift build,
+# the runtime stage's root from the `runtime` lines (mmdebstrap), the user, files and ownership below,
+# then `validate` and `run` as 10001:10001. A change to a step here belongs there too.
 #
 # The image holds config/bridge.yaml and queries/ at /opt/otel-bridge, the working directory, where
 # the binary looks by default (BRIDGE_CONFIG=config/bridge.yaml, query paths relative to that file).

@@ -8,11 +8,15 @@
 # 3. scripts/stack.sh up: throwaway Postgres, ClickHouse HTTP (chDB), OTLP receiver on free local ports
 # 4. seeds 3 hours of gateway traffic (seed 7, a few thousand rows) into ClickHouse database `demo`,
 #    ending at the last closed bucket (now - 2 min lag, aligned to the minute)
-# 5. otel-bridge validate, then otel-bridge run with BRIDGE_START_AT = the start of the seeded range
+# 5. otel-bridge validate, then otel-bridge run with BRIDGE_START_AT = the start of the seeded range;
+#    the GenAI traces are on (EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED=true), sent to a second endpoint of
+#    the receiver ($TEST_OTLP_URL/s/demo-traces, so .../v1/traces)
 # 6. what arrived at the OTLP receiver (scripts/services/receiver_report.py), with the totals checked
-#    against the source table, and the checkpoints in Postgres as an operator would query them
-# 7. otel-bridge run again: nothing is re-sent (0 points; fails the demo otherwise), then the last rows
-#    of otel_bridge.runs (both passes)
+#    against the source table; a few spans as a person reads them and the count of spans against the
+#    count of rows, one span per row checked (scripts/services/span_report.py); the checkpoints in
+#    Postgres as an operator would query them
+# 7. otel-bridge run again: nothing is re-sent (0 points, 0 spans; fails the demo otherwise), then the
+#    last rows of otel_bridge.runs (both passes)
 # LOG_LEVEL defaults to warning here (the bridge's per-pipeline summary lines are always printed).
 #
 # The stack is stopped on exit unless --keep is given; then the script prints the environment to reuse
@@ -121,13 +125,18 @@ export CHECKPOINT_DATABASE_URL=$TEST_POSTGRES_URL
 export OTEL_PUSH_ENABLED=true OTEL_ENDPOINT=$TEST_OTLP_URL
 export OTEL_SERVICE_NAME=otel-bridge-demo OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=demo
 export BRIDGE_START_AT=$start_iso
+# One GenAI span per request (docs/traces.md), to a second endpoint: the receiver's /s/demo-traces.
+traces_scope=/s/demo-traces
+export EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED=true
+export EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_ENDPOINT=$TEST_OTLP_URL$traces_scope
 export LOG_LEVEL=${LOG_LEVEL:-warning}   # the demo shows the per-pipeline summary lines, not info logs
 unset BRIDGE_CONFIG OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_METRICS_ENDPOINT \
   OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE OTEL_EXPORTER_OTLP_PROTOCOL
 
 step "Environment of the bridge"
 for v in CLICKHOUSE_URL CLICKHOUSE_DATABASE CHECKPOINT_DATABASE_URL OTEL_PUSH_ENABLED OTEL_ENDPOINT \
-         OTEL_SERVICE_NAME OTEL_RESOURCE_ATTRIBUTES BRIDGE_START_AT LOG_LEVEL; do
+         OTEL_SERVICE_NAME OTEL_RESOURCE_ATTRIBUTES BRIDGE_START_AT LOG_LEVEL \
+         EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_ENDPOINT; do
   printf '  %s=%s\n' "$v" "${!v}"
 done
 echo "  (pipelines: config/bridge.yaml, queries/*.sql; temporality: cumulative, the default)"
@@ -147,6 +156,11 @@ show "python3 scripts/services/receiver_report.py --url \$TEST_OTLP_URL --clickh
 python3 scripts/services/receiver_report.py --url "$TEST_OTLP_URL" \
   --clickhouse "$TEST_CLICKHOUSE_URL" --database demo | indent || die "receiver report failed"
 
+step "The GenAI spans at the traces endpoint (one per request)"
+show "python3 scripts/services/span_report.py --url \$TEST_OTLP_URL --scope $traces_scope --clickhouse \$TEST_CLICKHOUSE_URL --database demo --since $start_iso"
+python3 scripts/services/span_report.py --url "$TEST_OTLP_URL" --scope "$traces_scope" \
+  --clickhouse "$TEST_CLICKHOUSE_URL" --database demo --since "$start_iso" | indent || die "span report failed"
+
 step "Checkpoints in Postgres (schema otel_bridge)"
 show "otel-bridge checkpoints"
 "$bridge" checkpoints 2>&1 | indent || die "otel-bridge checkpoints failed"
@@ -155,18 +169,23 @@ q_status="SELECT pipeline, watermark, behind, last_success_at, consecutive_failu
 show "psql \"\$TEST_POSTGRES_URL\" -c \"$q_status\""
 psql "$TEST_POSTGRES_URL" -X -c "$q_status" | sed '/^$/d; s/^/  /' || die "psql failed"
 
-step "otel-bridge run again: every bucket up to the watermark is done, nothing is re-sent"
+step "otel-bridge run again: every bucket and row up to the watermarks is done, nothing is re-sent"
 before=$(python3 scripts/services/receiver_report.py --url "$TEST_OTLP_URL" --brief)
 seq=${before##* }
+before_spans=$(python3 scripts/services/span_report.py --url "$TEST_OTLP_URL" --scope "$traces_scope" --brief)
+span_seq=${before_spans##* }
 show "otel-bridge run"
 "$bridge" run 2>&1 | indent || die "second otel-bridge run failed"
 after=$(python3 scripts/services/receiver_report.py --url "$TEST_OTLP_URL" --brief --after-seq "$seq")
 echo "  receiver, since the first run: ${after%, last seq*}"
 [[ $after == "0 export requests, 0 data points"* ]] || die "the second run exported data again: $after"
+after_spans=$(python3 scripts/services/span_report.py --url "$TEST_OTLP_URL" --scope "$traces_scope" --brief --after-seq "$span_seq")
+echo "  traces endpoint, since the first run: ${after_spans%, last seq*}"
+[[ $after_spans == "0 export requests, 0 spans"* ]] || die "the second run sent spans again: $after_spans"
 
 echo
 echo "  The last runs (one row per pass of a pipeline; the newest first):"
-q_runs="SELECT id, pipeline, status, window_start, window_end, rows_read, points_exported, finished_at - started_at AS took FROM otel_bridge.runs ORDER BY id DESC LIMIT 8"
+q_runs="SELECT id, pipeline, status, window_start, window_end, rows_read, points_exported, finished_at - started_at AS took FROM otel_bridge.runs ORDER BY id DESC LIMIT 10"
 show "psql \"\$TEST_POSTGRES_URL\" -c \"$q_runs\""
 psql "$TEST_POSTGRES_URL" -X -c "$q_runs" | sed '/^$/d; s/^/  /' || die "psql failed"
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The fault suite in one command: scripts/fault-suite.sh [--quick] [--seed N] [--only NAME]... [--binary PATH]
+# The fault suite in one command: scripts/fault-suite.sh [pytest options], e.g. -m quick, -k sigkill,
+# --seed N, --full, --keep, --binary PATH (scripts/suites/conftest.py).
 #
 # With the stack already up (TEST_POSTGRES_URL etc. in the environment, e.g. from `.ci/run` or
-# `source .stack/env`) it runs scripts/fault_suite.py against it. Otherwise it bootstraps, starts a
-# throwaway stack (scripts/stack.sh up) and stops it on exit. Builds .build/debug/otel-bridge when
-# no --binary is given and the binary is missing. See docs/fault-suite.md.
+# `source .stack/env`) it runs scripts/suites/test_faults.py against it under pytest. Otherwise it
+# bootstraps, starts a throwaway stack (scripts/stack.sh up) and stops it on exit. Builds
+# .build/debug/otel-bridge when no --binary is given and the binary is missing. See docs/fault-suite.md.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,5 +28,5 @@ if [[ " $* " != *" --binary "* && ! -x .build/debug/otel-bridge ]]; then
 fi
 
 exec_rc=0
-.venv/bin/python scripts/fault_suite.py "$@" || exec_rc=$?
+.venv/bin/python -m pytest scripts/suites/test_faults.py "$@" || exec_rc=$?
 exit "$exec_rc"

@@ -21,10 +21,33 @@ struct OtelBridge: AsyncParsableCommand {
         version: BridgeConfiguration.version,
         subcommands: [Run.self, Serve.self, CheckpointsCommand.self, Validate.self])
 
+    /// Reached only when no subcommand was parsed: a usage error (exit 2), never help and exit 0,
+    /// so that a job whose command line was lost fails instead of "succeeding" doing nothing.
+    func run() async throws {
+        throw ValidationError("no command given: one of run, serve, checkpoints, validate is required")
+    }
+
+    /// Why this process cannot run at all, or nil. On Linux the Swift runtime finds `argv` through
+    /// `/proc/self/maps`; where `/proc` is not mounted (a chroot or container root without it)
+    /// `CommandLine.arguments` is empty, not even the program name, and any subcommand would parse
+    /// as none. Nothing else could run there either: libdispatch, which runs Swift concurrency,
+    /// traps (SIGILL) when it watches its worker threads through `/proc/self/task`.
+    static func unusableProcess() -> String? {
+        guard CommandLine.arguments.isEmpty else { return nil }
+        return "the command line could not be read: the Swift runtime found no arguments, not even the program name (it reads them through /proc/self/maps: is /proc mounted?)"
+    }
+
     /// Runs the command, mapping failures to the documented exit codes (argument-parser's own
     /// usage errors would exit with 64). With `LOG_FORMAT=json` every line, argument-parser's
     /// usage errors and help included, is written here as one JSON object.
     static func main() async {
+        // First, on the main thread, before anything starts a worker thread that libdispatch
+        // would watch through /proc (without /proc that traps within moments).
+        if let problem = unusableProcess() {
+            output.emitBlock(.stderr, level: .error, "Error: \(problem)\nUsage: otel-bridge <subcommand>",
+                             fields: ["error": "usage error"])
+            Foundation.exit(2)
+        }
         let format: LogFormat, level: Logger.Level
         do {
             (format, level) = try BridgeConfiguration.logging(environment: environment)

@@ -22,10 +22,13 @@ struct CommandLineTests {
         var stderr: String
     }
 
-    static func run(_ arguments: [String], environment: [String: String]) throws -> Outcome {
+    /// Runs the binary with `arguments`; with a `launcher` (a command line ending where the
+    /// binary's path goes), runs the binary through it.
+    static func run(_ arguments: [String], environment: [String: String], launcher: [String] = []) throws -> Outcome {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = arguments
+        let command = launcher + [binary] + arguments
+        p.executableURL = URL(fileURLWithPath: command[0])
+        p.arguments = Array(command.dropFirst())
         p.environment = environment.merging(["PATH": "/usr/bin:/bin", "LOG_LEVEL": "info"]) { a, _ in a }
         p.currentDirectoryURL = URL(fileURLWithPath: Services.root)
         let out = Pipe(), err = Pipe()
@@ -65,6 +68,37 @@ struct CommandLineTests {
         let outcome = try Self.run(arguments, environment: env)
         #expect(outcome.status == 2, "\(outcome.stderr)")
         #expect(outcome.stderr.contains(mentions), "\(outcome.stderr)")
+    }
+
+    @Test("no subcommand: exit 2 with a usage error, not help and exit 0")
+    func noSubcommand() throws {
+        let outcome = try Self.run([], environment: [:])
+        #expect(outcome.status == 2, "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("Error: no command given: one of run, serve, checkpoints, validate is required"), "\(outcome.stderr)")
+        #expect(outcome.stdout.isEmpty, "help goes nowhere near stdout: \(outcome.stdout)")
+        // --help still exits 0 with the help on stdout.
+        let help = try Self.run(["--help"], environment: [:])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("SUBCOMMANDS:"), "\(help.stdout)")
+    }
+
+    /// The Swift runtime reads the arguments through /proc/self/maps; a private mount namespace
+    /// with an empty tmpfs over /proc takes them away exactly as a chroot without /proc does.
+    /// Five runs each: a check made too late loses a race with libdispatch, which traps (exit 132)
+    /// on most runs once a worker thread is watched without /proc.
+    @Test("arguments that cannot be read (no /proc): exit 2 naming the cause, whatever the subcommand",
+          .enabled(if: getuid() == 0, "hiding /proc in a mount namespace needs root (CI runs as root)"),
+          arguments: [["run"], ["validate"], ["--version"]])
+    func unreadableArguments(arguments: [String]) throws {
+        let hideProc = ["/usr/bin/unshare", "--mount", "--fork", "/bin/sh", "-c",
+                        "mount -t tmpfs none /proc && exec \"$0\" \"$@\""]
+        for _ in 0..<5 {
+            let outcome = try Self.run(arguments, environment: [:], launcher: hideProc)
+            #expect(outcome.status == 2, "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("Error: the command line could not be read"), "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("is /proc mounted?"), "\(outcome.stderr)")
+            #expect(outcome.stdout.isEmpty, "\(outcome.stdout)")
+        }
     }
 
     @Test("a failing pipeline exits 1; a run that exports exits 0, and so does one with nothing new", .timeLimit(.minutes(10)))

@@ -1,37 +1,33 @@
-#!/usr/bin/env python3
 """Bad-input suite: drives the real `otel-bridge` binary with hostile tenant data, operator typos
 (environment, pipeline YAML, command line) and hostile answers from ClickHouse and the OTLP
 receiver, and checks the "Delivery guarantees" of SPEC.md for each: the expected exit code, a clear
 first error line, no trap and no hang, no secret in any output or stored error, the watermark moved
 only when it may, points sent only when they may.
 
-Usage (with the stack of scripts/stack.sh up and `source .stack/env`):
+    .venv/bin/python -m pytest scripts/suites/test_bad_input.py [-m quick] [-k NAME] [--keep]
 
-    .venv/bin/python scripts/bad_input_suite.py [--quick] [--binary PATH] [--only NAME ...] [--list]
-
-Every case gets its own ClickHouse database (10 minutes of rows from scripts/services/gen_rows.py,
-ending 5 minutes ago, plus the case's hostile rows), its own Postgres database (owned by a role with
-a recognisable password) and its own receiver scope, runs the shipped pipelines (config/bridge.yaml)
-or a broken copy of them, and prints one table row. Exit status: 0 every case held, 1 a case
-failed, 2 the suite could not run. Reuses the services helpers of scripts/fault_suite.py.
-See docs/bad-input-suite.md.
+(with the stack of scripts/stack.sh up and `source .stack/env`). Every case gets its own ClickHouse
+database (10 minutes of rows from scripts/services/gen_rows.py, ending 5 minutes ago, plus the case's
+hostile rows), its own Postgres database (owned by a role with a recognisable password) and its own
+receiver scope, runs the shipped pipelines (config/bridge.yaml) or a broken copy of them, and adds one
+row to the table printed at the end. A case is a `Case` in `cases()`: it is a test
+(`test_bad_input[NAME]`), in the quick set with `quick=True`. See docs/bad-input-suite.md.
 """
-import argparse
 import json
 import os
 import random
 import re
 import subprocess
-import sys
 import tempfile
 import time
+import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fault_suite as fs  # noqa: E402  (Services, SuiteError, ClosedPort, iso, http, load_gen_columns, markdown_table, receiver_points)
+import pytest
 
-ROOT = fs.ROOT
+from harness import ROOT, ClosedPort, SuiteError, gen_rows, iso, markdown_table, receiver_points
+
 CONFIG = ROOT / "config" / "bridge.yaml"
 PIPELINES = ["requests", "tokens", "cost", "latency"]
 STEP = 60
@@ -42,17 +38,6 @@ PG_ROLE = "bad_input_owner"
 PG_SECRET = "pgSECRET-b4d1nput-Qx7"
 HEADER_SECRET = "hdrSECRET-b4d1nput-Zr4"
 TRAPS = {132, 134, 139, -4, -5, -6, -7, -8, -11}   # SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV
-
-# The cases that failed against the tree the suite was written for (the "at 9b6aaa2" column; see
-# docs/bad-input-suite.md for why each failed). The bridge is being hardened for them: a case that
-# passes now shows "fixed" there, a case failing now that passed then shows "REGRESSED".
-HEAD = "9b6aaa2"
-FAILED_AT_HEAD = {
-    "t-nul", "e-start-1500", "e-start-3000", "e-start-future", "e-max-elapsed-1e300", "e-headers-crlf",
-    "e-headers-nul", "e-headers-name-space", "e-headers-content-type", "e-ch-password-newline",
-    "e-ch-url-no-scheme", "e-ch-url-pw-specials", "e-pg-url-malformed", "y-step-huge", "y-bucket-column-sql",
-    "c-rewind-1500", "o-html-200", "o-retry-after-huge", "o-receiver-down",
-}
 
 
 class Case:
@@ -255,30 +240,21 @@ def tsv_field(v):
 
 
 class Runner:
-    def __init__(self, args):
-        env = {k: os.environ.get(k) for k in ("TEST_POSTGRES_URL", "TEST_CLICKHOUSE_URL", "TEST_OTLP_URL")}
-        missing = [k for k, v in env.items() if not v]
-        if missing:
-            raise fs.SuiteError(f"{', '.join(missing)} not set: start the stack (scripts/stack.sh up; source .stack/env)")
-        self.svc = fs.Services(env["TEST_POSTGRES_URL"], env["TEST_CLICKHOUSE_URL"], env["TEST_OTLP_URL"])
-        self.binary = str(Path(args.binary).resolve())
+    """What every case shares: the services, the binary, the secrets, the rows generator."""
+
+    def __init__(self, svc, binary, log_dir):
+        self.svc, self.binary = svc, binary
         self.ch_user = os.environ.get("TEST_CLICKHOUSE_USER", "default")
         self.ch_password = os.environ.get("TEST_CLICKHOUSE_PASSWORD", "")
-        base = os.environ.get("STACK_LOG_DIR")
-        self.log_dir = Path(base) / "bad-input-suite" if base else Path(tempfile.mkdtemp(prefix="bad-input-suite."))
+        self.log_dir = log_dir
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix="bad-input-yaml."))
-        self.columns = fs.load_gen_columns()
-        import importlib.util
-        spec = importlib.util.spec_from_file_location("gen_rows", ROOT / "scripts" / "services" / "gen_rows.py")
-        self.gen = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(self.gen)
+        self.gen = gen_rows()
+        self.columns = self.gen.COLUMNS
         self.secrets = [PG_SECRET, HEADER_SECRET] + ([self.ch_password] if len(self.ch_password) >= 6 else [])
 
     def preflight(self):
-        if not os.access(self.binary, os.X_OK):
-            raise fs.SuiteError(f"no executable {self.binary} (swift build --product otel-bridge, or --binary PATH)")
-        self.svc.ch("SELECT 1")
+        """The role whose password is one of the secrets, owner of every case's Postgres database."""
         self.svc.psql(f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PG_ROLE}') THEN "
                       f"CREATE ROLE {PG_ROLE} LOGIN PASSWORD '{PG_SECRET}'; END IF; END$$")
         self.svc.psql(f"ALTER ROLE {PG_ROLE} LOGIN PASSWORD '{PG_SECRET}'")
@@ -304,7 +280,7 @@ class Runner:
         return start, end, len(rows)
 
     def pg_url(self, db):
-        u = fs.urllib.parse.urlsplit(self.svc.pg_url)
+        u = urllib.parse.urlsplit(self.svc.pg_url)
         host = u.hostname + (f":{u.port}" if u.port else "")
         return f"postgresql://{PG_ROLE}:{PG_SECRET}@{host}/{db}"
 
@@ -315,7 +291,7 @@ class Runner:
             "CLICKHOUSE_DATABASE": db, "CHECKPOINT_DATABASE_URL": self.pg_url(db), "OTEL_PUSH_ENABLED": "true",
             "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"{self.svc.otlp_url}/s/{db}/v1/metrics",
             "OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer%20{HEADER_SECRET}",
-            "BRIDGE_CONFIG": str(CONFIG), "BRIDGE_START_AT": fs.iso(start), "BRIDGE_EXPORT_MAX_ELAPSED": "10",
+            "BRIDGE_CONFIG": str(CONFIG), "BRIDGE_START_AT": iso(start), "BRIDGE_EXPORT_MAX_ELAPSED": "10",
             "LOG_LEVEL": "info",
         })
         return env
@@ -324,7 +300,7 @@ class Runner:
         text = CONFIG.read_text()
         for old, new in case.yaml:
             if old not in text:
-                raise fs.SuiteError(f"{case.name}: {old!r} is not in {CONFIG} any more: update the case")
+                raise SuiteError(f"{case.name}: {old!r} is not in {CONFIG} any more: update the case")
             text = text.replace(old, new, 1)
         text = text.replace("../queries/", str(ROOT / "queries") + "/")   # the copy lives elsewhere
         path = self.tmp / f"bad-{case.name}.yaml"
@@ -348,8 +324,8 @@ class Runner:
     def acked_points(self, db):
         """(rollup points acknowledged by the receiver, rollup export attempts) in the case's scope;
         the self-telemetry requests are left out."""
-        records = [r for r in self.svc.otlp_records(scope=f"/s/{db}") if not fs.receiver_points.is_self_telemetry(r)]
-        n = sum(1 for p in fs.receiver_points.points(records) if p.accepted)
+        records = [r for r in self.svc.otlp_records(scope=f"/s/{db}") if not receiver_points.is_self_telemetry(r)]
+        n = sum(1 for p in receiver_points.points(records) if p.accepted)
         attempts = len(records)
         return n, attempts
 
@@ -380,7 +356,7 @@ class Runner:
         if case.prep_run:
             rc, hung, _, _, err = self.spawn(["run"], env, logs / "prep", 120)
             if rc != 0:
-                raise fs.SuiteError(f"{case.name}: the preparing run exited {rc}: {err.decode(errors='replace')[-300:]}")
+                raise SuiteError(f"{case.name}: the preparing run exited {rc}: {err.decode(errors='replace')[-300:]}")
         if case.yaml:
             path = self.broken_yaml(case, db)
             env["BRIDGE_CONFIG"] = str(path)
@@ -388,7 +364,7 @@ class Runner:
         env.update(case.env)
         closed = None
         if case.otlp == "closed":
-            closed = fs.ClosedPort()
+            closed = ClosedPort()
             env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] = f"http://127.0.0.1:{closed.__enter__()}/v1/metrics"
         elif case.otlp:
             self.svc.otlp_script([], case.otlp)
@@ -397,8 +373,8 @@ class Runner:
         secrets = self.secrets + case.secrets
         before = self.watermarks(db)
         points0, _ = self.acked_points(db)
-        future = fs.iso(end + 7 * 86400)
-        args = [a.replace("{start}", fs.iso(start)).replace("{future}", future) for a in case.args]
+        future = iso(end + 7 * 86400)
+        args = [a.replace("{start}", iso(start)).replace("{future}", future) for a in case.args]
         try:
             rc, hung, took, out, err = self.spawn(args, env, logs / "case", case.bound)
         finally:
@@ -437,7 +413,7 @@ class Runner:
             problems.append(f"checkpoints for {sorted(after)}, expected all of {PIPELINES}")
         if case.moves is True and any(after.get(p, 0) < end for p in PIPELINES):
             problems.append("a watermark did not move past the data: "
-                            + ", ".join(f"{p}={fs.iso(after[p]) if after.get(p) else None}" for p in PIPELINES))
+                            + ", ".join(f"{p}={iso(after[p]) if after.get(p) else None}" for p in PIPELINES))
         if case.moves is False and moved:
             problems.append(f"watermark moved: {', '.join(moved)}")
         points, attempts = self.acked_points(db)
@@ -487,68 +463,53 @@ def short(s, n):
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def table(results):
-    head = ["case", "input", "exit", "operator saw (first error line)", "watermark moved", "points sent", "verdict",
-            f"at {HEAD}"]
+def table(results, config=None):
+    head = ["case", "input", "exit", "operator saw (first error line)", "watermark moved", "points sent", "verdict"]
     rows = [head, ["---"] * len(head)]
     for r in results:
-        then = r["case"] in FAILED_AT_HEAD
         rows.append([r["case"], short(r["input"], 40), str(r["rc"]), short(r["saw"], 90), r["moved"], r["points"],
-                     "ok" if r["ok"] else "FAIL",
-                     ("fixed" if r["ok"] else "FAIL") if then else ("ok" if r["ok"] else "REGRESSED")])
-    return fs.markdown_table(rows)
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a representative subset (CI, ~1 min)")
-    ap.add_argument("--binary", default=str(ROOT / ".build" / "debug" / "otel-bridge"))
-    ap.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this case (repeatable)")
-    ap.add_argument("--list", action="store_true", help="list the cases and exit")
-    args = ap.parse_args()
-    all_cases = cases()
-    if args.list:
-        for c in all_cases:
-            print(f"{c.name:26} {'quick ' if c.quick else '      '}{c.group:15} {c.short}")
-        return 0
-    unknown = [n for n in args.only if n not in {c.name for c in all_cases}]
-    if unknown:
-        print(f"bad-input suite: unknown case(s) {unknown}; see --list", file=sys.stderr)
-        return 2
-    selected = [c for c in all_cases if (not args.only or c.name in args.only) and (not args.quick or c.quick or args.only)]
-    try:
-        runner = Runner(args)
-        runner.preflight()
-    except (fs.SuiteError, OSError, subprocess.SubprocessError) as e:
-        print(f"bad-input suite: {e}", file=sys.stderr)
-        return 2
-    print(f"bad-input suite: {'quick' if args.quick else 'full'} run, {len(selected)} cases, binary {runner.binary}, "
-          f"logs {runner.log_dir}", flush=True)
-    results = []
-    t_all = time.time()
-    for c in selected:
-        try:
-            r = runner.run_case(c)
-        except (fs.SuiteError, OSError, subprocess.SubprocessError) as e:
-            r = {"case": c.name, "group": c.group, "input": c.short, "rc": None, "saw": "", "moved": "-", "points": "-",
-                 "ok": False, "problems": [f"could not run: {e}"], "took": 0.0, "db": runner.svc.scope}
-        results.append(r)
-        print(f"{'ok  ' if r['ok'] else 'FAIL'} {c.name} (exit {r['rc']}, {r['took']:.1f} s)"
-              + "".join(f"\n     - {p}" for p in r["problems"]), flush=True)
-        if r["ok"]:
-            try:
-                runner.svc.ch(f"DROP DATABASE IF EXISTS `{r['db']}`")
-                runner.svc.psql(f'DROP DATABASE IF EXISTS "{r["db"]}" WITH (FORCE)', check=False)
-            except fs.SuiteError:
-                pass
+                     "ok" if r["ok"] else "FAIL"])
     failed = [r for r in results if not r["ok"]]
-    print()
-    print(table(results))
-    print(f"\nbad-input suite: {len(selected)} cases in {time.time() - t_all:.0f} s; "
-          f"databases of failed cases kept: {', '.join(r['db'] for r in failed) or '-'}")
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return (markdown_table(rows) + f"\n\nbad-input suite: {len(results) - len(failed)}/{len(results)} cases held "
+            f"in {sum(r['wall'] for r in results):.0f} s; databases of failed cases kept: "
+            f"{', '.join(r['db'] for r in failed) or '-'}")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+# ----------------------------------------------------------------------------------------------
+# the tests
+
+@pytest.fixture(scope="session")
+def runner(services, binary, log_root):
+    r = Runner(services, binary, log_root / "bad-input-suite")
+    try:
+        r.preflight()
+        return r
+    except (SuiteError, OSError, subprocess.SubprocessError) as e:
+        problem = str(e)
+    pytest.fail(f"the bad-input suite cannot run: {problem}", pytrace=False)
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.quick] if c.quick else [])
+                                  for c in cases()])
+def test_bad_input(case, runner, keep, result_table):
+    """One bad input through the real binary, and every check `Runner.run_case` makes."""
+    results = result_table("bad-input suite: hostile data, operator typos, hostile answers", table)
+    t0 = time.time()
+    try:
+        r = runner.run_case(case)
+    except (SuiteError, OSError, subprocess.SubprocessError) as e:
+        r = {"case": case.name, "group": case.group, "input": case.short, "rc": None, "saw": "", "moved": "-",
+             "points": "-", "ok": False, "problems": [f"could not run: {e}"], "took": 0.0, "db": runner.svc.scope}
+    r["wall"] = time.time() - t0
+    results.append(r)
+    if r["ok"] and not keep:
+        try:
+            runner.svc.ch(f"DROP DATABASE IF EXISTS `{r['db']}`")
+            runner.svc.psql(f'DROP DATABASE IF EXISTS "{r["db"]}" WITH (FORCE)', check=False)
+        except SuiteError:
+            pass
+    if not r["ok"]:
+        pytest.fail("\n".join([f"{case.name} ({case.short}): exit {r['rc']}, first error line: {r['saw']!r}"]
+                               + [f"  - {p}" for p in r["problems"]]
+                               + [f"  logs {runner.log_dir / r['db']}; kept ClickHouse and Postgres database {r['db']}"]),
+                    pytrace=False)

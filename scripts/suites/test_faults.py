@@ -1,40 +1,31 @@
-#!/usr/bin/env python3
 """Fault suite: drives the real `otel-bridge` binary against the real test services and checks the
 delivery guarantees of SPEC.md ("Delivery guarantees") under crashes and failures.
 
-Usage (with the stack of scripts/stack.sh up and `source .stack/env`):
+    .venv/bin/python -m pytest scripts/suites/test_faults.py [-m quick] [-k NAME] [--seed N] [--full] [--keep]
 
-    .venv/bin/python scripts/fault_suite.py [--quick] [--binary PATH] [--seed N] [--only NAME ...] [--keep]
+(with the stack of scripts/stack.sh up and `source .stack/env`; scripts/fault-suite.sh does both).
+Every scenario gets its own ClickHouse database and Postgres database, seeds rows in the recent past
+(all buckets closed), runs `otel-bridge run` as subprocesses (pipeline file config/fault/fault.yaml,
+delta temporality, a unique `fault.scenario` resource attribute plus a `fault.process` attribute per
+process) and compares what the OTLP receiver acknowledged with counts computed from the raw rows.
 
-Reads TEST_POSTGRES_URL, TEST_CLICKHOUSE_URL, TEST_OTLP_URL from the environment. Every scenario gets
-its own ClickHouse database and Postgres database, seeds rows in the recent past (all buckets closed),
-runs `otel-bridge run` as subprocesses (pipeline file config/fault/fault.yaml, delta temporality, a
-unique `fault.scenario` resource attribute plus a `fault.process` attribute per process) and compares
-what the OTLP receiver acknowledged with counts computed from the raw rows. Exit status: 0 every
-scenario held the guarantees, 1 a violation, 2 the suite could not run (no binary, no stack).
-See docs/fault-suite.md.
+A scenario is a plain function `sc_NAME(s)` taking the `Scenario` context below (its services, rng,
+processes, checks); it lands its faults by construction and records violations with `s.violate`. Add
+one to SCENARIOS and it is a test (`test_fault[NAME]`, in the quick set). See docs/fault-suite.md.
 """
-import argparse
-import email.utils
 import json
 import os
 import random
-import shutil
 import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "services"))
-import receiver_points  # noqa: E402  (the receiver's records as points: scripts/services/receiver_points.py)
+import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import ROOT, ClosedPort, SuiteError, gen_rows, http, iso, markdown_table, receiver_points
+
 CONFIG = ROOT / "config" / "fault" / "fault.yaml"
 PIPELINE = "fault"
 METRIC = "fault.rows"
@@ -43,160 +34,6 @@ STEP = 60          # seconds, as in config/fault/fault.yaml
 LAG = 120
 MAX_POINTS = 25    # max_points_per_request of config/fault/fault.yaml
 PROVIDERS = ["openai", "anthropic", "google", "mistral"]
-GEN_COLUMNS = None  # filled from scripts/services/gen_rows.py
-
-
-class SuiteError(Exception):
-    """The suite itself cannot go on (service down, bad setup): exit 2."""
-
-
-# ----------------------------------------------------------------------------------------------
-# services
-
-def http(method, url, body=None, timeout=60, headers=None):
-    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if isinstance(body, (dict, list)):
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
-class Services:
-    def __init__(self, pg_url, ch_url, otlp_url):
-        self.pg_url, self.ch_url, self.otlp_url = pg_url, ch_url.rstrip("/"), otlp_url.rstrip("/")
-        self._pg_data_dir = None
-
-    # ClickHouse (the test endpoint over chDB)
-    def ch(self, sql, body=b""):
-        url = self.ch_url + "/?" + urllib.parse.urlencode({"query": sql})
-        status, out = http("POST", url, body)
-        if status != 200:
-            raise SuiteError(f"ClickHouse {status}: {out.decode(errors='replace').strip()[:500]} (query: {sql[:200]})")
-        return out.decode()
-
-    # Faults and scripts are scoped to the running scenario (its database, and the receiver path
-    # prefix /s/<database>), so they never hit other users of the same services. (postgres-restart
-    # still restarts the shared cluster: run the suite on its own, as scripts/test.sh does.)
-    scope = ""
-
-    def ch_control(self, faults):
-        status, out = http("POST", self.ch_url + "/__control", dict(faults, database=self.scope))
-        if status != 200:
-            raise SuiteError(f"ClickHouse /__control {status}: {out[:300]!r}")
-
-    def ch_reset(self):
-        http("POST", self.ch_url + "/__control", {"database": self.scope, "mid_stream_exception": None,
-                                                 "fail_status": None, "delay_seconds": None, "foreign_response": None,
-                                                 "exception_tag_header": True})
-
-    def otlp_scope(self):
-        return f"/s/{self.scope}" if self.scope else ""
-
-    # Postgres (psql)
-    def pg_url_for(self, db):
-        u = urllib.parse.urlsplit(self.pg_url)
-        return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + db, u.query, u.fragment))
-
-    def psql(self, sql, db=None, check=True, timeout=30):
-        url = self.pg_url_for(db) if db else self.pg_url
-        p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
-                           capture_output=True, text=True, timeout=timeout)
-        if check and p.returncode != 0:
-            raise SuiteError(f"psql failed ({p.returncode}): {p.stderr.strip()[:500]} (sql: {sql[:200]})")
-        return p.stdout.strip() if p.returncode == 0 else None
-
-    def pg_data_dir(self):
-        if self._pg_data_dir is None:
-            d = os.environ.get("STACK_POSTGRES_DIR")
-            if d and Path(d, "data", "PG_VERSION").exists():
-                self._pg_data_dir = str(Path(d, "data"))
-            else:
-                self._pg_data_dir = self.psql("SHOW data_directory")
-        return self._pg_data_dir
-
-    def pg_restart(self):
-        """Restarts the cluster (`pg_ctl restart -m fast`) with the options it was started with."""
-        data = self.pg_data_dir()
-        bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-        pg_ctl = str(bindirs[-1]) if bindirs else (shutil.which("pg_ctl") or "pg_ctl")
-        log = str(Path(data).parent / "postgres.log")
-        cmd = [pg_ctl, "-D", data, "-l", log, "-m", "fast", "-w", "-t", "60", "restart"]
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--"] + cmd
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, timeout=90)
-        if p.returncode != 0:
-            raise SuiteError(f"pg_ctl restart failed: {p.stdout.strip()[:500]}")
-        for _ in range(100):
-            if self.psql("SELECT 1", check=False) == "1":
-                return
-            time.sleep(0.1)
-        raise SuiteError("Postgres did not come back after the restart")
-
-    # OTLP receiver
-    def otlp_script(self, script=None, default=None):
-        status, out = http("POST", self.otlp_url + "/__control",
-                           {"scope": self.otlp_scope(), "script": script or [], "default": default})
-        if status != 200:
-            raise SuiteError(f"OTLP /__control {status}: {out[:300]!r}")
-
-    def otlp_progress(self):
-        """The receiver's counters for this scope: received, accepted, inflight, held."""
-        status, out = http("GET", self.otlp_url + "/__control?" + urllib.parse.urlencode({"scope": self.otlp_scope()}))
-        if status != 200:
-            raise SuiteError(f"OTLP /__control {status}: {out[:300]!r}")
-        return json.loads(out)
-
-    def otlp_release(self):
-        """Lets the exports held by a `hold` script entry of this scope be answered."""
-        status, out = http("POST", self.otlp_url + "/__control", {"scope": self.otlp_scope(), "release": True})
-        if status != 200:
-            raise SuiteError(f"OTLP /__control {status}: {out[:300]!r}")
-
-    def otlp_records(self, scope=None):
-        try:
-            return receiver_points.fetch(self.otlp_url, scope=scope)
-        except receiver_points.ReceiverError as e:
-            raise SuiteError(str(e)) from e
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class ClosedPort:
-    """A port nothing listens on, for as long as the `with` block lasts: the socket is bound (so no
-    other process can take the port) but never listens, so a connect is refused."""
-
-    def __enter__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        return self.port
-
-    def __exit__(self, *exc):
-        self.sock.close()
-
-
-def iso(t):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def load_gen_columns():
-    """The `generations` table definition, shared with scripts/services/gen_rows.py."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("gen_rows", ROOT / "scripts" / "services" / "gen_rows.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.COLUMNS
 
 
 # ----------------------------------------------------------------------------------------------
@@ -218,6 +55,10 @@ class Proc:
 
 
 class Scenario:
+    """The context a scenario function gets: its own ClickHouse and Postgres database (`db`) and
+    receiver scope, the seeded `rng`, the bridge processes it started (`procs`), what it expects and
+    what went wrong (`violations`) or is worth telling (`notes`). `final()` runs after the scenario."""
+
     def __init__(self, suite, name, description):
         self.suite, self.svc, self.name, self.description = suite, suite.svc, name, description
         suffix = os.urandom(3).hex()
@@ -244,7 +85,7 @@ class Scenario:
         self.start = self.end - minutes * STEP
         svc = self.svc
         svc.ch(f"CREATE DATABASE IF NOT EXISTS `{self.db}`")
-        svc.ch(f"CREATE TABLE `{self.db}`.generations ({GEN_COLUMNS}\n) ENGINE = MergeTree ORDER BY created_at")
+        svc.ch(f"CREATE TABLE `{self.db}`.generations ({self.suite.columns}\n) ENGINE = MergeTree ORDER BY created_at")
         lines = []
         rng = self.rng
         for m in range(-20, minutes):          # 20 minutes before the start: outside the export range
@@ -1084,38 +925,17 @@ SCENARIOS = [
 ]
 
 
-# ----------------------------------------------------------------------------------------------
+class FaultSuite:
+    """What every scenario shares: the services, the binary, the seed, the size, the log folder."""
 
-class Suite:
-    def __init__(self, args):
-        self.quick, self.seed, self.keep = args.quick, args.seed, args.keep
-        self.binary = str(Path(args.binary).resolve())
-        env = {k: os.environ.get(k) for k in ("TEST_POSTGRES_URL", "TEST_CLICKHOUSE_URL", "TEST_OTLP_URL")}
-        missing = [k for k, v in env.items() if not v]
-        if missing:
-            raise SuiteError(f"{', '.join(missing)} not set: start the stack (scripts/stack.sh up; source .stack/env)")
-        self.svc = Services(env["TEST_POSTGRES_URL"], env["TEST_CLICKHOUSE_URL"], env["TEST_OTLP_URL"])
-        base = os.environ.get("STACK_LOG_DIR")
-        self.log_dir = Path(base) / "fault-suite" if base else Path(tempfile.mkdtemp(prefix="fault-suite."))
+    def __init__(self, svc, binary, seed, quick, keep, log_dir):
+        self.svc, self.binary, self.seed, self.quick, self.keep = svc, binary, seed, quick, keep
+        self.log_dir = log_dir
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.columns = gen_rows().COLUMNS
 
     def minutes(self, full, quick):
         return quick if self.quick else full
-
-    def preflight(self):
-        if not os.access(self.binary, os.X_OK):
-            raise SuiteError(f"no executable {self.binary} (swift build --product otel-bridge, or --binary PATH)")
-        if not CONFIG.exists():
-            raise SuiteError(f"missing {CONFIG}")
-        if shutil.which("psql") is None:
-            raise SuiteError("psql is not installed")
-        try:
-            self.svc.ch("SELECT 1")
-            self.svc.psql("SELECT 1")
-            self.svc.otlp_script()
-        except (OSError, subprocess.SubprocessError) as e:
-            raise SuiteError(f"the stack does not answer: {e}")
-        self.svc.ch_reset()
 
     def cleanup(self, s):
         if self.keep or not s.result or not s.result["ok"]:
@@ -1125,6 +945,69 @@ class Suite:
             self.svc.psql(f'DROP DATABASE IF EXISTS "{s.db}" WITH (FORCE)', check=False)
         except SuiteError:
             pass
+
+
+
+# ----------------------------------------------------------------------------------------------
+# the tests
+
+@pytest.fixture(scope="session")
+def fault_suite(services, binary, seed, keep, log_root, pytestconfig):
+    if not CONFIG.exists():
+        pytest.fail(f"missing {CONFIG}", pytrace=False)
+    return FaultSuite(services, binary, seed, not pytestconfig.getoption("full"), keep, log_root / "fault-suite")
+
+
+@pytest.mark.quick
+@pytest.mark.parametrize("name, scenario, description", SCENARIOS, ids=[name for name, _, _ in SCENARIOS])
+def test_fault(name, scenario, description, fault_suite, result_table):
+    """One scenario, then the closing clean run and every check of `Scenario.final`."""
+    results = result_table("fault suite: delivery guarantees under faults", summary)
+    s = Scenario(fault_suite, name, description)
+    t0 = time.time()
+    try:
+        scenario(s)
+        s.final()
+    except SuiteError as e:
+        s.violate(f"could not run: {e}")
+    except Exception as e:  # a bug of the suite: this scenario's failure, with its traceback below
+        s.violate(f"suite error: {type(e).__name__}: {e}")
+        raise
+    finally:
+        for p in s.procs:
+            if p.popen.poll() is None:
+                s.kill(p)
+        fault_suite.svc.ch_reset()
+        try:
+            fault_suite.svc.otlp_script()
+        except (SuiteError, OSError):
+            pass
+        if s.result is None:
+            s.result = {"scenario": name, "passes": len(s.procs), "buckets_expected": 0, "buckets_received": 0,
+                        "points_expected": 0, "lost": 0, "repeated": 0, "identical": None, "unexpected": 0,
+                        "refused": 0, "batches_resent": 0, "crashes": 0}
+        s.result.update(ok=not s.violations, notes=list(s.notes), took=time.time() - t0, db=s.db)
+        results.append(s.result)
+        fault_suite.cleanup(s)
+    for n in s.notes:
+        print(f"note: {n}")
+    if s.violations:
+        pytest.fail("\n".join(
+            [f"{name} ({description}): {len(s.violations)} violation(s), tag {s.tag}:"] + [f"  - {v}" for v in s.violations]
+            + [f"  note: {n}" for n in s.notes]
+            + [f"  logs {s.log_dir}; kept ClickHouse database {s.db} and Postgres database {s.db}"]), pytrace=False)
+
+
+def summary(results, config):
+    failed = [r["scenario"] for r in results if not r["ok"]]
+    lines = [table(results), ""]
+    for r in results:
+        lines += [f"{r['scenario']}: {n}" for n in r["notes"]]
+    lines += ["", f"fault suite: {len(results) - len(failed)}/{len(results)} scenarios held the guarantees "
+              f"in {sum(r['took'] for r in results):.0f} s (seed {config.getoption('seed')})"
+              + (f"; failed: {', '.join(failed)}; kept databases: {', '.join(r['db'] for r in results if not r['ok'])}"
+                 if failed else "")]
+    return "\n".join(lines)
 
 
 def table(results):
@@ -1137,88 +1020,3 @@ def table(results):
                      "-" if r["identical"] is None else ("yes" if r["identical"] else "NO"),
                      "ok" if r["ok"] else "FAIL"])
     return markdown_table(rows)
-
-
-def markdown_table(rows):
-    """`rows` (lists of strings; a cell "---" is the header rule) as an aligned Markdown table."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("| " + " | ".join(c.ljust(widths[i]) if c != "---" else "-" * widths[i]
-                                       for i, c in enumerate(row)) + " |" for row in rows)
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="smaller backfills and fewer kills (CI, < 4 min)")
-    ap.add_argument("--binary", default=str(ROOT / ".build" / "debug" / "otel-bridge"))
-    ap.add_argument("--seed", type=int, default=None, help="seed for data and kill timing (default: random, printed)")
-    ap.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this scenario (repeatable)")
-    ap.add_argument("--keep", action="store_true", help="keep every scenario's databases (failed ones are always kept)")
-    args = ap.parse_args()
-    if args.seed is None:
-        args.seed = random.SystemRandom().randrange(1_000_000)
-    unknown = [n for n in args.only if n not in {name for name, _, _ in SCENARIOS}]
-    if unknown:
-        print(f"fault suite: unknown scenario(s) {unknown}; known: {[n for n, _, _ in SCENARIOS]}", file=sys.stderr)
-        return 2
-    global GEN_COLUMNS
-    try:
-        GEN_COLUMNS = load_gen_columns()
-        suite = Suite(args)
-        suite.preflight()
-    except SuiteError as e:
-        print(f"fault suite: {e}", file=sys.stderr)
-        return 2
-    print(f"fault suite: {'quick' if args.quick else 'full'} run, seed {args.seed}, binary {suite.binary}, "
-          f"logs {suite.log_dir}", flush=True)
-    results, failed = [], []
-    t_all = time.time()
-    for name, fn, desc in SCENARIOS:
-        if args.only and name not in args.only:
-            continue
-        s = Scenario(suite, name, desc)
-        t0 = time.time()
-        print(f"--- {name}: {desc} (tag {s.tag})", flush=True)
-        try:
-            fn(s)
-            s.final()
-        except SuiteError as e:
-            s.violate(f"could not run: {e}")
-        except Exception as e:  # a bug of the suite: report it as this scenario's failure
-            import traceback
-            traceback.print_exc()
-            s.violate(f"suite error: {type(e).__name__}: {e}")
-        finally:
-            for p in s.procs:
-                if p.popen.poll() is None:
-                    s.kill(p)
-            suite.svc.ch_reset()
-            try:
-                suite.svc.otlp_script()
-            except (SuiteError, OSError):
-                pass
-        if s.result is None:
-            s.result = {"scenario": name, "passes": len(s.procs), "buckets_expected": 0, "buckets_received": 0,
-                        "points_expected": 0, "lost": 0, "repeated": 0, "identical": None, "unexpected": 0,
-                        "refused": 0, "batches_resent": 0, "crashes": 0, "ok": False}
-        s.result["ok"] = not s.violations
-        results.append(s.result)
-        for n in s.notes:
-            print(f"    note: {n}")
-        for v in s.violations:
-            print(f"    VIOLATION: {v}")
-        print(f"    {'ok' if not s.violations else 'FAIL'} in {time.time() - t0:.1f} s "
-              f"({len(s.procs)} passes, logs {s.log_dir})", flush=True)
-        if s.violations:
-            failed.append(name)
-            print(f"    kept ClickHouse database {s.db} and Postgres database {s.db}")
-        suite.cleanup(s)
-    print()
-    print(table(results))
-    print(f"\nfault suite: {len(results) - len(failed)}/{len(results)} scenarios held the guarantees "
-          f"in {time.time() - t_all:.0f} s (seed {args.seed}){'; failed: ' + ', '.join(failed) if failed else ''}")
-    print(f"fault-suite: {len(results) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
