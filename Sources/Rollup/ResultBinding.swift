@@ -33,16 +33,20 @@ package struct ResultBinding {
         package let mapping: MetricMapping
         let attributes: [BoundAttribute]
         let value: BoundValue
+        /// The `row_filter` columns and the values a row the metric reads may hold in each.
+        let filters: [(column: Int, values: Set<String>)]
         /// The attribute columns, in order: what identifies a series in a row.
         let attributeColumns: [Int]
         package let cardinalityLimit: Int
         package let isGauge: Bool
 
-        init(index: Int, mapping: MetricMapping, attributes: [BoundAttribute], value: BoundValue) {
+        init(index: Int, mapping: MetricMapping, attributes: [BoundAttribute], value: BoundValue,
+             filters: [(column: Int, values: Set<String>)]) {
             self.index = index
             self.mapping = mapping
             self.attributes = attributes
             self.value = value
+            self.filters = filters
             self.attributeColumns = attributes.map(\.column)
             self.cardinalityLimit = mapping.cardinalityLimit
             if case .gauge = mapping.kind { isGauge = true } else { isGauge = false }
@@ -144,7 +148,15 @@ package struct ResultBinding {
                 guard st.nonNullable.isNumeric else { throw fail(sumColumn, "sum column '\(sumColumn)' must be numeric, not \(columns[s].typeName)") }
                 value = .summary(count: c, sum: s, quantiles: q, levels: summary.quantiles.count)
             }
-            bound.append(BoundMetric(index: index, mapping: metric, attributes: attributes, value: value))
+            var filters: [(column: Int, values: Set<String>)] = []
+            for filter in metric.rowFilter {
+                let (i, type) = try column(filter.column, for: metric.name)
+                switch type.nonNullable {
+                case .string, .fixedString: filters.append((i, Set(filter.values)))
+                default: throw fail(filter.column, "row_filter column '\(filter.column)' of metric \(metric.name) must be a string, not \(columns[i].typeName)")
+                }
+            }
+            bound.append(BoundMetric(index: index, mapping: metric, attributes: attributes, value: value, filters: filters))
         }
         metrics = bound
         var decoded = Array(repeating: false, count: columns.count)
@@ -156,6 +168,7 @@ package struct ResultBinding {
             case .summary(let count, let sum, let quantiles, _): [count, sum, quantiles]
             }
             for case let c? in used { decoded[c] = true }
+            for f in metric.filters { decoded[f.column] = true }
         }
         decodedColumns = decoded
     }
@@ -199,8 +212,12 @@ package struct ResultBinding {
     }
 
     /// The metric's value in `row`, checked: finite, non-negative counts, consistent histograms.
-    /// `nil` when the row holds no value for it (a NULL value column).
+    /// `nil` when the row holds no value for it (a NULL value column) or is not one of its rows
+    /// (`row_filter`).
     package func observation(of metric: BoundMetric, in row: [ClickHouseValue], rowNumber: Int) throws(BridgeError) -> Observation? {
+        for f in metric.filters {
+            guard case .string(let s) = row[f.column], f.values.contains(s) else { return nil }
+        }
         let name = metric.mapping.name
         func number(_ column: Int) throws(BridgeError) -> Double? {
             let v = row[column]
