@@ -79,7 +79,7 @@ let package = Package(
         // The GenAI traces pipeline's decisions, no I/O: a row as a span by the GenAI semantic
         // conventions, deterministic ids, and the keyset pager.
         .target(name: "GenAITraces", dependencies: [
-            "Rollup", "Checkpoints", "OTLP", "ClickHouse", "UTCTime",
+            "Rollup", "PipelineConfig", "Checkpoints", "OTLP", "ClickHouse", "UTCTime",
         ]),
 
         // The effects: environment configuration, the pass driver that carries out the machine's
@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "ClickHouseTests", dependencies: ["ClickHouse"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Checkpoints", "UTCTime", "TestSupport"]),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP"]),
-        .testTarget(name: "GenAITracesTests", dependencies: ["GenAITraces", "Checkpoints", "OTLP", "UTCTime"]),
+        .testTarget(name: "GenAITracesTests", dependencies: ["GenAITraces", "PipelineConfig", "Checkpoints", "OTLP", "UTCTime"]),
         // Unit tests of the decisions (Rollup) and of what the effects are made of (Bridge), without services.
         .testTarget(name: "RollupTests", dependencies: ["Rollup", "Bridge", "PipelineConfig", "UTCTime"]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).

@@ -42,15 +42,15 @@ public final class Bridge: Sendable {
         if let start = configuration.startAt, start > now() {
             throw BridgeError(.configuration, "\(UTCInstant(unixNanoseconds: start).iso8601) is in the future: a pipeline's first watermark must be a time whose buckets can close", key: "BRIDGE_START_AT")
         }
-        let pipelines = try loadPipelines(path: configuration.configPath)
+        let pipelines = try loadPipelines(path: configuration.configPath, conventions: configuration.genAIConventions)
         return Bridge(configuration: configuration, pipelines: pipelines, logger: logger, redactor: Redactor(environment: environment), now: now)
     }
 
-    /// Reads the pipeline file at `path`; a refused file or template is a configuration or
-    /// template error (exit code 2).
-    public static func loadPipelines(path: String) throws(BridgeError) -> [PipelineConfiguration] {
+    /// Reads the pipeline file at `path`, with the metric mappings of `conventions`; a refused file
+    /// or template is a configuration or template error (exit code 2).
+    public static func loadPipelines(path: String, conventions: GenAIConventions = .v1_41_1) throws(BridgeError) -> [PipelineConfiguration] {
         do {
-            return try PipelineFile.load(path: path)
+            return try PipelineFile.load(path: path, conventions: conventions)
         } catch {
             throw BridgeError(error)
         }

@@ -3,6 +3,7 @@ import CurlHTTP
 import ClickHouse
 import Foundation
 import OTLP
+import PipelineConfig
 import Postgres
 import UTCTime
 
@@ -35,6 +36,10 @@ public struct BridgeConfiguration: Sendable {
     public var selfTelemetry: Bool
     /// The experimental GenAI traces pipeline (`EXPERIMENTAL_GEN_AI_OTEL_*`).
     public var genAITraces: GenAITraceConfiguration
+    /// `OTEL_SEMCONV_STABILITY_OPT_IN` (a comma-separated list): with `gen_ai_latest_experimental`
+    /// the GenAI metrics and spans follow semantic-conventions-genai; default v1.41.1
+    /// (`docs/semconv.md`). Other values in the list concern other conventions and are ignored.
+    public var genAIConventions: GenAIConventions
 
     public init(environment env: [String: String]) throws(BridgeError) {
         func value(_ name: String) -> String? {
@@ -79,7 +84,10 @@ public struct BridgeConfiguration: Sendable {
             throw BridgeError(.configuration, "must be cumulative, delta or lowmemory, not '\(other)'", key: "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
         }
         configPath = value("BRIDGE_CONFIG") ?? "config/bridge.yaml"
+        let optIn = (value("OTEL_SEMCONV_STABILITY_OPT_IN") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        genAIConventions = optIn.contains(GenAIConventions.latestExperimental.rawValue) ? .latestExperimental : .v1_41_1
         genAITraces = try GenAITraceConfiguration(environment: env, configPath: configPath)
+        genAITraces.conventions = genAIConventions
         if let text = value("BRIDGE_START_AT") {
             guard let t = UTCInstant(iso8601: text)?.unixNanoseconds else {
                 throw BridgeError(.configuration, "expected an ISO 8601 UTC time such as 2026-11-01T00:00:00Z between the years \(UTCInstant.representableYears.lowerBound) and \(UTCInstant.representableYears.upperBound), not '\(LogSafe.text(text, limit: 64))'", key: "BRIDGE_START_AT")

@@ -125,7 +125,7 @@ struct Validation {
         // 2. The pipeline file and its templates.
         var pipelines: [PipelineConfiguration]?
         do {
-            let loaded = try Bridge.loadPipelines(path: configuration.configPath)
+            let loaded = try Bridge.loadPipelines(path: configuration.configPath, conventions: configuration.genAIConventions)
             pipelines = loaded
             record(.ok, "pipeline file", "\(configuration.configPath): \(loaded.count) pipeline(s): "
                 + loaded.map { $0.name + ($0.enabled ? "" : " (disabled)") }.joined(separator: ", "))

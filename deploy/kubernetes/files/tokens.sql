@@ -1,7 +1,47 @@
 -- portkey.tokens (sum) and gen_ai.client.token.usage (histogram): input tokens (req_units) and
 -- output tokens (res_units) of every request, by provider, model and token type.
 -- Histogram buckets are (previous bound, bound]; the last bucket holds values above every bound.
-WITH {token_bounds:Array(Float64)} AS bounds
+-- Two grouping sets in one scan: the GenAI metrics' rows (rollup = 'gen_ai') also by
+-- gen_ai.operation.name, server.address and server.port; portkey.tokens' (rollup = 'portkey') by
+-- provider, model and token type alone.
+WITH
+    -- request_url mapping: begin (gen_ai.operation.name, server.address, server.port from request_url: the
+    -- one definition of Sources/GenAITraces/RequestURL.swift and OperationName.swift, which the spans use;
+    -- the same lines in latency.sql and tokens.sql, run against the Swift by RequestURLSQLTests)
+    splitByChar('?', splitByChar('#', request_url)[1])[1]                                      AS url_text,
+    position(url_text, '://')                                                                   AS url_sep,
+    substring(url_text, 1, url_sep - 1)                                                         AS url_scheme,
+    substring(url_text, url_sep + 3)                                                            AS url_rest,
+    position(url_rest, '/')                                                                     AS url_slash,
+    splitByChar('@', if(url_slash = 0, url_rest, substring(url_rest, 1, url_slash - 1)))[-1]    AS url_authority,
+    startsWith(url_authority, '[')                                                              AS url_bracket,
+    position(url_authority, ']')                                                                AS url_close,
+    position(reverse(url_authority), ':')                                                       AS url_colon,
+    multiIf(url_bracket, substring(url_authority, 2, url_close - 2),
+            url_colon > 0, substring(url_authority, 1, length(url_authority) - url_colon),
+            url_authority)                                                                      AS url_host,
+    multiIf(url_bracket, if(substring(url_authority, url_close + 1, 1) = ':', substring(url_authority, url_close + 2), ''),
+            url_colon > 0, substring(url_authority, length(url_authority) - url_colon + 2),
+            '')                                                                                 AS url_port_text,
+    url_sep > 1 AND match(url_scheme, '^[0-9A-Za-z+.-]+$') AND NOT (url_bracket AND url_close = 0)
+        AND url_host != '' AND NOT match(url_host, '[\\x00-\\x20]')                            AS url_host_ok,
+    if(url_host_ok AND length(url_port_text) BETWEEN 1 AND 5 AND match(url_port_text, '^[0-9]+$'),
+       toUInt32OrZero(url_port_text), 0)                                                        AS url_port,
+    if(url_host_ok, lower(url_host), '')                                                        AS url_server_address,
+    if(url_port BETWEEN 1 AND 65535 AND NOT (lower(url_scheme) = 'https' AND url_port = 443)
+           AND NOT (lower(url_scheme) = 'http' AND url_port = 80),
+       toUInt16(url_port), NULL)                                                                AS url_server_port,
+    arrayFilter(s -> s != '', splitByChar('/', lower(multiIf(url_sep = 0, url_text, url_host_ok,
+        if(url_slash = 0, '', substring(url_rest, url_slash)), ''))))                           AS url_segments,
+    multiIf(position(url_segments[-1], ':') > 0,
+              transform(splitByChar(':', url_segments[-1])[-1],
+                        ['generatecontent', 'streamgeneratecontent', 'embedcontent', 'batchembedcontents', 'rawpredict', 'streamrawpredict'],
+                        ['generate_content', 'generate_content', 'embeddings', 'embeddings', 'chat', 'chat'], 'generate_content'),
+            url_segments[-1] = 'completions', if(url_segments[-2] = 'chat', 'chat', 'text_completion'),
+            transform(url_segments[-1], ['embeddings', 'messages', 'responses', 'converse', 'converse-stream'],
+                      ['embeddings', 'chat', 'chat', 'chat', 'chat'], 'generate_content'))           AS url_operation,
+    -- request_url mapping: end
+    {token_bounds:Array(Float64)} AS bounds
 SELECT
     toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC') AS bucket,
     -- the gateway's provider slug as the GenAI semantic conventions name it (docs/traces.md)
@@ -11,6 +51,10 @@ SELECT
               ai_org)                   AS `gen_ai.provider.name`,
     ai_model                                AS `gen_ai.request.model`,
     token.1                                 AS `gen_ai.token.type`,
+    url_operation                           AS `gen_ai.operation.name`,
+    url_server_address                      AS `server.address`,
+    url_server_port                         AS `server.port`,
+    if(grouping(`gen_ai.operation.name`) = 0, 'gen_ai', 'portkey') AS rollup,
     sum(token.2)                            AS tokens,
     count()                                 AS usage_count,
     sum(token.2)                            AS usage_sum,
@@ -24,5 +68,7 @@ FROM generations
 ARRAY JOIN [('input', toUInt64(req_units)), ('output', toUInt64(res_units))] AS token
 WHERE created_at >= {window_start:DateTime64(3, 'UTC')}
   AND created_at <  {window_end:DateTime64(3, 'UTC')}
-GROUP BY bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`
+GROUP BY GROUPING SETS (
+    (bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`, `gen_ai.operation.name`, `server.address`, `server.port`),
+    (bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`))
 ORDER BY bucket
