@@ -3,14 +3,16 @@
 -- status >= 400, else empty, which omits the attribute). Sums are taken in whole milliseconds so
 -- they are exact. Quantiles use quantilesExact: the value at floor(q * n) of the sorted latencies;
 -- their levels must match `quantiles` in config/bridge.yaml.
--- Two grouping sets in one scan: the GenAI histogram's rows (rollup = 'gen_ai') also by
--- gen_ai.operation.name, server.address and server.port; the summary's (rollup = 'portkey') by
--- provider, model and error.type alone, so its exact quantiles are those of the whole group.
+-- The inner query groups the rows also by request_url cut at '?' or '#' (url_input), so the outer maps
+-- each distinct URL once, not each row, to gen_ai.operation.name, server.address and server.port;
+-- it merges the groups in two grouping sets: the GenAI histogram's rows (rollup = 'gen_ai') by
+-- those too, the summary's (rollup = 'portkey') by provider, model and error.type alone. Every
+-- merge is exact (counts, integer sums, min, max, bucket counts, quantilesExact's states).
 WITH
     -- request_url mapping: begin (gen_ai.operation.name, server.address, server.port from request_url: the
     -- one definition of Sources/GenAITraces/RequestURL.swift and OperationName.swift, which the spans use;
     -- the same lines in latency.sql and tokens.sql, run against the Swift by RequestURLSQLTests)
-    splitByChar('?', splitByChar('#', request_url)[1])[1]                                      AS url_text,
+    splitByChar('?', splitByChar('#', url_input)[1])[1]                                        AS url_text,
     position(url_text, '://')                                                                   AS url_sep,
     substring(url_text, 1, url_sep - 1)                                                         AS url_scheme,
     substring(url_text, url_sep + 3)                                                            AS url_rest,
@@ -43,32 +45,47 @@ WITH
             transform(url_segments[-1], ['embeddings', 'messages', 'responses', 'converse', 'converse-stream'],
                       ['embeddings', 'chat', 'chat', 'chat', 'chat'], 'generate_content'))           AS url_operation,
     -- request_url mapping: end
-    {duration_bounds:Array(Float64)} AS bounds
+    0 AS url_done
 SELECT
-    toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC') AS bucket,
-    -- the gateway's provider slug as the GenAI semantic conventions name it (docs/traces.md)
-    transform(ai_org,
-              ['azure-openai', 'bedrock', 'vertex-ai', 'google', 'mistral-ai', 'x-ai', 'perplexity-ai'],
-              ['azure.ai.openai', 'aws.bedrock', 'gcp.vertex_ai', 'gcp.gemini', 'mistral_ai', 'x_ai', 'perplexity'],
-              ai_org)                   AS `gen_ai.provider.name`,
-    ai_model                                AS `gen_ai.request.model`,
-    if(response_status_code >= 400, toString(response_status_code), '') AS `error.type`,
+    bucket,
+    `gen_ai.provider.name`,
+    `gen_ai.request.model`,
+    `error.type`,
     url_operation                           AS `gen_ai.operation.name`,
     url_server_address                      AS `server.address`,
     url_server_port                         AS `server.port`,
     if(grouping(`gen_ai.operation.name`) = 0, 'gen_ai', 'portkey') AS rollup,
-    count()                                 AS duration_count,
-    sum(response_time) / 1000               AS duration_sum,
-    min(response_time) / 1000               AS duration_min,
-    max(response_time) / 1000               AS duration_max,
-    sumForEach(arrayMap(i -> toUInt64(i = if(arrayFirstIndex(b -> response_time / 1000 <= b, bounds) = 0,
-                                             length(bounds) + 1,
-                                             arrayFirstIndex(b -> response_time / 1000 <= b, bounds))),
-                        range(1, length(bounds) + 2))) AS duration_buckets,
-    quantilesExact(0.5, 0.9, 0.99)(response_time / 1000) AS latency_quantiles
-FROM generations
-WHERE created_at >= {window_start:DateTime64(3, 'UTC')}
-  AND created_at <  {window_end:DateTime64(3, 'UTC')}
+    sum(n)                                  AS duration_count,
+    sum(ms) / 1000                          AS duration_sum,
+    min(min_ms) / 1000                      AS duration_min,
+    max(max_ms) / 1000                      AS duration_max,
+    sumForEach(buckets)                     AS duration_buckets,
+    quantilesExactMerge(0.5, 0.9, 0.99)(quantiles) AS latency_quantiles
+FROM (
+    WITH {duration_bounds:Array(Float64)} AS bounds
+    SELECT
+        toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC') AS bucket,
+        -- the gateway's provider slug as the GenAI semantic conventions name it (docs/traces.md)
+        transform(ai_org,
+                  ['azure-openai', 'bedrock', 'vertex-ai', 'google', 'mistral-ai', 'x-ai', 'perplexity-ai'],
+                  ['azure.ai.openai', 'aws.bedrock', 'gcp.vertex_ai', 'gcp.gemini', 'mistral_ai', 'x_ai', 'perplexity'],
+                  ai_org)                   AS `gen_ai.provider.name`,
+        ai_model                                AS `gen_ai.request.model`,
+        if(response_status_code >= 400, toString(response_status_code), '') AS `error.type`,
+        splitByChar('?', splitByChar('#', request_url)[1])[1] AS url_input,
+        count()                                 AS n,
+        sum(response_time)                      AS ms,
+        min(response_time)                      AS min_ms,
+        max(response_time)                      AS max_ms,
+        sumForEach(arrayMap(i -> toUInt64(i = if(arrayFirstIndex(b -> response_time / 1000 <= b, bounds) = 0,
+                                                 length(bounds) + 1,
+                                                 arrayFirstIndex(b -> response_time / 1000 <= b, bounds))),
+                            range(1, length(bounds) + 2))) AS buckets,
+        quantilesExactState(0.5, 0.9, 0.99)(response_time / 1000) AS quantiles
+    FROM generations
+    WHERE created_at >= {window_start:DateTime64(3, 'UTC')}
+      AND created_at <  {window_end:DateTime64(3, 'UTC')}
+    GROUP BY bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `error.type`, url_input)
 GROUP BY GROUPING SETS (
     (bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `error.type`, `gen_ai.operation.name`, `server.address`, `server.port`),
     (bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `error.type`))

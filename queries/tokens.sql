@@ -1,14 +1,16 @@
 -- portkey.tokens (sum) and gen_ai.client.token.usage (histogram): input tokens (req_units) and
 -- output tokens (res_units) of every request, by provider, model and token type.
 -- Histogram buckets are (previous bound, bound]; the last bucket holds values above every bound.
--- Two grouping sets in one scan: the GenAI metrics' rows (rollup = 'gen_ai') also by
--- gen_ai.operation.name, server.address and server.port; portkey.tokens' (rollup = 'portkey') by
--- provider, model and token type alone.
+-- The inner query groups the rows also by request_url cut at '?' or '#' (url_input), so the outer maps
+-- each distinct URL once, not each row, to gen_ai.operation.name, server.address and server.port;
+-- it merges the groups in two grouping sets: the GenAI metrics' rows (rollup = 'gen_ai') by those
+-- too, portkey.tokens' (rollup = 'portkey') by provider, model and token type alone. Every merge is
+-- exact (counts, integer sums, min, max, bucket counts).
 WITH
     -- request_url mapping: begin (gen_ai.operation.name, server.address, server.port from request_url: the
     -- one definition of Sources/GenAITraces/RequestURL.swift and OperationName.swift, which the spans use;
     -- the same lines in latency.sql and tokens.sql, run against the Swift by RequestURLSQLTests)
-    splitByChar('?', splitByChar('#', request_url)[1])[1]                                      AS url_text,
+    splitByChar('?', splitByChar('#', url_input)[1])[1]                                        AS url_text,
     position(url_text, '://')                                                                   AS url_sep,
     substring(url_text, 1, url_sep - 1)                                                         AS url_scheme,
     substring(url_text, url_sep + 3)                                                            AS url_rest,
@@ -41,33 +43,47 @@ WITH
             transform(url_segments[-1], ['embeddings', 'messages', 'responses', 'converse', 'converse-stream'],
                       ['embeddings', 'chat', 'chat', 'chat', 'chat'], 'generate_content'))           AS url_operation,
     -- request_url mapping: end
-    {token_bounds:Array(Float64)} AS bounds
+    0 AS url_done
 SELECT
-    toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC') AS bucket,
-    -- the gateway's provider slug as the GenAI semantic conventions name it (docs/traces.md)
-    transform(ai_org,
-              ['azure-openai', 'bedrock', 'vertex-ai', 'google', 'mistral-ai', 'x-ai', 'perplexity-ai'],
-              ['azure.ai.openai', 'aws.bedrock', 'gcp.vertex_ai', 'gcp.gemini', 'mistral_ai', 'x_ai', 'perplexity'],
-              ai_org)                   AS `gen_ai.provider.name`,
-    ai_model                                AS `gen_ai.request.model`,
-    token.1                                 AS `gen_ai.token.type`,
+    bucket,
+    `gen_ai.provider.name`,
+    `gen_ai.request.model`,
+    `gen_ai.token.type`,
     url_operation                           AS `gen_ai.operation.name`,
     url_server_address                      AS `server.address`,
     url_server_port                         AS `server.port`,
     if(grouping(`gen_ai.operation.name`) = 0, 'gen_ai', 'portkey') AS rollup,
-    sum(token.2)                            AS tokens,
-    count()                                 AS usage_count,
-    sum(token.2)                            AS usage_sum,
-    min(token.2)                            AS usage_min,
-    max(token.2)                            AS usage_max,
-    sumForEach(arrayMap(i -> toUInt64(i = if(arrayFirstIndex(b -> toFloat64(token.2) <= b, bounds) = 0,
-                                             length(bounds) + 1,
-                                             arrayFirstIndex(b -> toFloat64(token.2) <= b, bounds))),
-                        range(1, length(bounds) + 2))) AS usage_buckets
-FROM generations
-ARRAY JOIN [('input', toUInt64(req_units)), ('output', toUInt64(res_units))] AS token
-WHERE created_at >= {window_start:DateTime64(3, 'UTC')}
-  AND created_at <  {window_end:DateTime64(3, 'UTC')}
+    sum(token_sum)                          AS tokens,
+    sum(n)                                  AS usage_count,
+    sum(token_sum)                          AS usage_sum,
+    min(token_min)                          AS usage_min,
+    max(token_max)                          AS usage_max,
+    sumForEach(buckets)                     AS usage_buckets
+FROM (
+    WITH {token_bounds:Array(Float64)} AS bounds
+    SELECT
+        toStartOfInterval(created_at, toIntervalSecond({step_seconds:UInt32}), 'UTC') AS bucket,
+        -- the gateway's provider slug as the GenAI semantic conventions name it (docs/traces.md)
+        transform(ai_org,
+                  ['azure-openai', 'bedrock', 'vertex-ai', 'google', 'mistral-ai', 'x-ai', 'perplexity-ai'],
+                  ['azure.ai.openai', 'aws.bedrock', 'gcp.vertex_ai', 'gcp.gemini', 'mistral_ai', 'x_ai', 'perplexity'],
+                  ai_org)                   AS `gen_ai.provider.name`,
+        ai_model                                AS `gen_ai.request.model`,
+        token.1                                 AS `gen_ai.token.type`,
+        splitByChar('?', splitByChar('#', request_url)[1])[1] AS url_input,
+        count()                                 AS n,
+        sum(token.2)                            AS token_sum,
+        min(token.2)                            AS token_min,
+        max(token.2)                            AS token_max,
+        sumForEach(arrayMap(i -> toUInt64(i = if(arrayFirstIndex(b -> toFloat64(token.2) <= b, bounds) = 0,
+                                                 length(bounds) + 1,
+                                                 arrayFirstIndex(b -> toFloat64(token.2) <= b, bounds))),
+                            range(1, length(bounds) + 2))) AS buckets
+    FROM generations
+    ARRAY JOIN [('input', toUInt64(req_units)), ('output', toUInt64(res_units))] AS token
+    WHERE created_at >= {window_start:DateTime64(3, 'UTC')}
+      AND created_at <  {window_end:DateTime64(3, 'UTC')}
+    GROUP BY bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`, url_input)
 GROUP BY GROUPING SETS (
     (bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`, `gen_ai.operation.name`, `server.address`, `server.port`),
     (bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`))

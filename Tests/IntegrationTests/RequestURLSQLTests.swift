@@ -52,7 +52,9 @@ struct RequestURLSQLTests {
         return text
     }()
 
-    /// The lines between the markers, which must be the same in both templates.
+    /// The lines between the markers, which must be the same in both templates. They read
+    /// `url_input` (the templates' `request_url` cut at `?` or `#`; here the whole URL: the cut is
+    /// the mapping's first step too).
     static func mappingLines() throws -> String {
         var blocks: [String] = []
         for file in ["queries/latency.sql", "queries/tokens.sql"] {
@@ -75,8 +77,8 @@ struct RequestURLSQLTests {
             WITH
             \(block)
                 0 AS url_done
-            SELECT n, url_operation, url_server_address, url_server_port, request_url
-            FROM (SELECT arrayJoin(arrayEnumerate(urls)) AS n, urls[n] AS request_url FROM (SELECT [\(literals)] AS urls))
+            SELECT n, url_operation, url_server_address, url_server_port, url_input
+            FROM (SELECT arrayJoin(arrayEnumerate(urls)) AS n, urls[n] AS url_input FROM (SELECT [\(literals)] AS urls))
             ORDER BY n
             """))
         #expect(rows.count == Self.urls.count)
