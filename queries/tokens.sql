@@ -3,9 +3,11 @@
 -- Histogram buckets are (previous bound, bound]; the last bucket holds values above every bound.
 -- The inner query groups the rows also by request_url cut at '?' or '#' (url_input), so the outer maps
 -- each distinct URL once, not each row, to gen_ai.operation.name, server.address and server.port;
--- it merges the groups in two grouping sets: the GenAI metrics' rows (rollup = 'gen_ai') by those
--- too, portkey.tokens' (rollup = 'portkey') by provider, model and token type alone. Every merge is
--- exact (counts, integer sums, min, max, bucket counts).
+-- it merges the groups in three grouping sets: the GenAI metrics' rows (rollup = 'gen_ai') by those
+-- too; the same also by error.type (rollup = 'gen_ai_by_error', for the token histograms of
+-- gen_ai_latest_experimental, where error.type is conditionally required); portkey.tokens' (rollup =
+-- 'portkey') by provider, model and token type alone. Every merge is exact (counts, integer sums,
+-- min, max, bucket counts).
 WITH
     -- request_url mapping: begin (gen_ai.operation.name, server.address, server.port from request_url: the
     -- one definition of Sources/GenAITraces/RequestURL.swift and OperationName.swift, which the spans use;
@@ -49,10 +51,11 @@ SELECT
     `gen_ai.provider.name`,
     `gen_ai.request.model`,
     `gen_ai.token.type`,
+    `error.type`,
     url_operation                           AS `gen_ai.operation.name`,
     url_server_address                      AS `server.address`,
     url_server_port                         AS `server.port`,
-    if(grouping(`gen_ai.operation.name`) = 0, 'gen_ai', 'portkey') AS rollup,
+    multiIf(grouping(`gen_ai.operation.name`) = 1, 'portkey', grouping(`error.type`) = 0, 'gen_ai_by_error', 'gen_ai') AS rollup,
     sum(token_sum)                          AS tokens,
     sum(n)                                  AS usage_count,
     sum(token_sum)                          AS usage_sum,
@@ -70,6 +73,7 @@ FROM (
                   ai_org)                   AS `gen_ai.provider.name`,
         ai_model                                AS `gen_ai.request.model`,
         token.1                                 AS `gen_ai.token.type`,
+        if(response_status_code >= 400, toString(response_status_code), '') AS `error.type`,
         splitByChar('?', splitByChar('#', request_url)[1])[1] AS url_input,
         count()                                 AS n,
         sum(token.2)                            AS token_sum,
@@ -83,8 +87,10 @@ FROM (
     ARRAY JOIN [('input', toUInt64(req_units)), ('output', toUInt64(res_units))] AS token
     WHERE created_at >= {window_start:DateTime64(3, 'UTC')}
       AND created_at <  {window_end:DateTime64(3, 'UTC')}
-    GROUP BY bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`, url_input)
+    GROUP BY bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`, `error.type`, url_input)
 GROUP BY GROUPING SETS (
+    (bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`, `gen_ai.operation.name`, `server.address`, `server.port`,
+     `error.type`),
     (bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`, `gen_ai.operation.name`, `server.address`, `server.port`),
     (bucket, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.token.type`))
 ORDER BY bucket

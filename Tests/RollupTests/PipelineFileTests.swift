@@ -36,6 +36,9 @@ struct ShippedPipelineFileTests {
         #expect(metrics["gen_ai.client.operation.duration"]?.rowFilter.last == .init(column: "gen_ai.operation.name", values: ["embeddings"]))
         #expect(metrics["gen_ai.client.inference.usage.input_tokens"]?.staticAttributes == [Attribute("gen_ai.token.modality", .string("unknown"))])
         #expect(metrics["gen_ai.client.inference.usage.output_tokens"]?.rowFilter.last == .init(column: "gen_ai.token.type", values: ["output"]))
+        #expect(metrics["gen_ai.client.inference.operation.input_tokens"]?.rowFilter.first == .init(column: "rollup", values: ["gen_ai_by_error"]))
+        #expect(metrics["gen_ai.client.inference.operation.input_tokens"]?.attributeColumns.contains("error.type") == true)
+        #expect(metrics["gen_ai.client.inference.usage.input_tokens"]?.attributeColumns.contains("error.type") == false)
         // A semconv that is no set is refused, naming the key.
         let bad = captureError { () throws(PipelineConfigError) in
             _ = try PipelineFile.parse(yaml: """
@@ -54,7 +57,7 @@ struct ShippedPipelineFileTests {
     func pipelines() throws {
         let pipelines = try load()
         #expect(pipelines.map(\.name) == ["requests", "tokens", "cost", "latency"])
-        #expect(pipelines.map(\.line) == [24, 37, 118, 130])
+        #expect(pipelines.map(\.line) == [24, 37, 119, 131])
         for p in pipelines {
             #expect(p.enabled)
             #expect(p.stepSeconds == 60)

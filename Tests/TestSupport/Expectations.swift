@@ -89,7 +89,8 @@ public enum Expectations {
                 add("portkey.tokens", pm.merging(["gen_ai.token.type": type]) { $1 }, bucket: bucket) { $0.ints += tokens }
                 if latest {
                     add("gen_ai.client.inference.usage.\(type)_tokens", genAI.merging(["gen_ai.token.modality": "unknown"]) { $1 }, bucket: bucket) { $0.ints += tokens }
-                    add("gen_ai.client.inference.operation.\(type)_tokens", genAI, bucket: bucket) { $0.intValues.append(tokens) }
+                    add("gen_ai.client.inference.operation.\(type)_tokens", genAI.merging(["error.type": r.status >= 400 ? String(r.status) : nil]) { $1 },
+                        bucket: bucket) { $0.intValues.append(tokens) }
                 } else {
                     add("gen_ai.client.token.usage", genAI.merging(["gen_ai.token.type": type]) { $1 }, bucket: bucket) { $0.intValues.append(tokens) }
                 }
