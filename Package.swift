@@ -83,7 +83,7 @@ let package = Package(
         // The GenAI traces pipeline's decisions, no I/O: a row as a span by the GenAI semantic
         // conventions, deterministic ids, and the keyset pager.
         .target(name: "GenAITraces", dependencies: [
-            "Rollup", "Checkpoints", "OTLP", "ClickHouse", "UTCTime",
+            "Rollup", "PipelineConfig", "Checkpoints", "OTLP", "ClickHouse", "UTCTime",
         ]),
 
         // The effects: environment configuration, the pass driver that carries out the machine's
@@ -123,7 +123,7 @@ let package = Package(
             "OTLP", "Environment", "CurlHTTP",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
-        .testTarget(name: "GenAITracesTests", dependencies: ["GenAITraces", "Checkpoints", "ClickHouse", "OTLP", "Rollup", "UTCTime"]),
+        .testTarget(name: "GenAITracesTests", dependencies: ["GenAITraces", "PipelineConfig", "Checkpoints", "ClickHouse", "OTLP", "Rollup", "UTCTime"]),
         // Unit tests of the decisions (Rollup) and of what the effects are made of (Bridge), without services.
         .testTarget(name: "RollupTests", dependencies: [
             "Rollup", "Bridge", "PipelineConfig", "Environment", "ClickHouse", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",

@@ -27,6 +27,11 @@ The check: the translator passes the Collector's own test cases; then every metr
 dashboard expression, template variable and alert rule must be an exported name, every label in a
 selector or a by/without clause one that metric carries, and every alert rule has a duration,
 a severity and a summary.
+
+Both GenAI convention settings are checked (OTEL_SEMCONV_STABILITY_OPT_IN unset, and containing
+gen_ai_latest_experimental; a metric's `semconv:` in config/bridge.yaml says which it belongs to):
+a name must be exported under one of them, and every query must read a metric exported under each,
+so no panel or rule goes empty when the setting changes (PromQL `or` over both names).
 """
 from __future__ import annotations
 
@@ -189,12 +194,18 @@ def translator_self_test() -> list[str]:
 RESOURCE_LABELS = {"job", "instance"}
 
 
-def exported_series() -> dict[str, dict]:
-    """Prometheus series name -> {otlp, unit, kind, labels}."""
+CONVENTIONS = ["v1.41.1", "gen_ai_latest_experimental"]
+
+
+def exported_series(conventions: str | None = None) -> dict[str, dict]:
+    """Prometheus series name -> {otlp, unit, kind, labels}, under one GenAI convention setting
+    (None: under either)."""
     metrics = []  # (otlp name, unit, kind, attribute keys)
     config = yaml.safe_load(PIPELINES.read_text())
     for p in config.get("pipelines", []):
         for m in p.get("metrics", []):
+            if conventions is not None and m.get("semconv", conventions) != conventions:
+                continue
             dt = m.get("data_type")
             kind = {"gauge": GAUGE, "histogram": HISTOGRAM, "summary": SUMMARY}.get(dt)
             if dt == "sum":
@@ -221,6 +232,8 @@ def exported_series() -> dict[str, dict]:
     for name, unit, kind, keys in metrics:
         base = prometheus_name(name, unit, kind)
         labels = {label_name(k) for k in keys} | RESOURCE_LABELS
+        for s in (base, base + "_bucket", base + "_sum", base + "_count"):
+            labels |= series.get(s, {}).get("labels", set()) - {"le", "quantile"}  # one name in both settings
         info = {"otlp": name, "unit": unit, "kind": kind}
         if kind == HISTOGRAM:
             series[base + "_bucket"] = {**info, "labels": labels | {"le"}}
@@ -319,6 +332,24 @@ def dashboard_queries(dash: dict) -> list[tuple[str, str]]:
     return out
 
 
+def all_queries() -> list[tuple[str, str]]:
+    out = []
+    for path in DASHBOARDS:
+        out += [(f"{path.name}: {where}", expr) for where, expr in dashboard_queries(json.loads(path.read_text()))]
+    for path in ALERTS:
+        for g in yaml.safe_load(path.read_text()).get("groups", []):
+            out += [(f"{path.name}: rule {r.get('alert') or r.get('record')}", str(r.get("expr", ""))) for r in g.get("rules", [])]
+    return out
+
+
+def check_setting(where: str, expr: str, setting: str, series: dict[str, dict]) -> list[str]:
+    """A query reads at least one metric exported under `setting`."""
+    names = parse_promql(expr)[0]
+    if names and not names & series.keys():
+        return [f"{where}: under {setting} none of {', '.join(sorted(names))} is exported: the query shows nothing"]
+    return []
+
+
 def check_dashboards(series: dict[str, dict]) -> tuple[list[str], int]:
     errors, count = [], 0
     if not DASHBOARDS:
@@ -370,6 +401,7 @@ def main() -> int:
 
     errors = translator_self_test()
     series = exported_series()
+    by_setting = {c: exported_series(c) for c in CONVENTIONS}
     if args.list:
         for name, info in sorted(series.items()):
             print(f"{name:55} <- {info['otlp']} ({info['unit'] or 'no unit'}, {info['kind']}) "
@@ -377,6 +409,14 @@ def main() -> int:
         return 0
     found, count = check_dashboards(series)
     errors += found
+    for setting, exported in by_setting.items():
+        for where, expr in all_queries():
+            errors += check_setting(where, expr, setting, exported)
+    # Queries that read one setting's names only must be caught.
+    for setting, expr in [("v1.41.1", "sum(rate(gen_ai_client_inference_duration_seconds_count[5m]))"),
+                          ("gen_ai_latest_experimental", "sum(rate(gen_ai_client_token_usage_bucket[5m]))")]:
+        if not check_setting("self-test", expr, setting, by_setting[setting]):
+            errors.append(f"self-test: {expr!r} passed under {setting}; the check cannot catch it")
     for expr in BROKEN:
         if not check_expr("self-test", expr, series):
             errors.append(f"self-test: {expr!r} passed; the check cannot catch it")
@@ -387,7 +427,8 @@ def main() -> int:
         print(f"check_dashboards: FAILED, {len(errors)} finding(s)", file=sys.stderr)
         return 1
     print(f"check_dashboards: {count} queries in {len(DASHBOARDS)} dashboard(s) and {len(ALERTS)} rule file(s) "
-          f"use only the {len(series)} series the bridge exports; translator matches {len(KNOWN_CASES)} "
+          f"use only the {len(series)} series the bridge exports and show data under both GenAI convention "
+          f"settings ({', '.join(CONVENTIONS)}); translator matches {len(KNOWN_CASES)} "
           f"Collector cases; {len(BROKEN)} broken queries caught")
     return 0
 

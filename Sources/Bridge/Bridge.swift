@@ -57,7 +57,7 @@ public final class Bridge: Sendable {
         }
         let file: (defaults: PipelineFile.Defaults, pipelines: [PipelineConfiguration])
         do throws(PipelineConfigError) {
-            file = try PipelineFile.loadFile(path: configuration.configPath)
+            file = try PipelineFile.loadFile(path: configuration.configPath, conventions: configuration.genAIConventions)
         } catch {
             throw BridgeError(error)
         }
@@ -66,11 +66,11 @@ public final class Bridge: Sendable {
         return Bridge(configuration: configuration, pipelines: file.pipelines, logger: logger, redactor: redactor, now: now)
     }
 
-    /// Reads the pipeline file at `path`; a refused file or template is a configuration or
-    /// template error (exit code 2).
-    public static func loadPipelines(path: String) throws(BridgeError) -> [PipelineConfiguration] {
+    /// Reads the pipeline file at `path`, with the metric mappings of `conventions`; a refused file
+    /// or template is a configuration or template error (exit code 2).
+    public static func loadPipelines(path: String, conventions: GenAIConventions = .v1_41_1) throws(BridgeError) -> [PipelineConfiguration] {
         do {
-            return try PipelineFile.load(path: path)
+            return try PipelineFile.load(path: path, conventions: conventions)
         } catch {
             throw BridgeError(error)
         }

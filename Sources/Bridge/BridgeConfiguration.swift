@@ -6,6 +6,7 @@ import Environment
 import Foundation
 import Logging
 import OTLP
+import PipelineConfig
 import Postgres
 import UTCTime
 
@@ -58,9 +59,13 @@ public struct BridgeConfiguration: Sendable {
     /// The spelling each variable with several was read from, when it is set
     /// (`EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED` → `EXPERIMENTAL_GEN_AI_OTEL_PUSH_ENABLED`).
     public var spellings: [EnvironmentVariable: String]
+    /// `OTEL_SEMCONV_STABILITY_OPT_IN` (a comma-separated list): with `gen_ai_latest_experimental`
+    /// the GenAI metrics and spans follow semantic-conventions-genai; default v1.41.1
+    /// (`docs/semconv.md`). Other values in the list concern other conventions and are ignored.
+    public var genAIConventions: GenAIConventions
 
     /// `OTEL_SEMCONV_STABILITY_OPT_IN` contains `gen_ai_latest_experimental`.
-    public var genAILatestExperimental: Bool { semconvStabilityOptIn.contains("gen_ai_latest_experimental") }
+    public var genAILatestExperimental: Bool { genAIConventions == .latestExperimental }
 
     public init(environment: [String: String]) throws(BridgeError) {
         try self.init(environment: EnvironmentValues(environment))
@@ -85,8 +90,12 @@ public struct BridgeConfiguration: Sendable {
             if let p = try env.integer(.bridgeHealthPort) { serve.healthPort = Int(p) }
             (logFormat, logLevel) = try Self.logging(env)
             maxPointAgeSeconds = try env.duration(.bridgeMaxPointAge)
-            metadataAttributes = env.spelling(of: .bridgeMetadataAttributes) == nil ? nil : try env.list(.bridgeMetadataAttributes)
+            // Entries as written (an empty one is an error MetadataAttributes names, not dropped).
+            metadataAttributes = try env.text(.bridgeMetadataAttributes).map {
+                $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            }
             semconvStabilityOptIn = try env.list(.semconvStabilityOptIn)
+            genAIConventions = semconvStabilityOptIn.contains(GenAIConventions.latestExperimental.rawValue) ? .latestExperimental : .v1_41_1
             // Only the spellings: two that disagree are an error where the setting is read (a
             // traces setting only when the traces pipeline is on).
             spellings = [:]
@@ -110,6 +119,7 @@ public struct BridgeConfiguration: Sendable {
             throw BridgeError(.configuration, error.reason, key: error.variable)
         }
         genAITraces = try GenAITraceConfiguration(environment: env, configPath: configPath)
+        genAITraces.conventions = genAIConventions
         if let keys = metadataAttributes {
             if let problem = MetadataAttributes.problem(keys) {
                 throw BridgeError(.configuration, "expected a comma-separated list of metadata keys such as team,feature: \(problem)", key: EnvironmentVariable.bridgeMetadataAttributes.name)

@@ -2,6 +2,7 @@ import CurlHTTP
 import Environment
 import Foundation
 import OTLP
+import PipelineConfig
 import Rollup
 
 /// The experimental GenAI traces pipeline's settings (`EXPERIMENTAL_GEN_AI_OTEL_*`), read once
@@ -33,6 +34,9 @@ public struct GenAITraceConfiguration: Sendable {
     /// `EXPERIMENTAL_GEN_AI_OTEL_TRACES_DEPRECATED_ATTRIBUTES`: also emit `gen_ai.system`,
     /// `gen_ai.usage.prompt_tokens` and `gen_ai.usage.completion_tokens`. Default false.
     public var deprecatedAttributes = false
+    /// The GenAI conventions of the spans (`OTEL_SEMCONV_STABILITY_OPT_IN`, read with the rest of
+    /// ``BridgeConfiguration``).
+    public var conventions: GenAIConventions = .v1_41_1
     /// `EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY`: the page query's template; default
     /// `queries/gen_ai_traces.sql` beside the pipeline file's `../queries/`.
     public var queryPath = "queries/gen_ai_traces.sql"

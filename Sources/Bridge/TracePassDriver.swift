@@ -105,7 +105,7 @@ final class TracePassDriver {
     }
 
     private func drive(_ pager: inout TracePager, summary: inout PassSummary) throws(BridgeError) {
-        let mapping = SpanMapping(deprecatedAttributes: configuration.deprecatedAttributes)
+        let mapping = SpanMapping(deprecatedAttributes: configuration.deprecatedAttributes, conventions: configuration.conventions)
         var open: (stream: ClickHouseRowStream, binding: GenAIRowBinding)?
         defer { open?.stream.close() }
         var values: [ClickHouseValue] = []

@@ -144,10 +144,11 @@ struct Validation {
         // 2. The pipeline file and its templates.
         var pipelines: [PipelineConfiguration]?
         do {
-            let loaded = try Bridge.loadPipelines(path: configuration.configPath)
+            let loaded = try Bridge.loadPipelines(path: configuration.configPath, conventions: configuration.genAIConventions)
             pipelines = loaded
             record(.ok, "pipeline file", "\(configuration.configPath): \(loaded.count) pipeline(s): "
-                + loaded.map { $0.name + ($0.enabled ? "" : " (disabled)") }.joined(separator: ", "))
+                + loaded.map { $0.name + ($0.enabled ? "" : " (disabled)") }.joined(separator: ", ")
+                + "; GenAI semantic conventions \(configuration.genAIConventions.rawValue)")
         } catch {
             record(.failed, "pipeline file", "\(error.description); fix the file (BRIDGE_CONFIG or --config) and run validate again", exitCode: error.code.exitCode)
         }

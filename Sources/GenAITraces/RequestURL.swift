@@ -1,8 +1,20 @@
-/// The parts of the gateway's `request_url` a span needs, read without Foundation's URL (which
-/// refuses much of what tenants send): anything that does not parse gives empty parts, never an error.
+/// The parts of the gateway's `request_url` a span and the GenAI metrics need, read without
+/// Foundation's URL (which refuses much of what tenants send): anything that does not parse gives
+/// empty parts, never an error.
+///
+/// One definition, over the text's UTF-8 bytes, that `queries/latency.sql` and `queries/tokens.sql`
+/// reproduce in ClickHouse SQL byte for byte (`RequestURLSQLTests` runs both over every shape):
+/// - the URL ends at its first `?` or `#`;
+/// - without `://` it is a bare path (no host);
+/// - the scheme, before the first `://`, is one or more ASCII letters, digits, `+`, `-`, `.`, else
+///   nothing is read;
+/// - the authority runs to the next `/`, where the path starts; userinfo up to its last `@` is
+///   dropped; `[…]` is an IPv6 host (a missing `]` reads nothing), else the host ends at the last
+///   `:`; a host that is empty or holds a space or control byte reads nothing;
+/// - the host is lower-cased in ASCII; a port is 1 to 5 ASCII digits worth 1…65535.
 public struct RequestURL: Sendable, Equatable {
     public var scheme: String = ""
-    /// The host, lower-cased, without brackets for IPv6.
+    /// The host, lower-cased (ASCII), without brackets for IPv6.
     public var host: String = ""
     /// The explicit port, if any and valid.
     public var port: Int?
@@ -10,37 +22,37 @@ public struct RequestURL: Sendable, Equatable {
     public var path: String = ""
 
     public init(_ text: String) {
-        var rest = Substring(text)
-        if let end = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<end] }
-        guard let sep = rest.range(of: "://") else {
-            path = String(rest)  // a bare path
+        let bytes = Array(text.utf8)
+        var end = bytes.firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? bytes.endIndex
+        let url = bytes[..<end]
+        guard let sep = Self.firstIndex(of: Array("://".utf8), in: url) else {
+            path = Self.string(url)  // a bare path
             return
         }
-        let scheme = rest[..<sep.lowerBound].lowercased()
-        guard !scheme.isEmpty, scheme.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == "." }) else { return }
-        self.scheme = scheme
-        rest = rest[sep.upperBound...]
-        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
-        var authority = rest[..<authorityEnd]
-        path = String(rest[authorityEnd...])
-        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        let scheme = url[..<sep]
+        guard !scheme.isEmpty, scheme.allSatisfy(Self.isSchemeByte) else { return }
+        self.scheme = Self.string(scheme).asciiLowercased
+        let rest = url[(sep + 3)...]
+        end = rest.firstIndex(of: UInt8(ascii: "/")) ?? rest.endIndex
+        var authority = rest[..<end]
+        let pathBytes = rest[end...]
+        if let at = authority.lastIndex(of: UInt8(ascii: "@")) { authority = authority[(at + 1)...] }
         var hostPart = authority
-        var portPart: Substring = ""
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { path = ""; return }
-            hostPart = authority[authority.index(after: authority.startIndex)..<close]
-            let after = authority[authority.index(after: close)...]
-            if after.hasPrefix(":") { portPart = after.dropFirst() }
-        } else if let colon = authority.lastIndex(of: ":") {
+        var portPart: ArraySlice<UInt8> = []
+        if authority.first == UInt8(ascii: "[") {
+            guard let close = authority.firstIndex(of: UInt8(ascii: "]")) else { return }
+            hostPart = authority[(authority.startIndex + 1)..<close]
+            let after = authority[(close + 1)...]
+            if after.first == UInt8(ascii: ":") { portPart = after.dropFirst() }
+        } else if let colon = authority.lastIndex(of: UInt8(ascii: ":")) {
             hostPart = authority[..<colon]
-            portPart = authority[authority.index(after: colon)...]
+            portPart = authority[(colon + 1)...]
         }
-        guard !hostPart.isEmpty, !hostPart.contains(where: { $0 == " " || $0.asciiValue.map { $0 < 0x20 } == true }) else {
-            path = ""
-            return
-        }
-        host = hostPart.lowercased()
-        if !portPart.isEmpty, portPart.count <= 5, portPart.allSatisfy(\.isASCIIDigit), let p = Int(portPart), (1...65_535).contains(p) {
+        guard !hostPart.isEmpty, !hostPart.contains(where: { $0 <= 0x20 }) else { return }
+        host = Self.string(hostPart).asciiLowercased
+        path = Self.string(pathBytes)
+        if (1...5).contains(portPart.count), portPart.allSatisfy({ (0x30...0x39).contains($0) }),
+           let p = Int(Self.string(portPart)), (1...65_535).contains(p) {
             port = p
         }
     }
@@ -53,8 +65,34 @@ public struct RequestURL: Sendable, Equatable {
         default: return port
         }
     }
+
+    static func isSchemeByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."): true
+        default: false
+        }
+    }
+
+    static func firstIndex(of needle: [UInt8], in haystack: ArraySlice<UInt8>) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        var i = haystack.startIndex
+        while i + needle.count <= haystack.endIndex {
+            if haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Bytes cut at ASCII delimiters out of valid UTF-8 are valid UTF-8: decoding repairs nothing.
+    static func string(_ bytes: ArraySlice<UInt8>) -> String {
+        String(decoding: bytes, as: UTF8.self)
+    }
 }
 
-extension Character {
-    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+extension String {
+    /// Only `A`…`Z` lower-cased, as ClickHouse's `lower` does: every other byte is kept.
+    var asciiLowercased: String {
+        String(decoding: utf8.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
 }

@@ -1,18 +1,28 @@
 import OTLP
+import PipelineConfig
 
-/// A row of `generations` as one span by the GenAI semantic conventions v1.41.1 (`docs/traces.md`
-/// has the tables). Total: every row, whatever a tenant wrote into it, gives a valid span.
+/// A row of `generations` as one span by the GenAI semantic conventions v1.41.1, or
+/// semantic-conventions-genai under `gen_ai_latest_experimental` (`docs/traces.md` has the tables,
+/// `docs/semconv.md` the differences). Total: every row, whatever a tenant wrote into it, gives a
+/// valid span.
 public struct SpanMapping: Sendable, Equatable {
     /// Also emit the deprecated names older backends read (`gen_ai.system`,
-    /// `gen_ai.usage.prompt_tokens`, `gen_ai.usage.completion_tokens`).
+    /// `gen_ai.usage.prompt_tokens`, `gen_ai.usage.completion_tokens`); never under
+    /// `gen_ai_latest_experimental`, which emits the latest names and not the old ones.
     public var deprecatedAttributes: Bool
+    /// The conventions the span follows. The migration guide's inference-span changes (v1.41 to
+    /// semantic-conventions-genai) rename or retype only attributes a gateway row does not have
+    /// (cache write tokens, top_k, system instructions, output messages' finish reasons) and the
+    /// span type, which OTLP does not carry: the attributes the bridge sets are the same in both.
+    public var conventions: GenAIConventions
 
     /// The longest duration a span is given: a latency past a day is a bad value, kept in
     /// `portkey.response_time_ms`.
     public static let maxDurationMs: Int64 = 86_400_000
 
-    public init(deprecatedAttributes: Bool = false) {
+    public init(deprecatedAttributes: Bool = false, conventions: GenAIConventions = .v1_41_1) {
         self.deprecatedAttributes = deprecatedAttributes
+        self.conventions = conventions
     }
 
     public func span(_ row: GenAIRow) -> Span {
@@ -46,7 +56,7 @@ public struct SpanMapping: Sendable, Equatable {
         }
         if row.status != 0 { attributes.append(Attribute("http.response.status_code", .int(row.status))) }
         if row.status >= 400 { attributes.append(Attribute("error.type", .string(String(row.status)))) }
-        if deprecatedAttributes {
+        if deprecatedAttributes && conventions == .v1_41_1 {
             if !provider.isEmpty { attributes.append(Attribute("gen_ai.system", .string(provider))) }
             attributes.append(Attribute("gen_ai.usage.prompt_tokens", .int(row.inputTokens)))
             attributes.append(Attribute("gen_ai.usage.completion_tokens", .int(row.outputTokens)))

@@ -71,6 +71,17 @@ public enum TooOldPolicy: String, Sendable, CaseIterable {
     case fold
 }
 
+/// Which GenAI semantic conventions the export follows (`OTEL_SEMCONV_STABILITY_OPT_IN`): a metric
+/// mapping may belong to one set (`semconv:` in the pipeline file), and only the mappings of the
+/// chosen set, with those that name none, are loaded (`docs/semconv.md`).
+public enum GenAIConventions: String, Sendable, CaseIterable {
+    /// The GenAI conventions of semantic-conventions v1.41.1: the default.
+    case v1_41_1 = "v1.41.1"
+    /// open-telemetry/semantic-conventions-genai as of its migration guide from v1.41
+    /// (`OTEL_SEMCONV_STABILITY_OPT_IN` containing `gen_ai_latest_experimental`).
+    case latestExperimental = "gen_ai_latest_experimental"
+}
+
 /// How one metric is read from result columns (the Collector sqlquery receiver's vocabulary,
 /// plus what histograms and summaries need).
 public struct MetricMapping: Sendable {
@@ -169,11 +180,27 @@ public struct MetricMapping: Sendable {
     /// carries it with the trace and span ids the GenAI traces pipeline gives that row's span
     /// (`SpanIDs.of`). Without it (the default) points carry no exemplar.
     public var exemplarColumn: String?
+    /// `row_filter`: the metric reads only the result rows whose listed string columns each hold
+    /// one of the listed values (rows of one grouping set, or of some operations); empty: every row.
+    public var rowFilter: [RowFilter] = []
+    /// `semconv`: the GenAI conventions this mapping belongs to; `nil` (the default) for all.
+    public var conventions: GenAIConventions?
     public var line: Int?
+
+    /// One column of a ``MetricMapping/rowFilter`` and the values a row may hold in it.
+    public struct RowFilter: Sendable, Equatable {
+        public var column: String
+        public var values: [String]
+
+        public init(column: String, values: [String]) {
+            self.column = column
+            self.values = values
+        }
+    }
 
     /// Every result column this metric reads.
     public var columns: [String] {
-        var list = attributeColumns
+        var list = attributeColumns + rowFilter.map(\.column)
         switch kind {
         case .sum(let sum): list.append(sum.valueColumn)
         case .gauge(let gauge): list.append(gauge.valueColumn)

@@ -46,12 +46,13 @@ public enum PipelineFile {
     static let windowPlaceholders: Set<String> = ["window_start", "window_end", "step_seconds", MetadataAttributes.placeholder]
 
     /// Reads and validates the pipeline file at `path`. Query paths are relative to its folder.
-    public static func load(path: String) throws(PipelineConfigError) -> [PipelineConfiguration] {
-        try loadFile(path: path).pipelines
+    /// Metric mappings of other GenAI conventions than `conventions` are checked, then left out.
+    public static func load(path: String, conventions: GenAIConventions = .v1_41_1) throws(PipelineConfigError) -> [PipelineConfiguration] {
+        try loadFile(path: path, conventions: conventions).pipelines
     }
 
     /// Reads and validates the pipeline file at `path`: its `defaults:` and its pipelines.
-    public static func loadFile(path: String) throws(PipelineConfigError) -> (defaults: Defaults, pipelines: [PipelineConfiguration]) {
+    public static func loadFile(path: String, conventions: GenAIConventions = .v1_41_1) throws(PipelineConfigError) -> (defaults: Defaults, pipelines: [PipelineConfiguration]) {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -59,7 +60,7 @@ public enum PipelineFile {
             throw PipelineConfigError(.configuration, "cannot read the pipeline file (set BRIDGE_CONFIG to its path)", file: path, underlying: error)
         }
         let folder = (path as NSString).deletingLastPathComponent
-        return try parseFile(yaml: text, file: path) { relative throws(PipelineConfigError) in
+        return try parseFile(yaml: text, file: path, conventions: conventions) { relative throws(PipelineConfigError) in
             let resolved = relative.hasPrefix("/") ? relative : (folder.isEmpty ? relative : folder + "/" + relative)
             do {
                 return (resolved, try String(contentsOfFile: resolved, encoding: .utf8))
@@ -71,14 +72,15 @@ public enum PipelineFile {
 
     /// Parses pipeline YAML; `readQuery` resolves and reads a template path.
     public static func parse(
-        yaml: String, file: String, readQuery: (String) throws(PipelineConfigError) -> (path: String, sql: String)
+        yaml: String, file: String, conventions: GenAIConventions = .v1_41_1,
+        readQuery: (String) throws(PipelineConfigError) -> (path: String, sql: String)
     ) throws(PipelineConfigError) -> [PipelineConfiguration] {
-        try parseFile(yaml: yaml, file: file, readQuery: readQuery).pipelines
+        try parseFile(yaml: yaml, file: file, conventions: conventions, readQuery: readQuery).pipelines
     }
 
     /// Parses pipeline YAML into its `defaults:` and its pipelines.
     public static func parseFile(
-        yaml: String, file: String, readQuery: (String) throws(PipelineConfigError) -> (path: String, sql: String)
+        yaml: String, file: String, conventions: GenAIConventions = .v1_41_1, readQuery: (String) throws(PipelineConfigError) -> (path: String, sql: String)
     ) throws(PipelineConfigError) -> (defaults: Defaults, pipelines: [PipelineConfiguration]) {
         let root: Node
         do {
@@ -133,7 +135,7 @@ public enum PipelineFile {
         var pipelines: [PipelineConfiguration] = []
         var metricOwners: [String: (pipeline: String, line: Int?)] = [:]
         for node in sequence {
-            let pipeline = try parsePipeline(node, file: file, defaults: defaults, readQuery: readQuery)
+            let pipeline = try parsePipeline(node, file: file, defaults: defaults, conventions: conventions, readQuery: readQuery)
             if let other = pipelines.first(where: { $0.name == pipeline.name }) {
                 throw PipelineConfigError(.configuration, "pipeline name '\(pipeline.name)' is used twice (first at line \(other.line ?? 0))",
                                   file: file, line: pipeline.line, key: "name")
@@ -169,7 +171,8 @@ public enum PipelineFile {
     }
 
     static func parsePipeline(
-        _ node: Node, file: String, defaults: Defaults, readQuery: (String) throws(PipelineConfigError) -> (path: String, sql: String)
+        _ node: Node, file: String, defaults: Defaults, conventions: GenAIConventions = .v1_41_1,
+        readQuery: (String) throws(PipelineConfigError) -> (path: String, sql: String)
     ) throws(PipelineConfigError) -> PipelineConfiguration {
         var map = try YAMLMap(node, file: file, context: "a pipeline")
         let name = try map.requiredString("name")
@@ -214,6 +217,7 @@ public enum PipelineFile {
             var metrics: [MetricMapping] = []
             for metricNode in metricNodes {
                 let metric = try parseMetric(metricNode, file: file, cardinalityLimit: cardinality)
+                if let other = metric.conventions, other != conventions { continue }  // another convention set's
                 if metrics.contains(where: { $0.name == metric.name }) {
                     throw PipelineConfigError(.configuration, "metric '\(metric.name)' is defined twice", file: file, line: metric.line, key: "metric_name")
                 }
@@ -289,6 +293,25 @@ public enum PipelineFile {
             try attrs.finish()
         }
         let exemplarColumn = try map.string("exemplar_column")
+        var rowFilter: [MetricMapping.RowFilter] = []
+        if let node = map.take("row_filter") {
+            var filters = try YAMLMap(node, file: file, context: "row_filter")
+            for column in filters.keys {
+                guard let values = try filters.stringList(column), !values.isEmpty else {
+                    throw PipelineConfigError(.configuration, "row_filter '\(column)' must list the values a row may hold", file: file, line: filters.line, key: column)
+                }
+                rowFilter.append(.init(column: column, values: values))
+            }
+            try filters.finish()
+        }
+        var conventions: GenAIConventions?
+        if let text = try map.string("semconv") {
+            guard let c = GenAIConventions(rawValue: text) else {
+                throw PipelineConfigError(.configuration, "semconv must be \(GenAIConventions.allCases.map(\.rawValue).joined(separator: " or ")), not '\(text)'",
+                                          file: file, line: map.line(of: "semconv"), key: "semconv")
+            }
+            conventions = c
+        }
         let dataType = try map.requiredString("data_type")
         let kind: MetricMapping.Kind
         switch dataType {
@@ -331,7 +354,7 @@ public enum PipelineFile {
         try map.finish()
         return MetricMapping(name: name, description: description, unit: unit, attributeColumns: attributeColumns,
                              staticAttributes: staticAttributes, kind: kind, cardinalityLimit: cardinalityLimit,
-                             exemplarColumn: exemplarColumn, line: map.line)
+                             exemplarColumn: exemplarColumn, rowFilter: rowFilter, conventions: conventions, line: map.line)
     }
 
     /// The `{name:Type}` placeholders of a template, in order of first use. Text inside quotes and

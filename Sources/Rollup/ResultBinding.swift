@@ -35,17 +35,21 @@ package struct ResultBinding {
         let value: BoundValue
         /// The exemplar column (``MetricMapping/exemplarColumn``).
         let exemplar: Int?
+        /// The `row_filter` columns and the values a row the metric reads may hold in each.
+        let filters: [(column: Int, values: Set<String>)]
         /// The attribute columns, in order: what identifies a series in a row.
         let attributeColumns: [Int]
         package let cardinalityLimit: Int
         package let isGauge: Bool
 
-        init(index: Int, mapping: MetricMapping, attributes: [BoundAttribute], value: BoundValue, exemplar: Int?) {
+        init(index: Int, mapping: MetricMapping, attributes: [BoundAttribute], value: BoundValue, exemplar: Int?,
+             filters: [(column: Int, values: Set<String>)]) {
             self.index = index
             self.mapping = mapping
             self.attributes = attributes
             self.value = value
             self.exemplar = exemplar
+            self.filters = filters
             self.attributeColumns = attributes.map(\.column)
             self.cardinalityLimit = mapping.cardinalityLimit
             if case .gauge = mapping.kind { isGauge = true } else { isGauge = false }
@@ -158,7 +162,15 @@ package struct ResultBinding {
                 }
                 exemplar = i
             }
-            bound.append(BoundMetric(index: index, mapping: metric, attributes: attributes, value: value, exemplar: exemplar))
+            var filters: [(column: Int, values: Set<String>)] = []
+            for filter in metric.rowFilter {
+                let (i, type) = try column(filter.column, for: metric.name)
+                switch type.nonNullable {
+                case .string, .fixedString: filters.append((i, Set(filter.values)))
+                default: throw fail(filter.column, "row_filter column '\(filter.column)' of metric \(metric.name) must be a string, not \(columns[i].typeName)")
+                }
+            }
+            bound.append(BoundMetric(index: index, mapping: metric, attributes: attributes, value: value, exemplar: exemplar, filters: filters))
         }
         metrics = bound
         var decoded = Array(repeating: false, count: columns.count)
@@ -170,6 +182,7 @@ package struct ResultBinding {
             case .summary(let count, let sum, let quantiles, _): [count, sum, quantiles]
             }
             for case let c? in used + [metric.exemplar] { decoded[c] = true }
+            for f in metric.filters { decoded[f.column] = true }
         }
         decodedColumns = decoded
     }
@@ -270,8 +283,12 @@ package struct ResultBinding {
     }
 
     /// The metric's value in `row`, checked: finite, non-negative counts, consistent histograms.
-    /// `nil` when the row holds no value for it (a NULL value column).
+    /// `nil` when the row holds no value for it (a NULL value column) or is not one of its rows
+    /// (`row_filter`).
     package func observation(of metric: BoundMetric, in row: [ClickHouseValue], rowNumber: Int) throws(BridgeError) -> Observation? {
+        for f in metric.filters {
+            guard case .string(let s) = row[f.column], f.values.contains(s) else { return nil }
+        }
         let name = metric.mapping.name
         func number(_ column: Int) throws(BridgeError) -> Double? {
             let v = row[column]

@@ -16,6 +16,8 @@ struct DefaultMetricsTests {
         try s.seed(start: "2026-03-01T10:00:00Z", end: "2026-03-01T11:00:00Z")
         let rows = try s.rawRows()
         #expect(rows.count > 500)
+        // The rows hold every request-path shape, and only those (gen_ai.operation.name, server.*).
+        #expect(Set(rows.map(\.requestURL)) == Set(Expectations.requestShapes.keys))
         let summaries = try s.bridge(s.environment(temporality: "delta", startAt: "2026-03-01T10:00:00Z"), now: ns("2026-03-01T11:05:00Z")).run()
         #expect(summaries.map(\.status) == [.ok, .ok, .ok, .ok])
         #expect(summaries.allSatisfy { $0.watermarkAfter == ns("2026-03-01T11:03:00Z") })
@@ -30,6 +32,29 @@ struct DefaultMetricsTests {
         let units = Dictionary(received.map { ($0.metric, $0.unit) }, uniquingKeysWith: { a, _ in a })
         #expect(units == ["portkey.requests": "{request}", "portkey.tokens": "{token}", "portkey.cost": "USD",
                           "gen_ai.client.operation.duration": "s", "gen_ai.client.token.usage": "{token}", "portkey.request.latency": "s"])
+    }
+
+    @Test("gen_ai_latest_experimental: the newest GenAI metrics equal the raw rows' computation; portkey.* unchanged", .timeLimit(.minutes(10)))
+    func latestConventions() throws {
+        for temporality in ["delta", "cumulative"] {
+            let t = try Scenario()
+            try t.seed(start: "2026-03-04T10:00:00Z", end: "2026-03-04T11:00:00Z")
+            #expect(Set(try t.rawRows().map(\.requestURL)) == Set(Expectations.requestShapes.keys))
+            let env = t.environment(temporality: temporality, startAt: "2026-03-04T10:00:00Z",
+                                    extra: ["OTEL_SEMCONV_STABILITY_OPT_IN": "http, gen_ai_latest_experimental"])
+            let summaries = try t.bridge(env, now: ns("2026-03-04T11:05:00Z")).run()
+            #expect(summaries.map(\.status) == [.ok, .ok, .ok, .ok])
+            let expected = Expectations.points(rows: try t.rawRows(), from: ns("2026-03-04T10:00:00Z"), until: ns("2026-03-04T11:03:00Z"),
+                                               cumulative: temporality == "cumulative", latest: true)
+            let received = try t.received()
+            #expect(Set(received.map(\.metric)) == Expectations.genAIMetrics(latest: true).union(["portkey.requests", "portkey.tokens", "portkey.cost", "portkey.request.latency"]))
+            let problems = Expectations.check(received: received, expected: expected)
+            #expect(problems.isEmpty, "\(temporality): \(problems.count) problems, first: \(problems.prefix(5))")
+            #expect(received.count == expected.count)
+            let units = Dictionary(received.map { ($0.metric, $0.unit) }, uniquingKeysWith: { a, _ in a })
+            #expect(units["gen_ai.client.inference.duration"] == "s" && units["gen_ai.client.inference.usage.input_tokens"] == "{token}"
+                    && units["gen_ai.client.inference.operation.output_tokens"] == "{token}")
+        }
     }
 
     @Test("cumulative: totals continue across runs and a restart, start times never change", .timeLimit(.minutes(10)))

@@ -1,6 +1,7 @@
 import Bridge
 import ClickHouse
 import Foundation
+import GenAITraces
 import OTLP
 import Testing
 import TestSupport
@@ -17,16 +18,22 @@ struct ExemplarTests {
 
     func rows(_ s: Scenario) throws -> [Row] {
         try readAll(s.clickhouse.query("""
-            SELECT toString(id), created_at, ai_org, ai_model, response_status_code, response_time, workspace_slug, cost_currency, cost
+            SELECT toString(id), created_at, ai_org, ai_model, response_status_code, response_time, workspace_slug, cost_currency, cost, request_url
             FROM \(s.database).generations
             """)).map { r in
             func attrs(_ pairs: [(String, String)]) -> [String: String] {
                 Dictionary(uniqueKeysWithValues: pairs.filter { !$0.1.isEmpty })
             }
             let provider = Expectations.providerName(r[2].text!), model = r[3].text!, status = r[4].int64!
+            // The duration histogram's request attributes, as the spans derive them (RequestURLSQLTests
+            // holds the templates' SQL to the same mapping).
+            let url = RequestURL(r[9].text ?? "")
             return Row(id: r[0].text!, created: r[1].unixNanoseconds!, latencyMs: r[5].int64!, costCents: r[8].double!,
                        latencySeries: attrs([("gen_ai.provider.name", provider), ("gen_ai.request.model", model),
-                                             ("error.type", status >= 400 ? String(status) : "")]),
+                                             ("error.type", status >= 400 ? String(status) : ""),
+                                             ("gen_ai.operation.name", OperationName.of(path: url.path)),
+                                             ("server.address", url.host),
+                                             ("server.port", url.nonDefaultPort.map { "int:\($0)" } ?? "")]),
                        costSeries: attrs([("gen_ai.provider.name", provider), ("gen_ai.request.model", model),
                                           ("portkey.workspace", r[6].text!), ("portkey.currency", r[7].text!)]))
         }

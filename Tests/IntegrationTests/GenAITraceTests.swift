@@ -81,8 +81,11 @@ struct GenAITraceTests {
                 return l
             }
             func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
+            // The generator's URLs have their answers written out in Expectations; this test's own rows here.
+            let shape = Expectations.requestShape(url)
             let op: String
-            if url.hasSuffix("/chat/completions") || url.contains("/chat/completions?") || url.hasSuffix("/messages") { op = "chat" }
+            if let shape { op = shape.operation }
+            else if url.hasSuffix("/chat/completions") || url.contains("/chat/completions?") || url.hasSuffix("/messages") { op = "chat" }
             else if url.hasSuffix("/embeddings") { op = "embeddings" }
             else { op = "generate_content" }  // :generateContent, Bedrock's invoke, a URL that does not parse
             let provider = [
@@ -97,8 +100,13 @@ struct GenAITraceTests {
             if !provider.isEmpty { a["gen_ai.provider.name"] = .string(provider) }
             if !model.isEmpty { a["gen_ai.request.model"] = .string(model) }
             if r[14].int64! != 0 { a["gen_ai.request.stream"] = .bool(true) }
-            if url.hasPrefix("https://"), let host = url.dropFirst(8).split(separator: "/").first { a["server.address"] = .string(String(host)) }
-            if url.hasPrefix("http://gateway.internal:8787/") { a["server.address"] = .string("gateway.internal"); a["server.port"] = .int(8787) }
+            if let shape {
+                if let address = shape.address { a["server.address"] = .string(address) }
+                if let port = shape.port { a["server.port"] = .int(port) }
+            } else {
+                if url.hasPrefix("https://"), let host = url.dropFirst(8).split(separator: "/").first { a["server.address"] = .string(String(host)) }
+                if url.hasPrefix("http://gateway.internal:8787/") { a["server.address"] = .string("gateway.internal"); a["server.port"] = .int(8787) }
+            }
             if status != 0 { a["http.response.status_code"] = .int(status) }
             if status >= 400 { a["error.type"] = .string(String(status)) }
             for (k, i) in [("portkey.currency", 10), ("portkey.cache_status", 13), ("portkey.workspace", 16), ("portkey.virtual_key", 17)] where !r[i].text!.isEmpty {
@@ -123,6 +131,25 @@ struct GenAITraceTests {
         let row = try s.store().connection.query(
             "SELECT to_char(watermark AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS w, watermark_id FROM otel_bridge.checkpoints WHERE pipeline = 'gen_ai_traces'", [])
         return (try row.first!.string("w"), try row.first!.optionalString("watermark_id"))
+    }
+
+    @Test("gen_ai_latest_experimental: every span equal to the row's, without the deprecated names even when asked for")
+    func latestConventionSpans() throws {
+        let s = try Scenario()
+        try seed(s)
+        let expected = try expectedSpans(s)
+        let bridge = try s.bridge(environment(s, pageSize: 500, spansPerRequest: 500, extra: [
+            "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental", "EXPERIMENTAL_GEN_AI_OTEL_TRACES_DEPRECATED_ATTRIBUTES": "true",
+        ]), now: ns("2026-11-01T12:00:00Z"))
+        let first = try bridge.run()
+        #expect(first.first?.status == .ok, "\(first.first?.error ?? "")")
+        let received = try Receiver.spans(scope: s.receiverScope)
+        #expect(received.count == expected.count)
+        for span in received {
+            guard case .string(let id)? = span.attributes["portkey.id"] else { Issue.record("no portkey.id: \(span)"); continue }
+            #expect(span.content == expected[id], "row \(id)")
+            #expect(span.attributes["gen_ai.system"] == nil && span.attributes["gen_ai.usage.prompt_tokens"] == nil)
+        }
     }
 
     @Test("every row is one span equal to the row's; equal timestamps across pages; a second run sends nothing")

@@ -8,7 +8,7 @@ extension Scenario {
     /// A bridge over the given environment whose clock reads `now`.
     func bridge(_ environment: [String: String], now: Int64) throws -> Bridge {
         let configuration = try BridgeConfiguration(environment: environment)
-        let pipelines = try Bridge.loadPipelines(path: configuration.configPath)
+        let pipelines = try Bridge.loadPipelines(path: configuration.configPath, conventions: configuration.genAIConventions)
         return Bridge(configuration: configuration, pipelines: pipelines, logger: Logger(label: "it"), now: { now })
     }
 

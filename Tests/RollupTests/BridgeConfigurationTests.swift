@@ -4,6 +4,7 @@ import Testing
 @testable import OTLP
 @testable import Bridge
 @testable import Rollup
+import PipelineConfig
 
 @Suite("BridgeConfiguration: the environment")
 struct BridgeConfigurationTests {
@@ -39,6 +40,17 @@ struct BridgeConfigurationTests {
         #expect(c.resource == [Attribute("service.name", .string("bridge-eu")), Attribute("deployment.environment", .string("prod"))])
         #expect(c.metricsExporter.endpoint == "https://otlp.example/v1/metrics")
         #expect(c.retryPolicy.maxElapsed == .milliseconds(2_500))
+    }
+
+    @Test("OTEL_SEMCONV_STABILITY_OPT_IN: gen_ai_latest_experimental anywhere in the list; anything else is v1.41.1", arguments: [
+        (nil, GenAIConventions.v1_41_1), ("", .v1_41_1), ("gen_ai_latest_experimental", .latestExperimental),
+        ("http,gen_ai_latest_experimental", .latestExperimental), (" database , gen_ai_latest_experimental ", .latestExperimental),
+        ("http/dup", .v1_41_1), ("gen_ai_latest_experimental_x", .v1_41_1), ("GEN_AI_LATEST_EXPERIMENTAL", .v1_41_1),
+    ] as [(String?, GenAIConventions)])
+    func semconvOptIn(text: String?, expected: GenAIConventions) throws {
+        let c = try BridgeConfiguration(environment: text.map { ["OTEL_SEMCONV_STABILITY_OPT_IN": $0] } ?? [:])
+        #expect(c.genAIConventions == expected)
+        #expect(c.genAITraces.conventions == expected)
     }
 
     @Test("OTEL_PUSH_ENABLED", arguments: [

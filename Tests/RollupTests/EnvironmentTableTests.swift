@@ -237,7 +237,7 @@ struct EnvironmentTableTests {
             #expect(error?.key == "BRIDGE_MAX_POINT_AGE", "\(text) accepted")
         }
         let c = try BridgeConfiguration(environment: [
-            "BRIDGE_METADATA_ATTRIBUTES": " team, feature ,,_user", "OTEL_SEMCONV_STABILITY_OPT_IN": "http, gen_ai_latest_experimental",
+            "BRIDGE_METADATA_ATTRIBUTES": " team, feature , _user", "OTEL_SEMCONV_STABILITY_OPT_IN": "http, gen_ai_latest_experimental",
         ])
         #expect(c.metadataAttributes == ["team", "feature", "_user"])
         #expect(c.semconvStabilityOptIn == ["http", "gen_ai_latest_experimental"] && c.genAILatestExperimental)

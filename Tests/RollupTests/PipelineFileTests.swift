@@ -20,11 +20,44 @@ struct ShippedPipelineFileTests {
         try PipelineFile.load(path: repositoryRoot + "/config/bridge.yaml")
     }
 
+    @Test("gen_ai_latest_experimental: the newest GenAI metrics instead of v1.41.1's, portkey.* the same")
+    func latestConventions() throws {
+        let pipelines = try PipelineFile.load(path: repositoryRoot + "/config/bridge.yaml", conventions: .latestExperimental)
+        #expect(pipelines.map { $0.metrics.map(\.name) } == [
+            ["portkey.requests"],
+            ["portkey.tokens", "gen_ai.client.inference.usage.input_tokens", "gen_ai.client.inference.usage.output_tokens",
+             "gen_ai.client.inference.operation.input_tokens", "gen_ai.client.inference.operation.output_tokens"],
+            ["portkey.cost"],
+            ["gen_ai.client.inference.duration", "gen_ai.client.operation.duration", "portkey.request.latency"],
+        ])
+        let metrics = Dictionary(uniqueKeysWithValues: pipelines.flatMap(\.metrics).map { ($0.name, $0) })
+        #expect(metrics["gen_ai.client.inference.duration"]?.rowFilter == [
+            .init(column: "rollup", values: ["gen_ai"]), .init(column: "gen_ai.operation.name", values: ["chat", "text_completion", "generate_content"])])
+        #expect(metrics["gen_ai.client.operation.duration"]?.rowFilter.last == .init(column: "gen_ai.operation.name", values: ["embeddings"]))
+        #expect(metrics["gen_ai.client.inference.usage.input_tokens"]?.staticAttributes == [Attribute("gen_ai.token.modality", .string("unknown"))])
+        #expect(metrics["gen_ai.client.inference.usage.output_tokens"]?.rowFilter.last == .init(column: "gen_ai.token.type", values: ["output"]))
+        #expect(metrics["gen_ai.client.inference.operation.input_tokens"]?.rowFilter.first == .init(column: "rollup", values: ["gen_ai_by_error"]))
+        #expect(metrics["gen_ai.client.inference.operation.input_tokens"]?.attributeColumns.contains("error.type") == true)
+        #expect(metrics["gen_ai.client.inference.usage.input_tokens"]?.attributeColumns.contains("error.type") == false)
+        // A semconv that is no set is refused, naming the key.
+        let bad = captureError { () throws(PipelineConfigError) in
+            _ = try PipelineFile.parse(yaml: """
+                pipelines:
+                  - name: p
+                    query: q.sql
+                    metrics:
+                      - {metric_name: m, data_type: sum, value_column: v, semconv: v1.99}
+                """, file: "bridge.yaml") { _ throws(PipelineConfigError) in ("q.sql", "SELECT 1 WHERE {window_start:DateTime64(3, 'UTC')} < {window_end:DateTime64(3, 'UTC')}") }
+        }
+        #expect(bad?.key == "semconv")
+        #expect(bad?.message.contains("v1.41.1 or gen_ai_latest_experimental") == true)
+    }
+
     @Test("loads four pipelines with the default window settings and the real query files")
     func pipelines() throws {
         let pipelines = try load()
         #expect(pipelines.map(\.name) == ["requests", "tokens", "cost", "latency"])
-        #expect(pipelines.map(\.line) == [20, 33, 59, 72])
+        #expect(pipelines.map(\.line) == [25, 38, 120, 133])
         for p in pipelines {
             #expect(p.enabled)
             #expect(p.stepSeconds == 60)
@@ -71,7 +104,7 @@ struct ShippedPipelineFileTests {
         #expect(requests.unit == "{request}")
         #expect(requests.kind == .sum(.init(valueColumn: "requests", valueType: .int, monotonic: true)))
         #expect(requests.attributeColumns == providerModel + ["portkey.workspace", "http.response.status_code", "portkey.cache_status", "portkey.metadata"])
-        #expect(requests.line == 23)
+        #expect(requests.line == 28)
 
         let tokens = try #require(byName["portkey.tokens"])
         #expect(tokens.unit == "{token}")
@@ -88,14 +121,16 @@ struct ShippedPipelineFileTests {
         #expect(duration.kind == .histogram(.init(
             bounds: durationBounds, countColumn: "duration_count", sumColumn: "duration_sum",
             minColumn: "duration_min", maxColumn: "duration_max", bucketCountsColumn: "duration_buckets")))
-        #expect(duration.attributeColumns == providerModel + ["error.type"])
+        #expect(duration.attributeColumns == ["gen_ai.operation.name"] + providerModel + ["error.type", "server.address", "server.port"])
+        #expect(duration.rowFilter == [.init(column: "rollup", values: ["gen_ai"])] && duration.conventions == .v1_41_1)
 
         let usage = try #require(byName["gen_ai.client.token.usage"])
         #expect(usage.unit == "{token}")
         #expect(usage.kind == .histogram(.init(
             bounds: tokenBounds, countColumn: "usage_count", sumColumn: "usage_sum",
             minColumn: "usage_min", maxColumn: "usage_max", bucketCountsColumn: "usage_buckets")))
-        #expect(usage.attributeColumns == providerModel + ["gen_ai.token.type", "portkey.metadata"])
+        #expect(usage.attributeColumns == ["gen_ai.operation.name"] + providerModel + ["gen_ai.token.type", "server.address", "server.port", "portkey.metadata"])
+        #expect(tokens.rowFilter == [.init(column: "rollup", values: ["portkey"])] && tokens.conventions == nil)
 
         let latency = try #require(byName["portkey.request.latency"])
         #expect(latency.unit == "s")

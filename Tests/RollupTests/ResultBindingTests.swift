@@ -358,3 +358,38 @@ struct ResultBindingRowTests {
         ])
     }
 }
+
+@Suite("ResultBinding: row_filter")
+struct ResultBindingRowFilterTests {
+    static let yaml = """
+        pipelines:
+          - name: mixed
+            query: mixed.sql
+            metrics:
+              - {metric_name: m.openai, data_type: sum, value_column: requests, row_filter: {provider: [openai, azure]}}
+              - {metric_name: m.all, data_type: sum, value_column: requests}
+              - {metric_name: m.status, data_type: sum, value_column: requests, row_filter: {status: ["200"]}}
+        """
+
+    @Test("a metric reads only the rows whose column holds a listed value; the others read every row")
+    func filters() throws {
+        let pipeline = try #require(try parsePipelines(Self.yaml.replacingOccurrences(of: "\n      - {metric_name: m.status, data_type: sum, value_column: requests, row_filter: {status: [\"200\"]}}", with: "")).first)
+        let binding = try ResultBinding(pipeline: pipeline, columns: mixedColumns)
+        #expect(binding.decodedColumns[1], "the filter's column is decoded")
+        for (provider, read) in [("openai", true), ("azure", true), ("anthropic", false), ("", false)] {
+            let row = mixedRow(["provider": .string(provider)])
+            #expect((try binding.observation(of: binding.metrics[0], in: row, rowNumber: 1) != nil) == read, "\(provider)")
+            #expect(try binding.observation(of: binding.metrics[1], in: row, rowNumber: 1) == .int(5))
+        }
+        #expect(try binding.observation(of: binding.metrics[0], in: mixedRow(["provider": .null]), rowNumber: 1) == nil)
+    }
+
+    @Test("a row_filter column that is not a string is a template error naming it")
+    func notAString() throws {
+        let pipeline = try #require(try parsePipelines(Self.yaml).first)
+        let error = try #require(captureError { () throws(BridgeError) in try ResultBinding(pipeline: pipeline, columns: mixedColumns) })
+        #expect(error.code == .template)
+        #expect(error.key == "status")
+        #expect(error.message.contains("row_filter column 'status' of metric m.status must be a string"), "\(error.message)")
+    }
+}

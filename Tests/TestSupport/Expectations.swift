@@ -16,6 +16,44 @@ public enum Expectations {
         ][slug] ?? slug
     }
 
+    /// What each request URL of `scripts/services/gen_rows.py` must give: `gen_ai.operation.name`,
+    /// `server.address`, `server.port`, written out here by hand (never computed by the bridge's
+    /// mapping). A URL not listed is a test failure (`nil`).
+    public static func requestShape(_ url: String) -> (operation: String, address: String?, port: Int64?)? {
+        requestShapes[url].map { (operation: $0.0, address: $0.1, port: $0.2) }
+    }
+
+    public static let requestShapes: [String: (String, String?, Int64?)] = [
+            "https://api.openai.com/v1/chat/completions": ("chat", "api.openai.com", nil),
+            "HTTPS://API.OpenAI.com:443/V1/Chat/Completions/?stream=true#x": ("chat", "api.openai.com", nil),
+            "https://api.openai.com/v1/responses": ("chat", "api.openai.com", nil),
+            "https://api.openai.com/v1/completions": ("text_completion", "api.openai.com", nil),
+            "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/invoke": ("generate_content", "bedrock-runtime.us-east-1.amazonaws.com", nil),
+            "https://api.openai.com/v1/embeddings": ("embeddings", "api.openai.com", nil),
+            "http://user:pw@gateway.internal:8787/v1/embeddings": ("embeddings", "gateway.internal", 8787),
+            "https://api.anthropic.com/v1/messages": ("chat", "api.anthropic.com", nil),
+            "https://[2001:DB8::1]:8443/v1/messages": ("chat", "2001:db8::1", 8443),
+            "api.anthropic.com/v1/messages": ("chat", nil, nil),
+            "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse": ("chat", "bedrock-runtime.us-east-1.amazonaws.com", nil),
+            "https://api.mistral.ai/v1/chat/completions": ("chat", "api.mistral.ai", nil),
+            "not a url": ("generate_content", nil, nil),
+            "": ("generate_content", nil, nil),
+            "http://gw.internal:80/v1/chat/completions": ("chat", "gw.internal", nil),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:generateContent": ("generate_content", "generativelanguage.googleapis.com", nil),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse": ("generate_content", "generativelanguage.googleapis.com", nil),
+            "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/l/publishers/google/models/gemini-2.5-pro:generateContent": ("generate_content", "us-central1-aiplatform.googleapis.com", nil),
+            "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/l/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse": ("generate_content", "us-central1-aiplatform.googleapis.com", nil),
+    ]
+
+    /// The GenAI metrics of each convention set (`OTEL_SEMCONV_STABILITY_OPT_IN`), as SPEC.md and
+    /// docs/semconv.md name them.
+    public static func genAIMetrics(latest: Bool) -> Set<String> {
+        latest ? ["gen_ai.client.inference.duration", "gen_ai.client.operation.duration", "gen_ai.client.inference.usage.input_tokens",
+                  "gen_ai.client.inference.usage.output_tokens", "gen_ai.client.inference.operation.input_tokens",
+                  "gen_ai.client.inference.operation.output_tokens"]
+               : ["gen_ai.client.operation.duration", "gen_ai.client.token.usage"]
+    }
+
     /// One series in one bucket, before temporality.
     private struct Cell {
         var ints: Int64 = 0
@@ -24,8 +62,10 @@ public enum Expectations {
         var intValues: [Int64] = []
     }
 
-    /// Expected points for rows with `created_at` in `[from, until)`, `step` in seconds.
-    public static func points(rows: [GatewayRow], from: Int64, until: Int64, stepSeconds: Int64 = 60, cumulative: Bool) -> [ReceivedPoint] {
+    /// Expected points for rows with `created_at` in `[from, until)`, `step` in seconds; the GenAI
+    /// metrics of v1.41.1, or of semantic-conventions-genai when `latest`.
+    public static func points(rows: [GatewayRow], from: Int64, until: Int64, stepSeconds: Int64 = 60, cumulative: Bool,
+                              latest: Bool = false) -> [ReceivedPoint] {
         let step = stepSeconds * 1_000_000_000
         // metric -> series key -> bucket -> cell, plus attributes per series key.
         var cells: [String: [String: [Int64: Cell]]] = [:]
@@ -41,18 +81,28 @@ public enum Expectations {
             let pm: [String: String?] = ["gen_ai.provider.name": providerName(r.provider), "gen_ai.request.model": r.model]
             add("portkey.requests", pm.merging(["portkey.workspace": r.workspace, "http.response.status_code": "int:\(r.status)",
                                                 "portkey.cache_status": r.cacheStatus]) { $1 }, bucket: bucket) { $0.ints += 1 }
+            // An unknown URL gives an attribute no metric can have, so the comparison fails.
+            let shape = requestShape(r.requestURL) ?? (operation: "unlisted URL \(r.requestURL)", address: nil, port: nil)
+            let genAI = pm.merging(["gen_ai.operation.name": shape.operation, "server.address": shape.address,
+                                    "server.port": shape.port.map { "int:\($0)" }]) { $1 }
             for (type, tokens) in [("input", r.inputTokens), ("output", r.outputTokens)] {
-                let attrs = pm.merging(["gen_ai.token.type": type]) { $1 }
-                add("portkey.tokens", attrs, bucket: bucket) { $0.ints += tokens }
-                add("gen_ai.client.token.usage", attrs, bucket: bucket) { $0.intValues.append(tokens) }
+                add("portkey.tokens", pm.merging(["gen_ai.token.type": type]) { $1 }, bucket: bucket) { $0.ints += tokens }
+                if latest {
+                    add("gen_ai.client.inference.usage.\(type)_tokens", genAI.merging(["gen_ai.token.modality": "unknown"]) { $1 }, bucket: bucket) { $0.ints += tokens }
+                    add("gen_ai.client.inference.operation.\(type)_tokens", genAI.merging(["error.type": r.status >= 400 ? String(r.status) : nil]) { $1 },
+                        bucket: bucket) { $0.intValues.append(tokens) }
+                } else {
+                    add("gen_ai.client.token.usage", genAI.merging(["gen_ai.token.type": type]) { $1 }, bucket: bucket) { $0.intValues.append(tokens) }
+                }
             }
             add("portkey.cost", pm.merging(["portkey.workspace": r.workspace, "portkey.currency": r.currency]) { $1 }, bucket: bucket) {
                 $0.doubles += r.costCents
             }
             let errorType: String? = r.status >= 400 ? String(r.status) : nil
-            let latency = pm.merging(["error.type": errorType]) { $1 }
-            add("gen_ai.client.operation.duration", latency, bucket: bucket) { $0.intValues.append(r.responseTimeMs) }
-            add("portkey.request.latency", latency, bucket: bucket) { $0.intValues.append(r.responseTimeMs) }
+            let inference = ["chat", "text_completion", "generate_content"].contains(shape.operation)
+            add(latest && inference ? "gen_ai.client.inference.duration" : "gen_ai.client.operation.duration",
+                genAI.merging(["error.type": errorType]) { $1 }, bucket: bucket) { $0.intValues.append(r.responseTimeMs) }
+            add("portkey.request.latency", pm.merging(["error.type": errorType]) { $1 }, bucket: bucket) { $0.intValues.append(r.responseTimeMs) }
         }
 
         var out: [ReceivedPoint] = []
@@ -70,16 +120,17 @@ public enum Expectations {
                     let value: ReceivedPoint.Value
                     var kind = "sum"
                     switch metric {
-                    case "portkey.requests", "portkey.tokens":
+                    case "portkey.requests", "portkey.tokens", "gen_ai.client.inference.usage.input_tokens", "gen_ai.client.inference.usage.output_tokens":
                         runInt = cumulative ? runInt + cell.ints : cell.ints
                         value = .int(runInt)
                     case "portkey.cost":
                         let v = cell.doubles / 100
                         runDouble = cumulative ? runDouble + v : v
                         value = .double(runDouble)
-                    case "gen_ai.client.token.usage", "gen_ai.client.operation.duration":
+                    case "gen_ai.client.token.usage", "gen_ai.client.operation.duration", "gen_ai.client.inference.duration",
+                         "gen_ai.client.inference.operation.input_tokens", "gen_ai.client.inference.operation.output_tokens":
                         kind = "histogram"
-                        let isDuration = metric == "gen_ai.client.operation.duration"
+                        let isDuration = metric.hasSuffix(".duration")
                         let bounds = isDuration ? durationBounds : tokenBounds
                         let xs = cell.intValues.map { isDuration ? Double($0) / 1000 : Double($0) }
                         var counts = Array(repeating: Int64(0), count: bounds.count + 1)

@@ -10,6 +10,7 @@ public struct GatewayRow: Sendable {
     public var inputTokens, outputTokens: Int64
     public var costCents: Double
     public var responseTimeMs: Int64
+    public var requestURL: String = ""
 }
 
 /// An isolated world for one test: its own ClickHouse database, its own Postgres database, and a
@@ -65,13 +66,13 @@ public final class Scenario {
     public func rawRows() throws -> [GatewayRow] {
         let rows = try readAll(clickhouse.query("""
             SELECT created_at, ai_org, ai_model, workspace_slug, cache_status, cost_currency, response_status_code,
-                   req_units, res_units, cost, response_time FROM \(database).generations
+                   req_units, res_units, cost, response_time, request_url FROM \(database).generations
             """))
         return rows.map { r in
             GatewayRow(
                 createdAt: r[0].unixNanoseconds!, provider: r[1].text!, model: r[2].text!, workspace: r[3].text!,
                 cacheStatus: r[4].text!, currency: r[5].text!, status: r[6].int64!, inputTokens: r[7].int64!,
-                outputTokens: r[8].int64!, costCents: r[9].double!, responseTimeMs: r[10].int64!)
+                outputTokens: r[8].int64!, costCents: r[9].double!, responseTimeMs: r[10].int64!, requestURL: r[11].text!)
         }
     }
 

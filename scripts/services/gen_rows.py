@@ -74,15 +74,29 @@ ERRORS = [(429, 40), (500, 14), (502, 10), (503, 16), (400, 12), (401, 8)]
 CACHE = [("DISABLED", 45), ("MISS", 38), ("HIT", 9), ("SEMANTIC HIT", 2), ("SEMANTIC MISS", 4), ("REFRESH", 2)]
 
 
-def request_url(provider, model, stream, embedding):
-    if provider == "openai":
-        return "https://api.openai.com/v1/" + ("embeddings" if embedding else "chat/completions")
-    if provider == "anthropic":
-        return "https://api.anthropic.com/v1/messages"
+# Every request-path shape the operation name and server.address are read from (upper case,
+# default and explicit ports, trailing slashes, queries, fragments, userinfo, IPv6, no scheme, no
+# URL at all); Tests/TestSupport/Expectations.swift has what each must give, written out by hand.
+URL_SHAPES = {
+    "chat": ["https://api.openai.com/v1/chat/completions", "HTTPS://API.OpenAI.com:443/V1/Chat/Completions/?stream=true#x",
+             "https://api.openai.com/v1/responses", "https://api.openai.com/v1/completions",
+             "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/invoke"],
+    "embedding": ["https://api.openai.com/v1/embeddings", "http://user:pw@gateway.internal:8787/v1/embeddings"],
+    "anthropic": ["https://api.anthropic.com/v1/messages", "https://[2001:DB8::1]:8443/v1/messages", "api.anthropic.com/v1/messages",
+                  "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse"],
+    "mistral": ["https://api.mistral.ai/v1/chat/completions", "not a url", "", "http://gw.internal:80/v1/chat/completions"],
+}
+
+
+def request_url(provider, model, stream, embedding, ts):
+    """The row's URL: the provider's shapes in turn (by the millisecond, so the seeded rows stay the same)."""
+    k = ts.second * 1000 + ts.microsecond // 1000
     if provider == "google":
-        op = "streamGenerateContent" if stream else "generateContent"
-        return f"https://generativelanguage.googleapis.com/v1beta/models/{model}:{op}"
-    return "https://api.mistral.ai/v1/chat/completions"
+        op = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        host = "generativelanguage.googleapis.com/v1beta" if k % 2 else "us-central1-aiplatform.googleapis.com/v1/projects/p/locations/l/publishers/google"
+        return f"https://{host}/models/{model}:{op}"
+    shapes = URL_SHAPES["embedding" if embedding else ("chat" if provider == "openai" else provider)]
+    return shapes[k % len(shapes)]
 
 
 def poisson(rng, lam):
@@ -139,7 +153,7 @@ def make_row(rng, ts):
         "cost": cost, "cost_currency": "USD" if rng.random() < 0.97 else "EUR",
         "response_status_code": status, "is_success": int(200 <= status < 300),
         "response_time": max(1, latency), "cache_status": cache, "stream_mode": stream,
-        "request_url": request_url(provider, model, stream, embedding),
+        "request_url": request_url(provider, model, stream, embedding, ts),
         "virtual_key": f"{provider}-{ws}-key{rng.randint(1, 2)}",
         "_user": "" if rng.random() < 0.2 else f"user_{rng.randint(1, 250):04d}",
         "mode": pick(rng, list(zip(MODES, MODE_WEIGHTS))),
