@@ -96,11 +96,11 @@ public struct BridgeConfiguration: Sendable {
             }
             semconvStabilityOptIn = try env.list(.semconvStabilityOptIn)
             genAIConventions = semconvStabilityOptIn.contains(GenAIConventions.latestExperimental.rawValue) ? .latestExperimental : .v1_41_1
-            // Only the spellings: two that disagree are an error where the setting is read (a
-            // traces setting only when the traces pipeline is on).
+            // Every setting with several spellings is looked up now, whether or not it is used
+            // (a traces setting with the traces pipeline off too): two that disagree exit 2.
             spellings = [:]
             for v in EnvironmentVariable.all where !v.aliases.isEmpty {
-                if let spelling = env.spelling(of: v) { spellings[v] = spelling }
+                if let found = try env.lookup(v) { spellings[v] = found.spelling }
             }
         } catch {
             throw BridgeError(.configuration, error.reason, key: error.variable)

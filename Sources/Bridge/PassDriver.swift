@@ -137,7 +137,7 @@ final class PassDriver {
                 pipeline: pipeline.name, runID: runID ?? 0, planner: planner,
                 maxPointsPerRequest: pipeline.maxPointsPerRequest,
                 requestBudget: pipeline.maxRequestBytes - sink.requestOverhead,
-                lateDataCheckSeconds: ledger.keepsDigests ? pipeline.lateDataCheckSeconds : 0,
+                lateDataCheckSeconds: pipeline.lateDataCheckSeconds,
                 fingerprint: BucketDigest.fingerprint(of: pipeline), foldLateData: pipeline.lateData == .fold)
             settings.maxPointAgeSeconds = maxPointAge
             settings.foldTooOld = pipeline.tooOld == .fold

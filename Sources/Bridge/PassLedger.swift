@@ -25,8 +25,6 @@ protocol PassLedger {
     /// would also mean a lost lock.
     func confirmHeld(pipeline: String) throws
     func commit(_ batch: BatchCommit) throws
-    /// Whether bucket digests are kept (and so late data can be checked).
-    var keepsDigests: Bool { get }
     func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String]
     func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws
     /// The stored records of the buckets in `[from, to)` with their exported values (`late_data: fold`).
@@ -64,7 +62,6 @@ struct CheckpointLedger: PassLedger {
     /// The connection is alive and its session still holds the pipeline's lock.
     func confirmHeld(pipeline: String) throws { try store.confirmLockHeld(pipeline: pipeline) }
     func commit(_ batch: BatchCommit) throws { try store.commit(batch) }
-    var keepsDigests: Bool { true }
 
     func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String] {
         try store.bucketDigests(pipeline: pipeline, from: from, to: to)
@@ -104,8 +101,13 @@ struct DryRunLedger: PassLedger {
 
     func confirmHeld(pipeline: String) throws {}
     func commit(_ batch: BatchCommit) throws {}
-    var keepsDigests: Bool { false }
-    func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String] { [:] }
+    // The stored digests and exported values are read, so that a dry run prints the late rows a
+    // run would fold (and reports what it would report); nothing is recorded.
+    func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String] {
+        try store.bucketDigests(pipeline: pipeline, from: from, to: to)
+    }
     func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws {}
-    func exportedBuckets(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: BucketDigestRecord] { [:] }
+    func exportedBuckets(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: BucketDigestRecord] {
+        try store.exportedBuckets(pipeline: pipeline, from: from, to: to)
+    }
 }

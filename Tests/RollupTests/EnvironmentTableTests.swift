@@ -191,13 +191,15 @@ struct EnvironmentTableTests {
         #expect(both.genAITraces.enabled)
     }
 
-    @Test("two spellings with different values: a configuration error naming both, never a header value", arguments: [
+    @Test("two spellings with different values: a configuration error naming both, never a header value, traces on or off",
+          arguments: [
         ("EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED", "true", "EXPERIMENTAL_GEN_AI_OTEL_PUSH_ENABLED", "false"),
         ("EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318", "EXPERIMENTAL_GEN_AI_OTEL_OTLP_ENDPOINT", "http://u:pw-secret-1@b:4318"),
         ("EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=hdr-secret-1", "EXPERIMENTAL_GEN_AI_OTEL_OTLP_HEADERS", "x-api-key=hdr-secret-2"),
-    ])
-    func conflictingSpellings(documented: String, value: String, alias: String, other: String) throws {
-        var env = ["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": "true", "EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY": Self.template]
+    ], [true, false])
+    func conflictingSpellings(spellings: (String, String, String, String), tracesOn: Bool) throws {
+        let (documented, value, alias, other) = spellings
+        var env = ["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": tracesOn ? "true" : "false", "EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY": Self.template]
         env[documented] = value
         env[alias] = other
         let error = try #require(captureError { () throws(BridgeError) in try BridgeConfiguration(environment: env) })
