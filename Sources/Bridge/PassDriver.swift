@@ -220,14 +220,17 @@ final class PassDriver {
             let stored = try ledger.exportedBuckets(pipeline: pipeline.name, from: UTCInstant(unixNanoseconds: from), to: UTCInstant(unixNanoseconds: to))
             guard !stored.isEmpty else { return FoldedLate() }
             var current: [Int64: LateBucket] = [:]
+            let byStart = Dictionary(uniqueKeysWithValues: stored.map { ($0.key.unixNanoseconds, $0.value) })
+            // Cumulative admission is stable (stored series); delta's depends on the order of the
+            // bucket's rows, so the re-read admits what the export admitted.
+            let admission: any SeriesAdmission = aggregator.temporality == .delta ? LateAdmission(stored: byStart) : aggregator
             for window in windows {
                 let stream = try query(window)
                 defer { stream.close() }
-                var reader = try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner, admission: aggregator, table: table)
+                var reader = try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner, admission: admission, table: table)
                 while let bucket = try reader.next() { current[bucket.start] = LateBucket(digest: bucket.digest, observations: bucket.observations) }
             }
-            let found = LateFold.compare(stored: Dictionary(uniqueKeysWithValues: stored.map { ($0.key.unixNanoseconds, $0.value) }),
-                                         current: current, fingerprint: machine.settings.fingerprint, gauges: gauges)
+            let found = LateFold.compare(stored: byStart, current: current, fingerprint: machine.settings.fingerprint, gauges: gauges)
             try aggregator.carry(found.carries)
             if !found.carries.isEmpty { carryAt = machine.firstBucketSent }
             if found.late.buckets > 0 {

@@ -230,3 +230,35 @@ package enum LateFold {
         return values
     }
 }
+
+/// How a bucket read again for late rows admits its series under delta temporality (where the
+/// export admitted the first `limit - 1` series the bucket met, in the result's order): a series
+/// exported under its own attributes in that bucket keeps them; a series new to the bucket takes
+/// room only if the export left some; every other goes to the overflow series, as it did then.
+/// So the difference of each series is taken against the same series, and nothing is folded twice.
+package final class LateAdmission: SeriesAdmission {
+    /// Per bucket start: the keys (``LateFold/key(_:)``) exported, and how many per metric.
+    private let exported: [Int64: (keys: Set<String>, perMetric: [String: Int])]
+    private var added: [Int64: [String: Int]] = [:]
+
+    package init(stored: [Int64: BucketDigestRecord]) {
+        var exported: [Int64: (keys: Set<String>, perMetric: [String: Int])] = [:]
+        for (start, record) in stored {
+            guard let text = record.exported, let values = LateFold.decode(text) else { continue }
+            var perMetric: [String: Int] = [:]
+            for key in values.keys { perMetric[String(key.prefix { $0 != "\t" }), default: 0] += 1 }
+            exported[start] = (Set(values.keys), perMetric)
+        }
+        self.exported = exported
+    }
+
+    package func admit(_ series: Series, metric: ResultBinding.BoundMetric, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
+        guard let bucket = exported[bucketStart] else { return admittedInBucket < metric.cardinalityLimit - 1 }
+        if bucket.keys.contains(LateFold.key(series)) { return true }
+        // The overflow series, when the export had one, counts too: the export was full then.
+        let used = bucket.perMetric[series.metricName, default: 0] + (added[bucketStart]?[series.metricName] ?? 0)
+        guard used < metric.cardinalityLimit - 1 else { return false }
+        added[bucketStart, default: [:]][series.metricName, default: 0] += 1
+        return true
+    }
+}
