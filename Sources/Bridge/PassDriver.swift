@@ -258,7 +258,7 @@ final class PassDriver {
                     points += Int64(bucket.observations.count)
                     guard fold else { continue }
                     for o in bucket.observations where !gauges[o.series.metric] {
-                        if case .fold(let value) = LateFold.difference(o.observation, exported: nil) { carries.append(Carry(series: o.series, value: value)) }
+                        if case .fold(let value) = LateFold.difference(o.observation, exported: nil) { carries.append(Carry(series: o.series, value: value, exemplar: o.exemplar)) }
                     }
                 }
             }

@@ -1,5 +1,6 @@
 import Checkpoints
 import Foundation
+import OTLP
 import UTCTime
 
 /// A recent bucket read again for late rows: its digest and its series' own values, admitted as
@@ -38,10 +39,14 @@ package struct FoldedLate: Sendable, Equatable {
 package struct Carry {
     package let series: Series
     package var value: Observation
+    /// The exemplar of the buckets it came from (the largest), for a point made of carried values
+    /// alone; a point with rows of its own keeps its own bucket's.
+    package var exemplar: Exemplar?
 
-    package init(series: Series, value: Observation) {
+    package init(series: Series, value: Observation, exemplar: Exemplar? = nil) {
         self.series = series
         self.value = value
+        self.exemplar = exemplar
     }
 }
 
@@ -88,9 +93,10 @@ package enum LateFold {
                     found.late.folded += 1
                     if let i = carryIndex[key], let sum = adding(value, to: found.carries[i].value) {
                         found.carries[i].value = sum
+                        found.carries[i].exemplar = BucketObservation.larger(found.carries[i].exemplar, o.exemplar)
                     } else if carryIndex[key] == nil {
                         carryIndex[key] = found.carries.count
-                        found.carries.append(Carry(series: o.series, value: value))
+                        found.carries.append(Carry(series: o.series, value: value, exemplar: o.exemplar))
                     } else {
                         found.late.folded -= 1
                         found.late.unfolded += 1  // the carried total would overflow

@@ -386,7 +386,7 @@ package final class SeriesAggregator: SeriesAdmission {
         }
         for (i, c) in carries.enumerated() where !carried[i] {
             let e = try emission(c.series, isGauge: gauges[c.series.metric], bucketStart: bucket.start, bucketEnd: end, observation: c.value)
-            points.append(EmittedPoint(series: c.series, start: e.start, value: e.value))
+            points.append(EmittedPoint(series: c.series, start: e.start, value: e.value, exemplar: c.exemplar))
         }
         carries = []
         carryIndex = [:]
@@ -427,6 +427,7 @@ package final class SeriesAggregator: SeriesAdmission {
                     throw BridgeError(.result, "\(item.series.metricName): the late rows carried do not fit a 64-bit total", pipeline: pipeline)
                 }
                 carries[i].value = sum
+                carries[i].exemplar = BucketObservation.larger(carries[i].exemplar, item.exemplar)
             } else {
                 carryIndex[key] = carries.count
                 carries.append(item)

@@ -146,6 +146,20 @@ struct LateFoldTests {
         #expect(try agg.points(of: next, metrics: metrics, step: step).map(\.value) == [.int(1)])
     }
 
+    @Test("a point made of carried values alone carries the largest exemplar of them; a point with rows keeps its bucket's")
+    func carriedExemplar() throws {
+        let agg = SeriesAggregator(pipeline: "p", temporality: .delta, expirySeconds: 86_400, source: MemorySeries())
+        let a = series(0, "openai"), b = series(0, "anthropic")
+        func ex(_ v: Double) -> Exemplar { Exemplar(timeUnixNano: 1, value: v, traceID: [UInt8](repeating: 1, count: 16), spanID: [UInt8](repeating: 2, count: 8)) }
+        try agg.carry([Carry(series: a, value: .int(3), exemplar: ex(9)), Carry(series: b, value: .int(2), exemplar: ex(4))])
+        try agg.carry([Carry(series: b, value: .int(1), exemplar: ex(7))])
+        let bucket = ResultBucket(start: T, observations: [BucketObservation(series: a, observation: .int(10), exemplar: ex(1))],
+                                  rows: 1, digest: BucketDigest())
+        let byKey = Dictionary(uniqueKeysWithValues: try agg.points(of: bucket, metrics: metrics, step: step).map { (LateFold.key($0.series), $0) })
+        #expect(byKey[LateFold.key(a)]?.exemplar?.value == 1, "the bucket's own request")
+        #expect(byKey[LateFold.key(b)]?.exemplar?.value == 7, "the largest of the carried ones")
+    }
+
     @Test("cumulative: the running total includes the carry from that point on")
     func cumulativeCarry() throws {
         let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, expirySeconds: 86_400, source: MemorySeries())
