@@ -70,8 +70,9 @@ public struct SpanRequestWriter: Sendable {
     }
 
     /// What swift-protobuf writes for `span` as a `ScopeSpans.spans` field: the reference the
-    /// hand-written encoder is tested against, byte for byte.
-    static func referenceProtobufField(_ span: Span) throws -> [UInt8] {
+    /// hand-written encoder is tested against, byte for byte, and measured against
+    /// (`otel-bridge-bench spans`).
+    public static func referenceProtobufField(_ span: Span) throws -> [UInt8] {
         let body: [UInt8] = try span.proto.serializedBytes()
         var out: [UInt8] = [0x12]
         out.appendVarint(body.count)
