@@ -58,7 +58,7 @@ def main():
                 'https://r.openai.azure.com/openai/deployments/gpt4/chat/completions?api-version=2024-06-01',
                 'https://bedrock-runtime.us-east-1.amazonaws.com/model/m/invoke', 'https://api.mistral.ai/v1/chat/completions',
                 'https://api.groq.com/openai/v1/chat/completions', 'https://api.x.ai/v1/chat/completions'][number % 8 + 1],
-               'vk-' || toString(number % 50), '', 'single'
+               'vk-' || toString(number % 50), '', 'single', '', [], []
         FROM numbers({a.rows})""")
     print(f"seeded {a.rows} rows in {time.time() - t0:.1f} s", file=sys.stderr)
     pgdb = db

@@ -43,44 +43,7 @@ extension MetricRequestWriter {
         let tag = pointKinds[metric].attributesTag
         var out: [UInt8] = []
         out.reserveCapacity(attributes.reduce(0) { $0 + 16 + $1.key.utf8.count + $1.value.sizeEstimate })
-        for attribute in attributes {
-            // KeyValue { key = 1 (omitted when empty), value = 2 (an AnyValue, always set) }; the
-            // AnyValue's oneof member is written even when it is the default.
-            let key = attribute.key.utf8.count
-            let keyField = key == 0 ? 0 : 1 + ProtobufWire.varintSize(key) + key
-            let value: Int
-            switch attribute.value {
-            case .string(let s): value = 1 + ProtobufWire.varintSize(s.utf8.count) + s.utf8.count
-            case .int(let i): value = 1 + ProtobufWire.varintSize(UInt64(bitPattern: i))
-            case .double: value = 9
-            case .bool: value = 2
-            }
-            let keyValue = keyField + 1 + ProtobufWire.varintSize(value) + value
-            out.append(tag)
-            out.appendVarint(keyValue)
-            if key != 0 {
-                out.append(0x0A)
-                out.appendVarint(key)
-                out.append(contentsOf: attribute.key.utf8)
-            }
-            out.append(0x12)
-            out.appendVarint(value)
-            switch attribute.value {
-            case .string(let s):
-                out.append(0x0A)  // string_value = 1
-                out.appendVarint(s.utf8.count)
-                out.append(contentsOf: s.utf8)
-            case .bool(let b):
-                out.append(0x10)  // bool_value = 2
-                out.append(b ? 1 : 0)
-            case .int(let i):
-                out.append(0x18)  // int_value = 3, a varint: 10 bytes when negative
-                out.appendVarint(UInt64(bitPattern: i))
-            case .double(let d):
-                out.append(0x21)  // double_value = 4, fixed 8 bytes
-                out.appendFixed64(d.bitPattern)
-            }
-        }
+        for attribute in attributes { out.appendKeyValue(attribute, tag: tag) }
         return EncodedAttributes(attributes: attributes, protobuf: out)
     }
 
@@ -403,6 +366,36 @@ extension [UInt8] {
         append(UInt8(v))
     }
 
+    /// `attribute` as a `KeyValue` field with tag `tag` (length-delimited), as swift-protobuf writes it.
+    @inline(__always)
+    mutating func appendKeyValue(_ attribute: Attribute, tag: UInt8) {
+        let key = attribute.key.utf8.count
+        append(tag)
+        appendVarint(attribute.keyValueSize)
+        if key != 0 {
+            append(0x0A)
+            appendVarint(key)
+            append(contentsOf: attribute.key.utf8)
+        }
+        append(0x12)
+        appendVarint(attribute.value.anyValueSize)
+        switch attribute.value {
+        case .string(let s):
+            append(0x0A)  // string_value = 1
+            appendVarint(s.utf8.count)
+            append(contentsOf: s.utf8)
+        case .bool(let b):
+            append(0x10)  // bool_value = 2
+            append(b ? 1 : 0)
+        case .int(let i):
+            append(0x18)  // int_value = 3, a varint: 10 bytes when negative
+            appendVarint(UInt64(bitPattern: i))
+        case .double(let d):
+            append(0x21)  // double_value = 4, fixed 8 bytes
+            appendFixed64(d.bitPattern)
+        }
+    }
+
     /// Packed fixed64 or double values: 8 bytes each, little-endian.
     @inline(__always)
     mutating func appendFixed64s<T: BitwiseCopyable>(_ values: [T]) {
@@ -421,7 +414,27 @@ extension [UInt8] {
     }
 }
 
+extension Attribute {
+    /// The size of the attribute as a `KeyValue` message body: `key = 1` (omitted when empty) and
+    /// `value = 2` (an AnyValue, always set, whose oneof member is written even when it is the default).
+    var keyValueSize: Int {
+        let key = self.key.utf8.count
+        let keyField = key == 0 ? 0 : 1 + ProtobufWire.varintSize(key) + key
+        return keyField + 1 + ProtobufWire.varintSize(value.anyValueSize) + value.anyValueSize
+    }
+}
+
 extension Attribute.Value {
+    /// The size of the value as an `AnyValue` message body.
+    var anyValueSize: Int {
+        switch self {
+        case .string(let s): 1 + ProtobufWire.varintSize(s.utf8.count) + s.utf8.count
+        case .int(let i): 1 + ProtobufWire.varintSize(UInt64(bitPattern: i))
+        case .double: 9
+        case .bool: 2
+        }
+    }
+
     /// About the bytes of the value in an AnyValue.
     var sizeEstimate: Int {
         if case .string(let s) = self { s.utf8.count } else { 10 }

@@ -46,18 +46,14 @@ public struct SpanRequestWriter: Sendable {
         }
     }
 
-    /// Encodes one span.
+    /// Encodes one span. In protobuf the bytes are written by hand (``protobufField(_:)``), in JSON
+    /// swift-protobuf's encoder writes all but the ids.
     public func encode(_ span: Span) throws -> EncodedSpan {
-        var message = span.proto
         switch wireProtocol {
         case .httpProtobuf:
-            let body: [UInt8] = try message.serializedBytes()
-            var out: [UInt8] = [0x12]  // ScopeSpans.spans = 2, length-delimited
-            out.reserveCapacity(body.count + 6)
-            out.appendVarint(body.count)
-            out.append(contentsOf: body)
-            return EncodedSpan(bytes: out)
+            return EncodedSpan(bytes: Self.protobufField(span))
         case .httpJSON:
+            var message = span.proto
             // The ids are written here, in hex; the generic mapping writes the rest.
             message.traceID = .init()
             message.spanID = .init()
@@ -71,6 +67,87 @@ public struct SpanRequestWriter: Sendable {
             out.append(contentsOf: body)
             return EncodedSpan(bytes: out)
         }
+    }
+
+    /// What swift-protobuf writes for `span` as a `ScopeSpans.spans` field: the reference the
+    /// hand-written encoder is tested against, byte for byte, and measured against
+    /// (`otel-bridge-bench spans`).
+    public static func referenceProtobufField(_ span: Span) throws -> [UInt8] {
+        let body: [UInt8] = try span.proto.serializedBytes()
+        var out: [UInt8] = [0x12]
+        out.appendVarint(body.count)
+        out.append(contentsOf: body)
+        return out
+    }
+
+    /// `span` as a `ScopeSpans.spans = 2` field (tagged, length-prefixed), written directly as
+    /// ``BucketWriter`` writes points: the body's size is computed first, then the fields are
+    /// appended into one buffer of that size, in field-number order and with the presence rules of
+    /// the generated `Span.traverse` and `Status.traverse`, so the bytes are swift-protobuf's:
+    ///
+    /// trace_id = 1, span_id = 2, parent_span_id = 4 (bytes), name = 5 (string): omitted when
+    /// empty; kind = 6 (enum varint): omitted when unspecified; start = 7, end = 8 (fixed64):
+    /// omitted when 0; attributes = 9 (KeyValue); status = 15: present when its code is set or its
+    /// message is not empty (as ``Span/proto`` sets it), with message = 2 and code = 3 under the
+    /// same rules. The model carries no trace_state, events, links, dropped counts or flags.
+    static func protobufField(_ span: Span) -> [UInt8] {
+        @inline(__always) func field(_ n: Int) -> Int { n == 0 ? 0 : 1 + ProtobufWire.varintSize(n) + n }
+        let name = span.name.utf8.count
+        let statusMessage = span.status.message.utf8.count
+        let hasStatus = span.status.code != .unset || statusMessage != 0
+        let statusBody = field(statusMessage) + (span.status.code != .unset ? 1 + ProtobufWire.varintSize(span.status.code.rawValue) : 0)
+        var body = field(span.traceID.count) + field(span.spanID.count) + field(span.parentSpanID.count) + field(name)
+        body += span.kind != .unspecified ? 1 + ProtobufWire.varintSize(span.kind.rawValue) : 0
+        body += (span.startTimeUnixNano != 0 ? 9 : 0) + (span.endTimeUnixNano != 0 ? 9 : 0)
+        for attribute in span.attributes { body += field(attribute.keyValueSize) }
+        if hasStatus { body += 1 + ProtobufWire.varintSize(statusBody) + statusBody }
+
+        var out: [UInt8] = []
+        out.reserveCapacity(1 + ProtobufWire.varintSize(body) + body)
+        out.append(0x12)
+        out.appendVarint(body)
+        @inline(__always) func bytes(_ tag: UInt8, _ b: [UInt8]) {
+            guard !b.isEmpty else { return }
+            out.append(tag)
+            out.appendVarint(b.count)
+            out.append(contentsOf: b)
+        }
+        bytes(0x0A, span.traceID)
+        bytes(0x12, span.spanID)
+        bytes(0x22, span.parentSpanID)
+        if name != 0 {
+            out.append(0x2A)
+            out.appendVarint(name)
+            out.append(contentsOf: span.name.utf8)
+        }
+        if span.kind != .unspecified {
+            out.append(0x30)
+            out.appendVarint(span.kind.rawValue)
+        }
+        if span.startTimeUnixNano != 0 {
+            out.append(0x39)
+            out.appendFixed64(span.startTimeUnixNano)
+        }
+        if span.endTimeUnixNano != 0 {
+            out.append(0x41)
+            out.appendFixed64(span.endTimeUnixNano)
+        }
+        for attribute in span.attributes { out.appendKeyValue(attribute, tag: 0x4A) }
+        if hasStatus {
+            out.append(0x7A)
+            out.appendVarint(statusBody)
+            if statusMessage != 0 {
+                out.append(0x12)
+                out.appendVarint(statusMessage)
+                out.append(contentsOf: span.status.message.utf8)
+            }
+            if span.status.code != .unset {
+                out.append(0x18)
+                out.appendVarint(span.status.code.rawValue)
+            }
+        }
+        assert(out.count == 1 + ProtobufWire.varintSize(body) + body, "span size computed wrong")
+        return out
     }
 
     /// The request body holding `spans`, in order.

@@ -2,6 +2,7 @@
 //
 //   swift run -c release otel-bridge-bench formats  --clickhouse URL [--rows N]
 //   swift run -c release otel-bridge-bench encode   [--points N] [--batch N]
+//   swift run -c release otel-bridge-bench spans    [--spans N]
 //
 // `formats` fetches one rollup-shaped result (bucket, provider, model, status, count, cost, an
 // array of bucket counts) in three ClickHouse output formats and reports bytes on the wire
@@ -9,6 +10,9 @@
 // `encode` measures the OTLP encoding seam: Sum points per second through
 // SwiftProtobufMetricsEncoder, batch by batch, then through MetricRequestWriter's BucketWriter
 // as the pass uses it (attributes encoded once per series), and the peak resident memory.
+// `spans` measures span encoding: spans shaped like the GenAI traces pipeline's (ids, 17
+// attributes of every value type, an error status on some) per second through swift-protobuf
+// (SpanRequestWriter.referenceProtobufField) and through SpanRequestWriter.encode, best of three.
 import ClickHouse
 import CurlHTTP
 import Foundation
@@ -216,11 +220,54 @@ func encode() throws {
     measureWriter("after the reference")
 }
 
+// MARK: - spans
+
+func spans() throws {
+    let total = Int(argument("--spans", default: "200000"))!
+    let providers = ["openai", "anthropic", "google", "azure-openai"]
+    // Made up front: the figure is the encoder's, not the making of spans.
+    let spans = (0..<total).map { k in
+        let attributes: [Attribute] = [
+            Attribute("gen_ai.operation.name", .string("chat")), Attribute("gen_ai.provider.name", .string(providers[k % 4])),
+            Attribute("gen_ai.request.model", .string("model-\(k % 13)")), Attribute("gen_ai.usage.input_tokens", .int(Int64(k % 2000))),
+            Attribute("gen_ai.usage.output_tokens", .int(Int64(k % 700))), Attribute("gen_ai.request.stream", .bool(k % 2 == 0)),
+            Attribute("server.address", .string("api.openai.com")), Attribute("http.response.status_code", .int(k % 25 == 0 ? 429 : 200)),
+            Attribute("gen_ai.system", .string(providers[k % 4])), Attribute("gen_ai.usage.prompt_tokens", .int(Int64(k % 2000))),
+            Attribute("gen_ai.usage.completion_tokens", .int(Int64(k % 700))), Attribute("portkey.id", .string("4f1c2a9e-\(k)-8b2d-1e5f6a7b8c9d")),
+            Attribute("portkey.workspace", .string("prod")), Attribute("portkey.cache_status", .string("MISS")),
+            Attribute("portkey.cost", .double(Double(k % 1000) / 7)), Attribute("portkey.currency", .string("USD")),
+            Attribute("portkey.virtual_key", .string("vk-\(k % 50)")),
+        ]
+        return Span(traceID: (0..<16).map { UInt8(truncatingIfNeeded: k &* 31 &+ $0) }, spanID: (0..<8).map { UInt8(truncatingIfNeeded: k &+ $0 &+ 1) },
+                    parentSpanID: k % 3 == 0 ? (0..<8).map { UInt8(truncatingIfNeeded: k &+ $0 &+ 7) } : [], name: "chat model-\(k % 13)",
+                    kind: .client, startTimeUnixNano: 1_767_225_600_000_000_000 + UInt64(k) * 10_000_000,
+                    endTimeUnixNano: 1_767_225_600_000_000_000 + UInt64(k) * 10_000_000 + 400_000_000, attributes: attributes,
+                    status: k % 25 == 0 ? Span.Status(code: .error) : Span.Status())
+    }
+    let writer = try SpanRequestWriter(resource: [Attribute("service.name", .string("otel-bridge"))],
+                                       scope: InstrumentationScope(name: "otel-bridge", version: "bench"), wireProtocol: .httpProtobuf)
+    var bytes = 0
+    let reference = try best(of: 3) {
+        bytes = 0
+        for span in spans { bytes += try SpanRequestWriter.referenceProtobufField(span).count }
+    }
+    var written = 0
+    let direct = try best(of: 3) {
+        written = 0
+        for span in spans { written += try writer.encode(span).bytes.count }
+    }
+    precondition(bytes == written, "the two encoders wrote different sizes")
+    print("span encoding: \(total) GenAI-shaped spans (17 attributes), \(String(format: "%.1f", Double(bytes) / Double(total))) bytes/span, best of 3")
+    print(String(format: "  swift-protobuf:            %.3f s, %.0f spans/s", reference, Double(total) / reference))
+    print(String(format: "  SpanRequestWriter.encode:  %.3f s, %.0f spans/s (%.1f×)", direct, Double(total) / direct, reference / direct))
+}
+
 switch CommandLine.arguments.dropFirst().first {
+case "spans": try spans()
 case "formats": try formats()
 case "encode": try encode()
 case "pipeline": try pipelineBench()
 default:
-    print("usage: otel-bridge-bench formats --clickhouse URL [--rows N] | encode [--points N] [--batch N]")
+    print("usage: otel-bridge-bench formats --clickhouse URL [--rows N] | encode [--points N] [--batch N] | spans [--spans N]")
     exit(2)
 }

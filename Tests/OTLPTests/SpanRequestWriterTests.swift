@@ -45,6 +45,74 @@ import Testing
         }
     }
 
+    // MARK: - The hand-written protobuf encoder against swift-protobuf, over generated spans
+
+    typealias Generator = MetricRequestWriterTests.Generator
+    typealias Values = PointEncoderTests
+
+    static let ids: [[UInt8]] = [[], [0], Array(0..<8), Array(200..<216), Array(repeating: 0xFF, count: 200)]  // 200: a 2-byte length
+
+    /// A span with edge values in every field the model has: ids of every length (empty too), names
+    /// with NULs, Unicode and 2- and 3-byte lengths, every kind and status code, times 0 and max,
+    /// none to many attributes of every value type (NaN, -0.0, Int64.min, empty keys), status messages.
+    static func generatedSpan(_ g: inout Generator) -> Span {
+        let attributes = (0..<[0, 1, 5, 40][g.next(4)]).flatMap { _ in Values.attributes(&g) }
+        return Span(traceID: Values.pick(ids, &g), spanID: Values.pick(ids, &g), parentSpanID: Values.pick(ids, &g),
+                    name: Values.pick(Values.strings, &g), kind: Span.Kind(rawValue: g.next(6))!,
+                    startTimeUnixNano: Values.pick(Values.times, &g), endTimeUnixNano: Values.pick(Values.times, &g),
+                    attributes: attributes,
+                    status: Span.Status(code: Span.Status.Code(rawValue: g.next(3))!, message: g.next(2) == 0 ? "" : Values.pick(Values.strings, &g)))
+    }
+
+    @Test("each generated span is written byte for byte as swift-protobuf writes it", arguments: UInt64(1)...8)
+    func handWrittenSpansAreSwiftProtobufs(seed: UInt64) throws {
+        var g = Generator(state: seed)
+        var kinds = Set<Int>(), codes = Set<Int>(), values = Set<String>(), withMessage = 0, withoutStatus = 0
+        for _ in 0..<300 {
+            let span = Self.generatedSpan(&g)
+            let bytes = SpanRequestWriter.protobufField(span)
+            let reference = try SpanRequestWriter.referenceProtobufField(span)
+            #expect(bytes == reference, "span \(span)")
+            guard bytes == reference else { return }
+            kinds.insert(span.kind.rawValue)
+            codes.insert(span.status.code.rawValue)
+            for a in span.attributes { values.insert("\(a.value)".prefix(while: { $0 != "(" }).description) }
+            if !span.status.message.isEmpty { withMessage += 1 }
+            if span.status == Span.Status() { withoutStatus += 1 }
+        }
+        // The generator reached every kind, status code and value type, and both status shapes.
+        #expect(kinds == Set(0...5))
+        #expect(codes == Set(0...2))
+        #expect(values == ["string", "int", "double", "bool"])
+        #expect(withMessage > 0 && withoutStatus > 0)
+    }
+
+    @Test("a request of generated spans is byte for byte swift-protobuf's", arguments: UInt64(1)...4)
+    func handWrittenRequestIsSwiftProtobufs(seed: UInt64) throws {
+        let writer = try SpanRequestWriter(resource: resource, scope: scope, wireProtocol: .httpProtobuf)
+        var g = Generator(state: seed)
+        let spans = (0..<Int(seed) * 50).map { _ in Self.generatedSpan(&g) }
+        let encoded = try spans.map(writer.encode)
+        let body = writer.assemble(encoded)
+        #expect(body == (try reference(spans).serializedBytes() as [UInt8]))
+        #expect(body.count <= writer.overhead + encoded.reduce(0) { $0 + $1.byteCount })
+        let decoded = try Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest(serializedBytes: body)
+        #expect(decoded.resourceSpans[0].scopeSpans[0].spans.count == spans.count)
+    }
+
+    @Test("the comparison sees a wrong byte: a changed value changes the hand-written bytes as it does the reference's")
+    func handWrittenBytesFollowTheValues() throws {
+        var g = Generator(state: 99)
+        var span = Self.generatedSpan(&g)
+        span.attributes = [Attribute("k", .double(-0.0))]
+        let before = SpanRequestWriter.protobufField(span)
+        span.attributes = [Attribute("k", .double(0.0))]
+        let after = SpanRequestWriter.protobufField(span)
+        #expect(before != after)
+        #expect(after == (try SpanRequestWriter.referenceProtobufField(span)))
+        #expect(before.count == after.count)
+    }
+
     @Test func jsonWritesIdsAsHexAndOtherwiseDecodesAsTheReference() throws {
         let writer = try SpanRequestWriter(resource: resource, scope: scope, wireProtocol: .httpJSON)
         let spans = [span(0), span(1, parent: false)]
