@@ -106,4 +106,35 @@ extension ServeTests {
         #expect(try await Self.waitFor(60) { (Self.watermark(s, "down") ?? 0) >= (t0 + 2) * 1_000_000_000 }, "\(server.output)")
         #expect(await server.stop().status == 0, "\(server.output)")
     }
+
+    @Test("with the GenAI traces on, serve holds one session per schedule, the same over their passes", .timeLimit(.minutes(10)))
+    func oneSessionPerSchedule() async throws {
+        let s = try Scenario()
+        let t0 = Self.nowSeconds / 2 * 2
+        try s.seed(start: Self.iso(t0 - 20), end: Self.iso(t0), ratePerMinute: 120)
+        let config = try Self.pipelineFile(s, pipelines: [("rollup", Self.sql())])
+        let application = "serve-two-" + s.id
+        var env = Self.environment(s, config: config, startAt: t0 - 20, extra: [
+            "EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": "true",
+            "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_ENDPOINT": Receiver.tracesBase(scope: s.receiverScope),
+            "EXPERIMENTAL_GEN_AI_OTEL_TRACES_LAG": "1",  // a traces pass every 5 s
+            "EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY": Services.root + "/queries/gen_ai_traces.sql",
+        ])
+        env["CHECKPOINT_DATABASE_URL"] = Self.databaseURL(s, application: application)
+        let server = try Server(env, name: "two")
+        let store = try s.store()
+        defer { store.connection.close() }
+        func tracePasses() -> Int {
+            ((try? store.recentRuns(pipeline: "gen_ai_traces", limit: 1000)) ?? []).filter { $0.finishedAt != nil && $0.status == .ok }.count
+        }
+        try #require(await Self.waitFor(60) { tracePasses() >= 1 && (Self.watermark(s, "rollup") ?? 0) >= t0 * 1_000_000_000 }, "\(server.output)")
+        var first: [Int64] = []
+        let two = try await Self.waitFor(30) { first = try Self.backends(s, application: application); return first.count == 2 }
+        #expect(two, "a session for the rollup's schedule and one for the traces': \(first)")
+        // Two more traces passes and rollup passes: the same two sessions.
+        let passes = tracePasses()
+        try #require(await Self.waitFor(60) { tracePasses() >= passes + 2 }, "\(server.output)")
+        #expect(try Self.backends(s, application: application) == first)
+        #expect(await server.stop().status == 0, "\(server.output)")
+    }
 }
