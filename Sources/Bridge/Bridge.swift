@@ -98,18 +98,28 @@ public final class Bridge: Sendable {
     ///   - recordSkips: record a pass skipped for the lock in `otel_bridge.runs` (`serve`'s
     ///     replicas skip each other every step and do not).
     ///   - progress: told how far each pass has got (a bar, log lines, or nothing).
+    ///   - resources: the connection and exporters to use (a `serve` schedule's, kept across its
+    ///     passes); `nil`: made for this pass, the checkpoint schema's migrations checked.
     public func run(dryRun: Bool = false, only: [String] = [], progress: any PassProgress = NoProgress(),
                     output: @escaping (String) -> Void = { print($0) },
-                    stop: StopSignal? = nil, recordSkips: Bool = true) throws(BridgeError) -> [PassSummary] {
+                    stop: StopSignal? = nil, recordSkips: Bool = true,
+                    resources: PassResources? = nil) throws(BridgeError) -> [PassSummary] {
+        try (resources ?? PassResources(migrates: true)).borrow { (lease) throws(BridgeError) in
+            try run(dryRun: dryRun, only: only, progress: progress, output: output, stop: stop, recordSkips: recordSkips, lease: lease)
+        }
+    }
+
+    private func run(dryRun: Bool, only: [String], progress: any PassProgress, output: @escaping (String) -> Void,
+                     stop: StopSignal?, recordSkips: Bool, lease: PassResources.Lease) throws(BridgeError) -> [PassSummary] {
         let selected = try selectRollups(only)
         if !dryRun && !configuration.pushEnabled {
             logger.warning("metrics export is disabled: set OTEL_PUSH_ENABLED=true to export (nothing was queried, no watermark moved)")
-            return try runTraces(dryRun: dryRun, only: only, stop: stop, recordSkips: recordSkips)
+            return try runTraces(dryRun: dryRun, only: only, stop: stop, recordSkips: recordSkips, lease: lease)
         }
         let reportsTelemetry = !dryRun && configuration.selfTelemetry
         let store: CheckpointStore
         do {
-            store = try openStore()
+            store = try lease.store(self)
         } catch {
             if reportsTelemetry {
                 telemetry.recordFailure(pipelines: selected.map(\.name), errorType: "checkpoint")
@@ -120,8 +130,7 @@ public final class Bridge: Sendable {
         let clickhouse = ClickHouseClient(configuration: configuration.clickhouse, logger: logger)
         // A dry run is another sink and another ledger: it prints the points and writes nothing.
         let ledger: any PassLedger = dryRun ? DryRunLedger(store: store) : CheckpointLedger(store: store)
-        let exporter = dryRun ? nil : OTLPHTTPExporter(configuration: configuration.metricsExporter, signal: .metrics,
-                                                      retryPolicy: configuration.retryPolicy, logger: logger)
+        let exporter = dryRun ? nil : lease.metrics(self)
         var summaries: [PassSummary] = []
         for pipeline in selected where !(stop?.isStopped ?? false) {
             let log = logger.with(pipeline: pipeline.name)
@@ -153,7 +162,7 @@ public final class Bridge: Sendable {
         // After the metrics, with its own exporter: a traces endpoint that is down never holds them back.
         let clock = ContinuousClock()
         let started = clock.now
-        let traces = try runTraces(dryRun: dryRun, only: only, stop: stop, recordSkips: recordSkips)
+        let traces = try runTraces(dryRun: dryRun, only: only, stop: stop, recordSkips: recordSkips, lease: lease)
         if reportsTelemetry {
             for summary in traces {
                 telemetry.record(summary, duration: clock.now - started, errorType: SelfTelemetry.errorType(of: summary), now: now())
@@ -246,12 +255,16 @@ public final class Bridge: Sendable {
         return pipelines.filter { only.isEmpty ? $0.enabled : only.contains($0.name) }
     }
 
-    /// Connects to the checkpoint store and migrates it.
-    func openStore() throws(BridgeError) -> CheckpointStore {
+    /// Connects to the checkpoint store and, with `migrate`, checks its schema's migrations
+    /// (applying those it lacks).
+    func openStore(migrate: Bool = true) throws(BridgeError) -> CheckpointStore {
         do {
             let connection = try PostgresConnection.connect(conninfo: configuration.checkpointDatabaseURL, logger: logger)
             let store = CheckpointStore(connection: connection, logger: logger)
-            _ = try store.migrate()
+            if migrate {
+                let applied = try store.migrate()
+                logger.debug("checkpoint schema checked", metadata: ["applied": "\(applied.count)"])
+            }
             return store
         } catch {
             throw BridgeError(.checkpoint, "cannot use the checkpoint store (CHECKPOINT_DATABASE_URL): \(error)", underlying: error)

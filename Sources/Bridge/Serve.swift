@@ -73,6 +73,7 @@ struct Scheduler: Service {
             try? await gracefulShutdown()
             return
         }
+        guard await checkSchema() else { return }  // shut down before the store answered
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for pipeline in pipelines {
@@ -88,13 +89,37 @@ struct Scheduler: Service {
             health.startDraining()
         }
     }
+
+    /// Checks the checkpoint schema's migrations once, before the first pass (the schedules'
+    /// connections then skip it), retrying with the schedules' backoff while the store cannot be
+    /// reached: a lost Postgres is never fatal. False when shut down first.
+    private func checkSchema() async -> Bool {
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await Bridge.offloadCancellable { [bridge] in try bridge.openStore(migrate: true).connection.close() }
+                return true
+            } catch is CancellationError {
+                return false
+            } catch {
+                failures += 1
+                let text = bridge.redact("\(error)")
+                health.reachedStore(false, error: text)
+                logger.error("the checkpoint schema could not be checked; retrying", metadata: ["error": "\(text)"])
+                let wait = PipelineSchedule.backoff(failures: failures)
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .nanoseconds(wait)) }
+            }
+        }
+        return false
+    }
 }
 
 /// One pipeline on its own schedule, on a thread of its own, so a slow query or a receiver in
 /// retry delays no other pipeline: a rollup's pass when its next bucket closes (aligned to its
 /// step, after its lag), the traces' every few seconds. Failures are retried with backoff, never
-/// fatal to the process; each pass opens its own connections, so a lost Postgres or ClickHouse is
-/// reconnected by the next one.
+/// fatal to the process. The schedule keeps its Postgres connection and its exporter across
+/// passes (``PassResources``): a connection that broke is made again by the next pass, and the
+/// exporter remembers an endpoint that is down.
 struct PipelineSchedule {
     let name: String
     let bridge: Bridge
@@ -109,9 +134,10 @@ struct PipelineSchedule {
     static func rollup(_ pipeline: PipelineConfiguration, bridge: Bridge, health: HealthState, logger: Logger) -> PipelineSchedule {
         let planner = WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds, maxBucketsPerQuery: 1)
         let name = pipeline.name
+        let resources = PassResources(migrates: false)  // checked once, at start
         return PipelineSchedule(
             name: name, bridge: bridge, health: health, logger: logger,
-            pass: { stop in try bridge.run(only: [name], stop: stop, recordSkips: false).first },
+            pass: { stop in try bridge.run(only: [name], stop: stop, recordSkips: false, resources: resources).first },
             // The bucket after the last closed one closes at its end plus the lag.
             nextRun: { now in planner.closedUntil(now: now) + planner.step + planner.lagSeconds * 1_000_000_000 })
     }
@@ -121,9 +147,10 @@ struct PipelineSchedule {
     /// without idle queries.
     static func genAITraces(bridge: Bridge, health: HealthState, logger: Logger) -> PipelineSchedule {
         let interval = traceInterval(lagSeconds: bridge.configuration.genAITraces.lagSeconds) * 1_000_000_000
+        let resources = PassResources(migrates: false)  // checked once, at start
         return PipelineSchedule(
             name: GenAITraceConfiguration.pipeline, bridge: bridge, health: health, logger: logger,
-            pass: { stop in try bridge.runTraces(dryRun: false, only: [GenAITraceConfiguration.pipeline], stop: stop, recordSkips: false).first },
+            pass: { stop in try bridge.runTraces(only: [GenAITraceConfiguration.pipeline], stop: stop, recordSkips: false, resources: resources).first },
             nextRun: { now in now + interval })
     }
 
@@ -177,8 +204,12 @@ struct PipelineSchedule {
 
     /// 15 s, 30 s, … up to 5 minutes after a failure, but never later than the next pass was due.
     func retry(after now: Int64, failures: Int) -> Int64 {
-        let backoff = Int64(15 << min(failures - 1, 5)) * 1_000_000_000
-        return min(nextRun(now), now + min(backoff, 300 * 1_000_000_000))
+        min(nextRun(now), now + Self.backoff(failures: failures))
+    }
+
+    /// 15 s, 30 s, … up to 5 minutes after `failures` failures in a row, in nanoseconds.
+    static func backoff(failures: Int) -> Int64 {
+        min(Int64(15 << min(failures - 1, 5)), 300) * 1_000_000_000
     }
 }
 

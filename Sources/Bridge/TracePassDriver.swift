@@ -197,7 +197,14 @@ extension Bridge {
     /// The GenAI traces pass, when `EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED=true` and `only` is
     /// empty or names `gen_ai_traces`; no summary otherwise. A dry run does not cover traces.
     /// Its own exporter: a traces endpoint that is down never holds back the metrics.
-    func runTraces(dryRun: Bool, only: [String], stop: StopSignal?, recordSkips: Bool) throws(BridgeError) -> [PassSummary] {
+    /// The GenAI traces pass alone, with `resources` (`nil`: made for this pass).
+    func runTraces(only: [String], stop: StopSignal?, recordSkips: Bool, resources: PassResources? = nil) throws(BridgeError) -> [PassSummary] {
+        try (resources ?? PassResources(migrates: true)).borrow { (lease) throws(BridgeError) in
+            try runTraces(dryRun: false, only: only, stop: stop, recordSkips: recordSkips, lease: lease)
+        }
+    }
+
+    func runTraces(dryRun: Bool, only: [String], stop: StopSignal?, recordSkips: Bool, lease: PassResources.Lease) throws(BridgeError) -> [PassSummary] {
         let traces = configuration.genAITraces
         if !traces.enabled && only.contains(GenAITraceConfiguration.pipeline) {
             throw BridgeError(.usage, "the pipeline \(GenAITraceConfiguration.pipeline) is not enabled: set EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED=true")
@@ -207,7 +214,7 @@ extension Bridge {
             logger.notice("a dry run does not cover the GenAI traces pipeline", metadata: ["pipeline": "\(GenAITraceConfiguration.pipeline)"])
             return []
         }
-        let store = try openStore()
+        let store = try lease.store(self)
         let writer: SpanRequestWriter
         do {
             writer = try SpanRequestWriter(resource: traces.resource, scope: InstrumentationScope(name: "otel-bridge", version: BridgeConfiguration.version),
@@ -218,7 +225,7 @@ extension Bridge {
         let driver = TracePassDriver(
             configuration: traces, sql: traces.sql, clickhouse: ClickHouseClient(configuration: configuration.clickhouse, logger: logger),
             ledger: CheckpointLedger(store: store),
-            exporter: OTLPHTTPExporter(configuration: traces.exporter, signal: .traces, retryPolicy: configuration.retryPolicy, logger: logger),
+            exporter: lease.traces(self),
             writer: writer, logger: logger.with(pipeline: GenAITraceConfiguration.pipeline),
             startAt: configuration.startAt ?? now() - 3_600_000_000_000, now: now(), redact: redact, stop: stop, recordSkips: recordSkips)
         return [driver.run()]
