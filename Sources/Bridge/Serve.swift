@@ -68,7 +68,7 @@ struct Scheduler: Service {
     let logger: Logger
 
     func run() async throws {
-        guard !pipelines.isEmpty else {
+        guard !pipelines.isEmpty || bridge.configuration.genAITraces.enabled else {
             // Nothing enabled: stay up until told to stop (a service that returns ends the group).
             try? await gracefulShutdown()
             return

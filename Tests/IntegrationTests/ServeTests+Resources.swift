@@ -137,4 +137,27 @@ extension ServeTests {
         #expect(try Self.backends(s, application: application) == first)
         #expect(await server.stop().status == 0, "\(server.output)")
     }
+
+    @Test("with OTEL_PUSH_ENABLED=false and the traces on, serve runs the traces schedule alone",
+          .timeLimit(.minutes(10)))
+    func tracesWithoutMetrics() async throws {
+        let s = try Scenario()
+        let t0 = Self.nowSeconds / 2 * 2
+        try s.seed(start: Self.iso(t0 - 20), end: Self.iso(t0), ratePerMinute: 120)
+        let rows = try s.rawRows().count
+        let config = try Self.pipelineFile(s, pipelines: [("rollup", Self.sql())])
+        let env = Self.environment(s, config: config, startAt: t0 - 20, extra: [
+            "OTEL_PUSH_ENABLED": "false",
+            "EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": "true",
+            "EXPERIMENTAL_GEN_AI_OTEL_EXPORTER_OTLP_ENDPOINT": Receiver.tracesBase(scope: s.receiverScope),
+            "EXPERIMENTAL_GEN_AI_OTEL_TRACES_LAG": "1",
+            "EXPERIMENTAL_GEN_AI_OTEL_TRACES_QUERY": Services.root + "/queries/gen_ai_traces.sql",
+        ])
+        let server = try Server(env, name: "traces-only")
+        let all = try await Self.waitFor(60) { ((try? Receiver.spans(scope: s.receiverScope)) ?? []).count >= rows }
+        #expect(all, "every seeded row as a span: \(server.output)")
+        #expect(try Receiver.spans(scope: s.receiverScope).count == rows)
+        #expect(Self.watermark(s, "rollup") == nil, "no metrics pass with OTEL_PUSH_ENABLED=false")
+        #expect(await server.stop().status == 0, "\(server.output)")
+    }
 }
