@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "otel-bridge",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "otel-bridge", targets: ["otel-bridge"]),
         .executable(name: "otel-bridge-bench", targets: ["otel-bridge-bench"]),

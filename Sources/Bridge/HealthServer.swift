@@ -17,7 +17,7 @@ import Darwin
 ///   503 with the reason otherwise.
 /// One request per connection, answered and closed; anything else is 404 or 405. Plain HTTP/1.1
 /// on a socket: libcurl is a client, and a web framework would cost more than these two answers.
-final class HealthServer: Service, @unchecked Sendable {
+final class HealthServer: Service, Sendable {
     let port: Int
     let health: HealthState
     let logger: Logger

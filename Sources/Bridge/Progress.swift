@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// Told how far a pass has got; decides itself what to show and how often.
 public protocol PassProgress: Sendable {
@@ -137,16 +138,16 @@ extension Duration {
 
 /// The states of the passes under way, by pipeline, behind a lock: passes of different pipelines
 /// report from different threads.
-final class ProgressStates: @unchecked Sendable {
-    // @unchecked: `states` is only touched while `lock` is held.
-    private let lock = NSLock()
-    private var states: [String: PassProgressState] = [:]
-    private var order: [String] = []
+final class ProgressStates: Sendable {
+    private struct State {
+        var states: [String: PassProgressState] = [:]
+        var order: [String] = []
+    }
 
-    func update<T>(_ body: (inout [String: PassProgressState], inout [String]) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&states, &order)
+    private let state = Mutex(State())
+
+    func update<T: Sendable>(_ body: (inout [String: PassProgressState], inout [String]) -> T) -> T {
+        state.withLock { body(&$0.states, &$0.order) }
     }
 }
 
@@ -155,15 +156,13 @@ final class ProgressStates: @unchecked Sendable {
 /// A job's log: one `progress` line per pipeline at most every `interval` (10 s by default), and
 /// a final one when the pass ends, if the pass logged progress or lasted that long (a short pass
 /// already says everything in its `pass finished` line). Nothing for a pass with nothing to do.
-public final class LogLineProgress: PassProgress, @unchecked Sendable {
-    // @unchecked: the mutable state is in `states` (locked) and `lastLogged` (under `lock`).
+public final class LogLineProgress: PassProgress {
     let logger: Logger
     let clock: ProgressClock
     public let interval: Duration
     private let states = ProgressStates()
-    private let lock = NSLock()
-    private var lastLogged: [String: Duration] = [:]
-    private var logged: Set<String> = []
+    /// When each pipeline last logged, and which logged in this pass.
+    private let logging = Mutex((lastLogged: [String: Duration](), logged: Set<String>()))
 
     public init(logger: Logger, clock: @escaping ProgressClock = systemProgressClock, interval: Duration = .seconds(10)) {
         self.logger = logger
@@ -174,9 +173,9 @@ public final class LogLineProgress: PassProgress, @unchecked Sendable {
     public func began(pipeline: String, total: Int) {
         let now = clock()
         states.update { states, _ in states[pipeline] = total > 0 ? PassProgressState(pipeline: pipeline, total: total, began: now) : nil }
-        lock.withLock {
-            lastLogged[pipeline] = now
-            logged.remove(pipeline)
+        logging.withLock {
+            $0.lastLogged[pipeline] = now
+            $0.logged.remove(pipeline)
         }
     }
 
@@ -190,10 +189,10 @@ public final class LogLineProgress: PassProgress, @unchecked Sendable {
             states[pipeline] = s
             return s
         }) else { return }
-        let due = lock.withLock { () -> Bool in
-            guard now - (lastLogged[pipeline] ?? .zero) >= interval else { return false }
-            lastLogged[pipeline] = now
-            logged.insert(pipeline)
+        let due = logging.withLock { l -> Bool in
+            guard now - (l.lastLogged[pipeline] ?? .zero) >= interval else { return false }
+            l.lastLogged[pipeline] = now
+            l.logged.insert(pipeline)
             return true
         }
         if due { log(state, now: now, final: false) }
@@ -202,9 +201,9 @@ public final class LogLineProgress: PassProgress, @unchecked Sendable {
     public func ended(pipeline: String) {
         let now = clock()
         guard let state = states.update({ states, _ in states.removeValue(forKey: pipeline) }) else { return }
-        let wanted = lock.withLock { () -> Bool in
-            defer { lastLogged[pipeline] = nil; logged.remove(pipeline) }
-            return logged.contains(pipeline) || now - state.began >= interval
+        let wanted = logging.withLock { l -> Bool in
+            defer { l.lastLogged[pipeline] = nil; l.logged.remove(pipeline) }
+            return l.logged.contains(pipeline) || now - state.began >= interval
         }
         if wanted { log(state, now: now, final: true) }
     }
@@ -244,15 +243,14 @@ public protocol StatusLine: Sendable {
 /// of each pass); when several pipelines run at once, one line shows them all.
 ///
 /// `requests  [=========>          ]  720/1440 buckets (50%), 6.0 buckets/s, 2m00s left`
-public final class TerminalProgressBar: PassProgress, @unchecked Sendable {
-    // @unchecked: mutable state lives in `states` (locked) and `lastDrawn` (under `lock`).
+public final class TerminalProgressBar: PassProgress {
     let clock: ProgressClock
     let line: any StatusLine
     let width: Int
     public let redrawInterval: Duration
     private let states = ProgressStates()
-    private let lock = NSLock()
-    private var lastDrawn: Duration?
+    /// When the line was last drawn; held while drawing, so lines are drawn one at a time.
+    private let lastDrawn = Mutex<Duration?>(nil)
 
     public init(clock: @escaping ProgressClock = systemProgressClock, line: any StatusLine = TerminalStatusLine(),
                 width: Int = 100, redrawInterval: Duration = .milliseconds(100)) {
@@ -296,16 +294,16 @@ public final class TerminalProgressBar: PassProgress, @unchecked Sendable {
         let text = finished.done >= finished.total
             ? "\(finished.pipeline): \(finished.total) buckets, \(finished.rows) rows, \(finished.points) points in \(duration)"
             : "\(finished.pipeline): stopped at \(finished.done)/\(finished.total) buckets after \(duration)"
-        lock.withLock {
+        lastDrawn.withLock {
             line.finish(Self.fit(text, width))
-            lastDrawn = nil
+            $0 = nil
         }
         draw(now: now, force: true)
     }
 
     private func draw(now: Duration, force: Bool) {
         let active = states.update { states, order in order.compactMap { states[$0] } }
-        lock.withLock {
+        lastDrawn.withLock { lastDrawn in
             if !force, let last = lastDrawn, now - last < redrawInterval { return }
             guard !active.isEmpty else { return }
             lastDrawn = now

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import OTLP
 import Rollup
 
@@ -150,24 +151,26 @@ extension SelfTelemetry {
     /// deltas since the last acknowledged report (what a report that was not acknowledged carried
     /// goes into the next one). The lag is a gauge: the report's `now` minus the last watermark.
     ///
-    /// Thread-safe: every state change happens under `lock`, and reports are sent one at a time
-    /// (``Bridge`` holds `reporting` while it sends one), so delta intervals follow each other.
-    public final class Recorder: @unchecked Sendable {
-        // @unchecked: all mutable state below is read and written only while `lock` is held.
+    /// Thread-safe: every state change happens under the `state` mutex, and reports are sent one
+    /// at a time (``Bridge`` holds `reporting` while it sends one), so delta intervals follow each other.
+    public final class Recorder: Sendable {
         public let temporality: AggregationTemporality
         /// The configured resource plus `service.instance.id`.
         public let resource: [Attribute]
         /// When the cumulative totals started (Unix ns).
         public let startTime: Int64
-        private let lock = NSLock()
         /// Held by whoever builds, sends and settles a report.
         let reporting = NSLock()
-        private var totals: [String: Tally] = [:]
-        private var pending: [String: Tally] = [:]
-        private var pendingSince: Int64
-        private var watermarks: [String: Int64] = [:]
-        /// Pipelines in the order they were first recorded (reports list them in that order).
-        private var order: [String] = []
+        private let state: Mutex<State>
+
+        private struct State {
+            var totals: [String: Tally] = [:]
+            var pending: [String: Tally] = [:]
+            var pendingSince: Int64
+            var watermarks: [String: Int64] = [:]
+            /// Pipelines in the order they were first recorded (reports list them in that order).
+            var order: [String] = []
+        }
 
         /// `resource` is the rollups' resource; a `service.instance.id` is added unless it has one
         /// (`instanceID`, a random UUID by default), so two processes never write the same series.
@@ -177,17 +180,17 @@ extension SelfTelemetry {
             self.resource = resource.contains { $0.key == "service.instance.id" }
                 ? resource : resource + [Attribute("service.instance.id", .string(instanceID))]
             self.startTime = startTime
-            self.pendingSince = startTime
+            self.state = Mutex(State(pendingSince: startTime))
         }
 
         /// Records one pass of `summary.pipeline` that took `duration` and ended at `now`.
         /// `errorType` is the failure's `error.type` (``SelfTelemetry/errorType(of:)``).
         public func record(_ summary: PassSummary, duration: Duration, errorType: String?, now: Int64) {
             let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-            lock.withLock {
+            state.withLock { s in
                 let name = summary.pipeline
                 if summary.status == .skipped {
-                    watermarks[name] = nil
+                    s.watermarks[name] = nil
                     return
                 }
                 var pass = Tally()
@@ -199,11 +202,11 @@ extension SelfTelemetry {
                 if summary.pointsSkipped > 0 { pass.skipped["max_point_age"] = summary.pointsSkipped }
                 if summary.status == .failed { pass.failures[errorType ?? "_OTHER"] = 1 }
                 pass.add(duration: max(0, seconds))
-                if totals[name] == nil { order.append(name) }
-                totals[name, default: Tally()].merge(pass)
-                pending[name, default: Tally()].merge(pass)
-                if summary.status == .ok || errorType != "checkpoint" || watermarks[name] == nil {
-                    watermarks[name] = summary.watermarkAfter
+                if s.totals[name] == nil { s.order.append(name) }
+                s.totals[name, default: Tally()].merge(pass)
+                s.pending[name, default: Tally()].merge(pass)
+                if summary.status == .ok || errorType != "checkpoint" || s.watermarks[name] == nil {
+                    s.watermarks[name] = summary.watermarkAfter
                 }
             }
         }
@@ -211,34 +214,36 @@ extension SelfTelemetry {
         /// Records a failure of each of `pipelines` that happened before their pass could start
         /// (the checkpoint store out of reach, say): one failure each, no duration, no lag.
         public func recordFailure(pipelines: [String], errorType: String) {
-            lock.withLock {
+            state.withLock { s in
                 for name in pipelines {
                     var pass = Tally()
                     pass.failures[errorType] = 1
-                    if totals[name] == nil { order.append(name) }
-                    totals[name, default: Tally()].merge(pass)
-                    pending[name, default: Tally()].merge(pass)
+                    if s.totals[name] == nil { s.order.append(name) }
+                    s.totals[name, default: Tally()].merge(pass)
+                    s.pending[name, default: Tally()].merge(pass)
                 }
             }
         }
 
         /// The points as of `now`, without changing anything (what ``report(now:)`` would send).
         public func batch(now: Int64) -> MetricBatch {
-            lock.withLock { makeBatch(now: now, tallies: temporality == .delta ? pending : totals, intervalStart: temporality == .delta ? pendingSince : startTime) }
+            state.withLock { s in
+                makeBatch(s, now: now, tallies: temporality == .delta ? s.pending : s.totals, intervalStart: temporality == .delta ? s.pendingSince : startTime)
+            }
         }
 
         /// The report to send now, or `nil` if no pass was recorded yet. Under delta temporality
         /// the pending tallies go with it: settle it with ``acknowledge(_:)`` or ``abandon(_:)``.
         public func report(now: Int64) -> Report? {
-            lock.withLock {
-                guard !order.isEmpty else { return nil }
+            state.withLock { s in
+                guard !s.order.isEmpty else { return nil }
                 switch temporality {
                 case .cumulative:
-                    return Report(batch: makeBatch(now: now, tallies: totals, intervalStart: startTime), inFlight: [:], intervalStart: startTime)
+                    return Report(batch: makeBatch(s, now: now, tallies: s.totals, intervalStart: startTime), inFlight: [:], intervalStart: startTime)
                 case .delta:
-                    let report = Report(batch: makeBatch(now: now, tallies: pending, intervalStart: pendingSince), inFlight: pending, intervalStart: pendingSince)
-                    pending = [:]
-                    pendingSince = now
+                    let report = Report(batch: makeBatch(s, now: now, tallies: s.pending, intervalStart: s.pendingSince), inFlight: s.pending, intervalStart: s.pendingSince)
+                    s.pending = [:]
+                    s.pendingSince = now
                     return report
                 }
             }
@@ -251,17 +256,18 @@ extension SelfTelemetry {
         /// then starts where this one's did.
         public func abandon(_ report: Report) {
             guard temporality == .delta else { return }
-            lock.withLock {
+            state.withLock { s in
                 for (name, tally) in report.inFlight {
                     var merged = tally
-                    merged.merge(pending[name] ?? Tally())
-                    pending[name] = merged
+                    merged.merge(s.pending[name] ?? Tally())
+                    s.pending[name] = merged
                 }
-                pendingSince = min(pendingSince, report.intervalStart)
+                s.pendingSince = min(s.pendingSince, report.intervalStart)
             }
         }
 
-        private func makeBatch(now: Int64, tallies: [String: Tally], intervalStart: Int64) -> MetricBatch {
+        private func makeBatch(_ s: State, now: Int64, tallies: [String: Tally], intervalStart: Int64) -> MetricBatch {
+            let order = s.order, totals = s.totals, watermarks = s.watermarks
             let start = UInt64(clamping: intervalStart), time = UInt64(clamping: max(now, intervalStart))
             func attributes(_ pipeline: String) -> [Attribute] { [Attribute("otel_bridge.pipeline", .string(pipeline))] }
             func counter(_ value: (Tally) -> Int64) -> [NumberPoint] {

@@ -1,5 +1,6 @@
 import CurlHTTP
 import Foundation
+import Synchronization
 import Logging
 import SwiftProtobuf
 import UTCTime
@@ -298,20 +299,12 @@ public struct EndpointHealth: Sendable, Equatable {
 }
 
 /// `EndpointHealth` behind a lock: the run shares one exporter across its pipelines.
-final class EndpointHealthBox: @unchecked Sendable {
-    // @unchecked: `value` is only read and written with `lock` held.
-    private let lock = NSLock()
-    private var value = EndpointHealth()
+final class EndpointHealthBox: Sendable {
+    private let value = Mutex(EndpointHealth())
 
-    var state: EndpointHealth {
-        lock.lock()
-        defer { lock.unlock() }
-        return value
-    }
+    var state: EndpointHealth { value.withLock { $0 } }
 
     func update(_ body: (inout EndpointHealth) -> Void) {
-        lock.lock()
-        defer { lock.unlock() }
-        body(&value)
+        value.withLock { body(&$0) }
     }
 }
