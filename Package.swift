@@ -86,18 +86,38 @@ let package = Package(
             "Rollup", "PipelineConfig", "Checkpoints", "OTLP", "ClickHouse", "UTCTime",
         ]),
 
-        // The effects: environment configuration, the pass driver that carries out the machine's
-        // actions against ClickHouse, the sinks (OTLP, dry run) and the checkpoint store, and the
-        // commands the CLI calls.
+        // What a pass and the process report about themselves: the log formats (text, JSON),
+        // the redactor, progress (a bar or log lines), the pass summary and the self-telemetry.
+        .target(name: "Observability", dependencies: [
+            "Rollup", "Environment", "OTLP", "Postgres", "CurlHTTP", "UTCTime",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // The engine: the configuration read once, the pass (runner, its adapters for rollups
+        // and GenAI traces, sinks, ledgers, the resources a pass borrows) and `run`.
         .target(name: "Bridge", dependencies: [
-            "Rollup", "GenAITraces", "PipelineConfig", "Environment", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
+            "Observability", "Rollup", "GenAITraces", "PipelineConfig", "Environment", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // The long-running service: `serve`'s schedules (one per pipeline, each keeping its
+        // resources), graceful shutdown and the health endpoint.
+        .target(name: "Service", dependencies: [
+            "Bridge", "Observability", "Rollup", "PipelineConfig", "CurlHTTP", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
-        // The command line: thin, builds the pieces and calls into Bridge.
+        // The operator's commands beside `run` and `serve`: `validate` and `checkpoints`
+        // (statuses, rewind, a wedged pipeline).
+        .target(name: "Commands", dependencies: [
+            "Bridge", "Observability", "Rollup", "PipelineConfig", "Environment", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // The command line: thin, builds the pieces and calls into Bridge, Service and Commands.
         .executableTarget(name: "otel-bridge", dependencies: [
-            "Bridge", "Environment", "Rollup", "Checkpoints", "CurlHTTP", "UTCTime",
+            "Bridge", "Service", "Commands", "Observability", "Environment", "Rollup", "Checkpoints", "CurlHTTP", "UTCTime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -126,13 +146,13 @@ let package = Package(
         .testTarget(name: "GenAITracesTests", dependencies: ["GenAITraces", "PipelineConfig", "Checkpoints", "ClickHouse", "OTLP", "Rollup", "UTCTime"]),
         // Unit tests of the decisions (Rollup) and of what the effects are made of (Bridge), without services.
         .testTarget(name: "RollupTests", dependencies: [
-            "Rollup", "Bridge", "PipelineConfig", "Environment", "ClickHouse", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
+            "Rollup", "Bridge", "Observability", "Service", "Commands", "PipelineConfig", "Environment", "ClickHouse", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).
         .testTarget(name: "ClientIntegrationTests", dependencies: ["ClickHouse", "Environment", "OTLP", "CurlHTTP", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: [
-            "Bridge", "Rollup", "GenAITraces", "Environment", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime", "TestSupport",
+            "Bridge", "Observability", "Service", "Commands", "Rollup", "GenAITraces", "Environment", "ClickHouse", "Postgres", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
     ]

@@ -21,7 +21,7 @@ prometheus/otlptranslator), with unit and type suffixes on:
 
 What the bridge exports comes from the sources of truth: the rollup metrics from config/bridge.yaml
 (metric_name, unit, data_type, monotonic, attribute_columns, static_attributes), the self-telemetry
-from Sources/Bridge/SelfTelemetry.swift (the `name:`, `unit:` and `kind:` literals).
+from Sources/Observability/SelfTelemetry.swift (the `name:`, `unit:` and `kind:` literals).
 
 The check: the translator passes the Collector's own test cases; then every metric name in every
 dashboard expression, template variable and alert rule must be an exported name, every label in a
@@ -46,7 +46,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana").glob("*.json"))
 ALERTS = sorted((ROOT / "deploy" / "prometheus").glob("*.yaml"))
-SELF_TELEMETRY = ROOT / "Sources" / "Bridge" / "SelfTelemetry.swift"
+SELF_TELEMETRY = ROOT / "Sources" / "Observability" / "SelfTelemetry.swift"
 PIPELINES = ROOT / "config" / "bridge.yaml"
 
 # ------------------------------------------------------------------------------------------------

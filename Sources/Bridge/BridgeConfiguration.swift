@@ -1,3 +1,4 @@
+import Observability
 import PipelineConfig
 import Rollup
 import CurlHTTP
@@ -14,7 +15,7 @@ import UTCTime
 /// through the table of ``EnvironmentVariable/all``: the one value that `run`, `serve`,
 /// `validate` and `checkpoints` all take.
 public struct BridgeConfiguration: Sendable {
-    public static let version = "0.1.0"
+    public static let version = BridgeVersion.current
 
     /// `CLICKHOUSE_URL`, `CLICKHOUSE_USER`, `CLICKHOUSE_PASSWORD`, `CLICKHOUSE_DATABASE`, …
     public var clickhouse: ClickHouseConfiguration
@@ -88,7 +89,7 @@ public struct BridgeConfiguration: Sendable {
             serve = ServeConfiguration()
             if let d = try env.seconds(.bridgeShutdownTimeout) { serve.shutdownTimeout = d }
             if let p = try env.integer(.bridgeHealthPort) { serve.healthPort = Int(p) }
-            (logFormat, logLevel) = try Self.logging(env)
+            (logFormat, logLevel) = try LogFormat.settings(env)
             maxPointAgeSeconds = try env.duration(.bridgeMaxPointAge)
             // Entries as written (an empty one is an error MetadataAttributes names, not dropped).
             metadataAttributes = try env.text(.bridgeMetadataAttributes).map {
@@ -127,18 +128,15 @@ public struct BridgeConfiguration: Sendable {
             genAITraces.metadataAttributes = keys
         }
     }
+}
 
-    /// `LOG_FORMAT` and `LOG_LEVEL`, which `main` needs before anything else.
-    public static func logging(environment: EnvironmentValues) throws(BridgeError) -> (format: LogFormat, level: Logger.Level) {
-        do {
-            return try logging(environment)
-        } catch {
-            throw BridgeError(.configuration, error.reason, key: error.variable)
-        }
-    }
+/// What `serve` reads from the environment beside the rest of ``BridgeConfiguration`` (its `serve`).
+public struct ServeConfiguration: Sendable, Equatable {
+    /// `BRIDGE_SHUTDOWN_TIMEOUT` (seconds, default 20): after SIGTERM or SIGINT, how long an
+    /// in-flight push may take to finish before it is abandoned (its watermark unmoved).
+    public var shutdownTimeout: Duration = .seconds(20)
+    /// `BRIDGE_HEALTH_PORT` (default 8080; 0 turns the health endpoint off).
+    public var healthPort: Int = 8080
 
-    private static func logging(_ env: EnvironmentValues) throws(EnvironmentError) -> (format: LogFormat, level: Logger.Level) {
-        (try env.choice(.logFormat).flatMap(LogFormat.init(rawValue:)) ?? .text,
-         try env.choice(.logLevel).flatMap(Logger.Level.init(rawValue:)) ?? .info)
-    }
+    public init() {}
 }

@@ -1,3 +1,4 @@
+import Observability
 import Logging
 import Rollup
 import UTCTime

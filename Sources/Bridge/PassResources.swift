@@ -1,3 +1,4 @@
+import Observability
 import Checkpoints
 import Foundation
 import Logging

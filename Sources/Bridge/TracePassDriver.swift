@@ -1,3 +1,4 @@
+import Observability
 import Checkpoints
 import ClickHouse
 import Foundation
@@ -198,7 +199,7 @@ extension Bridge {
     /// empty or names `gen_ai_traces`; no summary otherwise. A dry run does not cover traces.
     /// Its own exporter: a traces endpoint that is down never holds back the metrics.
     /// The GenAI traces pass alone, with `resources` (`nil`: made for this pass).
-    func runTraces(only: [String], stop: StopSignal?, recordSkips: Bool, resources: PassResources? = nil) throws(BridgeError) -> [PassSummary] {
+    package func runTraces(only: [String], stop: StopSignal?, recordSkips: Bool, resources: PassResources? = nil) throws(BridgeError) -> [PassSummary] {
         try (resources ?? PassResources(migrates: true)).borrow { (lease) throws(BridgeError) in
             try runTraces(dryRun: false, only: only, stop: stop, recordSkips: recordSkips, lease: lease)
         }

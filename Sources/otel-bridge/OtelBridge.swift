@@ -5,6 +5,8 @@ import Environment
 import Foundation
 import Logging
 import Bridge
+import Commands
+import Observability
 import Rollup
 import UTCTime
 
@@ -50,7 +52,7 @@ struct OtelBridge: AsyncParsableCommand {
         }
         let format: LogFormat, level: Logger.Level
         do {
-            (format, level) = try BridgeConfiguration.logging(environment: environment)
+            (format, level) = try LogFormat.settings(environment: environment)
         } catch {
             // Which format was meant is unknown: plain text.
             FileHandle.standardError.write(Data("otel-bridge: \(redact(error.description))\n".utf8))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bridge
+import Service
 import Foundation
 
 /// `otel-bridge serve`: the long-running form (the Kubernetes Deployment).

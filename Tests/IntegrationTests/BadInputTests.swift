@@ -1,6 +1,9 @@
 import Checkpoints
 import Foundation
 import Bridge
+import Commands
+import Observability
+import Service
 import Rollup
 import Testing
 import TestSupport

@@ -1,4 +1,7 @@
 import Bridge
+import Commands
+import Observability
+import Service
 import ClickHouse
 import Foundation
 import GenAITraces

@@ -2,6 +2,9 @@ import Checkpoints
 import Foundation
 import Postgres
 import Bridge
+import Commands
+import Observability
+import Service
 import Rollup
 import Testing
 import TestSupport

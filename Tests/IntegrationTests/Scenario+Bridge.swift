@@ -1,4 +1,7 @@
 import Bridge
+import Commands
+import Observability
+import Service
 import Checkpoints
 import Logging
 import Postgres

@@ -1,6 +1,9 @@
 import Foundation
 import Logging
 import Bridge
+import Commands
+import Observability
+import Service
 import Rollup
 import Testing
 import TestSupport

@@ -2,6 +2,9 @@ import Checkpoints
 import ClickHouse
 import Foundation
 import Bridge
+import Commands
+import Observability
+import Service
 import Rollup
 import Testing
 import TestSupport

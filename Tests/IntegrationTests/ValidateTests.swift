@@ -1,5 +1,8 @@
 import Foundation
 import Bridge
+import Commands
+import Observability
+import Service
 import Rollup
 import Testing
 import TestSupport

@@ -3,6 +3,9 @@ import Logging
 import Testing
 @testable import OTLP
 @testable import Bridge
+@testable import Commands
+@testable import Observability
+@testable import Service
 @testable import Rollup
 import PipelineConfig
 

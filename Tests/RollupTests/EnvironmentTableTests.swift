@@ -4,6 +4,9 @@ import Logging
 import OTLP
 import Testing
 @testable import Bridge
+@testable import Commands
+@testable import Observability
+@testable import Service
 @testable import Rollup
 
 /// The one table of environment variables (`EnvironmentVariable.all`): the README documents the

@@ -3,6 +3,9 @@ import Foundation
 import Testing
 @testable import OTLP
 @testable import Bridge
+@testable import Commands
+@testable import Observability
+@testable import Service
 @testable import Rollup
 
 @Suite("GenAITraceConfiguration: EXPERIMENTAL_GEN_AI_OTEL_*")

@@ -2,6 +2,9 @@ import Foundation
 import Logging
 import Testing
 @testable import Bridge
+@testable import Commands
+@testable import Observability
+@testable import Service
 @testable import Rollup
 
 /// Collects what a handler or an output writes, for inspection.

@@ -1,6 +1,9 @@
 import Testing
 @testable import OTLP
 @testable import Bridge
+@testable import Commands
+@testable import Observability
+@testable import Service
 @testable import Rollup
 
 @Suite("PrintingSink: one line per point")

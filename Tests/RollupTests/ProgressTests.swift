@@ -2,6 +2,9 @@ import Foundation
 import Logging
 import Testing
 @testable import Bridge
+@testable import Commands
+@testable import Observability
+@testable import Service
 
 /// A clock tests move by hand.
 final class ManualClock: @unchecked Sendable {

@@ -1,6 +1,9 @@
 import CurlHTTP
 import Testing
 @testable import Bridge
+@testable import Commands
+@testable import Observability
+@testable import Service
 @testable import Rollup
 
 @Suite("Redactor and LogSafe: no secret and no forged line in what the bridge prints or stores")

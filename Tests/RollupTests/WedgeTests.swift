@@ -1,6 +1,9 @@
 import Checkpoints
 import Testing
 @testable import Bridge
+@testable import Commands
+@testable import Observability
+@testable import Service
 import UTCTime
 
 /// A pipeline stuck on a refused request, as `checkpoints` and `validate` describe it.

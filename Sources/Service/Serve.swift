@@ -1,60 +1,42 @@
+import Observability
+import Bridge
 import CurlHTTP
 import Foundation
 import Logging
 import PipelineConfig
 import Rollup
 import ServiceLifecycle
+import Synchronization
 import UTCTime
 
-/// What `serve` reads from the environment beside the rest of ``BridgeConfiguration`` (its `serve`).
-public struct ServeConfiguration: Sendable, Equatable {
-    /// `BRIDGE_SHUTDOWN_TIMEOUT` (seconds, default 20): after SIGTERM or SIGINT, how long an
-    /// in-flight push may take to finish before it is abandoned (its watermark unmoved).
-    public var shutdownTimeout: Duration = .seconds(20)
-    /// `BRIDGE_HEALTH_PORT` (default 8080; 0 turns the health endpoint off).
-    public var healthPort: Int = 8080
-
-    public init() {}
-}
-
-/// Tells a pass to stop at its next safe point: before it queries or sends anything more. A
-/// push already on the wire finishes (or is abandoned by the caller); nothing unacknowledged is
-/// committed.
-public final class StopSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stopped = false
-
-    public init() {}
-
-    public func stop() { lock.withLock { stopped = true } }
-    public var isStopped: Bool { lock.withLock { stopped } }
-}
-
 /// What the health endpoint reports, shared by the pipelines' schedules.
-public final class HealthState: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storeReached = false
-    private var draining = false
-    private var lastError: String?
+public final class HealthState: Sendable {
+    private struct State {
+        var storeReached = false
+        var draining = false
+        var lastError: String?
+    }
+
+    private let state = Mutex(State())
 
     public init() {}
 
     /// A pass reached the checkpoint store (or failed to: `error`).
     func reachedStore(_ ok: Bool, error: String? = nil) {
-        lock.withLock {
-            storeReached = ok
-            lastError = ok ? nil : error
+        state.withLock {
+            $0.storeReached = ok
+            $0.lastError = ok ? nil : error
         }
     }
 
-    func startDraining() { lock.withLock { draining = true } }
+    func startDraining() { state.withLock { $0.draining = true } }
 
     /// Ready: the configuration is loaded, the checkpoint store answered the last pass, and no
     /// shutdown has begun. Otherwise the reason.
     public var readiness: (ready: Bool, reason: String) {
-        lock.withLock {
-            if draining { return (false, "shutting down") }
-            if !storeReached { return (false, lastError.map { "checkpoint store not reached: \($0)" } ?? "no pass has reached the checkpoint store yet") }
+        state.withLock { s in
+            if s.draining { return (false, "shutting down") }
+            if !s.storeReached { return (false, s.lastError.map { "checkpoint store not reached: \($0)" } ?? "no pass has reached the checkpoint store yet") }
             return (true, "ready")
         }
     }

@@ -1,3 +1,5 @@
+import Observability
+import Bridge
 import Rollup
 import Checkpoints
 import ClickHouse

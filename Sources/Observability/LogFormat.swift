@@ -18,7 +18,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
     /// reads it; `main` needs it before anything else. Any other value is a configuration error
     /// naming the variable and the accepted values.
     public init(environment: EnvironmentValues) throws(BridgeError) {
-        self = try BridgeConfiguration.logging(environment: environment).format
+        self = try LogFormat.settings(environment: environment).format
     }
 }
 
@@ -270,4 +270,25 @@ public struct JSONLogHandler: LogHandler {
         default: value.description
         }
     }
+}
+
+extension LogFormat {
+    /// `LOG_FORMAT` and `LOG_LEVEL`, which `main` needs before anything else.
+    public static func settings(environment: EnvironmentValues) throws(BridgeError) -> (format: LogFormat, level: Logger.Level) {
+        do {
+            return try settings(environment)
+        } catch {
+            throw BridgeError(.configuration, error.reason, key: error.variable)
+        }
+    }
+
+    package static func settings(_ env: EnvironmentValues) throws(EnvironmentError) -> (format: LogFormat, level: Logger.Level) {
+        (try env.choice(.logFormat).flatMap(LogFormat.init(rawValue:)) ?? .text,
+         try env.choice(.logLevel).flatMap(Logger.Level.init(rawValue:)) ?? .info)
+    }
+}
+
+/// The version the bridge reports (its instrumentation scope, `--version`).
+public enum BridgeVersion {
+    public static let current = "0.1.0"
 }

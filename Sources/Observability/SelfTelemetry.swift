@@ -160,7 +160,7 @@ extension SelfTelemetry {
         /// When the cumulative totals started (Unix ns).
         public let startTime: Int64
         /// Held by whoever builds, sends and settles a report.
-        let reporting = NSLock()
+        package let reporting = NSLock()
         private let state: Mutex<State>
 
         private struct State {
@@ -316,7 +316,7 @@ extension SelfTelemetry {
                 metric(SelfTelemetry.pointsSkipped, .sum(isMonotonic: true, temporality: temporality, points: skipped)),
             ]
             metrics.removeAll { $0.data.pointCount == 0 }
-            return MetricBatch(resource: resource, scope: InstrumentationScope(name: "otel-bridge", version: BridgeConfiguration.version), metrics: metrics)
+            return MetricBatch(resource: resource, scope: InstrumentationScope(name: "otel-bridge", version: BridgeVersion.current), metrics: metrics)
         }
     }
 }

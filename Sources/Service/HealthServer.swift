@@ -1,3 +1,5 @@
+import Observability
+import Bridge
 import Foundation
 import Logging
 import Rollup
