@@ -2,6 +2,7 @@ import Rollup
 import CurlHTTP
 import Environment
 import Foundation
+import Synchronization
 import Logging
 import UTCTime
 
@@ -118,8 +119,9 @@ public final class LineWriter: Sendable {
     public static let standardError = LineWriter(fileDescriptor: STDERR_FILENO)
 
     let fileDescriptor: Int32
-    // Shared by both writers: a terminal progress bar on stderr must know of stdout lines too.
-    static let lock = NSLock()
+    /// The one lock both writers take, holding the status line shown on stderr, if any: a
+    /// terminal progress bar on stderr must know of stdout lines too.
+    static let status = Mutex<String?>(nil)
 
     init(fileDescriptor: Int32) { self.fileDescriptor = fileDescriptor }
 
@@ -128,11 +130,9 @@ public final class LineWriter: Sendable {
         Self.aroundStatus { writeUnlocked(line + "\n") }
     }
 
-    /// Runs `body` holding the lock every line writer takes (not reentrant).
-    static func withLock<T>(_ body: () -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body()
+    /// Runs `body` holding the lock every line writer takes (not reentrant), with the status line.
+    static func withLock<T: Sendable>(_ body: (inout String?) -> T) -> T {
+        status.withLock { body(&$0) }
     }
 
     func writeUnlocked(_ text: String) {

@@ -352,13 +352,11 @@ public struct TerminalStatusLine: StatusLine {
 }
 
 extension LineWriter {
-    // The status line shown on stderr, if any; only touched while `lock` is held.
-    nonisolated(unsafe) static var status: String?
     static let clearLine = "\r\u{1B}[2K"
 
     /// Shows `text` as the status line on stderr.
     static func setStatus(_ text: String) {
-        withLock {
+        withLock { status in
             status = text
             standardError.writeUnlocked(clearLine + text)
         }
@@ -366,7 +364,7 @@ extension LineWriter {
 
     /// Replaces the status line by `text` as an ordinary line.
     static func finishStatus(_ text: String) {
-        withLock {
+        withLock { status in
             status = nil
             standardError.writeUnlocked(clearLine + text + "\n")
         }
@@ -374,12 +372,12 @@ extension LineWriter {
 
     /// Runs `body` (which writes whole lines to stdout or stderr) with the status line cleared
     /// first and drawn again after.
-    public static func aroundStatus<T>(_ body: () -> T) -> T {
-        withLock {
+    public static func aroundStatus(_ body: () -> Void) {
+        withLock { status in
             guard let status else { return body() }
             standardError.writeUnlocked(clearLine)
             defer { standardError.writeUnlocked(status) }
-            return body()
+            body()
         }
     }
 }
