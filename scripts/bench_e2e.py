@@ -3,6 +3,7 @@
 
 Usage: scripts/bench_e2e.py [--rows 100000,1000000] [--repeats 3] [--kind sum|histogram|both]
                             [--temporality cumulative,delta] [--binary .build/release/otel-bridge] [--no-build]
+                            [--profile]
 
 Against the local stack (`bash scripts/stack.sh up`; reads .stack/env). For each kind and row count it
 seeds (or reuses, when already there with the same rows) `bench_e2e.<kind>_<rows>` in the local
@@ -24,9 +25,13 @@ all alike:
                   (its time excludes interpreter start and imports)
 Prints one table of medians: seconds, points/s, x of curl, peak RSS of that process (wait4), and the
 endpoint's own time for the query (its log line: chDB + gzip + send), so a reader sees when the
-endpoint dominates. Figures only: it never asserts a time. Never run by the tests.
+endpoint dominates. With --profile, one more bridge run per temporality under `perf record` (every
+thread of the process) prints the share of its samples in swift_retain/swift_release (and their
+bridgeObject/unknownObject/_n variants) and its top symbols. Figures only: it never asserts a time.
+Never run by the tests.
 """
 import argparse
+import shutil
 import os
 import re
 import statistics
@@ -330,6 +335,36 @@ def run_bridge(binary, env, pgu, tag, check=True):
     return wall, rss, cpu, Ack.requests, Ack.bytes
 
 
+RETAIN_RELEASE = re.compile(r"swift_(?:nonatomic_)?(?:bridgeObject|unknownObject)?(?:retain|release)(?:_n)?$", re.I)
+
+
+def profile_bridge(binary, env, pgu, tag, top=12):
+    """One run of the bridge under `perf record`: the share of its samples (self time, every thread)
+    in retain/release, and the symbols that took the most. Returns (share %, [(percent, symbol)])."""
+    if not shutil.which("perf"):
+        sys.exit("bench_e2e: --profile needs perf (apt-get install linux-perf)")
+    name = f"bench_e2e_{os.getpid()}_{tag}"
+    pg_drop(pgu, name)
+    env = dict(env, CHECKPOINT_DATABASE_URL=pg_create(pgu, name))
+    Ack.reset()
+    with tempfile.TemporaryDirectory(prefix="bench_e2e.perf.") as d:
+        data = str(Path(d) / "perf.data")
+        p = subprocess.run(["perf", "record", "-q", "-F", "1999", "-o", data, "--", binary, "run", "--pipeline", "bench",
+                            "--no-progress"], env=env, capture_output=True)
+        pg_drop(pgu, name)
+        if p.returncode != 0:
+            sys.exit(f"bench_e2e: perf record of otel-bridge exited {p.returncode}: {p.stderr.decode()[-2000:]}")
+        rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "symbol",
+                              "--percent-limit", "0"], capture_output=True, text=True)
+    rows = []
+    for line in rep.stdout.splitlines():
+        m = re.match(r"\s*([0-9.]+)%\s+\[[.k]\]\s+(.+)$", line)
+        if m:  # perf pads the symbol and ends the line with "-" columns
+            rows.append((float(m.group(1)), re.sub(r"(?:\s+-)*\s*$", "", m.group(2))))
+    share = sum(pct for pct, sym in rows if RETAIN_RELEASE.search(sym.split("(")[0].strip()))
+    return share, rows[:top]
+
+
 def build(binary_given):
     if binary_given:
         return binary_given, None
@@ -364,6 +399,9 @@ def main():
     ap.add_argument("--temporality", default="cumulative,delta")
     ap.add_argument("--binary", default=None, help="an otel-bridge binary; default: swift build -c release first")
     ap.add_argument("--no-build", action="store_true", help="use .build/release/otel-bridge as it is")
+    ap.add_argument("--profile", action="store_true",
+                    help="after the repeats, one more bridge run per temporality under perf record: the share of "
+                         "swift_retain/swift_release in its samples and its top symbols")
     a = ap.parse_args()
     rows_list = [int(x.replace("_", "")) for x in a.rows.split(",")]
     if any(r <= 0 or r % SERIES for r in rows_list):
@@ -378,7 +416,7 @@ def main():
     print(f"load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}  "
           f"cores: {os.cpu_count()}", file=sys.stderr)
     server, otlp = ack_server()
-    results = []
+    results, profiles = [], []
     with tempfile.TemporaryDirectory(prefix="bench_e2e.") as tmpd:
         tmp = Path(tmpd)
         for kind in kinds:
@@ -428,9 +466,20 @@ def main():
                         "endpoint": statistics.median(eps) if eps else None,
                         "curl": None if what == "curl" else curl_med})
                 print(fmt_table(results[-len(runs):]), file=sys.stderr)
+                for t in temps if a.profile else []:
+                    share, top = profile_bridge(binary, bridge_env(os.environ, chu, "", t, otlp, config, first), pgu, f"perf_{t}")
+                    profiles.append((kind, rows, t, share))
+                    print(f"  {kind} {rows:,} bridge {t} under perf: retain/release {share:.1f} % of the bridge's samples; top:",
+                          file=sys.stderr)
+                    for pct, sym in top:
+                        print(f"    {pct:5.2f} %  {sym[:110]}", file=sys.stderr)
     server.shutdown()
     print(f"load after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", file=sys.stderr)
     print(fmt_table(results))
+    if profiles:
+        print("\n| kind | rows | temporality | retain/release, % of the bridge's samples |\n|---|---|---|---|")
+        for kind, rows, t, share in profiles:
+            print(f"| {kind} | {rows:,} | {t} | {share:.1f} % |")
 
 
 if __name__ == "__main__":
