@@ -4,7 +4,9 @@
 Fails (exit 1, one line per finding) when
   - a Swift file imports a module that its target does not declare in Package.swift (it would
     compile only through transitive visibility, an accident of the build), or
-  - the module table of docs/architecture.md leaves out a target of Package.swift.
+  - the module table of docs/architecture.md leaves out a target of Package.swift, or
+  - a row's "may import" cell names other modules than its target declares (swift-log's Logging,
+    which every module may use, left out).
 
 Package.swift is read as text: each `.target`, `.executableTarget`, `.testTarget` and
 `.systemLibrary` call, its `name:`, `path:` and `dependencies:` (target names, and products mapped
@@ -142,16 +144,51 @@ def undocumented_modules(root: Path, targets: list[Target]) -> list[str]:
     ]
 
 
+def table_rows(text: str) -> list[tuple[str, str]]:
+    """The module table's (first cell, second cell) pairs."""
+    header = re.search(r"^\|\s*module\s*\|", text, re.MULTILINE)
+    rows = []
+    for row in text[header.start():].splitlines()[2:] if header else []:
+        if not row.startswith("|"):
+            break
+        cells = row.split("|")
+        rows.append((cells[1], cells[2]))
+    return rows
+
+
+def wrong_may_import(root: Path, targets: list[Target]) -> list[str]:
+    doc = root / "docs/architecture.md"
+    by_name = {t.name: t for t in targets}
+    known = set(by_name) | {m for ms in PRODUCT_MODULES.values() for m in ms}
+    findings = []
+    for first, second in table_rows(doc.read_text()):
+        named = set(re.findall(r"[A-Za-z_][A-Za-z0-9_-]*", second)) & known
+        for name in re.findall(r"`([^`]+)`", first):
+            t = by_name.get(name)
+            if t is None or t.kind in ("systemLibrary", "testTarget"):
+                continue
+            declared = t.modules - {"Logging"}
+            if named != declared:
+                missing, extra = sorted(declared - named), sorted(named - declared)
+                findings.append(
+                    f"{doc.relative_to(root)}: the row of {name} says it may import "
+                    + ", ".join(filter(None, [
+                        f"not {', '.join(missing)} (declared in Package.swift)" if missing else "",
+                        f"{', '.join(extra)} (not declared)" if extra else ""])))
+    return findings
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
     args = parser.parse_args()
     targets = read_targets(args.root)
-    findings = undeclared_imports(args.root, targets) + undocumented_modules(args.root, targets)
+    findings = (undeclared_imports(args.root, targets) + undocumented_modules(args.root, targets)
+                + wrong_may_import(args.root, targets))
     for f in findings:
         print(f"check_imports: {f}", file=sys.stderr)
     if not findings:
-        print(f"check_imports: {len(targets)} targets, every import declared, every module documented")
+        print(f"check_imports: {len(targets)} targets, every import declared, every module documented with what it may import")
     return 1 if findings else 0
 
 
