@@ -106,21 +106,22 @@ extension MetricRequestWriter {
     package func encode(_ points: [EmittedPoint], series: SeriesTable, end: UInt64, pipeline: PipelineConfiguration, budget: Int) -> [EncodedPoints] {
         var bucket = self.bucket(budget: budget)
         var bounds: [[Double]?] = Array(repeating: nil, count: pipeline.metrics.count)
-        for p in points {
-            let m = p.metric
-            let attributes = series.encoded(p.series, by: self)
-            switch p.value {
-            case .int(let v):
-                bucket.number(metric: m, attributes: attributes, start: p.start, end: end, value: .int(v), exemplars: p.exemplar.map { [$0] } ?? [])
-            case .double(let v):
-                bucket.number(metric: m, attributes: attributes, start: p.start, end: end, value: .double(v), exemplars: p.exemplar.map { [$0] } ?? [])
-            case .histogram(let count, let sum, let min, let max, let buckets):
-                if bounds[m] == nil { bounds[m] = pipeline.metrics[m].histogramBounds }
-                bucket.histogram(metric: m, attributes: attributes, start: p.start, end: end, count: count, sum: sum,
-                                 bucketCounts: buckets, explicitBounds: bounds[m]!, min: min, max: max, exemplars: p.exemplar.map { [$0] } ?? [])
-            case .summary(let count, let sum, let quantiles):
-                bucket.summary(metric: m, attributes: attributes, start: p.start, end: end, count: count, sum: sum,
-                               quantiles: zip(pipeline.metrics[m].summaryQuantiles, quantiles).map { SummaryPoint.Quantile(quantile: $0, value: $1) })
+        series.withEncodings(of: points, by: self) { encodings in
+            for p in points {
+                let m = p.metric
+                switch p.value {
+                case .int(let v):
+                    bucket.number(metric: m, attributes: encodings[p.series], start: p.start, end: end, value: .int(v), exemplars: p.exemplar.map { [$0] } ?? [])
+                case .double(let v):
+                    bucket.number(metric: m, attributes: encodings[p.series], start: p.start, end: end, value: .double(v), exemplars: p.exemplar.map { [$0] } ?? [])
+                case .histogram(let count, let sum, let min, let max, let buckets):
+                    if bounds[m] == nil { bounds[m] = pipeline.metrics[m].histogramBounds }
+                    bucket.histogram(metric: m, attributes: encodings[p.series], start: p.start, end: end, count: count, sum: sum,
+                                     bucketCounts: buckets, explicitBounds: bounds[m]!, min: min, max: max, exemplars: p.exemplar.map { [$0] } ?? [])
+                case .summary(let count, let sum, let quantiles):
+                    bucket.summary(metric: m, attributes: encodings[p.series], start: p.start, end: end, count: count, sum: sum,
+                                   quantiles: zip(pipeline.metrics[m].summaryQuantiles, quantiles).map { SummaryPoint.Quantile(quantile: $0, value: $1) })
+                }
             }
         }
         return bucket.finish()

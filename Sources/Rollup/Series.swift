@@ -57,7 +57,8 @@ package final class SeriesTable {
     private var json: [String?] = []
     private var seeds: [UInt64] = []
     private var hasSeed: [Bool] = []
-    private var encodings: [EncodedAttributes?] = []
+    private var encodings: [EncodedAttributes] = []
+    private var hasEncoding: [Bool] = []
 
     private var births: [Int] = []
     private var made = 0
@@ -114,12 +115,20 @@ package final class SeriesTable {
     }
 
     /// The attributes as `writer` encodes them, encoded on first use (one writer per pass).
-    @inline(__always)
     package func encoded(_ s: Int, by writer: MetricRequestWriter) -> EncodedAttributes {
-        if let e = encodings[s] { return e }
-        let e = writer.encodedAttributes(attributes[s], metric: metric[s])
-        encodings[s] = e
-        return e
+        if !hasEncoding[s] {
+            encodings[s] = writer.encodedAttributes(attributes[s], metric: metric[s])
+            hasEncoding[s] = true
+        }
+        return encodings[s]
+    }
+
+    /// `body` with the encoded attributes of every series, by index, those of `points` encoded
+    /// by `writer` first: read in place, not copied per point.
+    package func withEncodings<R>(of points: [EmittedPoint], by writer: MetricRequestWriter,
+                                  _ body: (UnsafeBufferPointer<EncodedAttributes>) -> R) -> R {
+        for p in points where !hasEncoding[p.series] { _ = encoded(p.series, by: writer) }
+        return encodings.withUnsafeBufferPointer(body)
     }
 
     /// A number that differs between two series that held the same index one after the other.
@@ -222,7 +231,8 @@ package final class SeriesTable {
             refs[s] = nil
             json[s] = nil
             hasSeed[s] = false
-            encodings[s] = nil
+            encodings[s] = EncodedAttributes()
+            hasEncoding[s] = false
             births[s] = made
             pinned[s] = false
         } else {
@@ -235,7 +245,8 @@ package final class SeriesTable {
             json.append(nil)
             seeds.append(0)
             hasSeed.append(false)
-            encodings.append(nil)
+            encodings.append(EncodedAttributes())
+            hasEncoding.append(false)
             births.append(made)
             pinned.append(false)
         }
@@ -261,7 +272,8 @@ package final class SeriesTable {
                     key[s] = ""
                     refs[s] = nil
                     json[s] = nil
-                    encodings[s] = nil
+                    encodings[s] = EncodedAttributes()
+                    hasEncoding[s] = false
                 }
             }
             canonical = kept

@@ -267,23 +267,19 @@ package final class SeriesAggregator: SeriesAdmission {
     private func emission(_ s: Int, isGauge: Bool, bucketStart: Int64, bucketEnd: Int64, observation: Observation) throws(BridgeError) -> Emission {
         guard temporality == .cumulative, !isGauge else { return Emission(start: UInt64(bucketStart), value: observation) }
         reach(s)
-        _ = try isStored(s, room: Int.max)
-        if own[s].hasState {
-            // The running totals are changed where they are: a state is made only when taken.
-            let lastEnd = own[s].totals.lastEnd
-            if bucketStart < lastEnd {
-                // Adding a bucket the running total already holds would count it twice.
-                throw BridgeError(.result, "\(table.metricName(s)) {\(LogSafe.text(table.key[s], limit: 200))}: bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) is before the end of the last bucket already in its cumulative total (\(UTCInstant(unixNanoseconds: lastEnd).iso8601)); rewind the pipeline to restart its series",
-                                  pipeline: pipeline)
-            }
-            if bucketStart - lastEnd <= expiry, lastEnd >= restartBefore {  // else idle past series_expiry, or after a gap: restart
-                if let value = Self.accumulate(observation, into: &own[s].totals) {
-                    own[s].totals.lastEnd = bucketEnd
-                    noteChanged(s)
-                    return Emission(start: UInt64(own[s].totals.start), value: value)
-                }
-                restartedOnOverflow += 1  // a running total no longer fits: restart
-            }
+        if !own[s].hasState { _ = try isStored(s, room: Int.max) }
+        // The running totals are changed where they are, in one access: a state is made only when taken.
+        switch Self.continuing(&own[s], observation: observation, bucketStart: bucketStart, bucketEnd: bucketEnd, expiry: expiry,
+                               restartBefore: restartBefore, generation: generation) {
+        case .emitted(let emission, let firstChange):
+            if firstChange { changed.append(s) }
+            return emission
+        case .before(let lastEnd):
+            // Adding a bucket the running total already holds would count it twice.
+            throw BridgeError(.result, "\(table.metricName(s)) {\(LogSafe.text(table.key[s], limit: 200))}: bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) is before the end of the last bucket already in its cumulative total (\(UTCInstant(unixNanoseconds: lastEnd).iso8601)); rewind the pipeline to restart its series",
+                              pipeline: pipeline)
+        case .restart(let overflow):
+            if overflow { restartedOnOverflow += 1 }  // a running total no longer fits: restart
         }
         // No state yet, idle past expiry, or a total that no longer fits: (re)start the series
         // from this bucket (its next commit inserts the row anew).
@@ -297,6 +293,32 @@ package final class SeriesAggregator: SeriesAdmission {
         setState(s, fresh)
         noteChanged(s)
         return Emission(start: UInt64(bucketStart), value: value)
+    }
+
+    /// What continuing a series' running totals gave.
+    private enum Continuation {
+        /// The point (and whether it is the series' first change since the last ``takeChanges()``).
+        case emitted(Emission, firstChange: Bool)
+        /// The bucket starts before the end of the last one in the totals.
+        case before(lastEnd: Int64)
+        /// No state, idle past expiry or after a gap, or (`overflow`) a total that would not fit.
+        case restart(overflow: Bool)
+    }
+
+    /// Continues the series' running totals with `observation` when they go on.
+    @inline(__always)
+    private static func continuing(_ own: inout Own, observation: Observation, bucketStart: Int64, bucketEnd: Int64, expiry: Int64,
+                                   restartBefore: Int64, generation: Int) -> Continuation {
+        guard own.hasState else { return .restart(overflow: false) }
+        let lastEnd = own.totals.lastEnd
+        if bucketStart < lastEnd { return .before(lastEnd: lastEnd) }
+        // Else idle past series_expiry, or after a gap: restart.
+        guard bucketStart - lastEnd <= expiry, lastEnd >= restartBefore else { return .restart(overflow: false) }
+        guard let value = accumulate(observation, into: &own.totals) else { return .restart(overflow: true) }
+        own.totals.lastEnd = bucketEnd
+        let first = own.changedIn != generation
+        own.changedIn = generation
+        return .emitted(Emission(start: UInt64(own.totals.start), value: value), firstChange: first)
     }
 
     private func noteChanged(_ s: Int) {
