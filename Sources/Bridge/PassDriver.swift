@@ -136,9 +136,9 @@ final class PassDriver {
     /// needs no checkpoint store (delta, or the pipeline's series state read at once), so the two
     /// threads never share a connection.
     private func drive(_ machine: inout PassMachine, watermark: Int64, summary: inout PassSummary) throws(BridgeError) {
-        let aggregator = SeriesAggregator(pipeline: pipeline.name, temporality: temporality, expirySeconds: pipeline.seriesExpirySeconds,
-                                          source: ledger.series(pipeline: pipeline.name, watermark: watermark))
         let table = SeriesTable()
+        let aggregator = SeriesAggregator(pipeline: pipeline.name, temporality: temporality, expirySeconds: pipeline.seriesExpirySeconds,
+                                          source: ledger.series(pipeline: pipeline.name, watermark: watermark), table: table)
         let mappings = pipeline.metrics
         let budget = machine.settings.requestBudget
         var open: (stream: ClickHouseRowStream, reader: BucketReader)?
@@ -176,10 +176,10 @@ final class PassDriver {
                 open = nil
                 return nil
             }
-            let exported = storesValues && bucket.start >= machine.digestsFrom ? LateFold.encode(bucket.observations, gauges: gauges) : nil
+            let exported = storesValues && bucket.start >= machine.digestsFrom ? LateFold.encode(bucket.observations, gauges: gauges, series: table) : nil
             let points = try aggregator.points(of: bucket, metrics: mappings, step: planner.step)
             note(bucket, summary: &summary)
-            let parts = try sink.encode(points, end: UInt64(bucket.start + planner.step), budget: budget)
+            let parts = try sink.encode(points, series: table, end: UInt64(bucket.start + planner.step), budget: budget)
             return ReadBucket(start: bucket.start, rows: bucket.rows, parts: parts, digest: bucket.digest,
                               overflowed: bucket.overflowed.values.reduce(0, +), changes: aggregator.takeChanges(), exported: exported)
         }
@@ -193,14 +193,14 @@ final class PassDriver {
             let byStart = Dictionary(uniqueKeysWithValues: stored.map { ($0.key.unixNanoseconds, $0.value) })
             // Cumulative admission is stable (stored series); delta's depends on the order of the
             // bucket's rows, so the re-read admits what the export admitted.
-            let admission: any SeriesAdmission = aggregator.temporality == .delta ? LateAdmission(stored: byStart) : aggregator
+            let admission: any SeriesAdmission = aggregator.temporality == .delta ? LateAdmission(stored: byStart, series: table) : aggregator
             for window in windows {
                 let stream = try query(window)
                 defer { stream.close() }
                 var reader = try BucketReader(pipeline: pipeline, stream: stream, window: window, planner: planner, admission: admission, table: table)
-                while let bucket = try reader.next() { current[bucket.start] = LateBucket(digest: bucket.digest, observations: bucket.observations) }
+                while let bucket = try reader.next() { current[bucket.start] = LateBucket(bucket, series: table) }
             }
-            let found = LateFold.compare(stored: byStart, current: current, fingerprint: machine.settings.fingerprint, gauges: gauges)
+            let found = LateFold.compare(stored: byStart, current: current, fingerprint: machine.settings.fingerprint, gauges: gauges, series: table)
             try aggregator.carry(found.carries)
             if !found.carries.isEmpty { carryAt = machine.firstBucketSent }
             if found.late.buckets > 0 {
@@ -227,9 +227,11 @@ final class PassDriver {
                     rows += Int64(bucket.rows)
                     points += Int64(bucket.observations.count)
                     guard fold else { continue }
-                    for o in bucket.observations where !gauges[o.series.metric] {
+                    for o in bucket.observations where !gauges[table.metric[o.series]] {
                         if case .fold(let value) = LateFold.difference(o.observation, exported: nil) { carries.append(Carry(series: o.series, value: value, exemplar: o.exemplar)) }
                     }
+                    try aggregator.carry(carries)  // now: carried series keep their index
+                    carries = []
                 }
             }
             if fold {

@@ -12,7 +12,7 @@ protocol PointSink {
     var requestOverhead: Int { get }
     /// One bucket's points (in metric order, all ending at `end`), encoded once, in parts of at
     /// most `budget` bytes (one part unless the bucket is larger than a request).
-    func encode(_ points: [EmittedPoint], end: UInt64, budget: Int) throws(BridgeError) -> [EncodedPoints]
+    func encode(_ points: [EmittedPoint], series: SeriesTable, end: UInt64, budget: Int) throws(BridgeError) -> [EncodedPoints]
     /// Sends the requests in order; returns once every one is acknowledged (or throws).
     func send(_ requests: [[EncodedPoints]]) throws(BridgeError) -> ExportAcknowledgement
 }
@@ -31,8 +31,8 @@ final class OTLPSink: PointSink {
 
     var requestOverhead: Int { writer.overhead }
 
-    func encode(_ points: [EmittedPoint], end: UInt64, budget: Int) throws(BridgeError) -> [EncodedPoints] {
-        writer.encode(points, end: end, pipeline: pipeline, budget: budget)
+    func encode(_ points: [EmittedPoint], series: SeriesTable, end: UInt64, budget: Int) throws(BridgeError) -> [EncodedPoints] {
+        writer.encode(points, series: series, end: end, pipeline: pipeline, budget: budget)
     }
 
     func send(_ requests: [[EncodedPoints]]) throws(BridgeError) -> ExportAcknowledgement {
@@ -68,9 +68,9 @@ final class PrintingSink: PointSink {
 
     var requestOverhead: Int { 0 }
 
-    func encode(_ points: [EmittedPoint], end: UInt64, budget: Int) throws(BridgeError) -> [EncodedPoints] {
+    func encode(_ points: [EmittedPoint], series: SeriesTable, end: UInt64, budget: Int) throws(BridgeError) -> [EncodedPoints] {
         guard let pipeline else { preconditionFailure("a PrintingSink for points needs its pipeline") }
-        return try encode(BucketPoints.grouped(points, end: end, pipeline: pipeline, headers: metrics), budget: budget)
+        return try encode(BucketPoints.grouped(points, series: series, end: end, pipeline: pipeline, headers: metrics), budget: budget)
     }
 
     /// Each point's line, "encoded" as text: the printer has no byte limit, so one part.

@@ -10,8 +10,18 @@ public struct RawRow: Sendable {
 
     public init() {}
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public func start(of column: Int) -> Int { column == 0 ? 0 : ends[column - 1] }
+
+    /// The fixed-width value at the start of `column`, read as it is encoded (little-endian):
+    /// for a column of a fixed-size type the row was not decoding (its size was checked when the
+    /// row was read; precondition).
+    @inlinable @inline(__always)
+    public func load<T: FixedWidthInteger>(_: T.Type, column: Int) -> T {
+        let start = start(of: column)
+        precondition(ends[column] - start == MemoryLayout<T>.size, "column \(column) is not \(MemoryLayout<T>.size) bytes")
+        return T(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start, as: T.self) })
+    }
 
     /// The value of `column`, decoded from its bytes (for a column the row was not decoding).
     public func value(of column: Int, type: ClickHouseType) -> ClickHouseValue {

@@ -11,6 +11,11 @@ public struct EncodedAttributes: Sendable, Equatable {
         self.attributes = attributes
         self.protobuf = protobuf
     }
+
+    /// No attributes (a placeholder in a cache of encoded attributes).
+    public init() {
+        self.init(attributes: [], protobuf: [])
+    }
 }
 
 /// The kind of data point a metric holds, and where its points keep their attributes.

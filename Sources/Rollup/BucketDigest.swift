@@ -9,10 +9,11 @@ package struct BucketDigest: Equatable {
     package var hash: UInt64 = 0
 
     /// Adds one series' observation: FNV-1a of `metric \u{1} key \u{1} value`, continued from the
-    /// series' seed (``seed(metric:seriesKey:)``), so the key's text is hashed once per pass.
-    package mutating func add(_ series: Series, _ observation: Observation) {
+    /// series' seed (``seed(metric:seriesKey:)``, ``SeriesTable/digestSeed(_:)``), so the key's
+    /// text is hashed once per pass.
+    package mutating func add(seed: UInt64, _ observation: Observation) {
         observations += 1
-        var h = series.digestSeed
+        var h = seed
         switch observation {
         case .int(let v):
             // "i" and the decimal digits, written straight into the hash.

@@ -3,6 +3,33 @@ import PipelineConfig
 
 /// The OTLP shape of a pipeline's metrics, and one bucket's points in that shape.
 package enum BucketPoints {
+    /// One point in the OTLP model's types.
+    package enum Point: Equatable {
+        case number(NumberPoint)
+        case histogram(HistogramPoint)
+        case summary(SummaryPoint)
+    }
+
+    /// The OTLP point of an emitted value (the dry-run printer's, and tests').
+    package static func point(of value: Observation, metric: MetricMapping, attributes: [Attribute], start: UInt64, end: UInt64,
+                              exemplar: Exemplar? = nil) -> Point {
+        let exemplars = exemplar.map { [$0] } ?? []
+        switch value {
+        case .int(let v):
+            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .int(v), exemplars: exemplars))
+        case .double(let v):
+            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .double(v), exemplars: exemplars))
+        case .histogram(let count, let sum, let min, let max, let buckets):
+            return .histogram(HistogramPoint(
+                attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, count: count, sum: sum,
+                bucketCounts: buckets, explicitBounds: metric.histogramBounds, min: min, max: max, exemplars: exemplars))
+        case .summary(let count, let sum, let quantiles):
+            return .summary(SummaryPoint(
+                attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, count: count, sum: sum,
+                quantiles: zip(metric.summaryQuantiles, quantiles).map { SummaryPoint.Quantile(quantile: $0, value: $1) }))
+        }
+    }
+
     /// Each metric of `pipeline` with no points: name, description, unit, kind, temporality.
     package static func headers(of pipeline: PipelineConfiguration, temporality: AggregationTemporality) -> [Metric] {
         pipeline.metrics.map { mapping in
@@ -18,12 +45,13 @@ package enum BucketPoints {
 
     /// `points` grouped by metric, in metric order, each group as its metric's data (the
     /// points built with their attributes: for the dry-run printer).
-    package static func grouped(_ points: [EmittedPoint], end: UInt64, pipeline: PipelineConfiguration, headers: [Metric]) -> [(metric: Int, data: MetricData)] {
-        var byMetric: [Int: [SeriesAggregator.Point]] = [:]
+    package static func grouped(_ points: [EmittedPoint], series: SeriesTable, end: UInt64, pipeline: PipelineConfiguration,
+                                headers: [Metric]) -> [(metric: Int, data: MetricData)] {
+        var byMetric: [Int: [Point]] = [:]
         for p in points {
-            let m = p.series.metric
-            byMetric[m, default: []].append(SeriesAggregator.point(
-                of: p.value, metric: pipeline.metrics[m], attributes: p.series.attributes, start: p.start, end: end, exemplar: p.exemplar))
+            let m = p.metric
+            byMetric[m, default: []].append(point(
+                of: p.value, metric: pipeline.metrics[m], attributes: series.attributes[p.series], start: p.start, end: end, exemplar: p.exemplar))
         }
         return byMetric.keys.sorted().map { index in
             let points = byMetric[index]!
@@ -42,26 +70,29 @@ package enum BucketPoints {
         var sorted = true
         var last = -1
         for p in points {
-            if p.series.metric < last { sorted = false; break }
-            last = p.series.metric
+            if p.metric < last { sorted = false; break }
+            last = p.metric
         }
         if sorted { return points }
-        return points.enumerated().sorted { ($0.element.series.metric, $0.offset) < ($1.element.series.metric, $1.offset) }.map(\.element)
+        return points.enumerated().sorted { ($0.element.metric, $0.offset) < ($1.element.metric, $1.offset) }.map(\.element)
     }
 }
 
-/// One point of a bucket as a pass hands it to its sink: the series (its metric, attributes
-/// and cached encoding), the point's start time and its value (the bucket's own, or the
-/// running totals). Every point of a bucket ends at the bucket's end.
+/// One point of a bucket as a pass hands it to its sink: the series (its index in the pass's
+/// ``SeriesTable``, where its attributes and their encoding are) and its metric, the point's
+/// start time and its value (the bucket's own, or the running totals). Every point of a bucket
+/// ends at the bucket's end.
 package struct EmittedPoint {
-    package let series: Series
+    package let series: Int
+    package let metric: Int
     package var start: UInt64
     package var value: Observation
     /// The bucket's own exemplar (under either temporality: never accumulated).
     package var exemplar: Exemplar?
 
-    package init(series: Series, start: UInt64, value: Observation, exemplar: Exemplar? = nil) {
+    package init(series: Int, metric: Int, start: UInt64, value: Observation, exemplar: Exemplar? = nil) {
         self.series = series
+        self.metric = metric
         self.start = start
         self.value = value
         self.exemplar = exemplar
@@ -71,31 +102,26 @@ package struct EmittedPoint {
 extension MetricRequestWriter {
     /// One bucket's points (in metric order, all ending at `end`), encoded once in parts of at
     /// most `budget` bytes: each series' attributes are encoded on its first point of the pass
-    /// (cached on the ``Series``) and copied into the others.
-    package func encode(_ points: [EmittedPoint], end: UInt64, pipeline: PipelineConfiguration, budget: Int) -> [EncodedPoints] {
+    /// (kept in the ``SeriesTable``) and copied into the others.
+    package func encode(_ points: [EmittedPoint], series: SeriesTable, end: UInt64, pipeline: PipelineConfiguration, budget: Int) -> [EncodedPoints] {
         var bucket = self.bucket(budget: budget)
         var bounds: [[Double]?] = Array(repeating: nil, count: pipeline.metrics.count)
-        for p in points {
-            let series = p.series, m = series.metric
-            let attributes: EncodedAttributes
-            if let cached = series.encoded {
-                attributes = cached
-            } else {
-                attributes = encodedAttributes(series.attributes, metric: m)
-                series.encoded = attributes
-            }
-            switch p.value {
-            case .int(let v):
-                bucket.number(metric: m, attributes: attributes, start: p.start, end: end, value: .int(v), exemplars: p.exemplar.map { [$0] } ?? [])
-            case .double(let v):
-                bucket.number(metric: m, attributes: attributes, start: p.start, end: end, value: .double(v), exemplars: p.exemplar.map { [$0] } ?? [])
-            case .histogram(let count, let sum, let min, let max, let buckets):
-                if bounds[m] == nil { bounds[m] = pipeline.metrics[m].histogramBounds }
-                bucket.histogram(metric: m, attributes: attributes, start: p.start, end: end, count: count, sum: sum,
-                                 bucketCounts: buckets, explicitBounds: bounds[m]!, min: min, max: max, exemplars: p.exemplar.map { [$0] } ?? [])
-            case .summary(let count, let sum, let quantiles):
-                bucket.summary(metric: m, attributes: attributes, start: p.start, end: end, count: count, sum: sum,
-                               quantiles: zip(pipeline.metrics[m].summaryQuantiles, quantiles).map { SummaryPoint.Quantile(quantile: $0, value: $1) })
+        series.withEncodings(of: points, by: self) { encodings in
+            for p in points {
+                let m = p.metric
+                switch p.value {
+                case .int(let v):
+                    bucket.number(metric: m, attributes: encodings[p.series], start: p.start, end: end, value: .int(v), exemplars: p.exemplar.map { [$0] } ?? [])
+                case .double(let v):
+                    bucket.number(metric: m, attributes: encodings[p.series], start: p.start, end: end, value: .double(v), exemplars: p.exemplar.map { [$0] } ?? [])
+                case .histogram(let count, let sum, let min, let max, let buckets):
+                    if bounds[m] == nil { bounds[m] = pipeline.metrics[m].histogramBounds }
+                    bucket.histogram(metric: m, attributes: encodings[p.series], start: p.start, end: end, count: count, sum: sum,
+                                     bucketCounts: buckets, explicitBounds: bounds[m]!, min: min, max: max, exemplars: p.exemplar.map { [$0] } ?? [])
+                case .summary(let count, let sum, let quantiles):
+                    bucket.summary(metric: m, attributes: encodings[p.series], start: p.start, end: end, count: count, sum: sum,
+                                   quantiles: zip(pipeline.metrics[m].summaryQuantiles, quantiles).map { SummaryPoint.Quantile(quantile: $0, value: $1) })
+                }
             }
         }
         return bucket.finish()

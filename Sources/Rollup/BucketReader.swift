@@ -6,7 +6,8 @@ import UTCTime
 
 /// One series' checked value in one bucket.
 package struct BucketObservation {
-    package let series: Series
+    /// The series' index in the pass's ``SeriesTable``.
+    package let series: Int
     package var observation: Observation
     /// The request behind the point, when its metric has an exemplar column: of the rows merged
     /// into the observation, the one of the largest value (the earlier on a tie).
@@ -47,7 +48,7 @@ package struct ResultBucket {
 /// Decides, for a series not yet seen in the current bucket, whether it keeps its own attributes
 /// or goes to its metric's overflow series (the cardinality limit).
 package protocol SeriesAdmission: AnyObject {
-    func admit(_ series: Series, metric: ResultBinding.BoundMetric, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool
+    func admit(_ series: Int, metric: ResultBinding.BoundMetric, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool
 }
 
 /// Reads one query's rows bucket by bucket: checks every row (bucket inside the window and
@@ -58,8 +59,10 @@ package protocol SeriesAdmission: AnyObject {
 /// The export and the late-data check read results through it alike (the check with no
 /// admission: it keeps only digests).
 ///
-/// Per row, nothing is built from the attribute values: the row leads to its ``Series`` through
-/// the pass's ``SeriesTable``, which builds a series' attributes and key once.
+/// Per row, nothing is built from the attribute values: the row leads to its series' index through
+/// the pass's ``SeriesTable``, which builds a series' attributes and key once. The reader's own
+/// per-series bookkeeping (the bucket a series was last seen in, its slot there, whether it went
+/// to the overflow series) is in arrays of its own, by series index.
 package struct BucketReader {
     package let pipeline: PipelineConfiguration
     package let stream: any ClickHouseRows
@@ -75,12 +78,25 @@ package struct BucketReader {
     private var raw = RawRow()
     private var rowNumber = 0
     /// The first row of the next bucket, already read and checked.
-    private var carried: (start: Int64, observations: [BucketObservation])?
+    private var carried: (start: Int64, observations: [RowObservation])?
     /// The observations of the row just read.
-    private var rowObservations: [BucketObservation] = []
+    private var rowObservations: [RowObservation] = []
+
+    /// One metric's observation in the row just read.
+    private struct RowObservation {
+        var series: Int
+        var metric: Int
+        var observation: Observation
+        var exemplar: Exemplar?
+    }
     private var ended = false
-    /// Per metric: its overflow series, once needed.
-    private var overflowSeries: [Series?]
+    /// Per metric: its overflow series, once needed (-1 before).
+    private var overflowSeries: [Int]
+    // Per series index: the bucket generation it was last seen in, its slot there, and the
+    // generation in which it went to the overflow series.
+    private var seenIn: [Int] = []
+    private var slot: [Int] = []
+    private var overflowedIn: [Int] = []
 
     /// The attribute set of every metric's overflow series (the OpenTelemetry SDK's).
     package static let overflowAttributes = [Attribute("otel.metric.overflow", .bool(true))]
@@ -96,7 +112,7 @@ package struct BucketReader {
         self.admission = admission
         self.table = table
         self.digestsFrom = digestsFrom
-        self.overflowSeries = Array(repeating: nil, count: pipeline.metrics.count)
+        self.overflowSeries = Array(repeating: -1, count: pipeline.metrics.count)
     }
 
     /// The next complete bucket, or `nil` after the last.
@@ -119,41 +135,44 @@ package struct BucketReader {
         while true {
             bucket.rows += 1
             var merged = false
+            if seenIn.count < table.count { grow() }
             for k in rowObservations.indices {
                 let o = rowObservations[k]
-                if digests { bucket.digest.add(o.series, o.observation) }
+                if digests { bucket.digest.add(seed: table.digestSeed(o.series), o.observation) }
                 guard let admission else { continue }
-                let series = o.series, m = series.metric
-                if series.seenIn == generation {
-                    let i = series.slot
+                let series = o.series, m = o.metric
+                if seenIn[series] == generation {
+                    let i = slot[series]
                     bucket.observations[i].observation = try merge(bucket.observations[i].observation, o.observation, metric: binding.metrics[m])
                     bucket.observations[i].exemplar = BucketObservation.larger(bucket.observations[i].exemplar, o.exemplar)
-                    if series.overflowedIn != generation { merged = true }  // not a merge of two groups: the overflow
+                    if overflowedIn[series] != generation { merged = true }  // not a merge of two groups: the overflow
                     continue
                 }
                 // A series new in the bucket: its own slot, or its metric's overflow series' (the
                 // overflow series itself has a slot of its own).
                 var target = series
-                if series.key != Self.overflowKey {
+                if !table.isOverflow[series] {
                     if try admission.admit(series, metric: binding.metrics[m], bucketStart: start, admittedInBucket: admitted[m]) {
                         admitted[m] += 1
                     } else {
-                        series.overflowedIn = generation
-                        bucket.overflowed[series.metricName, default: 0] += 1
+                        overflowedIn[series] = generation
+                        bucket.overflowed[binding.metrics[m].mapping.name, default: 0] += 1
                         target = overflowSeries(m)
+                        if seenIn.count < table.count { grow() }
                     }
                 }
-                if target.seenIn == generation {  // the overflow series, placed by another series
-                    bucket.observations[target.slot].observation = try merge(bucket.observations[target.slot].observation, o.observation, metric: binding.metrics[m])
-                    bucket.observations[target.slot].exemplar = BucketObservation.larger(bucket.observations[target.slot].exemplar, o.exemplar)
+                if seenIn[target] == generation {  // the overflow series, placed by another series
+                    let i = slot[target]
+                    bucket.observations[i].observation = try merge(bucket.observations[i].observation, o.observation, metric: binding.metrics[m])
+                    bucket.observations[i].exemplar = BucketObservation.larger(bucket.observations[i].exemplar, o.exemplar)
                 } else {
-                    target.seenIn = generation
-                    target.slot = bucket.observations.count
+                    seenIn[target] = generation
+                    slot[target] = bucket.observations.count
                     bucket.observations.append(BucketObservation(series: target, observation: o.observation, exemplar: o.exemplar))
                 }
                 // Its later rows in the bucket go where this one went.
-                series.seenIn = generation
-                series.slot = target.slot
+                seenIn[series] = generation
+                slot[series] = slot[target]
             }
             if merged { bucket.mergedRows += 1 }
             guard let nextStart = try readRow() else { break }
@@ -170,11 +189,20 @@ package struct BucketReader {
         return bucket
     }
 
-    private mutating func overflowSeries(_ m: Int) -> Series {
-        if let s = overflowSeries[m] { return s }
+    private mutating func overflowSeries(_ m: Int) -> Int {
+        if overflowSeries[m] >= 0 { return overflowSeries[m] }
         let s = table.canonicalSeries(metric: m, name: binding.metrics[m].mapping.name, attributes: Self.overflowAttributes)
+        table.pin(s)
         overflowSeries[m] = s
         return s
+    }
+
+    /// The bookkeeping arrays as long as the table.
+    private mutating func grow() {
+        let n = table.count - seenIn.count
+        seenIn += repeatElement(-1, count: n)
+        slot += repeatElement(0, count: n)
+        overflowedIn += repeatElement(-1, count: n)
     }
 
     /// Two observations of one series in one bucket as one: counts, sums and histogram buckets
@@ -228,12 +256,27 @@ package struct BucketReader {
             throw BridgeError(.query, error.description, pipeline: pipeline.name, file: pipeline.queryFile, underlying: error)
         }
         rowNumber += 1
-        let bucket = try binding.bucket(row, rowNumber: rowNumber, window: window, planner: planner)
+        // Fixed-width bucket and value columns are read from the row's bytes; a value that fails a
+        // check there is decoded and checked again, for the error.
+        let bucket: Int64
+        if let b = binding.directBucket(in: raw, window: window, planner: planner) {
+            bucket = b
+        } else {
+            if !binding.decodedColumns[binding.bucketColumn] { row[binding.bucketColumn] = raw.value(of: binding.bucketColumn, type: binding.columnTypes[binding.bucketColumn]) }
+            bucket = try binding.bucket(row, rowNumber: rowNumber, window: window, planner: planner)
+        }
         rowObservations.removeAll(keepingCapacity: true)
         for metric in binding.metrics {
-            guard let observation = try binding.observation(of: metric, in: row, rowNumber: rowNumber) else { continue }
-            rowObservations.append(BucketObservation(series: table.series(of: metric, in: raw, binding: binding), observation: observation,
-                                                     exemplar: try binding.exemplar(of: metric, in: row, rowNumber: rowNumber)))
+            let observation: Observation
+            if let o = binding.directObservation(of: metric, in: raw) {
+                observation = o
+            } else {
+                if let (c, _, _, _) = metric.direct { row[c] = raw.value(of: c, type: binding.columnTypes[c]) }
+                guard let o = try binding.observation(of: metric, in: row, rowNumber: rowNumber) else { continue }
+                observation = o
+            }
+            rowObservations.append(RowObservation(series: table.series(of: metric, in: raw, binding: binding), metric: metric.index,
+                                                  observation: observation, exemplar: try binding.exemplar(of: metric, in: row, rowNumber: rowNumber)))
         }
         return bucket
     }

@@ -13,6 +13,13 @@ package struct LateBucket {
         self.digest = digest
         self.observations = observations
     }
+
+    /// A bucket read again, kept until every re-read bucket is compared: its series are pinned in
+    /// `series` (their indices must not be reused meanwhile).
+    package init(_ bucket: ResultBucket, series: SeriesTable) {
+        for o in bucket.observations { series.pin(o.series) }
+        self.init(digest: bucket.digest, observations: bucket.observations)
+    }
 }
 
 /// What a late-data fold found, as the pass commits it: the records that become the re-read
@@ -37,13 +44,14 @@ package struct FoldedLate: Sendable, Equatable {
 
 /// One series' late rows, folded into its next exported point.
 package struct Carry {
-    package let series: Series
+    /// The series' index in the pass's ``SeriesTable``.
+    package let series: Int
     package var value: Observation
     /// The exemplar of the buckets it came from (the largest), for a point made of carried values
     /// alone; a point with rows of its own keeps its own bucket's.
     package var exemplar: Exemplar?
 
-    package init(series: Series, value: Observation, exemplar: Exemplar? = nil) {
+    package init(series: Int, value: Observation, exemplar: Exemplar? = nil) {
         self.series = series
         self.value = value
         self.exemplar = exemplar
@@ -67,8 +75,10 @@ package enum LateFold {
 
     /// Compares the buckets read again with what was exported. `stored` are the stored records
     /// of the recent buckets (by bucket start), `current` the buckets read now (an empty bucket
-    /// is absent); only digests recorded under `fingerprint` are comparable.
-    package static func compare(stored: [Int64: BucketDigestRecord], current: [Int64: LateBucket], fingerprint: String, gauges: [Bool]) -> Found {
+    /// is absent); only digests recorded under `fingerprint` are comparable. The buckets' series
+    /// are those of `series`.
+    package static func compare(stored: [Int64: BucketDigestRecord], current: [Int64: LateBucket], fingerprint: String, gauges: [Bool],
+                                series: SeriesTable) -> Found {
         var found = Found()
         var carryIndex: [String: Int] = [:]
         for (start, record) in stored.sorted(by: { $0.key < $1.key }) where record.digest.hasPrefix(fingerprint + ":") {
@@ -77,13 +87,13 @@ package enum LateFold {
             guard digest != record.digest else { continue }
             found.late.buckets += 1
             found.late.records.append(BucketDigestRecord(bucketStart: UTCInstant(unixNanoseconds: start), digest: digest,
-                                                    exported: encode(bucket.observations, gauges: gauges)))
+                                                    exported: encode(bucket.observations, gauges: gauges, series: series)))
             guard let exportedText = record.exported, var exported = decode(exportedText) else {
                 found.late.unfolded += 1  // exported before its values were stored: reported, not folded
                 continue
             }
-            for o in bucket.observations where !gauges[o.series.metric] {
-                let key = key(o.series)
+            for o in bucket.observations where !gauges[series.metric[o.series]] {
+                let key = key(o.series, in: series)
                 switch difference(o.observation, exported: exported.removeValue(forKey: key)) {
                 case .none:
                     break
@@ -182,16 +192,19 @@ package enum LateFold {
     // MARK: - Stored values
 
     /// A series' key in the stored values: its metric and store id.
-    package static func key(_ series: Series) -> String { series.metricName + "\t" + series.ref.id }
+    package static func key(_ s: Int, in series: SeriesTable) -> String {
+        let ref = series.ref(s)
+        return ref.metric + "\t" + ref.id
+    }
 
     /// The bucket's own values per series as stored in `otel_bridge.bucket_digests.exported`: one
     /// line per series, `metric TAB id TAB value`, with `i<int>`, `d<double>`,
     /// `h<count>;<sum>;<bucket counts>` or `s<count>;<sum>` (doubles written so they read back
     /// exactly). Gauges are left out.
-    package static func encode(_ observations: [BucketObservation], gauges: [Bool]) -> String {
+    package static func encode(_ observations: [BucketObservation], gauges: [Bool], series: SeriesTable) -> String {
         var out = ""
-        for o in observations where !gauges[o.series.metric] {
-            out += key(o.series)
+        for o in observations where !gauges[series.metric[o.series]] {
+            out += key(o.series, in: series)
             out += "\t"
             switch o.observation {
             case .int(let v): out += "i\(v)"
@@ -246,8 +259,11 @@ package final class LateAdmission: SeriesAdmission {
     /// Per bucket start: the keys (``LateFold/key(_:)``) exported, and how many per metric.
     private let exported: [Int64: (keys: Set<String>, perMetric: [String: Int])]
     private var added: [Int64: [String: Int]] = [:]
+    /// The pass's series.
+    private let series: SeriesTable
 
-    package init(stored: [Int64: BucketDigestRecord]) {
+    package init(stored: [Int64: BucketDigestRecord], series: SeriesTable) {
+        self.series = series
         var exported: [Int64: (keys: Set<String>, perMetric: [String: Int])] = [:]
         for (start, record) in stored {
             guard let text = record.exported, let values = LateFold.decode(text) else { continue }
@@ -258,13 +274,14 @@ package final class LateAdmission: SeriesAdmission {
         self.exported = exported
     }
 
-    package func admit(_ series: Series, metric: ResultBinding.BoundMetric, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
+    package func admit(_ s: Int, metric: ResultBinding.BoundMetric, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
         guard let bucket = exported[bucketStart] else { return admittedInBucket < metric.cardinalityLimit - 1 }
-        if bucket.keys.contains(LateFold.key(series)) { return true }
+        if bucket.keys.contains(LateFold.key(s, in: series)) { return true }
         // The overflow series, when the export had one, counts too: the export was full then.
-        let used = bucket.perMetric[series.metricName, default: 0] + (added[bucketStart]?[series.metricName] ?? 0)
+        let name = series.metricName(s)
+        let used = bucket.perMetric[name, default: 0] + (added[bucketStart]?[name] ?? 0)
         guard used < metric.cardinalityLimit - 1 else { return false }
-        added[bucketStart, default: [:]][series.metricName, default: 0] += 1
+        added[bucketStart, default: [:]][name, default: 0] += 1
         return true
     }
 }

@@ -41,9 +41,12 @@ package struct ResultBinding {
         let attributeColumns: [Int]
         package let cardinalityLimit: Int
         package let isGauge: Bool
+        /// A number value in a column of a fixed-width type, in a metric without `row_filter`: read
+        /// from the row's bytes, not decoded (``ResultBinding/directObservation(of:in:)``).
+        let direct: (column: Int, width: Direct, valueType: MetricMapping.ValueType, nonNegative: Bool)?
 
         init(index: Int, mapping: MetricMapping, attributes: [BoundAttribute], value: BoundValue, exemplar: Int?,
-             filters: [(column: Int, values: Set<String>)]) {
+             filters: [(column: Int, values: Set<String>)], columnTypes: [ClickHouseType] = []) {
             self.index = index
             self.mapping = mapping
             self.attributes = attributes
@@ -53,7 +56,42 @@ package struct ResultBinding {
             self.attributeColumns = attributes.map(\.column)
             self.cardinalityLimit = mapping.cardinalityLimit
             if case .gauge = mapping.kind { isGauge = true } else { isGauge = false }
+            if case .number(let column, let valueType, let nonNegative) = value, filters.isEmpty, column < columnTypes.count,
+               let width = Direct(columnTypes[column]) {
+                direct = (column, width, valueType, nonNegative)
+            } else {
+                direct = nil
+            }
         }
+    }
+
+    /// A non-Nullable number column of a fixed width: how its bytes read.
+    package enum Direct {
+        case uint8, uint16, uint32, uint64, int8, int16, int32, int64, float32, float64, bool
+
+        init?(_ type: ClickHouseType) {
+            switch type {
+            case .uint8: self = .uint8
+            case .uint16: self = .uint16
+            case .uint32: self = .uint32
+            case .uint64: self = .uint64
+            case .int8: self = .int8
+            case .int16: self = .int16
+            case .int32: self = .int32
+            case .int64: self = .int64
+            case .float32: self = .float32
+            case .float64: self = .float64
+            case .bool: self = .bool
+            default: return nil
+            }
+        }
+    }
+
+    /// A non-Nullable bucket column read from the row's bytes: seconds (DateTime) or ticks of
+    /// 10^-precision s (DateTime64, precision 0...9).
+    private enum DirectTime {
+        case seconds
+        case ticks(perSecond: Int64)
     }
 
     package let pipeline: PipelineConfiguration
@@ -64,6 +102,8 @@ package struct ResultBinding {
     /// The columns whose values a row must decode: the bucket and every value column (attribute
     /// columns are found by their bytes, ``SeriesTable``).
     package let decodedColumns: [Bool]
+    /// The bucket column, when it is read from the row's bytes.
+    private let directBucket: DirectTime?
 
     /// Checks the result header against the mappings.
     package init(pipeline: PipelineConfiguration, columns: [ClickHouseRowStream.Column]) throws(BridgeError) {
@@ -170,14 +210,23 @@ package struct ResultBinding {
                 default: throw fail(filter.column, "row_filter column '\(filter.column)' of metric \(metric.name) must be a string, not \(columns[i].typeName)")
                 }
             }
-            bound.append(BoundMetric(index: index, mapping: metric, attributes: attributes, value: value, exemplar: exemplar, filters: filters))
+            bound.append(BoundMetric(index: index, mapping: metric, attributes: attributes, value: value, exemplar: exemplar, filters: filters,
+                                     columnTypes: columnTypes))
         }
         metrics = bound
+        switch columns[b].type {
+        case .dateTime: directBucket = .seconds
+        case .dateTime64(let precision, _) where (0...9).contains(precision):
+            var perSecond: Int64 = 1
+            for _ in 0..<precision { perSecond *= 10 }
+            directBucket = .ticks(perSecond: perSecond)
+        default: directBucket = nil
+        }
         var decoded = Array(repeating: false, count: columns.count)
-        decoded[b] = true
+        decoded[b] = directBucket == nil
         for metric in bound {
             let used: [Int?] = switch metric.value {
-            case .number(let column, _, _): [column]
+            case .number(let column, _, _): [metric.direct == nil ? column : nil]
             case .histogram(let count, let sum, let min, let max, let buckets, _): [count, sum, min, max, buckets]
             case .summary(let count, let sum, let quantiles, _): [count, sum, quantiles]
             }
@@ -189,6 +238,76 @@ package struct ResultBinding {
 
     private func resultError(_ column: String, row: Int, _ why: String) -> BridgeError {
         BridgeError(.result, "row \(row): \(why)", pipeline: pipeline.name, file: pipeline.queryFile, key: column)
+    }
+
+    /// The row's bucket start read from its bytes, when the bucket column is not decoded and the
+    /// bucket passes ``bucket(_:rowNumber:window:planner:)``'s checks; `nil` otherwise (that
+    /// function, with the column decoded, gives the value or the error).
+    @inline(__always)
+    package func directBucket(in raw: RawRow, window: TimeWindow, planner: WindowPlanner) -> Int64? {
+        let t: Int64
+        switch directBucket {
+        case nil: return nil
+        case .seconds:
+            t = Int64(raw.load(UInt32.self, column: bucketColumn)) * 1_000_000_000
+        case .ticks(let perSecond):
+            let ticks = raw.load(Int64.self, column: bucketColumn)
+            let (ns, o) = ticks.multipliedReportingOverflow(by: 1_000_000_000 / perSecond)
+            if o { return nil }
+            t = ns
+        }
+        guard t >= window.start && t < window.end, planner.isAligned(t) else { return nil }
+        return t
+    }
+
+    /// The metric's value read from the row's bytes, when its column is not decoded and the value
+    /// passes ``observation(of:in:rowNumber:)``'s checks; `nil` otherwise (that function, with
+    /// the column decoded, gives the value or the error).
+    @inline(__always)
+    package func directObservation(of metric: BoundMetric, in raw: RawRow) -> Observation? {
+        guard let (column, width, valueType, nonNegative) = metric.direct else { return nil }
+        var double: Double
+        switch width {
+        case .uint8: double = Double(raw.load(UInt8.self, column: column))
+        case .uint16: double = Double(raw.load(UInt16.self, column: column))
+        case .uint32: double = Double(raw.load(UInt32.self, column: column))
+        case .uint64:
+            let v = raw.load(UInt64.self, column: column)
+            if valueType == .int {
+                guard v <= UInt64(Int64.max) else { return nil }
+                return .int(Int64(v))
+            }
+            double = Double(v)
+        case .int8: double = Double(raw.load(Int8.self, column: column))
+        case .int16: double = Double(raw.load(Int16.self, column: column))
+        case .int32: double = Double(raw.load(Int32.self, column: column))
+        case .int64:
+            let v = raw.load(Int64.self, column: column)
+            if valueType == .int {
+                guard !nonNegative || v >= 0 else { return nil }
+                return .int(v)
+            }
+            double = Double(v)
+        case .float32: double = Double(Float(bitPattern: raw.load(UInt32.self, column: column)))
+        case .float64: double = Double(bitPattern: raw.load(UInt64.self, column: column))
+        case .bool:
+            let b = raw.load(UInt8.self, column: column) != 0
+            if valueType == .int { return .int(b ? 1 : 0) }
+            return nil  // a Bool as a double: as decoded
+        }
+        switch valueType {
+        case .int:
+            // Narrower integers: exact in a Double; floats are not integers (an error, decoded).
+            switch width {
+            case .float32, .float64: return nil
+            default:
+                guard !nonNegative || double >= 0 else { return nil }
+                return .int(Int64(double))
+            }
+        case .double:
+            guard double.isFinite, !nonNegative || double >= 0 else { return nil }
+            return .double(double)
+        }
     }
 
     /// The row's bucket start, checked to lie inside `window` and on a bucket boundary.

@@ -5,79 +5,68 @@ import OTLP
 import Glibc
 #endif
 
-/// One series of one metric as a pass knows it: its attributes and everything derived from them
-/// (canonical key, store id, JSON for operators, digest seed, encoded attributes), each computed
-/// once per pass however many rows name the series. A pass's rows reach their series through a
-/// ``SeriesTable`` without building any text per row.
-package final class Series {
-    /// The metric's index in the pipeline.
-    package let metric: Int
-    package let metricName: String
-    /// Empty strings and NULLs omitted, static attributes last (``ResultBinding/attributes(of:in:)``).
-    package internal(set) var attributes: [Attribute]
-    /// ``SeriesAggregator/seriesKey(_:)`` of the attributes: the series' identity.
-    package let key: String
-
-    /// The key of its cumulative state in the checkpoint store (a SHA-256 of the key).
-    package private(set) lazy var ref = SeriesRef(metric: metricName, seriesKey: key)
-    /// The attributes as operators read them in `series_state`.
-    package private(set) lazy var attributesJSON = SeriesAggregator.attributesJSON(attributes)
-    /// FNV-1a of `metric \u{1} key \u{1}`: a bucket digest continues it with the value.
-    package private(set) lazy var digestSeed = BucketDigest.seed(metric: metricName, seriesKey: key)
-    /// The attributes as the sink encodes them, cached by the sink on first use.
-    package var encoded: EncodedAttributes?
-
-    // Per-bucket bookkeeping of the reader: the bucket generation it was last seen in, its slot
-    // there, and whether it went to the overflow series in that bucket.
-    var seenIn = -1
-    var slot = 0
-    var overflowedIn = -1
-
-    // Cumulative state, kept by ``SeriesAggregator``.
-    /// Its running totals (loaded from the store or started in this pass), `nil` before.
-    var state: SeriesState? {
-        didSet { hasState = true }  // never set back to nil
-    }
-    /// `state != nil`, without copying the state to find out.
-    private(set) var hasState = false
-    /// Looked up in the store (found or not).
-    var lookedUp = false
-    /// Given a place under its metric's cardinality limit (cumulative), before it has state.
-    var admitted = false
-    /// The change generation in which it was last changed (``SeriesAggregator/takeChanges()``).
-    var changedIn = -1
-
-    package init(metric: Int, metricName: String, attributes: [Attribute], key: String? = nil) {
-        self.metric = metric
-        self.metricName = metricName
-        self.attributes = attributes
-        self.key = key ?? SeriesAggregator.seriesKey(attributes)
-    }
-}
-
-/// The series of a pass by identity: a row's attribute values lead to their ``Series`` through
-/// a hash of the values as decoded (no key text built per row), and different values that are
-/// one series (an empty string and a NULL both omit an attribute) lead to the same object.
+/// The series of a pass, addressed by an integer index (a row of this table): the reader, the
+/// aggregator, the writer and the store all refer to a series by its index, and no object is
+/// shared between them.
 ///
-/// Memory: series with cumulative state stay (at most each metric's cardinality limit); the
-/// others are forgotten between buckets once more than `capacity` are known, and found again
-/// when they return.
+/// Ownership: this table is the one owner of what a series *is* — its metric, attributes and
+/// canonical key — and of what is derived from that once per pass however many rows name the
+/// series (its store ref and JSON for operators, its digest seed, its encoded attributes). Those
+/// never change once computed. What changes per bucket lives with the party that changes it, in
+/// arrays of its own indexed by the series index: the reader's per-bucket bookkeeping (seen, slot,
+/// overflowed: ``BucketReader``), the aggregator's cumulative state and admission
+/// (``SeriesAggregator``). A party that keeps per-series facts across buckets pins the series
+/// (``pin(_:)``): a pinned series keeps its index for the whole pass.
+///
+/// A row's attribute values lead to their index through a hash of the values' bytes as decoded
+/// (no key text built per row), and different values that are one series (an empty string and a
+/// NULL both omit an attribute) lead to the same index.
+///
+/// Memory: pinned series stay (at most each metric's cardinality limit, plus the series carried
+/// or compared for late rows); the others are forgotten between buckets once more than `capacity`
+/// are known, their index reused (``birth(_:)`` tells a reused index from the series before it),
+/// and found again when they return.
 package final class SeriesTable {
     private struct Entry {
         var hash: Int
         /// The attribute columns' bytes, one after the other.
         var key: [UInt8]
-        var series: Series
+        var series: Int32
     }
 
     /// One metric's series by the bytes of their attribute columns (open addressing).
-    private final class Index {
+    private struct Index {
         var slots = [Int32](repeating: -1, count: 64)
         var entries: [Entry] = []
     }
 
+    // Identity, per series index.
+    /// The metric's index in the pipeline.
+    package private(set) var metric: [Int] = []
+    /// Empty strings and NULLs omitted, static attributes last (``ResultBinding/attributes(of:in:)``).
+    package private(set) var attributes: [[Attribute]] = []
+    /// ``SeriesAggregator/seriesKey(_:)`` of the attributes: the series' identity.
+    package private(set) var key: [String] = []
+    /// Whether it is its metric's overflow series (``BucketReader/overflowAttributes``).
+    package private(set) var isOverflow: [Bool] = []
+    /// The metric names, by metric index.
+    private var metricNames: [String] = []
+
+    // Derived once, per series index (`nil` until first asked for).
+    private var refs: [SeriesRef?] = []
+    private var json: [String?] = []
+    private var seeds: [UInt64] = []
+    private var hasSeed: [Bool] = []
+    private var encodings: [EncodedAttributes] = []
+    private var hasEncoding: [Bool] = []
+
+    private var births: [Int] = []
+    private var made = 0
+    private var pinned: [Bool] = []
+    private var free: [Int] = []
+
     private var indexes: [Index] = []
-    private var canonical: [CanonicalKey: Series] = [:]
+    private var canonical: [CanonicalKey: Int] = [:]
     private let capacity: Int
     private var entryCount = 0
     /// Tenants choose the values: a seed of this process's own keeps collisions from being made.
@@ -94,20 +83,79 @@ package final class SeriesTable {
         self.capacity = capacity
     }
 
+    /// Indices in use or free (every index is below this).
+    package var count: Int { metric.count }
+
+    /// The name of the series' metric.
+    package func metricName(_ s: Int) -> String { metricNames[metric[s]] }
+
+    /// The key of its cumulative state in the checkpoint store (a SHA-256 of the key).
+    package func ref(_ s: Int) -> SeriesRef {
+        if let r = refs[s] { return r }
+        let r = SeriesRef(metric: metricName(s), seriesKey: key[s])
+        refs[s] = r
+        return r
+    }
+
+    /// The attributes as operators read them in `series_state`.
+    package func attributesJSON(_ s: Int) -> String {
+        if let j = json[s] { return j }
+        let j = SeriesAggregator.attributesJSON(attributes[s])
+        json[s] = j
+        return j
+    }
+
+    /// FNV-1a of `metric \u{1} key \u{1}`: a bucket digest continues it with the value.
+    package func digestSeed(_ s: Int) -> UInt64 {
+        if hasSeed[s] { return seeds[s] }
+        let h = BucketDigest.seed(metric: metricName(s), seriesKey: key[s])
+        seeds[s] = h
+        hasSeed[s] = true
+        return h
+    }
+
+    /// The attributes as `writer` encodes them, encoded on first use (one writer per pass).
+    package func encoded(_ s: Int, by writer: MetricRequestWriter) -> EncodedAttributes {
+        if !hasEncoding[s] {
+            encodings[s] = writer.encodedAttributes(attributes[s], metric: metric[s])
+            hasEncoding[s] = true
+        }
+        return encodings[s]
+    }
+
+    /// `body` with the encoded attributes of every series, by index, those of `points` encoded
+    /// by `writer` first: read in place, not copied per point.
+    package func withEncodings<R>(of points: [EmittedPoint], by writer: MetricRequestWriter,
+                                  _ body: (UnsafeBufferPointer<EncodedAttributes>) -> R) -> R {
+        for p in points where !hasEncoding[p.series] { _ = encoded(p.series, by: writer) }
+        return encodings.withUnsafeBufferPointer(body)
+    }
+
+    /// A number that differs between two series that held the same index one after the other.
+    package func birth(_ s: Int) -> Int { births[s] }
+
+    /// Keeps the series' index for the rest of the pass (it has state, or is referred to later).
+    package func pin(_ s: Int) {
+        pinned[s] = true
+    }
+
     /// The series of `metric`'s attributes in the row: found by the bytes of its attribute
     /// columns; the attributes are decoded and the key built only for a series not seen yet.
-    func series(of metric: ResultBinding.BoundMetric, in raw: RawRow, binding: ResultBinding) -> Series {
+    func series(of metric: ResultBinding.BoundMetric, in raw: RawRow, binding: ResultBinding) -> Int {
         let m = metric.index
         while indexes.count <= m { indexes.append(Index()) }
-        let index = indexes[m]
         let columns = metric.attributeColumns
+        let seed = self.seed
         let hash = raw.bytes.withUnsafeBytes { Int(truncatingIfNeeded: Self.hash($0, raw.ends, columns, seed: seed)) }
-        let mask = index.slots.count - 1
+        let mask = indexes[m].slots.count - 1
         var i = hash & mask
         while true {
-            let e = Int(index.slots[i])
+            let e = Int(indexes[m].slots[i])
             if e < 0 { break }
-            if index.entries[e].hash == hash && Self.same(index.entries[e].key, raw, columns) { return index.entries[e].series }
+            if indexes[m].entries[e].hash == hash
+                && raw.bytes.withUnsafeBytes({ Self.same(indexes[m].entries[e].key, $0, raw.ends, columns) }) {
+                return Int(indexes[m].entries[e].series)
+            }
             i = (i + 1) & mask
         }
         var row = [ClickHouseValue](repeating: .null, count: raw.ends.count)
@@ -116,12 +164,12 @@ package final class SeriesTable {
             row[c] = raw.value(of: c, type: binding.columnTypes[c])
             key += raw.bytes[raw.start(of: c)..<raw.ends[c]]
         }
-        let series = canonicalSeries(metric: m, name: metric.mapping.name, attributes: binding.attributes(of: metric, in: row))
-        index.slots[i] = Int32(index.entries.count)
-        index.entries.append(Entry(hash: hash, key: key, series: series))
+        let s = canonicalSeries(metric: m, name: metric.mapping.name, attributes: binding.attributes(of: metric, in: row))
+        indexes[m].slots[i] = Int32(indexes[m].entries.count)
+        indexes[m].entries.append(Entry(hash: hash, key: key, series: Int32(s)))
         entryCount += 1
-        if index.entries.count * 2 > index.slots.count { Self.rehash(index) }
-        return series
+        if indexes[m].entries.count * 2 > indexes[m].slots.count { Self.rehash(&indexes[m]) }
+        return s
     }
 
     /// A 64-bit multiply-xorshift hash of the columns' bytes, eight at a time.
@@ -151,44 +199,91 @@ package final class SeriesTable {
         return h
     }
 
-    private static func same(_ key: [UInt8], _ raw: RawRow, _ columns: [Int]) -> Bool {
-        var offset = 0
-        for c in columns {
-            let start = raw.start(of: c), n = raw.ends[c] - start
-            guard offset + n <= key.count else { return false }
-            let equal = key.withUnsafeBytes { k in
-                raw.bytes.withUnsafeBytes { r in memcmp(k.baseAddress! + offset, r.baseAddress! + start, n) == 0 }
+    @inline(__always)
+    private static func same(_ key: [UInt8], _ bytes: UnsafeRawBufferPointer, _ ends: [Int], _ columns: [Int]) -> Bool {
+        key.withUnsafeBytes { k in
+            var offset = 0
+            for c in columns {
+                let start = c == 0 ? 0 : ends[c - 1], n = ends[c] - start
+                guard offset + n <= k.count else { return false }
+                if n > 0 && memcmp(k.baseAddress! + offset, bytes.baseAddress! + start, n) != 0 { return false }
+                offset += n
             }
-            if !equal { return false }
-            offset += n
+            return offset == k.count
         }
-        return offset == key.count
     }
 
-    /// The one series of `metric` with these attributes.
-    package func canonicalSeries(metric: Int, name: String, attributes: [Attribute]) -> Series {
+    /// The one series of `metric` with these attributes: its index.
+    package func canonicalSeries(metric m: Int, name: String, attributes: [Attribute]) -> Int {
         let key = SeriesAggregator.seriesKey(attributes)
-        let k = CanonicalKey(metric: metric, key: key)
+        let k = CanonicalKey(metric: m, key: key)
         if let s = canonical[k] { return s }
-        let s = Series(metric: metric, metricName: name, attributes: attributes, key: key)
+        while metricNames.count <= m { metricNames.append("") }
+        metricNames[m] = name
+        made += 1
+        let s: Int
+        if let reused = free.popLast() {
+            s = reused
+            metric[s] = m
+            self.attributes[s] = attributes
+            self.key[s] = key
+            isOverflow[s] = key == BucketReader.overflowKey
+            refs[s] = nil
+            json[s] = nil
+            hasSeed[s] = false
+            encodings[s] = EncodedAttributes()
+            hasEncoding[s] = false
+            births[s] = made
+            pinned[s] = false
+        } else {
+            s = metric.count
+            metric.append(m)
+            self.attributes.append(attributes)
+            self.key.append(key)
+            isOverflow.append(key == BucketReader.overflowKey)
+            refs.append(nil)
+            json.append(nil)
+            seeds.append(0)
+            hasSeed.append(false)
+            encodings.append(EncodedAttributes())
+            hasEncoding.append(false)
+            births.append(made)
+            pinned.append(false)
+        }
         canonical[k] = s
         return s
     }
 
     /// Starts a bucket: a new generation, and the table trimmed when it holds too many series
-    /// (those with cumulative state and `keeping`, the series of the bucket's first row, stay).
-    func nextBucket(keeping: [Series]) -> Int {
+    /// (pinned series, the overflow series and `keeping`, the series of the bucket's first row,
+    /// stay; the others' indices are freed for reuse).
+    func nextBucket(keeping: [Int]) -> Int {
         generation += 1
         if canonical.count > capacity || entryCount > 2 * capacity {
-            canonical = canonical.filter { $0.value.hasState || $0.value.admitted || $0.key.key == BucketReader.overflowKey }
+            var keep = pinned
+            for s in keeping { keep[s] = true }
+            var kept: [CanonicalKey: Int] = [:]
+            for (k, s) in canonical {
+                if keep[s] || isOverflow[s] {
+                    kept[k] = s
+                } else {
+                    free.append(s)
+                    attributes[s] = []
+                    key[s] = ""
+                    refs[s] = nil
+                    json[s] = nil
+                    encodings[s] = EncodedAttributes()
+                    hasEncoding[s] = false
+                }
+            }
+            canonical = kept
             entryCount = 0
-            for s in keeping { canonical[CanonicalKey(metric: s.metric, key: s.key)] = s }
             indexes = []
         }
         return generation
     }
 
-    private static func rehash(_ index: Index) {
+    private static func rehash(_ index: inout Index) {
         var table = [Int32](repeating: -1, count: index.slots.count * 2)
         let mask = table.count - 1
         for (e, entry) in index.entries.enumerated() {

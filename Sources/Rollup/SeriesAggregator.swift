@@ -41,14 +41,64 @@ extension SeriesStateSource {
 /// `limit - 1` stored series. Delta: the first `limit - 1` series of each bucket, in result order.
 ///
 /// Every point's `time_unix_nano` is the bucket end.
+///
+/// One code path: series come from the pass's ``SeriesTable`` by index (a ``BucketReader`` admits
+/// them with ``admit(_:metric:bucketStart:admittedInBucket:)``), and a bucket's points are made by
+/// ``points(of:metrics:step:)``. The aggregator's per-series facts (cumulative state, looked up,
+/// admitted, changed) are its own, in arrays by series index; a series it keeps facts on is pinned
+/// in the table, so its index stays its own for the pass.
 package final class SeriesAggregator: SeriesAdmission {
     package let pipeline: String
     package let temporality: AggregationTemporality
     package let expiry: Int64
     private let source: any SeriesStateSource
-    /// Series known to the aggregator's own callers by key (``point(metric:attributes:seriesKey:bucketStart:bucketEnd:observation:)``);
-    /// a pass's reader hands over its ``Series`` instead.
-    private var byKey: [String: Series] = [:]
+    /// The pass's series.
+    package let table: SeriesTable
+
+    /// What the aggregator knows of each series, by series index.
+    private var own: [Own] = []
+
+    /// The aggregator's facts on one series.
+    private struct Own {
+        /// Its running totals (loaded from the store or started in this pass), when `hasState`.
+        var totals = Totals()
+        var hasState = false
+        /// ``SeriesTable/birth(_:)`` of the series when it was looked up in the store (0: not yet).
+        var lookedUp = 0
+        /// Given a place under its metric's cardinality limit (cumulative), before it has state.
+        var admitted = false
+        /// The change generation in which it was last changed (``takeChanges()``).
+        var changedIn = -1
+    }
+
+    /// A series' running totals: the aggregator's own form of its cumulative state, with no text
+    /// in it (a ``SeriesState`` is read from the store into one, and made of one when the changes
+    /// are taken).
+    private struct Totals {
+        var start: Int64 = 0
+        var lastEnd: Int64 = 0
+        var intTotal: Int64?
+        var doubleTotal: Double?
+        var count: Int64?
+        var sum: Double?
+        var bucketCounts: [Int64]?
+        /// Its next commit inserts its row (with the attributes' JSON) rather than updating it.
+        var inserts = false
+
+        init() {}
+
+        /// A stored state: its commits update its row.
+        init(stored state: SeriesState) {
+            start = state.startTime.unixNanoseconds
+            lastEnd = state.lastBucketEnd.unixNanoseconds
+            intTotal = state.intTotal
+            doubleTotal = state.doubleTotal
+            count = state.count
+            sum = state.sum
+            bucketCounts = state.bucketCounts
+            inserts = false
+        }
+    }
     /// Stored series per metric, plus those admitted since.
     private var counts: [String: Int]?
     /// Every stored id of a metric at its limit: lookups no longer need the store.
@@ -61,16 +111,23 @@ package final class SeriesAggregator: SeriesAdmission {
     /// Whether aggregating needs the state source no more: delta, or every stored series read.
     package var readsWithoutStore: Bool { temporality != .cumulative || preloaded != nil }
     /// Series changed since the last `takeChanges()`.
-    private var changed: [Series] = []
+    private var changed: [Int] = []
     private var generation = 0
     /// Series restarted because a total overflowed (for the log).
     private(set) var restartedOnOverflow = 0
 
-    package init(pipeline: String, temporality: AggregationTemporality, expirySeconds: Int64, source: any SeriesStateSource) {
+    package init(pipeline: String, temporality: AggregationTemporality, expirySeconds: Int64, source: any SeriesStateSource, table: SeriesTable) {
         self.pipeline = pipeline
         self.temporality = temporality
         self.expiry = expirySeconds * 1_000_000_000
         self.source = source
+        self.table = table
+    }
+
+    /// The per-series arrays as long as the table.
+    @inline(__always)
+    private func reach(_ s: Int) {
+        if s >= own.count { own += repeatElement(Own(), count: table.count - own.count) }
     }
 
     /// The identity of a series: its attributes in a canonical order with their types. Every key
@@ -125,54 +182,24 @@ package final class SeriesAggregator: SeriesAdmission {
         return String(decoding: out, as: UTF8.self)
     }
 
-    package enum Point {
-        case number(NumberPoint)
-        case histogram(HistogramPoint)
-        case summary(SummaryPoint)
-    }
-
     // MARK: - cardinality
 
-    package func admit(_ series: Series, metric: ResultBinding.BoundMetric, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
-        try admit(series, limit: metric.cardinalityLimit, isGauge: metric.isGauge, admittedInBucket: admittedInBucket)
-    }
-
-    private func admit(_ series: Series, limit: Int, isGauge: Bool, admittedInBucket: Int) throws(BridgeError) -> Bool {
+    package func admit(_ s: Int, metric: ResultBinding.BoundMetric, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
+        reach(s)
         // Cumulative, and stored or admitted before (a bucket read again only to compare, or
         // too old to send, admits without emitting: the series has no state yet).
-        if series.hasState || series.admitted { return true }
-        let room = limit - 1
-        guard temporality == .cumulative, !isGauge else { return admittedInBucket < room }
-        if try isStored(series, room: room) { return true }
-        var count = try storedCounts()[series.metricName, default: 0]
+        if own[s].hasState || own[s].admitted { return true }
+        let room = metric.cardinalityLimit - 1
+        guard temporality == .cumulative, !metric.isGauge else { return admittedInBucket < room }
+        if try isStored(s, room: room) { return true }
+        let name = table.metricName(s)
+        var count = try storedCounts()[name, default: 0]
         guard count < room else { return false }
         count += 1
-        counts?[series.metricName] = count
-        series.admitted = true
+        counts?[name] = count
+        own[s].admitted = true
+        table.pin(s)
         return true
-    }
-
-    /// ``admit(_:metric:bucketStart:admittedInBucket:)`` of the series with this key.
-    package func admit(metric: MetricMapping, seriesKey: String, bucketStart: Int64, admittedInBucket: Int) throws(BridgeError) -> Bool {
-        try admit(series(metric, key: seriesKey, attributes: []), limit: metric.cardinalityLimit, isGauge: isGauge(metric),
-                  admittedInBucket: admittedInBucket)
-    }
-
-    /// The aggregator's own series of this metric and key (for callers without a reader).
-    private func series(_ metric: MetricMapping, key: String, attributes: [Attribute]) -> Series {
-        let k = metric.name + "\u{0}" + key
-        if let s = byKey[k] {
-            if s.attributes.isEmpty && !attributes.isEmpty { s.attributes = attributes }
-            return s
-        }
-        let s = Series(metric: 0, metricName: metric.name, attributes: attributes, key: key)
-        byKey[k] = s
-        return s
-    }
-
-    private func isGauge(_ metric: MetricMapping) -> Bool {
-        if case .gauge = metric.kind { return true }
-        return false
     }
 
     private func storedCounts() throws(BridgeError) -> [String: Int] {
@@ -190,31 +217,31 @@ package final class SeriesAggregator: SeriesAdmission {
     }
 
     /// Whether the series is stored, loading its state if it is (once per series and pass).
-    private func isStored(_ series: Series, room: Int) throws(BridgeError) -> Bool {
-        if series.hasState { return true }
-        if series.lookedUp { return false }
-        let metric = series.metricName, seriesID = series.ref.id
+    private func isStored(_ s: Int, room: Int) throws(BridgeError) -> Bool {
+        if own[s].hasState { return true }
+        let birth = table.birth(s)
+        if own[s].lookedUp == birth { return false }
+        let ref = table.ref(s)
+        let metric = ref.metric, seriesID = ref.id
         do {
             let counts = try storedCounts()
             if let preloaded {
-                series.lookedUp = true
-                guard var state = preloaded[series.ref] else { return false }
-                state.attributesJSON = ""  // stored: its commits update the row
-                series.state = state
+                own[s].lookedUp = birth
+                guard let state = preloaded[ref] else { return false }
+                setState(s, Totals(stored: state))
                 return true
             }
             if counts[metric, default: 0] >= room {
                 // At the limit, every new series would be looked up in vain: know them all.
                 if allIDs[metric] == nil { allIDs[metric] = try source.ids(metric: metric) }
                 guard allIDs[metric]!.contains(seriesID) else {
-                    series.lookedUp = true
+                    own[s].lookedUp = birth
                     return false
                 }
             }
-            if var state = try source.load(metric: metric, ids: [seriesID]).first {
-                state.attributesJSON = ""  // stored: its commits update the row
-                series.state = state
-                series.lookedUp = true
+            if let state = try source.load(metric: metric, ids: [seriesID]).first {
+                setState(s, Totals(stored: state))
+                own[s].lookedUp = birth
                 return true
             }
         } catch let error as BridgeError {
@@ -222,94 +249,122 @@ package final class SeriesAggregator: SeriesAdmission {
         } catch {
             throw BridgeError(.checkpoint, "cannot read the series state: \(error)", pipeline: pipeline, underlying: error)
         }
-        series.lookedUp = true
+        own[s].lookedUp = birth
         return false
+    }
+
+    /// Gives the series its state (never taken away again): pinned in the table.
+    private func setState(_ s: Int, _ totals: Totals) {
+        if !own[s].hasState { table.pin(s) }
+        own[s].totals = totals
+        own[s].hasState = true
     }
 
     // MARK: - points
 
-    /// The point of `observation` for the bucket `[bucketStart, bucketEnd)`.
-    package func point(
-        metric: MetricMapping, attributes: [Attribute], seriesKey: String, bucketStart: Int64, bucketEnd: Int64,
-        observation: Observation
-    ) throws(BridgeError) -> Point {
-        let series = series(metric, key: seriesKey, attributes: attributes)
-        let e = try emission(series, isGauge: isGauge(metric), bucketStart: bucketStart, bucketEnd: bucketEnd, observation: observation)
-        return Self.point(of: e.value, metric: metric, attributes: attributes, start: e.start, end: UInt64(bucketEnd))
-    }
-
     /// What the series exports for `observation` in the bucket starting at `bucketStart`: its
     /// start time and value (the bucket's own, or the running totals), the state updated.
-    private func emission(_ series: Series, isGauge: Bool, bucketStart: Int64, bucketEnd: Int64, observation: Observation) throws(BridgeError) -> Emission {
+    private func emission(_ s: Int, isGauge: Bool, bucketStart: Int64, bucketEnd: Int64, observation: Observation) throws(BridgeError) -> Emission {
         guard temporality == .cumulative, !isGauge else { return Emission(start: UInt64(bucketStart), value: observation) }
-        _ = try isStored(series, room: Int.max)
-        let end = UTCInstant(unixNanoseconds: bucketEnd)
-        if series.hasState {
-            // The running totals are changed where they are: a state is copied only when taken.
-            let lastEnd = series.state!.lastBucketEnd.unixNanoseconds
-            if bucketStart < lastEnd {
-                // Adding a bucket the running total already holds would count it twice.
-                throw BridgeError(.result, "\(series.metricName) {\(LogSafe.text(series.key, limit: 200))}: bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) is before the end of the last bucket already in its cumulative total (\(UTCInstant(unixNanoseconds: lastEnd).iso8601)); rewind the pipeline to restart its series",
-                                  pipeline: pipeline)
-            }
-            if bucketStart - lastEnd <= expiry, lastEnd >= restartBefore {  // else idle past series_expiry, or after a gap: restart
-                if Self.accumulate(observation, into: &series.state!) {
-                    series.state!.lastBucketEnd = end
-                    noteChanged(series)
-                    return Emission(start: UInt64(series.state!.startTime.unixNanoseconds), value: Self.value(of: observation, totals: series.state!))
-                }
-                restartedOnOverflow += 1  // a running total no longer fits: restart
-            }
+        reach(s)
+        if !own[s].hasState { _ = try isStored(s, room: Int.max) }
+        // The running totals are changed where they are, in one access: a state is made only when taken.
+        switch Self.continuing(&own[s], observation: observation, bucketStart: bucketStart, bucketEnd: bucketEnd, expiry: expiry,
+                               restartBefore: restartBefore, generation: generation) {
+        case .emitted(let emission, let firstChange):
+            if firstChange { changed.append(s) }
+            return emission
+        case .before(let lastEnd):
+            // Adding a bucket the running total already holds would count it twice.
+            throw BridgeError(.result, "\(table.metricName(s)) {\(LogSafe.text(table.key[s], limit: 200))}: bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) is before the end of the last bucket already in its cumulative total (\(UTCInstant(unixNanoseconds: lastEnd).iso8601)); rewind the pipeline to restart its series",
+                              pipeline: pipeline)
+        case .restart(let overflow):
+            if overflow { restartedOnOverflow += 1 }  // a running total no longer fits: restart
         }
         // No state yet, idle past expiry, or a total that no longer fits: (re)start the series
-        // from this bucket.
-        var fresh = SeriesState(
-            metric: series.metricName, seriesID: series.ref.id, attributesJSON: series.attributesJSON,
-            startTime: UTCInstant(unixNanoseconds: bucketStart), lastBucketEnd: end)
-        guard Self.accumulate(observation, into: &fresh) else {
-            throw BridgeError(.result, "\(series.metricName): a value of bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) does not fit a 64-bit total", pipeline: pipeline)
+        // from this bucket (its next commit inserts the row anew).
+        var fresh = Totals()
+        fresh.start = bucketStart
+        fresh.lastEnd = bucketEnd
+        fresh.inserts = true
+        guard let value = Self.accumulate(observation, into: &fresh) else {
+            throw BridgeError(.result, "\(table.metricName(s)): a value of bucket \(UTCInstant(unixNanoseconds: bucketStart).iso8601) does not fit a 64-bit total", pipeline: pipeline)
         }
-        series.state = fresh
-        noteChanged(series)
-        return Emission(start: UInt64(bucketStart), value: Self.value(of: observation, totals: fresh))
+        setState(s, fresh)
+        noteChanged(s)
+        return Emission(start: UInt64(bucketStart), value: value)
     }
 
-    private func noteChanged(_ series: Series) {
-        if series.changedIn != generation {
-            series.changedIn = generation
-            changed.append(series)
+    /// What continuing a series' running totals gave.
+    private enum Continuation {
+        /// The point (and whether it is the series' first change since the last ``takeChanges()``).
+        case emitted(Emission, firstChange: Bool)
+        /// The bucket starts before the end of the last one in the totals.
+        case before(lastEnd: Int64)
+        /// No state, idle past expiry or after a gap, or (`overflow`) a total that would not fit.
+        case restart(overflow: Bool)
+    }
+
+    /// Continues the series' running totals with `observation` when they go on.
+    @inline(__always)
+    private static func continuing(_ own: inout Own, observation: Observation, bucketStart: Int64, bucketEnd: Int64, expiry: Int64,
+                                   restartBefore: Int64, generation: Int) -> Continuation {
+        guard own.hasState else { return .restart(overflow: false) }
+        let lastEnd = own.totals.lastEnd
+        if bucketStart < lastEnd { return .before(lastEnd: lastEnd) }
+        // Else idle past series_expiry, or after a gap: restart.
+        guard bucketStart - lastEnd <= expiry, lastEnd >= restartBefore else { return .restart(overflow: false) }
+        guard let value = accumulate(observation, into: &own.totals) else { return .restart(overflow: true) }
+        own.totals.lastEnd = bucketEnd
+        let first = own.changedIn != generation
+        own.changedIn = generation
+        return .emitted(Emission(start: UInt64(own.totals.start), value: value), firstChange: first)
+    }
+
+    private func noteChanged(_ s: Int) {
+        if own[s].changedIn != generation {
+            own[s].changedIn = generation
+            changed.append(s)
         }
     }
 
-    /// Adds `observation` to the running totals; `false`, with `state` unchanged, when a total
-    /// would overflow or stop being finite, or a histogram's bucket count changed (new bounds).
-    private static func accumulate(_ observation: Observation, into state: inout SeriesState) -> Bool {
+    /// Adds `observation` to the running totals and returns the value the point exports: the
+    /// observation with its counts and sums replaced by the totals (min, max and quantiles stay
+    /// the bucket's own). `nil`, with `totals` unchanged, when a total would overflow or stop
+    /// being finite, or a histogram's bucket count changed (new bounds).
+    private static func accumulate(_ observation: Observation, into totals: inout Totals) -> Observation? {
         switch observation {
         case .int(let v):
-            let (total, o) = (state.intTotal ?? 0).addingReportingOverflow(v)
-            if o { return false }
-            state.intTotal = total
+            let (total, o) = (totals.intTotal ?? 0).addingReportingOverflow(v)
+            if o { return nil }
+            totals.intTotal = total
+            return .int(total)
         case .double(let v):
-            let total = (state.doubleTotal ?? 0) + v
-            guard total.isFinite else { return false }
-            state.doubleTotal = total
-        case .histogram(let count, let sum, _, _, let buckets):
-            var totals = state.bucketCounts ?? Array(repeating: 0, count: buckets.count)
-            if totals.count != buckets.count { return false }  // the bounds changed: restart
-            for i in totals.indices {
-                guard let t = adding(buckets[i], to: totals[i]) else { return false }
-                totals[i] = t
+            let total = (totals.doubleTotal ?? 0) + v
+            guard total.isFinite else { return nil }
+            totals.doubleTotal = total
+            return .double(total)
+        case .histogram(let count, let sum, let min, let max, let buckets):
+            if let b = totals.bucketCounts, b.count != buckets.count { return nil }  // the bounds changed: restart
+            for i in buckets.indices {
+                guard adding(buckets[i], to: totals.bucketCounts?[i] ?? 0) != nil else { return nil }
             }
-            guard let (c, s) = addingCountAndSum(count, sum, to: state) else { return false }
-            state.bucketCounts = totals
-            state.count = c
-            state.sum = s
-        case .summary(let count, let sum, _):
-            guard let (c, s) = addingCountAndSum(count, sum, to: state) else { return false }
-            state.count = c
-            state.sum = s
+            guard let (c, s) = addingCountAndSum(count, sum, to: totals) else { return nil }
+            if totals.bucketCounts == nil { totals.bucketCounts = Array(repeating: 0, count: buckets.count) }
+            var out = [UInt64](repeating: 0, count: buckets.count)
+            for i in buckets.indices {
+                totals.bucketCounts![i] += Int64(buckets[i])  // checked above
+                out[i] = UInt64(totals.bucketCounts![i])
+            }
+            totals.count = c
+            totals.sum = s
+            return .histogram(count: UInt64(c), sum: s, min: min, max: max, buckets: out)
+        case .summary(let count, let sum, let quantiles):
+            guard let (c, s) = addingCountAndSum(count, sum, to: totals) else { return nil }
+            totals.count = c
+            totals.sum = s
+            return .summary(count: UInt64(c), sum: s, quantiles: quantiles)
         }
-        return true
     }
 
     /// `total + value`, or `nil` when it does not fit an Int64 (a bigint in the store).
@@ -321,45 +376,11 @@ package final class SeriesAggregator: SeriesAdmission {
 
     /// A histogram's or summary's running count and sum with these added, or `nil` when either
     /// would no longer fit.
-    private static func addingCountAndSum(_ count: UInt64, _ sum: Double, to state: SeriesState) -> (Int64, Double)? {
+    private static func addingCountAndSum(_ count: UInt64, _ sum: Double, to state: Totals) -> (Int64, Double)? {
         guard let c = adding(count, to: state.count ?? 0) else { return nil }
         let s = (state.sum ?? 0) + sum
         guard s.isFinite else { return nil }
         return (c, s)
-    }
-
-    /// The observation with its counts and sums replaced by the running totals (min, max and
-    /// quantiles stay the bucket's own).
-    private static func value(of observation: Observation, totals state: SeriesState) -> Observation {
-        switch observation {
-        case .int(let v): .int(state.intTotal ?? v)
-        case .double(let v): .double(state.doubleTotal ?? v)
-        case .histogram(let count, let sum, let min, let max, let buckets):
-            .histogram(count: state.count.map { UInt64($0) } ?? count, sum: state.sum ?? sum, min: min, max: max,
-                       buckets: state.bucketCounts?.map { UInt64($0) } ?? buckets)
-        case .summary(let count, let sum, let quantiles):
-            .summary(count: state.count.map { UInt64($0) } ?? count, sum: state.sum ?? sum, quantiles: quantiles)
-        }
-    }
-
-    /// The OTLP point of an emitted value.
-    package static func point(of value: Observation, metric: MetricMapping, attributes: [Attribute], start: UInt64, end: UInt64,
-                              exemplar: Exemplar? = nil) -> Point {
-        let exemplars = exemplar.map { [$0] } ?? []
-        switch value {
-        case .int(let v):
-            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .int(v), exemplars: exemplars))
-        case .double(let v):
-            return .number(NumberPoint(attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, value: .double(v), exemplars: exemplars))
-        case .histogram(let count, let sum, let min, let max, let buckets):
-            return .histogram(HistogramPoint(
-                attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, count: count, sum: sum,
-                bucketCounts: buckets, explicitBounds: metric.histogramBounds, min: min, max: max, exemplars: exemplars))
-        case .summary(let count, let sum, let quantiles):
-            return .summary(SummaryPoint(
-                attributes: attributes, startTimeUnixNano: start, timeUnixNano: end, count: count, sum: sum,
-                quantiles: zip(metric.summaryQuantiles, quantiles).map { SummaryPoint.Quantile(quantile: $0, value: $1) }))
-        }
     }
 
     /// The points of a bucket read from the result, in metric order (the state updated). Values
@@ -367,26 +388,29 @@ package final class SeriesAggregator: SeriesAdmission {
     /// as a point of their own for a series with no rows in the bucket.
     package func points(of bucket: ResultBucket, metrics: [MetricMapping], step: Int64) throws(BridgeError) -> [EmittedPoint] {
         let end = bucket.start + step
-        let gauges = metrics.map(isGauge)
+        let gauges = metrics.map { if case .gauge = $0.kind { true } else { false } }
         var points: [EmittedPoint] = []
         points.reserveCapacity(bucket.observations.count + carries.count)
         var carried = [Bool](repeating: false, count: carries.count)
+        let metricOf = table.metric
         for o in bucket.observations {
             var observation = o.observation
-            if !carries.isEmpty, let i = carryIndex[LateFold.key(o.series)] {
+            let m = metricOf[o.series]
+            if !carries.isEmpty, let i = carryIndex[o.series] {
                 guard let sum = LateFold.adding(carries[i].value, to: observation) else {
-                    throw BridgeError(.result, "\(o.series.metricName) {\(LogSafe.text(o.series.key, limit: 200))}: the late rows carried into bucket \(UTCInstant(unixNanoseconds: bucket.start).iso8601) do not fit its value",
+                    throw BridgeError(.result, "\(table.metricName(o.series)) {\(LogSafe.text(table.key[o.series], limit: 200))}: the late rows carried into bucket \(UTCInstant(unixNanoseconds: bucket.start).iso8601) do not fit its value",
                                       pipeline: pipeline)
                 }
                 observation = sum
                 carried[i] = true
             }
-            let e = try emission(o.series, isGauge: gauges[o.series.metric], bucketStart: bucket.start, bucketEnd: end, observation: observation)
-            points.append(EmittedPoint(series: o.series, start: e.start, value: e.value, exemplar: o.exemplar))
+            let e = try emission(o.series, isGauge: gauges[m], bucketStart: bucket.start, bucketEnd: end, observation: observation)
+            points.append(EmittedPoint(series: o.series, metric: m, start: e.start, value: e.value, exemplar: o.exemplar))
         }
         for (i, c) in carries.enumerated() where !carried[i] {
-            let e = try emission(c.series, isGauge: gauges[c.series.metric], bucketStart: bucket.start, bucketEnd: end, observation: c.value)
-            points.append(EmittedPoint(series: c.series, start: e.start, value: e.value, exemplar: c.exemplar))
+            let m = table.metric[c.series]
+            let e = try emission(c.series, isGauge: gauges[m], bucketStart: bucket.start, bucketEnd: end, observation: c.value)
+            points.append(EmittedPoint(series: c.series, metric: m, start: e.start, value: e.value, exemplar: c.exemplar))
         }
         carries = []
         carryIndex = [:]
@@ -395,9 +419,9 @@ package final class SeriesAggregator: SeriesAdmission {
 
     // MARK: - carry
 
-    /// Values that go into their series' next point (late rows folded), by ``LateFold/key(_:)``.
+    /// Values that go into their series' next point (late rows folded), by series index.
     private var carries: [Carry] = []
-    private var carryIndex: [String: Int] = [:]
+    private var carryIndex: [Int: Int] = [:]
 
     /// Whether values wait to go into the next bucket's points.
     package var hasCarry: Bool { !carries.isEmpty }
@@ -421,10 +445,11 @@ package final class SeriesAggregator: SeriesAdmission {
     /// from that point on; delta: into that bucket's point).
     package func carry(_ items: [Carry]) throws(BridgeError) {
         for item in items {
-            let key = LateFold.key(item.series)
+            let key = item.series
+            table.pin(key)  // carried until the next bucket's points: its index must stay its own
             if let i = carryIndex[key] {
                 guard let sum = LateFold.adding(item.value, to: carries[i].value) else {
-                    throw BridgeError(.result, "\(item.series.metricName): the late rows carried do not fit a 64-bit total", pipeline: pipeline)
+                    throw BridgeError(.result, "\(table.metricName(key)): the late rows carried do not fit a 64-bit total", pipeline: pipeline)
                 }
                 carries[i].value = sum
                 carries[i].exemplar = BucketObservation.larger(carries[i].exemplar, item.exemplar)
@@ -441,9 +466,14 @@ package final class SeriesAggregator: SeriesAdmission {
             changed.removeAll(keepingCapacity: true)
             generation += 1
         }
-        return changed.compactMap { series in
-            defer { series.state?.attributesJSON = "" }  // its first commit inserts the row; later ones update it
-            return series.state
+        return changed.compactMap { s in
+            guard own[s].hasState else { return nil }
+            defer { own[s].totals.inserts = false }  // its first commit inserts the row; later ones update it
+            let t = own[s].totals, ref = table.ref(s)
+            return SeriesState(
+                metric: ref.metric, seriesID: ref.id, attributesJSON: t.inserts ? table.attributesJSON(s) : "",
+                startTime: UTCInstant(unixNanoseconds: t.start), lastBucketEnd: UTCInstant(unixNanoseconds: t.lastEnd),
+                intTotal: t.intTotal, doubleTotal: t.doubleTotal, count: t.count, sum: t.sum, bucketCounts: t.bucketCounts)
         }
     }
 }

@@ -109,9 +109,10 @@ func pipelineBench() throws {
     var points = 0, requestBytes = 0, requests = 0
     let seconds = try best(of: 3) {
         points = 0; requestBytes = 0; requests = 0
-        let aggregator = SeriesAggregator(pipeline: "bench", temporality: temporality, expirySeconds: 86_400, source: NoStoredSeries())
+        let table = SeriesTable()
+        let aggregator = SeriesAggregator(pipeline: "bench", temporality: temporality, expirySeconds: 86_400, source: NoStoredSeries(), table: table)
         var reader = try BucketReader(pipeline: pipeline, stream: try ClickHouseBufferedRows(bytes), window: window, planner: planner,
-                                      admission: aggregator, table: SeriesTable(), digestsFrom: .max)
+                                      admission: aggregator, table: table, digestsFrom: .max)
         var pending: [EncodedPoints] = []
         var pendingPoints = 0
         func flush() {
@@ -122,7 +123,7 @@ func pipelineBench() throws {
         }
         while let bucket = try reader.next() {
             let emitted = try aggregator.points(of: bucket, metrics: pipeline.metrics, step: planner.step)
-            let parts = writer.encode(emitted, end: UInt64(bucket.start + planner.step), pipeline: pipeline, budget: pipeline.maxRequestBytes - writer.overhead)
+            let parts = writer.encode(emitted, series: table, end: UInt64(bucket.start + planner.step), pipeline: pipeline, budget: pipeline.maxRequestBytes - writer.overhead)
             let n = parts.reduce(0) { $0 + $1.pointCount }
             if pendingPoints > 0 && pendingPoints + n > pipeline.maxPointsPerRequest { flush() }
             pending += parts

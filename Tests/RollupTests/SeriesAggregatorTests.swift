@@ -19,6 +19,10 @@ private let duration = mapping("m.duration", .histogram(.init(bounds: [0.1, 1], 
                                                          maxColumn: "mx", bucketCountsColumn: "b")))
 private let latency = mapping("m.latency", .summary(.init(quantiles: [0.5, 0.99], quantileValuesColumn: "q", countColumn: "c", sumColumn: "s")))
 
+private let other = mapping("m.other", .sum(.init(valueColumn: "n", valueType: .int, monotonic: true)))
+/// The metrics of the tests' pipeline, in its order.
+private let metrics = [requests, cost, temperature, duration, latency, other]
+
 private let openai = [Attribute("gen_ai.provider.name", .string("openai"))]
 private let anthropic = [Attribute("gen_ai.provider.name", .string("anthropic"))]
 
@@ -44,27 +48,49 @@ final class MemorySeries: SeriesStateSource {
 
 extension SeriesAggregator {
     convenience init(pipeline: String, temporality: AggregationTemporality, loaded: [SeriesState], expirySeconds: Int64 = 7 * 86_400) {
-        self.init(pipeline: pipeline, temporality: temporality, expirySeconds: expirySeconds, source: MemorySeries(loaded))
+        self.init(pipeline: pipeline, temporality: temporality, expirySeconds: expirySeconds, source: MemorySeries(loaded), table: SeriesTable())
     }
 
-    /// The point of `observation` in the bucket starting at `bucket`.
-    func add(_ metric: MetricMapping, _ attributes: [Attribute], bucket: Int64, _ observation: Observation) throws -> SeriesAggregator.Point {
-        try point(metric: metric, attributes: attributes, seriesKey: Self.seriesKey(attributes), bucketStart: bucket,
-                  bucketEnd: bucket + step, observation: observation)
+    /// The series of `attributes` under `metric` (one of the tests' `metrics`): its index in the table.
+    func series(_ metric: MetricMapping, _ attributes: [Attribute]) throws -> Int {
+        let m = try #require(metrics.firstIndex { $0.name == metric.name })
+        return table.canonicalSeries(metric: m, name: metric.name, attributes: attributes)
+    }
+
+    /// The point of `observation` in the bucket starting at `bucket`, through the pass's one path:
+    /// the series from the table, a bucket of that one observation, its points.
+    func add(_ metric: MetricMapping, _ attributes: [Attribute], bucket: Int64, _ observation: Observation) throws -> BucketPoints.Point {
+        let s = try series(metric, attributes)
+        let points = try points(of: ResultBucket(start: bucket, observations: [BucketObservation(series: s, observation: observation)], rows: 1,
+                                                 digest: BucketDigest()), metrics: metrics, step: step)
+        #expect(points.count == 1)
+        let p = try #require(points.first)
+        #expect(p.series == s && p.metric == table.metric[s])
+        return BucketPoints.point(of: p.value, metric: metric, attributes: table.attributes[p.series], start: p.start, end: UInt64(bucket + step),
+                                  exemplar: p.exemplar)
+    }
+
+    /// Whether the series of `attributes` keeps its own attributes when it is new in the bucket
+    /// (the reader's question, ``admit(_:metric:bucketStart:admittedInBucket:)``).
+    func admit(_ metric: MetricMapping, _ attributes: [Attribute], bucketStart: Int64, admittedInBucket: Int) throws -> Bool {
+        let s = try series(metric, attributes)
+        let bound = ResultBinding.BoundMetric(index: table.metric[s], mapping: metric, attributes: [],
+                                              value: .number(column: 0, valueType: .int, nonNegative: true), exemplar: nil, filters: [])
+        return try admit(s, metric: bound, bucketStart: bucketStart, admittedInBucket: admittedInBucket)
     }
 }
 
-private func number(_ p: SeriesAggregator.Point) throws -> NumberPoint {
+private func number(_ p: BucketPoints.Point) throws -> NumberPoint {
     guard case .number(let n) = p else { throw PointKindMismatch() }
     return n
 }
 
-private func histogram(_ p: SeriesAggregator.Point) throws -> HistogramPoint {
+private func histogram(_ p: BucketPoints.Point) throws -> HistogramPoint {
     guard case .histogram(let h) = p else { throw PointKindMismatch() }
     return h
 }
 
-private func summary(_ p: SeriesAggregator.Point) throws -> SummaryPoint {
+private func summary(_ p: BucketPoints.Point) throws -> SummaryPoint {
     guard case .summary(let s) = p else { throw PointKindMismatch() }
     return s
 }
@@ -130,7 +156,6 @@ struct CumulativeAggregationTests {
         #expect(a == NumberPoint(attributes: anthropic, startTimeUnixNano: u(T + step), timeUnixNano: u(T + 2 * step), value: .int(7)))
         #expect(b == NumberPoint(attributes: openai, startTimeUnixNano: u(T), timeUnixNano: u(T + 2 * step), value: .int(6)))
         // The same attributes under another metric are another series.
-        let other = mapping("m.other", .sum(.init(valueColumn: "n", valueType: .int, monotonic: true)))
         #expect(try number(agg.add(other, openai, bucket: T + 2 * step, .int(2))).value == .int(2))
     }
 
@@ -198,8 +223,7 @@ struct CumulativeAggregationTests {
         let loaded = [SeriesState(metric: "m.duration", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T - step),
                                   lastBucketEnd: UTCInstant(unixNanoseconds: T), count: 1, sum: 1, bucketCounts: [0, 1])]
         let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
-        let p = try histogram(agg.point(metric: duration, attributes: openai, seriesKey: key, bucketStart: T, bucketEnd: T + step,
-                                        observation: .histogram(count: 1, sum: 0.5, min: 0.5, max: 0.5, buckets: [0, 1, 0])))
+        let p = try histogram(agg.add(duration, openai, bucket: T, .histogram(count: 1, sum: 0.5, min: 0.5, max: 0.5, buckets: [0, 1, 0])))
         #expect(p.startTimeUnixNano == u(T))
         #expect(p.count == 1 && p.bucketCounts == [0, 1, 0])
     }
@@ -210,7 +234,7 @@ struct CumulativeAggregationTests {
         let loaded = [SeriesState(metric: "m.requests", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T - step),
                                   lastBucketEnd: UTCInstant(unixNanoseconds: T), intTotal: Int64.max - 1)]
         let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
-        let p = try number(agg.point(metric: requests, attributes: openai, seriesKey: key, bucketStart: T, bucketEnd: T + step, observation: .int(2)))
+        let p = try number(agg.add(requests, openai, bucket: T, .int(2)))
         #expect(p == NumberPoint(attributes: openai, startTimeUnixNano: u(T), timeUnixNano: u(T + step), value: .int(2)))
         #expect(agg.restartedOnOverflow == 1)
         #expect(agg.takeChanges().map(\.intTotal) == [2])
@@ -222,8 +246,7 @@ struct CumulativeAggregationTests {
         let loaded = [SeriesState(metric: "m.cost", seriesID: SeriesID.of(key), attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T - step),
                                   lastBucketEnd: UTCInstant(unixNanoseconds: T), doubleTotal: Double.greatestFiniteMagnitude)]
         let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: loaded)
-        let p = try number(agg.point(metric: cost, attributes: openai, seriesKey: key, bucketStart: T, bucketEnd: T + step,
-                                     observation: .double(Double.greatestFiniteMagnitude)))
+        let p = try number(agg.add(cost, openai, bucket: T, .double(Double.greatestFiniteMagnitude)))
         #expect(p.value == .double(Double.greatestFiniteMagnitude))
         #expect(p.startTimeUnixNano == u(T))
     }
@@ -326,13 +349,13 @@ struct CardinalityTests {
         let stored = [SeriesState(metric: m.name, seriesID: SeriesID.of(SeriesAggregator.seriesKey(openai)), attributesJSON: "{}",
                                   startTime: UTCInstant(unixNanoseconds: T - step), lastBucketEnd: UTCInstant(unixNanoseconds: T), intTotal: 1)]
         let source = MemorySeries(stored)
-        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, expirySeconds: 86_400, source: source)
+        let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, expirySeconds: 86_400, source: source, table: SeriesTable())
         let names = (0..<5).map { [Attribute("gen_ai.request.model", .string("m\($0)"))] }
-        #expect(try agg.admit(metric: m, seriesKey: SeriesAggregator.seriesKey(names[0]), bucketStart: T, admittedInBucket: 0))
-        #expect(try !agg.admit(metric: m, seriesKey: SeriesAggregator.seriesKey(names[1]), bucketStart: T, admittedInBucket: 1))
+        #expect(try agg.admit(m, names[0], bucketStart: T, admittedInBucket: 0))
+        #expect(try !agg.admit(m, names[1], bucketStart: T, admittedInBucket: 1))
         // The stored series is admitted even at the limit, whatever order it comes in.
-        #expect(try agg.admit(metric: m, seriesKey: SeriesAggregator.seriesKey(openai), bucketStart: T, admittedInBucket: 1))
-        #expect(try !agg.admit(metric: m, seriesKey: SeriesAggregator.seriesKey(names[2]), bucketStart: T + step, admittedInBucket: 0))
+        #expect(try agg.admit(m, openai, bucketStart: T, admittedInBucket: 1))
+        #expect(try !agg.admit(m, names[2], bucketStart: T + step, admittedInBucket: 0))
         // At the limit the ids are loaded once, not looked up one by one.
         #expect(source.idLoads == 1)
     }
@@ -341,10 +364,10 @@ struct CardinalityTests {
     func deltaAdmission() throws {
         let m = limited(requests, 3)
         let agg = SeriesAggregator(pipeline: "p", temporality: .delta, loaded: [])
-        #expect(try agg.admit(metric: m, seriesKey: "a", bucketStart: T, admittedInBucket: 0))
-        #expect(try agg.admit(metric: m, seriesKey: "b", bucketStart: T, admittedInBucket: 1))
-        #expect(try !agg.admit(metric: m, seriesKey: "c", bucketStart: T, admittedInBucket: 2))
-        #expect(try agg.admit(metric: m, seriesKey: "c", bucketStart: T + step, admittedInBucket: 0))
+        #expect(try agg.admit(m, [Attribute("k", .string("a"))], bucketStart: T, admittedInBucket: 0))
+        #expect(try agg.admit(m, [Attribute("k", .string("b"))], bucketStart: T, admittedInBucket: 1))
+        #expect(try !agg.admit(m, [Attribute("k", .string("c"))], bucketStart: T, admittedInBucket: 2))
+        #expect(try agg.admit(m, [Attribute("k", .string("c"))], bucketStart: T + step, admittedInBucket: 0))
     }
 
     @Test("a series' state is keyed by a 64-hex-digit id whatever its values hold (NUL, 10 kB)")
