@@ -46,9 +46,6 @@ public final class CheckpointStore {
     public let host: String
     /// Recorded in `runs.pid`.
     public let pid: Int
-    /// Whether the session may create the staging table of ``commit(_:)``; `nil` until asked.
-    /// Tests set it to `false` to take the path of a role without `TEMPORARY`.
-    var stagingAllowed: Bool?
 
     /// Creates a store over an open connection. Call ``migrate()`` once before anything else.
     ///
@@ -498,121 +495,9 @@ public final class CheckpointStore {
             [pipeline, digests.map(\.bucketStart), digests.map(\.digest), digests.map(\.exported)])
     }
 
-    /// The series' new state: one binary `COPY` of the changed series into the session's staging
-    /// table, then at most two set-based statements from it: those the store already holds (no
-    /// attributes: ``SeriesState/attributesJSON`` empty) updated in place, new ones inserted. No
-    /// value is formatted as text and no statement grows with the series (docs/performance.md).
-    /// A role without `TEMPORARY` on the database writes them as array parameters instead.
+    /// The series' new state in at most two set-based statements: those the store already holds
+    /// (no attributes: ``SeriesState/attributesJSON`` empty) updated in place, new ones inserted.
     private func writeSeries(_ series: [SeriesState], pipeline: String, runID: Int64) throws {
-        if try self.canStage() {
-            try self.writeSeriesStaged(series, pipeline: pipeline, runID: runID)
-        } else {
-            try self.writeSeriesAsArrays(series, pipeline: pipeline, runID: runID)
-        }
-    }
-
-    /// Whether this session may create the staging table (`TEMPORARY` on the database, which
-    /// Postgres grants to `PUBLIC` unless an administrator revoked it). Asked once per store.
-    private func canStage() throws -> Bool {
-        if let known = self.stagingAllowed { return known }
-        let allowed = try self.connection.query(
-            "SELECT has_database_privilege(current_database(), 'TEMPORARY') AS temp").single().bool("temp")
-        self.stagingAllowed = allowed
-        if !allowed {
-            self.logger.notice("the role may not create temporary tables: series state is written without the staging table (slower)")
-        }
-        return allowed
-    }
-
-    /// The session's staging table: empty at the start of every transaction (`ON COMMIT DELETE
-    /// ROWS`, and a rolled-back `COPY` leaves nothing), so whatever a crash or an error interrupts
-    /// never reaches `series_state`. Created in the committing transaction, so that a pooler in
-    /// transaction mode, which may hand each transaction another server session, finds it there.
-    static let stagingTable = "pg_temp.otel_bridge_series_staging"
-
-    static let createStaging = """
-        CREATE TEMP TABLE IF NOT EXISTS otel_bridge_series_staging (
-            metric text NOT NULL, series_id text NOT NULL, attributes jsonb,
-            start_time timestamptz NOT NULL, last_bucket_end timestamptz NOT NULL,
-            int_total bigint, double_total double precision, count bigint, sum double precision, bucket_counts bigint[]
-        ) ON COMMIT DELETE ROWS
-        """
-
-    /// The rows of ``stagingTable`` for `series`, in its column order. A stored series (empty
-    /// `attributesJSON`) has `NULL` attributes; a new one its JSON object (`{}` when empty).
-    static func stagingRows(_ series: [SeriesState]) throws(PostgresError) -> [UInt8] {
-        var copy = PostgresBinaryCopy(reservingCapacity: 19 + series.count * 220)
-        for state in series {
-            copy.startRow(fields: 10)
-            try copy.appendText(state.metric, column: "series_state.metric")
-            try copy.appendText(state.seriesID, column: "series_state.series_id")
-            try copy.appendJSONB(state.attributesJSON.isEmpty ? nil : state.attributesJSON, column: "series_state.attributes")
-            copy.appendTimestamp(unixMicroseconds: Self.microseconds(state.startTime))
-            copy.appendTimestamp(unixMicroseconds: Self.microseconds(state.lastBucketEnd))
-            copy.appendInt64(state.intTotal)
-            copy.appendDouble(state.doubleTotal)
-            copy.appendInt64(state.count)
-            copy.appendDouble(state.sum)
-            copy.appendInt64Array(state.bucketCounts)
-        }
-        return copy.finish()
-    }
-
-    private func writeSeriesStaged(_ series: [SeriesState], pipeline: String, runID: Int64) throws {
-        let storedCount = series.reduce(0) { $0 + ($1.attributesJSON.isEmpty ? 1 : 0) }
-        let rows = try Self.stagingRows(series)
-        try self.connection.executeScript(Self.createStaging)
-        try self.connection.copyIn(
-            """
-            COPY \(Self.stagingTable) (metric, series_id, attributes, start_time, last_bucket_end,
-                int_total, double_total, count, sum, bucket_counts) FROM STDIN (FORMAT binary)
-            """, rows)
-        if storedCount > 0 {
-            let updated = try self.connection.execute(
-                """
-                UPDATE otel_bridge.series_state AS s SET
-                    start_time = u.start_time, last_bucket_end = u.last_bucket_end,
-                    int_total = u.int_total, double_total = u.double_total, count = u.count, sum = u.sum,
-                    bucket_counts = u.bucket_counts
-                FROM \(Self.stagingTable) AS u
-                WHERE u.attributes IS NULL AND s.pipeline = $1 AND s.metric = u.metric AND s.series_id = u.series_id
-                """, [pipeline])
-            try Self.checkUpdated(updated, of: storedCount, pipeline: pipeline, runID: runID)
-        }
-        if storedCount < series.count {
-            try self.connection.execute(
-                """
-                INSERT INTO otel_bridge.series_state AS s
-                    (pipeline, metric, series_id, attributes, start_time, last_bucket_end,
-                     int_total, double_total, count, sum, bucket_counts)
-                SELECT $1, u.metric, u.series_id, u.attributes, u.start_time, u.last_bucket_end,
-                       u.int_total, u.double_total, u.count, u.sum, u.bucket_counts
-                FROM \(Self.stagingTable) AS u
-                WHERE u.attributes IS NOT NULL
-                ON CONFLICT (pipeline, metric, series_id) DO UPDATE SET
-                    start_time = excluded.start_time,
-                    last_bucket_end = excluded.last_bucket_end,
-                    int_total = excluded.int_total,
-                    double_total = excluded.double_total,
-                    count = excluded.count,
-                    sum = excluded.sum,
-                    bucket_counts = excluded.bucket_counts
-                """, [pipeline])
-        }
-    }
-
-    private static func checkUpdated(_ updated: Int, of stored: Int, pipeline: String, runID: Int64) throws {
-        guard updated == stored else {
-            // Only an operator deleting rows behind the pipeline's lock does this.
-            throw CheckpointError(code: .seriesStateChanged,
-                                  message: "\(stored - updated) of the series the pass updates are no longer in series_state (deleted while the pipeline ran?)",
-                                  pipeline: pipeline, runID: runID)
-        }
-    }
-
-    /// The series' new state as array parameters, in at most two set-based statements (for a role
-    /// that may not create the staging table).
-    private func writeSeriesAsArrays(_ series: [SeriesState], pipeline: String, runID: Int64) throws {
         let stored = series.filter { $0.attributesJSON.isEmpty }
         let new = series.filter { !$0.attributesJSON.isEmpty }
         if !stored.isEmpty {
@@ -635,7 +520,12 @@ public final class CheckpointStore {
                     stored.map(\.intTotal), stored.map(\.doubleTotal), stored.map(\.count), stored.map(\.sum),
                     stored.map { $0.bucketCounts?.postgresText },
                 ])
-            try Self.checkUpdated(updated, of: stored.count, pipeline: pipeline, runID: runID)
+            guard updated == stored.count else {
+                // Only an operator deleting rows behind the pipeline's lock does this.
+                throw CheckpointError(code: .seriesStateChanged,
+                                      message: "\(stored.count - updated) of the series the pass updates are no longer in series_state (deleted while the pipeline ran?)",
+                                      pipeline: pipeline, runID: runID)
+            }
         }
         if !new.isEmpty { try self.upsert(new, pipeline: pipeline) }
     }

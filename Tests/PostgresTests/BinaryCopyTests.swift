@@ -6,10 +6,11 @@ import UTCTime
 @testable import Checkpoints
 @testable import Postgres
 
-/// The binary `COPY` encoding, and the commit that writes series state through the session's
-/// staging table (`CheckpointStore.writeSeries`).
-@Suite("Series state through binary COPY")
-struct SeriesStagingTests {
+/// The binary `COPY` encoding (``PostgresBinaryCopy``, ``PostgresConnection/copyIn(_:_:file:line:)``),
+/// and what the commit of series state must keep whatever writes it: a session that dies mid-commit,
+/// a refused commit, rewind and expiry.
+@Suite("Binary COPY, and series state through commits")
+struct BinaryCopyTests {
     let t0 = UTCInstant(unixNanoseconds: 1_735_689_600 * 1_000_000_000)
 
     // MARK: - The encoding
@@ -154,11 +155,6 @@ struct SeriesStagingTests {
                     intTotal: total)
     }
 
-    func histogram(_ id: String, end: UTCInstant, counts: [Int64], attributes: String = #"{"h": 1}"#) -> SeriesState {
-        SeriesState(metric: "latency", seriesID: id, attributesJSON: attributes, startTime: UTCInstant(unixNanoseconds: 1_735_689_600 * 1_000_000_000 + 1_000),
-                    lastBucketEnd: end, count: counts.reduce(0, +), sum: 1.5, bucketCounts: counts)
-    }
-
     /// Commits `batches` (series per batch) as one run, each batch one minute on.
     func commitAll(_ store: CheckpointStore, pipeline: String = "p", _ batches: [[SeriesState]]) throws {
         try store.ensureCheckpoint(pipeline: pipeline, initialWatermark: self.t0)
@@ -170,58 +166,8 @@ struct SeriesStagingTests {
         try store.finishRun(runID: runID, status: .ok)
     }
 
-    /// Batches that insert, update stored series (no attributes) and insert more in one batch,
-    /// with every value kind: int and double totals, histograms, empty and NULL bucket counts.
-    func mixedBatches() -> [[SeriesState]] {
-        let t1 = self.t0.adding(seconds: 60), t2 = t1.adding(seconds: 60), t3 = t2.adding(seconds: 60)
-        var cost = SeriesState(metric: "portkey.cost", seriesID: "c", attributesJSON: #"{"currency": "USD"}"#, startTime: self.t0,
-                               lastBucketEnd: t1, doubleTotal: 0.1)
-        var a2 = self.sum("a", total: 5, end: t2, attributes: "")
-        a2.intTotal = 5
-        cost.lastBucketEnd = t2
-        cost.doubleTotal = 0.30000000000000004
-        var h2 = self.histogram("h", end: t3, counts: [], attributes: "")
-        h2.sum = -2.25
-        return [
-            [self.sum("a", total: 1, end: t1), self.histogram("h", end: t1, counts: [1, 0, 3])],
-            [a2, cost, self.sum("b", total: 9, end: t2, attributes: "{}")],
-            [h2, self.sum("b", total: 10, end: t3, attributes: ""), self.histogram("g", end: t3, counts: [2])],
-        ]
-    }
-
-    @Test("staged commits store what the array path stores: inserts, updates and both in one batch, every value kind")
-    func stagedMatchesArrays() throws {
-        let batches = self.mixedBatches()
-        let staged = try self.withStore { store, _ in
-            try self.commitAll(store, batches)
-            #expect(store.stagingAllowed == true)
-            // The staging table is empty after each commit, and stays in the session.
-            #expect(try store.connection.query("SELECT count(*) AS n FROM pg_temp.otel_bridge_series_staging").single().int("n") == 0)
-            return try store.loadSeries(pipeline: "p")
-        }
-        let arrays = try self.withStore { store, _ in
-            store.stagingAllowed = false
-            try self.commitAll(store, batches)
-            #expect(try store.connection.query("SELECT to_regclass('pg_temp.otel_bridge_series_staging') IS NULL AS none").single().bool("none"))
-            return try store.loadSeries(pipeline: "p")
-        }
-        #expect(staged == arrays)
-        #expect(staged.count == 5)
-        let byID = Dictionary(uniqueKeysWithValues: staged.map { ($0.seriesID, $0) })
-        #expect(byID["a"]?.intTotal == 5)
-        #expect(byID["a"]?.attributesJSON == #"{"k": "v"}"#)
-        #expect(byID["b"]?.intTotal == 10)
-        #expect(byID["b"]?.attributesJSON == "{}")
-        #expect(byID["c"]?.doubleTotal == 0.30000000000000004)
-        #expect(byID["h"]?.bucketCounts == [])
-        #expect(byID["h"]?.sum == -2.25)
-        #expect(byID["h"]?.startTime == UTCInstant(unixNanoseconds: 1_735_689_600 * 1_000_000_000 + 1_000))
-        #expect(byID["g"]?.bucketCounts == [2])
-        #expect(byID["g"]?.intTotal == nil)
-    }
-
-    @Test("a session dying between the COPY and the merge leaves series, watermark and run as they were")
-    func crashBetweenCopyAndMerge() throws {
+    @Test("a session dying while the commit writes series state leaves series, watermark and run as they were")
+    func crashWhileWritingSeries() throws {
         try self.withStore { store, url in
             let t1 = self.t0.adding(seconds: 60), t2 = t1.adding(seconds: 60)
             try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
@@ -230,14 +176,12 @@ struct SeriesStagingTests {
                                   series: [self.sum("a", total: 1, end: t1)])
             let before = try store.loadSeries(pipeline: "p")
             let runBefore = try store.recentRuns(pipeline: "p")
-            // By construction: the first row the merge updates ends the session (as a SIGKILL of
-            // the bridge would, or a server crash), after the COPY reached the staging table.
+            // By construction: the first stored row the commit updates ends the session (as a
+            // SIGKILL of the bridge would, or a server crash), after the run's counters moved.
             try store.connection.executeScript("""
                 CREATE FUNCTION otel_bridge.die() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
-                    IF (SELECT count(*) FROM pg_temp.otel_bridge_series_staging) > 0 THEN
-                        PERFORM pg_terminate_backend(pg_backend_pid());
-                    END IF;
+                    PERFORM pg_terminate_backend(pg_backend_pid());
                     RETURN NEW;
                 END $$;
                 CREATE TRIGGER die BEFORE UPDATE ON otel_bridge.series_state FOR EACH ROW EXECUTE FUNCTION otel_bridge.die();
@@ -257,20 +201,20 @@ struct SeriesStagingTests {
             #expect(try after.loadSeries(pipeline: "p") == before)
             #expect(try after.checkpoint(pipeline: "p")?.watermark == t1)
             #expect(try after.recentRuns(pipeline: "p") == runBefore)
-            // And the next session commits the same batch (its own staging table, empty).
+            // And the next session commits the same batch.
             try after.commitBatch(pipeline: "p", runID: runID, newWatermark: t2, rowsRead: 1, pointsExported: 1,
                                   pointsRejected: 0, series: [next, self.sum("new", total: 3, end: t2)])
             #expect(try after.loadSeries(pipeline: "p").map(\.intTotal) == [2, 3])
         }
     }
 
-    @Test("a failed commit leaves nothing staged for the next one on the same session")
-    func failedCommitLeavesStagingEmpty() throws {
+    @Test("a commit refused after it began leaves nothing for the next one on the same session")
+    func failedCommitLeavesNothing() throws {
         try self.withStore { store, _ in
             let t1 = self.t0.adding(seconds: 60), t2 = t1.adding(seconds: 60)
             try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
             let runID = try store.startRun(pipeline: "p", windowStart: self.t0)
-            // Refused after the COPY: a stored series that is not stored.
+            // Refused while writing series: a stored series that is not stored.
             var missing = self.sum("gone", total: 1, end: t1)
             missing.attributesJSON = ""
             let error = try #require(throws: CheckpointError.self) {
@@ -285,8 +229,8 @@ struct SeriesStagingTests {
         }
     }
 
-    @Test("rewind and expiry see the series the staged commits wrote")
-    func rewindAndExpiryAfterStagedCommits() throws {
+    @Test("rewind and expiry see the series the commits wrote")
+    func rewindAndExpiryAfterCommits() throws {
         try self.withStore { store, _ in
             let t1 = self.t0.adding(seconds: 60), t2 = t1.adding(seconds: 60)
             var b2 = self.sum("b", total: 4, end: t2, attributes: "")
@@ -309,37 +253,5 @@ struct SeriesStagingTests {
         }
     }
 
-    @Test("a role without TEMPORARY on the database commits through the array path")
-    func roleWithoutTemporary() throws {
-        let role = "bridge_notemp_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
-        let password = "pw-" + UUID().uuidString
-        let admin = try TestPostgres.connect()
-        defer { admin.close() }
-        try admin.execute("CREATE ROLE \(role) LOGIN PASSWORD '\(password)'")
-        defer { _ = try? admin.execute("DROP ROLE IF EXISTS \(role)") }
-        try TestPostgres.withDatabase { url in
-            let database = String(try #require(URLComponents(string: url)).path.dropFirst())
-            let owner = try PostgresConnection.connect(conninfo: url)
-            defer { owner.close() }
-            try CheckpointStore(connection: owner, host: "owner", pid: 1).migrate()
-            try owner.executeScript("""
-                REVOKE TEMPORARY ON DATABASE \(database) FROM PUBLIC;
-                GRANT CONNECT ON DATABASE \(database) TO \(role);
-                GRANT USAGE ON SCHEMA otel_bridge TO \(role);
-                GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA otel_bridge TO \(role);
-                GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA otel_bridge TO \(role);
-                """)
-            defer { _ = try? owner.executeScript("DROP OWNED BY \(role)") }
-            var components = try #require(URLComponents(string: url))
-            components.user = role
-            components.password = password
-            let connection = try PostgresConnection.connect(conninfo: components.string ?? "")
-            defer { connection.close() }
-            let store = CheckpointStore(connection: connection, host: "restricted", pid: 2)
-            let batches = self.mixedBatches()
-            try self.commitAll(store, batches)
-            #expect(store.stagingAllowed == false)
-            #expect(try store.loadSeries(pipeline: "p").count == 5)
-        }
-    }
+
 }
