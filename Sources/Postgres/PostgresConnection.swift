@@ -268,48 +268,6 @@ public final class PostgresConnection {
         try self.check(result, query: sql, idleInTransaction: idle, file: file, line: line)
     }
 
-    /// Runs `sql`, a `COPY … FROM STDIN` statement, and sends `data` as its input
-    /// (`PQputCopyData`, `PQputCopyEnd`): with `(FORMAT binary)`, the bytes of a
-    /// ``PostgresBinaryCopy``. Returns the number of rows copied.
-    ///
-    /// A malformed row or a value the column refuses fails the whole `COPY` (the server checks
-    /// everything before it ends), and inside a transaction aborts it like any failed statement.
-    @discardableResult
-    public func copyIn(_ sql: String, _ data: [UInt8], file: String = #fileID, line: Int = #line) throws(PostgresError) -> Int {
-        let handle = try self.openHandle(query: sql, file: file, line: line)
-        let idle = self.idleInTransaction()
-        let start = PQexec(handle, sql)
-        guard let start, PQresultStatus(start) == PGRES_COPY_IN else {
-            defer { PQclear(start) }
-            self.lastStatementEnded = .now
-            try self.check(start, query: sql, idleInTransaction: idle, file: file, line: line)
-            throw PostgresError(code: .unexpectedResult, message: "the statement did not start a COPY FROM STDIN", query: sql,
-                                file: file, line: line)
-        }
-        PQclear(start)
-        // libpq takes the data in pieces of at most Int32.max bytes; send in 1 MiB pieces.
-        var sent = true
-        data.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress?.assumingMemoryBound(to: CChar.self) else { return }
-            var offset = 0
-            while offset < raw.count, sent {
-                let length = min(1 << 20, raw.count - offset)
-                sent = PQputCopyData(handle, base + offset, Int32(length)) == 1
-                offset += length
-            }
-        }
-        // Ending the copy (or, after a failed send, abandoning it) lets the server answer.
-        _ = sent ? PQputCopyEnd(handle, nil) : PQputCopyEnd(handle, "otel-bridge could not send the COPY data")
-        // The COPY's outcome, then NULL. After an abandoned send the outcome is the server's error.
-        let outcome = PQgetResult(handle)
-        defer { PQclear(outcome) }
-        while let extra = PQgetResult(handle) { PQclear(extra) }
-        self.lastStatementEnded = .now
-        try self.check(outcome, query: sql, idleInTransaction: idle, file: file, line: line)
-        let copied = outcome.flatMap { self.string(PQcmdTuples($0)) }.flatMap { Int($0) } ?? 0
-        return copied
-    }
-
     // MARK: - Internals
 
     private func run(

@@ -6,139 +6,11 @@ import UTCTime
 @testable import Checkpoints
 @testable import Postgres
 
-/// The binary `COPY` encoding (``PostgresBinaryCopy``, ``PostgresConnection/copyIn(_:_:file:line:)``),
-/// and what the commit of series state must keep whatever writes it: a session that dies mid-commit,
+/// What the commit of series state must keep, however it writes: a session that dies mid-commit,
 /// a refused commit, rewind and expiry.
-@Suite("Binary COPY, and series state through commits")
-struct BinaryCopyTests {
+@Suite("Series state through commits")
+struct SeriesCommitTests {
     let t0 = UTCInstant(unixNanoseconds: 1_735_689_600 * 1_000_000_000)
-
-    // MARK: - The encoding
-
-    @Test("the header, a row and the trailer are the bytes of Postgres' binary COPY format")
-    func encodingBytes() throws {
-        var copy = PostgresBinaryCopy()
-        copy.startRow(fields: 3)
-        copy.appendInt64(-2)
-        copy.appendNull()
-        try copy.appendText("é")
-        let bytes = copy.finish()
-        let expected: [UInt8] = [0x50, 0x47, 0x43, 0x4F, 0x50, 0x59, 0x0A, 0xFF, 0x0D, 0x0A, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]
-            + [0, 3]
-            + [0, 0, 0, 8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE]
-            + [0xFF, 0xFF, 0xFF, 0xFF]
-            + [0, 0, 0, 2, 0xC3, 0xA9]
-            + [0xFF, 0xFF]
-        #expect(bytes == expected)
-        #expect(copy.rows == 1)
-    }
-
-    @Test("a NUL in text is refused before anything is sent")
-    func nulRefused() throws {
-        var copy = PostgresBinaryCopy()
-        copy.startRow(fields: 1)
-        let error = try #require(throws: PostgresError.self) { try copy.appendText("a\u{0}b", column: "t.name") }
-        #expect(error.code == .invalidParameter)
-        #expect(error.message.contains("t.name"))
-        #expect(throws: PostgresError.self) { try copy.appendJSONB("{\"a\": \"\u{0}\"}") }
-    }
-
-    @Test("every column type the store sends reads back as sent, NULLs and edge values included")
-    func roundTripEveryType() throws {
-        try TestPostgres.withDatabase { url in
-            let connection = try PostgresConnection.connect(conninfo: url)
-            defer { connection.close() }
-            try connection.execute("""
-                CREATE TEMP TABLE c (t text, j jsonb, ts timestamptz, i bigint, d double precision, a bigint[])
-                """)
-            struct Row {
-                var t: String?, j: String?, ts: Int64?, i: Int64?, d: Double?, a: [Int64]?
-            }
-            let rows: [Row] = [
-                Row(t: "portkey.requests", j: #"{"a": "b", "n": 1}"#, ts: 1_735_689_600_000_000, i: 42, d: 0.125, a: [0, 1, 2]),
-                Row(t: nil, j: nil, ts: nil, i: nil, d: nil, a: nil),
-                Row(t: "", j: "{}", ts: -1, i: Int64.min, d: -0.0, a: []),
-                Row(t: "ünïcødé ✓ \t\n", j: #"{"k": "\u0001 \"q\""}"#, ts: 0, i: Int64.max, d: .infinity, a: [Int64.min, -1, Int64.max]),
-                Row(t: String(repeating: "x", count: 70_000), j: "[1, 2.5, null, true]", ts: 946_684_800_000_001, i: 0,
-                    d: -Double.greatestFiniteMagnitude, a: Array(0..<200).map { Int64($0) * 1_000_000_007 }),
-                Row(t: "nan", j: #""just a string""#, ts: 253_402_300_799_999_999, i: -1, d: .nan, a: [7]),
-            ]
-            var copy = PostgresBinaryCopy()
-            for row in rows {
-                copy.startRow(fields: 6)
-                try copy.appendText(row.t)
-                try copy.appendJSONB(row.j)
-                copy.appendTimestamp(unixMicroseconds: row.ts)
-                copy.appendInt64(row.i)
-                copy.appendDouble(row.d)
-                copy.appendInt64Array(row.a)
-            }
-            let copied = try connection.copyIn("COPY c (t, j, ts, i, d, a) FROM STDIN (FORMAT binary)", copy.finish())
-            #expect(copied == rows.count)
-
-            let back = try connection.query("""
-                SELECT t, j::text AS j, (extract(epoch FROM ts) * 1000000)::bigint AS ts, i, d, a
-                FROM c ORDER BY i NULLS FIRST
-                """)
-            #expect(back.count == rows.count)
-            let byI = Dictionary(uniqueKeysWithValues: rows.map { ($0.i, $0) })
-            for stored in back {
-                let i = try stored.optionalInt64("i")
-                let row = try #require(byI[i])
-                #expect(try stored.optionalString("t") == row.t)
-                if let j = row.j {
-                    // jsonb keeps the value, not the spelling: compare as parsed JSON.
-                    let text = try #require(try stored.optionalString("j"))
-                    let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed) as? NSObject
-                    let sent = try JSONSerialization.jsonObject(with: Data(j.utf8), options: .fragmentsAllowed) as? NSObject
-                    #expect(parsed == sent)
-                } else {
-                    #expect(try stored.optionalString("j") == nil)
-                }
-                #expect(try stored.optionalInt64("ts") == row.ts)
-                let d = try stored.optionalDouble("d")
-                if let expected = row.d, expected.isNaN {
-                    #expect(d?.isNaN == true)
-                } else {
-                    #expect(d == row.d)
-                    if let d, let expected = row.d { #expect(d.sign == expected.sign) }
-                }
-                #expect(try stored.optionalInt64Array("a") == row.a)
-            }
-        }
-    }
-
-    @Test("a COPY the server refuses throws its error, aborts the transaction, and leaves the connection usable")
-    func refusedCopy() throws {
-        try TestPostgres.withDatabase { url in
-            let connection = try PostgresConnection.connect(conninfo: url)
-            defer { connection.close() }
-            try connection.execute("CREATE TEMP TABLE c (j jsonb)")
-            var bad = PostgresBinaryCopy()
-            bad.startRow(fields: 1)
-            try bad.appendJSONB("{not json")
-            let error = try #require(throws: PostgresError.self) {
-                try connection.transaction {
-                    try connection.execute("INSERT INTO c VALUES ('{}')")
-                    try connection.copyIn("COPY c (j) FROM STDIN (FORMAT binary)", bad.finish())
-                }
-            }
-            #expect(error.sqlState == "22P02")
-            #expect(!connection.isInTransaction)
-            #expect(try connection.query("SELECT count(*) AS n FROM c").single().int("n") == 0)
-            // A statement that is not a COPY FROM STDIN is refused too, without hanging.
-            #expect(throws: PostgresError.self) { try connection.copyIn("SELECT 1", PostgresBinaryCopy().finish()) }
-            // A row with the wrong number of fields.
-            var short = PostgresBinaryCopy()
-            short.startRow(fields: 2)
-            short.appendNull()
-            short.appendNull()
-            #expect(throws: PostgresError.self) { try connection.copyIn("COPY c (j) FROM STDIN (FORMAT binary)", short.finish()) }
-            try connection.ping()
-        }
-    }
-
-    // MARK: - The commit
 
     func withStore<Result>(_ body: (CheckpointStore, String) throws -> Result) throws -> Result {
         try TestPostgres.withDatabase { url in
@@ -252,6 +124,4 @@ struct BinaryCopyTests {
             #expect(try store.loadSeries(pipeline: "p") == [])
         }
     }
-
-
 }
