@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "otel-bridge",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "otel-bridge", targets: ["otel-bridge"]),
         .executable(name: "otel-bridge-bench", targets: ["otel-bridge-bench"]),
@@ -127,6 +127,11 @@ let package = Package(
         // Unit tests of the decisions (Rollup) and of what the effects are made of (Bridge), without services.
         .testTarget(name: "RollupTests", dependencies: [
             "Rollup", "Bridge", "PipelineConfig", "Environment", "ClickHouse", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The pass runner in process, over fakes of its seams (no services).
+        .testTarget(name: "PassRunnerTests", dependencies: [
+            "Bridge", "GenAITraces", "Rollup", "Checkpoints", "OTLP", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).
