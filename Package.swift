@@ -149,6 +149,11 @@ let package = Package(
             "Rollup", "Bridge", "Observability", "Service", "Commands", "PipelineConfig", "Environment", "ClickHouse", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The pass runner in process, over fakes of its seams (no services).
+        .testTarget(name: "PassRunnerTests", dependencies: [
+            "Bridge", "Observability", "GenAITraces", "Rollup", "Checkpoints", "OTLP", "UTCTime",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Against the real services of scripts/stack.sh (TEST_*_URL variables).
         .testTarget(name: "ClientIntegrationTests", dependencies: ["ClickHouse", "Environment", "OTLP", "CurlHTTP", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: [

@@ -77,14 +77,13 @@ public final class Bridge: Sendable {
         }
     }
 
-    /// Runs `body` on a thread of its own (the bridge's I/O blocks), returning its result.
+    /// Runs `body` on a thread of its own (the bridge's I/O blocks), returning its result: a
+    /// ``PassWorker`` for the one call, closed once `body` is queued (its thread ends with it).
     public static func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(with: Result { try body() })
-            }
-            thread.stackSize = 4 << 20
-            thread.start()
+            let worker = PassWorker(name: "offload")
+            worker.post { continuation.resume(with: Result { try body() }) }
+            worker.close()
         }
     }
 
@@ -102,7 +101,7 @@ public final class Bridge: Sendable {
     ///   - resources: the connection and exporters to use (a `serve` schedule's, kept across its
     ///     passes); `nil`: made for this pass, the checkpoint schema's migrations checked.
     public func run(dryRun: Bool = false, only: [String] = [], progress: any PassProgress = NoProgress(),
-                    output: @escaping (String) -> Void = { print($0) },
+                    output: @escaping @Sendable (String) -> Void = { print($0) },
                     stop: StopSignal? = nil, recordSkips: Bool = true,
                     resources: PassResources? = nil) throws(BridgeError) -> [PassSummary] {
         try (resources ?? PassResources(migrates: true)).borrow { (lease) throws(BridgeError) in
@@ -110,7 +109,7 @@ public final class Bridge: Sendable {
         }
     }
 
-    private func run(dryRun: Bool, only: [String], progress: any PassProgress, output: @escaping (String) -> Void,
+    private func run(dryRun: Bool, only: [String], progress: any PassProgress, output: @escaping @Sendable (String) -> Void,
                      stop: StopSignal?, recordSkips: Bool, lease: PassResources.Lease) throws(BridgeError) -> [PassSummary] {
         let selected = try selectRollups(only)
         if !dryRun && !configuration.pushEnabled {
@@ -148,10 +147,10 @@ public final class Bridge: Sendable {
             } else {
                 sink = PrintingSink(metrics: headers, pipeline: pipeline, write: output)
             }
-            let driver = PassDriver(
+            let driver = RollupPass(
                 pipeline: pipeline, clickhouse: clickhouse, ledger: ledger, sink: sink, temporality: configuration.temporality,
                 logger: log, startAt: configuration.startAt ?? now() - 3_600_000_000_000, now: now(), redact: redact,
-                stop: stop, recordSkips: recordSkips, progress: progress)
+                stop: stop, recordSkips: recordSkips, progress: progress, worker: lease.worker)
             let clock = ContinuousClock()
             let started = clock.now
             let summary = driver.run()

@@ -6,8 +6,9 @@ import UTCTime
 /// Where a pass keeps its books: the pipeline's lock, watermark, run record, cumulative series
 /// state, commits and late-data digests. ``CheckpointLedger`` keeps them in the checkpoint store;
 /// a dry run keeps none (``DryRunLedger``): it reads what is there and writes nothing. Every
-/// method blocks; errors are the store's.
-protocol PassLedger {
+/// method blocks; errors are the store's. `Sendable`: a pass's commits run on its worker thread
+/// (``PassRunner``), never while the pass thread uses the same ledger.
+protocol PassLedger: Sendable {
     /// Takes the pipeline's lock; false when another run holds it.
     func lock(pipeline: String) throws -> Bool
     func unlock(pipeline: String)
@@ -32,7 +33,9 @@ protocol PassLedger {
 }
 
 /// The books in the checkpoint store, under the pipeline's advisory lock.
-struct CheckpointLedger: PassLedger {
+struct CheckpointLedger: PassLedger, @unchecked Sendable {
+    // @unchecked: the store owns a libpq connection (a C handle). A pass uses it from one thread
+    // at a time: its worker commits only while the pass thread reads without the store.
     let store: CheckpointStore
 
     func lock(pipeline: String) throws -> Bool { try store.tryLock(pipeline: pipeline) }
@@ -78,7 +81,8 @@ struct CheckpointLedger: PassLedger {
 
 /// A dry run's books: it reads the watermark and the series state and writes nothing, takes no
 /// lock and keeps no run record.
-struct DryRunLedger: PassLedger {
+struct DryRunLedger: PassLedger, @unchecked Sendable {
+    // @unchecked: as ``CheckpointLedger``, it owns a libpq connection through the store.
     let store: CheckpointStore
 
     func lock(pipeline: String) throws -> Bool { true }

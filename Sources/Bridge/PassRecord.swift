@@ -5,8 +5,8 @@ import UTCTime
 
 /// What every kind of pass shares around its own work: the pipeline's lock, its run record, and
 /// what a failure leaves behind — a redacted one-line error in the summary and in the run record,
-/// and the watermark where the last acknowledged batch put it. ``PassDriver`` (rollups) and
-/// ``TracePassDriver`` (GenAI traces) each bring only their own pass.
+/// and the watermark where the last acknowledged batch put it. ``RollupPass`` and ``TracePass``
+/// (the two adapters over the ``PassRunner``) each bring only their own pass.
 struct PassRecord {
     let pipeline: String
     let ledger: any PassLedger

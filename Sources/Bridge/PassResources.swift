@@ -5,6 +5,7 @@ import Logging
 import OTLP
 import Postgres
 import Rollup
+import Synchronization
 
 /// What a pass borrows instead of making: the checkpoint store's connection and the OTLP
 /// exporters. `run` makes a set for its one pass; each of `serve`'s schedules keeps one across its
@@ -12,40 +13,52 @@ import Rollup
 /// exporters remember an endpoint that is down (``OTLPHTTPExporter/isEndpointUnavailable``: a
 /// spent retry budget makes the next pass's first batch a single attempt).
 ///
+/// With them goes the worker thread that runs the passes' deliveries and commits
+/// (``PassWorker``): one for `run`, one per schedule in `serve`, kept across its passes.
+///
 /// One pass at a time holds them (``borrow(_:)``): a schedule runs its passes one after another.
-public final class PassResources: @unchecked Sendable {
-    // @unchecked: it owns a libpq connection and curl handles (through the store and the
-    // exporters), which are not Sendable; they are reached only through `borrow`, under `lock`.
-    private let lock = NSLock()
-    private let lease: Lease
+public final class PassResources: Sendable {
+    private let lease: Mutex<Lease>
 
     /// - Parameter migrates: whether a new connection checks the checkpoint schema's migrations
     ///   (`run`), or they were checked once at start (`serve`).
     public init(migrates: Bool) {
-        lease = Lease(migrates: migrates)
+        lease = Mutex(Lease(migrates: migrates))
     }
 
     /// Lends the resources to one pass. A pass that failed on the checkpoint store gives its
     /// connection up: whatever session state the failure left (a lock, a transaction) ends with it.
     func borrow<E: Error>(_ body: (Lease) throws(E) -> [PassSummary]) throws(E) -> [PassSummary] {
-        lock.lock()
-        defer { lock.unlock() }
-        do {
-            let summaries = try body(lease)
-            if summaries.contains(where: { $0.errorCode == .checkpoint }) { lease.dropStore(because: "a pass failed on it") }
-            return summaries
-        } catch {
-            lease.dropStore(because: "a pass failed on it")
-            throw error
+        try lease.withLock { (lease) throws(E) -> [PassSummary] in
+            do throws(E) {
+                let summaries = try body(lease)
+                if summaries.contains(where: { $0.errorCode == .checkpoint }) { lease.dropStore(because: "a pass failed on it") }
+                return summaries
+            } catch {
+                lease.dropStore(because: "a pass failed on it")
+                throw error
+            }
         }
     }
 
     /// The resources as a pass sees them: made on first use, the connection made again when it broke.
-    final class Lease {
+    final class Lease: @unchecked Sendable {
+        // @unchecked: it owns a libpq connection and curl handles (through the store and the
+        // exporters), C handles that are not Sendable; it is reached only under the Mutex of
+        // its ``PassResources``, by one pass at a time.
         let migrates: Bool
         private var openStore: CheckpointStore?
         private var metricsExporter: OTLPHTTPExporter?
         private var tracesExporter: OTLPHTTPExporter?
+        private var passWorker: PassWorker?
+
+        /// The thread that runs the deliveries and commits of the passes that borrow this lease.
+        var worker: PassWorker {
+            if let passWorker { return passWorker }
+            let made = PassWorker(name: "bridge-io")
+            passWorker = made
+            return made
+        }
 
         init(migrates: Bool) { self.migrates = migrates }
 

@@ -5,8 +5,9 @@ import PipelineConfig
 import UTCTime
 
 /// Where a pass delivers its batches: the OTLP exporter, or the dry-run printer. A sink is made
-/// for one pipeline (it knows its metrics).
-protocol PointSink {
+/// for one pipeline (it knows its metrics). `Sendable`: the pass's worker thread sends while the
+/// pass thread encodes the next buckets (``PassRunner``).
+protocol PointSink: Sendable {
     /// Bytes a request adds around its points: a pass cuts its batches to `max_request_bytes`
     /// less this.
     var requestOverhead: Int { get }
@@ -18,7 +19,9 @@ protocol PointSink {
 }
 
 /// Writes requests with a ``MetricRequestWriter`` and exports them.
-final class OTLPSink: PointSink {
+final class OTLPSink: PointSink, @unchecked Sendable {
+    // @unchecked: the exporter owns curl handles (a C handle); only the pass's worker thread sends
+    // through it. Everything else here is immutable.
     let exporter: OTLPHTTPExporter
     let writer: MetricRequestWriter
     let pipeline: PipelineConfiguration
@@ -54,13 +57,13 @@ final class OTLPSink: PointSink {
 /// `--dry-run`: prints each point as a line (bucket end, metric, attributes, value) and
 /// acknowledges nothing to anyone.
 final class PrintingSink: PointSink {
-    let write: (String) -> Void
+    let write: @Sendable (String) -> Void
     /// The pipeline's metrics (names, kinds).
     let metrics: [Metric]
     /// The pipeline whose points it prints (histogram bounds, summary quantiles).
     let pipeline: PipelineConfiguration?
 
-    init(metrics: [Metric], pipeline: PipelineConfiguration? = nil, write: @escaping (String) -> Void) {
+    init(metrics: [Metric], pipeline: PipelineConfiguration? = nil, write: @escaping @Sendable (String) -> Void) {
         self.metrics = metrics
         self.pipeline = pipeline
         self.write = write

@@ -1,5 +1,6 @@
 import Checkpoints
 import OTLP
+import Rollup
 import UTCTime
 
 /// The decisions of one pass of the GenAI traces pipeline, apart from their effects, in the
@@ -14,8 +15,23 @@ import UTCTime
 /// next page starts after the last row read, not at a time, rows sharing a millisecond across a
 /// page boundary are neither skipped nor repeated.
 ///
-/// The driver (`Sources/Bridge/TracePassDriver.swift`) carries the actions out and reports back.
+/// The batches are cut by its ``Batcher`` (which also decides the read-ahead); the pass runner
+/// (`Sources/Bridge/PassRunner.swift`, with the traces adapter) carries the actions out and reports back.
 /// A failure of any action ends the pass where it stands: what was committed stays.
+/// A row's span and the row's keyset: what the pager batches.
+package struct PagedSpan: BatchItem, Equatable {
+    package var span: EncodedSpan
+    package var keyset: Keyset
+
+    package init(span: EncodedSpan, keyset: Keyset) {
+        self.span = span
+        self.keyset = keyset
+    }
+
+    package var itemCount: Int { 1 }
+    package var byteCount: Int { span.byteCount }
+}
+
 package struct TracePager: Sendable {
     package struct Settings: Sendable, Equatable {
         package var pipeline: String
@@ -61,13 +77,13 @@ package struct TracePager: Sendable {
 
     /// The stored watermark, as it is in the checkpoint store (an id only once a row was committed).
     private let stored: (time: Int64, id: String?)
-    private var pending: [EncodedSpan] = []
-    private var pendingLast: Keyset?
-    private var pendingBytes = 0
+    /// Pending spans, the batch in flight, and the spans read ahead meanwhile.
+    package private(set) var batcher: Batcher<PagedSpan>
     private var rowsInPage = 0
     /// The last row read (committed or not): where the next page starts.
     private var lastRead: Keyset
-    private var inFlight: (spans: Int, upTo: Keyset?, ack: ExportAcknowledgement)?
+    /// The batch in flight: the keyset it commits (none: the empty pass's record) and its acknowledgement.
+    private var inFlight: (upTo: Keyset?, ack: ExportAcknowledgement)?
     private var resume: Resume = .read
 
     private enum Resume { case read, finish }
@@ -78,6 +94,7 @@ package struct TracePager: Sendable {
     ///   - until: now − lag; rows at or after it wait for a later pass.
     package init(settings: Settings, watermark: (time: Int64, id: String?), until: Int64) {
         self.settings = settings
+        self.batcher = Batcher(limits: Batcher.Limits(maxItems: settings.maxSpansPerRequest, byteBudget: settings.requestBudget))
         self.until = until
         self.stored = watermark
         let start = watermark.id.map { Keyset(time: watermark.time, id: $0) } ?? Keyset.before(watermark.time)
@@ -95,16 +112,18 @@ package struct TracePager: Sendable {
 
     /// The span of the next row of the open page (in keyset order) and the row's keyset.
     package mutating func read(_ span: EncodedSpan, keyset row: Keyset) -> Action {
+        read(PagedSpan(span: span, keyset: row))
+    }
+
+    /// The next row's span and keyset, in keyset order.
+    package mutating func read(_ item: PagedSpan) -> Action {
         precondition(inFlight == nil, "read while a batch is in flight")
         var action = Action.read
-        if !pending.isEmpty
-            && (pending.count + 1 > settings.maxSpansPerRequest || pendingBytes + span.byteCount > settings.requestBudget) {
+        if batcher.cuts(before: item) {
             action = flush(then: .read)
         }
-        pending.append(span)
-        pendingBytes += span.byteCount
-        pendingLast = row
-        lastRead = row
+        batcher.add(item)
+        lastRead = item.keyset
         rowsInPage += 1
         return action
     }
@@ -114,12 +133,13 @@ package struct TracePager: Sendable {
         precondition(inFlight == nil, "end of page while a batch is in flight")
         let full = rowsInPage >= settings.pageSize
         rowsInPage = 0
-        if pending.isEmpty && spansExported == 0 && batches == 0 && !full && lastRead == startKeyset {
+        if batcher.pendingItems == 0 && spansExported == 0 && batches == 0 && !full && lastRead == startKeyset {
             // Nothing new: record that the pass looked (the watermark stays as it is).
             var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: stored.time))
             commit.watermarkID = stored.id
             commit.requireLock = true
-            inFlight = (0, nil, ExportAcknowledgement())
+            _ = batcher.send()
+            inFlight = (nil, ExportAcknowledgement())
             resume = .finish
             return .commit(commit)
         }
@@ -132,14 +152,14 @@ package struct TracePager: Sendable {
     }
 
     package mutating func acknowledged(_ ack: ExportAcknowledgement) -> Action {
-        guard let flight = inFlight, let upTo = flight.upTo else { preconditionFailure("acknowledged without a delivery") }
+        guard let flight = inFlight, let upTo = flight.upTo, let spans = batcher.inFlight?.count else { preconditionFailure("acknowledged without a delivery") }
         batches += 1
         inFlight!.ack = ack
         var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: upTo.time))
         commit.watermarkID = upTo.id
         commit.requireLock = true
-        commit.rowsRead = Int64(flight.spans)
-        commit.pointsExported = Int64(flight.spans)
+        commit.rowsRead = Int64(spans)
+        commit.pointsExported = Int64(spans)
         commit.pointsRejected = ack.rejected
         if ack.rejected > 0 || ack.message != nil { commit.rejectionMessage = ack.message ?? "\(ack.rejected) spans rejected" }
         return .commit(commit)
@@ -148,23 +168,31 @@ package struct TracePager: Sendable {
     package mutating func committed() -> Action {
         guard let flight = inFlight else { preconditionFailure("committed without a commit") }
         inFlight = nil
-        spansExported += Int64(flight.spans)
+        spansExported += Int64(batcher.committed().count)
         spansRejected += flight.ack.rejected
         if let upTo = flight.upTo { keyset = upTo }
         return next()
     }
 
+    // MARK: - Read-ahead (the batcher's)
+
+    /// Whether the runner may read the next row now, while a batch is in flight.
+    package var readsAhead: Bool { batcher.readsAhead }
+    /// A row's span read while a batch is in flight; ``nextAhead()`` hands it back once it is committed.
+    package mutating func readAhead(_ item: PagedSpan) { batcher.readAhead(item) }
+    /// The open page ended (or failed) while reading ahead.
+    package mutating func endReadAhead(failed: Bool) { batcher.endReadAhead(failed: failed) }
+    /// What was read ahead, in order; `nil` when nothing was.
+    package mutating func nextAhead() -> Batcher<PagedSpan>.Ahead? { batcher.nextAhead() }
+
     // MARK: - Decisions
 
     private mutating func flush(then: Resume) -> Action {
         resume = then
-        guard !pending.isEmpty, let last = pendingLast else { return next() }
-        let spans = pending
-        pending = []
-        pendingBytes = 0
-        pendingLast = nil
-        inFlight = (spans.count, last, ExportAcknowledgement())
-        return .deliver(spans)
+        guard batcher.pendingItems > 0 else { return next() }
+        let batch = batcher.send()
+        inFlight = (batch.last!.keyset, ExportAcknowledgement())
+        return .deliver(batch.map(\.span))
     }
 
     private mutating func next() -> Action {

@@ -34,17 +34,23 @@ package struct ReadBucket: Sendable, Equatable {
     package var bytes: Int { parts.reduce(0) { $0 + $1.byteCount } }
 }
 
+extension ReadBucket: BatchItem {
+    package var itemCount: Int { points }
+    package var byteCount: Int { bytes }
+}
+
 /// The decisions of one pass of one rollup pipeline, apart from their effects.
 ///
 /// Given the watermark and now, and told what was read, acknowledged and committed, it says what
-/// to do next as an ``Action``; the pass driver (`Sources/Bridge/PassDriver.swift`) carries the
+/// to do next as an ``Action``; the pass runner (`Sources/Bridge/PassRunner.swift`) carries the
 /// actions out against ClickHouse, the sink and the checkpoint store and reports back. Nothing
 /// here does I/O, so every decision is tested without a network (`PassMachineTests`):
 ///
 /// 1. Chunks: `[watermark, last closed bucket end)` cut into queries of at most
 ///    `max_buckets_per_query` buckets (``WindowPlanner``). No closed bucket: the empty window is
 ///    committed, so the run records that it looked.
-/// 2. Batches: read buckets join the pending batch until the next one would take it past
+/// 2. Batches (cut by its ``Batcher``, which also decides the read-ahead): read buckets join the
+///    pending batch until the next one would take it past
 ///    `max_points_per_request` points or the request budget in bytes; then the batch is delivered
 ///    (whole buckets, one request; a lone bucket larger than a request goes as several) and, once
 ///    acknowledged, committed with the watermark at the next bucket's start. At a chunk's end the
@@ -156,11 +162,10 @@ package struct PassMachine: Sendable {
 
     private let chunks: [TimeWindow]
     private var chunk = 0
-    private var pending: [ReadBucket] = []
-    private var pendingPoints = 0
-    private var pendingBytes = 0
-    /// Delivered (or committed without points), not yet committed: the buckets and the watermark.
-    private var inFlight: (buckets: [ReadBucket], upTo: Int64, ack: ExportAcknowledgement)?
+    /// Pending buckets, the batch in flight, and the buckets read ahead meanwhile.
+    package private(set) var batcher: Batcher<ReadBucket>
+    /// The batch in flight (delivered, or committed without points): the watermark it commits and its acknowledgement.
+    private var inFlight: (upTo: Int64, ack: ExportAcknowledgement)?
     /// What follows the commit in flight: more of the open chunk, or the next chunk.
     private var resume: Resume = .read
     /// Buckets starting at or after this are recent enough to carry digests.
@@ -173,6 +178,7 @@ package struct PassMachine: Sendable {
 
     package init(settings: Settings, watermark: Int64, now: Int64) {
         self.settings = settings
+        self.batcher = Batcher(limits: Batcher.Limits(maxItems: settings.maxPointsPerRequest, byteBudget: settings.requestBudget))
         self.startWatermark = watermark
         self.watermark = watermark
         let planner = settings.planner
@@ -207,7 +213,8 @@ package struct PassMachine: Sendable {
             // Nothing closed since the last pass: record the empty window [watermark, watermark).
             var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: watermark))
             commit.requireLock = true
-            inFlight = ([], watermark, ExportAcknowledgement())
+            _ = batcher.send()
+            inFlight = (watermark, ExportAcknowledgement())
             resume = .lateData
             return .commit(commit)
         }
@@ -251,14 +258,11 @@ package struct PassMachine: Sendable {
     package mutating func read(_ bucket: ReadBucket) -> Action {
         precondition(inFlight == nil, "read while a batch is in flight")
         var action = Action.read
-        if pendingPoints > 0
-            && (pendingPoints + bucket.points > settings.maxPointsPerRequest || pendingBytes + bucket.bytes > settings.requestBudget) {
+        if batcher.cuts(before: bucket) {
             // The batch goes first, up to this bucket's start; this bucket starts the next one.
             action = flush(upTo: bucket.start, then: .read)
         }
-        pending.append(bucket)
-        pendingPoints += bucket.points
-        pendingBytes += bucket.bytes
+        batcher.add(bucket)
         return action
     }
 
@@ -271,16 +275,17 @@ package struct PassMachine: Sendable {
 
     /// The receiver acknowledged every request of the delivery.
     package mutating func acknowledged(_ ack: ExportAcknowledgement) -> Action {
-        guard let flight = inFlight else { preconditionFailure("acknowledged without a delivery") }
+        guard let flight = inFlight, let buckets = batcher.inFlight else { preconditionFailure("acknowledged without a delivery") }
         batches += 1
         inFlight!.ack = ack
-        return .commit(commit(flight.buckets, upTo: flight.upTo, ack: ack))
+        return .commit(commit(buckets, upTo: flight.upTo, ack: ack))
     }
 
     /// The commit in flight is durable.
     package mutating func committed() -> Action {
         guard let flight = inFlight else { preconditionFailure("committed without a commit") }
         inFlight = nil
+        let buckets = batcher.committed()
         if foldInFlight, let found = fold {
             lateBuckets += found.buckets
             lateFolded += found.folded
@@ -293,7 +298,7 @@ package struct PassMachine: Sendable {
             gap = nil
             gapInFlight = false
         }
-        account(flight.buckets, ack: flight.ack)
+        account(buckets, ack: flight.ack)
         watermark = max(watermark, flight.upTo)
         return next()
     }
@@ -324,25 +329,34 @@ package struct PassMachine: Sendable {
     /// The late buckets are recorded.
     package mutating func recorded() -> Action { .finish }
 
+    // MARK: - Read-ahead (the batcher's)
+
+    /// Whether the runner may read the next bucket now, while a batch is in flight.
+    package var readsAhead: Bool { batcher.readsAhead }
+    /// A bucket read while a batch is in flight; ``nextAhead()`` hands it back once it is committed.
+    package mutating func readAhead(_ bucket: ReadBucket) { batcher.readAhead(bucket) }
+    /// The open query ended (or failed) while reading ahead.
+    package mutating func endReadAhead(failed: Bool) { batcher.endReadAhead(failed: failed) }
+    /// What was read ahead, in order; `nil` when nothing was.
+    package mutating func nextAhead() -> Batcher<ReadBucket>.Ahead? { batcher.nextAhead() }
+
     // MARK: - Decisions
 
     /// Takes the pending buckets out as the batch up to `upTo`: a delivery when it has points, a
     /// commit when it only moves the watermark, or nothing.
     private mutating func flush(upTo: Int64, then: Resume) -> Action {
-        let buckets = pending
-        pending = []
-        pendingPoints = 0
-        pendingBytes = 0
         resume = then
+        let buckets = batcher.send()
         let points = buckets.reduce(0) { $0 + $1.points }
         if points > 0 {
-            inFlight = (buckets, upTo, ExportAcknowledgement())
+            inFlight = (upTo, ExportAcknowledgement())
             return .deliver(requests(buckets))
         }
         if upTo > watermark {
-            inFlight = (buckets, upTo, ExportAcknowledgement())
+            inFlight = (upTo, ExportAcknowledgement())
             return .commit(commit(buckets, upTo: upTo, ack: ExportAcknowledgement()))
         }
+        batcher.committed()
         account(buckets, ack: ExportAcknowledgement())
         return next()
     }
@@ -375,20 +389,7 @@ package struct PassMachine: Sendable {
     /// The batch's parts packed in order into requests within the budget (one request unless a
     /// lone bucket is larger than a request).
     private func requests(_ buckets: [ReadBucket]) -> [[EncodedPoints]] {
-        var requests: [[EncodedPoints]] = []
-        var current: [EncodedPoints] = []
-        var bytes = 0
-        for part in buckets.lazy.flatMap(\.parts) {
-            if !current.isEmpty && bytes + part.byteCount > settings.requestBudget {
-                requests.append(current)
-                current = []
-                bytes = 0
-            }
-            current.append(part)
-            bytes += part.byteCount
-        }
-        if !current.isEmpty { requests.append(current) }
-        return requests
+        Batcher<ReadBucket>.pack(buckets.lazy.flatMap(\.parts), budget: settings.requestBudget, bytes: \.byteCount)
     }
 
     private mutating func commit(_ buckets: [ReadBucket], upTo: Int64, ack: ExportAcknowledgement) -> BatchCommit {

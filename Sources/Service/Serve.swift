@@ -77,9 +77,11 @@ struct Scheduler: Service {
     /// reached: a lost Postgres is never fatal. False when shut down first.
     private func checkSchema() async -> Bool {
         var failures = 0
+        let worker = PassWorker(name: "schema-check")
+        defer { worker.close() }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                try await Bridge.offloadCancellable { [bridge] in try bridge.openStore(migrate: true).connection.close() }
+                try await Bridge.offloadCancellable(on: worker) { [bridge] in try bridge.openStore(migrate: true).connection.close() }
                 return true
             } catch is CancellationError {
                 return false
@@ -96,14 +98,17 @@ struct Scheduler: Service {
     }
 }
 
-/// One pipeline on its own schedule, on a thread of its own, so a slow query or a receiver in
-/// retry delays no other pipeline: a rollup's pass when its next bucket closes (aligned to its
+/// One pipeline on its own schedule, its passes on a long-lived thread of its own (``thread``),
+/// so a slow query or a receiver in retry delays no other pipeline: a rollup's pass when its next bucket closes (aligned to its
 /// step, after its lag), the traces' every few seconds. Failures are retried with backoff, never
 /// fatal to the process. The schedule keeps its Postgres connection and its exporter across
 /// passes (``PassResources``): a connection that broke is made again by the next pass, and the
-/// exporter remembers an endpoint that is down.
+/// exporter remembers an endpoint that is down; with them goes the worker thread that runs its
+/// passes' deliveries and commits.
 struct PipelineSchedule {
     let name: String
+    /// The thread the schedule's passes run on, one after another, kept across passes.
+    let thread: PassWorker
     let bridge: Bridge
     let health: HealthState
     let logger: Logger
@@ -118,7 +123,7 @@ struct PipelineSchedule {
         let name = pipeline.name
         let resources = PassResources(migrates: false)  // checked once, at start
         return PipelineSchedule(
-            name: name, bridge: bridge, health: health, logger: logger,
+            name: name, thread: PassWorker(name: threadName(name)), bridge: bridge, health: health, logger: logger,
             pass: { stop in try bridge.run(only: [name], stop: stop, recordSkips: false, resources: resources).first },
             // The bucket after the last closed one closes at its end plus the lag.
             nextRun: { now in planner.closedUntil(now: now) + planner.step + planner.lagSeconds * 1_000_000_000 })
@@ -131,15 +136,19 @@ struct PipelineSchedule {
         let interval = traceInterval(lagSeconds: bridge.configuration.genAITraces.lagSeconds) * 1_000_000_000
         let resources = PassResources(migrates: false)  // checked once, at start
         return PipelineSchedule(
-            name: GenAITraceConfiguration.pipeline, bridge: bridge, health: health, logger: logger,
+            name: GenAITraceConfiguration.pipeline, thread: PassWorker(name: threadName(GenAITraceConfiguration.pipeline)), bridge: bridge, health: health, logger: logger,
             pass: { stop in try bridge.runTraces(only: [GenAITraceConfiguration.pipeline], stop: stop, recordSkips: false, resources: resources).first },
             nextRun: { now in now + interval })
     }
+
+    /// `pass:` and the pipeline's name, cut to what Linux keeps of a thread's name (15 bytes).
+    static func threadName(_ pipeline: String) -> String { String(("pass:" + pipeline).utf8.prefix(15)) ?? "pass" }
 
     /// Seconds between traces passes.
     static func traceInterval(lagSeconds: Int64) -> Int64 { min(max(lagSeconds / 4, 5), 60) }
 
     func run() async {
+        defer { thread.close() }
         var failures = 0
         var next = bridge.now()  // a first pass at once: catch up
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -152,7 +161,7 @@ struct PipelineSchedule {
             let stop = StopSignal()
             let outcome: Result<PassSummary?, any Error> = await withGracefulShutdownHandler { [pass] in
                 do {
-                    return .success(try await Bridge.offloadCancellable { try pass(stop) })
+                    return .success(try await Bridge.offloadCancellable(on: thread) { try pass(stop) })
                 } catch {
                     return .failure(error)
                 }
@@ -233,17 +242,16 @@ extension Bridge {
         logger.notice("stopped")
     }
 
-    /// ``offload(_:)`` that a cancelled task stops waiting for: the body's thread is abandoned
-    /// (a pass only commits what was acknowledged, so abandoning it loses nothing).
-    static func offloadCancellable<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        let once = OnceResume<T>()
+    /// Runs `body` on `thread` (after its earlier jobs); a cancelled task stops waiting for it and
+    /// the body is abandoned to finish on its own (a pass only commits what was acknowledged, so
+    /// abandoning it loses nothing).
+    static func offloadCancellable<T: Sendable>(on thread: PassWorker, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let once = ResumeOnce<T>()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 once.set(continuation)
                 guard !Task.isCancelled else { return once.resume(with: .failure(CancellationError())) }
-                let thread = Thread { once.resume(with: Result { try body() }) }
-                thread.stackSize = 4 << 20
-                thread.start()
+                thread.post { once.resume(with: Result { try body() }) }
             }
         } onCancel: {
             once.resume(with: .failure(CancellationError()))
@@ -252,27 +260,30 @@ extension Bridge {
 }
 
 /// Resumes a continuation once, whichever of the body and the cancellation comes first.
-private final class OnceResume<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<T, any Error>?
-    private var early: Result<T, any Error>?
-    private var done = false
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var early: Result<T, any Error>?
+        var done = false
+    }
+
+    private let state = Mutex(State())
 
     func set(_ c: CheckedContinuation<T, any Error>) {
-        let pending: Result<T, any Error>? = lock.withLock {
-            if done { return nil }
-            if let early { done = true; return early }
-            continuation = c
+        let pending: Result<T, any Error>? = state.withLock { s in
+            if s.done { return nil }
+            if let early = s.early { s.done = true; return early }
+            s.continuation = c
             return nil
         }
         if let pending { c.resume(with: pending) }
     }
 
     func resume(with result: Result<T, any Error>) {
-        let c: CheckedContinuation<T, any Error>? = lock.withLock {
-            if done { return nil }
-            guard let continuation else { early = result; return nil }
-            done = true
+        let c: CheckedContinuation<T, any Error>? = state.withLock { s in
+            if s.done { return nil }
+            guard let continuation = s.continuation else { s.early = result; return nil }
+            s.done = true
             return continuation
         }
         c?.resume(with: result)

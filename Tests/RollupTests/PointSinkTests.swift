@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 @testable import OTLP
 @testable import Bridge
@@ -53,8 +54,8 @@ struct PrintingSinkTests {
             let end: Int64 = start + 60 * second
             return NumberPoint(attributes: [], startTimeUnixNano: UInt64(start), timeUnixNano: UInt64(end), value: .int(v))
         }
-        var printed: [String] = []
-        let sink = PrintingSink(metrics: headers, write: { printed.append($0) })
+        let lines = Mutex<[String]>([])
+        let sink = PrintingSink(metrics: headers, write: { line in lines.withLock { $0.append(line) } })
         let gauge: MetricData = .gauge(points: [point(0, 7)])
         let sum0: MetricData = .sum(isMonotonic: true, temporality: .delta, points: [point(0, 1)])
         let sum1: MetricData = .sum(isMonotonic: true, temporality: .delta, points: [point(1, 2)])
@@ -67,6 +68,7 @@ struct PrintingSinkTests {
             "2026-11-29T10:01:00Z..2026-11-29T10:02:00Z  a  {}  2",
             "2026-11-29T10:00:00Z..2026-11-29T10:01:00Z  b  {}  7",
         ]
+        let printed = lines.withLock { $0 }
         #expect(printed == expected)
     }
 }

@@ -23,9 +23,11 @@ extension CheckpointLedger: KeysetLedger {
     }
 }
 
-/// Carries out one pass of the GenAI traces pipeline (`gen_ai_traces`), as ``PassDriver`` does
-/// for a rollup: the one owner of its lock and run record, the one place where its effects
-/// happen. What to do next is the ``TracePager``'s decision:
+/// One pass of the GenAI traces pipeline (`gen_ai_traces`): the traces adapter over the
+/// ``PassRunner``, as ``RollupPass`` is for a rollup. The one owner of its lock and run record
+/// (through ``PassRecord``). What to do next is the ``TracePager``'s decision; the runner does it
+/// over the traces' seams (``TraceRows``: pages of rows; ``SpanItems``: rows → spans;
+/// ``SpanRequests``: the traces exporter; the ledger):
 ///
 /// 1. Lock the pipeline, read its keyset watermark, open a run record (the ledger).
 /// 2. Query a page of rows after the keyset and older than now − lag (`queries/gen_ai_traces.sql`,
@@ -35,7 +37,7 @@ extension CheckpointLedger: KeysetLedger {
 ///    own exporter; once acknowledged, the ledger commits the last row's keyset with the run's
 ///    counters in one transaction.
 /// 4. The run record is closed and the lock released, whatever happened.
-final class TracePassDriver {
+final class TracePass {
     let configuration: GenAITraceConfiguration
     let sql: String
     let clickhouse: ClickHouseClient
@@ -49,12 +51,15 @@ final class TracePassDriver {
     let redact: Redactor
     let stop: StopSignal?
     let recordSkips: Bool
+    /// Where deliveries and commits run while the pass reads ahead (`nil`: on the pass's thread).
+    let worker: PassWorker?
 
     private var pipeline: String { GenAITraceConfiguration.pipeline }
 
     init(configuration: GenAITraceConfiguration, sql: String, clickhouse: ClickHouseClient, ledger: any KeysetLedger,
          exporter: OTLPHTTPExporter, writer: SpanRequestWriter, logger: Logger, startAt: Int64, now: Int64,
-         redact: Redactor, stop: StopSignal? = nil, recordSkips: Bool = true) {
+         redact: Redactor, stop: StopSignal? = nil, recordSkips: Bool = true, worker: PassWorker? = nil) {
+        self.worker = worker
         self.configuration = configuration
         self.sql = sql
         self.clickhouse = clickhouse
@@ -91,11 +96,14 @@ final class TracePassDriver {
                     maxSpansPerRequest: configuration.maxSpansPerRequest,
                     requestBudget: configuration.maxRequestBytes - writer.overhead),
                 watermark: watermark, until: (now - configuration.lagSeconds * 1_000_000_000) / 1_000_000 * 1_000_000)
-            do {
-                try drive(&pager, summary: &summary)
-            } catch {
-                summary.record(pager)  // what was committed before the failure
-                throw error
+            let source = TraceRows(sql: sql, clickhouse: clickhouse, pageSize: configuration.pageSize, metadataKeys: configuration.metadataAttributes,
+                                   queryPath: configuration.queryPath)
+            let items = SpanItems(mapping: SpanMapping(deprecatedAttributes: configuration.deprecatedAttributes, conventions: configuration.conventions),
+                                  writer: writer)
+            var runner = PassRunner<TracePager, TraceRows, SpanItems, SpanRequests>(pipeline: pipeline, source: source, writer: items, sink: SpanRequests(exporter: exporter, writer: writer),
+                                    ledger: ledger, worker: worker, stop: stop, logger: logger, unit: "spans")
+            try runner.run(&pager, summary: &summary) { (action, _, _, _) throws(BridgeError) -> TracePager.Action in
+                preconditionFailure("the pager has no action of its own: \(action)")
             }
         }, finished: { summary in
             logger.info("pass finished", metadata: [
@@ -104,93 +112,101 @@ final class TracePassDriver {
             ])
         })
     }
+}
 
-    private func drive(_ pager: inout TracePager, summary: inout PassSummary) throws(BridgeError) {
-        let mapping = SpanMapping(deprecatedAttributes: configuration.deprecatedAttributes, conventions: configuration.conventions)
-        var open: (stream: ClickHouseRowStream, binding: GenAIRowBinding)?
-        defer { open?.stream.close() }
-        var values: [ClickHouseValue] = []
-        var action = pager.start()
-        while true {
-            switch action {
-            case .query, .deliver:
-                if stop?.isStopped == true {
-                    logger.notice("stopping for shutdown: nothing more is queried or sent")
-                    summary.record(pager)
-                    return
-                }
-            default:
-                break
-            }
-            switch action {
-            case .query(let after, let until):
-                open?.stream.close()
-                open = nil
-                do {
-                    let stream = try clickhouse.query(sql, parameters: TraceQuery.parameters(after: after, until: until, pageSize: configuration.pageSize, metadataKeys: configuration.metadataAttributes))
-                    open = (stream, try GenAIRowBinding(columns: stream.columns, pipeline: pipeline, file: configuration.queryPath))
-                } catch let error as BridgeError {
-                    throw error
-                } catch {
-                    throw BridgeError(.query, "\(error)", pipeline: pipeline, file: configuration.queryPath, underlying: error)
-                }
-                action = .read
-            case .read:
-                let more: Bool
-                do { more = try open!.stream.next(into: &values) } catch {
-                    throw BridgeError(.query, error.description, pipeline: pipeline, file: configuration.queryPath, underlying: error)
-                }
-                guard more else {
-                    open?.stream.close()
-                    open = nil
-                    action = pager.endOfPage()
-                    break
-                }
-                let row = try open!.binding.row(values)
-                let span: EncodedSpan
-                do { span = try writer.encode(mapping.span(row)) } catch {
-                    throw BridgeError(.export, "cannot encode the span of row \(row.id): \(error)", pipeline: pipeline, underlying: error)
-                }
-                action = pager.read(span, keyset: row.keyset)
-            case .deliver(let spans):
-                do { try ledger.confirmHeld(pipeline: pipeline) } catch {
-                    throw BridgeError(.checkpoint, "lost the checkpoint store before sending a batch: \(error)", pipeline: pipeline, underlying: error)
-                }
-                let ack: ExportAcknowledgement
-                do { ack = try exporter.export(body: writer.assemble(spans)) } catch {
-                    throw BridgeError(.export, error.description, pipeline: pipeline, underlying: error)
-                }
-                if ack.rejected > 0 {
-                    logger.warning("receiver rejected spans of an acknowledged batch", metadata: [
-                        "rejected": "\(ack.rejected)", "message": "\(ack.message ?? "")",
-                    ])
-                }
-                action = pager.acknowledged(ack)
-            case .commit(let batch):
-                do { try ledger.commit(batch) } catch {
-                    throw BridgeError(.checkpoint, batch.pointsExported > 0
-                        ? "the batch up to \(batch.watermark.iso8601) was acknowledged but its checkpoint could not be committed (it will be sent again): \(error)"
-                        : "\(error)", pipeline: pipeline, underlying: error)
-                }
-                action = pager.committed()
-                summary.record(pager)
-            case .finish:
-                summary.record(pager)
-                return
-            }
+extension TracePager: RunnableMachine {
+    func step(_ action: Action) -> RunnerStep<(after: Keyset, until: Int64), [EncodedSpan]> {
+        switch action {
+        case .query(let after, let until): .query((after, until))
+        case .read: .read
+        case .deliver(let spans): .deliver(spans)
+        case .commit(let batch): .commit(batch)
+        case .finish: .finish
+        }
+    }
+
+    mutating func endOfQuery() -> Action { endOfPage() }
+
+    /// Points are spans, queries are pages; rows read are the spans exported.
+    var counters: PassCounters {
+        PassCounters(watermark: keyset.time, rowsRead: spansExported, exported: spansExported, rejected: spansRejected, batches: batches, queries: pages)
+    }
+}
+
+/// The traces' row source: a page of rows after a keyset, bound by column name.
+struct TraceRows: RowSource {
+    let sql: String
+    let clickhouse: ClickHouseClient
+    let pageSize: Int
+    let metadataKeys: [String]
+    let queryPath: String
+    private var open: (stream: ClickHouseRowStream, binding: GenAIRowBinding)?
+    private var values: [ClickHouseValue] = []
+    private var pipeline: String { GenAITraceConfiguration.pipeline }
+
+    init(sql: String, clickhouse: ClickHouseClient, pageSize: Int, metadataKeys: [String], queryPath: String) {
+        self.sql = sql
+        self.clickhouse = clickhouse
+        self.pageSize = pageSize
+        self.metadataKeys = metadataKeys
+        self.queryPath = queryPath
+    }
+
+    mutating func open(_ page: (after: Keyset, until: Int64)) throws(BridgeError) {
+        close()
+        do {
+            let stream = try clickhouse.query(sql, parameters: TraceQuery.parameters(after: page.after, until: page.until, pageSize: pageSize, metadataKeys: metadataKeys))
+            open = (stream, try GenAIRowBinding(columns: stream.columns, pipeline: pipeline, file: queryPath))
+        } catch let error as BridgeError {
+            throw error
+        } catch {
+            throw BridgeError(.query, "\(error)", pipeline: pipeline, file: queryPath, underlying: error)
+        }
+    }
+
+    mutating func next() throws(BridgeError) -> GenAIRow? {
+        let more: Bool
+        do { more = try open!.stream.next(into: &values) } catch {
+            throw BridgeError(.query, error.description, pipeline: pipeline, file: queryPath, underlying: error)
+        }
+        guard more else {
+            close()
+            return nil
+        }
+        return try open!.binding.row(values)
+    }
+
+    var isOpen: Bool { open != nil }
+
+    mutating func close() {
+        open?.stream.close()
+        open = nil
+    }
+}
+
+/// The traces' item writer: a row's span (``SpanMapping``), encoded once (``SpanRequestWriter``).
+struct SpanItems: ItemWriter {
+    let mapping: SpanMapping
+    let writer: SpanRequestWriter
+
+    func write(_ row: GenAIRow, notes: inout PassSummary) throws(BridgeError) -> PagedSpan {
+        do { return PagedSpan(span: try writer.encode(mapping.span(row)), keyset: row.keyset) } catch {
+            throw BridgeError(.export, "cannot encode the span of row \(row.id): \(error)", pipeline: GenAITraceConfiguration.pipeline, underlying: error)
         }
     }
 }
 
-extension PassSummary {
-    /// The pager's counters: what is committed so far (points are spans, queries are pages).
-    mutating func record(_ pager: TracePager) {
-        watermarkAfter = pager.keyset.time < watermarkBefore ? watermarkBefore : pager.keyset.time
-        rowsRead = pager.spansExported
-        pointsExported = pager.spansExported
-        pointsRejected = pager.spansRejected
-        batches = pager.batches
-        queries = pager.pages
+/// The traces' sink seam: a batch of spans as one request to the traces endpoint.
+struct SpanRequests: RequestSink, @unchecked Sendable {
+    // @unchecked: the exporter owns curl handles (a C handle); only the pass's worker thread
+    // sends through it, one request at a time.
+    let exporter: OTLPHTTPExporter
+    let writer: SpanRequestWriter
+
+    func send(_ spans: [EncodedSpan]) throws(BridgeError) -> ExportAcknowledgement {
+        do { return try exporter.export(body: writer.assemble(spans)) } catch {
+            throw BridgeError(.export, error.description, pipeline: GenAITraceConfiguration.pipeline, underlying: error)
+        }
     }
 }
 
@@ -223,12 +239,13 @@ extension Bridge {
         } catch {
             throw BridgeError(.export, "cannot encode the request headers: \(error)", pipeline: GenAITraceConfiguration.pipeline, underlying: error)
         }
-        let driver = TracePassDriver(
+        let driver = TracePass(
             configuration: traces, sql: traces.sql, clickhouse: ClickHouseClient(configuration: configuration.clickhouse, logger: logger),
             ledger: CheckpointLedger(store: store),
             exporter: lease.traces(self),
             writer: writer, logger: logger.with(pipeline: GenAITraceConfiguration.pipeline),
-            startAt: configuration.startAt ?? now() - 3_600_000_000_000, now: now(), redact: redact, stop: stop, recordSkips: recordSkips)
+            startAt: configuration.startAt ?? now() - 3_600_000_000_000, now: now(), redact: redact, stop: stop, recordSkips: recordSkips,
+            worker: lease.worker)
         return [driver.run()]
     }
 

@@ -1,0 +1,265 @@
+import Checkpoints
+import Foundation
+import Logging
+import Observability
+import OTLP
+import Rollup
+import UTCTime
+
+// MARK: - The seams
+
+/// Where a pass's rows come from: a query opened, its rows read in order. Blocking; used on the
+/// pass's thread only.
+protocol RowSource {
+    associatedtype Query
+    associatedtype Row
+    /// Opens `query` (closing the one open, if any).
+    mutating func open(_ query: Query) throws(BridgeError)
+    /// The next row of the open query; `nil` at its end (the query is then closed).
+    mutating func next() throws(BridgeError) -> Row?
+    /// Whether a query is open.
+    var isOpen: Bool { get }
+    mutating func close()
+}
+
+/// Turns a row into the item a batch is made of, encoded once: a bucket's points (rollups), a
+/// row's span (GenAI traces). On the pass's thread only; it may note what it saw in the summary
+/// (merged rows, overflowed series).
+protocol ItemWriter {
+    associatedtype Row
+    associatedtype Item: BatchItem
+    mutating func write(_ row: Row, notes: inout PassSummary) throws(BridgeError) -> Item
+}
+
+/// Where a batch goes: one delivery, acknowledged once every request of it is. Called on the
+/// pass's worker thread while the pass thread reads ahead, hence `Sendable`.
+protocol RequestSink: Sendable {
+    associatedtype Request: Sendable
+    func send(_ request: Request) throws(BridgeError) -> ExportAcknowledgement
+}
+
+// The fourth seam, the ledger (lock, watermark, run record, commit), is ``PassLedger``.
+
+// MARK: - The machine as the runner sees it
+
+/// An action of a machine, as far as the runner is concerned.
+enum RunnerStep<Query, Request> {
+    case query(Query)
+    case read
+    case deliver(Request)
+    case commit(BatchCommit)
+    case finish
+    /// An action of the pipeline's own (late data, digests, old buckets): its adapter's.
+    case other
+}
+
+/// What a pass has committed so far, as a machine counts it.
+struct PassCounters: Equatable {
+    var watermark: Int64
+    var rowsRead: Int64 = 0
+    var exported: Int64 = 0
+    var rejected: Int64 = 0
+    var batches = 0
+    var queries = 0
+    var lateBuckets = 0
+    var lateFolded = 0
+    var lateUnfolded = 0
+    var pointsSkipped: Int64 = 0
+}
+
+/// A pass's decisions (``PassMachine``, `TracePager`), driven by the ``PassRunner``: the runner
+/// reports what came of each action and the machine says what to do next. The batching and the
+/// read-ahead are the machine's ``Batcher``'s.
+protocol RunnableMachine {
+    associatedtype Action
+    associatedtype Query
+    associatedtype Request: Sendable
+    associatedtype Item: BatchItem
+    func step(_ action: Action) -> RunnerStep<Query, Request>
+    mutating func start() -> Action
+    mutating func read(_ item: Item) -> Action
+    mutating func endOfQuery() -> Action
+    mutating func acknowledged(_ ack: ExportAcknowledgement) -> Action
+    mutating func committed() -> Action
+    var counters: PassCounters { get }
+    var readsAhead: Bool { get }
+    mutating func readAhead(_ item: Item)
+    mutating func endReadAhead(failed: Bool)
+    mutating func nextAhead() -> Batcher<Item>.Ahead?
+}
+
+extension PassSummary {
+    /// The machine's counters: what is committed so far.
+    mutating func record(_ c: PassCounters) {
+        watermarkAfter = max(watermarkBefore, c.watermark)
+        rowsRead = c.rowsRead
+        pointsExported = c.exported
+        pointsRejected = c.rejected
+        batches = c.batches
+        queries = c.queries
+        lateBuckets = c.lateBuckets
+        lateFolded = c.lateFolded
+        lateUnfolded = c.lateUnfolded
+        pointsSkipped = c.pointsSkipped
+    }
+}
+
+// MARK: - The runner
+
+/// Carries out the actions of one pass's machine over the four seams: a row source, an item
+/// writer, a sink and a ledger. The rollups (``RollupPass``) and the GenAI traces
+/// (``TracePass``) are two adapters over it; what is theirs alone (late data, digests, old
+/// buckets) comes back to the adapter as ``RunnerStep/other``.
+///
+/// **Overlap.** A delivery or a commit runs on the pass's ``PassWorker`` while this thread reads,
+/// writes and hands to the machine the items that follow, as long as the machine's batcher lets
+/// it (``RunnableMachine/readsAhead``: about one more batch); the items wait in the batcher
+/// until the machine asks to read, so it sees the same events in the same order as a sequential
+/// pass. A read that fails meanwhile is reported where the machine next asks to read, after the
+/// batch in flight is acknowledged and committed. Reading ahead happens only when reading needs
+/// no checkpoint store (``readsWithoutStore``), so the two threads never share a connection.
+///
+/// **Safe points.** Before each query and each delivery the stop signal is checked: a stopped
+/// pass ends where it stands, what was committed stays. Before each delivery the ledger confirms
+/// the lock is still held.
+struct PassRunner<Machine: RunnableMachine, Source: RowSource, Writer: ItemWriter, Sink: RequestSink>
+where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Machine.Item, Sink.Request == Machine.Request {
+    let pipeline: String
+    var source: Source
+    var writer: Writer
+    let sink: Sink
+    let ledger: any PassLedger
+    /// Where deliveries and commits run; `nil`: on the pass's thread, without overlap.
+    let worker: PassWorker?
+    let stop: StopSignal?
+    let logger: Logger
+    /// What the receiver rejects: `points`, `spans`.
+    let unit: String
+    /// Whether reading needs no checkpoint store connection now (else nothing is read ahead).
+    var readsWithoutStore: () -> Bool = { true }
+    /// Told after each commit (progress).
+    var committed: (Machine) -> Void = { _ in }
+
+    /// A read that failed while reading ahead, until the machine reaches it.
+    private var aheadFailure: BridgeError?
+
+    init(pipeline: String, source: Source, writer: Writer, sink: Sink, ledger: any PassLedger, worker: PassWorker?,
+         stop: StopSignal?, logger: Logger, unit: String) {
+        self.pipeline = pipeline
+        self.source = source
+        self.writer = writer
+        self.sink = sink
+        self.ledger = ledger
+        self.worker = worker
+        self.stop = stop
+        self.logger = logger
+        self.unit = unit
+    }
+
+    /// Runs the machine to its end (or to the stop signal), keeping `summary` up to date as it
+    /// commits; on a failure the summary holds what was committed before it. `other` does the
+    /// adapter's own actions.
+    mutating func run(_ machine: inout Machine, summary: inout PassSummary,
+                      other: (Machine.Action, inout Machine, inout PassSummary, inout Source) throws(BridgeError) -> Machine.Action) throws(BridgeError) {
+        defer { source.close() }
+        do {
+            try loop(&machine, summary: &summary, other: other)
+        } catch {
+            summary.record(machine.counters)  // what was committed before the failure
+            throw error
+        }
+    }
+
+    private mutating func loop(_ machine: inout Machine, summary: inout PassSummary,
+                               other: (Machine.Action, inout Machine, inout PassSummary, inout Source) throws(BridgeError) -> Machine.Action) throws(BridgeError) {
+        var action = machine.start()
+        while true {
+            let step = machine.step(action)
+            switch step {
+            case .query, .deliver:
+                if stop?.isStopped == true {
+                    logger.notice("stopping for shutdown: nothing more is queried or sent", metadata: [
+                        "watermark": "\(UTCInstant(unixNanoseconds: max(summary.watermarkBefore, machine.counters.watermark)).iso8601)",
+                    ])
+                    summary.record(machine.counters)
+                    return
+                }
+            default:
+                break
+            }
+            switch step {
+            case .query(let query):
+                try source.open(query)
+                action = try read(&machine, notes: &summary)
+            case .read:
+                action = try read(&machine, notes: &summary)
+            case .deliver(let request):
+                do { try ledger.confirmHeld(pipeline: pipeline) } catch {
+                    throw BridgeError(.checkpoint, "lost the checkpoint store before sending a batch: \(error)", pipeline: pipeline, underlying: error)
+                }
+                let sink = self.sink
+                let ack = try overlapped(&machine, notes: &summary) { () throws(BridgeError) in try sink.send(request) }
+                if ack.rejected > 0 {
+                    logger.warning("receiver rejected \(unit) of an acknowledged batch", metadata: [
+                        "rejected": "\(ack.rejected)", "message": "\(ack.message ?? "")",
+                    ])
+                }
+                action = machine.acknowledged(ack)
+            case .commit(let batch):
+                let ledger = self.ledger, name = pipeline
+                try overlapped(&machine, notes: &summary) { () throws(BridgeError) in
+                    do { try ledger.commit(batch) } catch {
+                        throw BridgeError(.checkpoint, batch.pointsExported > 0
+                            ? "the batch up to \(batch.watermark.iso8601) was acknowledged but its checkpoint could not be committed (it will be sent again): \(error)"
+                            : "\(error)", pipeline: name, underlying: error)
+                    }
+                }
+                action = machine.committed()
+                summary.record(machine.counters)
+                committed(machine)
+            case .finish:
+                summary.record(machine.counters)
+                return
+            case .other:
+                action = try other(action, &machine, &summary, &source)
+            }
+        }
+    }
+
+    /// The next item for the machine: what was read ahead first, else the source's next row.
+    private mutating func read(_ machine: inout Machine, notes: inout PassSummary) throws(BridgeError) -> Machine.Action {
+        switch machine.nextAhead() {
+        case .item(let item)?:
+            return machine.read(item)
+        case .end?:
+            return machine.endOfQuery()
+        case .failed?:
+            let error = aheadFailure!
+            aheadFailure = nil
+            throw error  // a read that failed while a batch was in flight
+        case nil:
+            guard let row = try source.next() else { return machine.endOfQuery() }
+            return machine.read(try writer.write(row, notes: &notes))
+        }
+    }
+
+    /// Runs `work` on the worker, reading ahead meanwhile as far as the machine lets it; its result.
+    private mutating func overlapped<T: Sendable>(_ machine: inout Machine, notes: inout PassSummary,
+                                                  _ work: @escaping @Sendable () throws(BridgeError) -> T) throws(BridgeError) -> T {
+        guard let worker else { return try work() }
+        let job = worker.submit(work)
+        while source.isOpen && readsWithoutStore() && !job.isDone && machine.readsAhead {
+            do throws(BridgeError) {
+                guard let row = try source.next() else {
+                    machine.endReadAhead(failed: false)
+                    break
+                }
+                machine.readAhead(try writer.write(row, notes: &notes))
+            } catch {
+                aheadFailure = error
+                machine.endReadAhead(failed: true)
+            }
+        }
+        return try job.wait()
+    }
+}
