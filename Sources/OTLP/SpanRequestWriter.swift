@@ -91,59 +91,79 @@ public struct SpanRequestWriter: Sendable {
     /// message is not empty (as ``Span/proto`` sets it), with message = 2 and code = 3 under the
     /// same rules. The model carries no trace_state, events, links, dropped counts or flags.
     static func protobufField(_ span: Span) -> [UInt8] {
+        span.traceID.withUnsafeBytes { traceID in
+            span.spanID.withUnsafeBytes { spanID in
+                span.parentSpanID.withUnsafeBytes { parentSpanID in
+                    span.attributes.withUnsafeBufferPointer { attributes in
+                        protobufField(traceID: traceID, spanID: spanID, parentSpanID: parentSpanID, name: span.name, kind: span.kind,
+                                      startTimeUnixNano: span.startTimeUnixNano, endTimeUnixNano: span.endTimeUnixNano,
+                                      attributes: attributes, status: span.status)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The span of these parts as a `ScopeSpans.spans` field: the very bytes of ``encode(_:)`` of
+    /// the ``Span`` holding them (the one implementation: ``protobufField(_:)`` calls it), for a
+    /// caller that has the parts without building a `Span` (ids in buffers of its own, attributes
+    /// in a reused array).
+    public static func protobufField(traceID: UnsafeRawBufferPointer, spanID: UnsafeRawBufferPointer, parentSpanID: UnsafeRawBufferPointer,
+                                     name: String, kind: Span.Kind, startTimeUnixNano: UInt64, endTimeUnixNano: UInt64,
+                                     attributes: UnsafeBufferPointer<Attribute>, status: Span.Status) -> [UInt8] {
         @inline(__always) func field(_ n: Int) -> Int { n == 0 ? 0 : 1 + ProtobufWire.varintSize(n) + n }
-        let name = span.name.utf8.count
-        let statusMessage = span.status.message.utf8.count
-        let hasStatus = span.status.code != .unset || statusMessage != 0
-        let statusBody = field(statusMessage) + (span.status.code != .unset ? 1 + ProtobufWire.varintSize(span.status.code.rawValue) : 0)
-        var body = field(span.traceID.count) + field(span.spanID.count) + field(span.parentSpanID.count) + field(name)
-        body += span.kind != .unspecified ? 1 + ProtobufWire.varintSize(span.kind.rawValue) : 0
-        body += (span.startTimeUnixNano != 0 ? 9 : 0) + (span.endTimeUnixNano != 0 ? 9 : 0)
-        for attribute in span.attributes { body += field(attribute.keyValueSize) }
+        let nameCount = name.utf8.count
+        let statusMessage = status.message.utf8.count
+        let hasStatus = status.code != .unset || statusMessage != 0
+        let statusBody = field(statusMessage) + (status.code != .unset ? 1 + ProtobufWire.varintSize(status.code.rawValue) : 0)
+        var body = field(traceID.count) + field(spanID.count) + field(parentSpanID.count) + field(nameCount)
+        body += kind != .unspecified ? 1 + ProtobufWire.varintSize(kind.rawValue) : 0
+        body += (startTimeUnixNano != 0 ? 9 : 0) + (endTimeUnixNano != 0 ? 9 : 0)
+        for attribute in attributes { body += field(attribute.keyValueSize) }
         if hasStatus { body += 1 + ProtobufWire.varintSize(statusBody) + statusBody }
 
         var out: [UInt8] = []
         out.reserveCapacity(1 + ProtobufWire.varintSize(body) + body)
         out.append(0x12)
         out.appendVarint(body)
-        @inline(__always) func bytes(_ tag: UInt8, _ b: [UInt8]) {
+        @inline(__always) func bytes(_ tag: UInt8, _ b: UnsafeRawBufferPointer) {
             guard !b.isEmpty else { return }
             out.append(tag)
             out.appendVarint(b.count)
             out.append(contentsOf: b)
         }
-        bytes(0x0A, span.traceID)
-        bytes(0x12, span.spanID)
-        bytes(0x22, span.parentSpanID)
-        if name != 0 {
+        bytes(0x0A, traceID)
+        bytes(0x12, spanID)
+        bytes(0x22, parentSpanID)
+        if nameCount != 0 {
             out.append(0x2A)
-            out.appendVarint(name)
-            out.append(contentsOf: span.name.utf8)
+            out.appendVarint(nameCount)
+            out.append(contentsOf: name.utf8)
         }
-        if span.kind != .unspecified {
+        if kind != .unspecified {
             out.append(0x30)
-            out.appendVarint(span.kind.rawValue)
+            out.appendVarint(kind.rawValue)
         }
-        if span.startTimeUnixNano != 0 {
+        if startTimeUnixNano != 0 {
             out.append(0x39)
-            out.appendFixed64(span.startTimeUnixNano)
+            out.appendFixed64(startTimeUnixNano)
         }
-        if span.endTimeUnixNano != 0 {
+        if endTimeUnixNano != 0 {
             out.append(0x41)
-            out.appendFixed64(span.endTimeUnixNano)
+            out.appendFixed64(endTimeUnixNano)
         }
-        for attribute in span.attributes { out.appendKeyValue(attribute, tag: 0x4A) }
+        for attribute in attributes { out.appendKeyValue(attribute, tag: 0x4A) }
         if hasStatus {
             out.append(0x7A)
             out.appendVarint(statusBody)
             if statusMessage != 0 {
                 out.append(0x12)
                 out.appendVarint(statusMessage)
-                out.append(contentsOf: span.status.message.utf8)
+                out.append(contentsOf: status.message.utf8)
             }
-            if span.status.code != .unset {
+            if status.code != .unset {
                 out.append(0x18)
-                out.appendVarint(span.status.code.rawValue)
+                out.appendVarint(status.code.rawValue)
             }
         }
         assert(out.count == 1 + ProtobufWire.varintSize(body) + body, "span size computed wrong")
