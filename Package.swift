@@ -123,7 +123,7 @@ let package = Package(
         ]),
 
         // Benchmarks that print figures (never timed assertions in tests).
-        .executableTarget(name: "otel-bridge-bench", dependencies: ["ClickHouse", "OTLP", "CurlHTTP", "UTCTime", "Rollup", "PipelineConfig", "Checkpoints"]),
+        .executableTarget(name: "otel-bridge-bench", dependencies: ["ClickHouse", "OTLP", "CurlHTTP", "UTCTime", "Rollup", "PipelineConfig", "Checkpoints", "GenAITraces"]),
 
         // What every test against the real services of scripts/stack.sh shares: the endpoints
         // (TEST_*_URL variables), the receiver's records as points, throwaway databases, scenarios

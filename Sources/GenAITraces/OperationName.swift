@@ -16,30 +16,43 @@ public enum OperationName {
 
     /// The operation of `path` (the URL's path, without query or fragment).
     public static func of(path: String) -> String {
-        var bytes = Substring(path).utf8[...]
-        while bytes.last == UInt8(ascii: "/") { bytes = bytes.dropLast() }
-        let lower = String(decoding: bytes, as: UTF8.self).asciiLowercased
-        let segments = lower.utf8.split(separator: UInt8(ascii: "/")).map { String(decoding: $0, as: UTF8.self) }
-        guard let last = segments.last else { return fallback }
-        let previous = segments.count >= 2 ? segments[segments.count - 2] : ""
+        var path = path
+        return path.withUTF8 { of(path: $0, 0..<$0.count) }
+    }
+
+    /// The operation of the path in `bytes[range]`, read in place: no copy, no allocation, the
+    /// segments compared lower-cased with the known names.
+    static func of(path bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        let slash = UInt8(ascii: "/")
+        var end = range.upperBound
+        while end > range.lowerBound, bytes[end - 1] == slash { end -= 1 }
+        guard end > range.lowerBound else { return fallback }  // no segment
+        // The last segment (never empty: trailing slashes are gone), then the one before it.
+        var start = end
+        while start > range.lowerBound, bytes[start - 1] != slash { start -= 1 }
+        let last = start..<end
+        var previousEnd = start
+        while previousEnd > range.lowerBound, bytes[previousEnd - 1] == slash { previousEnd -= 1 }
+        var previousStart = previousEnd
+        while previousStart > range.lowerBound, bytes[previousStart - 1] != slash { previousStart -= 1 }
+        let previous = previousStart..<previousEnd
+        @inline(__always) func isLast(_ name: StaticString) -> Bool { RequestURL.equalsLowercased(bytes, last, name) }
         // Vertex AI and Gemini: `…/models/M:generateContent`, `:streamGenerateContent`, `:embedContent`.
-        if let colon = last.utf8.lastIndex(of: UInt8(ascii: ":")) {
-            switch String(decoding: last.utf8[last.utf8.index(after: colon)...], as: UTF8.self) {
-            case "generatecontent", "streamgeneratecontent": return "generate_content"
-            case "embedcontent", "batchembedcontents": return "embeddings"
-            case "rawpredict", "streamrawpredict": return "chat"  // Anthropic and Mistral models on Vertex: Messages/Chat APIs
-            default: return fallback
-            }
+        if let colon = RequestURL.Parts.lastIndex(of: UInt8(ascii: ":"), in: bytes, last) {
+            let verb = (colon + 1)..<end
+            @inline(__always) func isVerb(_ name: StaticString) -> Bool { RequestURL.equalsLowercased(bytes, verb, name) }
+            if isVerb("generatecontent") || isVerb("streamgeneratecontent") { return "generate_content" }
+            if isVerb("embedcontent") || isVerb("batchembedcontents") { return "embeddings" }
+            if isVerb("rawpredict") || isVerb("streamrawpredict") { return "chat" }  // Anthropic and Mistral models on Vertex: Messages/Chat APIs
+            return fallback
         }
-        switch last {
-        case "completions" where previous == "chat": return "chat"
-        case "completions": return "text_completion"
-        case "embeddings": return "embeddings"
-        case "messages": return "chat"
-        case "responses": return "chat"  // OpenAI's Responses API
-        case "converse", "converse-stream": return "chat"  // Bedrock's Converse API
-        case "invoke", "invoke-with-response-stream": return fallback  // Bedrock's InvokeModel: any model, any body
-        default: return fallback
-        }
+        if isLast("completions") { return RequestURL.equalsLowercased(bytes, previous, "chat") ? "chat" : "text_completion" }
+        if isLast("embeddings") { return "embeddings" }
+        if isLast("messages") { return "chat" }
+        if isLast("responses") { return "chat" }  // OpenAI's Responses API
+        if isLast("converse") || isLast("converse-stream") { return "chat" }  // Bedrock's Converse API
+        // Bedrock's InvokeModel (`invoke`, `invoke-with-response-stream`: any model, any body),
+        // and every other path.
+        return fallback
     }
 }

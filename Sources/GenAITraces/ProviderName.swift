@@ -13,8 +13,11 @@ public enum ProviderName {
         ("perplexity-ai", "perplexity"),
     ]
 
-    private static let table = Dictionary(uniqueKeysWithValues: wellKnown.map { ($0.slug, $0.name) })
-
     /// `gen_ai.provider.name` for the gateway's `ai_org`; empty stays empty (the attribute is omitted).
-    public static func map(_ slug: String) -> String { table[slug] ?? slug }
+    /// Seven comparisons (a length, then bytes) cost less than hashing the slug.
+    public static func map(_ slug: String) -> String {
+        guard !slug.isEmpty else { return slug }
+        for entry in wellKnown where entry.slug == slug { return entry.name }
+        return slug
+    }
 }

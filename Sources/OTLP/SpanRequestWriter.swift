@@ -91,63 +91,87 @@ public struct SpanRequestWriter: Sendable {
     /// message is not empty (as ``Span/proto`` sets it), with message = 2 and code = 3 under the
     /// same rules. The model carries no trace_state, events, links, dropped counts or flags.
     static func protobufField(_ span: Span) -> [UInt8] {
+        span.traceID.withUnsafeBytes { traceID in
+            span.spanID.withUnsafeBytes { spanID in
+                span.parentSpanID.withUnsafeBytes { parentSpanID in
+                    span.attributes.withUnsafeBufferPointer { attributes in
+                        protobufField(traceID: traceID, spanID: spanID, parentSpanID: parentSpanID, name: span.name, kind: span.kind,
+                                      startTimeUnixNano: span.startTimeUnixNano, endTimeUnixNano: span.endTimeUnixNano,
+                                      attributes: attributes, status: span.status)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The span of these parts as a `ScopeSpans.spans` field: the very bytes of ``encode(_:)`` of
+    /// the ``Span`` holding them (the one implementation: ``protobufField(_:)`` calls it), for a
+    /// caller that has the parts without building a `Span` (ids in buffers of its own, attributes
+    /// in a reused array).
+    public static func protobufField(traceID: UnsafeRawBufferPointer, spanID: UnsafeRawBufferPointer, parentSpanID: UnsafeRawBufferPointer,
+                                     name: String, kind: Span.Kind, startTimeUnixNano: UInt64, endTimeUnixNano: UInt64,
+                                     attributes: UnsafeBufferPointer<Attribute>, status: Span.Status) -> [UInt8] {
         @inline(__always) func field(_ n: Int) -> Int { n == 0 ? 0 : 1 + ProtobufWire.varintSize(n) + n }
-        let name = span.name.utf8.count
-        let statusMessage = span.status.message.utf8.count
-        let hasStatus = span.status.code != .unset || statusMessage != 0
-        let statusBody = field(statusMessage) + (span.status.code != .unset ? 1 + ProtobufWire.varintSize(span.status.code.rawValue) : 0)
-        var body = field(span.traceID.count) + field(span.spanID.count) + field(span.parentSpanID.count) + field(name)
-        body += span.kind != .unspecified ? 1 + ProtobufWire.varintSize(span.kind.rawValue) : 0
-        body += (span.startTimeUnixNano != 0 ? 9 : 0) + (span.endTimeUnixNano != 0 ? 9 : 0)
-        for attribute in span.attributes { body += field(attribute.keyValueSize) }
+        let nameCount = name.utf8.count
+        let statusMessage = status.message.utf8.count
+        let hasStatus = status.code != .unset || statusMessage != 0
+        let statusBody = field(statusMessage) + (status.code != .unset ? 1 + ProtobufWire.varintSize(status.code.rawValue) : 0)
+        var body = field(traceID.count) + field(spanID.count) + field(parentSpanID.count) + field(nameCount)
+        body += kind != .unspecified ? 1 + ProtobufWire.varintSize(kind.rawValue) : 0
+        body += (startTimeUnixNano != 0 ? 9 : 0) + (endTimeUnixNano != 0 ? 9 : 0)
+        for attribute in attributes { body += field(attribute.keyValueSize) }
         if hasStatus { body += 1 + ProtobufWire.varintSize(statusBody) + statusBody }
 
-        var out: [UInt8] = []
-        out.reserveCapacity(1 + ProtobufWire.varintSize(body) + body)
-        out.append(0x12)
-        out.appendVarint(body)
-        @inline(__always) func bytes(_ tag: UInt8, _ b: [UInt8]) {
-            guard !b.isEmpty else { return }
-            out.append(tag)
-            out.appendVarint(b.count)
-            out.append(contentsOf: b)
-        }
-        bytes(0x0A, span.traceID)
-        bytes(0x12, span.spanID)
-        bytes(0x22, span.parentSpanID)
-        if name != 0 {
-            out.append(0x2A)
-            out.appendVarint(name)
-            out.append(contentsOf: span.name.utf8)
-        }
-        if span.kind != .unspecified {
-            out.append(0x30)
-            out.appendVarint(span.kind.rawValue)
-        }
-        if span.startTimeUnixNano != 0 {
-            out.append(0x39)
-            out.appendFixed64(span.startTimeUnixNano)
-        }
-        if span.endTimeUnixNano != 0 {
-            out.append(0x41)
-            out.appendFixed64(span.endTimeUnixNano)
-        }
-        for attribute in span.attributes { out.appendKeyValue(attribute, tag: 0x4A) }
-        if hasStatus {
-            out.append(0x7A)
-            out.appendVarint(statusBody)
-            if statusMessage != 0 {
-                out.append(0x12)
-                out.appendVarint(statusMessage)
-                out.append(contentsOf: span.status.message.utf8)
+        // Written through a cursor into one buffer of the computed size (every write checked
+        // against its end), not appended byte by byte.
+        let total = 1 + ProtobufWire.varintSize(body) + body
+        return [UInt8](unsafeUninitializedCapacity: total) { buffer, written in
+            var out = FieldCursor(buffer)
+            out.byte(0x12)
+            out.varint(body)
+            @inline(__always) func bytes(_ tag: UInt8, _ b: UnsafeRawBufferPointer) {
+                guard !b.isEmpty else { return }
+                out.byte(tag)
+                out.varint(b.count)
+                out.bytes(b)
             }
-            if span.status.code != .unset {
-                out.append(0x18)
-                out.appendVarint(span.status.code.rawValue)
+            bytes(0x0A, traceID)
+            bytes(0x12, spanID)
+            bytes(0x22, parentSpanID)
+            if nameCount != 0 {
+                out.byte(0x2A)
+                out.varint(nameCount)
+                out.string(name)
             }
+            if kind != .unspecified {
+                out.byte(0x30)
+                out.varint(kind.rawValue)
+            }
+            if startTimeUnixNano != 0 {
+                out.byte(0x39)
+                out.fixed64(startTimeUnixNano)
+            }
+            if endTimeUnixNano != 0 {
+                out.byte(0x41)
+                out.fixed64(endTimeUnixNano)
+            }
+            for attribute in attributes { out.keyValue(attribute, tag: 0x4A) }
+            if hasStatus {
+                out.byte(0x7A)
+                out.varint(statusBody)
+                if statusMessage != 0 {
+                    out.byte(0x12)
+                    out.varint(statusMessage)
+                    out.string(status.message)
+                }
+                if status.code != .unset {
+                    out.byte(0x18)
+                    out.varint(status.code.rawValue)
+                }
+            }
+            precondition(out.offset == total, "span size computed wrong")
+            written = total
         }
-        assert(out.count == 1 + ProtobufWire.varintSize(body) + body, "span size computed wrong")
-        return out
     }
 
     /// The request body holding `spans`, in order.
@@ -174,4 +198,94 @@ public struct SpanRequestWriter: Sendable {
     private static let jsonScope = Array(#","scopeSpans":[{"scope":"#.utf8)
     private static let jsonSpans = Array(#","spans":["#.utf8)
     private static let jsonSuffix = Array("]}]}]}".utf8)
+}
+
+/// Writes protobuf fields into a buffer whose size was computed first: each write is checked
+/// against the buffer's end (a size computed wrong stops the process, it never writes past it).
+struct FieldCursor {
+    private let base: UnsafeMutablePointer<UInt8>
+    private let capacity: Int
+    private(set) var offset = 0
+
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+        base = buffer.baseAddress ?? UnsafeMutablePointer(bitPattern: 1)!
+        capacity = buffer.count
+    }
+
+    @inline(__always)
+    private func room(_ n: Int) {
+        precondition(n <= capacity - offset, "span size computed wrong")
+    }
+
+    @inline(__always)
+    mutating func byte(_ b: UInt8) {
+        room(1)
+        base[offset] = b
+        offset += 1
+    }
+
+    @inline(__always)
+    mutating func varint(_ v: Int) { varint(UInt64(v)) }
+
+    @inline(__always)
+    mutating func varint(_ v: UInt64) {
+        var v = v
+        while v >= 0x80 {
+            byte(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        byte(UInt8(v))
+    }
+
+    @inline(__always)
+    mutating func bytes(_ b: UnsafeRawBufferPointer) {
+        guard let source = b.baseAddress, b.count > 0 else { return }
+        room(b.count)
+        UnsafeMutableRawPointer(base + offset).copyMemory(from: source, byteCount: b.count)
+        offset += b.count
+    }
+
+    @inline(__always)
+    mutating func string(_ s: String) {
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { bytes(UnsafeRawBufferPointer($0)) }
+        if done == nil { for b in s.utf8 { byte(b) } }
+    }
+
+    /// 8 bytes, little-endian (fixed64, sfixed64 and double fields).
+    @inline(__always)
+    mutating func fixed64(_ v: UInt64) {
+        room(8)
+        UnsafeMutableRawPointer(base + offset).storeBytes(of: v.littleEndian, as: UInt64.self)
+        offset += 8
+    }
+
+    /// `attribute` as a `KeyValue` field with tag `tag`: the bytes of `[UInt8].appendKeyValue`.
+    @inline(__always)
+    mutating func keyValue(_ attribute: Attribute, tag: UInt8) {
+        let key = attribute.key.utf8.count
+        byte(tag)
+        varint(attribute.keyValueSize)
+        if key != 0 {
+            byte(0x0A)
+            varint(key)
+            string(attribute.key)
+        }
+        byte(0x12)
+        varint(attribute.value.anyValueSize)
+        switch attribute.value {
+        case .string(let s):
+            byte(0x0A)  // string_value = 1
+            varint(s.utf8.count)
+            string(s)
+        case .bool(let b):
+            byte(0x10)  // bool_value = 2
+            byte(b ? 1 : 0)
+        case .int(let i):
+            byte(0x18)  // int_value = 3, a varint: 10 bytes when negative
+            varint(UInt64(bitPattern: i))
+        case .double(let d):
+            byte(0x21)  // double_value = 4, fixed 8 bytes
+            fixed64(d.bitPattern)
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //   swift run -c release otel-bridge-bench formats  --clickhouse URL [--rows N]
 //   swift run -c release otel-bridge-bench encode   [--points N] [--batch N]
 //   swift run -c release otel-bridge-bench spans    [--spans N]
+//   swift run -c release otel-bridge-bench traces   [--rows N]
 //
 // `formats` fetches one rollup-shaped result (bucket, provider, model, status, count, cost, an
 // array of bucket counts) in three ClickHouse output formats and reports bytes on the wire
@@ -264,10 +265,11 @@ func spans() throws {
 
 switch CommandLine.arguments.dropFirst().first {
 case "spans": try spans()
+case "traces": try tracesBench()
 case "formats": try formats()
 case "encode": try encode()
 case "pipeline": try pipelineBench()
 default:
-    print("usage: otel-bridge-bench formats --clickhouse URL [--rows N] | encode [--points N] [--batch N] | spans [--spans N]")
+    print("usage: otel-bridge-bench formats --clickhouse URL [--rows N] | encode [--points N] [--batch N] | spans [--spans N] | traces [--rows N]")
     exit(2)
 }
