@@ -142,6 +142,8 @@ struct TraceRows: RowSource {
     let queryPath: String
     private var open: (stream: ClickHouseRowStream, binding: GenAIRowBinding)?
     private var values: [ClickHouseValue] = []
+    /// The row's bytes: the binding reads its columns in place (`GenAIRowBinding.row(_: RawRow)`).
+    private var raw = RawRow()
     private var pipeline: String { GenAITraceConfiguration.pipeline }
 
     init(sql: String, clickhouse: ClickHouseClient, pageSize: Int, metadataKeys: [String], queryPath: String) {
@@ -166,14 +168,14 @@ struct TraceRows: RowSource {
 
     mutating func next() throws(BridgeError) -> GenAIRow? {
         let more: Bool
-        do { more = try open!.stream.next(into: &values) } catch {
+        do { more = try open!.stream.next(into: &values, raw: &raw, decode: open!.binding.decode) } catch {
             throw BridgeError(.query, error.description, pipeline: pipeline, file: queryPath, underlying: error)
         }
         guard more else {
             close()
             return nil
         }
-        return try open!.binding.row(values)
+        return try open!.binding.row(raw)
     }
 
     var isOpen: Bool { open != nil }
@@ -184,13 +186,17 @@ struct TraceRows: RowSource {
     }
 }
 
-/// The traces' item writer: a row's span (``SpanMapping``), encoded once (``SpanRequestWriter``).
+/// The traces' item writer: a row's span (``SpanMapping``), encoded once (``SpanRequestWriter``),
+/// straight from the row's parts (``SpanEncoder``: no `Span` value built in between).
 struct SpanItems: ItemWriter {
-    let mapping: SpanMapping
-    let writer: SpanRequestWriter
+    private var encoder: SpanEncoder
 
-    func write(_ row: GenAIRow, notes: inout PassSummary) throws(BridgeError) -> PagedSpan {
-        do { return PagedSpan(span: try writer.encode(mapping.span(row)), keyset: row.keyset) } catch {
+    init(mapping: SpanMapping, writer: SpanRequestWriter) {
+        encoder = SpanEncoder(mapping: mapping, writer: writer)
+    }
+
+    mutating func write(_ row: GenAIRow, notes: inout PassSummary) throws(BridgeError) -> PagedSpan {
+        do { return PagedSpan(span: try encoder.encode(row), keyset: row.keyset) } catch {
             throw BridgeError(.export, "cannot encode the span of row \(row.id): \(error)", pipeline: GenAITraceConfiguration.pipeline, underlying: error)
         }
     }
