@@ -33,9 +33,7 @@ protocol PassLedger: Sendable {
 }
 
 /// The books in the checkpoint store, under the pipeline's advisory lock.
-struct CheckpointLedger: PassLedger, @unchecked Sendable {
-    // @unchecked: the store owns a libpq connection (a C handle). A pass uses it from one thread
-    // at a time: its worker commits only while the pass thread reads without the store.
+struct CheckpointLedger: PassLedger {
     let store: CheckpointStore
 
     func lock(pipeline: String) throws -> Bool { try store.tryLock(pipeline: pipeline) }
@@ -81,8 +79,7 @@ struct CheckpointLedger: PassLedger, @unchecked Sendable {
 
 /// A dry run's books: it reads the watermark and the series state and writes nothing, takes no
 /// lock and keeps no run record.
-struct DryRunLedger: PassLedger, @unchecked Sendable {
-    // @unchecked: as ``CheckpointLedger``, it owns a libpq connection through the store.
+struct DryRunLedger: PassLedger {
     let store: CheckpointStore
 
     func lock(pipeline: String) throws -> Bool { true }

@@ -42,10 +42,8 @@ public final class PassResources: Sendable {
     }
 
     /// The resources as a pass sees them: made on first use, the connection made again when it broke.
-    final class Lease: @unchecked Sendable {
-        // @unchecked: it owns a libpq connection and curl handles (through the store and the
-        // exporters), C handles that are not Sendable; it is reached only under the Mutex of
-        // its ``PassResources``, by one pass at a time.
+    /// Not `Sendable`: it lives inside its ``PassResources``'s `Mutex` and is lent to one pass at a time.
+    final class Lease {
         let migrates: Bool
         private var openStore: CheckpointStore?
         private var metricsExporter: OTLPHTTPExporter?

@@ -19,9 +19,7 @@ protocol PointSink: Sendable {
 }
 
 /// Writes requests with a ``MetricRequestWriter`` and exports them.
-final class OTLPSink: PointSink, @unchecked Sendable {
-    // @unchecked: the exporter owns curl handles (a C handle); only the pass's worker thread sends
-    // through it. Everything else here is immutable.
+final class OTLPSink: PointSink {
     let exporter: OTLPHTTPExporter
     let writer: MetricRequestWriter
     let pipeline: PipelineConfiguration

@@ -203,9 +203,7 @@ struct SpanItems: ItemWriter {
 }
 
 /// The traces' sink seam: a batch of spans as one request to the traces endpoint.
-struct SpanRequests: RequestSink, @unchecked Sendable {
-    // @unchecked: the exporter owns curl handles (a C handle); only the pass's worker thread
-    // sends through it, one request at a time.
+struct SpanRequests: RequestSink {
     let exporter: OTLPHTTPExporter
     let writer: SpanRequestWriter
 

@@ -37,7 +37,7 @@ import UTCTime
 ///                       pointsExported: points, pointsRejected: 0, series: changed)
 /// try store.finishRun(runID: runID, status: .ok)
 /// ```
-public final class CheckpointStore {
+public final class CheckpointStore: Sendable {
     /// The connection every operation uses. The pipeline locks belong to its session.
     public let connection: PostgresConnection
     /// Where migrations, commits and rewinds are logged.

@@ -8,7 +8,12 @@ import UTCTime
 /// (ClickHouse queries and OTLP exports each reuse theirs). It blocks the calling thread: callers
 /// run it on a dedicated thread, never on Swift's cooperative pool. It is not `Sendable`: one
 /// pass owns it.
-public final class HTTPClient {
+/// `@unchecked Sendable`: it owns a libcurl easy handle (a C handle), which must not be used by two
+/// threads at once. The bridge keeps that by construction: a client belongs to one exporter or
+/// ClickHouse client, and a pass uses it from one thread at a time (its worker sends, its own
+/// thread queries). Its one other mutable field, the response stream in progress, goes with the
+/// handle.
+public final class HTTPClient: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Limit for establishing a connection (TCP and TLS).
         public var connectTimeout: Duration

@@ -25,7 +25,7 @@ public struct ExportAcknowledgement: Sendable, Equatable {
 ///
 /// Blocking (it sleeps between attempts): call it from the pass's own thread. Not `Sendable`: one
 /// pass owns one exporter, which keeps its connection alive between requests.
-public final class OTLPHTTPExporter {
+public final class OTLPHTTPExporter: Sendable {
     /// The result of one attempt, before the retry policy decides.
     public enum AttemptOutcome: Sendable, Equatable {
         case acknowledged(ExportAcknowledgement)
@@ -40,11 +40,11 @@ public final class OTLPHTTPExporter {
 
     public let configuration: OTLPExporterConfiguration
     public let signal: OTLPExporterConfiguration.Signal
-    public var retryPolicy: RetryPolicy
+    public let retryPolicy: RetryPolicy
     private let http: HTTPClient
     private let logger: Logger
-    private let sleep: (Duration) -> Void
-    private let random: () -> Double
+    private let sleep: @Sendable (Duration) -> Void
+    private let random: @Sendable () -> Double
     private let health = EndpointHealthBox()
 
     /// Whether an earlier export through this exporter spent its whole retry budget on retryable
@@ -54,8 +54,8 @@ public final class OTLPHTTPExporter {
     public init(
         configuration: OTLPExporterConfiguration, signal: OTLPExporterConfiguration.Signal,
         retryPolicy: RetryPolicy = RetryPolicy(), logger: Logger = Logger(label: "otel-bridge.otlp"),
-        sleep: @escaping (Duration) -> Void = { Thread.sleep(forTimeInterval: $0.inSeconds) },
-        random: @escaping () -> Double = { Double.random(in: 0..<1) }
+        sleep: @escaping @Sendable (Duration) -> Void = { Thread.sleep(forTimeInterval: $0.inSeconds) },
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) {
         self.configuration = configuration
         self.signal = signal

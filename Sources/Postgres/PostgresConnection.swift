@@ -17,7 +17,11 @@ import Darwin
 ///
 /// On connect the session is set to `TimeZone = UTC`, `DateStyle = ISO, YMD` and
 /// `extra_float_digits = 3`, which the text decoders in ``PostgresRow`` rely on.
-public final class PostgresConnection {
+/// `@unchecked Sendable`: it owns a libpq connection (a C handle), which must not be used by two
+/// threads at once. The bridge keeps that by construction: a pass's store is used by its worker
+/// (commits) only while the pass's own thread reads without it, and `serve`'s schedules each keep
+/// their own connection.
+public final class PostgresConnection: @unchecked Sendable {
     /// The libpq handle; `nil` once closed. Only this class touches it.
     private var handle: OpaquePointer?
     /// Receives server notices (`NOTICE: … already exists, skipping`) for the logger. Kept alive

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import Bridge
 import Commands
@@ -195,13 +196,11 @@ struct SelfTelemetryTests {
 }
 
 /// A clock a test moves between runs.
-final class TestClock: @unchecked Sendable {
-    // `value` is only touched under `lock`.
-    private let lock = NSLock()
-    private var value: Int64
-    init(_ now: Int64) { value = now }
+final class TestClock: Sendable {
+    private let value: Mutex<Int64>
+    init(_ now: Int64) { value = Mutex(now) }
     var now: Int64 {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import Testing
 @testable import Bridge
@@ -7,22 +8,18 @@ import Testing
 @testable import Service
 
 /// A clock tests move by hand.
-final class ManualClock: @unchecked Sendable {
-    // @unchecked: `now` is only touched under `lock`.
-    private let lock = NSLock()
-    private var now: Duration = .seconds(1000)
-    func advance(_ d: Duration) { lock.withLock { now += d } }
-    var read: ProgressClock { { self.lock.withLock { self.now } } }
+final class ManualClock: Sendable {
+    private let now = Mutex<Duration>(.seconds(1000))
+    func advance(_ d: Duration) { now.withLock { $0 += d } }
+    var read: ProgressClock { { self.now.withLock { $0 } } }
 }
 
 /// Records what a bar draws.
-final class RecordedStatusLine: StatusLine, @unchecked Sendable {
-    // @unchecked: `events` is only touched under `lock`.
-    private let lock = NSLock()
-    private var storage: [String] = []
-    var events: [String] { lock.withLock { storage } }
-    func show(_ text: String) { lock.withLock { storage.append("show " + text) } }
-    func finish(_ text: String) { lock.withLock { storage.append("finish " + text) } }
+final class RecordedStatusLine: StatusLine {
+    private let storage = Mutex<[String]>([])
+    var events: [String] { storage.withLock { $0 } }
+    func show(_ text: String) { storage.withLock { $0.append("show " + text) } }
+    func finish(_ text: String) { storage.withLock { $0.append("finish " + text) } }
 }
 
 @Suite("Progress of a pass: a bar on a terminal, bounded log lines in a job's log")

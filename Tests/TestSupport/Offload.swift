@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs blocking work (libcurl transfers, libpq calls, the exporter's sleeps) on a thread of its
 /// own, off Swift's cooperative pool, and returns its outcome.
@@ -35,22 +36,14 @@ extension Result {
 
 /// Values that code running on other threads hands back to the test (the exporter's `sleep`
 /// calls, log records, printed lines).
-public final class Collected<Value>: @unchecked Sendable {
-    // @unchecked: every access goes through `lock`.
-    private let lock = NSLock()
-    private var storage: [Value] = []
+public final class Collected<Value: Sendable>: Sendable {
+    private let storage = Mutex<[Value]>([])
 
     public init() {}
 
     public func append(_ value: Value) {
-        lock.lock()
-        defer { lock.unlock() }
-        storage.append(value)
+        storage.withLock { $0.append(value) }
     }
 
-    public var values: [Value] {
-        lock.lock()
-        defer { lock.unlock() }
-        return storage
-    }
+    public var values: [Value] { storage.withLock { $0 } }
 }
