@@ -69,7 +69,7 @@ struct GatewaySpellingTests {
         }
     }
 
-    @Test("the documented spelling: validate says it read it", .timeLimit(.minutes(5)))
+    @Test("the documented spelling: validate says it read it", .timeLimit(.minutes(10)))
     func documentedSpelling() throws {
         let (s, start) = try Self.scenario()
         let env = s.environment(startAt: start, extra: [
@@ -84,7 +84,7 @@ struct GatewaySpellingTests {
         #expect(try ValidateTests.line(validate, "otlp traces").status == "ok")
     }
 
-    @Test("two spellings that disagree: run, validate and checkpoints exit 2 naming both, never a secret", .timeLimit(.minutes(5)), arguments: [
+    @Test("two spellings that disagree: run, validate and checkpoints exit 2 naming both, never a secret", .timeLimit(.minutes(10)), arguments: [
         (["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": "true", "EXPERIMENTAL_GEN_AI_OTEL_PUSH_ENABLED": "false"],
          ["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED", "EXPERIMENTAL_GEN_AI_OTEL_PUSH_ENABLED"]),
         (["EXPERIMENTAL_GEN_AI_OTEL_TRACES_ENABLED": "true",

@@ -67,7 +67,7 @@ struct JSONLogTests {
         return all
     }
 
-    @Test("every command, succeeding and failing, at trace level: JSON lines only, no secret", .timeLimit(.minutes(3)))
+    @Test("every command, succeeding and failing, at trace level: JSON lines only, no secret", .timeLimit(.minutes(10)))
     func everyLineIsJSONWithoutSecrets() throws {
         let s = try Scenario()
         let now = Int64(Date().timeIntervalSince1970) / 60 * 60
@@ -160,7 +160,7 @@ struct JSONLogTests {
         (["checkpoints", "rewind", "requests", "--to", "not-a-time"], 2), (["--help"], 0), (["run", "--help"], 0), (["--version"], 0),
     ]
 
-    @Test("argument-parser's own output: usage errors and help, as JSON objects", .timeLimit(.minutes(2)),
+    @Test("argument-parser's own output: usage errors and help, as JSON objects", .timeLimit(.minutes(10)),
           arguments: argumentCases)
     func argumentParser(arguments: [String], status: Int32) throws {
         let env = ["LOG_FORMAT": "json", "CLICKHOUSE_PASSWORD": "ch-pass-5678", "CHECKPOINT_DATABASE_URL": "postgresql://u:pg-pass-1234@127.0.0.1:9/x"]
@@ -175,7 +175,7 @@ struct JSONLogTests {
         if status == 2 { #expect(object["error"] as? String == "usage error") }
     }
 
-    @Test("an unknown LOG_FORMAT is a configuration error naming the variable and the accepted values", .timeLimit(.minutes(2)))
+    @Test("an unknown LOG_FORMAT is a configuration error naming the variable and the accepted values", .timeLimit(.minutes(10)))
     func unknownFormat() throws {
         let outcome = try Self.run(["validate"], environment: ["LOG_FORMAT": "yaml"])
         #expect(outcome.status == 2)
@@ -183,7 +183,7 @@ struct JSONLogTests {
         #expect(outcome.stdout.isEmpty)
     }
 
-    @Test("text stays text: no JSON when LOG_FORMAT is unset or text", .timeLimit(.minutes(2)))
+    @Test("text stays text: no JSON when LOG_FORMAT is unset or text", .timeLimit(.minutes(10)))
     func textStaysText() throws {
         for format in [nil, "text"] {
             var env = ["CHECKPOINT_DATABASE_URL": "postgresql://u:pg-pass-1234@127.0.0.1:9/x?connect_timeout=2", "OTEL_PUSH_ENABLED": "true",

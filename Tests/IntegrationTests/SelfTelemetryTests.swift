@@ -45,7 +45,7 @@ struct SelfTelemetryTests {
     }
 
     @Test("cumulative: rows read, points exported and the lag equal the passes' own figures; only self-telemetry carries service.instance.id",
-          .timeLimit(.minutes(3)))
+          .timeLimit(.minutes(10)))
     func cumulative() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-20T10:00:00Z", end: "2026-03-20T10:30:00Z")
@@ -108,7 +108,7 @@ struct SelfTelemetryTests {
     }
 
     @Test("a broken query is counted under error.type=query, pass after pass; its lag is that of the watermark it could not move",
-          .timeLimit(.minutes(3)))
+          .timeLimit(.minutes(10)))
     func failures() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-21T10:00:00Z", end: "2026-03-21T10:30:00Z")
@@ -126,7 +126,7 @@ struct SelfTelemetryTests {
         #expect(try s.received().isEmpty, "no rollup point")
     }
 
-    @Test("delta: each run's request carries that run's figures, from the previous report to now", .timeLimit(.minutes(3)))
+    @Test("delta: each run's request carries that run's figures, from the previous report to now", .timeLimit(.minutes(10)))
     func delta() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-22T10:00:00Z", end: "2026-03-22T10:45:00Z")
@@ -157,7 +157,7 @@ struct SelfTelemetryTests {
         #expect(first[0].rowsRead > 0 && second[0].rowsRead > 0, "both runs read rows, each request only its own")
     }
 
-    @Test("BRIDGE_SELF_TELEMETRY=false: no otel_bridge.* metric arrives, the rollups do", .timeLimit(.minutes(3)))
+    @Test("BRIDGE_SELF_TELEMETRY=false: no otel_bridge.* metric arrives, the rollups do", .timeLimit(.minutes(10)))
     func disabled() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-23T10:00:00Z", end: "2026-03-23T10:10:00Z")
@@ -168,7 +168,7 @@ struct SelfTelemetryTests {
         #expect(try s.receivedSelfTelemetry().isEmpty)
     }
 
-    @Test("the receiver down: the run's outcome is the rollups' alone, and the telemetry gives up within seconds", .timeLimit(.minutes(3)))
+    @Test("the receiver down: the run's outcome is the rollups' alone, and the telemetry gives up within seconds", .timeLimit(.minutes(10)))
     func receiverDown() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-24T10:00:00Z", end: "2026-03-24T10:10:00Z")
@@ -181,7 +181,7 @@ struct SelfTelemetryTests {
         #expect(try s.store().checkpoint(pipeline: "requests").map { $0.watermark.unixNanoseconds } == ns("2026-03-24T10:00:00Z"))
     }
 
-    @Test("Postgres unreachable: each selected pipeline's failure arrives under error.type=checkpoint", .timeLimit(.minutes(3)))
+    @Test("Postgres unreachable: each selected pipeline's failure arrives under error.type=checkpoint", .timeLimit(.minutes(10)))
     func checkpointStoreDown() throws {
         let s = try Scenario()
         var env = s.environment(startAt: "2026-03-25T10:00:00Z")

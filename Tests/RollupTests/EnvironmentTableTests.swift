@@ -123,7 +123,7 @@ struct EnvironmentTableTests {
         "EXPERIMENTAL_GEN_AI_OTEL_TRACES_DEPRECATED_ATTRIBUTES": { $0.genAITraces.deprecatedAttributes },
     ]
 
-    @Test("validate and run agree on every boolean variable, in every spelling, and on a bad value", .timeLimit(.minutes(5)))
+    @Test("validate and run agree on every boolean variable, in every spelling, and on a bad value", .timeLimit(.minutes(10)))
     func validateAgreesWithRun() throws {
         let booleans = EnvironmentVariable.all.filter(\.isBoolean)
         #expect(Set(booleans.map(\.name)) == Set(Self.runReads.keys), "a boolean variable without its field here")
