@@ -133,7 +133,6 @@ public final class Bridge: Sendable {
         let exporter = dryRun ? nil : lease.metrics(self)
         var summaries: [PassSummary] = []
         for pipeline in selected where !(stop?.isStopped ?? false) {
-            let log = logger.with(pipeline: pipeline.name)
             let headers = BucketPoints.headers(of: pipeline, temporality: configuration.temporality)
             let sink: any PointSink
             if let exporter {
@@ -148,9 +147,8 @@ public final class Bridge: Sendable {
                 sink = PrintingSink(metrics: headers, pipeline: pipeline, write: output)
             }
             let driver = RollupPass(
-                pipeline: pipeline, clickhouse: clickhouse, ledger: ledger, sink: sink, temporality: configuration.temporality,
-                logger: log, startAt: configuration.startAt ?? now() - 3_600_000_000_000, now: now(), redact: redact,
-                stop: stop, recordSkips: recordSkips, progress: progress, worker: lease.worker)
+                pipeline: pipeline, context: passContext(pipeline: pipeline.name, clickhouse: clickhouse, stop: stop, recordSkips: recordSkips, worker: lease.worker),
+                ledger: ledger, sink: sink, temporality: configuration.temporality, progress: progress)
             let clock = ContinuousClock()
             let started = clock.now
             let summary = driver.run()
@@ -193,6 +191,15 @@ public final class Bridge: Sendable {
     }
 
     // MARK: - helpers
+
+    /// What a pass of `pipeline` gets from this run, whatever its kind: the ClickHouse client, a
+    /// logger naming the pipeline, where a pipeline without checkpoint starts (`BRIDGE_START_AT`, or
+    /// an hour ago), the time the pass sees as now, the redactor, the stop signal and the worker.
+    func passContext(pipeline: String, clickhouse: ClickHouseClient, stop: StopSignal?, recordSkips: Bool, worker: PassWorker?) -> PassContext {
+        PassContext(clickhouse: clickhouse, logger: logger.with(pipeline: pipeline),
+                    startAt: configuration.startAt ?? now() - 3_600_000_000_000, now: now(), redact: redact,
+                    stop: stop, recordSkips: recordSkips, worker: worker)
+    }
 
     package func select(_ only: [String]) throws(BridgeError) -> [PipelineConfiguration] {
         for name in only where !pipelines.contains(where: { $0.name == name }) {

@@ -1,10 +1,34 @@
 import Checkpoints
+import ClickHouse
 import Foundation
 import Logging
 import Observability
 import OTLP
 import Rollup
 import UTCTime
+
+/// What every pass gets from the run that starts it, whatever its kind (``RollupPass``, ``TracePass``).
+struct PassContext {
+    let clickhouse: ClickHouseClient
+    /// Names the pipeline.
+    let logger: Logger
+    /// A pipeline without checkpoint starts here (Unix ns; a rollup aligns it down).
+    let startAt: Int64
+    /// The pass's now (Unix ns): what closed buckets and the traces' lag are measured from.
+    let now: Int64
+    let redact: Redactor
+    /// Checked before each query and each delivery: a stopped pass ends where it stands.
+    let stop: StopSignal?
+    /// Whether a pass skipped for the lock is recorded in `runs` (`serve`'s replicas do not).
+    let recordSkips: Bool
+    /// Where deliveries and commits run while the pass reads ahead (`nil`: on the pass's thread).
+    let worker: PassWorker?
+
+    /// The pass's lock, run record and failure handling.
+    func record(pipeline: String, ledger: any PassLedger) -> PassRecord {
+        PassRecord(pipeline: pipeline, ledger: ledger, logger: logger, redact: redact, recordSkips: recordSkips)
+    }
+}
 
 // MARK: - The seams
 

@@ -31,39 +31,23 @@ import UTCTime
 /// 7. The run record is closed and the lock released, whatever happened.
 final class RollupPass {
     let pipeline: PipelineConfiguration
-    let clickhouse: ClickHouseClient
+    let context: PassContext
     let ledger: any PassLedger
     let sink: any PointSink
     let temporality: AggregationTemporality
-    let logger: Logger
-    /// A pipeline without checkpoint starts here (aligned down).
-    let startAt: Int64
-    let now: Int64
-    let redact: Redactor
-    /// Checked before each query and each delivery: a stopped pass ends where it stands.
-    let stop: StopSignal?
-    let recordSkips: Bool
     let progress: any PassProgress
-    /// Where deliveries and commits run while the pass reads ahead (`nil`: on the pass's thread).
-    let worker: PassWorker?
 
-    init(pipeline: PipelineConfiguration, clickhouse: ClickHouseClient, ledger: any PassLedger, sink: any PointSink,
-         temporality: AggregationTemporality, logger: Logger, startAt: Int64, now: Int64, redact: Redactor,
-         stop: StopSignal? = nil, recordSkips: Bool = true, progress: any PassProgress = NoProgress(), worker: PassWorker? = nil) {
-        self.worker = worker
+    init(pipeline: PipelineConfiguration, context: PassContext, ledger: any PassLedger, sink: any PointSink,
+         temporality: AggregationTemporality, progress: any PassProgress = NoProgress()) {
         self.pipeline = pipeline
-        self.clickhouse = clickhouse
+        self.context = context
         self.ledger = ledger
         self.sink = sink
         self.temporality = temporality
-        self.logger = logger
-        self.startAt = startAt
-        self.now = now
-        self.redact = redact
-        self.stop = stop
-        self.recordSkips = recordSkips
         self.progress = progress
     }
+
+    private var logger: Logger { context.logger }
 
     private var planner: WindowPlanner {
         WindowPlanner(stepSeconds: pipeline.stepSeconds, lagSeconds: pipeline.lagSeconds, maxBucketsPerQuery: pipeline.maxBucketsPerQuery)
@@ -73,8 +57,8 @@ final class RollupPass {
     /// watermark where the last acknowledged batch put it.
     func run() -> PassSummary {
         let started = ContinuousClock.now
-        let initial = planner.initialWatermark(startAt)
-        let record = PassRecord(pipeline: pipeline.name, ledger: ledger, logger: logger, redact: redact, recordSkips: recordSkips)
+        let initial = planner.initialWatermark(context.startAt)
+        let record = context.record(pipeline: pipeline.name, ledger: ledger)
         return record.run(PassSummary(pipeline: pipeline.name, status: .ok, watermarkBefore: initial, watermarkAfter: initial), pass: { summary, runID in
             let watermark: Int64
             do {
@@ -117,7 +101,7 @@ final class RollupPass {
                 fingerprint: BucketDigest.fingerprint(of: pipeline), foldLateData: pipeline.lateData == .fold)
             settings.maxPointAgeSeconds = maxPointAge
             settings.foldTooOld = pipeline.tooOld == .fold
-            var machine = PassMachine(settings: settings, watermark: watermark, now: now)
+            var machine = PassMachine(settings: settings, watermark: watermark, now: context.now)
             progress.began(pipeline: pipeline.name, total: machine.bucketsTotal)
             defer { progress.ended(pipeline: pipeline.name) }
             try drive(&machine, watermark: watermark, summary: &summary)
@@ -133,13 +117,13 @@ final class RollupPass {
         let aggregator = SeriesAggregator(pipeline: pipeline.name, temporality: temporality, expirySeconds: pipeline.seriesExpirySeconds,
                                           source: ledger.series(pipeline: pipeline.name, watermark: watermark), table: table)
         let gauges = pipeline.metrics.map { if case .gauge = $0.kind { true } else { false } }
-        let source = RollupRows(pipeline: pipeline, clickhouse: clickhouse, logger: logger, planner: planner, aggregator: aggregator,
+        let source = RollupRows(pipeline: pipeline, clickhouse: context.clickhouse, logger: logger, planner: planner, aggregator: aggregator,
                                 table: table, digestsFrom: machine.digestsFrom)
         let writer = RollupItems(pipeline: pipeline, logger: logger, planner: planner, aggregator: aggregator, table: table, sink: sink,
                                  budget: machine.settings.requestBudget, gauges: gauges,
                                  storesValues: machine.settings.foldLateData && machine.digestsFrom != .max, digestsFrom: machine.digestsFrom)
         var runner = PassRunner<PassMachine, RollupRows, RollupItems, PointRequests>(pipeline: pipeline.name, source: source, writer: writer, sink: PointRequests(sink: sink), ledger: ledger,
-                                worker: worker, stop: stop, logger: logger, unit: "points")
+                                worker: context.worker, stop: context.stop, logger: logger, unit: "points")
         runner.readsWithoutStore = { aggregator.readsWithoutStore }
         let progress = self.progress, name = pipeline.name
         runner.committed = { machine in progress.advanced(pipeline: name, done: machine.bucketsDone, rows: machine.rowsRead, points: machine.pointsExported) }
@@ -170,7 +154,7 @@ final class RollupPass {
                     // Nothing is folded unless the baseline moves with it.
                     aggregator.dropCarry()
                     source.carryAt = nil
-                    logger.warning("late-data check failed; late rows are not folded in this pass", metadata: ["error": "\(redact("\(error)"))"])
+                    logger.warning("late-data check failed; late rows are not folded in this pass", metadata: ["error": "\(context.redact("\(error)"))"])
                     return machine.lateFolded(nil)
                 }
             case .readOld(let windows, let fold):
@@ -263,7 +247,7 @@ final class RollupPass {
     }
 
     private func query(_ window: TimeWindow) throws(BridgeError) -> ClickHouseRowStream {
-        try RollupRows.query(window, pipeline: pipeline, clickhouse: clickhouse, logger: logger)
+        try RollupRows.query(window, pipeline: pipeline, clickhouse: context.clickhouse, logger: logger)
     }
 
     /// The digests of the buckets in `windows`, read again (nothing is aggregated or admitted).
@@ -279,7 +263,7 @@ final class RollupPass {
     }
 
     private func lateDataCheckFailed(_ error: any Error) {
-        logger.warning("late-data check failed; the export itself succeeded", metadata: ["error": "\(redact("\(error)"))"])
+        logger.warning("late-data check failed; the export itself succeeded", metadata: ["error": "\(context.redact("\(error)"))"])
     }
 
     private func log(finished summary: PassSummary, duration: Duration) {

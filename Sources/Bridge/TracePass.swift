@@ -40,46 +40,30 @@ extension CheckpointLedger: KeysetLedger {
 final class TracePass {
     let configuration: GenAITraceConfiguration
     let sql: String
-    let clickhouse: ClickHouseClient
+    let context: PassContext
     let ledger: any KeysetLedger
     let exporter: OTLPHTTPExporter
     let writer: SpanRequestWriter
-    let logger: Logger
-    /// A pipeline without checkpoint starts here.
-    let startAt: Int64
-    let now: Int64
-    let redact: Redactor
-    let stop: StopSignal?
-    let recordSkips: Bool
-    /// Where deliveries and commits run while the pass reads ahead (`nil`: on the pass's thread).
-    let worker: PassWorker?
 
     private var pipeline: String { GenAITraceConfiguration.pipeline }
+    private var logger: Logger { context.logger }
 
-    init(configuration: GenAITraceConfiguration, sql: String, clickhouse: ClickHouseClient, ledger: any KeysetLedger,
-         exporter: OTLPHTTPExporter, writer: SpanRequestWriter, logger: Logger, startAt: Int64, now: Int64,
-         redact: Redactor, stop: StopSignal? = nil, recordSkips: Bool = true, worker: PassWorker? = nil) {
-        self.worker = worker
+    init(configuration: GenAITraceConfiguration, sql: String, context: PassContext, ledger: any KeysetLedger,
+         exporter: OTLPHTTPExporter, writer: SpanRequestWriter) {
         self.configuration = configuration
         self.sql = sql
-        self.clickhouse = clickhouse
+        self.context = context
         self.ledger = ledger
         self.exporter = exporter
         self.writer = writer
-        self.logger = logger
-        self.startAt = startAt
-        self.now = now
-        self.redact = redact
-        self.stop = stop
-        self.recordSkips = recordSkips
     }
 
     /// Runs the pass. Never throws: a failure is in the summary (and the run record), with the
     /// watermark where the last acknowledged batch put it. The summary's points are spans.
     func run() -> PassSummary {
-        let initial = startAt / 1_000_000 * 1_000_000  // whole milliseconds, as created_at
+        let initial = context.startAt / 1_000_000 * 1_000_000  // whole milliseconds, as created_at
         let summary = PassSummary(pipeline: pipeline, status: .ok, watermarkBefore: initial, watermarkAfter: initial)
-        let record = PassRecord(pipeline: pipeline, ledger: ledger, logger: logger, redact: redact, recordSkips: recordSkips)
+        let record = context.record(pipeline: pipeline, ledger: ledger)
         return record.run(summary, pass: { summary, runID in
             let watermark: (time: Int64, id: String?)
             do {
@@ -95,13 +79,13 @@ final class TracePass {
                     pipeline: pipeline, runID: runID ?? 0, pageSize: configuration.pageSize,
                     maxSpansPerRequest: configuration.maxSpansPerRequest,
                     requestBudget: configuration.maxRequestBytes - writer.overhead),
-                watermark: watermark, until: (now - configuration.lagSeconds * 1_000_000_000) / 1_000_000 * 1_000_000)
-            let source = TraceRows(sql: sql, clickhouse: clickhouse, pageSize: configuration.pageSize, metadataKeys: configuration.metadataAttributes,
+                watermark: watermark, until: (context.now - configuration.lagSeconds * 1_000_000_000) / 1_000_000 * 1_000_000)
+            let source = TraceRows(sql: sql, clickhouse: context.clickhouse, pageSize: configuration.pageSize, metadataKeys: configuration.metadataAttributes,
                                    queryPath: configuration.queryPath)
             let items = SpanItems(mapping: SpanMapping(deprecatedAttributes: configuration.deprecatedAttributes, conventions: configuration.conventions),
                                   writer: writer)
             var runner = PassRunner<TracePager, TraceRows, SpanItems, SpanRequests>(pipeline: pipeline, source: source, writer: items, sink: SpanRequests(exporter: exporter, writer: writer),
-                                    ledger: ledger, worker: worker, stop: stop, logger: logger, unit: "spans")
+                                    ledger: ledger, worker: context.worker, stop: context.stop, logger: logger, unit: "spans")
             try runner.run(&pager, summary: &summary) { (action, _, _, _) throws(BridgeError) -> TracePager.Action in
                 preconditionFailure("the pager has no action of its own: \(action)")
             }
@@ -244,12 +228,9 @@ extension Bridge {
             throw BridgeError(.export, "cannot encode the request headers: \(error)", pipeline: GenAITraceConfiguration.pipeline, underlying: error)
         }
         let driver = TracePass(
-            configuration: traces, sql: traces.sql, clickhouse: ClickHouseClient(configuration: configuration.clickhouse, logger: logger),
-            ledger: CheckpointLedger(store: store),
-            exporter: lease.traces(self),
-            writer: writer, logger: logger.with(pipeline: GenAITraceConfiguration.pipeline),
-            startAt: configuration.startAt ?? now() - 3_600_000_000_000, now: now(), redact: redact, stop: stop, recordSkips: recordSkips,
-            worker: lease.worker)
+            configuration: traces, sql: traces.sql,
+            context: passContext(pipeline: GenAITraceConfiguration.pipeline, clickhouse: ClickHouseClient(configuration: configuration.clickhouse, logger: logger), stop: stop, recordSkips: recordSkips, worker: lease.worker),
+            ledger: CheckpointLedger(store: store), exporter: lease.traces(self), writer: writer)
         return [driver.run()]
     }
 
