@@ -46,9 +46,12 @@ extension MetricRequestWriter {
         precondition(metrics.indices.contains(metric), "no metric \(metric)")
         guard wireProtocol == .httpProtobuf else { return EncodedAttributes(attributes: attributes, protobuf: []) }
         let tag = pointKinds[metric].attributesTag
-        var out: [UInt8] = []
-        out.reserveCapacity(attributes.reduce(0) { $0 + 16 + $1.key.utf8.count + $1.value.sizeEstimate })
-        for attribute in attributes { out.appendKeyValue(attribute, tag: tag) }
+        let size = attributes.reduce(0) { $0 + 1 + ProtobufWire.varintSize($1.keyValueSize) + $1.keyValueSize }
+        let out = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var cursor = FieldCursor(buffer)
+            for attribute in attributes { cursor.keyValue(attribute, tag: tag) }
+            count = cursor.offset
+        }
         return EncodedAttributes(attributes: attributes, protobuf: out)
     }
 
@@ -371,36 +374,6 @@ extension [UInt8] {
         append(UInt8(v))
     }
 
-    /// `attribute` as a `KeyValue` field with tag `tag` (length-delimited), as swift-protobuf writes it.
-    @inline(__always)
-    mutating func appendKeyValue(_ attribute: Attribute, tag: UInt8) {
-        let key = attribute.key.utf8.count
-        append(tag)
-        appendVarint(attribute.keyValueSize)
-        if key != 0 {
-            append(0x0A)
-            appendVarint(key)
-            append(contentsOf: attribute.key.utf8)
-        }
-        append(0x12)
-        appendVarint(attribute.value.anyValueSize)
-        switch attribute.value {
-        case .string(let s):
-            append(0x0A)  // string_value = 1
-            appendVarint(s.utf8.count)
-            append(contentsOf: s.utf8)
-        case .bool(let b):
-            append(0x10)  // bool_value = 2
-            append(b ? 1 : 0)
-        case .int(let i):
-            append(0x18)  // int_value = 3, a varint: 10 bytes when negative
-            appendVarint(UInt64(bitPattern: i))
-        case .double(let d):
-            append(0x21)  // double_value = 4, fixed 8 bytes
-            appendFixed64(d.bitPattern)
-        }
-    }
-
     /// Packed fixed64 or double values: 8 bytes each, little-endian.
     @inline(__always)
     mutating func appendFixed64s<T: BitwiseCopyable>(_ values: [T]) {
@@ -438,10 +411,5 @@ extension Attribute.Value {
         case .double: 9
         case .bool: 2
         }
-    }
-
-    /// About the bytes of the value in an AnyValue.
-    var sizeEstimate: Int {
-        if case .string(let s) = self { s.utf8.count } else { 10 }
     }
 }

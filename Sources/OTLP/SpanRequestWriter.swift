@@ -214,7 +214,7 @@ struct FieldCursor {
 
     @inline(__always)
     private func room(_ n: Int) {
-        precondition(n <= capacity - offset, "span size computed wrong")
+        precondition(n <= capacity - offset, "protobuf size computed wrong")
     }
 
     @inline(__always)
@@ -259,7 +259,8 @@ struct FieldCursor {
         offset += 8
     }
 
-    /// `attribute` as a `KeyValue` field with tag `tag`: the bytes of `[UInt8].appendKeyValue`.
+    /// `attribute` as a `KeyValue` field with tag `tag` (length-delimited), as swift-protobuf writes it:
+    /// a span's attributes and a series' `EncodedAttributes` both.
     @inline(__always)
     mutating func keyValue(_ attribute: Attribute, tag: UInt8) {
         let key = attribute.key.utf8.count
