@@ -86,20 +86,24 @@ public final class CheckpointStore: Sendable {
     /// one asking, and two runs could both be exporting: a pass checks before it sends a batch,
     /// and again in the transaction that commits it.
     public func confirmLockHeld(pipeline: String, runID: Int64? = nil) throws {
-        let held = try connection.query(
-            """
-            SELECT EXISTS (
+        let held = try connection.query("SELECT \(Self.lockHeldCondition) AS held", [pipeline])
+        guard try held.first?.bool("held") == true else { throw Self.lockLost(pipeline: pipeline, runID: runID) }
+    }
+
+    /// True when this session holds the advisory lock of the pipeline named by `$1`.
+    private static let lockHeldCondition = """
+        EXISTS (
                 SELECT 1 FROM pg_catalog.pg_locks l
                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = pg_backend_pid()
                   AND ((l.classid::bigint << 32) | l.objid::bigint) = otel_bridge.lock_key($1)
-            ) AS held
-            """, [pipeline])
-        guard try held.first?.bool("held") == true else {
-            throw CheckpointError(
-                code: .lockLost,
-                message: "this session does not hold the pipeline's lock any more (a connection pooler in transaction mode? use a direct connection or session pooling)",
-                pipeline: pipeline, runID: runID)
-        }
+            )
+        """
+
+    private static func lockLost(pipeline: String, runID: Int64?) -> CheckpointError {
+        CheckpointError(
+            code: .lockLost,
+            message: "this session does not hold the pipeline's lock any more (a connection pooler in transaction mode? use a direct connection or session pooling)",
+            pipeline: pipeline, runID: runID)
     }
 
     /// Releases the pipeline's lock. Closing the connection releases it too.
@@ -360,11 +364,16 @@ public final class CheckpointStore: Sendable {
         let series = batch.series
         let connection = self.connection
         try connection.transaction {
-            if batch.requireLock { try self.confirmLockHeld(pipeline: pipeline, runID: runID) }
-            let current = try connection.query(
-                "SELECT watermark FROM otel_bridge.checkpoints WHERE pipeline = $1 FOR UPDATE", [pipeline]
-            )
-            guard let watermark = try current.first?.instant("watermark") else {
+            // The books in one statement: whether this session still holds the pipeline's lock (when
+            // the batch requires it) and the watermark, its row locked until the transaction ends.
+            let books = try connection.query(
+                """
+                SELECT (SELECT watermark FROM otel_bridge.checkpoints WHERE pipeline = $1 FOR UPDATE) AS watermark,
+                       (NOT $2::bool OR \(Self.lockHeldCondition)) AS held
+                """, [pipeline, batch.requireLock]
+            ).single()
+            guard try books.bool("held") else { throw Self.lockLost(pipeline: pipeline, runID: runID) }
+            guard let watermark = try books.optionalInstant("watermark") else {
                 throw CheckpointError(code: .unknownPipeline, message: "the pipeline has no checkpoint", pipeline: pipeline)
             }
             guard newWatermark >= watermark else {
@@ -374,27 +383,37 @@ public final class CheckpointStore: Sendable {
                     pipeline: pipeline, runID: runID
                 )
             }
-            let runUpdated = try connection.execute(
+            // The run's counters and the watermark in one statement; the run must be a running run of the pipeline.
+            let moved = try connection.query(
                 """
-                UPDATE otel_bridge.runs
-                SET window_end = $3,
-                    rows_read = rows_read + $4,
-                    points_exported = points_exported + $5,
-                    points_rejected = points_rejected + $6,
-                    batches_acknowledged = batches_acknowledged + 1,
-                    series_overflowed = series_overflowed + $8,
-                    late_buckets = late_buckets + $9,
-                    late_folded = late_folded + $10,
-                    late_unfolded = late_unfolded + $11,
-                    rejection_message = CASE WHEN $7::text IS NULL THEN rejection_message
-                                             ELSE left(concat_ws('; ', rejection_message, $7::text), 4000) END
-                WHERE id = $1 AND pipeline = $2 AND status = 'running'
+                WITH run AS (
+                    UPDATE otel_bridge.runs
+                    SET window_end = $3,
+                        rows_read = rows_read + $4,
+                        points_exported = points_exported + $5,
+                        points_rejected = points_rejected + $6,
+                        batches_acknowledged = batches_acknowledged + 1,
+                        series_overflowed = series_overflowed + $8,
+                        late_buckets = late_buckets + $9,
+                        late_folded = late_folded + $10,
+                        late_unfolded = late_unfolded + $11,
+                        rejection_message = CASE WHEN $7::text IS NULL THEN rejection_message
+                                                 ELSE left(concat_ws('; ', rejection_message, $7::text), 4000) END
+                    WHERE id = $1 AND pipeline = $2 AND status = 'running'
+                    RETURNING 1
+                ), checkpoint AS (
+                    UPDATE otel_bridge.checkpoints
+                    SET watermark = $3, watermark_id = $12, updated_at = now(), last_success_at = now()
+                    WHERE pipeline = $2
+                    RETURNING 1
+                )
+                SELECT (SELECT count(*) FROM run) AS runs
                 """,
                 [runID, pipeline, newWatermark, batch.rowsRead, batch.pointsExported, batch.pointsRejected,
                  Self.storable(batch.rejectionMessage), Int64(batch.seriesOverflowed), Int64(batch.lateBuckets),
-                 batch.lateFolded, batch.lateUnfolded]
-            )
-            guard runUpdated == 1 else {
+                 batch.lateFolded, batch.lateUnfolded, batch.watermarkID]
+            ).single()
+            guard try moved.int64("runs") == 1 else {
                 throw CheckpointError(
                     code: .unknownRun, message: "no running run with this id for the pipeline", pipeline: pipeline, runID: runID
                 )
@@ -408,14 +427,6 @@ public final class CheckpointStore: Sendable {
                 try connection.execute("DELETE FROM otel_bridge.bucket_digests WHERE pipeline = $1 AND bucket_start < $2",
                                        [pipeline, prune])
             }
-            try connection.execute(
-                """
-                UPDATE otel_bridge.checkpoints
-                SET watermark = $2, watermark_id = $3, updated_at = now(), last_success_at = now()
-                WHERE pipeline = $1
-                """,
-                [pipeline, newWatermark, batch.watermarkID]
-            )
         }
         self.logger.debug("committed batch", metadata: [
             "pipeline": "\(pipeline)", "run": "\(runID)", "watermark": "\(newWatermark.postgresText)",

@@ -288,11 +288,19 @@ public final class PostgresConnection: @unchecked Sendable {
                 query: sql, file: file, line: line
             )
         }
-        var texts: [String?] = []
+        var values: [[UInt8]?] = []
         var types: [Oid] = []
-        texts.reserveCapacity(parameters.count)
+        var formats: [Int32] = []
+        values.reserveCapacity(parameters.count)
         types.reserveCapacity(parameters.count)
+        formats.reserveCapacity(parameters.count)
         for (index, parameter) in parameters.enumerated() {
+            types.append(parameter?.postgresType.rawValue ?? 0)
+            if let binary = parameter?.postgresBinary {
+                values.append(binary)
+                formats.append(1)
+                continue
+            }
             let text = parameter?.postgresText
             if let text {
                 // Before anything is sent: a NUL would be cut off by libpq or refused by the server.
@@ -304,13 +312,16 @@ public final class PostgresConnection: @unchecked Sendable {
                     throw error
                 }
             }
-            texts.append(text)
-            types.append(parameter?.postgresType.rawValue ?? 0)
+            values.append(text.map { Array($0.utf8) })
+            formats.append(0)
         }
         let idle = self.idleInTransaction()
-        let result: OpaquePointer? = withCStringArray(texts) { values in
+        let result: OpaquePointer? = withParameterArrays(values) { pointers, lengths in
             types.withUnsafeBufferPointer { types in
-                PQexecParams(handle, sql, Int32(truncatingIfNeeded: texts.count), types.baseAddress, values, nil, nil, 0)
+                formats.withUnsafeBufferPointer { formats in
+                    PQexecParams(handle, sql, Int32(truncatingIfNeeded: values.count), types.baseAddress, pointers, lengths,
+                                 formats.baseAddress, 0)
+                }
             }
         }
         self.lastStatementEnded = .now
@@ -487,5 +498,39 @@ private func withCStringArray<Result>(
         // Never empty (the terminating NULL), so the base address exists.
         guard let base = buffer.baseAddress else { preconditionFailure("empty C string array") }
         return body(base)
+    }
+}
+
+/// Runs `body` with C copies of statement parameters: their addresses (`nil` for SQL `NULL`) and
+/// byte counts, as `PQexecParams` takes them.
+private func withParameterArrays<Result>(
+    _ values: [[UInt8]?],
+    _ body: (UnsafePointer<UnsafePointer<CChar>?>, UnsafePointer<Int32>) -> Result
+) -> Result {
+    // Each value NUL-terminated as well as counted: libpq reads a text parameter up to its NUL and
+    // a binary one by its length.
+    let copies: [UnsafeMutablePointer<CChar>?] = values.map { value in
+        value.map { bytes in
+            let copy = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+            bytes.withUnsafeBytes { raw in
+                copy.withMemoryRebound(to: UInt8.self, capacity: bytes.count + 1) { out in
+                    if let base = raw.baseAddress { out.update(from: base.assumingMemoryBound(to: UInt8.self), count: bytes.count) }
+                    out[bytes.count] = 0
+                }
+            }
+            return copy
+        }
+    }
+    defer { copies.forEach { $0?.deallocate() } }
+    let pointers = copies.map { UnsafePointer($0) } + [nil]
+    let lengths = values.map { Int32(truncatingIfNeeded: $0?.count ?? 0) } + [0]
+    return pointers.withUnsafeBufferPointer { buffer in
+        lengths.withUnsafeBufferPointer { lengthBuffer in
+            // Never empty (the terminating entries), so the base addresses exist.
+            guard let base = buffer.baseAddress, let lengthBase = lengthBuffer.baseAddress else {
+                preconditionFailure("empty parameter array")
+            }
+            return body(base, lengthBase)
+        }
     }
 }

@@ -302,6 +302,39 @@ struct CheckpointStoreTests {
         }
     }
 
+    /// A batch that requires the pipeline's lock commits only while this session holds it, and a
+    /// refused commit changes nothing: not the watermark, not the run, not the series.
+    @Test func commitRequiringTheLockIsRefusedWithoutIt() throws {
+        try self.withStore { store in
+            try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
+            let runID = try store.startRun(pipeline: "p", windowStart: self.t0)
+            let t1 = self.t0.adding(seconds: 60)
+            let series = [SeriesState(metric: "m", seriesID: SeriesID.of("k"), attributesJSON: #"{"k":"v"}"#,
+                                      startTime: self.t0, lastBucketEnd: t1, intTotal: 5)]
+            let refused = try #require(throws: CheckpointError.self) {
+                try store.commitBatch(pipeline: "p", runID: runID, newWatermark: t1, rowsRead: 1, pointsExported: 1,
+                                      pointsRejected: 0, series: series, requireLock: true)
+            }
+            #expect(refused.code == .lockLost)
+            #expect(try store.checkpoint(pipeline: "p")?.watermark == self.t0)
+            #expect(try store.recentRuns(pipeline: "p").first?.batchesAcknowledged == 0)
+            #expect(try store.loadSeries(pipeline: "p").isEmpty)
+            // Refused before the checkpoint is looked at: the lock is the first thing a commit checks.
+            let noCheckpoint = try #require(throws: CheckpointError.self) {
+                try store.commitBatch(pipeline: "nope", runID: runID, newWatermark: t1, rowsRead: 0, pointsExported: 0,
+                                      pointsRejected: 0, series: [], requireLock: true)
+            }
+            #expect(noCheckpoint.code == .lockLost)
+
+            #expect(try store.tryLock(pipeline: "p"))
+            try store.commitBatch(pipeline: "p", runID: runID, newWatermark: t1, rowsRead: 1, pointsExported: 1,
+                                  pointsRejected: 0, series: series, requireLock: true)
+            #expect(try store.checkpoint(pipeline: "p")?.watermark == t1)
+            #expect(try store.recentRuns(pipeline: "p").first?.batchesAcknowledged == 1)
+            #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [5])
+        }
+    }
+
     @Test func finishRunTracksFailures() throws {
         try self.withStore { store in
             try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)

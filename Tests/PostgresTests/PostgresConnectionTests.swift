@@ -352,6 +352,47 @@ struct PostgresConnectionTests {
 
     // MARK: - Text formats without a server
 
+    /// An array whose element type has a binary form goes in binary format; the server must read
+    /// it as the same value it reads from the array's text literal (sent as a plain string and
+    /// cast, so it takes the text path).
+    @Test(arguments: [
+        ("bigint[]", [1, -2, nil, Int64.max, Int64.min, 0] as [Int64?] as any PostgresBindable & Sendable),
+        ("bigint[]", [] as [Int64]),
+        ("bigint[]", [nil, nil] as [Int64?]),
+        ("bigint[]", [7, -7] as [Int32]),
+        ("bigint[]", [Int.max, Int.min] as [Int]),
+        ("float8[]", [0.1, -0.0, .nan, .infinity, -.infinity, .leastNonzeroMagnitude, -2.5e300, nil] as [Double?]),
+        ("text[]", ["a", nil, "q\"\\", "", "NULL", "x,y", "{b}", " sp ", "Grüße 👋", "new\nline"] as [String?]),
+        ("text[]", [] as [String]),
+        ("bool[]", [true, false, nil] as [Bool?]),
+    ])
+    func binaryArraysReadAsTheirText(type: String, array: any PostgresBindable & Sendable) throws {
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        #expect(array.postgresBinary != nil)
+        let row = try connection.query(
+            "SELECT $1::\(type)::text AS binary, $2::text::\(type)::text AS text, $1::\(type) IS NOT DISTINCT FROM $2::text::\(type) AS same",
+            [array, array.postgresText]
+        ).single()
+        #expect(try row.string("binary") == row.string("text"))
+        #expect(try row.bool("same"))
+    }
+
+    @Test func arraysWithoutABinaryFormGoAsText() throws {
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        let dates = [Date(timeIntervalSince1970: 1_736_000_000.123456), Date(timeIntervalSince1970: 0)]
+        #expect(dates.postgresBinary == nil)
+        let row = try connection.query("SELECT $1::timestamptz[] = ARRAY['2025-01-04 14:13:20.123456+00', '1970-01-01 00:00:00+00']::timestamptz[] AS same", [dates]).single()
+        #expect(try row.bool("same"))
+        // A NUL cannot go in binary either: the array goes as text, whose check names the parameter.
+        let withNUL = ["fine", "a\u{0}b"]
+        #expect(withNUL.postgresBinary == nil)
+        let error = try #require(throws: PostgresError.self) { try connection.query("SELECT $1::text[] AS a", ["x", withNUL]) }
+        #expect(error.code == .invalidParameter)
+        #expect(error.message.contains("$2"))
+    }
+
     @Test func arrayLiterals() throws {
         #expect(([1, -2, 3] as [Int64]).postgresText == "{1,-2,3}")
         #expect(([] as [Int64]).postgresText == "{}")
