@@ -318,7 +318,7 @@ def bridge_env(base, chu, pg_url, temporality, otlp, config, first):
         "OTEL_PUSH_ENABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
         "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": temporality,
         "BRIDGE_START_AT": datetime.fromtimestamp(first, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "BRIDGE_CONFIG": str(config), "BRIDGE_SELF_TELEMETRY": "false", "LOG_LEVEL": "warning",
+        "BRIDGE_CONFIG": str(config), "BRIDGE_SELF_TELEMETRY": "false", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
     })
     return env
 

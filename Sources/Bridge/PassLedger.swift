@@ -25,11 +25,24 @@ protocol PassLedger: Sendable {
     /// Checks, before a batch is sent, that the pass may still send: a lost store connection
     /// would also mean a lost lock.
     func confirmHeld(pipeline: String) throws
+    /// Begins the commit of the batch being delivered: its `series` writes go to the store while
+    /// the delivery is awaited, and ``commit(_:)`` of a batch with these series goes on from them.
+    /// Nothing is committed before that commit; a stage that cannot begin leaves the commit all the
+    /// work. `holdFor`: how long the delivery may take before its first retry.
+    func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration)
+    /// Rolls back what ``stage(_:pipeline:holdFor:)`` began (the delivery failed or waits to retry).
+    func abandonStage()
     func commit(_ batch: BatchCommit) throws
     func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String]
     func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws
     /// The stored records of the buckets in `[from, to)` with their exported values (`late_data: fold`).
     func exportedBuckets(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: BucketDigestRecord]
+}
+
+extension PassLedger {
+    /// Books that write nothing ahead: the commit does all of it.
+    func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration) {}
+    func abandonStage() {}
 }
 
 /// The books in the checkpoint store, under the pipeline's advisory lock.
@@ -62,6 +75,10 @@ struct CheckpointLedger: PassLedger {
 
     /// The connection is alive and its session still holds the pipeline's lock.
     func confirmHeld(pipeline: String) throws { try store.confirmLockHeld(pipeline: pipeline) }
+    func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration) {
+        store.stage(series, pipeline: pipeline, holdFor: holdFor)
+    }
+    func abandonStage() { store.abandonStage() }
     func commit(_ batch: BatchCommit) throws { try store.commit(batch) }
 
     func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String] {

@@ -59,7 +59,11 @@ protocol ItemWriter {
 /// pass's worker thread while the pass thread reads ahead, hence `Sendable`.
 protocol RequestSink: Sendable {
     associatedtype Request: Sendable
-    func send(_ request: Request) throws(BridgeError) -> ExportAcknowledgement
+    /// Sends `request` until it is acknowledged (or throws), calling `willRetry` before each wait
+    /// for a retry.
+    func send(_ request: Request, willRetry: () -> Void) throws(BridgeError) -> ExportAcknowledgement
+    /// How long sending `request` may take before its first retry (every attempt's timeout).
+    func attemptBound(for request: Request) -> Duration
 }
 
 // The fourth seam, the ledger (lock, watermark, run record, commit), is ``PassLedger``.
@@ -106,6 +110,8 @@ protocol RunnableMachine {
     mutating func acknowledged(_ ack: ExportAcknowledgement) -> Action
     mutating func committed() -> Action
     var counters: PassCounters { get }
+    /// The series state the batch being delivered will commit (none for spans).
+    var seriesInFlight: [SeriesState] { get }
     var readsAhead: Bool { get }
     mutating func readAhead(_ item: Item)
     mutating func endReadAhead(failed: Bool)
@@ -221,8 +227,20 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
                 do { try ledger.confirmHeld(pipeline: pipeline) } catch {
                     throw BridgeError(.checkpoint, "lost the checkpoint store before sending a batch: \(error)", pipeline: pipeline, underlying: error)
                 }
-                let sink = self.sink
-                let ack = try overlapped(&machine, notes: &summary) { () throws(BridgeError) in try sink.send(request) }
+                let sink = self.sink, ledger = self.ledger, name = pipeline
+                // The commit's series writes go to the store with the request, and Postgres does them
+                // while the request is in flight; the commit goes on from there once it is
+                // acknowledged. A delivery that fails or waits to retry rolls them back.
+                let series = machine.seriesInFlight
+                let ack = try overlapped(&machine, notes: &summary) { () throws(BridgeError) in
+                    ledger.stage(series, pipeline: name, holdFor: sink.attemptBound(for: request))
+                    do throws(BridgeError) {
+                        return try sink.send(request, willRetry: { ledger.abandonStage() })
+                    } catch {
+                        ledger.abandonStage()
+                        throw error
+                    }
+                }
                 if ack.rejected > 0 {
                     logger.warning("receiver rejected \(unit) of an acknowledged batch", metadata: [
                         "rejected": "\(ack.rejected)", "message": "\(ack.message ?? "")",

@@ -14,8 +14,11 @@ protocol PointSink: Sendable {
     /// One bucket's points (in metric order, all ending at `end`), encoded once, in parts of at
     /// most `budget` bytes (one part unless the bucket is larger than a request).
     func encode(_ points: [EmittedPoint], series: SeriesTable, end: UInt64, budget: Int) throws(BridgeError) -> [EncodedPoints]
-    /// Sends the requests in order; returns once every one is acknowledged (or throws).
-    func send(_ requests: [[EncodedPoints]]) throws(BridgeError) -> ExportAcknowledgement
+    /// Sends the requests in order; returns once every one is acknowledged (or throws). Calls
+    /// `willRetry` before each wait for a retry.
+    func send(_ requests: [[EncodedPoints]], willRetry: () -> Void) throws(BridgeError) -> ExportAcknowledgement
+    /// How long one attempt at a request may take.
+    var attemptTimeout: Duration { get }
 }
 
 /// Writes requests with a ``MetricRequestWriter`` and exports them.
@@ -36,11 +39,13 @@ final class OTLPSink: PointSink {
         writer.encode(points, series: series, end: end, pipeline: pipeline, budget: budget)
     }
 
-    func send(_ requests: [[EncodedPoints]]) throws(BridgeError) -> ExportAcknowledgement {
+    var attemptTimeout: Duration { exporter.configuration.timeout }
+
+    func send(_ requests: [[EncodedPoints]], willRetry: () -> Void) throws(BridgeError) -> ExportAcknowledgement {
         var total = ExportAcknowledgement(rejected: 0, message: nil, attempts: 0)
         for request in requests {
             do {
-                let ack = try exporter.export(body: writer.assemble(request))
+                let ack = try exporter.export(body: writer.assemble(request), willRetry: willRetry)
                 total.rejected += ack.rejected
                 total.attempts += ack.attempts
                 if let m = ack.message { total.message = total.message.map { $0 + "; " + m } ?? m }
@@ -87,8 +92,10 @@ final class PrintingSink: PointSink {
         return part.pointCount > 0 ? [part] : []
     }
 
+    var attemptTimeout: Duration { .zero }
+
     /// Prints each metric's lines together, in the pipeline's order, as one request would hold them.
-    func send(_ requests: [[EncodedPoints]]) throws(BridgeError) -> ExportAcknowledgement {
+    func send(_ requests: [[EncodedPoints]], willRetry: () -> Void) throws(BridgeError) -> ExportAcknowledgement {
         for request in requests {
             for (_, slots) in Dictionary(grouping: request.flatMap(\.slots), by: \.metric).sorted(by: { $0.key < $1.key }) {
                 for slot in slots {

@@ -430,5 +430,9 @@ struct RollupItems: ItemWriter {
 struct PointRequests: RequestSink {
     let sink: any PointSink
 
-    func send(_ requests: [[EncodedPoints]]) throws(BridgeError) -> ExportAcknowledgement { try sink.send(requests) }
+    func send(_ requests: [[EncodedPoints]], willRetry: () -> Void) throws(BridgeError) -> ExportAcknowledgement {
+        try sink.send(requests, willRetry: willRetry)
+    }
+
+    func attemptBound(for requests: [[EncodedPoints]]) -> Duration { sink.attemptTimeout * requests.count }
 }

@@ -112,6 +112,8 @@ extension TracePager: RunnableMachine {
     mutating func endOfQuery() -> Action { endOfPage() }
 
     /// Points are spans, queries are pages; rows read are the spans exported.
+    var seriesInFlight: [SeriesState] { [] }
+
     var counters: PassCounters {
         PassCounters(watermark: keyset.time, rowsRead: spansExported, exported: spansExported, rejected: spansRejected, batches: batches, queries: pages)
     }
@@ -191,8 +193,10 @@ struct SpanRequests: RequestSink {
     let exporter: OTLPHTTPExporter
     let writer: SpanRequestWriter
 
-    func send(_ spans: [EncodedSpan]) throws(BridgeError) -> ExportAcknowledgement {
-        do { return try exporter.export(body: writer.assemble(spans)) } catch {
+    func attemptBound(for spans: [EncodedSpan]) -> Duration { exporter.configuration.timeout }
+
+    func send(_ spans: [EncodedSpan], willRetry: () -> Void) throws(BridgeError) -> ExportAcknowledgement {
+        do { return try exporter.export(body: writer.assemble(spans), willRetry: willRetry) } catch {
             throw BridgeError(.export, error.description, pipeline: GenAITraceConfiguration.pipeline, underlying: error)
         }
     }

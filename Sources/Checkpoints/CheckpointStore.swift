@@ -14,6 +14,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 import UTCTime
 
 /// The checkpoint store: watermarks, runs and cumulative series state in schema `otel_bridge`.
@@ -46,6 +47,8 @@ public final class CheckpointStore: Sendable {
     public let host: String
     /// Recorded in `runs.pid`.
     public let pid: Int
+    /// The series writes of a commit begun while its batch is in flight (``stage(_:pipeline:holdFor:)``).
+    private let staged = Mutex<StagedSeries?>(nil)
 
     /// Creates a store over an open connection. Call ``migrate()`` once before anything else.
     ///
@@ -86,6 +89,7 @@ public final class CheckpointStore: Sendable {
     /// one asking, and two runs could both be exporting: a pass checks before it sends a batch,
     /// and again in the transaction that commits it.
     public func confirmLockHeld(pipeline: String, runID: Int64? = nil) throws {
+        abandonStage()
         let held = try connection.query("SELECT \(Self.lockHeldCondition) AS held", [pipeline])
         guard try held.first?.bool("held") == true else { throw Self.lockLost(pipeline: pipeline, runID: runID) }
     }
@@ -111,7 +115,8 @@ public final class CheckpointStore: Sendable {
     /// - Returns: `false` if this session did not hold it.
     @discardableResult
     public func unlock(pipeline: String) throws -> Bool {
-        try self.connection.advisoryUnlock(key: PostgresConnection.lockKey(for: pipeline))
+        abandonStage()
+        return try self.connection.advisoryUnlock(key: PostgresConnection.lockKey(for: pipeline))
     }
 
     // MARK: - Checkpoints
@@ -190,6 +195,7 @@ public final class CheckpointStore: Sendable {
     /// - Throws: ``CheckpointError/Code/invalidArgument`` for another status,
     ///   ``CheckpointError/Code/unknownRun`` if the run does not exist or is already finished.
     public func finishRun(runID: Int64, status: RunStatus, error: String? = nil) throws {
+        abandonStage()  // a pass that failed with a commit begun ends it here
         guard status == .ok || status == .failed else {
             throw CheckpointError(
                 code: .invalidArgument, message: "a run finishes as ok or failed, not \(status.rawValue)", runID: runID
@@ -363,7 +369,11 @@ public final class CheckpointStore: Sendable {
         let pipeline = batch.pipeline, runID = batch.runID, newWatermark = batch.watermark
         let series = batch.series
         let connection = self.connection
-        try connection.transaction {
+        // The series update a stage sent while the batch was in flight, if it is this batch's and it
+        // worked: then the commit goes on in that transaction. Anything else about a stage (another
+        // batch's, a failed write) is rolled back, and the commit does all the work itself.
+        let stagedWrite = self.takeStage(for: batch)
+        let body = { () throws -> Void in
             // The books in one statement: whether this session still holds the pipeline's lock (when
             // the batch requires it) and the watermark, its row locked until the transaction ends.
             let books = try connection.query(
@@ -419,7 +429,7 @@ public final class CheckpointStore: Sendable {
                 )
             }
             if !series.isEmpty {
-                try self.writeSeries(series, pipeline: pipeline, runID: runID)
+                try self.writeSeries(series, pipeline: pipeline, runID: runID, storedWritten: stagedWrite)
             }
             if let gap = batch.gap { try self.recordGap(gap) }
             try self.storeDigests(batch.bucketDigests, pipeline: pipeline)
@@ -428,6 +438,7 @@ public final class CheckpointStore: Sendable {
                                        [pipeline, prune])
             }
         }
+        if stagedWrite { try connection.completeTransaction(body) } else { try connection.transaction(body) }
         self.logger.debug("committed batch", metadata: [
             "pipeline": "\(pipeline)", "run": "\(runID)", "watermark": "\(newWatermark.postgresText)",
             "points": "\(batch.pointsExported)", "series": "\(series.count)",
@@ -506,31 +517,96 @@ public final class CheckpointStore: Sendable {
             [pipeline, digests.map(\.bucketStart), digests.map(\.digest), digests.map(\.exported)])
     }
 
+    // MARK: - A commit begun while its batch is in flight
+
+    /// Begins the commit of a batch whose delivery is still awaited: opens its transaction and
+    /// sends the update of `series` already stored, and returns without waiting, so that Postgres
+    /// writes them while the request is in flight. ``commit(_:)`` of the batch with these series
+    /// goes on in that transaction; ``abandonStage()`` rolls it back (a failed or retried delivery).
+    ///
+    /// Nothing is committed before ``commit(_:)``: a crash leaves the transaction to die with the
+    /// session. The transaction may idle for `holdFor` (the delivery's attempts), so its
+    /// `idle_in_transaction_session_timeout` is raised to that plus a minute if it is lower (and
+    /// not off). Never throws: a stage that cannot begin is simply not there, and the commit does
+    /// all of its work itself.
+    public func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration) {
+        abandonStage()
+        let stored = series.filter { $0.attributesJSON.isEmpty }
+        guard !stored.isEmpty, !connection.isInTransaction else { return }
+        let holdMilliseconds = (holdFor + .seconds(60)).wholeMilliseconds(roundingUp: true, clampedTo: 1...Int64(Int32.max))
+        do {
+            try connection.executeScript(
+                """
+                BEGIN;
+                SELECT set_config('idle_in_transaction_session_timeout', \(holdMilliseconds)::text, true)
+                WHERE current_setting('idle_in_transaction_session_timeout')::interval <> interval '0'
+                  AND current_setting('idle_in_transaction_session_timeout')::interval < interval '\(holdMilliseconds) milliseconds'
+                """)
+            let (sql, parameters) = Self.seriesUpdate(stored, pipeline: pipeline)
+            try connection.start(sql, parameters)
+            staged.withLock { $0 = StagedSeries(pipeline: pipeline, stored: stored) }
+        } catch {
+            logger.debug("series state not written ahead of the acknowledgement; the commit writes it", metadata: [
+                "pipeline": "\(pipeline)", "error": "\(error)",
+            ])
+            if connection.isInTransaction { connection.rollback(after: error) }
+        }
+    }
+
+    /// Rolls back a commit begun by ``stage(_:pipeline:holdFor:)``, if one is open.
+    public func abandonStage() {
+        guard let stage = staged.withLock({ s in defer { s = nil }; return s }) else { return }
+        _ = try? connection.finish()
+        connection.rollback(after: CheckpointError(code: .seriesStateChanged, message: "staged series abandoned", pipeline: stage.pipeline))
+    }
+
+    /// Whether the open stage wrote exactly `batch`'s stored series: it is then taken and its
+    /// transaction left open for the commit. Any other stage is rolled back.
+    private func takeStage(for batch: BatchCommit) -> Bool {
+        guard let stage = staged.withLock({ s in defer { s = nil }; return s }) else { return false }
+        let written = Result { try connection.finish().affectedRows }
+        if stage.pipeline == batch.pipeline, case .success(let updated) = written,
+           updated == stage.stored.count, batch.series.filter({ $0.attributesJSON.isEmpty }) == stage.stored {
+            return true
+        }
+        connection.rollback(after: CheckpointError(code: .seriesStateChanged, message: "staged series not this batch's", pipeline: stage.pipeline))
+        return false
+    }
+
+    /// The update of series the store holds, as one statement: each column one array parameter.
+    private static func seriesUpdate(_ stored: [SeriesState], pipeline: String) -> (String, [(any PostgresBindable)?]) {
+        (
+            """
+            UPDATE otel_bridge.series_state AS s SET
+                start_time = timestamptz 'epoch' + u.start_us * interval '1 microsecond',
+                last_bucket_end = timestamptz 'epoch' + u.end_us * interval '1 microsecond',
+                int_total = u.int_total, double_total = u.double_total, count = u.count, sum = u.sum,
+                bucket_counts = u.bucket_counts::bigint[]
+            FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                        $6::bigint[], $7::float8[], $8::bigint[], $9::float8[], $10::text[])
+                AS u(metric, series_id, start_us, end_us, int_total, double_total, count, sum, bucket_counts)
+            WHERE s.pipeline = $1 AND s.metric = u.metric AND s.series_id = u.series_id
+            """,
+            [
+                // Times as microseconds since the epoch: Postgres parses numbers faster than timestamps.
+                pipeline, stored.map(\.metric), stored.map(\.seriesID),
+                stored.map { Self.microseconds($0.startTime) }, stored.map { Self.microseconds($0.lastBucketEnd) },
+                stored.map(\.intTotal), stored.map(\.doubleTotal), stored.map(\.count), stored.map(\.sum),
+                stored.map { $0.bucketCounts?.postgresText },
+            ]
+        )
+    }
+
     /// The series' new state in at most two set-based statements: those the store already holds
     /// (no attributes: ``SeriesState/attributesJSON`` empty) updated in place, new ones inserted.
-    private func writeSeries(_ series: [SeriesState], pipeline: String, runID: Int64) throws {
-        let stored = series.filter { $0.attributesJSON.isEmpty }
+    /// `storedWritten`: the stored ones were updated by the stage this commit goes on from, and
+    /// their count checked.
+    private func writeSeries(_ series: [SeriesState], pipeline: String, runID: Int64, storedWritten: Bool) throws {
+        let stored = storedWritten ? [] : series.filter { $0.attributesJSON.isEmpty }
         let new = series.filter { !$0.attributesJSON.isEmpty }
         if !stored.isEmpty {
-            let updated = try self.connection.execute(
-                """
-                UPDATE otel_bridge.series_state AS s SET
-                    start_time = timestamptz 'epoch' + u.start_us * interval '1 microsecond',
-                    last_bucket_end = timestamptz 'epoch' + u.end_us * interval '1 microsecond',
-                    int_total = u.int_total, double_total = u.double_total, count = u.count, sum = u.sum,
-                    bucket_counts = u.bucket_counts::bigint[]
-                FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[],
-                            $6::bigint[], $7::float8[], $8::bigint[], $9::float8[], $10::text[])
-                    AS u(metric, series_id, start_us, end_us, int_total, double_total, count, sum, bucket_counts)
-                WHERE s.pipeline = $1 AND s.metric = u.metric AND s.series_id = u.series_id
-                """,
-                [
-                    // Times as microseconds since the epoch: Postgres parses numbers faster than timestamps.
-                    pipeline, stored.map(\.metric), stored.map(\.seriesID),
-                    stored.map { Self.microseconds($0.startTime) }, stored.map { Self.microseconds($0.lastBucketEnd) },
-                    stored.map(\.intTotal), stored.map(\.doubleTotal), stored.map(\.count), stored.map(\.sum),
-                    stored.map { $0.bucketCounts?.postgresText },
-                ])
+            let (sql, parameters) = Self.seriesUpdate(stored, pipeline: pipeline)
+            let updated = try self.connection.execute(sql, parameters)
             guard updated == stored.count else {
                 // Only an operator deleting rows behind the pipeline's lock does this.
                 throw CheckpointError(code: .seriesStateChanged,
@@ -666,4 +742,10 @@ public final class CheckpointStore: Sendable {
             consecutiveFailures: try row.int("consecutive_failures")
         )
     }
+}
+
+/// A commit's series update sent ahead of its batch's acknowledgement, in an open transaction.
+private struct StagedSeries: Sendable {
+    let pipeline: String
+    let stored: [SeriesState]
 }

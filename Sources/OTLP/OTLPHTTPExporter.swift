@@ -73,7 +73,10 @@ public final class OTLPHTTPExporter: Sendable {
     /// (``EndpointHealth``): until an export is acknowledged again, later exports make a single
     /// attempt without backoff, so a receiver that is down holds up a pass of several pipelines
     /// for one budget, not one budget per pipeline.
-    public func export(body: [UInt8]) throws(OTLPExportError) -> ExportAcknowledgement {
+    ///
+    /// - Parameter willRetry: called before each wait for a retry (a checkpoint commit begun for
+    ///   this export is rolled back there rather than held open through the backoff).
+    public func export(body: [UInt8], willRetry: () -> Void = {}) throws(OTLPExportError) -> ExportAcknowledgement {
         let payload = configuration.compression == .gzip ? Gzip.compress(body) : body
         let started = ContinuousClock.now
         let retries = health.state.allowsRetries
@@ -118,6 +121,7 @@ public final class OTLPHTTPExporter: Sendable {
                         "status": "\(status.map(String.init) ?? "none")", "reason": "\(message)",
                         "wait_ms": "\(wait.wholeMilliseconds(roundingUp: false, clampedTo: 0...Int64.max))",
                     ])
+                    willRetry()
                     sleep(wait)
                 }
             }

@@ -23,20 +23,36 @@ extension PostgresConnection {
             )
         }
         try self.execute("BEGIN", file: file, line: line)
+        return try self.completeTransaction(file: file, line: line, body)
+    }
+
+    /// Runs `body` in the transaction already open on this session (begun earlier, with
+    /// statements run in it since), then `COMMIT`s; `ROLLBACK`s if it throws, as
+    /// ``transaction(file:line:_:)`` does.
+    public func completeTransaction<Result>(
+        file: String = #fileID,
+        line: Int = #line,
+        _ body: () throws -> Result
+    ) throws -> Result {
         let result: Result
         do {
             result = try body()
         } catch {
-            do {
-                try self.execute("ROLLBACK", file: file, line: line)
-            } catch let rollbackError {
-                self.logger.warning("ROLLBACK failed after an error", metadata: [
-                    "error": "\(error)", "rollback_error": "\(rollbackError)",
-                ])
-            }
+            self.rollback(after: error, file: file, line: line)
             throw error
         }
         try self.execute("COMMIT", file: file, line: line)
         return result
+    }
+
+    /// `ROLLBACK`, after `error`; a failure of the rollback itself is logged, not thrown.
+    public func rollback(after error: any Error, file: String = #fileID, line: Int = #line) {
+        do {
+            try self.execute("ROLLBACK", file: file, line: line)
+        } catch let rollbackError {
+            self.logger.warning("ROLLBACK failed after an error", metadata: [
+                "error": "\(error)", "rollback_error": "\(rollbackError)",
+            ])
+        }
     }
 }

@@ -33,6 +33,9 @@ public final class PostgresConnection: @unchecked Sendable {
     let sessionSettings: [String: String]
     /// When the last statement returned, to tell an idle-in-transaction timeout from another loss.
     private var lastStatementEnded: ContinuousClock.Instant?
+    /// A statement sent by ``start(_:_:file:line:)`` and not yet finished, with how long the
+    /// transaction had idled when it was sent.
+    private var pending: (sql: String, idle: Duration?)?
     /// The logger for connection events and server notices.
     public let logger: Logger
 
@@ -280,6 +283,20 @@ public final class PostgresConnection: @unchecked Sendable {
         file: String,
         line: Int
     ) throws(PostgresError) -> PostgresRows {
+        try self.start(sql, parameters, file: file, line: line)
+        return try self.finish(file: file, line: line)
+    }
+
+    /// Sends one statement with parameters and returns without waiting for it: the server runs it
+    /// while the caller does something else (a checkpoint commit writes series state while the
+    /// batch's request is in flight). ``finish(file:line:)`` waits for its result; until then the
+    /// connection takes no other statement.
+    public func start(
+        _ sql: String,
+        _ parameters: [(any PostgresBindable)?] = [],
+        file: String = #fileID,
+        line: Int = #line
+    ) throws(PostgresError) {
         let handle = try self.openHandle(query: sql, file: file, line: line)
         // The protocol counts parameters in 16 bits.
         guard parameters.count <= Int(UInt16.max) else {
@@ -316,13 +333,36 @@ public final class PostgresConnection: @unchecked Sendable {
             formats.append(0)
         }
         let idle = self.idleInTransaction()
-        let result: OpaquePointer? = withParameterArrays(values) { pointers, lengths in
+        let sent = withParameterArrays(values) { pointers, lengths in
             types.withUnsafeBufferPointer { types in
                 formats.withUnsafeBufferPointer { formats in
-                    PQexecParams(handle, sql, Int32(truncatingIfNeeded: values.count), types.baseAddress, pointers, lengths,
-                                 formats.baseAddress, 0)
+                    PQsendQueryParams(handle, sql, Int32(truncatingIfNeeded: values.count), types.baseAddress, pointers, lengths,
+                                      formats.baseAddress, 0)
                 }
             }
+        }
+        guard sent == 1 else {
+            self.lastStatementEnded = .now
+            try self.check(nil, query: sql, idleInTransaction: idle, file: file, line: line)
+            return
+        }
+        self.pending = (sql, idle)
+    }
+
+    /// Waits for the statement ``start(_:_:file:line:)`` sent and returns its rows, or throws its error.
+    public func finish(file: String = #fileID, line: Int = #line) throws(PostgresError) -> PostgresRows {
+        guard let (sql, idle) = self.pending else {
+            throw PostgresError(code: .unexpectedResult, message: "finish() without a statement sent by start()", file: file, line: line)
+        }
+        self.pending = nil
+        let handle = try self.openHandle(query: sql, file: file, line: line)
+        // As PQexec does: the last result, stopping early only for COPY or a dead connection.
+        var result: OpaquePointer? = nil
+        while let next = PQgetResult(handle) {
+            PQclear(result)
+            result = next
+            let status = PQresultStatus(next)
+            if status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH || !self.isConnected { break }
         }
         self.lastStatementEnded = .now
         defer { PQclear(result) }
@@ -336,6 +376,10 @@ public final class PostgresConnection: @unchecked Sendable {
     private func openHandle(query: String, file: String, line: Int) throws(PostgresError) -> OpaquePointer {
         guard let handle = self.handle else {
             throw PostgresError(code: .connectionClosed, message: "the connection is closed", query: query, file: file, line: line)
+        }
+        if self.pending != nil {
+            throw PostgresError(code: .unexpectedResult, message: "a statement sent by start() is still running: finish() it first",
+                                query: query, file: file, line: line)
         }
         return handle
     }

@@ -166,6 +166,9 @@ package struct PassMachine: Sendable {
     package private(set) var batcher: Batcher<ReadBucket>
     /// The batch in flight (delivered, or committed without points): the watermark it commits and its acknowledgement.
     private var inFlight: (upTo: Int64, ack: ExportAcknowledgement)?
+    /// The series state the batch being delivered commits (the latest of each series its buckets
+    /// changed): known before its acknowledgement, so the store may begin writing it meanwhile.
+    package private(set) var seriesInFlight: [SeriesState] = []
     /// What follows the commit in flight: more of the open chunk, or the next chunk.
     private var resume: Resume = .read
     /// Buckets starting at or after this are recent enough to carry digests.
@@ -278,13 +281,14 @@ package struct PassMachine: Sendable {
         guard let flight = inFlight, let buckets = batcher.inFlight else { preconditionFailure("acknowledged without a delivery") }
         batches += 1
         inFlight!.ack = ack
-        return .commit(commit(buckets, upTo: flight.upTo, ack: ack))
+        return .commit(commit(buckets, upTo: flight.upTo, ack: ack, series: seriesInFlight))
     }
 
     /// The commit in flight is durable.
     package mutating func committed() -> Action {
         guard let flight = inFlight else { preconditionFailure("committed without a commit") }
         inFlight = nil
+        seriesInFlight = []
         let buckets = batcher.committed()
         if foldInFlight, let found = fold {
             lateBuckets += found.buckets
@@ -350,11 +354,12 @@ package struct PassMachine: Sendable {
         let points = buckets.reduce(0) { $0 + $1.points }
         if points > 0 {
             inFlight = (upTo, ExportAcknowledgement())
+            seriesInFlight = Self.latestStates(buckets)
             return .deliver(requests(buckets))
         }
         if upTo > watermark {
             inFlight = (upTo, ExportAcknowledgement())
-            return .commit(commit(buckets, upTo: upTo, ack: ExportAcknowledgement()))
+            return .commit(commit(buckets, upTo: upTo, ack: ExportAcknowledgement(), series: Self.latestStates(buckets)))
         }
         batcher.committed()
         account(buckets, ack: ExportAcknowledgement())
@@ -392,15 +397,9 @@ package struct PassMachine: Sendable {
         Batcher<ReadBucket>.pack(buckets.lazy.flatMap(\.parts), budget: settings.requestBudget, bytes: \.byteCount)
     }
 
-    private mutating func commit(_ buckets: [ReadBucket], upTo: Int64, ack: ExportAcknowledgement) -> BatchCommit {
-        var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: upTo))
-        commit.requireLock = true
-        commit.rowsRead = Int64(buckets.reduce(0) { $0 + $1.rows })
-        commit.pointsExported = Int64(buckets.reduce(0) { $0 + $1.points })
-        commit.pointsRejected = ack.rejected
-        if ack.rejected > 0 || ack.message != nil { commit.rejectionMessage = ack.message ?? "\(ack.rejected) points rejected" }
-        // The latest state of every series the buckets changed.
-        // In the order the series first changed in the batch.
+    /// The latest state of every series the buckets changed, in the order the series first
+    /// changed in them.
+    private static func latestStates(_ buckets: [ReadBucket]) -> [SeriesState] {
         var index: [SeriesRef: Int] = [:]
         var latest: [SeriesState] = []
         for bucket in buckets {
@@ -416,7 +415,17 @@ package struct PassMachine: Sendable {
                 }
             }
         }
-        commit.series = latest
+        return latest
+    }
+
+    private mutating func commit(_ buckets: [ReadBucket], upTo: Int64, ack: ExportAcknowledgement, series: [SeriesState]) -> BatchCommit {
+        var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: upTo))
+        commit.requireLock = true
+        commit.rowsRead = Int64(buckets.reduce(0) { $0 + $1.rows })
+        commit.pointsExported = Int64(buckets.reduce(0) { $0 + $1.points })
+        commit.pointsRejected = ack.rejected
+        if ack.rejected > 0 || ack.message != nil { commit.rejectionMessage = ack.message ?? "\(ack.rejected) points rejected" }
+        commit.series = series
         commit.seriesOverflowed = buckets.reduce(0) { $0 + $1.overflowed }
         if digestFrom != .max {
             // Every recent bucket the commit covers, empty ones included.

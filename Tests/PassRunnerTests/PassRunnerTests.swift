@@ -56,6 +56,7 @@ private struct RecordingMachine: RunnableMachine {
     mutating func acknowledged(_ ack: ExportAcknowledgement) -> TracePager.Action { events.add("acknowledged"); return pager.acknowledged(ack) }
     mutating func committed() -> TracePager.Action { events.add("committed"); return pager.committed() }
     var counters: PassCounters { pager.counters }
+    var seriesInFlight: [SeriesState] { pager.seriesInFlight }
     var readsAhead: Bool { pager.readsAhead }
     mutating func readAhead(_ item: PagedSpan) { ahead.add(item.keyset.id); pager.readAhead(item) }
     mutating func endReadAhead(failed: Bool) { ahead.add(failed ? "failed" : "end"); pager.endReadAhead(failed: failed) }
@@ -120,23 +121,33 @@ private struct FakeItems: ItemWriter {
 }
 
 /// Records each request and the thread that sent it; the first send waits on `gate`; fails the
-/// `failAt`-th send.
+/// `failAt`-th send; the `retryAt`-th send waits for a retry once (tells `willRetry`) and then
+/// succeeds.
 private final class FakeSink: RequestSink {
     let sent = Mutex<[[EncodedSpan]]>([])
     let threads = Journal()
     let failAt: Int?
+    let retryAt: Int?
     let gate: Gate?
     let released = Mutex<Bool?>(nil)
+    /// Where the sends are written down with the ledger's steps, when given.
+    let books: Journal?
 
-    init(failAt: Int? = nil, gate: Gate? = nil) {
+    init(failAt: Int? = nil, retryAt: Int? = nil, gate: Gate? = nil, books: Journal? = nil) {
         self.failAt = failAt
+        self.retryAt = retryAt
         self.gate = gate
+        self.books = books
     }
 
-    func send(_ spans: [EncodedSpan]) throws(BridgeError) -> ExportAcknowledgement {
+    func attemptBound(for spans: [EncodedSpan]) -> Duration { .seconds(10) }
+
+    func send(_ spans: [EncodedSpan], willRetry: () -> Void) throws(BridgeError) -> ExportAcknowledgement {
         threads.add(Thread.current.name ?? "")
         let n = sent.withLock { $0.count } + 1
+        books?.add("send \(n)")
         if n == 1, let gate { released.withLock { $0 = gate.pass() } }
+        if n == retryAt { willRetry() }
         if n == failAt { throw BridgeError(.export, "send \(n) refused", pipeline: "gen_ai_traces") }
         sent.withLock { $0.append(spans) }
         return ExportAcknowledgement()
@@ -155,8 +166,16 @@ private final class FakeLedger: PassLedger {
     }
 
     private let state: Mutex<State>
+    /// Stages, abandons and commits, in order, with the sink's sends when it shares the journal.
+    let books: Journal
 
-    init(watermark: Int64) { state = Mutex(State(watermark: (watermark, nil))) }
+    init(watermark: Int64, books: Journal = Journal()) {
+        state = Mutex(State(watermark: (watermark, nil)))
+        self.books = books
+    }
+
+    func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration) { books.add("stage") }
+    func abandonStage() { books.add("abandon") }
 
     var watermark: (time: Int64, id: String?) { state.withLock { $0.watermark } }
     var commits: [BatchCommit] { state.withLock { $0.commits } }
@@ -172,6 +191,7 @@ private final class FakeLedger: PassLedger {
     func series(pipeline: String, watermark: Int64) -> any SeriesStateSource { NoSeries() }
     func confirmHeld(pipeline: String) throws {}
     func commit(_ batch: BatchCommit) throws {
+        books.add("commit")
         try state.withLock { s in
             s.attempts += 1
             if s.attempts == s.failAt { throw BridgeError(.checkpoint, "commit \(s.attempts) failed") }
@@ -207,6 +227,7 @@ struct Faults: Sendable {
     var failEncode: String?
     var failSend: Int?
     var failCommit: Int?
+    var retrySend: Int?
 }
 
 /// Runs one pass over rows `0..<rowCount` from `ledger`'s watermark: requests of at most
@@ -224,7 +245,7 @@ private func pass(rowCount: Int = 10, spans: Int = 3, page: Int = 100, faults: F
     source.failOpen = faults.failOpen
     source.failRead = faults.failRead
     source.reading = reading
-    let sink = FakeSink(failAt: faults.failSend, gate: gate)
+    let sink = FakeSink(failAt: faults.failSend, retryAt: faults.retrySend, gate: gate, books: ledger.books)
     ledger.failCommit(at: faults.failCommit)
     var runner = PassRunner<RecordingMachine, FakeRows, FakeItems, FakeSink>(
         pipeline: "gen_ai_traces", source: source, writer: FakeItems(failAt: faults.failEncode), sink: sink, ledger: ledger,
@@ -397,5 +418,29 @@ struct PassRunnerTests {
         #expect(ledger.commits.map(\.watermarkID) == ["02", "05", "08", "09"])
         #expect(ledger.commits.filter { $0.watermarkID == "02" }.count == 1)
         #expect(ledger.commits.reduce(0) { $0 + $1.pointsExported } == 10)
+    }
+
+    /// A batch's commit begins with its delivery (the store writes its series while the request is
+    /// in flight) and goes on after the acknowledgement; a delivery that fails, or waits to retry,
+    /// rolls it back first. With overlap or without, the same steps in the same order.
+    @Test("the commit begun with the delivery: staged before each send, rolled back when a send fails or waits to retry",
+          arguments: [false, true])
+    func stagedCommits(overlap: Bool) {
+        let worker = overlap ? PassWorker(name: "test-io") : nil
+        defer { worker?.close() }
+        let ok = FakeLedger(watermark: t0)
+        _ = pass(rowCount: 6, ledger: ok, worker: worker)
+        #expect(ok.books.all == ["stage", "send 1", "commit", "stage", "send 2", "commit"])
+
+        let retried = FakeLedger(watermark: t0)
+        _ = pass(rowCount: 6, faults: Faults(retrySend: 2), ledger: retried, worker: worker)
+        #expect(retried.books.all == ["stage", "send 1", "commit", "stage", "send 2", "abandon", "commit"])
+        #expect(retried.commits.map(\.watermarkID) == ["02", "05"])
+
+        let failed = FakeLedger(watermark: t0)
+        let r = pass(rowCount: 6, faults: Faults(failSend: 2), ledger: failed, worker: worker)
+        #expect(failed.books.all == ["stage", "send 1", "commit", "stage", "send 2", "abandon"])
+        #expect(r.outcome.error?.contains("send 2 refused") == true)
+        #expect(failed.commits.map(\.watermarkID) == ["02"])
     }
 }

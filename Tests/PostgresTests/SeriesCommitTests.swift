@@ -124,4 +124,112 @@ struct SeriesCommitTests {
             #expect(try store.loadSeries(pipeline: "p") == [])
         }
     }
+
+    // MARK: - A commit begun while its batch is in flight
+
+    /// One run whose first batch stores series `a` and `b`; returns the run and the second
+    /// batch (both series updated), not committed.
+    func firstBatch(_ store: CheckpointStore) throws -> (runID: Int64, next: BatchCommit) {
+        let t1 = self.t0.adding(seconds: 60), t2 = t1.adding(seconds: 60)
+        try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
+        let runID = try store.startRun(pipeline: "p", windowStart: self.t0)
+        try store.commitBatch(pipeline: "p", runID: runID, newWatermark: t1, rowsRead: 2, pointsExported: 2, pointsRejected: 0,
+                              series: [self.sum("a", total: 1, end: t1), self.sum("b", total: 10, end: t1)])
+        var next = BatchCommit(pipeline: "p", runID: runID, watermark: t2)
+        next.rowsRead = 2
+        next.pointsExported = 2
+        next.series = [self.sum("a", total: 2, end: t2, attributes: ""), self.sum("b", total: 11, end: t2, attributes: ""),
+                       self.sum("c", total: 5, end: t2)]
+        return (runID, next)
+    }
+
+    @Test("a staged commit: nothing shows before the commit, and the commit writes what a plain one writes")
+    func stagedCommitEqualsPlainCommit() throws {
+        let plain = try self.withStore { store, _ in
+            let (_, next) = try self.firstBatch(store)
+            try store.commit(next)
+            return (try store.loadSeries(pipeline: "p"), try store.recentRuns(pipeline: "p").first?.batchesAcknowledged)
+        }
+        try self.withStore { store, url in
+            let (_, next) = try self.firstBatch(store)
+            let before = try store.loadSeries(pipeline: "p")
+            store.stage(next.series, pipeline: "p", holdFor: .seconds(10))
+            #expect(store.connection.isInTransaction, "the stage holds a transaction open")
+            // Another session sees nothing of it yet: not the series, not the watermark.
+            let other = try PostgresConnection.connect(conninfo: url)
+            defer { other.close() }
+            let observer = CheckpointStore(connection: other, host: "observer", pid: 1)
+            #expect(try observer.loadSeries(pipeline: "p") == before)
+            #expect(try observer.checkpoint(pipeline: "p")?.watermark == self.t0.adding(seconds: 60))
+            try store.commit(next)
+            #expect(!store.connection.isInTransaction)
+            #expect(try observer.loadSeries(pipeline: "p") == plain.0)
+            #expect(try observer.checkpoint(pipeline: "p")?.watermark == next.watermark)
+            #expect(try observer.recentRuns(pipeline: "p").first?.batchesAcknowledged == plain.1)
+        }
+    }
+
+    @Test("an abandoned stage writes nothing, and the session goes on")
+    func abandonedStage() throws {
+        try self.withStore { store, _ in
+            let (_, next) = try self.firstBatch(store)
+            let before = try store.loadSeries(pipeline: "p")
+            store.stage(next.series, pipeline: "p", holdFor: .seconds(10))
+            store.abandonStage()
+            #expect(!store.connection.isInTransaction)
+            #expect(try store.loadSeries(pipeline: "p") == before)
+            #expect(try store.checkpoint(pipeline: "p")?.watermark == self.t0.adding(seconds: 60))
+            // Abandoned twice, or with none open: nothing happens.
+            store.abandonStage()
+            try store.commit(next)
+            #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [2, 11, 5])
+        }
+    }
+
+    @Test("a stage of other series than the batch's is rolled back and the commit writes the batch's own")
+    func stageOfAnotherBatch() throws {
+        try self.withStore { store, _ in
+            let (_, next) = try self.firstBatch(store)
+            var other = next.series
+            other[0].intTotal = 999
+            store.stage(other, pipeline: "p", holdFor: .seconds(10))
+            try store.commit(next)
+            #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [2, 11, 5])
+        }
+    }
+
+    @Test("a stage whose update misses a row: the commit does the work itself and refuses, nothing moves")
+    func stageMissingARow() throws {
+        try self.withStore { store, _ in
+            let (_, next) = try self.firstBatch(store)
+            try store.connection.execute("DELETE FROM otel_bridge.series_state WHERE series_id = 'b'")
+            let before = try store.loadSeries(pipeline: "p")
+            store.stage(next.series, pipeline: "p", holdFor: .seconds(10))
+            let error = try #require(throws: CheckpointError.self) { try store.commit(next) }
+            #expect(error.code == .seriesStateChanged)
+            #expect(!store.connection.isInTransaction)
+            #expect(try store.loadSeries(pipeline: "p") == before)
+            #expect(try store.checkpoint(pipeline: "p")?.watermark == self.t0.adding(seconds: 60))
+        }
+    }
+
+    /// The transaction of a stage idles while its request is in flight: a session bound shorter
+    /// than the delivery may take is raised for that transaction, so the server does not end the
+    /// session mid-delivery. By construction: the idle time is a sleep longer than the bound.
+    @Test("a stage outlives an idle_in_transaction_session_timeout shorter than the delivery it waits for")
+    func stageRaisesTheIdleBound() throws {
+        try TestPostgres.withDatabase { url in
+            let connection = try PostgresConnection.connect(conninfo: url, timeouts: PostgresTimeouts(idleInTransaction: .milliseconds(300)))
+            defer { connection.close() }
+            let store = CheckpointStore(connection: connection, host: "test-host", pid: 4242)
+            try store.migrate()
+            let (_, next) = try self.firstBatch(store)
+            store.stage(next.series, pipeline: "p", holdFor: .seconds(1))
+            Thread.sleep(forTimeInterval: 0.9)
+            try store.commit(next)
+            #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [2, 11, 5])
+            // The bound is the session's again after the commit.
+            #expect(try connection.query("SELECT current_setting('idle_in_transaction_session_timeout') AS t").single().string("t") == "300ms")
+        }
+    }
 }

@@ -62,7 +62,7 @@ struct PrintingSinkTests {
         let firstBucket = try sink.encode([(metric: 1, data: gauge), (metric: 0, data: sum0)], budget: 0)
         let secondBucket = try sink.encode([(metric: 0, data: sum1)], budget: 0)
         #expect(firstBucket.map(\.pointCount) == [2] && secondBucket.map(\.pointCount) == [1])
-        _ = try sink.send([firstBucket + secondBucket])
+        _ = try sink.send([firstBucket + secondBucket], willRetry: {})
         let expected: [String] = [
             "2026-11-29T10:00:00Z..2026-11-29T10:01:00Z  a  {}  1",
             "2026-11-29T10:01:00Z..2026-11-29T10:02:00Z  a  {}  2",
