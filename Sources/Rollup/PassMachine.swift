@@ -14,13 +14,13 @@ package struct ReadBucket: Sendable, Equatable {
     /// Series aggregated into an overflow series.
     package var overflowed: Int
     /// Cumulative series it changed, as they are after it.
-    package var changes: [SeriesState]
+    package var changes: [SeriesChange]
     /// With `late_data: fold`, its series' own values (``LateFold/encode(_:gauges:)``), stored
     /// with its digest as the baseline late rows are measured against.
     package var exported: String?
 
     package init(start: Int64, rows: Int, parts: [EncodedPoints], digest: BucketDigest = BucketDigest(), overflowed: Int = 0,
-                 changes: [SeriesState] = [], exported: String? = nil) {
+                 changes: [SeriesChange] = [], exported: String? = nil) {
         self.start = start
         self.rows = rows
         self.parts = parts
@@ -398,20 +398,23 @@ package struct PassMachine: Sendable {
     }
 
     /// The latest state of every series the buckets changed, in the order the series first
-    /// changed in them.
+    /// changed in them. By series index: a series with state keeps its index for the whole pass.
     private static func latestStates(_ buckets: [ReadBucket]) -> [SeriesState] {
-        var index: [SeriesRef: Int] = [:]
+        guard buckets.count > 1 else { return buckets.first?.changes.map(\.state) ?? [] }
+        let indexes = buckets.reduce(0) { max($0, $1.changes.reduce(-1) { max($0, $1.series) } + 1) }
+        var position = [Int32](repeating: -1, count: indexes)
         var latest: [SeriesState] = []
         for bucket in buckets {
-            for var state in bucket.changes {
-                let ref = SeriesRef(state)
-                if let i = index[ref] {
+            for change in bucket.changes {
+                let i = Int(position[change.series])
+                if i >= 0 {
                     // A series new in the batch keeps the attributes its first change carried.
-                    if state.attributesJSON.isEmpty { state.attributesJSON = latest[i].attributesJSON }
-                    latest[i] = state
+                    let attributes = latest[i].attributesJSON
+                    latest[i] = change.state
+                    if latest[i].attributesJSON.isEmpty { latest[i].attributesJSON = attributes }
                 } else {
-                    index[ref] = latest.count
-                    latest.append(state)
+                    position[change.series] = Int32(latest.count)
+                    latest.append(change.state)
                 }
             }
         }

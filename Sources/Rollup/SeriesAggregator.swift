@@ -460,8 +460,9 @@ package final class SeriesAggregator: SeriesAdmission {
         }
     }
 
-    /// The series states changed since the last call, to commit with the batch.
-    package func takeChanges() -> [SeriesState] {
+    /// The series states changed since the last call, to commit with the batch, each with its
+    /// index (a series with state is pinned: its index is its own for the whole pass).
+    package func takeChanges() -> [SeriesChange] {
         defer {
             changed.removeAll(keepingCapacity: true)
             generation += 1
@@ -470,11 +471,22 @@ package final class SeriesAggregator: SeriesAdmission {
             guard own[s].hasState else { return nil }
             defer { own[s].totals.inserts = false }  // its first commit inserts the row; later ones update it
             let t = own[s].totals, ref = table.ref(s)
-            return SeriesState(
+            return SeriesChange(series: s, state: SeriesState(
                 metric: ref.metric, seriesID: ref.id, attributesJSON: t.inserts ? table.attributesJSON(s) : "",
                 startTime: UTCInstant(unixNanoseconds: t.start), lastBucketEnd: UTCInstant(unixNanoseconds: t.lastEnd),
-                intTotal: t.intTotal, doubleTotal: t.doubleTotal, count: t.count, sum: t.sum, bucketCounts: t.bucketCounts)
+                intTotal: t.intTotal, doubleTotal: t.doubleTotal, count: t.count, sum: t.sum, bucketCounts: t.bucketCounts))
         }
+    }
+}
+
+/// A cumulative series' state after a bucket, with the series' index in the pass's ``SeriesTable``.
+package struct SeriesChange: Sendable, Equatable {
+    package var series: Int
+    package var state: SeriesState
+
+    package init(series: Int, state: SeriesState) {
+        self.series = series
+        self.state = state
     }
 }
 

@@ -156,11 +156,11 @@ struct PassMachineTests {
                         lastBucketEnd: UTCInstant(unixNanoseconds: T + m * Self.minute), intTotal: total)
         }
         var b0 = Self.bucket(0, points: 1)
-        b0.changes = [state("a", end: 1, total: 1), state("b", end: 1, total: 5)]
+        b0.changes = [SeriesChange(series: 0, state: state("a", end: 1, total: 1)), SeriesChange(series: 1, state: state("b", end: 1, total: 5))]
         b0.digest.observations = 1
         b0.digest.hash = 0xAB
         var b1 = Self.bucket(1, points: 1)
-        b1.changes = [state("a", end: 2, total: 3)]
+        b1.changes = [SeriesChange(series: 0, state: state("a", end: 2, total: 3))]
         b1.overflowed = 2
         // late_data_check 3 min at now = T+4min: buckets from T+1min carry digests.
         var machine = PassMachine(settings: Self.settings(lateDataCheck: 180), watermark: T, now: T + 4 * Self.minute)
@@ -186,9 +186,9 @@ struct PassMachineTests {
                         lastBucketEnd: UTCInstant(unixNanoseconds: T + m * Self.minute), intTotal: total)
         }
         var b0 = Self.bucket(0, points: 1)
-        b0.changes = [state(#"{"k":"v"}"#, end: 1, total: 1)]
+        b0.changes = [SeriesChange(series: 0, state: state(#"{"k":"v"}"#, end: 1, total: 1))]
         var b1 = Self.bucket(1, points: 1)
-        b1.changes = [state("", end: 2, total: 3)]
+        b1.changes = [SeriesChange(series: 0, state: state("", end: 2, total: 3))]
         var machine = PassMachine(settings: Self.settings(), watermark: T, now: T + 4 * Self.minute)
         let commit = Self.commits(Self.run(&machine, buckets: [b0, b1]))
         #expect(commit.count == 1)
