@@ -7,7 +7,7 @@ Usage: scripts/bench_e2e.py [--rows 100000,1000000] [--repeats 3] [--kind sum|hi
 
 Against the local stack (`bash scripts/stack.sh up`; reads .stack/env). For each kind and row count it
 seeds (or reuses, when already there with the same rows) `bench_e2e.<kind>_<rows>` in the local
-ClickHouse endpoint: a rollup *result*, 1,000 series x rows/1,000 one-minute buckets, 5 String
+ClickHouse endpoint: a rollup *result*, --series (1,000) series x rows/series one-minute buckets, 5 String
 attribute columns and a UInt64 value (sum), or count/sum/min/max and a 15-bucket Array(UInt64)
 (histogram). A pipeline YAML + query template of its own (a temp dir) reads it with a plain SELECT,
 one query for the whole window (max_buckets_per_query 100,000), 5,000 points per request, lag 60 s,
@@ -61,27 +61,35 @@ CACHE = ["MISS", "HIT", "DISABLED"]
 BOUNDS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]  # 15 buckets
 
 
+def models():
+    """Models per provider: 8 providers x this x 5 workspaces x 5 statuses = SERIES distinct series."""
+    return SERIES // 200
+
+
 def series_attrs(s):
-    """The attribute values of series s (0..999): 8 x 5 x 5 x 5 distinct combinations; the SQL below matches."""
-    return (PROVIDERS[s % 8], f"model-{s // 8 % 5}", f"ws-{s // 40 % 5}", STATUSES[s // 200 % 5], CACHE[s % 3])
+    """The attribute values of series s (0..SERIES-1), all distinct; the SQL below matches."""
+    m = models()
+    return (PROVIDERS[s % 8], f"model-{s // 8 % m}", f"ws-{s // (8 * m) % 5}", STATUSES[s // (40 * m) % 5], CACHE[s % 3])
 
 
-def value(n):  # n = bucket * 1000 + series; the SQL below matches
+def value(n):  # n = bucket * SERIES + series; the SQL below matches
     return n * 7919 % 1000 + 1
 
 
-SQL_ATTRS = f"""
+def sql_attrs():
+    m = models()
+    return f"""
     [{', '.join(repr(p) for p in PROVIDERS)}][s % 8 + 1] AS `{ATTRS[0]}`,
-    concat('model-', toString(intDiv(s, 8) % 5)) AS `{ATTRS[1]}`,
-    concat('ws-', toString(intDiv(s, 40) % 5)) AS `{ATTRS[2]}`,
-    [{', '.join(repr(x) for x in STATUSES)}][intDiv(s, 200) % 5 + 1] AS `{ATTRS[3]}`,
+    concat('model-', toString(intDiv(s, 8) % {m})) AS `{ATTRS[1]}`,
+    concat('ws-', toString(intDiv(s, {8 * m}) % 5)) AS `{ATTRS[2]}`,
+    [{', '.join(repr(x) for x in STATUSES)}][intDiv(s, {40 * m}) % 5 + 1] AS `{ATTRS[3]}`,
     [{', '.join(repr(x) for x in CACHE)}][s % 3 + 1] AS `{ATTRS[4]}`"""
 ATTR_COLS = ", ".join(f"`{a}` String" for a in ATTRS)
 ATTR_SEL = ", ".join(f"`{a}`" for a in ATTRS)
 
 
 def table_name(kind, rows):
-    return f"{kind}_{rows}"
+    return f"{kind}_{rows}" if SERIES == 1000 else f"{kind}_{rows}_s{SERIES}"
 
 
 def seed(chu, kind, rows):
@@ -108,7 +116,7 @@ def seed(chu, kind, rows):
         f"arrayMap(i -> toUInt64(if(i = ({v}) % 15, {v}, 0)), range(15)) AS buckets")
     t0 = time.monotonic()
     ch(chu, f"""INSERT INTO {DB}.{t}
-        SELECT toDateTime({first}, 'UTC') + toIntervalMinute(intDiv(number, {SERIES})) AS bucket, {SQL_ATTRS}, {vals}
+        SELECT toDateTime({first}, 'UTC') + toIntervalMinute(intDiv(number, {SERIES})) AS bucket, {sql_attrs()}, {vals}
         FROM (SELECT number, number % {SERIES} AS s FROM numbers({rows}))""")
     return first, time.monotonic() - t0
 
@@ -145,6 +153,7 @@ def write_pipeline(tmp, kind, rows):
   max_buckets_per_query: 100000
   max_points_per_request: {BATCH}
   late_data_check: 0
+  cardinality_limit: {max(2000, 2 * SERIES)}
 pipelines:
   - name: bench
     query: bench.sql
@@ -299,7 +308,7 @@ def python_encode(kind, rows, first):
 
 
 def run_python(kind, rows, first):
-    argv = [sys.executable, __file__, "--python-encode", kind, str(rows), str(first)]
+    argv = [sys.executable, __file__, "--python-encode", kind, str(rows), str(first), str(SERIES)]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = p.communicate()
     # communicate() reaped it: its peak RSS is the largest of RUSAGE_CHILDREN only if larger than the
@@ -390,22 +399,28 @@ def fmt_table(results):
 
 
 def main():
-    if len(sys.argv) == 5 and sys.argv[1] == "--python-encode":
+    global SERIES
+    if len(sys.argv) == 6 and sys.argv[1] == "--python-encode":
+        SERIES = int(sys.argv[5])
         return python_encode(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", default="100000,1000000", help="comma-separated; multiples of 1,000 (10000000 works: seeds in seconds, the runs take minutes)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--kind", choices=["sum", "histogram", "both"], default="both")
     ap.add_argument("--temporality", default="cumulative,delta")
+    ap.add_argument("--series", type=int, default=SERIES, help="series in the result, a multiple of 200 (default 1,000)")
     ap.add_argument("--binary", default=None, help="an otel-bridge binary; default: swift build -c release first")
     ap.add_argument("--no-build", action="store_true", help="use .build/release/otel-bridge as it is")
     ap.add_argument("--profile", action="store_true",
                     help="after the repeats, one more bridge run per temporality under perf record: the share of "
                          "swift_retain/swift_release in its samples and its top symbols")
     a = ap.parse_args()
+    if a.series <= 0 or a.series % 200:
+        sys.exit("bench_e2e: --series must be a positive multiple of 200")
+    SERIES = a.series
     rows_list = [int(x.replace("_", "")) for x in a.rows.split(",")]
     if any(r <= 0 or r % SERIES for r in rows_list):
-        sys.exit("bench_e2e: --rows must be positive multiples of 1,000")
+        sys.exit(f"bench_e2e: --rows must be positive multiples of --series ({SERIES:,})")
     kinds = ["sum", "histogram"] if a.kind == "both" else [a.kind]
     temps = [t.strip() for t in a.temporality.split(",") if t.strip()]
     env = stack_env()
