@@ -30,9 +30,11 @@ static inline int otel_pq_connection_ok(const PGconn *conn) {
     return conn != NULL && PQstatus(conn) == CONNECTION_OK;
 }
 
-/// 1 when the connection is idle outside a transaction block (PQTRANS_IDLE).
+/// 1 when the connection holds no transaction block: idle (PQTRANS_IDLE) or broken (PQTRANS_UNKNOWN).
 static inline int otel_pq_transaction_idle(const PGconn *conn) {
-    return PQtransactionStatus(conn) == PQTRANS_IDLE;
+    /* A broken connection (PQTRANS_UNKNOWN) holds no transaction either. */
+    PGTransactionStatusType status = PQtransactionStatus(conn);
+    return status == PQTRANS_IDLE || status == PQTRANS_UNKNOWN;
 }
 
 /// 1 when the result carries a successful outcome (command or rows).

@@ -239,6 +239,11 @@ struct PostgresConnectionTests {
         let error = try #require(throws: PostgresError.self) { try victim.ping() }
         #expect(error.code == .connectionLost)
         #expect(!victim.isConnected)
+        // A dead session is in no transaction: a transaction begun on it fails as the connection
+        // it is, not as a nested transaction.
+        #expect(!victim.isInTransaction)
+        let again = try #require(throws: PostgresError.self) { try victim.transaction { try victim.ping() } }
+        #expect(again.code == .connectionLost)
     }
 
     @Test func closedConnectionThrowsConnectionClosed() throws {
