@@ -549,7 +549,7 @@ public final class CheckpointStore: Sendable {
             logger.debug("series state not written ahead of the acknowledgement; the commit writes it", metadata: [
                 "pipeline": "\(pipeline)", "error": "\(error)",
             ])
-            if connection.isInTransaction { connection.rollback(after: error) }
+            if connection.isInTransaction { connection.rollback(reason: "\(error)") }
         }
     }
 
@@ -557,7 +557,7 @@ public final class CheckpointStore: Sendable {
     public func abandonStage() {
         guard let stage = staged.withLock({ s in defer { s = nil }; return s }) else { return }
         _ = try? connection.finish()
-        connection.rollback(after: CheckpointError(code: .seriesStateChanged, message: "staged series abandoned", pipeline: stage.pipeline))
+        connection.rollback(reason: "the delivery of the staged batch of \(stage.pipeline) failed or waits to retry")
     }
 
     /// Whether the open stage wrote exactly `batch`'s stored series: it is then taken and its
@@ -569,7 +569,7 @@ public final class CheckpointStore: Sendable {
            updated == stage.stored.count, batch.series.filter({ $0.attributesJSON.isEmpty }) == stage.stored {
             return true
         }
-        connection.rollback(after: CheckpointError(code: .seriesStateChanged, message: "staged series not this batch's", pipeline: stage.pipeline))
+        connection.rollback(reason: "the staged series of \(stage.pipeline) are not the committed batch's, or their update failed")
         return false
     }
 

@@ -38,20 +38,21 @@ extension PostgresConnection {
         do {
             result = try body()
         } catch {
-            self.rollback(after: error, file: file, line: line)
+            self.rollback(reason: "\(error)", file: file, line: line)
             throw error
         }
         try self.execute("COMMIT", file: file, line: line)
         return result
     }
 
-    /// `ROLLBACK`, after `error`; a failure of the rollback itself is logged, not thrown.
-    public func rollback(after error: any Error, file: String = #fileID, line: Int = #line) {
+    /// `ROLLBACK`; a failure of the rollback itself is logged with `reason` (why the transaction
+    /// is rolled back: the error, or the caller's decision), not thrown.
+    public func rollback(reason: String, file: String = #fileID, line: Int = #line) {
         do {
             try self.execute("ROLLBACK", file: file, line: line)
         } catch let rollbackError {
             self.logger.warning("ROLLBACK failed after an error", metadata: [
-                "error": "\(error)", "rollback_error": "\(rollbackError)",
+                "error": "\(reason)", "rollback_error": "\(rollbackError)",
             ])
         }
     }
