@@ -124,25 +124,28 @@ extension RowBinaryDecoder {
         let steps = self.steps
         return try readRow(rowNumber: rowNumber, { (reader: inout RowBinary.Reader) throws(RowBinaryFailure) in
             let start = reader.offset
-            for i in 0..<columns.count {
-                if decode[i] {
-                    row[i] = try RowBinary.decode(columns[i].type, &reader)
-                } else {
-                    switch steps[i] {
-                    case .fixed(let size):
-                        try reader.spendValue()
-                        try reader.require(size)
-                        reader.offset += size
-                    case .string:
-                        try reader.spendValue()
-                        let n = try reader.length()
-                        try reader.require(n)
-                        reader.offset += n
-                    case .other:
-                        try RowBinary.skip(columns[i].type, &reader)
+            // Through buffer pointers: one uniqueness check per row, not one per column.
+            try raw.ends.withUnsafeMutableBufferPointer { (ends) throws(RowBinaryFailure) in
+                for i in 0..<columns.count {
+                    if decode[i] {
+                        row[i] = try RowBinary.decode(columns[i].type, &reader)
+                    } else {
+                        switch steps[i] {
+                        case .fixed(let size):
+                            try reader.spendValue()
+                            try reader.require(size)
+                            reader.offset += size
+                        case .string:
+                            try reader.spendValue()
+                            let n = try reader.length()
+                            try reader.require(n)
+                            reader.offset += n
+                        case .other:
+                            try RowBinary.skip(columns[i].type, &reader)
+                        }
                     }
+                    ends[i] = reader.offset - start
                 }
-                raw.ends[i] = reader.offset - start
             }
         }, completed: { bytes in
             raw.bytes.removeAll(keepingCapacity: true)

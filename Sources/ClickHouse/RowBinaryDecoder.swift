@@ -60,7 +60,13 @@ enum RowBinary {
 
         /// A length prefix (string, FixedString), within the per-value limit: checked before any
         /// conversion to `Int`, so a 2 GiB or 2^64 length is an error, never a trap or a wait.
+        @inline(__always)
         mutating func length() throws(RowBinaryFailure) -> Int {
+            // Most values are shorter than 128 bytes: a one-byte prefix.
+            if offset < bytes.count, bytes[offset] < 0x80, Int(bytes[offset]) <= limits.maxValueBytes {
+                defer { offset += 1 }
+                return Int(bytes[offset])
+            }
             let length = try varUInt()
             guard length <= UInt64(limits.maxValueBytes) else {
                 throw .invalid("a value of \(length) bytes (the limit is \(limits.maxValueBytes))")
