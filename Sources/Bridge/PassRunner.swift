@@ -169,6 +169,10 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
     var readsWithoutStore: () -> Bool = { true }
     /// Told after each commit (progress).
     var committed: (Machine) -> Void = { _ in }
+    /// How long a commit begun with a delivery may wait, after the delivery, for this thread to
+    /// stop reading ahead and hand it over: far longer than a row takes, far shorter than the
+    /// minute of idle time its transaction is allowed.
+    var stageIdleLimit: Duration = .seconds(10)
 
     /// A read that failed while reading ahead, until the machine reaches it.
     private var aheadFailure: BridgeError?
@@ -232,7 +236,11 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
                 // while the request is in flight; the commit goes on from there once it is
                 // acknowledged. A delivery that fails or waits to retry rolls them back.
                 let series = machine.seriesInFlight
-                let ack = try overlapped(&machine, notes: &summary) { () throws(BridgeError) in
+                // Its commit follows as soon as this thread stops reading ahead, which a stalled
+                // result can hold up: past `stageIdleLimit` the worker rolls the stage back, and the
+                // commit does all of its work itself.
+                let ack = try overlapped(&machine, notes: &summary,
+                                         ifIdle: (stageIdleLimit, { ledger.abandonStage() })) { () throws(BridgeError) in
                     ledger.stage(series, pipeline: name, holdFor: sink.attemptBound(for: request))
                     do throws(BridgeError) {
                         return try sink.send(request, willRetry: { ledger.abandonStage() })
@@ -286,10 +294,12 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
     }
 
     /// Runs `work` on the worker, reading ahead meanwhile as far as the machine lets it; its result.
+    /// `ifIdle`: run on the worker if no job follows `work` in time (``PassWorker/submit(_:ifIdle:)``).
     private mutating func overlapped<T: Sendable>(_ machine: inout Machine, notes: inout PassSummary,
+                                                  ifIdle: (after: Duration, run: @Sendable () -> Void)? = nil,
                                                   _ work: @escaping @Sendable () throws(BridgeError) -> T) throws(BridgeError) -> T {
         guard let worker else { return try work() }
-        let job = worker.submit(work)
+        let job = worker.submit(work, ifIdle: ifIdle)
         while source.isOpen && readsWithoutStore() && !job.isDone && machine.readsAhead {
             do throws(BridgeError) {
                 guard let row = try source.next() else {

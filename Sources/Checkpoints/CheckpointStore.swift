@@ -48,6 +48,8 @@ public final class CheckpointStore: Sendable {
     /// Recorded in `runs.pid`.
     public let pid: Int
     /// The series writes of a commit begun while its batch is in flight (``stage(_:pipeline:holdFor:)``).
+    /// The lock hands the stage to one taker; the connection is still used by one thread at a
+    /// time (the pass runner's rule: the worker, or the pass thread, never both).
     private let staged = Mutex<StagedSeries?>(nil)
 
     /// Creates a store over an open connection. Call ``migrate()`` once before anything else.
@@ -542,7 +544,10 @@ public final class CheckpointStore: Sendable {
                 WHERE current_setting('idle_in_transaction_session_timeout')::interval <> interval '0'
                   AND current_setting('idle_in_transaction_session_timeout')::interval < interval '\(holdMilliseconds) milliseconds'
                 """)
-            let (sql, parameters) = Self.seriesUpdate(stored, pipeline: pipeline)
+            // Only while this session holds the pipeline's lock (else it updates nothing, takes no
+            // row lock, and the commit finds out): behind a pooler in transaction mode the stage's
+            // session could be another's.
+            let (sql, parameters) = Self.seriesUpdate(stored, pipeline: pipeline, underLock: true)
             try connection.start(sql, parameters)
             staged.withLock { $0 = StagedSeries(pipeline: pipeline, stored: stored) }
         } catch {
@@ -574,7 +579,8 @@ public final class CheckpointStore: Sendable {
     }
 
     /// The update of series the store holds, as one statement: each column one array parameter.
-    private static func seriesUpdate(_ stored: [SeriesState], pipeline: String) -> (String, [(any PostgresBindable)?]) {
+    /// `underLock`: only if this session holds the pipeline's lock.
+    private static func seriesUpdate(_ stored: [SeriesState], pipeline: String, underLock: Bool = false) -> (String, [(any PostgresBindable)?]) {
         (
             """
             UPDATE otel_bridge.series_state AS s SET
@@ -586,7 +592,7 @@ public final class CheckpointStore: Sendable {
                         $6::bigint[], $7::float8[], $8::bigint[], $9::float8[], $10::text[])
                 AS u(metric, series_id, start_us, end_us, int_total, double_total, count, sum, bucket_counts)
             WHERE s.pipeline = $1 AND s.metric = u.metric AND s.series_id = u.series_id
-            """,
+            """ + (underLock ? " AND \(lockHeldCondition)" : ""),
             [
                 // Times as microseconds since the epoch: Postgres parses numbers faster than timestamps.
                 pipeline, stored.map(\.metric), stored.map(\.seriesID),

@@ -34,6 +34,10 @@ extension PostgresConnection {
         line: Int = #line,
         _ body: () throws -> Result
     ) throws -> Result {
+        // Outside a block every statement would commit on its own: refuse rather than half-commit.
+        guard self.isInTransaction else {
+            throw PostgresError(code: .unexpectedResult, message: "completeTransaction() without an open transaction", file: file, line: line)
+        }
         let result: Result
         do {
             result = try body()

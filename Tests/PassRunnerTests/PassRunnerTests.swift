@@ -175,7 +175,12 @@ private final class FakeLedger: PassLedger {
     }
 
     func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration) { books.add("stage") }
-    func abandonStage() { books.add("abandon") }
+    func abandonStage() {
+        books.add("abandon")
+        abandoned.signal()
+    }
+    /// Signalled at each abandon.
+    let abandoned = DispatchSemaphore(value: 0)
 
     var watermark: (time: Int64, id: String?) { state.withLock { $0.watermark } }
     var commits: [BatchCommit] { state.withLock { $0.commits } }
@@ -233,7 +238,7 @@ struct Faults: Sendable {
 /// Runs one pass over rows `0..<rowCount` from `ledger`'s watermark: requests of at most
 /// `spans` spans, pages of `page` rows; with a worker (overlap) or without (sequential).
 private func pass(rowCount: Int = 10, spans: Int = 3, page: Int = 100, faults: Faults = Faults(), ledger: FakeLedger,
-                  worker: PassWorker?, stop: StopSignal? = nil, gate: Gate? = nil,
+                  worker: PassWorker?, stop: StopSignal? = nil, gate: Gate? = nil, stageIdleLimit: Duration = .seconds(10),
                   reading: @escaping @Sendable (String) -> Void = { _ in }) -> (outcome: Outcome, ahead: [String], sink: FakeSink, journal: Journal) {
     let events = Journal(), ahead = Journal(), journal = Journal()
     let stored = ledger.watermark
@@ -250,6 +255,7 @@ private func pass(rowCount: Int = 10, spans: Int = 3, page: Int = 100, faults: F
     var runner = PassRunner<RecordingMachine, FakeRows, FakeItems, FakeSink>(
         pipeline: "gen_ai_traces", source: source, writer: FakeItems(failAt: faults.failEncode), sink: sink, ledger: ledger,
         worker: worker, stop: stop, logger: Logger(label: "test"), unit: "spans")
+    runner.stageIdleLimit = stageIdleLimit
     var summary = PassSummary(pipeline: "gen_ai_traces", status: .ok, watermarkBefore: stored.time, watermarkAfter: stored.time)
     var failure: String?
     do {
@@ -442,5 +448,45 @@ struct PassRunnerTests {
         #expect(failed.books.all == ["stage", "send 1", "commit", "stage", "send 2", "abandon"])
         #expect(r.outcome.error?.contains("send 2 refused") == true)
         #expect(failed.commits.map(\.watermarkID) == ["02"])
+    }
+
+    /// A stalled read ahead keeps the pass thread from handing over the commit of the batch just
+    /// acknowledged: the worker rolls the stage back once it has waited `stageIdleLimit`, and the
+    /// commit does all of its work. By construction: the read of 04 opens the first send's gate
+    /// and then waits until the ledger sees the abandon.
+    @Test("a commit begun with its delivery is rolled back when the pass thread is held up past the limit")
+    func stalledReadAbandonsTheStage() {
+        let gate = Gate()
+        let worker = PassWorker(name: "test-io")
+        defer { worker.close() }
+        let ledger = FakeLedger(watermark: t0)
+        let released = Mutex<Bool?>(nil)
+        let r = pass(rowCount: 6, ledger: ledger, worker: worker, gate: gate, stageIdleLimit: .milliseconds(20), reading: { id in
+            guard id == "04" else { return }
+            gate.open()
+            released.withLock { $0 = ledger.abandoned.wait(timeout: .now() + .seconds(60)) == .success }
+        })
+        #expect(r.sink.released.withLock { $0 } == true)
+        #expect(released.withLock { $0 } == true, "the worker abandoned the stage while the read was held up")
+        #expect(ledger.books.all == ["stage", "send 1", "abandon", "commit", "stage", "send 2", "commit"])
+        #expect(ledger.commits.map(\.watermarkID) == ["02", "05"])
+        #expect(r.outcome.error == nil)
+    }
+}
+
+@Suite("PassWorker")
+struct PassWorkerTests {
+    @Test("an idle action runs when no job follows in time, and a job that comes first cancels it")
+    func idleAction() throws {
+        let worker = PassWorker(name: "test-idle")
+        defer { worker.close() }
+        let ran = DispatchSemaphore(value: 0)
+        let runs = Mutex(0)
+        _ = try worker.submit({ () throws(BridgeError) in 1 }, ifIdle: (.milliseconds(10), { runs.withLock { $0 += 1 }; ran.signal() })).wait()
+        #expect(ran.wait(timeout: .now() + .seconds(60)) == .success)
+        // A job submitted right away comes a minute before the idle action would.
+        _ = try worker.submit({ () throws(BridgeError) in 2 }, ifIdle: (.seconds(60), { runs.withLock { $0 += 1 } })).wait()
+        _ = try worker.submit({ () throws(BridgeError) in 3 }).wait()
+        #expect(runs.withLock { $0 } == 1)
     }
 }

@@ -127,10 +127,11 @@ struct SeriesCommitTests {
 
     // MARK: - A commit begun while its batch is in flight
 
-    /// One run whose first batch stores series `a` and `b`; returns the run and the second
-    /// batch (both series updated), not committed.
-    func firstBatch(_ store: CheckpointStore) throws -> (runID: Int64, next: BatchCommit) {
+    /// One run, under the pipeline's lock unless `locked` is false, whose first batch stores
+    /// series `a` and `b`; returns the run and the second batch (both series updated), not committed.
+    func firstBatch(_ store: CheckpointStore, locked: Bool = true) throws -> (runID: Int64, next: BatchCommit) {
         let t1 = self.t0.adding(seconds: 60), t2 = t1.adding(seconds: 60)
+        if locked { #expect(try store.tryLock(pipeline: "p")) }
         try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
         let runID = try store.startRun(pipeline: "p", windowStart: self.t0)
         try store.commitBatch(pipeline: "p", runID: runID, newWatermark: t1, rowsRead: 2, pointsExported: 2, pointsRejected: 0,
@@ -161,6 +162,10 @@ struct SeriesCommitTests {
             let observer = CheckpointStore(connection: other, host: "observer", pid: 1)
             #expect(try observer.loadSeries(pipeline: "p") == before)
             #expect(try observer.checkpoint(pipeline: "p")?.watermark == self.t0.adding(seconds: 60))
+            // The stage's update ran: it holds the rows it wrote.
+            #expect(throws: PostgresError.self) {
+                try other.query("SELECT 1 FROM otel_bridge.series_state WHERE pipeline = 'p' AND series_id = 'a' FOR UPDATE NOWAIT")
+            }
             try store.commit(next)
             #expect(!store.connection.isInTransaction)
             #expect(try observer.loadSeries(pipeline: "p") == plain.0)
@@ -230,6 +235,25 @@ struct SeriesCommitTests {
             #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [2, 11, 5])
             // The bound is the session's again after the commit.
             #expect(try connection.query("SELECT current_setting('idle_in_transaction_session_timeout') AS t").single().string("t") == "300ms")
+        }
+    }
+
+    /// Behind a pooler in transaction mode a stage's session may not be the one holding the
+    /// pipeline's lock: the staged update then writes nothing and takes no row lock, and the
+    /// commit (which checks the lock first when it must) does the work itself.
+    @Test("a stage on a session without the pipeline's lock writes and locks nothing")
+    func stageWithoutTheLock() throws {
+        try self.withStore { store, url in
+            let (_, next) = try self.firstBatch(store, locked: false)
+            store.stage(next.series, pipeline: "p", holdFor: .seconds(10))
+            let other = try PostgresConnection.connect(conninfo: url)
+            defer { other.close() }
+            let lockable = try other.transaction { () throws -> Int64 in
+                try other.query("SELECT count(*) AS n FROM (SELECT 1 FROM otel_bridge.series_state WHERE pipeline = 'p' FOR UPDATE NOWAIT) AS r").single().int64("n")
+            }
+            #expect(lockable == 2)
+            try store.commit(next)
+            #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [2, 11, 5])
         }
     }
 }
