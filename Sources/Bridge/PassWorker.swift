@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Rollup
 import Synchronization
+import UTCTime
 
 /// One long-lived thread that runs jobs one after another, in the order they were submitted, fed
 /// through a small queue. A pass hands it its blocking steps (a delivery, a commit) and reads
@@ -102,8 +103,7 @@ private final class JobQueue: Sendable {
 
     /// On the worker's thread, after a job: `run` once `after` passes without another job.
     func whenIdle(after: Duration, _ run: @escaping @Sendable () -> Void) {
-        let deadline = DispatchTime.now() + .nanoseconds(Int(after.components.seconds * 1_000_000_000 + after.components.attoseconds / 1_000_000_000))
-        state.withLock { $0.idle = (deadline, run) }
+        state.withLock { $0.idle = (DispatchTime.now() + after.inSeconds, run) }
     }
 
     /// The thread's body: each job in turn; returns once closed and empty.
