@@ -2,8 +2,8 @@ import Foundation
 import PipelineConfig
 
 /// A fingerprint of what a bucket contained when it was exported: the number of observations and
-/// an order-independent 64-bit hash of them (FNV-1a per observation, summed), so the same rows
-/// queried again give the same digest whatever order ClickHouse returns them in.
+/// an order-independent 64-bit hash of them (FNV-1a per observation, mixed, summed), so the same
+/// rows queried again give the same digest whatever order ClickHouse returns them in.
 package struct BucketDigest: Equatable {
     package var observations = 0
     package var hash: UInt64 = 0
@@ -41,7 +41,23 @@ package struct BucketDigest: Equatable {
             }
             for byte in value.utf8 { h = Self.fnv1a(byte, h) }
         }
-        hash &+= h
+        // Mixed before the sum: FNV-1a ends with an XOR and a multiply, so two values that differ
+        // in their last digit differ by a small multiple of the prime, and changes to several
+        // series (one count up by 1, another down by 1) could cancel in a plain sum: late rows that
+        // leave the digest as it was.
+        hash &+= Self.mix(h)
+    }
+
+    /// MurmurHash3's 64-bit finalizer: every input bit moves every output bit.
+    @inline(__always)
+    private static func mix(_ x: UInt64) -> UInt64 {
+        var h = x
+        h ^= h >> 33
+        h &*= 0xFF51_AFD7_ED55_8CCD
+        h ^= h >> 33
+        h &*= 0xC4CE_B9FE_1A85_EC53
+        h ^= h >> 33
+        return h
     }
 
     /// FNV-1a of `metric \u{1} seriesKey \u{1}`.
@@ -57,9 +73,11 @@ package struct BucketDigest: Equatable {
     package func text(fingerprint: String) -> String { "\(fingerprint):\(observations):\(String(hash, radix: 16))" }
 
     /// A short hash of what decides a bucket's contents: the SQL, the parameters, the step, the
-    /// bucket column and the metric mappings.
+    /// bucket column and the metric mappings, and the digest's own version (`digest 2`: each
+    /// observation mixed before the sum), so that a digest recorded by another version is never
+    /// compared with a new one.
     package static func fingerprint(of pipeline: PipelineConfiguration) -> String {
-        var text = pipeline.sql + "\u{1}\(pipeline.stepSeconds)\u{1}" + pipeline.bucketColumn
+        var text = "digest 2\u{1}" + pipeline.sql + "\u{1}\(pipeline.stepSeconds)\u{1}" + pipeline.bucketColumn
         for p in pipeline.parameters { text += "\u{1}\(p.name)=\(p.value.encoded)" }
         for m in pipeline.metrics {
             text += "\u{1}\(m.name)|\(m.dataTypeName)|\(m.columns)|\(m.staticAttributes.map { "\($0.key)=\($0.value)" })"
