@@ -176,6 +176,7 @@ extension Double: PostgresBindable, PostgresArrayElement {
         bytes.appendBigEndian(self.bitPattern)
         return true
     }
+
 }
 
 extension Bool: PostgresBindable, PostgresArrayElement {
@@ -245,6 +246,13 @@ extension Array: PostgresBindable where Element: PostgresArrayElement {
     @inlinable
     public var postgresBinary: [UInt8]? {
         guard let oid = Element.postgresElementOID, self.count <= Int(Int32.max) else { return nil }
+        // The arrays a commit sends (thousands of elements each), in code made for their type.
+        if self.count <= (Int(Int32.max) - 20) / 12 {
+            if Element.self == Int64?.self { return postgresBinary8(unsafeBitCast(self, to: [Int64?].self), oid: oid) { $0.map { UInt64(bitPattern: $0) } } }
+            if Element.self == Int64.self { return postgresBinary8(unsafeBitCast(self, to: [Int64].self), oid: oid) { UInt64(bitPattern: $0) } }
+            if Element.self == Double?.self { return postgresBinary8(unsafeBitCast(self, to: [Double?].self), oid: oid) { $0?.bitPattern } }
+            if Element.self == Double.self { return postgresBinary8(unsafeBitCast(self, to: [Double].self), oid: oid) { $0.bitPattern } }
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(20 + self.count * 12)
         bytes.appendBigEndian(Int32(self.isEmpty ? 0 : 1))
@@ -280,5 +288,38 @@ extension Array: PostgresBindable where Element: PostgresArrayElement {
             bytes.withUnsafeMutableBytes { raw in raw.storeBytes(of: Int32(1).bigEndian, toByteOffset: flags, as: Int32.self) }
         }
         return bytes
+    }
+}
+
+/// ``Array/postgresBinary`` of elements whose binary form is 8 bytes (`int8`, `float8`), `bits`
+/// giving each one's (`nil`: `NULL`): the buffer sized once and each element stored in place.
+@usableFromInline
+func postgresBinary8<Element>(_ elements: [Element], oid: UInt32, bits: (Element) -> UInt64?) -> [UInt8] {
+    let header = elements.isEmpty ? 12 : 20
+    return [UInt8](unsafeUninitializedCapacity: header + elements.count * 12) { buffer, initialized in
+        let raw = UnsafeMutableRawBufferPointer(buffer)
+        func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+            raw.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+        }
+        store(Int32(elements.isEmpty ? 0 : 1), at: 0)
+        store(oid, at: 8)
+        if !elements.isEmpty {
+            store(Int32(elements.count), at: 12)
+            store(Int32(1), at: 16)
+        }
+        var offset = header, hasNull = false
+        for element in elements {
+            if let value = bits(element) {
+                store(Int32(8), at: offset)
+                store(value, at: offset + 4)
+                offset += 12
+            } else {
+                store(Int32(-1), at: offset)
+                offset += 4
+                hasNull = true
+            }
+        }
+        store(Int32(hasNull ? 1 : 0), at: 4)
+        initialized = offset
     }
 }
