@@ -358,8 +358,11 @@ def profile_bridge(binary, env, pgu, tag, top=12):
     Ack.reset()
     with tempfile.TemporaryDirectory(prefix="bench_e2e.perf.") as d:
         data = str(Path(d) / "perf.data")
-        p = subprocess.run(["perf", "record", "-q", "-F", "1999", "-o", data, "--", binary, "run", "--pipeline", "bench",
-                            "--no-progress"], env=env, capture_output=True)
+        keep = os.environ.get("BENCH_PERF_DATA")  # a path: record call graphs too, and keep them there
+        p = subprocess.run(["perf", "record", "-q", "-F", "1999", *(["-g"] if keep else []), "-o", data, "--", binary, "run",
+                            "--pipeline", "bench", "--no-progress"], env=env, capture_output=True)
+        if keep:
+            shutil.copy(data, keep)
         pg_drop(pgu, name)
         if p.returncode != 0:
             sys.exit(f"bench_e2e: perf record of otel-bridge exited {p.returncode}: {p.stderr.decode()[-2000:]}")
