@@ -33,6 +33,9 @@ protocol PassLedger: Sendable {
     /// Rolls back what ``stage(_:pipeline:holdFor:)`` began (the delivery failed or waits to retry).
     func abandonStage()
     func commit(_ batch: BatchCommit) throws
+    /// Brings the stored series state up to date with the pass's commits (a cumulative pass's
+    /// last step; what it leaves, the next pass's first step does).
+    func settleSeries(pipeline: String) throws
     func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String]
     func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws
     /// The stored records of the buckets in `[from, to)` with their exported values (`late_data: fold`).
@@ -43,6 +46,7 @@ extension PassLedger {
     /// Books that write nothing ahead: the commit does all of it.
     func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration) {}
     func abandonStage() {}
+    func settleSeries(pipeline: String) throws {}
 }
 
 /// The books in the checkpoint store, under the pipeline's advisory lock.
@@ -80,6 +84,7 @@ struct CheckpointLedger: PassLedger {
     }
     func abandonStage() { store.abandonStage() }
     func commit(_ batch: BatchCommit) throws { try store.commit(batch) }
+    func settleSeries(pipeline: String) throws { try store.settleSeries(pipeline: pipeline) }
 
     func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String] {
         try store.bucketDigests(pipeline: pipeline, from: from, to: to)

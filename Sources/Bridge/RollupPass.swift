@@ -179,6 +179,16 @@ final class RollupPass {
                 preconditionFailure("the runner's own action \(action)")
             }
         }
+        if temporality == .cumulative {
+            // Everything is committed (in the series log): what fails here, the next pass's start merges.
+            do {
+                try ledger.settleSeries(pipeline: pipeline.name)
+            } catch {
+                logger.warning("series_state not brought up to date with the series log; the next pass does it", metadata: [
+                    "error": "\(context.redact("\(error)"))",
+                ])
+            }
+        }
     }
 
     /// `late_data: fold`: the buckets in `[from, to)` read again and compared with what was

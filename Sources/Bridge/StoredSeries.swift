@@ -15,7 +15,8 @@ struct StoredSeries: SeriesStateSource {
     }
 
     func load(metric: String, ids: [String]) throws -> [SeriesState] {
-        visible(try store.loadSeries(pipeline: pipeline, metric: metric, ids: ids))
+        // A dry run holds no lock: a running pass may have logged newer states.
+        visible(try store.loadSeries(pipeline: pipeline, metric: metric, ids: ids, withLog: notAfter != nil))
     }
 
     func ids(metric: String) throws -> Set<String> { try store.seriesIDs(pipeline: pipeline, metric: metric) }

@@ -405,5 +405,68 @@ extension CheckpointStore {
                 WHERE dr.pipeline = c.pipeline AND dr.started_at > now() - interval '24 hours'
             ) d;
             """#),
+        Migration(version: 8, name: "series_log: a commit appends the series it changed, merged into series_state later", sql: #"""
+            -- A cumulative commit changed one series_state row per point. Now it appends one row
+            -- here (the changed series' states as arrays, by log_key) and series_state is brought up
+            -- to date every few commits, at the end of a pass, and from the log at the start of the
+            -- next pass after a crash. series_current shows the states with the log applied.
+            CREATE FUNCTION otel_bridge.series_log_key(metric text, series_id text) RETURNS bigint
+                LANGUAGE sql STABLE PARALLEL SAFE
+                AS $$ SELECT ('x' || encode(substr(sha256(convert_to(metric || E'\n' || series_id, 'UTF8')), 1, 8), 'hex'))::bit(64)::bigint $$;
+            COMMENT ON FUNCTION otel_bridge.series_log_key(text, text) IS
+                'The key of a series in series_log: the first 8 bytes of SHA-256 of metric, newline, series_id (SeriesID.logKey in Swift).';
+            ALTER TABLE otel_bridge.series_state ADD COLUMN log_key bigint;
+            UPDATE otel_bridge.series_state SET log_key = otel_bridge.series_log_key(metric, series_id);
+            ALTER TABLE otel_bridge.series_state ALTER COLUMN log_key SET NOT NULL;
+            -- Never changed by an update, so the rows are still rewritten in place (HOT).
+            CREATE UNIQUE INDEX series_state_log_key ON otel_bridge.series_state (pipeline, log_key);
+            CREATE TABLE otel_bridge.series_log (
+                pipeline      text NOT NULL,
+                seq           bigserial,
+                logged_at     timestamptz NOT NULL DEFAULT now(),
+                -- One element per series; times in microseconds since the epoch. A column no
+                -- series has a value in is NULL (unnest reads it as NULL for each).
+                log_key       bigint[] NOT NULL,
+                start_us      bigint[] NOT NULL,
+                end_us        bigint[] NOT NULL,
+                int_total     bigint[],
+                double_total  float8[],
+                count         bigint[],
+                sum           float8[],
+                bucket_counts text[],
+                PRIMARY KEY (pipeline, seq)
+            );
+            -- Numbers do not compress: storing them as they are costs less than trying.
+            ALTER TABLE otel_bridge.series_log
+                ALTER COLUMN log_key SET STORAGE EXTERNAL, ALTER COLUMN start_us SET STORAGE EXTERNAL,
+                ALTER COLUMN end_us SET STORAGE EXTERNAL, ALTER COLUMN int_total SET STORAGE EXTERNAL,
+                ALTER COLUMN double_total SET STORAGE EXTERNAL, ALTER COLUMN count SET STORAGE EXTERNAL,
+                ALTER COLUMN sum SET STORAGE EXTERNAL, ALTER COLUMN bucket_counts SET STORAGE EXTERNAL;
+            COMMENT ON TABLE otel_bridge.series_log IS
+                'Series states committed since series_state was last brought up to date; see series_current.';
+            -- Each logged series' latest state, where it is newer than its row (a state only moves forward).
+            CREATE VIEW otel_bridge.series_log_latest AS
+            SELECT DISTINCT ON (l.pipeline, u.log_key) l.pipeline, l.seq, u.log_key,
+                   timestamptz 'epoch' + u.start_us * interval '1 microsecond' AS start_time,
+                   timestamptz 'epoch' + u.end_us * interval '1 microsecond' AS last_bucket_end,
+                   u.int_total, u.double_total, u.count, u.sum, u.bucket_counts::bigint[] AS bucket_counts
+            FROM otel_bridge.series_log l,
+                 unnest(l.log_key, l.start_us, l.end_us, l.int_total, l.double_total, l.count, l.sum, l.bucket_counts)
+                     AS u(log_key, start_us, end_us, int_total, double_total, count, sum, bucket_counts)
+            ORDER BY l.pipeline, u.log_key, l.seq DESC;
+            CREATE VIEW otel_bridge.series_current AS
+            SELECT s.pipeline, s.metric, s.series_id, s.attributes,
+                   CASE WHEN n.log_key IS NULL THEN s.start_time ELSE n.start_time END AS start_time,
+                   CASE WHEN n.log_key IS NULL THEN s.last_bucket_end ELSE n.last_bucket_end END AS last_bucket_end,
+                   CASE WHEN n.log_key IS NULL THEN s.int_total ELSE n.int_total END AS int_total,
+                   CASE WHEN n.log_key IS NULL THEN s.double_total ELSE n.double_total END AS double_total,
+                   CASE WHEN n.log_key IS NULL THEN s.count ELSE n.count END AS count,
+                   CASE WHEN n.log_key IS NULL THEN s.sum ELSE n.sum END AS sum,
+                   CASE WHEN n.log_key IS NULL THEN s.bucket_counts ELSE n.bucket_counts END AS bucket_counts,
+                   s.log_key
+            FROM otel_bridge.series_state s
+            LEFT JOIN otel_bridge.series_log_latest n
+                ON n.pipeline = s.pipeline AND n.log_key = s.log_key AND n.last_bucket_end > s.last_bucket_end;
+            """#),
     ]
 }

@@ -17,6 +17,19 @@ public enum SeriesID {
         }
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// The key of a series in `otel_bridge.series_log` and `series_state.log_key`: the first 8
+    /// bytes (big-endian) of the SHA-256 of `metric`, a newline and `seriesID`, as SQL's
+    /// `otel_bridge.series_log_key(metric, series_id)` computes it. Unique per pipeline (an index
+    /// says so: two series whose keys collide could not both be stored, and the insert says why).
+    public static func logKey(metric: String, seriesID: String) -> Int64 {
+        var sha = SHA256()
+        sha.update(Array(metric.utf8) + [0x0A] + Array(seriesID.utf8))
+        let digest = sha.finalize()
+        var key: UInt64 = 0
+        for b in digest.prefix(8) { key = key << 8 | UInt64(b) }
+        return Int64(bitPattern: key)
+    }
 }
 
 /// SHA-256 (FIPS 180-4), small and dependency-free; tested against the standard's vectors.

@@ -11,10 +11,12 @@ import Foundation
 /// `count` and `sum`.
 public struct SeriesState: Sendable, Equatable {
     /// The metric name, such as `portkey.requests`.
-    public var metric: String
+    public let metric: String
     /// The series' identity within the metric: ``SeriesID/of(_:)`` of the caller's canonical key
     /// of its attributes (64 hex digits, whatever the attribute values are).
-    public var seriesID: String
+    public let seriesID: String
+    /// ``SeriesID/logKey(metric:seriesID:)``: the series in `series_log` (`series_state.log_key`).
+    public let logKey: Int64
     /// The series' attributes as a JSON object, for operators reading the table (stored as
     /// `jsonb`; values are shown escaped and shortened, so any value can be stored: the
     /// identity is ``seriesID``). Empty in a state that updates a row already stored: the
@@ -38,10 +40,12 @@ public struct SeriesState: Sendable, Equatable {
     public init(
         metric: String, seriesID: String, attributesJSON: String, startTime: UTCInstant, lastBucketEnd: UTCInstant,
         intTotal: Int64? = nil, doubleTotal: Double? = nil, count: Int64? = nil, sum: Double? = nil,
-        bucketCounts: [Int64]? = nil
+        bucketCounts: [Int64]? = nil, logKey: Int64? = nil
     ) {
         self.metric = metric
         self.seriesID = seriesID
+        // Given by a caller that derived it once per series (or read it back); else computed.
+        self.logKey = logKey ?? SeriesID.logKey(metric: metric, seriesID: seriesID)
         self.attributesJSON = attributesJSON
         self.startTime = startTime
         self.lastBucketEnd = lastBucketEnd

@@ -474,7 +474,8 @@ package final class SeriesAggregator: SeriesAdmission {
             return SeriesChange(series: s, state: SeriesState(
                 metric: ref.metric, seriesID: ref.id, attributesJSON: t.inserts ? table.attributesJSON(s) : "",
                 startTime: UTCInstant(unixNanoseconds: t.start), lastBucketEnd: UTCInstant(unixNanoseconds: t.lastEnd),
-                intTotal: t.intTotal, doubleTotal: t.doubleTotal, count: t.count, sum: t.sum, bucketCounts: t.bucketCounts))
+                intTotal: t.intTotal, doubleTotal: t.doubleTotal, count: t.count, sum: t.sum, bucketCounts: t.bucketCounts,
+                logKey: ref.logKey))
         }
     }
 }

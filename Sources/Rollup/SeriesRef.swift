@@ -6,10 +6,13 @@ package struct SeriesRef: Hashable {
     package var metric: String
     /// ``SeriesID/of(_:)`` of the series' canonical attribute key.
     package var id: String
+    /// ``SeriesID/logKey(metric:seriesID:)`` of the two.
+    package let logKey: Int64
 
-    package init(metric: String, id: String) {
+    package init(metric: String, id: String, logKey: Int64? = nil) {
         self.metric = metric
         self.id = id
+        self.logKey = logKey ?? SeriesID.logKey(metric: metric, seriesID: id)
     }
 
     /// The series of `seriesKey` (``SeriesAggregator/seriesKey(_:)``) in `metric`.
@@ -19,7 +22,7 @@ package struct SeriesRef: Hashable {
 
     /// The series a stored state belongs to.
     package init(_ state: SeriesState) {
-        self.init(metric: state.metric, id: state.seriesID)
+        self.init(metric: state.metric, id: state.seriesID, logKey: state.logKey)
     }
 
     /// Hashed on the first 16 digits of the id (a SHA-256: they spread as well as all 64) and

@@ -11,11 +11,12 @@ struct CheckpointStoreTests {
     /// 2025-01-01T00:00:00Z: bucket-aligned, like the watermarks the pipeline writes.
     let t0 = UTCInstant(unixNanoseconds: 1_735_689_600 * 1_000_000_000)
 
-    func withStore<Result>(_ body: (CheckpointStore) throws -> Result) throws -> Result {
+    func withStore<Result>(seriesLogLength: Int = CheckpointStore.defaultSeriesLogLength,
+                           _ body: (CheckpointStore) throws -> Result) throws -> Result {
         try TestPostgres.withDatabase { url in
             let connection = try PostgresConnection.connect(conninfo: url)
             defer { connection.close() }
-            let store = CheckpointStore(connection: connection, host: "test-host", pid: 4242)
+            let store = CheckpointStore(connection: connection, host: "test-host", pid: 4242, seriesLogLength: seriesLogLength)
             try store.migrate()
             return try body(store)
         }
@@ -64,7 +65,8 @@ struct CheckpointStoreTests {
                 SELECT table_name FROM information_schema.tables WHERE table_schema = 'otel_bridge' ORDER BY table_name
                 """
             ).map { try $0.string("table_name") }
-            #expect(relations == ["bucket_digests", "checkpoints", "gap_log", "gaps", "pipeline_status", "runs", "schema_migrations", "series_state"])
+            #expect(relations == ["bucket_digests", "checkpoints", "gap_log", "gaps", "pipeline_status", "runs", "schema_migrations",
+                                  "series_current", "series_log", "series_log_latest", "series_state"])
         }
     }
 
@@ -202,7 +204,7 @@ struct CheckpointStoreTests {
 
     @Test("an update of a series no longer stored fails the commit and moves nothing")
     func updateOfMissingSeries() throws {
-        try self.withStore { store in
+        try self.withStore(seriesLogLength: 0) { store in
             try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
             let runID = try store.startRun(pipeline: "p", windowStart: self.t0)
             let t1 = self.t0.adding(seconds: 60)

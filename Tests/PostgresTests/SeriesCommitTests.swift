@@ -7,16 +7,18 @@ import UTCTime
 @testable import Postgres
 
 /// What the commit of series state must keep, however it writes: a session that dies mid-commit,
-/// a refused commit, rewind and expiry.
+/// a refused commit, rewind and expiry. `seriesLogLength: 0` is a store that updates
+/// `series_state` at every commit (no log); the default logs and merges later.
 @Suite("Series state through commits")
 struct SeriesCommitTests {
     let t0 = UTCInstant(unixNanoseconds: 1_735_689_600 * 1_000_000_000)
 
-    func withStore<Result>(_ body: (CheckpointStore, String) throws -> Result) throws -> Result {
+    func withStore<Result>(seriesLogLength: Int = CheckpointStore.defaultSeriesLogLength,
+                           _ body: (CheckpointStore, String) throws -> Result) throws -> Result {
         try TestPostgres.withDatabase { url in
             let connection = try PostgresConnection.connect(conninfo: url)
             defer { connection.close() }
-            let store = CheckpointStore(connection: connection, host: "test-host", pid: 4242)
+            let store = CheckpointStore(connection: connection, host: "test-host", pid: 4242, seriesLogLength: seriesLogLength)
             try store.migrate()
             return try body(store, url)
         }
@@ -38,9 +40,10 @@ struct SeriesCommitTests {
         try store.finishRun(runID: runID, status: .ok)
     }
 
-    @Test("a session dying while the commit writes series state leaves series, watermark and run as they were")
-    func crashWhileWritingSeries() throws {
-        try self.withStore { store, url in
+    @Test("a session dying while the commit writes series state leaves series, watermark and run as they were",
+          arguments: [(0, "UPDATE ON otel_bridge.series_state"), (CheckpointStore.defaultSeriesLogLength, "INSERT ON otel_bridge.series_log")])
+    func crashWhileWritingSeries(seriesLogLength: Int, write: String) throws {
+        try self.withStore(seriesLogLength: seriesLogLength) { store, url in
             let t1 = self.t0.adding(seconds: 60), t2 = t1.adding(seconds: 60)
             try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
             let runID = try store.startRun(pipeline: "p", windowStart: self.t0)
@@ -48,15 +51,15 @@ struct SeriesCommitTests {
                                   series: [self.sum("a", total: 1, end: t1)])
             let before = try store.loadSeries(pipeline: "p")
             let runBefore = try store.recentRuns(pipeline: "p")
-            // By construction: the first stored row the commit updates ends the session (as a
-            // SIGKILL of the bridge would, or a server crash), after the run's counters moved.
+            // By construction: the first row the commit writes for a stored series ends the session
+            // (as a SIGKILL of the bridge would, or a server crash), after the run's counters moved.
             try store.connection.executeScript("""
                 CREATE FUNCTION otel_bridge.die() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
                     PERFORM pg_terminate_backend(pg_backend_pid());
                     RETURN NEW;
                 END $$;
-                CREATE TRIGGER die BEFORE UPDATE ON otel_bridge.series_state FOR EACH ROW EXECUTE FUNCTION otel_bridge.die();
+                CREATE TRIGGER die BEFORE \(write) FOR EACH ROW EXECUTE FUNCTION otel_bridge.die();
                 """)
             var next = self.sum("a", total: 2, end: t2, attributes: "")
             next.intTotal = 2
@@ -68,7 +71,7 @@ struct SeriesCommitTests {
 
             let fresh = try PostgresConnection.connect(conninfo: url)
             defer { fresh.close() }
-            try fresh.executeScript("DROP TRIGGER die ON otel_bridge.series_state")
+            try fresh.executeScript("DROP TRIGGER die ON \(write.dropFirst("UPDATE ON ".count))")
             let after = CheckpointStore(connection: fresh, host: "test-host", pid: 4242)
             #expect(try after.loadSeries(pipeline: "p") == before)
             #expect(try after.checkpoint(pipeline: "p")?.watermark == t1)
@@ -82,7 +85,8 @@ struct SeriesCommitTests {
 
     @Test("a commit refused after it began leaves nothing for the next one on the same session")
     func failedCommitLeavesNothing() throws {
-        try self.withStore { store, _ in
+        // Refused at the commit that updates series_state: a store without a log.
+        try self.withStore(seriesLogLength: 0) { store, _ in
             let t1 = self.t0.adding(seconds: 60), t2 = t1.adding(seconds: 60)
             try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
             let runID = try store.startRun(pipeline: "p", windowStart: self.t0)
@@ -101,9 +105,9 @@ struct SeriesCommitTests {
         }
     }
 
-    @Test("rewind and expiry see the series the commits wrote")
-    func rewindAndExpiryAfterCommits() throws {
-        try self.withStore { store, _ in
+    @Test("rewind and expiry see the series the commits wrote, logged or not", arguments: [0, CheckpointStore.defaultSeriesLogLength])
+    func rewindAndExpiryAfterCommits(seriesLogLength: Int) throws {
+        try self.withStore(seriesLogLength: seriesLogLength) { store, _ in
             let t1 = self.t0.adding(seconds: 60), t2 = t1.adding(seconds: 60)
             var b2 = self.sum("b", total: 4, end: t2, attributes: "")
             b2.intTotal = 4
@@ -112,16 +116,22 @@ struct SeriesCommitTests {
             #expect(try store.expireSeries(pipeline: "p", idleBefore: t2) == 1)
             #expect(try store.loadSeries(pipeline: "p").map(\.seriesID) == ["b"])
             #expect(try store.loadSeries(pipeline: "p").first?.intTotal == 4)
-            // A later pass updating the expired series as stored is refused, and moves nothing.
+            // A later pass updating the expired series as stored is refused where series_state is
+            // written (the commit without a log, the merge with one), and moves nothing.
+            #expect(try store.tryLock(pipeline: "p"))
             let runID = try store.startRun(pipeline: "p", windowStart: t2)
             var a3 = self.sum("a", total: 9, end: t2.adding(seconds: 60), attributes: "")
             a3.intTotal = 9
-            #expect(throws: CheckpointError.self) {
+            let refused = try #require(throws: CheckpointError.self) {
                 try store.commitBatch(pipeline: "p", runID: runID, newWatermark: t2.adding(seconds: 60), rowsRead: 1,
                                       pointsExported: 1, pointsRejected: 0, series: [a3])
+                try store.settleSeries(pipeline: "p")
             }
+            #expect(refused.code == .seriesStateChanged)
+            #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [4])
             #expect(try store.rewind(pipeline: "p", to: self.t0) == 1)
             #expect(try store.loadSeries(pipeline: "p") == [])
+            #expect(try store.connection.query("SELECT count(*) AS n FROM otel_bridge.series_log").single().int64("n") == 0)
         }
     }
 
@@ -154,6 +164,7 @@ struct SeriesCommitTests {
         try self.withStore { store, url in
             let (_, next) = try self.firstBatch(store)
             let before = try store.loadSeries(pipeline: "p")
+            let session = try store.connection.query("SELECT pg_backend_pid() AS pid").single().int64("pid")
             store.stage(next.series, pipeline: "p", holdFor: .seconds(10))
             #expect(store.connection.isInTransaction, "the stage holds a transaction open")
             // Another session sees nothing of it yet: not the series, not the watermark.
@@ -162,10 +173,17 @@ struct SeriesCommitTests {
             let observer = CheckpointStore(connection: other, host: "observer", pid: 1)
             #expect(try observer.loadSeries(pipeline: "p") == before)
             #expect(try observer.checkpoint(pipeline: "p")?.watermark == self.t0.adding(seconds: 60))
-            // The stage's update ran: it holds the rows it wrote.
-            #expect(throws: PostgresError.self) {
-                try other.query("SELECT 1 FROM otel_bridge.series_state WHERE pipeline = 'p' AND series_id = 'a' FOR UPDATE NOWAIT")
+            // The stage's insert runs: its transaction takes the log's row-exclusive lock (waited
+            // for, up to 10 s: the insert is sent without waiting for it).
+            var writing = false
+            for _ in 0..<1_000 where !writing {
+                writing = try other.query("""
+                    SELECT count(*) AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                    WHERE c.relname = 'series_log' AND l.pid = $1 AND l.mode = 'RowExclusiveLock' AND l.granted
+                    """, [session]).single().int64("n") == 1
+                if !writing { Thread.sleep(forTimeInterval: 0.01) }
             }
+            #expect(writing)
             try store.commit(next)
             #expect(!store.connection.isInTransaction)
             #expect(try observer.loadSeries(pipeline: "p") == plain.0)
@@ -205,7 +223,8 @@ struct SeriesCommitTests {
 
     @Test("a stage whose update misses a row: the commit does the work itself and refuses, nothing moves")
     func stageMissingARow() throws {
-        try self.withStore { store, _ in
+        // The commit that writes series_state refuses: here every commit does (no log).
+        try self.withStore(seriesLogLength: 0) { store, _ in
             let (_, next) = try self.firstBatch(store)
             try store.connection.execute("DELETE FROM otel_bridge.series_state WHERE series_id = 'b'")
             let before = try store.loadSeries(pipeline: "p")
@@ -239,19 +258,15 @@ struct SeriesCommitTests {
     }
 
     /// Behind a pooler in transaction mode a stage's session may not be the one holding the
-    /// pipeline's lock: the staged update then writes nothing and takes no row lock, and the
-    /// commit (which checks the lock first when it must) does the work itself.
-    @Test("a stage on a session without the pipeline's lock writes and locks nothing")
-    func stageWithoutTheLock() throws {
-        try self.withStore { store, url in
-            let (_, next) = try self.firstBatch(store, locked: false)
+    /// pipeline's lock: the staged write then writes nothing, and the commit (which checks the
+    /// lock first when it must) does the work itself.
+    @Test("a stage on a session without the pipeline's lock writes nothing", arguments: [false, true])
+    func stageWithoutTheLock(locked: Bool) throws {
+        try self.withStore { store, _ in
+            let (_, next) = try self.firstBatch(store, locked: locked)
             store.stage(next.series, pipeline: "p", holdFor: .seconds(10))
-            let other = try PostgresConnection.connect(conninfo: url)
-            defer { other.close() }
-            let lockable = try other.transaction { () throws -> Int64 in
-                try other.query("SELECT count(*) AS n FROM (SELECT 1 FROM otel_bridge.series_state WHERE pipeline = 'p' FOR UPDATE NOWAIT) AS r").single().int64("n")
-            }
-            #expect(lockable == 2)
+            // What the staged statement wrote (the stage is then the commit's no more).
+            #expect(try store.connection.finish().affectedRows == (locked ? 1 : 0))
             try store.commit(next)
             #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [2, 11, 5])
         }

@@ -1,0 +1,233 @@
+import Foundation
+import Testing
+import TestSupport
+import UTCTime
+
+@testable import Checkpoints
+@testable import Postgres
+
+/// The series log: a commit appends the states of the stored series it changed to
+/// `otel_bridge.series_log`; `series_state` is brought up to date every few commits, when a pass
+/// settles, and from the log when the next pass begins (`expireSeries`) after one that did not.
+@Suite("Series log")
+struct SeriesLogTests {
+    let t0 = UTCInstant(unixNanoseconds: 1_735_689_600 * 1_000_000_000)
+
+    func minute(_ n: Int) -> UTCInstant { t0.adding(seconds: Int64(60 * n)) }
+
+    /// A Sum series' state ending at minute `end`; `stored`: a state of a row already stored.
+    func sum(_ id: String, total: Int64, end: Int, start: Int = 0, stored: Bool = true) -> SeriesState {
+        SeriesState(metric: "portkey.requests", seriesID: id, attributesJSON: stored ? "" : #"{"id": "\#(id)"}"#,
+                    startTime: minute(start), lastBucketEnd: minute(end), intTotal: total)
+    }
+
+    func withDatabase(_ body: (String) throws -> Void) throws {
+        try TestPostgres.withDatabase { url in
+            let connection = try PostgresConnection.connect(conninfo: url)
+            defer { connection.close() }
+            try CheckpointStore(connection: connection).migrate()
+            try body(url)
+        }
+    }
+
+    func store(_ url: String, seriesLogLength: Int = CheckpointStore.defaultSeriesLogLength) throws -> CheckpointStore {
+        CheckpointStore(connection: try PostgresConnection.connect(conninfo: url), host: "test-host", pid: 4242, seriesLogLength: seriesLogLength)
+    }
+
+    /// Starts a run of `p` under its lock.
+    func begin(_ store: CheckpointStore) throws -> Int64 {
+        #expect(try store.tryLock(pipeline: "p"))
+        try store.ensureCheckpoint(pipeline: "p", initialWatermark: t0)
+        return try store.startRun(pipeline: "p", windowStart: try #require(try store.checkpoint(pipeline: "p")).watermark)
+    }
+
+    func commit(_ store: CheckpointStore, run: Int64, minute n: Int, _ series: [SeriesState]) throws {
+        var batch = BatchCommit(pipeline: "p", runID: run, watermark: minute(n))
+        batch.series = series
+        batch.requireLock = true
+        try store.commit(batch)
+    }
+
+    func count(_ connection: PostgresConnection, _ sql: String) throws -> Int64 {
+        try connection.query("SELECT (\(sql))::bigint AS n").single().int64("n")
+    }
+
+    /// `series_state` as it is, without the log: id → total.
+    func rows(_ connection: PostgresConnection) throws -> [String: Int64] {
+        var out: [String: Int64] = [:]
+        for row in try connection.query("SELECT series_id, int_total FROM otel_bridge.series_state WHERE pipeline = 'p'") {
+            out[try row.string("series_id")] = try row.int64("int_total")
+        }
+        return out
+    }
+
+    @Test("Swift's log key is SQL's", arguments: [
+        ("portkey.requests", "a"), ("gen_ai.client.token.usage", String(repeating: "f", count: 64)),
+        ("portkey.cost", "ünïcødé \u{1F600}"), ("", ""), ("m", "line\nbreak"),
+    ])
+    func logKeyMatchesSQL(metric: String, seriesID: String) throws {
+        try withDatabase { url in
+            let connection = try PostgresConnection.connect(conninfo: url)
+            defer { connection.close() }
+            let sql = try connection.query("SELECT otel_bridge.series_log_key($1, $2) AS k", [metric, seriesID]).single().int64("k")
+            #expect(SeriesID.logKey(metric: metric, seriesID: seriesID) == sql)
+        }
+    }
+
+    @Test("the rows a store inserts carry the key the migration gives")
+    func insertedKeysAreSQLs() throws {
+        try withDatabase { url in
+            let store = try store(url)
+            defer { store.connection.close() }
+            let run = try begin(store)
+            try commit(store, run: run, minute: 1, [sum("a", total: 1, end: 1, stored: false), sum("b", total: 2, end: 1, stored: false)])
+            #expect(try count(store.connection, """
+                SELECT count(*) FROM otel_bridge.series_state WHERE log_key = otel_bridge.series_log_key(metric, series_id)
+                """) == 2)
+        }
+    }
+
+    /// Every commit of stored series appends one log row and leaves `series_state` as it was;
+    /// `series_current` shows the committed states all along; the commit that makes the log
+    /// `seriesLogLength` times the series it covers merges it, and `settleSeries` merges the rest.
+    @Test("commits are logged, merged every few commits and when the pass settles")
+    func loggedAndMerged() throws {
+        try withDatabase { url in
+            let store = try store(url, seriesLogLength: 3)
+            defer { store.connection.close() }
+            let run = try begin(store)
+            try commit(store, run: run, minute: 1, [sum("a", total: 1, end: 1, stored: false), sum("b", total: 10, end: 1, stored: false)])
+            var logRows: [Int64] = []
+            for n in 2...8 {
+                try commit(store, run: run, minute: n, [sum("a", total: Int64(n), end: n), sum("b", total: Int64(10 * n), end: n)])
+                logRows.append(try count(store.connection, "SELECT count(*) FROM otel_bridge.series_log"))
+                #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [Int64(n), Int64(10 * n)], "minute \(n)")
+            }
+            // Two series: the log holds up to 3 × 2 states; the commit that would make it 6 merges.
+            #expect(logRows == [1, 2, 0, 1, 2, 0, 1])
+            #expect(try rows(store.connection) == ["a": 7, "b": 70])
+            try store.settleSeries(pipeline: "p")
+            #expect(try rows(store.connection) == ["a": 8, "b": 80])
+            #expect(try count(store.connection, "SELECT count(*) FROM otel_bridge.series_log") == 0)
+            #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [8, 80])
+        }
+    }
+
+    /// A pass that ends without settling (SIGKILL, a lost connection) leaves its states in the
+    /// log; the next pass's first step (`expireSeries`) applies them before it judges idleness.
+    @Test("the log a pass leaves is merged when the next begins, before idle series are judged")
+    func leftLogMergedAtTheNextPass() throws {
+        try withDatabase { url in
+            let first = try store(url)
+            let run = try begin(first)
+            try commit(first, run: run, minute: 1, [sum("a", total: 1, end: 1, stored: false), sum("b", total: 5, end: 1, stored: false)])
+            try commit(first, run: run, minute: 2, [sum("a", total: 2, end: 2)])
+            try commit(first, run: run, minute: 3, [sum("a", total: 3, end: 3)])
+            first.connection.close()  // no settle: as a killed process leaves it
+
+            let next = try store(url)
+            defer { next.connection.close() }
+            #expect(try rows(next.connection) == ["a": 1, "b": 5])
+            #expect(try next.loadSeries(pipeline: "p").map(\.intTotal) == [3, 5])
+            #expect(try next.tryLock(pipeline: "p"))
+            // b's last bucket ended at minute 1, a's at 3 (in the log only): only b is idle.
+            #expect(try next.expireSeries(pipeline: "p", idleBefore: minute(2)) == 1)
+            #expect(try rows(next.connection) == ["a": 3])
+            #expect(try count(next.connection, "SELECT count(*) FROM otel_bridge.series_log") == 0)
+        }
+    }
+
+    /// A state only moves forward: a series restarted after its last logged state (its row
+    /// written anew, with a later last bucket) keeps the restart when the log is merged.
+    @Test("a series restarted after its last logged state keeps the restart through a merge from the log")
+    func restartOutlivesTheLog() throws {
+        try withDatabase { url in
+            let first = try store(url)
+            let run = try begin(first)
+            try commit(first, run: run, minute: 1, [sum("a", total: 1, end: 1, stored: false)])
+            try commit(first, run: run, minute: 2, [sum("a", total: 2, end: 2)])
+            // Restarted at minute 5 (idle past expiry, or a total that no longer fits).
+            try commit(first, run: run, minute: 6, [sum("a", total: 7, end: 6, start: 5, stored: false)])
+            #expect(try count(first.connection, "SELECT count(*) FROM otel_bridge.series_log") == 1)
+            first.connection.close()
+
+            let next = try store(url)
+            defer { next.connection.close() }
+            let restarted = [sum("a", total: 7, end: 6, start: 5, stored: true)]
+            #expect(try next.loadSeries(pipeline: "p").map { var s = $0; s.attributesJSON = ""; return s } == restarted)
+            try next.mergeSeriesLog(pipeline: "p")
+            #expect(try next.loadSeries(pipeline: "p").map { var s = $0; s.attributesJSON = ""; return s } == restarted)
+        }
+    }
+
+    /// The merge writes from the store's memory what it logged; a log row it did not write (a
+    /// pass on another session that ended without settling, and no `expireSeries` since) is
+    /// applied first, never deleted unread.
+    @Test("a merge applies log rows another session left before its own")
+    func mergeAppliesRowsItDidNotWrite() throws {
+        try withDatabase { url in
+            let first = try store(url)
+            let run = try begin(first)
+            try commit(first, run: run, minute: 1, [sum("a", total: 1, end: 1, stored: false), sum("b", total: 5, end: 1, stored: false)])
+            try commit(first, run: run, minute: 2, [sum("b", total: 6, end: 2)])
+            first.connection.close()
+
+            let next = try store(url)
+            defer { next.connection.close() }
+            let run2 = try begin(next)
+            try commit(next, run: run2, minute: 3, [sum("a", total: 3, end: 3)])
+            try next.settleSeries(pipeline: "p")
+            #expect(try rows(next.connection) == ["a": 3, "b": 6])
+            #expect(try count(next.connection, "SELECT count(*) FROM otel_bridge.series_log") == 0)
+        }
+    }
+
+    /// An operator deleting a series' row while the pipeline runs: found where `series_state`
+    /// is written, the merge, which refuses and moves nothing; the next pass's merge from the
+    /// log leaves the row deleted (the series restarts when it returns).
+    @Test("a row deleted while the pipeline runs is found at the merge", arguments: [false, true])
+    func deletedRowFoundAtTheMerge(atSettle: Bool) throws {
+        try withDatabase { url in
+            let store = try store(url, seriesLogLength: 2)
+            defer { store.connection.close() }
+            let run = try begin(store)
+            try commit(store, run: run, minute: 1, [sum("a", total: 1, end: 1, stored: false), sum("b", total: 5, end: 1, stored: false)])
+            try commit(store, run: run, minute: 2, [sum("a", total: 2, end: 2), sum("b", total: 6, end: 2)])
+            try store.connection.execute("DELETE FROM otel_bridge.series_state WHERE series_id = 'b'")
+            let error = try #require(throws: CheckpointError.self) {
+                if atSettle {
+                    try store.settleSeries(pipeline: "p")
+                } else {
+                    try commit(store, run: run, minute: 3, [sum("a", total: 3, end: 3), sum("b", total: 7, end: 3)])
+                }
+            }
+            #expect(error.code == .seriesStateChanged)
+            #expect(try store.checkpoint(pipeline: "p")?.watermark == minute(2))
+            #expect(try rows(store.connection) == ["a": 1])
+            #expect(try count(store.connection, "SELECT count(*) FROM otel_bridge.series_log") == 1)
+            try store.mergeSeriesLog(pipeline: "p")
+            #expect(try rows(store.connection) == ["a": 2])
+        }
+    }
+
+    /// Rewinding empties the log with the state: nothing logged before survives into the
+    /// series exported again.
+    @Test("rewind empties the log")
+    func rewindEmptiesTheLog() throws {
+        try withDatabase { url in
+            let store = try store(url)
+            defer { store.connection.close() }
+            let run = try begin(store)
+            try commit(store, run: run, minute: 1, [sum("a", total: 1, end: 1, stored: false)])
+            try commit(store, run: run, minute: 2, [sum("a", total: 2, end: 2)])
+            try store.finishRun(runID: run, status: .ok)
+            #expect(try store.rewind(pipeline: "p", to: t0) == 1)
+            #expect(try count(store.connection, "SELECT count(*) FROM otel_bridge.series_log") == 0)
+            // The next run's series are new again, and settle has nothing left of the old.
+            let run2 = try store.startRun(pipeline: "p", windowStart: t0)
+            try commit(store, run: run2, minute: 1, [sum("a", total: 9, end: 1, stored: false)])
+            try store.settleSeries(pipeline: "p")
+            #expect(try rows(store.connection) == ["a": 9])
+        }
+    }
+}
