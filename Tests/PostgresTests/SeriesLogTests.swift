@@ -74,6 +74,43 @@ struct SeriesLogTests {
         }
     }
 
+    /// A schema of version 7 with series stored: migration 8 gives each row Swift's key, and a
+    /// pass over it logs and merges them like series it inserted itself.
+    @Test("migration 8 keys the series already stored")
+    func migrationKeysStoredSeries() throws {
+        try TestPostgres.withDatabase { url in
+            let connection = try PostgresConnection.connect(conninfo: url)
+            defer { connection.close() }
+            try connection.executeScript("""
+                CREATE SCHEMA otel_bridge;
+                CREATE TABLE otel_bridge.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+                """)
+            for migration in CheckpointStore.migrations where migration.version <= 7 {
+                try connection.executeScript(migration.sql)
+                try connection.execute("INSERT INTO otel_bridge.schema_migrations (version, name) VALUES ($1, $2)", [migration.version, migration.name])
+            }
+            let ids = ["a", SeriesID.of("provider=openai"), "ünï"]
+            for (n, id) in ids.enumerated() {
+                try connection.execute("""
+                    INSERT INTO otel_bridge.series_state (pipeline, metric, series_id, attributes, start_time, last_bucket_end, int_total)
+                    VALUES ('p', 'portkey.requests', $1, '{}', $2, $3, $4)
+                    """, [id, t0, minute(1), Int64(n)])
+            }
+            let store = CheckpointStore(connection: connection, host: "test-host", pid: 4242)
+            #expect(try store.migrate().map(\.version) == [8])
+            var keys: [String: Int64] = [:]
+            for row in try connection.query("SELECT series_id, log_key FROM otel_bridge.series_state") {
+                keys[try row.string("series_id")] = try row.int64("log_key")
+            }
+            #expect(keys == Dictionary(uniqueKeysWithValues: ids.map { ($0, SeriesID.logKey(metric: "portkey.requests", seriesID: $0)) }))
+            let run = try begin(store)
+            try commit(store, run: run, minute: 2, ids.map { sum($0, total: 10, end: 2) })
+            #expect(try count(connection, "SELECT count(*) FROM otel_bridge.series_log") == 1)
+            try store.settleSeries(pipeline: "p")
+            #expect(try rows(connection) == Dictionary(uniqueKeysWithValues: ids.map { ($0, 10) }))
+        }
+    }
+
     @Test("the rows a store inserts carry the key the migration gives")
     func insertedKeysAreSQLs() throws {
         try withDatabase { url in
