@@ -471,16 +471,47 @@ public final class CheckpointStore: Sendable {
             pending.logRows += 1
         }
         let body = { () throws -> Void in
-            // The books in one statement: whether this session still holds the pipeline's lock (when
-            // the batch requires it) and the watermark, its row locked until the transaction ends.
-            let books = try connection.query(
+            // One statement: the books (whether this session still holds the pipeline's lock when the
+            // batch requires it, and the watermark, its row locked until the transaction ends), and,
+            // if they allow it, the run's counters and the watermark moved. What they refuse is
+            // thrown below, and the transaction rolled back.
+            let moved = try connection.query(
                 """
-                SELECT (SELECT watermark FROM otel_bridge.checkpoints WHERE pipeline = $1 FOR UPDATE) AS watermark,
-                       (NOT $2::bool OR \(Self.lockHeldCondition)) AS held
-                """, [pipeline, batch.requireLock]
+                WITH books AS (
+                    SELECT (SELECT watermark FROM otel_bridge.checkpoints WHERE pipeline = $1 FOR UPDATE) AS watermark,
+                           (NOT $2::bool OR \(Self.lockHeldCondition)) AS held
+                ), allowed AS (
+                    SELECT held AND watermark <= $4::timestamptz AS ok FROM books
+                ), run AS (
+                    UPDATE otel_bridge.runs
+                    SET window_end = $4,
+                        rows_read = rows_read + $5,
+                        points_exported = points_exported + $6,
+                        points_rejected = points_rejected + $7,
+                        batches_acknowledged = batches_acknowledged + 1,
+                        series_overflowed = series_overflowed + $9,
+                        late_buckets = late_buckets + $10,
+                        late_folded = late_folded + $11,
+                        late_unfolded = late_unfolded + $12,
+                        rejection_message = CASE WHEN $8::text IS NULL THEN rejection_message
+                                                 ELSE left(concat_ws('; ', rejection_message, $8::text), 4000) END
+                    WHERE id = $3 AND pipeline = $1 AND status = 'running' AND (SELECT ok FROM allowed)
+                    RETURNING 1
+                ), checkpoint AS (
+                    UPDATE otel_bridge.checkpoints
+                    SET watermark = $4, watermark_id = $13, updated_at = now(), last_success_at = now()
+                    WHERE pipeline = $1 AND (SELECT ok FROM allowed) AND EXISTS (SELECT 1 FROM run)
+                    RETURNING 1
+                )
+                SELECT (SELECT watermark FROM books) AS watermark, (SELECT held FROM books) AS held,
+                       (SELECT count(*) FROM run) AS runs
+                """,
+                [pipeline, batch.requireLock, runID, newWatermark, batch.rowsRead, batch.pointsExported, batch.pointsRejected,
+                 Self.storable(batch.rejectionMessage), Int64(batch.seriesOverflowed), Int64(batch.lateBuckets),
+                 batch.lateFolded, batch.lateUnfolded, batch.watermarkID]
             ).single()
-            guard try books.bool("held") else { throw Self.lockLost(pipeline: pipeline, runID: runID) }
-            guard let watermark = try books.optionalInstant("watermark") else {
+            guard try moved.bool("held") else { throw Self.lockLost(pipeline: pipeline, runID: runID) }
+            guard let watermark = try moved.optionalInstant("watermark") else {
                 throw CheckpointError(code: .unknownPipeline, message: "the pipeline has no checkpoint", pipeline: pipeline)
             }
             guard newWatermark >= watermark else {
@@ -490,36 +521,6 @@ public final class CheckpointStore: Sendable {
                     pipeline: pipeline, runID: runID
                 )
             }
-            // The run's counters and the watermark in one statement; the run must be a running run of the pipeline.
-            let moved = try connection.query(
-                """
-                WITH run AS (
-                    UPDATE otel_bridge.runs
-                    SET window_end = $3,
-                        rows_read = rows_read + $4,
-                        points_exported = points_exported + $5,
-                        points_rejected = points_rejected + $6,
-                        batches_acknowledged = batches_acknowledged + 1,
-                        series_overflowed = series_overflowed + $8,
-                        late_buckets = late_buckets + $9,
-                        late_folded = late_folded + $10,
-                        late_unfolded = late_unfolded + $11,
-                        rejection_message = CASE WHEN $7::text IS NULL THEN rejection_message
-                                                 ELSE left(concat_ws('; ', rejection_message, $7::text), 4000) END
-                    WHERE id = $1 AND pipeline = $2 AND status = 'running'
-                    RETURNING 1
-                ), checkpoint AS (
-                    UPDATE otel_bridge.checkpoints
-                    SET watermark = $3, watermark_id = $12, updated_at = now(), last_success_at = now()
-                    WHERE pipeline = $2
-                    RETURNING 1
-                )
-                SELECT (SELECT count(*) FROM run) AS runs
-                """,
-                [runID, pipeline, newWatermark, batch.rowsRead, batch.pointsExported, batch.pointsRejected,
-                 Self.storable(batch.rejectionMessage), Int64(batch.seriesOverflowed), Int64(batch.lateBuckets),
-                 batch.lateFolded, batch.lateUnfolded, batch.watermarkID]
-            ).single()
             guard try moved.int64("runs") == 1 else {
                 throw CheckpointError(
                     code: .unknownRun, message: "no running run with this id for the pipeline", pipeline: pipeline, runID: runID
