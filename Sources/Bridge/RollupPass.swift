@@ -127,6 +127,9 @@ final class RollupPass {
         runner.readsWithoutStore = { aggregator.readsWithoutStore }
         let progress = self.progress, name = pipeline.name
         runner.committed = { machine in progress.advanced(pipeline: name, done: machine.bucketsDone, rows: machine.rowsRead, points: machine.pointsExported) }
+        // What the pass commits goes to the series log: merged into series_state when the pass
+        // ends, however it ends, while the store answers; what is left, the next pass merges first.
+        defer { if temporality == .cumulative { settleSeries() } }
         try runner.run(&machine, summary: &summary) { (action, machine, summary, source) throws(BridgeError) -> PassMachine.Action in
             switch action {
             case .loadDigests(let from, let to):
@@ -179,15 +182,15 @@ final class RollupPass {
                 preconditionFailure("the runner's own action \(action)")
             }
         }
-        if temporality == .cumulative {
-            // Everything is committed (in the series log): what fails here, the next pass's start merges.
-            do {
-                try ledger.settleSeries(pipeline: pipeline.name)
-            } catch {
-                logger.warning("series_state not brought up to date with the series log; the next pass does it", metadata: [
-                    "error": "\(context.redact("\(error)"))",
-                ])
-            }
+    }
+
+    private func settleSeries() {
+        do {
+            try ledger.settleSeries(pipeline: pipeline.name)
+        } catch {
+            logger.warning("series_state not brought up to date with the series log; the next pass does it", metadata: [
+                "error": "\(context.redact("\(error)"))",
+            ])
         }
     }
 

@@ -410,23 +410,35 @@ extension CheckpointStore {
             -- here (the changed series' states as arrays, by log_key) and series_state is brought up
             -- to date every few commits, at the end of a pass, and from the log at the start of the
             -- next pass after a crash. series_current shows the states with the log applied.
-            CREATE FUNCTION otel_bridge.series_log_key(metric text, series_id text) RETURNS bigint
+            CREATE FUNCTION otel_bridge.series_log_key(metric text, series_id text) RETURNS uuid
                 LANGUAGE sql STABLE PARALLEL SAFE
-                AS $$ SELECT ('x' || encode(substr(sha256(convert_to(metric || E'\n' || series_id, 'UTF8')), 1, 8), 'hex'))::bit(64)::bigint $$;
+                AS $$ SELECT encode(substr(sha256(convert_to(metric || E'\n' || series_id, 'UTF8')), 1, 16), 'hex')::uuid $$;
             COMMENT ON FUNCTION otel_bridge.series_log_key(text, text) IS
-                'The key of a series in series_log: the first 8 bytes of SHA-256 of metric, newline, series_id (SeriesID.logKey in Swift).';
-            ALTER TABLE otel_bridge.series_state ADD COLUMN log_key bigint;
+                'The key of a series in series_log: the first 16 bytes of SHA-256 of metric, newline, series_id (SeriesID.logKey in Swift).';
+            ALTER TABLE otel_bridge.series_state ADD COLUMN log_key uuid;
             UPDATE otel_bridge.series_state SET log_key = otel_bridge.series_log_key(metric, series_id);
             ALTER TABLE otel_bridge.series_state ALTER COLUMN log_key SET NOT NULL;
             -- Never changed by an update, so the rows are still rewritten in place (HOT).
             CREATE UNIQUE INDEX series_state_log_key ON otel_bridge.series_state (pipeline, log_key);
+            -- A bridge of an earlier version (still running during a rolling update) inserts rows
+            -- without the key: it is filled in, rather than its commit failing after its batch was
+            -- acknowledged.
+            CREATE FUNCTION otel_bridge.series_state_log_key() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.log_key IS NULL THEN
+                    NEW.log_key := otel_bridge.series_log_key(NEW.metric, NEW.series_id);
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER series_state_log_key BEFORE INSERT ON otel_bridge.series_state
+                FOR EACH ROW EXECUTE FUNCTION otel_bridge.series_state_log_key();
             CREATE TABLE otel_bridge.series_log (
                 pipeline      text NOT NULL,
                 seq           bigserial,
                 logged_at     timestamptz NOT NULL DEFAULT now(),
                 -- One element per series; times in microseconds since the epoch. A column no
                 -- series has a value in is NULL (unnest reads it as NULL for each).
-                log_key       bigint[] NOT NULL,
+                log_key       uuid[] NOT NULL,
                 start_us      bigint[] NOT NULL,
                 end_us        bigint[] NOT NULL,
                 int_total     bigint[],

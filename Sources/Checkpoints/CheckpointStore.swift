@@ -55,6 +55,8 @@ public final class CheckpointStore: Sendable {
     /// merges them into `series_state`: a commit merges once the log holds this many times the
     /// series changed since the last merge. 0: no log, every commit updates `series_state`.
     public let seriesLogLength: Int
+    /// The most states the log holds, whatever the series (``maxLoggedStates`` by default).
+    public let seriesLogStates: Int
     /// Per pipeline, the series states committed to the log since the last merge.
     private let unmerged = Mutex<[String: UnmergedSeries]>([:])
 
@@ -63,25 +65,30 @@ public final class CheckpointStore: Sendable {
     /// - Parameters:
     ///   - host: recorded with each run; defaults to the host name (the pod name on Kubernetes).
     ///   - pid: recorded with each run; defaults to this process's id.
-    ///   - seriesLogLength: see ``seriesLogLength``.
+    ///   - seriesLogLength, seriesLogStates: see ``seriesLogLength``, ``seriesLogStates``.
     public init(
         connection: PostgresConnection,
         logger: Logger = Logger(label: "otel-bridge.checkpoints"),
         host: String = CheckpointStore.currentHost(),
         pid: Int = Int(getpid()),
-        seriesLogLength: Int = CheckpointStore.defaultSeriesLogLength
+        seriesLogLength: Int = CheckpointStore.defaultSeriesLogLength,
+        seriesLogStates: Int = CheckpointStore.maxLoggedStates
     ) {
         self.connection = connection
         self.logger = logger
         self.host = host
         self.pid = pid
         self.seriesLogLength = max(0, seriesLogLength)
+        self.seriesLogStates = max(0, seriesLogStates)
     }
 
     /// A merge writes each series changed since the last one once (about 4 µs a row), so the log's
     /// length trades those writes against what the next pass applies after a crash: 64 commits of
     /// 5,000 series is 320,000 states (a third of a second here), and 13 MB of log.
     public static let defaultSeriesLogLength = 64
+    /// And at most this many states in the log, whatever the series: what a pass applies after a
+    /// crash, in one statement (about 2 µs a state), stays far inside a `statement_timeout`.
+    public static let maxLoggedStates = 500_000
 
     /// The host name of this machine, or `"unknown"`.
     public static func currentHost() -> String {
@@ -426,7 +433,7 @@ public final class CheckpointStore: Sendable {
             count: try row.optionalInt64("count"),
             sum: try row.optionalDouble("sum"),
             bucketCounts: try row.optionalInt64Array("bucket_counts"),
-            logKey: try row.int64("log_key")
+            logKey: try row.decode("log_key", as: SeriesLogKey.self)
         )
     }
 
@@ -465,7 +472,8 @@ public final class CheckpointStore: Sendable {
         let stored = series.filter { $0.attributesJSON.isEmpty }
         let logRowsBefore = pending.logRows + (stagedWrite ? 1 : 0)
         for state in series { pending.states[state.logKey] = state }
-        let merges = !series.isEmpty && pending.logged + stored.count >= self.seriesLogLength * pending.states.count
+        let logged = pending.logged + stored.count
+        let merges = !series.isEmpty && (logged >= self.seriesLogLength * pending.states.count || logged > self.seriesLogStates)
         if !merges && !stored.isEmpty {
             pending.logged += stored.count
             pending.logRows += 1
@@ -713,7 +721,7 @@ public final class CheckpointStore: Sendable {
             """
             INSERT INTO otel_bridge.series_log
                 (pipeline, log_key, start_us, end_us, int_total, double_total, count, sum, bucket_counts)
-            SELECT $1, $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[], $7::bigint[], $8::float8[], $9::text[]
+            SELECT $1, $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[], $7::bigint[], $8::float8[], $9::text[]
             """ + (underLock ? " WHERE \(Self.lockHeldCondition)" : ""),
             [
                 pipeline, stored.map(\.logKey),
@@ -769,7 +777,7 @@ public final class CheckpointStore: Sendable {
             SELECT $1, u.metric, u.series_id, COALESCE(NULLIF(u.attributes, '')::jsonb, '{}'::jsonb), u.start_time, u.last_bucket_end,
                    u.int_total, u.double_total, u.count, u.sum, u.bucket_counts::bigint[], u.log_key
             FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
-                        $7::bigint[], $8::float8[], $9::bigint[], $10::float8[], $11::text[], $12::bigint[])
+                        $7::bigint[], $8::float8[], $9::bigint[], $10::float8[], $11::text[], $12::uuid[])
                 AS u(metric, series_id, attributes, start_time, last_bucket_end,
                      int_total, double_total, count, sum, bucket_counts, log_key)
             ON CONFLICT (pipeline, metric, series_id) DO UPDATE SET
@@ -892,7 +900,7 @@ private struct StagedSeries: Sendable {
 /// What a store committed of a pipeline's series since `series_state` was last brought up to date.
 private struct UnmergedSeries: Sendable {
     /// Each series' latest committed state, by its log key.
-    var states: [Int64: SeriesState] = [:]
+    var states: [SeriesLogKey: SeriesState] = [:]
     /// The states and the rows appended to `series_log` since.
     var logged = 0
     var logRows = 0

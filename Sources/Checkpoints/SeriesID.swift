@@ -1,3 +1,8 @@
+import Postgres
+
+/// A series' key in `otel_bridge.series_log` (``SeriesID/logKey(metric:seriesID:)``).
+public typealias SeriesLogKey = PostgresUUID
+
 /// The key of a series in `otel_bridge.series_state`: the SHA-256 of its canonical attribute
 /// key, as 64 lower-case hex digits. Whatever a tenant writes into an attribute (a NUL, invalid
 /// UTF-8 escaped by the decoder, 10 kB of text), the key is 64 ASCII characters: it always fits
@@ -18,17 +23,15 @@ public enum SeriesID {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// The key of a series in `otel_bridge.series_log` and `series_state.log_key`: the first 8
-    /// bytes (big-endian) of the SHA-256 of `metric`, a newline and `seriesID`, as SQL's
-    /// `otel_bridge.series_log_key(metric, series_id)` computes it. Unique per pipeline (an index
-    /// says so: two series whose keys collide could not both be stored, and the insert says why).
-    public static func logKey(metric: String, seriesID: String) -> Int64 {
+    /// The key of a series in `otel_bridge.series_log` and `series_state.log_key`: the first 16
+    /// bytes of the SHA-256 of `metric`, a newline and `seriesID`, as a `uuid`, as SQL's
+    /// `otel_bridge.series_log_key(metric, series_id)` computes it. Unique per pipeline (an
+    /// index says so). 128 bits, because tenants choose the values the ids hash: finding two
+    /// series with the same key takes about 2^64 hashes, not the 2^32 of a 64-bit key.
+    public static func logKey(metric: String, seriesID: String) -> SeriesLogKey {
         var sha = SHA256()
         sha.update(Array(metric.utf8) + [0x0A] + Array(seriesID.utf8))
-        let digest = sha.finalize()
-        var key: UInt64 = 0
-        for b in digest.prefix(8) { key = key << 8 | UInt64(b) }
-        return Int64(bitPattern: key)
+        return SeriesLogKey(bytes: sha.finalize())
     }
 }
 

@@ -16,7 +16,7 @@ public struct SeriesState: Sendable, Equatable {
     /// of its attributes (64 hex digits, whatever the attribute values are).
     public let seriesID: String
     /// ``SeriesID/logKey(metric:seriesID:)``: the series in `series_log` (`series_state.log_key`).
-    public let logKey: Int64
+    public let logKey: SeriesLogKey
     /// The series' attributes as a JSON object, for operators reading the table (stored as
     /// `jsonb`; values are shown escaped and shortened, so any value can be stored: the
     /// identity is ``seriesID``). Empty in a state that updates a row already stored: the
@@ -40,7 +40,7 @@ public struct SeriesState: Sendable, Equatable {
     public init(
         metric: String, seriesID: String, attributesJSON: String, startTime: UTCInstant, lastBucketEnd: UTCInstant,
         intTotal: Int64? = nil, doubleTotal: Double? = nil, count: Int64? = nil, sum: Double? = nil,
-        bucketCounts: [Int64]? = nil, logKey: Int64? = nil
+        bucketCounts: [Int64]? = nil, logKey: SeriesLogKey? = nil
     ) {
         self.metric = metric
         self.seriesID = seriesID

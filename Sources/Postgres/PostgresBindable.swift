@@ -27,6 +27,8 @@ public struct PostgresDataType: Sendable, Hashable, RawRepresentable {
     public static let int8Array = Self(rawValue: 1016)
     public static let float8Array = Self(rawValue: 1022)
     public static let timestamptzArray = Self(rawValue: 1185)
+    public static let uuid = Self(rawValue: 2950)
+    public static let uuidArray = Self(rawValue: 2951)
 }
 
 /// A Swift value that can be sent as a statement parameter (`$1`, `$2`, …).
@@ -252,6 +254,7 @@ extension Array: PostgresBindable where Element: PostgresArrayElement {
             if Element.self == Int64.self { return postgresBinary8(unsafeBitCast(self, to: [Int64].self), oid: oid) { UInt64(bitPattern: $0) } }
             if Element.self == Double?.self { return postgresBinary8(unsafeBitCast(self, to: [Double?].self), oid: oid) { $0?.bitPattern } }
             if Element.self == Double.self { return postgresBinary8(unsafeBitCast(self, to: [Double].self), oid: oid) { $0.bitPattern } }
+            if Element.self == PostgresUUID.self { return postgresBinaryUUID(unsafeBitCast(self, to: [PostgresUUID].self), oid: oid) }
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(20 + self.count * 12)
@@ -320,6 +323,33 @@ func postgresBinary8<Element>(_ elements: [Element], oid: UInt32, bits: (Element
             }
         }
         store(Int32(hasNull ? 1 : 0), at: 4)
+        initialized = offset
+    }
+}
+
+/// ``Array/postgresBinary`` of `uuid`s (no `NULL`): each element's 16 bytes stored in place.
+@usableFromInline
+func postgresBinaryUUID(_ elements: [PostgresUUID], oid: UInt32) -> [UInt8] {
+    let header = elements.isEmpty ? 12 : 20
+    return [UInt8](unsafeUninitializedCapacity: header + elements.count * 20) { buffer, initialized in
+        let raw = UnsafeMutableRawBufferPointer(buffer)
+        func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+            raw.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+        }
+        store(Int32(elements.isEmpty ? 0 : 1), at: 0)
+        store(Int32(0), at: 4)
+        store(oid, at: 8)
+        if !elements.isEmpty {
+            store(Int32(elements.count), at: 12)
+            store(Int32(1), at: 16)
+        }
+        var offset = header
+        for element in elements {
+            store(Int32(16), at: offset)
+            store(element.high, at: offset + 4)
+            store(element.low, at: offset + 12)
+            offset += 20
+        }
         initialized = offset
     }
 }

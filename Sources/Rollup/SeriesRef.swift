@@ -7,9 +7,9 @@ package struct SeriesRef: Hashable {
     /// ``SeriesID/of(_:)`` of the series' canonical attribute key.
     package var id: String
     /// ``SeriesID/logKey(metric:seriesID:)`` of the two.
-    package let logKey: Int64
+    package let logKey: SeriesLogKey
 
-    package init(metric: String, id: String, logKey: Int64? = nil) {
+    package init(metric: String, id: String, logKey: SeriesLogKey? = nil) {
         self.metric = metric
         self.id = id
         self.logKey = logKey ?? SeriesID.logKey(metric: metric, seriesID: id)

@@ -115,6 +115,52 @@ struct ExportFaultTests {
 }
 
 extension ExportFaultTests {
+    /// A cumulative pass that fails after some commits leaves its series log merged: series_state
+    /// alone is current between passes (what an earlier bridge, or an operator's SQL, reads), and
+    /// the next pass goes on from it with every total exact.
+    @Test("a cumulative pass that fails mid-way merges its series log; the next one goes on exactly", .timeLimit(.minutes(10)))
+    func failedPassSettlesItsSeriesLog() throws {
+        let s = try Scenario()
+        try s.seed(start: "2026-03-12T10:00:00Z", end: "2026-03-12T10:10:00Z", ratePerMinute: 30)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("settle-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Services.root + "/queries/requests.sql", toPath: dir.path + "/requests.sql")
+        try """
+            pipelines:
+              - name: settle
+                query: requests.sql
+                max_points_per_request: 40
+                metrics:
+                  - metric_name: settle.requests
+                    data_type: sum
+                    value_column: requests
+                    attribute_columns: [gen_ai.provider.name, gen_ai.request.model, portkey.workspace,
+                                        http.response.status_code, portkey.cache_status]
+            """.write(toFile: dir.path + "/bridge.yaml", atomically: true, encoding: .utf8)
+        let extra = try Self.scoped(s, script: [["status": 200], ["status": 200], ["status": 200], ["status": 400, "message": "no"]])
+        var env = s.environment(temporality: "cumulative", startAt: "2026-03-12T10:00:00Z", extra: extra)
+        env["BRIDGE_CONFIG"] = dir.path + "/bridge.yaml"
+        let now = ns("2026-03-12T10:15:00Z")
+        let failed = try s.bridge(env, now: now).run()
+        #expect(failed.first?.status == .failed)
+        #expect(failed.first?.batches == 3)
+        let store = try s.store()
+        #expect(try store.connection.query("SELECT count(*) AS n FROM otel_bridge.series_log").single().int64("n") == 0)
+        let plain = try store.connection.query("""
+            SELECT count(*) AS n FROM otel_bridge.series_state s JOIN otel_bridge.series_current c USING (pipeline, metric, series_id)
+            WHERE s.int_total IS NOT DISTINCT FROM c.int_total AND s.last_bucket_end = c.last_bucket_end
+            """).single().int64("n")
+        #expect(plain > 0)
+        #expect(plain == Int64(try store.loadSeries(pipeline: "settle").count))
+
+        let done = try s.bridge(env, now: now).run()
+        #expect(done.first?.status == .ok)
+        let expected = Expectations.points(rows: try s.rawRows(), from: ns("2026-03-12T10:00:00Z"), until: ns("2026-03-12T10:13:00Z"), cumulative: true)
+            .filter { $0.metric == "portkey.requests" }
+            .map { p -> ReceivedPoint in var q = p; q.metric = "settle.requests"; return q }
+        #expect(Expectations.check(received: try s.received(), expected: expected).isEmpty, "every point exactly once, every total exact")
+    }
+
     @Test("a batch too large for one request is split on bucket boundaries; a failure re-sends no acknowledged part", .timeLimit(.minutes(10)))
     func splitBatches() throws {
         let s = try Scenario()

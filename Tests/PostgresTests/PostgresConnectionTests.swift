@@ -370,6 +370,10 @@ struct PostgresConnectionTests {
         ("text[]", ["a", nil, "q\"\\", "", "NULL", "x,y", "{b}", " sp ", "Grüße 👋", "new\nline"] as [String?]),
         ("text[]", [] as [String]),
         ("bool[]", [true, false, nil] as [Bool?]),
+        ("float8[]", [1.5, -0.0, .infinity] as [Double]),
+        ("uuid[]", [PostgresUUID(high: 0x0123_4567_89ab_cdef, low: .max), PostgresUUID(high: 0, low: 1), PostgresUUID(high: .max, low: 0)]),
+        ("uuid[]", [] as [PostgresUUID]),
+        ("uuid[]", [PostgresUUID(high: 1, low: 2), nil] as [PostgresUUID?]),
     ])
     func binaryArraysReadAsTheirText(type: String, array: any PostgresBindable & Sendable) throws {
         let connection = try TestPostgres.connect()
@@ -396,6 +400,20 @@ struct PostgresConnectionTests {
         let error = try #require(throws: PostgresError.self) { try connection.query("SELECT $1::text[] AS a", ["x", withNUL]) }
         #expect(error.code == .invalidParameter)
         #expect(error.message.contains("$2"))
+    }
+
+    @Test func uuidText() throws {
+        let uuid = PostgresUUID(high: 0x0123_4567_89ab_cdef, low: 0xfedc_ba98_7654_3210)
+        #expect(uuid.description == "01234567-89ab-cdef-fedc-ba9876543210")
+        #expect(PostgresUUID(uuid.description) == uuid)
+        #expect(PostgresUUID("0123456789ABCDEFFEDCBA9876543210") == uuid)
+        #expect(PostgresUUID("0123") == nil)
+        #expect(PostgresUUID("01234567-89ab-cdef-fedc-ba98765432100") == nil)
+        #expect(PostgresUUID("g1234567-89ab-cdef-fedc-ba9876543210") == nil)
+        #expect(PostgresUUID(bytes: [UInt8](0..<16)) == PostgresUUID(high: 0x0001_0203_0405_0607, low: 0x0809_0a0b_0c0d_0e0f))
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        #expect(try connection.query("SELECT $1::uuid AS u", [uuid]).single().decode("u", as: PostgresUUID.self) == uuid)
     }
 
     @Test func arrayLiterals() throws {

@@ -30,8 +30,10 @@ struct SeriesLogTests {
         }
     }
 
-    func store(_ url: String, seriesLogLength: Int = CheckpointStore.defaultSeriesLogLength) throws -> CheckpointStore {
-        CheckpointStore(connection: try PostgresConnection.connect(conninfo: url), host: "test-host", pid: 4242, seriesLogLength: seriesLogLength)
+    func store(_ url: String, seriesLogLength: Int = CheckpointStore.defaultSeriesLogLength,
+               seriesLogStates: Int = CheckpointStore.maxLoggedStates) throws -> CheckpointStore {
+        CheckpointStore(connection: try PostgresConnection.connect(conninfo: url), host: "test-host", pid: 4242,
+                        seriesLogLength: seriesLogLength, seriesLogStates: seriesLogStates)
     }
 
     /// Starts a run of `p` under its lock.
@@ -69,8 +71,9 @@ struct SeriesLogTests {
         try withDatabase { url in
             let connection = try PostgresConnection.connect(conninfo: url)
             defer { connection.close() }
-            let sql = try connection.query("SELECT otel_bridge.series_log_key($1, $2) AS k", [metric, seriesID]).single().int64("k")
-            #expect(SeriesID.logKey(metric: metric, seriesID: seriesID) == sql)
+            let sql = try connection.query("SELECT otel_bridge.series_log_key($1, $2)::text AS k", [metric, seriesID]).single().string("k")
+            #expect(SeriesID.logKey(metric: metric, seriesID: seriesID).description == sql)
+            #expect(PostgresUUID(sql) == SeriesID.logKey(metric: metric, seriesID: seriesID))
         }
     }
 
@@ -98,9 +101,9 @@ struct SeriesLogTests {
             }
             let store = CheckpointStore(connection: connection, host: "test-host", pid: 4242)
             #expect(try store.migrate().map(\.version) == [8])
-            var keys: [String: Int64] = [:]
+            var keys: [String: SeriesLogKey] = [:]
             for row in try connection.query("SELECT series_id, log_key FROM otel_bridge.series_state") {
-                keys[try row.string("series_id")] = try row.int64("log_key")
+                keys[try row.string("series_id")] = try row.decode("log_key", as: SeriesLogKey.self)
             }
             #expect(keys == Dictionary(uniqueKeysWithValues: ids.map { ($0, SeriesID.logKey(metric: "portkey.requests", seriesID: $0)) }))
             let run = try begin(store)
@@ -108,6 +111,22 @@ struct SeriesLogTests {
             #expect(try count(connection, "SELECT count(*) FROM otel_bridge.series_log") == 1)
             try store.settleSeries(pipeline: "p")
             #expect(try rows(connection) == Dictionary(uniqueKeysWithValues: ids.map { ($0, 10) }))
+        }
+    }
+
+    /// A bridge of an earlier version, still running during a rolling update, inserts series
+    /// without `log_key`: the column is filled in, rather than its commit failing.
+    @Test("a row inserted without its log key gets it")
+    func keyFilledForEarlierBridges() throws {
+        try withDatabase { url in
+            let connection = try PostgresConnection.connect(conninfo: url)
+            defer { connection.close() }
+            try connection.execute("""
+                INSERT INTO otel_bridge.series_state (pipeline, metric, series_id, attributes, start_time, last_bucket_end, int_total)
+                VALUES ('p', 'portkey.requests', 'old', '{}', $1, $2, 1)
+                """, [t0, minute(1)])
+            let key = try connection.query("SELECT log_key FROM otel_bridge.series_state").single().decode("log_key", as: SeriesLogKey.self)
+            #expect(key == SeriesID.logKey(metric: "portkey.requests", seriesID: "old"))
         }
     }
 
@@ -147,6 +166,26 @@ struct SeriesLogTests {
             #expect(try rows(store.connection) == ["a": 8, "b": 80])
             #expect(try count(store.connection, "SELECT count(*) FROM otel_bridge.series_log") == 0)
             #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [8, 80])
+        }
+    }
+
+    /// However many commits the log may span, it holds at most `seriesLogStates` states: what a
+    /// pass applies after a crash stays bounded when there are many series.
+    @Test("the log holds at most seriesLogStates states")
+    func logBoundedInStates() throws {
+        try withDatabase { url in
+            let store = try store(url, seriesLogLength: 64, seriesLogStates: 5)
+            defer { store.connection.close() }
+            let run = try begin(store)
+            try commit(store, run: run, minute: 1, [sum("a", total: 1, end: 1, stored: false), sum("b", total: 10, end: 1, stored: false)])
+            var logRows: [Int64] = []
+            for n in 2...5 {
+                try commit(store, run: run, minute: n, [sum("a", total: Int64(n), end: n), sum("b", total: Int64(10 * n), end: n)])
+                logRows.append(try count(store.connection, "SELECT count(*) FROM otel_bridge.series_log"))
+            }
+            // 2, 4 states logged; 6 would pass 5: that commit merges.
+            #expect(logRows == [1, 2, 0, 1])
+            #expect(try rows(store.connection) == ["a": 4, "b": 40])
         }
     }
 
