@@ -249,7 +249,7 @@ extension Array: PostgresBindable where Element: PostgresArrayElement {
     public var postgresBinary: [UInt8]? {
         guard let oid = Element.postgresElementOID, self.count <= Int(Int32.max) else { return nil }
         // The arrays a commit sends (thousands of elements each), in code made for their type.
-        if self.count <= (Int(Int32.max) - 20) / 12 {
+        if self.count <= (Int(Int32.max) - 20) / 20 {  // the widest below: 4 + 16 bytes an element
             if Element.self == Int64?.self { return postgresBinary8(unsafeBitCast(self, to: [Int64?].self), oid: oid) { $0.map { UInt64(bitPattern: $0) } } }
             if Element.self == Int64.self { return postgresBinary8(unsafeBitCast(self, to: [Int64].self), oid: oid) { UInt64(bitPattern: $0) } }
             if Element.self == Double?.self { return postgresBinary8(unsafeBitCast(self, to: [Double?].self), oid: oid) { $0?.bitPattern } }
@@ -295,61 +295,53 @@ extension Array: PostgresBindable where Element: PostgresArrayElement {
 }
 
 /// ``Array/postgresBinary`` of elements whose binary form is 8 bytes (`int8`, `float8`), `bits`
-/// giving each one's (`nil`: `NULL`): the buffer sized once and each element stored in place.
+/// giving each one's (`nil`: `NULL`).
 @usableFromInline
 func postgresBinary8<Element>(_ elements: [Element], oid: UInt32, bits: (Element) -> UInt64?) -> [UInt8] {
+    postgresBinaryFixed(elements, oid: oid, width: 8) { element, raw, offset in
+        guard let value = bits(element) else { return false }
+        raw.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt64.self)
+        return true
+    }
+}
+
+/// ``Array/postgresBinary`` of `uuid`s: each element's 16 bytes.
+@usableFromInline
+func postgresBinaryUUID(_ elements: [PostgresUUID], oid: UInt32) -> [UInt8] {
+    postgresBinaryFixed(elements, oid: oid, width: 16) { element, raw, offset in
+        raw.storeBytes(of: element.high.bigEndian, toByteOffset: offset, as: UInt64.self)
+        raw.storeBytes(of: element.low.bigEndian, toByteOffset: offset + 8, as: UInt64.self)
+        return true
+    }
+}
+
+/// ``Array/postgresBinary`` of elements of one fixed width: the buffer sized once and each element
+/// stored in place by `store` (at the offset it is given; `false`: the element is `NULL`).
+@inline(__always)
+func postgresBinaryFixed<Element>(_ elements: [Element], oid: UInt32, width: Int,
+                                  store: (Element, UnsafeMutableRawBufferPointer, Int) -> Bool) -> [UInt8] {
     let header = elements.isEmpty ? 12 : 20
-    return [UInt8](unsafeUninitializedCapacity: header + elements.count * 12) { buffer, initialized in
+    return [UInt8](unsafeUninitializedCapacity: header + elements.count * (4 + width)) { buffer, initialized in
         let raw = UnsafeMutableRawBufferPointer(buffer)
-        func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-            raw.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
-        }
-        store(Int32(elements.isEmpty ? 0 : 1), at: 0)
-        store(oid, at: 8)
+        func word(_ value: Int32, at offset: Int) { raw.storeBytes(of: value.bigEndian, toByteOffset: offset, as: Int32.self) }
+        word(elements.isEmpty ? 0 : 1, at: 0)
+        raw.storeBytes(of: oid.bigEndian, toByteOffset: 8, as: UInt32.self)
         if !elements.isEmpty {
-            store(Int32(elements.count), at: 12)
-            store(Int32(1), at: 16)
+            word(Int32(elements.count), at: 12)
+            word(1, at: 16)
         }
         var offset = header, hasNull = false
         for element in elements {
-            if let value = bits(element) {
-                store(Int32(8), at: offset)
-                store(value, at: offset + 4)
-                offset += 12
+            if store(element, raw, offset + 4) {
+                word(Int32(width), at: offset)
+                offset += 4 + width
             } else {
-                store(Int32(-1), at: offset)
+                word(-1, at: offset)
                 offset += 4
                 hasNull = true
             }
         }
-        store(Int32(hasNull ? 1 : 0), at: 4)
-        initialized = offset
-    }
-}
-
-/// ``Array/postgresBinary`` of `uuid`s (no `NULL`): each element's 16 bytes stored in place.
-@usableFromInline
-func postgresBinaryUUID(_ elements: [PostgresUUID], oid: UInt32) -> [UInt8] {
-    let header = elements.isEmpty ? 12 : 20
-    return [UInt8](unsafeUninitializedCapacity: header + elements.count * 20) { buffer, initialized in
-        let raw = UnsafeMutableRawBufferPointer(buffer)
-        func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-            raw.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
-        }
-        store(Int32(elements.isEmpty ? 0 : 1), at: 0)
-        store(Int32(0), at: 4)
-        store(oid, at: 8)
-        if !elements.isEmpty {
-            store(Int32(elements.count), at: 12)
-            store(Int32(1), at: 16)
-        }
-        var offset = header
-        for element in elements {
-            store(Int32(16), at: offset)
-            store(element.high, at: offset + 4)
-            store(element.low, at: offset + 12)
-            offset += 20
-        }
+        word(hasNull ? 1 : 0, at: 4)
         initialized = offset
     }
 }

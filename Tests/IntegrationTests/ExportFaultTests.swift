@@ -20,6 +20,27 @@ struct ExportFaultTests {
         return ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": Receiver.metricsEndpoint(scope: s.receiverScope)]
     }
 
+    /// A pipeline file of one pipeline, `name`: the shipped requests query as the Sum
+    /// `NAME.requests`, with `limits` (YAML lines of the pipeline). Returns the file's path.
+    static func requestsPipeline(_ name: String, limits: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Services.root + "/queries/requests.sql", toPath: dir.path + "/requests.sql")
+        try """
+            pipelines:
+              - name: \(name)
+                query: requests.sql
+                \(limits)
+                metrics:
+                  - metric_name: \(name).requests
+                    data_type: sum
+                    value_column: requests
+                    attribute_columns: [gen_ai.provider.name, gen_ai.request.model, portkey.workspace,
+                                        http.response.status_code, portkey.cache_status]
+            """.write(toFile: dir.path + "/bridge.yaml", atomically: true, encoding: .utf8)
+        return dir.path + "/bridge.yaml"
+    }
+
     /// The rollup exports that reached the test's scope (the self-telemetry request each run
     /// sends after its passes left out).
     static func attempts(_ s: Scenario) throws -> [[String: Any]] {
@@ -122,24 +143,10 @@ extension ExportFaultTests {
     func failedPassSettlesItsSeriesLog() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-12T10:00:00Z", end: "2026-03-12T10:10:00Z", ratePerMinute: 30)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("settle-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Services.root + "/queries/requests.sql", toPath: dir.path + "/requests.sql")
-        try """
-            pipelines:
-              - name: settle
-                query: requests.sql
-                max_points_per_request: 40
-                metrics:
-                  - metric_name: settle.requests
-                    data_type: sum
-                    value_column: requests
-                    attribute_columns: [gen_ai.provider.name, gen_ai.request.model, portkey.workspace,
-                                        http.response.status_code, portkey.cache_status]
-            """.write(toFile: dir.path + "/bridge.yaml", atomically: true, encoding: .utf8)
+        let config = try Self.requestsPipeline("settle", limits: "max_points_per_request: 40")
         let extra = try Self.scoped(s, script: [["status": 200], ["status": 200], ["status": 200], ["status": 400, "message": "no"]])
         var env = s.environment(temporality: "cumulative", startAt: "2026-03-12T10:00:00Z", extra: extra)
-        env["BRIDGE_CONFIG"] = dir.path + "/bridge.yaml"
+        env["BRIDGE_CONFIG"] = config
         let now = ns("2026-03-12T10:15:00Z")
         let failed = try s.bridge(env, now: now).run()
         #expect(failed.first?.status == .failed)
@@ -165,28 +172,13 @@ extension ExportFaultTests {
     func splitBatches() throws {
         let s = try Scenario()
         try s.seed(start: "2026-03-11T10:00:00Z", end: "2026-03-11T10:10:00Z", ratePerMinute: 30)
-        // One pipeline file: the shipped requests query with a tiny byte limit and a large point limit,
-        // so every batch encodes past the limit and must be split.
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("split-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Services.root + "/queries/requests.sql", toPath: dir.path + "/requests.sql")
-        try """
-            pipelines:
-              - name: split
-                query: requests.sql
-                max_points_per_request: 100000
-                max_request_bytes: 8000
-                metrics:
-                  - metric_name: split.requests
-                    data_type: sum
-                    value_column: requests
-                    attribute_columns: [gen_ai.provider.name, gen_ai.request.model, portkey.workspace,
-                                        http.response.status_code, portkey.cache_status]
-            """.write(toFile: dir.path + "/bridge.yaml", atomically: true, encoding: .utf8)
+        // The shipped requests query with a tiny byte limit and a large point limit, so every batch
+        // encodes past the limit and must be split.
+        let config = try Self.requestsPipeline("split", limits: "max_points_per_request: 100000\n    max_request_bytes: 8000")
         // The third request fails with 400: the first two parts stay committed.
         let extra = try Self.scoped(s, script: [["status": 200], ["status": 200], ["status": 400, "message": "no"]])
         var env = s.environment(temporality: "delta", startAt: "2026-03-11T10:00:00Z", extra: extra)
-        env["BRIDGE_CONFIG"] = dir.path + "/bridge.yaml"
+        env["BRIDGE_CONFIG"] = config
         let now = ns("2026-03-11T10:15:00Z")
         let failed = try s.bridge(env, now: now).run()
         #expect(failed.first?.status == .failed)
