@@ -255,8 +255,9 @@ public struct RowBinaryDecoder {
     public let limits: Limits
     var buffer: [UInt8] = []
     var position = 0
-    /// Per column, how the raw path steps over it (``RowBinary/Step``).
+    /// Per column, how the raw path reads it (``RowBinary/Step``), for the decode mask `stepMask`.
     var steps: [RowBinary.Step] = []
+    var stepMask: [Bool] = []
 
     public init(limits: Limits = Limits()) {
         self.limits = limits
@@ -325,22 +326,26 @@ public struct RowBinaryDecoder {
     }
 
     /// Runs `read` over the buffered bytes as the next row, within the row's limits; once it read
-    /// a whole row, `completed` sees the row's bytes and the decoder moves past them. `false`
-    /// means more bytes are needed.
-    mutating func readRow(rowNumber: Int, _ read: (inout RowBinary.Reader) throws(RowBinaryFailure) -> Void,
-                          completed: (ArraySlice<UInt8>) -> Void = { _ in }) throws(ClickHouseError) -> Bool {
+    /// a whole row, the decoder moves past it. `false` means more bytes are needed.
+    mutating func readRow(rowNumber: Int, _ read: (inout RowBinary.Reader) throws(RowBinaryFailure) -> Void) throws(ClickHouseError) -> Bool {
+        try readRow(rowNumber: rowNumber) { (reader: inout RowBinary.Reader, _: UnsafeBufferPointer<RowBinary.Step>) throws(RowBinaryFailure) in try read(&reader) }
+    }
+
+    /// ``readRow(rowNumber:_:)`` with the raw path's steps in place.
+    mutating func readRow(rowNumber: Int, _ read: (inout RowBinary.Reader, UnsafeBufferPointer<RowBinary.Step>) throws(RowBinaryFailure) -> Void) throws(ClickHouseError) -> Bool {
         let start = position
         let limits = self.limits
         let result = buffer.withUnsafeBytes { raw in
-            Result { () throws(RowBinaryFailure) -> Int in
-                var reader = RowBinary.Reader(bytes: raw, offset: start, limits: limits)
-                try read(&reader)
-                return reader.offset
+            steps.withUnsafeBufferPointer { steps in
+                Result { () throws(RowBinaryFailure) -> Int in
+                    var reader = RowBinary.Reader(bytes: raw, offset: start, limits: limits)
+                    try read(&reader, steps)
+                    return reader.offset
+                }
             }
         }
         switch result {
         case .success(let end):
-            completed(buffer[start..<end])
             position = end
             return true
         case .failure(.invalid(let why)):

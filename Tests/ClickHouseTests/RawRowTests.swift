@@ -55,7 +55,7 @@ struct RawRowTests {
         for (k, (values, raw)) in raws.enumerated() {
             var expected: [ClickHouseValue] = []
             #expect(try full.decodeRow(into: &expected, rowNumber: k + 1))
-            #expect(raw.bytes == rows[k], "row \(k): the row's own bytes")
+            #expect(Array(raw.bytes) == rows[k], "row \(k): the row's own bytes, kept by the copy after later rows were fed")
             #expect(values[0] == expected[0], "the decoded column")
             for c in columns.indices {
                 #expect(raw.value(of: c, type: columns[c].type) == expected[c], "row \(k) column \(columns[c].name)")
