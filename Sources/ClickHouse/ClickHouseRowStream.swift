@@ -139,7 +139,7 @@ public final class ClickHouseRowStream {
             }
             return
         }
-        decoder.feed(scanner!.feed(chunk))
+        scanner!.feed(chunk) { decoder.feed($0) }
         if scanner!.exceptionBlock != nil {
             // Read the rest of the block (bounded) and fail.
             while (scanner!.exceptionBlock?.count ?? 0) < 1 << 20, let more = try? http.next() {

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Finds ClickHouse 25.11+'s tagged exception block in a result body as chunks arrive.
 ///
 /// The server announces a random tag in `X-ClickHouse-Exception-Tag`; on failure after the body
@@ -16,20 +20,48 @@ public struct TaggedExceptionScanner: Sendable {
 
     /// Feeds the next chunk; returns the bytes that are result data.
     public mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
+        var data: [UInt8] = []
+        feed(chunk) { data += $0 }
+        return data
+    }
+
+    /// Feeds the next chunk; `data` gets the bytes that are result data, in order (none of the
+    /// chunk is copied but the few bytes held back).
+    public mutating func feed(_ chunk: [UInt8], data: (ArraySlice<UInt8>) -> Void) {
         if exceptionBlock != nil {
             exceptionBlock! += chunk
-            return []
+            return
         }
-        var data = pending
-        data += chunk
-        if let at = Self.find(marker, in: data) {
-            exceptionBlock = Array(data[at...])
+        let keep = marker.count - 1
+        // A marker that starts in the bytes held back (it may end in this chunk).
+        if !pending.isEmpty {
+            let joint = pending + chunk.prefix(keep)
+            if let at = Self.find(marker, in: joint[...]), at < pending.count {
+                data(pending[..<at])
+                exceptionBlock = Array(pending[at...]) + chunk
+                pending = []
+                return
+            }
+        }
+        // A marker that starts in this chunk.
+        if let at = Self.find(marker, in: chunk[...]) {
+            data(pending[...])
+            data(chunk[..<at])
+            exceptionBlock = Array(chunk[at...])
             pending = []
-            return Array(data[..<at])
+            return
         }
-        let keep = min(data.count, marker.count - 1)
-        pending = Array(data[(data.count - keep)...])
-        return Array(data[..<(data.count - keep)])
+        // None: all but the last bytes, which could start a marker, are data.
+        if chunk.count >= keep {
+            data(pending[...])
+            data(chunk[..<(chunk.count - keep)])
+            pending = Array(chunk[(chunk.count - keep)...])
+        } else {
+            let joint = pending + chunk
+            let release = max(0, joint.count - keep)
+            data(joint[..<release])
+            pending = Array(joint[release...])
+        }
     }
 
     /// At the end of the body: the bytes still held back (they were data after all).
@@ -55,14 +87,22 @@ public struct TaggedExceptionScanner: Sendable {
         return ClickHouseExceptionText(parsing: text) ?? ClickHouseExceptionText(message: text)
     }
 
-    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+    /// Where `needle` first occurs in `haystack` (an index of `haystack`): `memchr` to each
+    /// candidate first byte, then one comparison.
+    static func find(_ needle: [UInt8], in haystack: ArraySlice<UInt8>) -> Int? {
         guard needle.count <= haystack.count, let first = needle.first else { return nil }
-        var i = 0
-        let last = haystack.count - needle.count
-        while i <= last {
-            if haystack[i] == first && haystack[i..<i + needle.count].elementsEqual(needle) { return i }
-            i += 1
+        return haystack.withUnsafeBytes { h -> Int? in
+            needle.withUnsafeBytes { n -> Int? in
+                let base = h.baseAddress!, last = h.count - n.count
+                var i = 0
+                while i <= last {
+                    guard let p = memchr(base + i, Int32(first), last - i + 1) else { return nil }
+                    i = base.distance(to: UnsafeRawPointer(p))
+                    if memcmp(base + i, n.baseAddress!, n.count) == 0 { return haystack.startIndex + i }
+                    i += 1
+                }
+                return nil
+            }
         }
-        return nil
     }
 }

@@ -105,6 +105,22 @@ struct TaggedExceptionTests {
         }
     }
 
+    @Test("fed in small chunks, the data is released in order and the marker found", arguments: [1, 2, 3, 7, 16, 29, 30, 31, 64])
+    func smallChunks(size: Int) throws {
+        let message = "Code: 241. DB::Exception: Memory limit exceeded. (MEMORY_LIMIT_EXCEEDED) (version 26.9.0)"
+        // Data that holds the marker's first bytes and its first byte alone, as traps.
+        let before: [UInt8] = (0..<200).map { UInt8($0 % 251) } + Array("__exception__\r\nQ1W2".utf8) + [0x5F, 0x5F, 1]
+        let payload = before + block(message)
+        var scanner = TaggedExceptionScanner(tag: tag)
+        var data: [UInt8] = []
+        for start in stride(from: 0, to: payload.count, by: size) {
+            scanner.feed(Array(payload[start..<min(payload.count, start + size)])) { data += $0 }
+        }
+        if scanner.exceptionBlock == nil { data += scanner.finish() }
+        #expect(data == before)
+        #expect(scanner.exception?.code == 241)
+    }
+
     @Test("without a marker every byte is data, in order")
     func noMarker() {
         var scanner = TaggedExceptionScanner(tag: tag)
