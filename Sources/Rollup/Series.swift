@@ -38,6 +38,27 @@ package final class SeriesTable {
     private struct Index {
         var slots = [Int32](repeating: -1, count: 64)
         var entries: [Entry] = []
+
+        /// The series of the row's attribute bytes (-1: none yet), and the slot probed last
+        /// (where a new entry goes).
+        @inline(__always)
+        func find(hash: Int, _ bytes: UnsafeRawBufferPointer, _ ends: UnsafeBufferPointer<Int>, _ columns: [Int]) -> (series: Int, slot: Int) {
+            slots.withUnsafeBufferPointer { slots in
+                entries.withUnsafeBufferPointer { entries in
+                    let mask = slots.count - 1
+                    var i = hash & mask
+                    while true {
+                        let e = Int(slots[i])
+                        if e < 0 { return (-1, i) }
+                        if entries[e].hash == hash
+                            && entries[e].key.withUnsafeBytes({ SeriesTable.same($0, bytes, ends, columns) }) {
+                            return (Int(entries[e].series), i)
+                        }
+                        i = (i + 1) & mask
+                    }
+                }
+            }
+        }
     }
 
     // Identity, per series index.
@@ -143,46 +164,63 @@ package final class SeriesTable {
     /// columns; the attributes are decoded and the key built only for a series not seen yet.
     func series(of metric: ResultBinding.BoundMetric, in raw: RawRow, binding: ResultBinding) -> Int {
         let m = metric.index
-        while indexes.count <= m { indexes.append(Index()) }
+        if indexes.count <= m { indexes += repeatElement(Index(), count: m + 1 - indexes.count) }
         let columns = metric.attributeColumns
         let seed = self.seed
-        let hash = raw.bytes.withUnsafeBytes { Int(truncatingIfNeeded: Self.hash($0, raw.ends, columns, seed: seed)) }
-        let mask = indexes[m].slots.count - 1
-        var i = hash & mask
-        while true {
-            let e = Int(indexes[m].slots[i])
-            if e < 0 { break }
-            if indexes[m].entries[e].hash == hash
-                && raw.bytes.withUnsafeBytes({ Self.same(indexes[m].entries[e].key, $0, raw.ends, columns) }) {
-                return Int(indexes[m].entries[e].series)
+        // One access to the index and one to the row's bytes per row, whatever the probes.
+        let (found, hash, slot) = raw.withUnsafeBytes { bytes in
+            raw.ends.withUnsafeBufferPointer { ends in
+                let hash = Int(truncatingIfNeeded: Self.hash(bytes, ends, columns, seed: seed))
+                let (found, slot) = indexes[m].find(hash: hash, bytes, ends, columns)
+                return (found, hash, slot)
             }
-            i = (i + 1) & mask
         }
+        if found >= 0 { return found }
         var row = [ClickHouseValue](repeating: .null, count: raw.ends.count)
         var key: [UInt8] = []
-        for c in columns {
-            row[c] = raw.value(of: c, type: binding.columnTypes[c])
-            key += raw.bytes[raw.start(of: c)..<raw.ends[c]]
+        raw.withUnsafeBytes { bytes in
+            for c in columns {
+                row[c] = raw.value(of: c, type: binding.columnTypes[c])
+                key += bytes[raw.start(of: c)..<raw.ends[c]]
+            }
         }
         let s = canonicalSeries(metric: m, name: metric.mapping.name, attributes: binding.attributes(of: metric, in: row))
-        indexes[m].slots[i] = Int32(indexes[m].entries.count)
+        indexes[m].slots[slot] = Int32(indexes[m].entries.count)
         indexes[m].entries.append(Entry(hash: hash, key: key, series: Int32(s)))
         entryCount += 1
         if indexes[m].entries.count * 2 > indexes[m].slots.count { Self.rehash(&indexes[m]) }
         return s
     }
 
+    /// The columns' bytes as runs: adjacent columns (the usual case) are one run, so that a row's
+    /// attribute bytes are hashed and compared in one piece. The bytes taken together are the
+    /// same either way (encodings are self-delimiting).
+    @inline(__always)
+    private static func forEachRun(_ ends: UnsafeBufferPointer<Int>, _ columns: [Int], _ body: (_ start: Int, _ end: Int) -> Bool) -> Bool {
+        var k = 0
+        while k < columns.count {
+            let first = columns[k]
+            var last = first
+            k += 1
+            while k < columns.count && columns[k] == last + 1 {
+                last += 1
+                k += 1
+            }
+            if !body(first == 0 ? 0 : ends[first - 1], ends[last]) { return false }
+        }
+        return true
+    }
+
     /// A 64-bit multiply-xorshift hash of the columns' bytes, eight at a time.
     @inline(__always)
-    private static func hash(_ bytes: UnsafeRawBufferPointer, _ ends: [Int], _ columns: [Int], seed: UInt64) -> UInt64 {
+    private static func hash(_ bytes: UnsafeRawBufferPointer, _ ends: UnsafeBufferPointer<Int>, _ columns: [Int], seed: UInt64) -> UInt64 {
         @inline(__always) func mix(_ x: UInt64) -> UInt64 {
             let y = (x ^ (x >> 32)) &* 0xD6E8_FEB8_6659_FD93
             return y ^ (y >> 32)
         }
         var h = seed
-        for c in columns {
-            var i = c == 0 ? 0 : ends[c - 1]
-            let end = ends[c]
+        _ = forEachRun(ends, columns) { start, end in
+            var i = start
             while i + 8 <= end {
                 h = mix(h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
                 i += 8
@@ -195,22 +233,21 @@ package final class SeriesTable {
                 i += 1
             }
             h = mix(h ^ tail)
+            return true
         }
         return h
     }
 
     @inline(__always)
-    private static func same(_ key: [UInt8], _ bytes: UnsafeRawBufferPointer, _ ends: [Int], _ columns: [Int]) -> Bool {
-        key.withUnsafeBytes { k in
-            var offset = 0
-            for c in columns {
-                let start = c == 0 ? 0 : ends[c - 1], n = ends[c] - start
-                guard offset + n <= k.count else { return false }
-                if n > 0 && memcmp(k.baseAddress! + offset, bytes.baseAddress! + start, n) != 0 { return false }
-                offset += n
-            }
-            return offset == k.count
-        }
+    fileprivate static func same(_ key: UnsafeRawBufferPointer, _ bytes: UnsafeRawBufferPointer, _ ends: UnsafeBufferPointer<Int>, _ columns: [Int]) -> Bool {
+        var offset = 0
+        return forEachRun(ends, columns) { start, end in
+            let n = end - start
+            guard offset + n <= key.count else { return false }
+            if n > 0 && memcmp(key.baseAddress! + offset, bytes.baseAddress! + start, n) != 0 { return false }
+            offset += n
+            return true
+        } && offset == key.count
     }
 
     /// The one series of `metric` with these attributes: its index.
