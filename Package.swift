@@ -1,6 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// The modules a pass runs per row or per point (decoding, reading buckets, encoding, the series
+/// state). In release builds their dynamic exclusivity checks are off: each check costs a
+/// thread-local lookup, and a class property read per row made them about a tenth of a 1 M-row
+/// pass (docs/performance.md). The compiler's static checks stay, and debug builds (the tests)
+/// keep the dynamic ones, so an overlapping access still fails there.
+let perRow: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "otel-bridge",
     platforms: [.macOS(.v15)],
@@ -39,19 +46,19 @@ let package = Package(
         .target(name: "ClickHouse", dependencies: [
             "CurlHTTP", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: perRow),
 
         // libpq connection: parameterised statements, transactions, SQLSTATE errors.
         .target(name: "Postgres", dependencies: [
             "CLibPQ", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: perRow),
 
         // The checkpoint store in schema otel_bridge: migrations, watermarks, runs, series state.
         .target(name: "Checkpoints", dependencies: [
             "Postgres", "UTCTime",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: perRow),
 
         // OTLP: generated protobuf types, the encoder seam, the OTLP/HTTP exporter and its configuration.
         .target(
@@ -61,7 +68,8 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Generated/README.md"]),
+            exclude: ["Generated/README.md"],
+            swiftSettings: perRow),
 
         // The environment, read once: the table of every variable (name, default, range, parser),
         // one parser per kind of value, and the configuration of ClickHouse and OTLP from it.
@@ -78,13 +86,13 @@ let package = Package(
         // series aggregation, and the pass as a state machine that returns actions.
         .target(name: "Rollup", dependencies: [
             "PipelineConfig", "ClickHouse", "Checkpoints", "OTLP", "CurlHTTP", "UTCTime",
-        ]),
+        ], swiftSettings: perRow),
 
         // The GenAI traces pipeline's decisions, no I/O: a row as a span by the GenAI semantic
         // conventions, deterministic ids, and the keyset pager.
         .target(name: "GenAITraces", dependencies: [
             "Rollup", "PipelineConfig", "Checkpoints", "OTLP", "ClickHouse", "UTCTime",
-        ]),
+        ], swiftSettings: perRow),
 
         // What a pass and the process report about themselves: the log formats (text, JSON),
         // the redactor, progress (a bar or log lines), the pass summary and the self-telemetry.
