@@ -232,6 +232,12 @@ public struct BucketWriter: Sendable {
         return done
     }
 
+    /// Makes room for about `bytes` of points in the next slot (the first of a bucket has no
+    /// last slot's size to go by: without this it would grow, copied, a dozen times).
+    public mutating func reserveCapacity(_ bytes: Int) {
+        if slotMetric < 0 { lastSlotSize = Swift.max(lastSlotSize, Swift.min(bytes, budget, 1 << 20)) }
+    }
+
     // MARK: - Slots and parts
 
     @inline(__always)

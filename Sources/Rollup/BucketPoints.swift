@@ -107,6 +107,8 @@ extension MetricRequestWriter {
         var bucket = self.bucket(budget: budget)
         var bounds: [[Double]?] = Array(repeating: nil, count: pipeline.metrics.count)
         series.withEncodings(of: points, by: self) { encodings in
+            // A number point is about 30 bytes and its attributes: room for a bucket of them.
+            bucket.reserveCapacity(points.reduce(0) { $0 + 32 + encodings[$1.series].protobuf.count })
             for p in points {
                 let m = p.metric
                 switch p.value {

@@ -90,6 +90,8 @@ package struct BucketReader {
         var exemplar: Exemplar?
     }
     private var ended = false
+    /// Series in the last bucket: room for as many in the next (buckets are alike).
+    private var lastBucketSeries = 0
     /// Per metric: its overflow series, once needed (-1 before).
     private var overflowSeries: [Int]
     // Per series index: the bucket generation it was last seen in, its slot there, and the
@@ -128,6 +130,8 @@ package struct BucketReader {
         }
         let generation = table.nextBucket(keeping: rowObservations.map(\.series))
         var bucket = ResultBucket(start: start, observations: [], rows: 0, digest: BucketDigest())
+        if admission != nil { bucket.observations.reserveCapacity(lastBucketSeries) }
+        defer { lastBucketSeries = bucket.observations.count }
         let digests = start >= digestsFrom
         // Per metric: how many series were admitted with their own attributes.
         var admitted = [Int](repeating: 0, count: binding.metrics.count)
