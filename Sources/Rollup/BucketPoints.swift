@@ -109,9 +109,10 @@ extension MetricRequestWriter {
         series.withEncodings(of: points, by: self) { encodings in
             // A number point is about 30 bytes and its attributes: room for a bucket of them.
             bucket.reserveCapacity(points.reduce(0) { $0 + 32 + encodings[$1.series].protobuf.count })
-            for p in points {
-                let m = p.metric
-                switch p.value {
+            for k in points.indices {
+                // Fields read in place: a whole copy of the point costs a value-witness call.
+                let m = points[k].metric, p = (series: points[k].series, start: points[k].start, exemplar: points[k].exemplar)
+                switch points[k].value {
                 case .int(let v):
                     bucket.number(metric: m, attributes: encodings[p.series], start: p.start, end: end, value: .int(v), exemplars: p.exemplar.map { [$0] } ?? [])
                 case .double(let v):

@@ -141,14 +141,14 @@ package struct BucketReader {
             var merged = false
             if seenIn.count < table.count { grow() }
             for k in rowObservations.indices {
-                let o = rowObservations[k]
-                if digests { bucket.digest.add(seed: table.digestSeed(o.series), o.observation) }
+                // Read in place (a whole copy of the row's observation costs a value-witness call).
+                let series = rowObservations[k].series, m = rowObservations[k].metric
+                if digests { bucket.digest.add(seed: table.digestSeed(series), rowObservations[k].observation) }
                 guard let admission else { continue }
-                let series = o.series, m = o.metric
                 if seenIn[series] == generation {
                     let i = slot[series]
-                    bucket.observations[i].observation = try merge(bucket.observations[i].observation, o.observation, metric: binding.metrics[m])
-                    bucket.observations[i].exemplar = BucketObservation.larger(bucket.observations[i].exemplar, o.exemplar)
+                    bucket.observations[i].observation = try merge(bucket.observations[i].observation, rowObservations[k].observation, metric: binding.metrics[m])
+                    bucket.observations[i].exemplar = BucketObservation.larger(bucket.observations[i].exemplar, rowObservations[k].exemplar)
                     if overflowedIn[series] != generation { merged = true }  // not a merge of two groups: the overflow
                     continue
                 }
@@ -167,12 +167,12 @@ package struct BucketReader {
                 }
                 if seenIn[target] == generation {  // the overflow series, placed by another series
                     let i = slot[target]
-                    bucket.observations[i].observation = try merge(bucket.observations[i].observation, o.observation, metric: binding.metrics[m])
-                    bucket.observations[i].exemplar = BucketObservation.larger(bucket.observations[i].exemplar, o.exemplar)
+                    bucket.observations[i].observation = try merge(bucket.observations[i].observation, rowObservations[k].observation, metric: binding.metrics[m])
+                    bucket.observations[i].exemplar = BucketObservation.larger(bucket.observations[i].exemplar, rowObservations[k].exemplar)
                 } else {
                     seenIn[target] = generation
                     slot[target] = bucket.observations.count
-                    bucket.observations.append(BucketObservation(series: target, observation: o.observation, exemplar: o.exemplar))
+                    bucket.observations.append(BucketObservation(series: target, observation: rowObservations[k].observation, exemplar: rowObservations[k].exemplar))
                 }
                 // Its later rows in the bucket go where this one went.
                 seenIn[series] = generation

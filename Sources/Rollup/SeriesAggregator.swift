@@ -393,19 +393,22 @@ package final class SeriesAggregator: SeriesAdmission {
         points.reserveCapacity(bucket.observations.count + carries.count)
         var carried = [Bool](repeating: false, count: carries.count)
         let metricOf = table.metric
-        for o in bucket.observations {
-            var observation = o.observation
-            let m = metricOf[o.series]
-            if !carries.isEmpty, let i = carryIndex[o.series] {
-                guard let sum = LateFold.adding(carries[i].value, to: observation) else {
-                    throw BridgeError(.result, "\(table.metricName(o.series)) {\(LogSafe.text(table.key[o.series], limit: 200))}: the late rows carried into bucket \(UTCInstant(unixNanoseconds: bucket.start).iso8601) do not fit its value",
+        for k in bucket.observations.indices {
+            // Fields read in place: a whole copy of the observation costs a value-witness call.
+            let s = bucket.observations[k].series
+            let m = metricOf[s]
+            let e: Emission
+            if !carries.isEmpty, let i = carryIndex[s] {
+                guard let sum = LateFold.adding(carries[i].value, to: bucket.observations[k].observation) else {
+                    throw BridgeError(.result, "\(table.metricName(s)) {\(LogSafe.text(table.key[s], limit: 200))}: the late rows carried into bucket \(UTCInstant(unixNanoseconds: bucket.start).iso8601) do not fit its value",
                                       pipeline: pipeline)
                 }
-                observation = sum
                 carried[i] = true
+                e = try emission(s, isGauge: gauges[m], bucketStart: bucket.start, bucketEnd: end, observation: sum)
+            } else {
+                e = try emission(s, isGauge: gauges[m], bucketStart: bucket.start, bucketEnd: end, observation: bucket.observations[k].observation)
             }
-            let e = try emission(o.series, isGauge: gauges[m], bucketStart: bucket.start, bucketEnd: end, observation: observation)
-            points.append(EmittedPoint(series: o.series, metric: m, start: e.start, value: e.value, exemplar: o.exemplar))
+            points.append(EmittedPoint(series: s, metric: m, start: e.start, value: e.value, exemplar: bucket.observations[k].exemplar))
         }
         for (i, c) in carries.enumerated() where !carried[i] {
             let m = table.metric[c.series]
