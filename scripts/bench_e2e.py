@@ -359,7 +359,7 @@ def profile_bridge(binary, env, pgu, tag, top=12):
     with tempfile.TemporaryDirectory(prefix="bench_e2e.perf.") as d:
         data = str(Path(d) / "perf.data")
         keep = os.environ.get("BENCH_PERF_DATA")  # a path: record call graphs too, and keep them there
-        p = subprocess.run(["perf", "record", "-q", "-F", "1999", *(["-g"] if keep else []), "-o", data, "--", binary, "run",
+        p = subprocess.run(["perf", "record", "-q", "-F", "1999", *((os.environ.get("BENCH_PERF_CALLGRAPH", "-g").split()) if keep else []), "-o", data, "--", binary, "run",
                             "--pipeline", "bench", "--no-progress"], env=env, capture_output=True)
         if keep:
             shutil.copy(data, keep)

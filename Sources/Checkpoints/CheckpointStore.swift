@@ -469,9 +469,10 @@ public final class CheckpointStore: Sendable {
         // Taken out (not copied) while the commit runs: a commit that fails leaves none, which is
         // safe: a merge that finds log rows it does not know of applies the log first.
         var pending = unmerged.withLock { $0.removeValue(forKey: pipeline) } ?? UnmergedSeries()
-        let stored = series.filter { $0.attributesJSON.isEmpty }
+        let stored = Self.stored(series)
         let logRowsBefore = pending.logRows + (stagedWrite ? 1 : 0)
-        for state in series { pending.states[state.logKey] = state }
+        pending.states.reserveCapacity(pending.states.count + series.count)
+        for i in series.indices { pending.states[series[i].logKey] = series[i] }
         let logged = pending.logged + stored.count
         let merges = !series.isEmpty && (logged >= self.seriesLogLength * pending.states.count || logged > self.seriesLogStates)
         if !merges && !stored.isEmpty {
@@ -645,7 +646,7 @@ public final class CheckpointStore: Sendable {
     /// all of its work itself.
     public func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration) {
         abandonStage()
-        let stored = series.filter { $0.attributesJSON.isEmpty }
+        let stored = Self.stored(series)
         guard !stored.isEmpty, !connection.isInTransaction else { return }
         let holdMilliseconds = (holdFor + .seconds(60)).wholeMilliseconds(roundingUp: true, clampedTo: 1...Int64(Int32.max))
         do {
@@ -661,13 +662,21 @@ public final class CheckpointStore: Sendable {
             // another's.
             let (sql, parameters) = Self.logInsert(stored, pipeline: pipeline, underLock: true)
             try connection.start(sql, parameters)
-            staged.withLock { $0 = StagedSeries(pipeline: pipeline, stored: stored) }
+            staged.withLock { $0 = StagedSeries(pipeline: pipeline, series: series, stored: stored) }
         } catch {
             logger.debug("series state not written ahead of the acknowledgement; the commit writes it", metadata: [
                 "pipeline": "\(pipeline)", "error": "\(error)",
             ])
             if connection.isInTransaction { connection.rollback(reason: "\(error)") }
         }
+    }
+
+    /// The states of series the store holds already (a new series' state carries its attributes).
+    private static func stored(_ series: [SeriesState]) -> [SeriesState] {
+        var stored: [SeriesState] = []
+        stored.reserveCapacity(series.count)
+        for i in series.indices where series[i].attributesJSON.isEmpty { stored.append(series[i]) }
+        return stored
     }
 
     /// Rolls back a commit begun by ``stage(_:pipeline:holdFor:)``, if one is open.
@@ -683,7 +692,7 @@ public final class CheckpointStore: Sendable {
         guard let stage = staged.withLock({ s in defer { s = nil }; return s }) else { return false }
         let written = Result { try connection.finish().affectedRows }
         if stage.pipeline == batch.pipeline, case .success(let updated) = written,
-           updated == 1, batch.series.lazy.filter({ $0.attributesJSON.isEmpty }).elementsEqual(stage.stored) {
+           updated == 1, stage.isStage(of: batch.series) {
             return true
         }
         connection.rollback(reason: "the staged series of \(stage.pipeline) are not the committed batch's, or their update failed")
@@ -894,7 +903,16 @@ public final class CheckpointStore: Sendable {
 /// A commit's series update sent ahead of its batch's acknowledgement, in an open transaction.
 private struct StagedSeries: Sendable {
     let pipeline: String
+    /// The series the stage was given: a commit of the same array (the same storage, which no
+    /// one changes while it is shared) has the same stored series without comparing them.
+    let series: [SeriesState]
     let stored: [SeriesState]
+
+    func isStage(of batch: [SeriesState]) -> Bool {
+        guard batch.count == series.count else { return false }
+        let same = batch.withUnsafeBufferPointer { a in series.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress } }
+        return same || batch.lazy.filter({ $0.attributesJSON.isEmpty }).elementsEqual(stored)
+    }
 }
 
 /// What a store committed of a pipeline's series since `series_state` was last brought up to date.
