@@ -32,7 +32,7 @@ def main():
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--binary", default=None)
     ap.add_argument("--protocol", default="http/protobuf")
-    ap.add_argument("--page-size", default="10000")
+    ap.add_argument("--page-size", default="25000")  # the default of EXPERIMENTAL_GEN_AI_OTEL_TRACES_PAGE_SIZE
     a = ap.parse_args()
     binary = find_binary(a.binary)
     if not binary:

@@ -26,7 +26,7 @@ public struct GenAITraceConfiguration: Sendable {
     /// exported, default 120.
     public var lagSeconds: Int64 = 120
     /// `EXPERIMENTAL_GEN_AI_OTEL_TRACES_PAGE_SIZE`: rows per query (1–1,000,000), default 10,000.
-    public var pageSize = 10_000
+    public var pageSize = 25_000
     /// `EXPERIMENTAL_GEN_AI_OTEL_TRACES_MAX_SPANS_PER_REQUEST` (1–100,000), default 2,000.
     public var maxSpansPerRequest = 2_000
     /// `EXPERIMENTAL_GEN_AI_OTEL_TRACES_MAX_REQUEST_BYTES` (1 KiB–64 MiB), default 4 MiB.

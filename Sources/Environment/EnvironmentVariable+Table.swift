@@ -120,7 +120,7 @@ extension EnvironmentVariable {
         aliases: ["EXPERIMENTAL_GEN_AI_OTEL_PUSH_ENABLED"], aliasOrigin: "the gateway code's spelling")
     public static let genAIResourceAttributes = Self("EXPERIMENTAL_GEN_AI_OTEL_RESOURCE_ATTRIBUTES", .keyValues)
     public static let genAITracesLag = Self("EXPERIMENTAL_GEN_AI_OTEL_TRACES_LAG", .integer(0...2_592_000), default: "120")
-    public static let genAITracesPageSize = Self("EXPERIMENTAL_GEN_AI_OTEL_TRACES_PAGE_SIZE", .integer(1...1_000_000), default: "10000")
+    public static let genAITracesPageSize = Self("EXPERIMENTAL_GEN_AI_OTEL_TRACES_PAGE_SIZE", .integer(1...1_000_000), default: "25000")
     public static let genAITracesMaxSpansPerRequest = Self("EXPERIMENTAL_GEN_AI_OTEL_TRACES_MAX_SPANS_PER_REQUEST", .integer(1...100_000), default: "2000")
     public static let genAITracesMaxRequestBytes = Self("EXPERIMENTAL_GEN_AI_OTEL_TRACES_MAX_REQUEST_BYTES", .integer(1_024...(64 << 20)), default: "4194304")
     public static let genAITracesDeprecatedAttributes = Self("EXPERIMENTAL_GEN_AI_OTEL_TRACES_DEPRECATED_ATTRIBUTES", .boolean(), default: "false")
