@@ -12,6 +12,8 @@ public enum LogSafe {
     /// `text` with control and non-printable characters escaped, bounded to `limit` characters
     /// of output (escapes included), then `…`.
     public static func text(_ text: String, limit: Int = defaultLimit) -> String {
+        // Most text has nothing to escape and fits: it is its own safe form.
+        if isPlain(text, limit: limit) { return text }
         var out = ""
         var count = 0
         for scalar in text.unicodeScalars {
