@@ -403,22 +403,22 @@ package struct PassMachine: Sendable {
         guard buckets.count > 1 else { return buckets.first?.changes.map(\.state) ?? [] }
         let indexes = buckets.reduce(0) { max($0, $1.changes.reduce(-1) { max($0, $1.series) } + 1) }
         var position = [Int32](repeating: -1, count: indexes)
-        var latest: [SeriesState] = []
+        var latest: [SeriesChange] = []
         for bucket in buckets {
             for change in bucket.changes {
                 let i = Int(position[change.series])
                 if i >= 0 {
                     // A series new in the batch keeps the attributes its first change carried.
-                    let attributes = latest[i].attributesJSON
-                    latest[i] = change.state
-                    if latest[i].attributesJSON.isEmpty { latest[i].attributesJSON = attributes }
+                    latest[i].totals = change.totals
+                    if !change.attributesJSON.isEmpty { latest[i].attributesJSON = change.attributesJSON }
                 } else {
                     position[change.series] = Int32(latest.count)
-                    latest.append(change.state)
+                    latest.append(change)
                 }
             }
         }
-        return latest
+        // The states made once per series and batch, not once per change.
+        return latest.map(\.state)
     }
 
     private mutating func commit(_ buckets: [ReadBucket], upTo: Int64, ack: ExportAcknowledgement, series: [SeriesState]) -> BatchCommit {

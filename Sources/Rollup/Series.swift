@@ -75,6 +75,7 @@ package final class SeriesTable {
 
     // Derived once, per series index (`nil` until first asked for).
     private var refs: [SeriesRef?] = []
+    private var identities: [SeriesIdentity?] = []
     private var json: [String?] = []
     private var seeds: [UInt64] = []
     private var hasSeed: [Bool] = []
@@ -116,6 +117,15 @@ package final class SeriesTable {
         let r = SeriesRef(metric: metricName(s), seriesKey: key[s])
         refs[s] = r
         return r
+    }
+
+    /// The series' identity in the store as one shared object: what its changes carry (one
+    /// reference per change, not two strings).
+    package func identity(_ s: Int) -> SeriesIdentity {
+        if let i = identities[s] { return i }
+        let i = SeriesIdentity(ref(s))
+        identities[s] = i
+        return i
     }
 
     /// The attributes as operators read them in `series_state`.
@@ -266,6 +276,7 @@ package final class SeriesTable {
             self.key[s] = key
             isOverflow[s] = key == BucketReader.overflowKey
             refs[s] = nil
+            identities[s] = nil
             json[s] = nil
             hasSeed[s] = false
             encodings[s] = EncodedAttributes()
@@ -279,6 +290,7 @@ package final class SeriesTable {
             self.key.append(key)
             isOverflow.append(key == BucketReader.overflowKey)
             refs.append(nil)
+            identities.append(nil)
             json.append(nil)
             seeds.append(0)
             hasSeed.append(false)
@@ -308,6 +320,7 @@ package final class SeriesTable {
                     attributes[s] = []
                     key[s] = ""
                     refs[s] = nil
+                    identities[s] = nil
                     json[s] = nil
                     encodings[s] = EncodedAttributes()
                     hasEncoding[s] = false

@@ -87,6 +87,11 @@ package final class SeriesAggregator: SeriesAdmission {
 
         init() {}
 
+        var snapshot: SeriesTotals {
+            SeriesTotals(start: start, lastEnd: lastEnd, intTotal: intTotal, doubleTotal: doubleTotal, count: count, sum: sum,
+                         bucketCounts: bucketCounts)
+        }
+
         /// A stored state: its commits update its row.
         init(stored state: SeriesState) {
             start = state.startTime.unixNanoseconds
@@ -154,7 +159,7 @@ package final class SeriesAggregator: SeriesAdmission {
         for a in attributes {
             let key = LogSafe.text(a.key, limit: 128)
             switch a.value {
-            case .string(let s): object[key] = jsonString(LogSafe.isPlain(s, limit: 256) ? s : LogSafe.text(s, limit: 256))
+            case .string(let s): object[key] = jsonString(LogSafe.text(s, limit: 256))
             case .int(let i): object[key] = String(i)
             case .double(let d): object[key] = d.isFinite ? "\(d)" : jsonString(String(d))
             case .bool(let b): object[key] = b ? "true" : "false"
@@ -470,28 +475,76 @@ package final class SeriesAggregator: SeriesAdmission {
             changed.removeAll(keepingCapacity: true)
             generation += 1
         }
-        return changed.compactMap { s in
-            guard own[s].hasState else { return nil }
-            defer { own[s].totals.inserts = false }  // its first commit inserts the row; later ones update it
-            let t = own[s].totals, ref = table.ref(s)
-            return SeriesChange(series: s, state: SeriesState(
-                metric: ref.metric, seriesID: ref.id, attributesJSON: t.inserts ? table.attributesJSON(s) : "",
-                startTime: UTCInstant(unixNanoseconds: t.start), lastBucketEnd: UTCInstant(unixNanoseconds: t.lastEnd),
-                intTotal: t.intTotal, doubleTotal: t.doubleTotal, count: t.count, sum: t.sum, bucketCounts: t.bucketCounts,
-                logKey: ref.logKey))
+        var changes: [SeriesChange] = []
+        changes.reserveCapacity(changed.count)
+        for s in changed where own[s].hasState {
+            let inserts = own[s].totals.inserts
+            own[s].totals.inserts = false  // its first commit inserts the row; later ones update it
+            changes.append(SeriesChange(series: s, identity: table.identity(s), totals: own[s].totals.snapshot,
+                                        attributesJSON: inserts ? table.attributesJSON(s) : ""))
         }
+        return changes
     }
+}
+
+/// A series' identity in the store (metric, id, log key): one object per series and pass, shared
+/// by all its changes.
+package final class SeriesIdentity: Sendable {
+    package let metric: String
+    package let id: String
+    package let logKey: SeriesLogKey
+
+    package init(_ ref: SeriesRef) {
+        metric = ref.metric
+        id = ref.id
+        logKey = ref.logKey
+    }
+}
+
+/// A cumulative series' running totals after a bucket: plain values (no text), so that a change
+/// is cheap to keep and to drop; a ``SeriesState`` is made of the latest one per batch.
+package struct SeriesTotals: Sendable, Equatable {
+    package var start: Int64
+    package var lastEnd: Int64
+    package var intTotal: Int64?
+    package var doubleTotal: Double?
+    package var count: Int64?
+    package var sum: Double?
+    package var bucketCounts: [Int64]?
 }
 
 /// A cumulative series' state after a bucket, with the series' index in the pass's ``SeriesTable``.
 package struct SeriesChange: Sendable, Equatable {
     package var series: Int
-    package var state: SeriesState
+    package let identity: SeriesIdentity
+    package var totals: SeriesTotals
+    /// The attributes' JSON when the change inserts the series' row; empty otherwise.
+    package var attributesJSON: String
+
+    package init(series: Int, identity: SeriesIdentity, totals: SeriesTotals, attributesJSON: String) {
+        self.series = series
+        self.identity = identity
+        self.totals = totals
+        self.attributesJSON = attributesJSON
+    }
 
     package init(series: Int, state: SeriesState) {
-        self.series = series
-        self.state = state
+        self.init(series: series, identity: SeriesIdentity(SeriesRef(state)),
+                  totals: SeriesTotals(start: state.startTime.unixNanoseconds, lastEnd: state.lastBucketEnd.unixNanoseconds,
+                                       intTotal: state.intTotal, doubleTotal: state.doubleTotal, count: state.count, sum: state.sum,
+                                       bucketCounts: state.bucketCounts),
+                  attributesJSON: state.attributesJSON)
     }
+
+    /// The state the store commits.
+    package var state: SeriesState {
+        SeriesState(metric: identity.metric, seriesID: identity.id, attributesJSON: attributesJSON,
+                    startTime: UTCInstant(unixNanoseconds: totals.start), lastBucketEnd: UTCInstant(unixNanoseconds: totals.lastEnd),
+                    intTotal: totals.intTotal, doubleTotal: totals.doubleTotal, count: totals.count, sum: totals.sum,
+                    bucketCounts: totals.bucketCounts, logKey: identity.logKey)
+    }
+
+    package static func == (a: SeriesChange, b: SeriesChange) -> Bool { a.series == b.series && a.state == b.state }
 }
 
 /// What a series exports for one bucket: the point's start time and value.
