@@ -471,8 +471,7 @@ public final class CheckpointStore: Sendable {
         var pending = unmerged.withLock { $0.removeValue(forKey: pipeline) } ?? UnmergedSeries()
         let stored = Self.stored(series)
         let logRowsBefore = pending.logRows + (stagedWrite ? 1 : 0)
-        pending.states.reserveCapacity(pending.states.count + series.count)
-        for i in series.indices { pending.states[series[i].logKey] = series[i] }
+        for i in series.indices { pending.record(series[i]) }
         let logged = pending.logged + stored.count
         let merges = !series.isEmpty && (logged >= self.seriesLogLength * pending.states.count || logged > self.seriesLogStates)
         if !merges && !stored.isEmpty {
@@ -538,9 +537,8 @@ public final class CheckpointStore: Sendable {
             let new = stored.count == series.count ? [] : series.filter { !$0.attributesJSON.isEmpty }
             if !new.isEmpty { try self.upsert(new, pipeline: pipeline) }
             if merges {
-                var merged = pending
-                for state in new { merged.states[state.logKey] = nil }  // just written
-                try self.writeMerge(merged, pipeline: pipeline, runID: runID, expectedLogRows: logRowsBefore)
+                try self.writeMerge(pending, excluding: Set(new.map(\.logKey)),  // just written
+                                    pipeline: pipeline, runID: runID, expectedLogRows: logRowsBefore)
             } else if !stored.isEmpty, !stagedWrite {
                 let (sql, parameters) = Self.logInsert(stored, pipeline: pipeline)
                 try connection.execute(sql, parameters)
@@ -751,10 +749,11 @@ public final class CheckpointStore: Sendable {
     /// Writes the states logged since the last merge into `series_state` and empties the log, in
     /// the caller's transaction. `expectedLogRows`: the log rows this store wrote since; any other
     /// (left by a pass that ended without merging) are applied first.
-    private func writeMerge(_ pending: UnmergedSeries, pipeline: String, runID: Int64?, expectedLogRows: Int) throws {
+    private func writeMerge(_ pending: UnmergedSeries, excluding written: Set<SeriesLogKey> = [], pipeline: String, runID: Int64?,
+                            expectedLogRows: Int) throws {
         let logRows = try connection.query("SELECT count(*) AS n FROM otel_bridge.series_log WHERE pipeline = $1", [pipeline]).single().int64("n")
         if logRows != Int64(expectedLogRows) { try self.applySeriesLog(pipeline: pipeline) }
-        let states = Array(pending.states.values)
+        let states = written.isEmpty ? pending.states : pending.states.filter { !written.contains($0.logKey) }
         if !states.isEmpty {
             let (sql, parameters) = Self.seriesUpdate(states, pipeline: pipeline)
             let updated = try self.connection.execute(sql, parameters)
@@ -917,9 +916,23 @@ private struct StagedSeries: Sendable {
 
 /// What a store committed of a pipeline's series since `series_state` was last brought up to date.
 private struct UnmergedSeries: Sendable {
-    /// Each series' latest committed state, by its log key.
-    var states: [SeriesLogKey: SeriesState] = [:]
+    /// Each series' latest committed state, in the order the series first changed since: one
+    /// compact array, a commit's state assigned in place (a dictionary of states scattered them
+    /// over a table larger than the cache, and moved each twice).
+    private(set) var states: [SeriesState] = []
+    /// Where each series' state is in `states`, by its log key.
+    private var position: [SeriesLogKey: Int32] = [:]
     /// The states and the rows appended to `series_log` since.
     var logged = 0
     var logRows = 0
+
+    /// `state` as its series' latest.
+    mutating func record(_ state: SeriesState) {
+        if let i = position[state.logKey] {
+            states[Int(i)] = state
+        } else {
+            position[state.logKey] = Int32(states.count)
+            states.append(state)
+        }
+    }
 }
