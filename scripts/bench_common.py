@@ -29,6 +29,41 @@ def stack_env():
     return env
 
 
+def process_cpu(pid, children=False):
+    """CPU seconds of a process (and of its reaped children: a Postgres postmaster's backends)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class StackCPU:
+    """CPU seconds the stack's other processes spend while something runs: the ClickHouse endpoint,
+    Postgres (the postmaster and its reaped backends) and this script (the acknowledge-only OTLP
+    endpoint's threads). On a 2-core machine their sum with the bridge's bounds the wall time."""
+
+    def __init__(self, stack):
+        self.pids = {"endpoint": (stack.get("STACK_CLICKHOUSE_PID"), False)}
+        pg = Path(stack.get("STACK_POSTGRES_DIR", "/nonexistent")) / "data" / "postmaster.pid"
+        if pg.exists():
+            self.pids["postgres"] = (pg.read_text().split()[0], True)
+
+    def __enter__(self):
+        self.start = {k: process_cpu(pid, c) for k, (pid, c) in self.pids.items() if pid}
+        self.receiver = time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = {k: process_cpu(self.pids[k][0], self.pids[k][1]) - v for k, v in self.start.items()}
+        self.seconds["receiver"] = time.process_time() - self.receiver
+        return False
+
+    def __str__(self):
+        return ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
+
+
 def find_binary(explicit=None):
     if explicit:
         return explicit

@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_common import Ack, ack_server, ch, find_binary, pg_create, pg_drop, run_measured, stack_env  # noqa: E402
+from bench_common import Ack, StackCPU, ack_server, ch, find_binary, pg_create, pg_drop, run_measured, stack_env  # noqa: E402
 
 DB = "bench_e2e"
 SERIES = 1000
@@ -337,11 +337,12 @@ def run_bridge(binary, env, pgu, tag, check=True):
     pg_drop(pgu, name)
     env = dict(env, CHECKPOINT_DATABASE_URL=pg_create(pgu, name))
     Ack.reset()
-    rc, wall, cpu, rss, err = run_measured([binary, "run", "--pipeline", "bench", "--no-progress"], env=env)
+    with StackCPU(stack_env()) as others:
+        rc, wall, cpu, rss, err = run_measured([binary, "run", "--pipeline", "bench", "--no-progress"], env=env)
     pg_drop(pgu, name)
     if rc != 0 and check:
         sys.exit(f"bench_e2e: otel-bridge exited {rc}: {err.decode()[-2000:]}")
-    return wall, rss, cpu, Ack.requests, Ack.bytes
+    return wall, rss, cpu, Ack.requests, Ack.bytes, others
 
 
 RETAIN_RELEASE = re.compile(r"swift_(?:nonatomic_)?(?:bridgeObject|unknownObject)?(?:retain|release)(?:_n)?$", re.I)
@@ -468,11 +469,12 @@ def main():
                     add("curl", wall, rss, log.seconds())
                     for t in temps:
                         log.mark()
-                        wall, rss, cpu, nreq, nbytes = run_bridge(
+                        wall, rss, cpu, nreq, nbytes, others = run_bridge(
                             binary, bridge_env(os.environ, chu, "", t, otlp, config, first), pgu, f"{t}_{i}")
                         add(f"bridge {t}", wall, rss, log.seconds())
                         print(f"  {kind} {rows:,} bridge {t} #{i + 1}: {wall:.2f} s, CPU {cpu:.2f} s, "
-                              f"{nreq} requests, {nbytes:,} bytes, peak RSS {rss / 1024:.0f} MiB", file=sys.stderr)
+                              f"{nreq} requests, {nbytes:,} bytes, peak RSS {rss / 1024:.0f} MiB; CPU of the others: {others}",
+                              file=sys.stderr)
                     wall, rss = run_python(kind, rows, first)
                     add("python opentelemetry-proto", wall, rss, None)
                 curl_med = statistics.median(w for w, _, _ in runs["curl"])

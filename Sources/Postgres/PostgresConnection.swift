@@ -35,7 +35,17 @@ public final class PostgresConnection: @unchecked Sendable {
     private var lastStatementEnded: ContinuousClock.Instant?
     /// A statement sent by ``start(_:_:file:line:)`` and not yet finished, with how long the
     /// transaction had idled when it was sent.
-    private var pending: (sql: String, idle: Duration?)?
+    private var pending: (sql: String, idle: Duration?, prepared: PreparedKey?)?
+    /// Statements run more than once in this session, prepared once (parsed and planned once,
+    /// where Postgres settles on a generic plan): their names by SQL and parameter types.
+    private var prepared: [PreparedKey: String] = [:]
+    /// Statements run once so far (a statement is prepared at its second run: one that runs once
+    /// costs no extra round trip).
+    private var ranOnce: Set<PreparedKey> = []
+    /// A session holds at most this many prepared statements; others run unnamed.
+    static let preparedLimit = 64
+    /// Statements prepared in this session (their names are numbered by it).
+    private var preparedCount = 0
     /// The logger for connection events and server notices.
     public let logger: Logger
 
@@ -333,11 +343,17 @@ public final class PostgresConnection: @unchecked Sendable {
             formats.append(0)
         }
         let idle = self.idleInTransaction()
+        let key = PreparedKey(sql: sql, types: types)
+        let name = try self.preparedName(key, handle: handle, idle: idle, file: file, line: line)
         let sent = withParameterArrays(values) { pointers, lengths in
             types.withUnsafeBufferPointer { types in
                 formats.withUnsafeBufferPointer { formats in
-                    PQsendQueryParams(handle, sql, Int32(truncatingIfNeeded: values.count), types.baseAddress, pointers, lengths,
-                                      formats.baseAddress, 0)
+                    if let name {
+                        PQsendQueryPrepared(handle, name, Int32(truncatingIfNeeded: values.count), pointers, lengths, formats.baseAddress, 0)
+                    } else {
+                        PQsendQueryParams(handle, sql, Int32(truncatingIfNeeded: values.count), types.baseAddress, pointers, lengths,
+                                          formats.baseAddress, 0)
+                    }
                 }
             }
         }
@@ -346,12 +362,42 @@ public final class PostgresConnection: @unchecked Sendable {
             try self.check(nil, query: sql, idleInTransaction: idle, file: file, line: line)
             return
         }
-        self.pending = (sql, idle)
+        self.pending = (sql, idle, name == nil ? nil : key)
+    }
+
+    private struct PreparedKey: Hashable {
+        let sql: String
+        let types: [Oid]
+    }
+
+    /// The name of the session's prepared statement for `sql` with parameters of `types`,
+    /// preparing it at its second run; `nil`: run it unnamed (its first run, or the session holds
+    /// ``preparedLimit`` already). A named statement outlives a rolled-back transaction; one whose
+    /// preparation failed is not kept, and the failure is the statement's.
+    private func preparedName(_ key: PreparedKey, handle: OpaquePointer, idle: Duration?,
+                              file: String, line: Int) throws(PostgresError) -> String? {
+        if let name = self.prepared[key] { return name }
+        guard self.prepared.count < Self.preparedLimit else { return nil }
+        if self.ranOnce.insert(key).inserted {
+            if self.ranOnce.count > 4 * Self.preparedLimit { self.ranOnce = [key] }
+            return nil
+        }
+        self.preparedCount += 1
+        let name = "otel_bridge_\(self.preparedCount)"
+        let result = key.types.withUnsafeBufferPointer { types in
+            PQprepare(handle, name, key.sql, Int32(truncatingIfNeeded: types.count), types.baseAddress)
+        }
+        self.lastStatementEnded = .now
+        defer { PQclear(result) }
+        try self.check(result, query: key.sql, idleInTransaction: idle, file: file, line: line)
+        self.prepared[key] = name
+        self.ranOnce.remove(key)
+        return name
     }
 
     /// Waits for the statement ``start(_:_:file:line:)`` sent and returns its rows, or throws its error.
     public func finish(file: String = #fileID, line: Int = #line) throws(PostgresError) -> PostgresRows {
-        guard let (sql, idle) = self.pending else {
+        guard let (sql, idle, preparedKey) = self.pending else {
             throw PostgresError(code: .unexpectedResult, message: "finish() without a statement sent by start()", file: file, line: line)
         }
         self.pending = nil
@@ -366,7 +412,15 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         self.lastStatementEnded = .now
         defer { PQclear(result) }
-        try self.check(result, query: sql, idleInTransaction: idle, file: file, line: line)
+        do {
+            try self.check(result, query: sql, idleInTransaction: idle, file: file, line: line)
+        } catch {
+            // A prepared statement that failed is prepared again at its next run (under a new
+            // name): its plan may be what failed (`cached plan must not change result type`
+            // after another bridge migrated the schema).
+            if let preparedKey { self.prepared[preparedKey] = nil }
+            throw error
+        }
         guard let result else {
             throw PostgresError(code: .unexpectedResult, message: "no result from libpq", query: sql, file: file, line: line)
         }

@@ -318,6 +318,62 @@ struct PostgresConnectionTests {
         #expect(!connection.isConnected)
     }
 
+    // MARK: - Prepared statements
+
+    /// The session's prepared statements named by the bridge, by statement text.
+    private static func preparedStatements(_ connection: PostgresConnection) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for row in try connection.query("SELECT name, statement FROM pg_prepared_statements WHERE name LIKE 'otel_bridge_%'") {
+            out[try row.string("statement")] = try row.string("name")
+        }
+        return out
+    }
+
+    @Test("a statement is prepared at its second run and reused after, with the same results")
+    func statementPreparedAtSecondRun() throws {
+        let connection = try PostgresConnection.connect(conninfo: TestPostgres.url)
+        defer { connection.close() }
+        let sql = "SELECT $1::bigint * 2 AS twice, $2::text AS label"
+        var names: [String?] = []
+        for k in 1...4 {
+            let row = try connection.query(sql, [Int64(k), "run \(k)"]).single()
+            #expect(try row.int64("twice") == Int64(2 * k))
+            #expect(try row.string("label") == "run \(k)")
+            names.append(try Self.preparedStatements(connection)[sql])
+        }
+        #expect(names[0] == nil, "a statement run once is not prepared")
+        #expect(names[1] != nil && names[1] == names[2] && names[2] == names[3], "prepared once, then reused: \(names)")
+    }
+
+    @Test("parameters of other types (a NULL first, then a value) are another prepared statement")
+    func otherParameterTypesAreAnotherStatement() throws {
+        let connection = try PostgresConnection.connect(conninfo: TestPostgres.url)
+        defer { connection.close() }
+        let sql = "SELECT coalesce($1::bigint, -1) AS v"
+        for _ in 0..<2 { #expect(try connection.query(sql, [nil]).single().int64("v") == -1) }
+        for _ in 0..<2 { #expect(try connection.query(sql, [Int64(7)]).single().int64("v") == 7) }
+        let count = try connection.query("SELECT count(*) AS n FROM pg_prepared_statements WHERE statement = $1", [sql]).single().int64("n")
+        #expect(count == 2)
+    }
+
+    @Test("a prepared statement outlives a rolled-back transaction, and a failed one is prepared anew")
+    func preparedStatementsAcrossRollbackAndFailure() throws {
+        let connection = try PostgresConnection.connect(conninfo: TestPostgres.url)
+        defer { connection.close() }
+        let sql = "SELECT 10 / $1::int AS q"
+        try connection.execute("BEGIN")
+        for _ in 0..<2 { #expect(try connection.query(sql, [Int64(5)]).single().int64("q") == 2) }
+        try connection.execute("ROLLBACK")
+        let name = try #require(try Self.preparedStatements(connection)[sql])
+        #expect(try connection.query(sql, [Int64(2)]).single().int64("q") == 5)
+        #expect(try Self.preparedStatements(connection)[sql] == name, "still the same statement after the rollback")
+        // A run that fails (division by zero) drops the name; the statement is prepared again later.
+        #expect(throws: PostgresError.self) { try connection.query(sql, [Int64(0)]) }
+        for _ in 0..<2 { #expect(try connection.query(sql, [Int64(1)]).single().int64("q") == 10) }
+        let again = try connection.query("SELECT name FROM pg_prepared_statements WHERE statement = $1 ORDER BY name", [sql]).map { try $0.string("name") }
+        #expect(again.count == 2 && again.contains(name), "a new name beside the old: \(again)")
+    }
+
     // MARK: - Advisory locks
 
     @Test func advisoryLockExcludesOtherSessionsUntilUnlockOrClose() throws {
