@@ -10,13 +10,37 @@ import Foundation
 /// `intTotal` or `doubleTotal`; a Histogram has `count`, `sum` and `bucketCounts`; a Summary has
 /// `count` and `sum`.
 public struct SeriesState: Sendable, Equatable {
+    /// Which series a state is of: one object per series, shared by all its states (a state is
+    /// copied from the aggregator to the batch, the stage and the commit's memory: one reference
+    /// per copy, not two strings).
+    public final class Identity: Sendable, Equatable {
+        /// The metric name, such as `portkey.requests`.
+        public let metric: String
+        /// The series' identity within the metric: ``SeriesID/of(_:)`` of the caller's canonical
+        /// key of its attributes (64 hex digits, whatever the attribute values are).
+        public let seriesID: String
+        /// ``SeriesID/logKey(metric:seriesID:)``: the series in `series_log` (`series_state.log_key`).
+        public let logKey: SeriesLogKey
+
+        /// `logKey`: given by a caller that derived it once per series (or read it back); else computed.
+        public init(metric: String, seriesID: String, logKey: SeriesLogKey? = nil) {
+            self.metric = metric
+            self.seriesID = seriesID
+            self.logKey = logKey ?? SeriesID.logKey(metric: metric, seriesID: seriesID)
+        }
+
+        public static func == (a: Identity, b: Identity) -> Bool {
+            a === b || (a.logKey == b.logKey && a.metric == b.metric && a.seriesID == b.seriesID)
+        }
+    }
+
+    public let identity: Identity
     /// The metric name, such as `portkey.requests`.
-    public let metric: String
-    /// The series' identity within the metric: ``SeriesID/of(_:)`` of the caller's canonical key
-    /// of its attributes (64 hex digits, whatever the attribute values are).
-    public let seriesID: String
-    /// ``SeriesID/logKey(metric:seriesID:)``: the series in `series_log` (`series_state.log_key`).
-    public let logKey: SeriesLogKey
+    public var metric: String { identity.metric }
+    /// The series' identity within the metric (``Identity/seriesID``).
+    public var seriesID: String { identity.seriesID }
+    /// The series in `series_log` (``Identity/logKey``).
+    public var logKey: SeriesLogKey { identity.logKey }
     /// The series' attributes as a JSON object, for operators reading the table (stored as
     /// `jsonb`; values are shown escaped and shortened, so any value can be stored: the
     /// identity is ``seriesID``). Empty in a state that updates a row already stored: the
@@ -42,10 +66,17 @@ public struct SeriesState: Sendable, Equatable {
         intTotal: Int64? = nil, doubleTotal: Double? = nil, count: Int64? = nil, sum: Double? = nil,
         bucketCounts: [Int64]? = nil, logKey: SeriesLogKey? = nil
     ) {
-        self.metric = metric
-        self.seriesID = seriesID
-        // Given by a caller that derived it once per series (or read it back); else computed.
-        self.logKey = logKey ?? SeriesID.logKey(metric: metric, seriesID: seriesID)
+        self.init(identity: Identity(metric: metric, seriesID: seriesID, logKey: logKey), attributesJSON: attributesJSON,
+                  startTime: startTime, lastBucketEnd: lastBucketEnd, intTotal: intTotal, doubleTotal: doubleTotal, count: count,
+                  sum: sum, bucketCounts: bucketCounts)
+    }
+
+    /// A state of the series `identity` names.
+    public init(
+        identity: Identity, attributesJSON: String, startTime: UTCInstant, lastBucketEnd: UTCInstant,
+        intTotal: Int64? = nil, doubleTotal: Double? = nil, count: Int64? = nil, sum: Double? = nil, bucketCounts: [Int64]? = nil
+    ) {
+        self.identity = identity
         self.attributesJSON = attributesJSON
         self.startTime = startTime
         self.lastBucketEnd = lastBucketEnd

@@ -75,7 +75,7 @@ package final class SeriesTable {
 
     // Derived once, per series index (`nil` until first asked for).
     private var refs: [SeriesRef?] = []
-    private var identities: [SeriesIdentity?] = []
+    private var identities: [SeriesState.Identity?] = []
     private var json: [String?] = []
     private var seeds: [UInt64] = []
     private var hasSeed: [Bool] = []
@@ -121,9 +121,10 @@ package final class SeriesTable {
 
     /// The series' identity in the store as one shared object: what its changes carry (one
     /// reference per change, not two strings).
-    package func identity(_ s: Int) -> SeriesIdentity {
+    package func identity(_ s: Int) -> SeriesState.Identity {
         if let i = identities[s] { return i }
-        let i = SeriesIdentity(ref(s))
+        let r = ref(s)
+        let i = SeriesState.Identity(metric: r.metric, seriesID: r.id, logKey: r.logKey)
         identities[s] = i
         return i
     }

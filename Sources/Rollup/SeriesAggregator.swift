@@ -487,20 +487,6 @@ package final class SeriesAggregator: SeriesAdmission {
     }
 }
 
-/// A series' identity in the store (metric, id, log key): one object per series and pass, shared
-/// by all its changes.
-package final class SeriesIdentity: Sendable {
-    package let metric: String
-    package let id: String
-    package let logKey: SeriesLogKey
-
-    package init(_ ref: SeriesRef) {
-        metric = ref.metric
-        id = ref.id
-        logKey = ref.logKey
-    }
-}
-
 /// A cumulative series' running totals after a bucket: plain values (no text), so that a change
 /// is cheap to keep and to drop; a ``SeriesState`` is made of the latest one per batch.
 package struct SeriesTotals: Sendable, Equatable {
@@ -516,12 +502,13 @@ package struct SeriesTotals: Sendable, Equatable {
 /// A cumulative series' state after a bucket, with the series' index in the pass's ``SeriesTable``.
 package struct SeriesChange: Sendable, Equatable {
     package var series: Int
-    package let identity: SeriesIdentity
+    /// The series in the store: one object per series and pass, shared by all its changes and states.
+    package let identity: SeriesState.Identity
     package var totals: SeriesTotals
     /// The attributes' JSON when the change inserts the series' row; empty otherwise.
     package var attributesJSON: String
 
-    package init(series: Int, identity: SeriesIdentity, totals: SeriesTotals, attributesJSON: String) {
+    package init(series: Int, identity: SeriesState.Identity, totals: SeriesTotals, attributesJSON: String) {
         self.series = series
         self.identity = identity
         self.totals = totals
@@ -529,7 +516,7 @@ package struct SeriesChange: Sendable, Equatable {
     }
 
     package init(series: Int, state: SeriesState) {
-        self.init(series: series, identity: SeriesIdentity(SeriesRef(state)),
+        self.init(series: series, identity: state.identity,
                   totals: SeriesTotals(start: state.startTime.unixNanoseconds, lastEnd: state.lastBucketEnd.unixNanoseconds,
                                        intTotal: state.intTotal, doubleTotal: state.doubleTotal, count: state.count, sum: state.sum,
                                        bucketCounts: state.bucketCounts),
@@ -538,10 +525,10 @@ package struct SeriesChange: Sendable, Equatable {
 
     /// The state the store commits.
     package var state: SeriesState {
-        SeriesState(metric: identity.metric, seriesID: identity.id, attributesJSON: attributesJSON,
+        SeriesState(identity: identity, attributesJSON: attributesJSON,
                     startTime: UTCInstant(unixNanoseconds: totals.start), lastBucketEnd: UTCInstant(unixNanoseconds: totals.lastEnd),
                     intTotal: totals.intTotal, doubleTotal: totals.doubleTotal, count: totals.count, sum: totals.sum,
-                    bucketCounts: totals.bucketCounts, logKey: identity.logKey)
+                    bucketCounts: totals.bucketCounts)
     }
 
     package static func == (a: SeriesChange, b: SeriesChange) -> Bool { a.series == b.series && a.state == b.state }
