@@ -165,26 +165,45 @@ package final class SeriesAggregator: SeriesAdmission {
             case .bool(let b): object[key] = b ? "true" : "false"
             }
         }
-        return "{" + object.sorted { $0.key < $1.key }.map { jsonString($0.key) + ":" + $0.value }.joined(separator: ",") + "}"
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        for (k, member) in object.sorted(by: { $0.key < $1.key }).enumerated() {
+            if k > 0 { out.append(UInt8(ascii: ",")) }
+            appendJSONString(member.key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            out += member.value.utf8
+        }
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `text` as a JSON string: quotes, backslashes and control characters escaped.
     private static func jsonString(_ text: String) -> String {
-        var out: [UInt8] = [0x22]
-        out.reserveCapacity(text.utf8.count + 2)
-        let hex = Array("0123456789abcdef".utf8)
-        for byte in text.utf8 {
-            switch byte {
-            case 0x22, 0x5C: out += [0x5C, byte]
-            case 0x0A: out += [0x5C, UInt8(ascii: "n")]
-            case 0x0D: out += [0x5C, UInt8(ascii: "r")]
-            case 0x09: out += [0x5C, UInt8(ascii: "t")]
-            case 0..<0x20: out += [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
-            default: out.append(byte)
+        var out: [UInt8] = []
+        appendJSONString(text, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// Appends `text` as a JSON string, read through its UTF-8 buffer.
+    private static func appendJSONString(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        out.append(0x22)
+        text.withUTF8 { bytes in
+            out.reserveCapacity(out.count + bytes.count + 1)
+            for byte in bytes {
+                switch byte {
+                case 0x22, 0x5C: out.append(0x5C); out.append(byte)
+                case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+                case 0..<0x20:
+                    out += [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]
+                default: out.append(byte)
+                }
             }
         }
         out.append(0x22)
-        return String(decoding: out, as: UTF8.self)
     }
 
     // MARK: - cardinality
