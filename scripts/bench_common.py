@@ -56,8 +56,10 @@ class StackCPU:
         return self
 
     def __exit__(self, *exc):
+        self.receiver_end = time.process_time()
+        time.sleep(0.3)  # the bridge's Postgres backend ends after the bridge, then the postmaster reaps it
         self.seconds = {k: process_cpu(self.pids[k][0], self.pids[k][1]) - v for k, v in self.start.items()}
-        self.seconds["receiver"] = time.process_time() - self.receiver
+        self.seconds["receiver"] = self.receiver_end - self.receiver
         return False
 
     def __str__(self):
