@@ -72,9 +72,6 @@ struct PostgresConnectionPlan: Sendable {
     var hosts: [String]
     /// The session settings added to `options`, name → value (`statement_timeout` → `60000`).
     var sessionSettings: [String: String]
-    /// Whether the string's `options` (or `PGOPTIONS`) set `plan_cache_mode` (then the connection
-    /// leaves it as set).
-    var setsPlanCacheMode = false
     /// Removes the string's secrets from messages.
     var redactor: PostgresRedactor
 
@@ -176,7 +173,6 @@ struct PostgresConnectionPlan: Sendable {
             sslMode: sslMode,
             hosts: hosts,
             sessionSettings: sessionSettings,
-            setsPlanCacheMode: alreadySet.contains("plan_cache_mode"),
             redactor: redactor
         )
     }

@@ -161,12 +161,8 @@ public final class PostgresConnection: @unchecked Sendable {
             sink.receive(String(cString: message))
         }, Unmanaged.passUnretained(sink).toOpaque())
         let connection = PostgresConnection(handle: handle, noticeSink: sink, plan: plan, logger: logger)
-        // The bridge's prepared statements are key lookups and small updates whose best plan does
-        // not depend on the values: planned once, not again at every run (a commit's planning was
-        // 0.2 ms against 0.06 ms of execution). Unless the connection string chose a mode.
-        let genericPlans = !plan.setsPlanCacheMode && PQserverVersion(handle) >= 120000 ? "; SET plan_cache_mode = force_generic_plan" : ""
         try connection.executeScript(
-            "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3" + genericPlans,
+            "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3",
             file: file, line: line
         )
         let host = plan.redactor.clean(connection.string(PQhost(handle)) ?? "")

@@ -345,18 +345,6 @@ struct PostgresConnectionTests {
         #expect(names[1] != nil && names[1] == names[2] && names[2] == names[3], "prepared once, then reused: \(names)")
     }
 
-    @Test("prepared statements are planned once (generic plans), unless the connection string chose a mode")
-    func genericPlansUnlessChosen() throws {
-        let connection = try PostgresConnection.connect(conninfo: TestPostgres.url)
-        defer { connection.close() }
-        #expect(try connection.query("SELECT current_setting('plan_cache_mode') AS m").single().string("m") == "force_generic_plan")
-        var uri = TestPostgres.components
-        uri.queryItems = (uri.queryItems ?? []) + [URLQueryItem(name: "options", value: "-c plan_cache_mode=force_custom_plan")]
-        let chosen = try PostgresConnection.connect(conninfo: uri.string!)
-        defer { chosen.close() }
-        #expect(try chosen.query("SELECT current_setting('plan_cache_mode') AS m").single().string("m") == "force_custom_plan")
-    }
-
     @Test("parameters of other types (a NULL first, then a value) are another prepared statement")
     func otherParameterTypesAreAnotherStatement() throws {
         let connection = try PostgresConnection.connect(conninfo: TestPostgres.url)
