@@ -46,6 +46,8 @@ public final class PostgresConnection: @unchecked Sendable {
     static let preparedLimit = 64
     /// Statements prepared in this session (their names are numbered by it).
     private var preparedCount = 0
+    /// `feature_not_supported`: what a prepared statement fails with once its result's columns changed.
+    static let cachedPlanChanged = "0A000"
     /// The logger for connection events and server notices.
     public let logger: Logger
 
@@ -372,8 +374,8 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// The name of the session's prepared statement for `sql` with parameters of `types`,
     /// preparing it at its second run; `nil`: run it unnamed (its first run, or the session holds
-    /// ``preparedLimit`` already). A named statement outlives a rolled-back transaction; one whose
-    /// preparation failed is not kept, and the failure is the statement's.
+    /// ``preparedLimit`` already). A named statement outlives a rolled-back transaction and a failed
+    /// run; one whose preparation failed is not kept, and the failure is the statement's.
     private func preparedName(_ key: PreparedKey, handle: OpaquePointer, idle: Duration?,
                               file: String, line: Int) throws(PostgresError) -> String? {
         if let name = self.prepared[key] { return name }
@@ -415,10 +417,11 @@ public final class PostgresConnection: @unchecked Sendable {
         do {
             try self.check(result, query: sql, idleInTransaction: idle, file: file, line: line)
         } catch {
-            // A prepared statement that failed is prepared again at its next run (under a new
-            // name): its plan may be what failed (`cached plan must not change result type`
-            // after another bridge migrated the schema).
-            if let preparedKey { self.prepared[preparedKey] = nil }
+            // A prepared statement outlives a failed run (a timeout, a conflict) and is run by name
+            // again; only one whose plan no longer fits the schema (`cached plan must not change
+            // result type`, 0A000, after another bridge migrated it) is prepared anew, under a new
+            // name (the old one stays with the session: once per migration).
+            if let preparedKey, error.sqlState == Self.cachedPlanChanged { self.prepared[preparedKey] = nil }
             throw error
         }
         guard let result else {

@@ -356,7 +356,7 @@ struct PostgresConnectionTests {
         #expect(count == 2)
     }
 
-    @Test("a prepared statement outlives a rolled-back transaction, and a failed one is prepared anew")
+    @Test("a prepared statement outlives a rolled-back transaction and a failed run, and keeps its name")
     func preparedStatementsAcrossRollbackAndFailure() throws {
         let connection = try PostgresConnection.connect(conninfo: TestPostgres.url)
         defer { connection.close() }
@@ -366,12 +366,36 @@ struct PostgresConnectionTests {
         try connection.execute("ROLLBACK")
         let name = try #require(try Self.preparedStatements(connection)[sql])
         #expect(try connection.query(sql, [Int64(2)]).single().int64("q") == 5)
-        #expect(try Self.preparedStatements(connection)[sql] == name, "still the same statement after the rollback")
-        // A run that fails (division by zero) drops the name; the statement is prepared again later.
-        #expect(throws: PostgresError.self) { try connection.query(sql, [Int64(0)]) }
-        for _ in 0..<2 { #expect(try connection.query(sql, [Int64(1)]).single().int64("q") == 10) }
-        let again = try connection.query("SELECT name FROM pg_prepared_statements WHERE statement = $1 ORDER BY name", [sql]).map { try $0.string("name") }
-        #expect(again.count == 2 && again.contains(name), "a new name beside the old: \(again)")
+        #expect(throws: PostgresError.self) { try connection.query(sql, [Int64(0)]) }  // division by zero
+        #expect(try connection.query(sql, [Int64(1)]).single().int64("q") == 10)
+        let names = try connection.query("SELECT name FROM pg_prepared_statements WHERE statement = $1", [sql]).map { try $0.string("name") }
+        #expect(names == [name], "one statement, reused after the rollback and the failure")
+    }
+
+    @Test("a prepared statement whose result changed with the schema is prepared anew")
+    func statementPreparedAgainAfterSchemaChange() throws {
+        let connection = try PostgresConnection.connect(conninfo: TestPostgres.url)
+        defer { connection.close() }
+        try connection.execute("CREATE TEMP TABLE plan_change (a bigint)")
+        try connection.execute("INSERT INTO plan_change VALUES (1)")
+        let sql = "SELECT * FROM plan_change WHERE a = $1"
+        for _ in 0..<2 { #expect(try connection.query(sql, [Int64(1)]).count == 1) }
+        let before = try #require(try Self.preparedStatements(connection)[sql])
+        try connection.execute("ALTER TABLE plan_change ADD COLUMN b text")
+        do {
+            _ = try connection.query(sql, [Int64(1)])
+            Issue.record("a plan whose result changed ran")
+        } catch {
+            #expect(error.sqlState == "0A000", "\(error)")
+        }
+        // Unnamed once, then prepared under a new name; the rows carry the new column.
+        for _ in 0..<2 {
+            let row = try connection.query(sql, [Int64(1)]).single()
+            #expect(try row.int64("a") == 1 && row.optionalString("b") == nil)
+        }
+        let names = try connection.query("SELECT name FROM pg_prepared_statements WHERE statement = $1 ORDER BY prepare_time", [sql])
+            .map { try $0.string("name") }
+        #expect(names.count == 2 && names.first == before, "the stale statement and a new one: \(names)")
     }
 
     // MARK: - Advisory locks
