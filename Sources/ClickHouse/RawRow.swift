@@ -50,10 +50,12 @@ public struct RawRow: Sendable {
         }
     }
 
-    /// Lets go of the decoder's buffer (before the decoder takes more bytes in).
+    /// Lets go of the decoder's buffer (before the decoder takes more bytes in): the row is then
+    /// empty, and reading a column of it traps rather than reading outside the bytes.
     mutating func release() {
         storage = []
         base = 0
+        ends.removeAll()
     }
 
     /// Whether the row refers to `buffer` already: the same storage, which no one changes while
