@@ -13,7 +13,7 @@ public struct SeriesState: Sendable, Equatable {
     /// Which series a state is of: one object per series, shared by all its states (a state is
     /// copied from the aggregator to the batch, the stage and the commit's memory: one reference
     /// per copy, not two strings).
-    public final class Identity: Sendable, Equatable {
+    public final class Identity: Sendable, Hashable {
         /// The metric name, such as `portkey.requests`.
         public let metric: String
         /// The series' identity within the metric: ``SeriesID/of(_:)`` of the caller's canonical
@@ -29,8 +29,18 @@ public struct SeriesState: Sendable, Equatable {
             self.logKey = logKey ?? SeriesID.logKey(metric: metric, seriesID: seriesID)
         }
 
+        /// A series by ``SeriesID/of(_:)`` of its canonical key.
+        public convenience init(metric: String, seriesKey: String) {
+            self.init(metric: metric, seriesID: SeriesID.of(seriesKey))
+        }
+
         public static func == (a: Identity, b: Identity) -> Bool {
             a === b || (a.logKey == b.logKey && a.metric == b.metric && a.seriesID == b.seriesID)
+        }
+
+        /// By the log key: 128 bits of SHA-256 of the metric and the id.
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(logKey)
         }
     }
 

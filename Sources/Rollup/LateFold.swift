@@ -193,8 +193,8 @@ package enum LateFold {
 
     /// A series' key in the stored values: its metric and store id.
     package static func key(_ s: Int, in series: SeriesTable) -> String {
-        let ref = series.ref(s)
-        return ref.metric + "\t" + ref.id
+        let ref = series.identity(s)
+        return ref.metric + "\t" + ref.seriesID
     }
 
     /// The bucket's own values per series as stored in `otel_bridge.bucket_digests.exported`: one

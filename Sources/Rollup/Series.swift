@@ -74,7 +74,6 @@ package final class SeriesTable {
     private var metricNames: [String] = []
 
     // Derived once, per series index (`nil` until first asked for).
-    private var refs: [SeriesRef?] = []
     private var identities: [SeriesState.Identity?] = []
     private var json: [String?] = []
     private var seeds: [UInt64] = []
@@ -111,20 +110,11 @@ package final class SeriesTable {
     /// The name of the series' metric.
     package func metricName(_ s: Int) -> String { metricNames[metric[s]] }
 
-    /// The key of its cumulative state in the checkpoint store (a SHA-256 of the key).
-    package func ref(_ s: Int) -> SeriesRef {
-        if let r = refs[s] { return r }
-        let r = SeriesRef(metric: metricName(s), seriesKey: key[s])
-        refs[s] = r
-        return r
-    }
-
-    /// The series' identity in the store as one shared object: what its changes carry (one
-    /// reference per change, not two strings).
+    /// The series in the checkpoint store (its metric, the SHA-256 of its key, its log key): one
+    /// object per series and pass, shared by its changes and states.
     package func identity(_ s: Int) -> SeriesState.Identity {
         if let i = identities[s] { return i }
-        let r = ref(s)
-        let i = SeriesState.Identity(metric: r.metric, seriesID: r.id, logKey: r.logKey)
+        let i = SeriesState.Identity(metric: metricName(s), seriesKey: key[s])
         identities[s] = i
         return i
     }
@@ -276,7 +266,6 @@ package final class SeriesTable {
             self.attributes[s] = attributes
             self.key[s] = key
             isOverflow[s] = key == BucketReader.overflowKey
-            refs[s] = nil
             identities[s] = nil
             json[s] = nil
             hasSeed[s] = false
@@ -290,7 +279,6 @@ package final class SeriesTable {
             self.attributes.append(attributes)
             self.key.append(key)
             isOverflow.append(key == BucketReader.overflowKey)
-            refs.append(nil)
             identities.append(nil)
             json.append(nil)
             seeds.append(0)
@@ -320,7 +308,6 @@ package final class SeriesTable {
                     free.append(s)
                     attributes[s] = []
                     key[s] = ""
-                    refs[s] = nil
                     identities[s] = nil
                     json[s] = nil
                     encodings[s] = EncodedAttributes()

@@ -110,7 +110,7 @@ package final class SeriesAggregator: SeriesAdmission {
     private var allIDs: [String: Set<String>] = [:]
     /// Every stored series, read at once when the pipeline has at most ``preloadLimit``: then no
     /// series is looked up on its own (a first pass over 1,000 series made 1,000 queries).
-    private var preloaded: [SeriesRef: SeriesState]?
+    private var preloaded: [SeriesState.Identity: SeriesState]?
     package static let preloadLimit = 100_000
 
     /// Whether aggregating needs the state source no more: delta, or every stored series read.
@@ -232,7 +232,7 @@ package final class SeriesAggregator: SeriesAdmission {
             let loaded = try source.counts()
             counts = loaded
             if loaded.values.reduce(0, +) <= Self.preloadLimit, let all = try source.all() {
-                preloaded = Dictionary(all.map { (SeriesRef($0), $0) }, uniquingKeysWith: { a, _ in a })
+                preloaded = Dictionary(all.map { ($0.identity, $0) }, uniquingKeysWith: { a, _ in a })
             }
             return loaded
         } catch {
@@ -245,8 +245,8 @@ package final class SeriesAggregator: SeriesAdmission {
         if own[s].hasState { return true }
         let birth = table.birth(s)
         if own[s].lookedUp == birth { return false }
-        let ref = table.ref(s)
-        let metric = ref.metric, seriesID = ref.id
+        let ref = table.identity(s)
+        let metric = ref.metric, seriesID = ref.seriesID
         do {
             let counts = try storedCounts()
             if let preloaded {

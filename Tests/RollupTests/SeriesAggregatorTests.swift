@@ -275,7 +275,7 @@ struct CumulativeAggregationTests {
         let changes = taken.map(\.state)
         #expect(changes.count == 3)
         // Each change names its series by index, as the pass's table knows it.
-        #expect(taken.allSatisfy { agg.table.ref($0.series) == SeriesRef($0.state) })
+        #expect(taken.allSatisfy { agg.table.identity($0.series) == $0.state.identity })
         let byID = Dictionary(uniqueKeysWithValues: changes.map { ("\($0.metric) \($0.seriesID)", $0) })
         #expect(byID.count == 3)
         let a = try #require(byID["m.requests \(SeriesID.of(SeriesAggregator.seriesKey(openai)))"])
