@@ -46,12 +46,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "scripts" / "services"))
 from bench_common import Ack, ack_server, ch, find_binary, pg_create, pg_drop, run_measured, stack_env  # noqa: E402
+from bench_common import process_cpu as proc_cpu  # noqa: E402
 from bench_e2e import EndpointLog, build  # noqa: E402
 import gen_rows  # noqa: E402
 
 DB = "bench_backfill"
 DAY = 86400
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def iso(t):
@@ -115,16 +115,6 @@ def seed_data(chu, days, rate, seed, jobs):
 
 
 # ---- CPU of the other processes (from /proc, clock ticks) ------------------------------------------
-def proc_cpu(pid, children=False):
-    """utime+stime of pid (+ cutime+cstime: the CPU of its reaped children) in seconds; 0 if gone."""
-    try:
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    ticks = int(f[11]) + int(f[12]) + ((int(f[13]) + int(f[14])) if children else 0)
-    return ticks / TICKS
-
-
 def postgres_cpu(pg_dir):
     """CPU of the Postgres cluster: the postmaster with its reaped backends, plus its live children."""
     pidfile = Path(pg_dir) / "data" / "postmaster.pid"
