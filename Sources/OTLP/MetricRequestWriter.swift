@@ -124,7 +124,7 @@ public struct MetricRequestWriter: Sendable {
     ///
     /// The points go through a ``BucketWriter``, each with its attributes encoded on the spot; a
     /// caller that knows its series encodes their attributes once and feeds the writer itself.
-    public func encode(_ points: [(metric: Int, data: MetricData)], budget: Int) throws -> [EncodedPoints] {
+    public func encode(_ points: [(metric: Int, data: MetricData)], budget: Int) -> [EncodedPoints] {
         var bucket = bucket(budget: budget)
         for (metric, data) in points.sorted(by: { $0.metric < $1.metric }) {
             precondition(metrics.indices.contains(metric), "no metric \(metric)")

@@ -97,9 +97,19 @@ public struct BucketWriter: Sendable {
             let point = NumberPoint(attributes: attributes.attributes, startTimeUnixNano: start, timeUnixNano: end, value: value, exemplars: exemplars)
             return json(metric, point.proto, ids: !exemplars.isEmpty)
         }
+        attributes.protobuf.withUnsafeBytes { number(metric: metric, protobufAttributes: $0, start: start, end: end, value: value, exemplars: exemplars) }
+    }
+
+    /// Adds a Sum or Gauge point whose attributes are the bytes of an ``EncodedAttributes/protobuf``
+    /// for a metric of the same kind, read in place (a caller that keeps every series' encoding
+    /// in one buffer hands over a slice of it: nothing is copied or reference-counted per point).
+    /// An http/protobuf writer's only.
+    public mutating func number(metric: Int, protobufAttributes attributes: UnsafeRawBufferPointer, start: UInt64, end: UInt64,
+                                value: NumberPoint.Value, exemplars: [Exemplar] = []) {
+        check(metric, .number, protobuf: attributes)
         // start_time_unix_nano = 2, time_unix_nano = 3 (fixed64, omitted when 0); as_double = 4 or
         // as_int = 6 (a oneof: always written), exemplars = 5 between them; attributes = 7.
-        let body = (start != 0 ? 9 : 0) + (end != 0 ? 9 : 0) + 9 + Self.size(exemplars) + attributes.protobuf.count
+        let body = (start != 0 ? 9 : 0) + (end != 0 ? 9 : 0) + 9 + Self.size(exemplars) + attributes.count
         var head = open(metric, body: body)
         if start != 0 { head.fixed64(0x11, start) }
         if end != 0 { head.fixed64(0x19, end) }
@@ -111,7 +121,7 @@ public struct BucketWriter: Sendable {
             tail.fixed64(0x31, UInt64(bitPattern: i))
             tail.append(to: &slotBytes)
         }
-        slotBytes.append(contentsOf: attributes.protobuf)
+        slotBytes.append(contentsOf: attributes)
     }
 
     /// The framed size of `exemplars` as repeated message fields: each
@@ -154,12 +164,23 @@ public struct BucketWriter: Sendable {
                                        bucketCounts: bucketCounts, explicitBounds: explicitBounds, min: min, max: max, exemplars: exemplars)
             return json(metric, point.proto, ids: !exemplars.isEmpty)
         }
+        attributes.protobuf.withUnsafeBytes {
+            histogram(metric: metric, protobufAttributes: $0, start: start, end: end, count: count, sum: sum, bucketCounts: bucketCounts,
+                      explicitBounds: explicitBounds, min: min, max: max, exemplars: exemplars)
+        }
+    }
+
+    /// A Histogram point with its attributes' protobuf bytes read in place (as for ``number(metric:protobufAttributes:start:end:value:exemplars:)``).
+    public mutating func histogram(metric: Int, protobufAttributes attributes: UnsafeRawBufferPointer, start: UInt64, end: UInt64, count: UInt64,
+                                   sum: Double?, bucketCounts: [UInt64], explicitBounds: [Double], min: Double?, max: Double?,
+                                   exemplars: [Exemplar] = []) {
+        check(metric, .histogram, protobuf: attributes)
         // start = 2, time = 3, count = 4 (fixed64, omitted when 0); sum = 5, min = 11, max = 12
         // (optional doubles: written when set); bucket_counts = 6, explicit_bounds = 7 (packed,
         // omitted when empty); exemplars = 8; attributes = 9.
         func packed(_ n: Int) -> Int { n == 0 ? 0 : 1 + ProtobufWire.varintSize(8 * n) + 8 * n }
         var body = (start != 0 ? 9 : 0) + (end != 0 ? 9 : 0) + (count != 0 ? 9 : 0) + (sum != nil ? 9 : 0)
-        body += packed(bucketCounts.count) + packed(explicitBounds.count) + Self.size(exemplars) + attributes.protobuf.count
+        body += packed(bucketCounts.count) + packed(explicitBounds.count) + Self.size(exemplars) + attributes.count
         body += (min != nil ? 9 : 0) + (max != nil ? 9 : 0)
         var head = open(metric, body: body)
         if start != 0 { head.fixed64(0x11, start) }
@@ -178,7 +199,7 @@ public struct BucketWriter: Sendable {
             slotBytes.appendFixed64s(explicitBounds)
         }
         Self.write(exemplars, tag: 0x42, to: &slotBytes)
-        slotBytes.append(contentsOf: attributes.protobuf)
+        slotBytes.append(contentsOf: attributes)
         var tail = FieldBuffer()
         if let min { tail.fixed64(0x59, min.bitPattern) }
         if let max { tail.fixed64(0x61, max.bitPattern) }
@@ -194,6 +215,15 @@ public struct BucketWriter: Sendable {
                                      quantiles: quantiles)
             return json(metric, point.proto)
         }
+        attributes.protobuf.withUnsafeBytes {
+            summary(metric: metric, protobufAttributes: $0, start: start, end: end, count: count, sum: sum, quantiles: quantiles)
+        }
+    }
+
+    /// A Summary point with its attributes' protobuf bytes read in place (as for ``number(metric:protobufAttributes:start:end:value:exemplars:)``).
+    public mutating func summary(metric: Int, protobufAttributes attributes: UnsafeRawBufferPointer, start: UInt64, end: UInt64, count: UInt64,
+                                 sum: Double, quantiles: [SummaryPoint.Quantile]) {
+        check(metric, .summary, protobuf: attributes)
         // start = 2, time = 3, count = 4 (fixed64, omitted when 0); sum = 5 (a double omitted when
         // its bit pattern is 0: -0.0 is written); quantile_values = 6, each ValueAtQuantile
         // { quantile = 1, value = 2 } with the same rule; attributes = 7.
@@ -202,7 +232,7 @@ public struct BucketWriter: Sendable {
         }
         var body = (start != 0 ? 9 : 0) + (end != 0 ? 9 : 0) + (count != 0 ? 9 : 0) + (sum.bitPattern != 0 ? 9 : 0)
         for q in quantiles { body += 2 + size(q) }
-        body += attributes.protobuf.count
+        body += attributes.count
         var head = open(metric, body: body)
         if start != 0 { head.fixed64(0x11, start) }
         if end != 0 { head.fixed64(0x19, end) }
@@ -217,7 +247,7 @@ public struct BucketWriter: Sendable {
             if q.value.bitPattern != 0 { field.fixed64(0x11, q.value.bitPattern) }
             field.append(to: &slotBytes)
         }
-        slotBytes.append(contentsOf: attributes.protobuf)
+        slotBytes.append(contentsOf: attributes)
     }
 
     /// The bucket's parts, as ``MetricRequestWriter/encode(_:budget:)`` returns them (none without
@@ -242,13 +272,23 @@ public struct BucketWriter: Sendable {
 
     @inline(__always)
     private func check(_ metric: Int, _ kind: PointKind, _ attributes: EncodedAttributes) {
+        check(metric, kind)
+        precondition(writer.wireProtocol != .httpProtobuf || attributes.protobuf.isEmpty == attributes.attributes.isEmpty,
+                     "attributes encoded by a writer of another wire protocol")
+    }
+
+    @inline(__always)
+    private func check(_ metric: Int, _ kind: PointKind, protobuf attributes: UnsafeRawBufferPointer) {
+        precondition(writer.wireProtocol == .httpProtobuf, "attributes as protobuf bytes for a writer of \(writer.wireProtocol)")
+        check(metric, kind)
+        precondition(attributes.first.map { $0 == kind.attributesTag } ?? true, "attributes encoded for another kind of metric than \(metric)")
+    }
+
+    @inline(__always)
+    private func check(_ metric: Int, _ kind: PointKind) {
         precondition(metric >= 0 && metric < writer.pointKinds.count, "no metric \(metric)")
         precondition(metric >= lastMetric, "points must come in increasing metric order: \(metric) after \(lastMetric)")
         precondition(writer.pointKinds[metric] == kind, "metric \(metric) does not hold \(kind) points")
-        precondition(attributes.protobuf.first.map { $0 == kind.attributesTag } ?? true,
-                     "attributes encoded for another kind of metric than \(metric)")
-        precondition(writer.wireProtocol != .httpProtobuf || attributes.protobuf.isEmpty == attributes.attributes.isEmpty,
-                     "attributes encoded by a writer of another wire protocol")
     }
 
     /// Makes room for a point that adds `framed` bytes to its slot: cuts the part first if the

@@ -101,28 +101,34 @@ package struct EmittedPoint {
 
 extension MetricRequestWriter {
     /// One bucket's points (in metric order, all ending at `end`), encoded once in parts of at
-    /// most `budget` bytes: each series' attributes are encoded on its first point of the pass
-    /// (kept in the ``SeriesTable``) and copied into the others.
+    /// most `budget` bytes. For http/protobuf each series' attributes are encoded on its first
+    /// point of the pass (kept in the ``SeriesTable``) and copied into the others from there.
     package func encode(_ points: [EmittedPoint], series: SeriesTable, end: UInt64, pipeline: PipelineConfiguration, budget: Int) -> [EncodedPoints] {
+        guard wireProtocol == .httpProtobuf else {
+            // JSON goes through swift-protobuf's encoder point by point: the attributes as they are.
+            return encode(BucketPoints.grouped(points, series: series, end: end, pipeline: pipeline, headers: BucketPoints.headers(of: pipeline, temporality: .delta)),
+                          budget: budget)
+        }
         var bucket = self.bucket(budget: budget)
         var bounds: [[Double]?] = Array(repeating: nil, count: pipeline.metrics.count)
         series.withEncodings(of: points, by: self) { encodings in
             // A number point is about 30 bytes and its attributes: room for a bucket of them.
-            bucket.reserveCapacity(points.reduce(0) { $0 + 32 + encodings[$1.series].protobuf.count })
+            bucket.reserveCapacity(points.reduce(0) { $0 + 32 + encodings[$1.series].count })
             for k in points.indices {
                 // Fields read in place: a whole copy of the point costs a value-witness call.
                 let m = points[k].metric, p = (series: points[k].series, start: points[k].start, exemplar: points[k].exemplar)
+                let attributes = encodings[p.series]
                 switch points[k].value {
                 case .int(let v):
-                    bucket.number(metric: m, attributes: encodings[p.series], start: p.start, end: end, value: .int(v), exemplars: p.exemplar.map { [$0] } ?? [])
+                    bucket.number(metric: m, protobufAttributes: attributes, start: p.start, end: end, value: .int(v), exemplars: p.exemplar.map { [$0] } ?? [])
                 case .double(let v):
-                    bucket.number(metric: m, attributes: encodings[p.series], start: p.start, end: end, value: .double(v), exemplars: p.exemplar.map { [$0] } ?? [])
+                    bucket.number(metric: m, protobufAttributes: attributes, start: p.start, end: end, value: .double(v), exemplars: p.exemplar.map { [$0] } ?? [])
                 case .histogram(let count, let sum, let min, let max, let buckets):
                     if bounds[m] == nil { bounds[m] = pipeline.metrics[m].histogramBounds }
-                    bucket.histogram(metric: m, attributes: encodings[p.series], start: p.start, end: end, count: count, sum: sum,
+                    bucket.histogram(metric: m, protobufAttributes: attributes, start: p.start, end: end, count: count, sum: sum,
                                      bucketCounts: buckets, explicitBounds: bounds[m]!, min: min, max: max, exemplars: p.exemplar.map { [$0] } ?? [])
                 case .summary(let count, let sum, let quantiles):
-                    bucket.summary(metric: m, attributes: encodings[p.series], start: p.start, end: end, count: count, sum: sum,
+                    bucket.summary(metric: m, protobufAttributes: attributes, start: p.start, end: end, count: count, sum: sum,
                                    quantiles: zip(pipeline.metrics[m].summaryQuantiles, quantiles).map { SummaryPoint.Quantile(quantile: $0, value: $1) })
                 }
             }

@@ -78,8 +78,15 @@ package final class SeriesTable {
     private var json: [String?] = []
     private var seeds: [UInt64] = []
     private var hasSeed: [Bool] = []
-    private var encodings: [EncodedAttributes] = []
+    /// The protobuf encodings of the series' attributes, one after the other in one buffer (a
+    /// point copies a slice of it: nothing is reference-counted per point), and each series' range
+    /// in it (empty until first asked for, or for a JSON writer).
+    private var encodings: [UInt8] = []
+    private var encodingRange: [Range<Int>] = []
     private var hasEncoding: [Bool] = []
+    /// Bytes of `encodings` that belong to a series now (the rest, of forgotten series, is
+    /// dropped when it is most of the buffer).
+    private var encodingBytesInUse = 0
 
     private var births: [Int] = []
     private var made = 0
@@ -136,21 +143,53 @@ package final class SeriesTable {
         return h
     }
 
-    /// The attributes as `writer` encodes them, encoded on first use (one writer per pass).
-    package func encoded(_ s: Int, by writer: MetricRequestWriter) -> EncodedAttributes {
-        if !hasEncoding[s] {
-            encodings[s] = writer.encodedAttributes(attributes[s], metric: metric[s])
-            hasEncoding[s] = true
+    /// `body` with the protobuf encodings of every series' attributes, read in place, those of
+    /// `points` encoded by `writer` (an http/protobuf writer) first.
+    package func withEncodings<R>(of points: [EmittedPoint], by writer: MetricRequestWriter, _ body: (Encodings) -> R) -> R {
+        precondition(writer.wireProtocol == .httpProtobuf, "encodings are protobuf bytes")
+        for p in points where !hasEncoding[p.series] { encode(p.series, by: writer) }
+        return encodings.withUnsafeBytes { bytes in
+            encodingRange.withUnsafeBufferPointer { ranges in body(Encodings(bytes: bytes, ranges: ranges)) }
         }
-        return encodings[s]
     }
 
-    /// `body` with the encoded attributes of every series, by index, those of `points` encoded
-    /// by `writer` first: read in place, not copied per point.
-    package func withEncodings<R>(of points: [EmittedPoint], by writer: MetricRequestWriter,
-                                  _ body: (UnsafeBufferPointer<EncodedAttributes>) -> R) -> R {
-        for p in points where !hasEncoding[p.series] { _ = encoded(p.series, by: writer) }
-        return encodings.withUnsafeBufferPointer(body)
+    /// Every series' encoded attributes, valid in the body of ``withEncodings(of:by:_:)``.
+    package struct Encodings {
+        let bytes: UnsafeRawBufferPointer
+        let ranges: UnsafeBufferPointer<Range<Int>>
+
+        /// The protobuf bytes of series `s`'s attributes (for ``BucketWriter/number(metric:protobufAttributes:start:end:value:exemplars:)``).
+        @inline(__always)
+        package subscript(s: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[ranges[s]]) }
+    }
+
+    private func encode(_ s: Int, by writer: MetricRequestWriter) {
+        guard !hasEncoding[s] else { return }
+        if encodings.count - encodingBytesInUse > max(encodingBytesInUse, 1 << 16) { compactEncodings() }
+        let bytes = writer.encodedAttributes(attributes[s], metric: metric[s]).protobuf
+        encodingRange[s] = encodings.count ..< encodings.count + bytes.count
+        encodings += bytes
+        encodingBytesInUse += bytes.count
+        hasEncoding[s] = true
+    }
+
+    /// Forgets series `s`'s encoding (its index is freed or reused).
+    private func dropEncoding(_ s: Int) {
+        encodingBytesInUse -= encodingRange[s].count
+        encodingRange[s] = 0 ..< 0
+        hasEncoding[s] = false
+    }
+
+    /// The encodings of the series known now, without the bytes of those forgotten.
+    private func compactEncodings() {
+        var kept: [UInt8] = []
+        kept.reserveCapacity(encodingBytesInUse)
+        for s in encodingRange.indices where hasEncoding[s] {
+            let range = encodingRange[s]
+            encodingRange[s] = kept.count ..< kept.count + range.count
+            kept += encodings[range]
+        }
+        encodings = kept
     }
 
     /// A number that differs between two series that held the same index one after the other.
@@ -269,8 +308,7 @@ package final class SeriesTable {
             identities[s] = nil
             json[s] = nil
             hasSeed[s] = false
-            encodings[s] = EncodedAttributes()
-            hasEncoding[s] = false
+            dropEncoding(s)
             births[s] = made
             pinned[s] = false
         } else {
@@ -283,7 +321,7 @@ package final class SeriesTable {
             json.append(nil)
             seeds.append(0)
             hasSeed.append(false)
-            encodings.append(EncodedAttributes())
+            encodingRange.append(0 ..< 0)
             hasEncoding.append(false)
             births.append(made)
             pinned.append(false)
@@ -310,8 +348,7 @@ package final class SeriesTable {
                     key[s] = ""
                     identities[s] = nil
                     json[s] = nil
-                    encodings[s] = EncodedAttributes()
-                    hasEncoding[s] = false
+                    dropEncoding(s)
                 }
             }
             canonical = kept

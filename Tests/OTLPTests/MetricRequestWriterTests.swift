@@ -94,7 +94,7 @@ struct MetricRequestWriterTests {
         for seed in UInt64(1)...40 {
             let (buckets, batch) = Self.scenario(seed: seed, buckets: 1 + Int(seed % 5))
             let writer = try MetricRequestWriter(resource: Self.resource, scope: Self.scope, metrics: Self.headers, wireProtocol: wire)
-            let parts = try buckets.flatMap { try writer.encode($0, budget: Int.max) }
+            let parts = buckets.flatMap { writer.encode($0, budget: Int.max) }
             #expect(parts.count == buckets.filter { !$0.isEmpty }.count)
             let expected = try SwiftProtobufMetricsEncoder().encode(batch, as: wire)
             #expect(writer.assemble(parts) == expected, "seed \(seed)")
@@ -109,7 +109,7 @@ struct MetricRequestWriterTests {
             let writer = try MetricRequestWriter(resource: [], scope: Self.scope, metrics: Self.headers, wireProtocol: wire)
             var empty = batch
             empty.resource = []
-            #expect(writer.assemble(try buckets.flatMap { try writer.encode($0, budget: Int.max) }) == (try SwiftProtobufMetricsEncoder().encode(empty, as: wire)))
+            #expect(writer.assemble(buckets.flatMap { writer.encode($0, budget: Int.max) }) == (try SwiftProtobufMetricsEncoder().encode(empty, as: wire)))
         }
     }
 
@@ -122,7 +122,7 @@ struct MetricRequestWriterTests {
         let (buckets, _) = Self.scenario(seed: 99, buckets: 1)
         var g = Generator(state: 5)
         let big = buckets[0] + [(0, Self.points(for: 0, count: 200, bucket: 0, &g))]
-        let parts = try writer.encode(big, budget: limit - writer.overhead)
+        let parts = writer.encode(big, budget: limit - writer.overhead)
         #expect(parts.count > 1)
         var total = 0
         for part in parts {
@@ -149,13 +149,13 @@ struct MetricRequestWriterTests {
         let writer = try MetricRequestWriter(resource: Self.resource, scope: Self.scope, metrics: Self.headers, wireProtocol: wire)
         for seed in UInt64(100)...130 {
             let (buckets, _) = Self.scenario(seed: seed, buckets: 1 + Int(seed % 7))
-            let parts = try buckets.flatMap { try writer.encode($0, budget: Int.max) }
+            let parts = buckets.flatMap { writer.encode($0, budget: Int.max) }
             let bound = writer.overhead + parts.reduce(0) { $0 + $1.byteCount }
             #expect(writer.assemble(parts).count <= bound, "seed \(seed)")
         }
         // The smallest allowed max_request_bytes (1 KiB) still holds several small points per request.
         var g = Generator(state: 9)
-        let small = try writer.encode([(0, Self.points(for: 0, count: 40, bucket: 0, &g))], budget: 1024 - writer.overhead)
+        let small = writer.encode([(0, Self.points(for: 0, count: 40, bucket: 0, &g))], budget: 1024 - writer.overhead)
         #expect(small.count < 40)
         for part in small { #expect(writer.assemble([part]).count <= 1024 || part.pointCount == 1) }
     }
@@ -164,7 +164,7 @@ struct MetricRequestWriterTests {
     func pointAlone() throws {
         let writer = try MetricRequestWriter(resource: Self.resource, scope: Self.scope, metrics: Self.headers, wireProtocol: .httpProtobuf)
         var g = Generator(state: 3)
-        let parts = try writer.encode([(0, Self.points(for: 0, count: 3, bucket: 0, &g))], budget: 1)
+        let parts = writer.encode([(0, Self.points(for: 0, count: 3, bucket: 0, &g))], budget: 1)
         #expect(parts.map { $0.pointCount } == [1, 1, 1])
     }
 }

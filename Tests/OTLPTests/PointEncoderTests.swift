@@ -136,7 +136,7 @@ struct PointEncoderTests {
         let writer = try Self.protobufWriter()
         let (_, buckets, _) = Self.scenario(seed: seed, buckets: 3)
         for bucket in buckets where !bucket.isEmpty {
-            let parts = try writer.encode(bucket, budget: .max)
+            let parts = writer.encode(bucket, budget: .max)
             try #require(parts.count == 1)
             #expect(parts[0].slots.map(\.metric) == bucket.map(\.metric))
             for (slot, (_, data)) in zip(parts[0].slots, bucket) {
@@ -153,7 +153,7 @@ struct PointEncoderTests {
         let writer = try MetricRequestWriter(resource: Self.resource, scope: Self.scope, metrics: Self.headers, wireProtocol: wire)
         for seed in UInt64(1)...30 {
             let (_, buckets, batch) = Self.scenario(seed: seed, buckets: 1 + Int(seed % 4))
-            let parts = try buckets.flatMap { try writer.encode($0, budget: .max) }
+            let parts = buckets.flatMap { writer.encode($0, budget: .max) }
             #expect(writer.assemble(parts) == (try SwiftProtobufMetricsEncoder().encode(batch, as: wire)), "seed \(seed)")
         }
     }
@@ -166,7 +166,7 @@ struct PointEncoderTests {
         var metric = Self.headers[2]
         metric.data = .histogram(temporality: .delta, points: [point])
         let writer = try MetricRequestWriter(resource: Self.resource, scope: Self.scope, metrics: Self.headers, wireProtocol: .httpJSON)
-        let json = String(decoding: writer.assemble(try writer.encode([(2, metric.data)], budget: .max)), as: UTF8.self)
+        let json = String(decoding: writer.assemble(writer.encode([(2, metric.data)], budget: .max)), as: UTF8.self)
         #expect(json.contains(#""traceId":"c8c9cacbcccdcecfd0d1d2d3d4d5d6d7""#), "\(json)")
         #expect(json.contains(#""spanId":"ff002b2f3d0a225c""#), "\(json)")
         #expect(json.contains(#"\"traceId\":\"AAAA\""#), "an attribute's value is left alone: \(json)")
@@ -236,7 +236,7 @@ struct PointEncoderTests {
             let (series, buckets, _) = Self.scenario(seed: seed, buckets: 2, pointsPerMetric: 30)
             for budget in [Int.max, 1, 300, 1024 - writer.overhead, 4096, 30_000] {
                 for bucket in buckets {
-                    let expected = try writer.encode(bucket, budget: budget)
+                    let expected = writer.encode(bucket, budget: budget)
                     let parts = Self.feed(writer, bucket, series: series, budget: budget)
                     #expect(parts == expected, "seed \(seed), budget \(budget)")
                     cut = cut || parts.count > 1
@@ -303,7 +303,7 @@ struct PointEncoderTests {
         let writer = try protobufWriter()
         return try (UInt64(1)...12).map { seed in
             let (_, buckets, batch) = scenario(seed: seed, buckets: 1 + Int(seed % 3))
-            let parts = try buckets.flatMap { try writer.encode($0, budget: .max) }
+            let parts = buckets.flatMap { writer.encode($0, budget: .max) }
             return (writer.assemble(parts), try SwiftProtobufMetricsEncoder().encode(batch, as: .httpProtobuf))
         }
     }
@@ -328,7 +328,7 @@ struct PointEncoderTests {
         metric.data = .sum(isMonotonic: false, temporality: .delta, points: [point])
         let reference = try SwiftProtobufMetricsEncoder().encode(MetricBatch(resource: Self.resource, scope: Self.scope, metrics: [metric]),
                                                                   as: .httpProtobuf)
-        let new = writer.assemble(try writer.encode([(1, metric.data)], budget: .max))
+        let new = writer.assemble(writer.encode([(1, metric.data)], budget: .max))
         #expect(new == reference)
         #expect(try Self.compareWithOfficialDecoder([(new, reference)]).status == 0)
         // 1.5 becomes 1.0: the request still decodes, to another value.

@@ -94,6 +94,50 @@ struct SeriesTableTests {
         }
     }
 
+    @Test("a table that forgets series writes each point's attributes as a table that keeps all, byte for byte, its buffer of encodings compacted on the way",
+          arguments: [OTLPExporterConfiguration.WireProtocol.httpProtobuf, .httpJSON])
+    func reuseEncodings(wire: OTLPExporterConfiguration.WireProtocol) throws {
+        // 40 buckets, each with 2 series in every bucket and 6 of its own (long names: the
+        // forgotten encodings pass the 64 KiB after which the buffer is compacted, several times).
+        // A bucket's first row's series is kept when the table forgets the others: its encoding
+        // is in use when the buffer is compacted, and moves (the first bucket's first series,
+        // encoded before it, is gone by then).
+        var rows: [(seconds: UInt32, provider: String, value: [UInt8])] = []
+        for b in 0..<40 {
+            let seconds = UInt32(T / second) + UInt32(b * 60)
+            if b == 0 { rows.append((seconds, "first", le(UInt64(7)))) }
+            for s in 0..<2 { rows.append((seconds, "always-\(s)", le(UInt64(1 + s)))) }
+            for s in 0..<6 { rows.append((seconds, "once-\(b)-\(s)-" + String(repeating: "x", count: 1_000 + 37 * s), le(UInt64(b * 10 + s)))) }
+        }
+        let bytes = result(valueType: "UInt64", rows: rows)
+        let pipeline = try pipeline()
+        let headers = BucketPoints.headers(of: pipeline, temporality: .delta)
+        let writer = try MetricRequestWriter(resource: [Attribute("service.name", .string("gateway"))],
+                                             scope: InstrumentationScope(name: "otel-bridge", version: "1"), metrics: headers, wireProtocol: wire)
+        /// Each bucket's request body: the table's encodings, and the points' attributes encoded as they are.
+        func requests(_ table: SeriesTable) throws -> (table: [[UInt8]], plain: [[UInt8]]) {
+            let aggregator = SeriesAggregator(pipeline: "p", temporality: .delta, expirySeconds: 86_400, source: MemorySeries(), table: table)
+            var reader = try BucketReader(pipeline: pipeline, stream: try ClickHouseBufferedRows(bytes), window: window, planner: planner,
+                                          admission: aggregator, table: table)
+            var out: (table: [[UInt8]], plain: [[UInt8]]) = ([], [])
+            while let bucket = try reader.next() {
+                let points = try aggregator.points(of: bucket, metrics: pipeline.metrics, step: planner.step)
+                let end = UInt64(bucket.start + planner.step)
+                out.table.append(writer.assemble(writer.encode(points, series: table, end: end, pipeline: pipeline, budget: Int.max)))
+                out.plain.append(writer.assemble(writer.encode(BucketPoints.grouped(points, series: table, end: end, pipeline: pipeline, headers: headers),
+                                                               budget: Int.max)))
+            }
+            return out
+        }
+        let small = SeriesTable(capacity: 3)
+        let forgetting = try requests(small)
+        let keeping = try requests(SeriesTable())
+        #expect(forgetting.table.count == 40)
+        #expect(forgetting.table == forgetting.plain)
+        #expect(forgetting.table == keeping.table)
+        #expect(small.count < 40 * 6, "indices were reused")
+    }
+
     @Test("values read from the row's bytes are the decoded ones", arguments: [
         ("UInt8", le(UInt8(200)), "int", Observation.int(200)),
         ("UInt16", le(UInt16(60_000)), "int", .int(60_000)),
