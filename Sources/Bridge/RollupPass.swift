@@ -412,7 +412,7 @@ struct RollupItems: ItemWriter {
         note(bucket, summary: &summary)
         let parts = try sink.encode(points, series: table, end: UInt64(bucket.start + planner.step), budget: budget)
         return ReadBucket(start: bucket.start, rows: bucket.rows, parts: parts, digest: bucket.digest,
-                          overflowed: bucket.overflowed.values.reduce(0, +), changes: aggregator.takeChanges(), exported: exported)
+                          overflowed: bucket.overflowed.values.reduce(0, +), changes: aggregator.takeChanges(), directory: aggregator.directory, exported: exported)
     }
 
     /// Counts (and logs, the first time in a pass) what the reader merged or sent to overflow.

@@ -671,6 +671,8 @@ public final class CheckpointStore: Sendable {
 
     /// The states of series the store holds already (a new series' state carries its attributes).
     private static func stored(_ series: [SeriesState]) -> [SeriesState] {
+        // Usually every state updates a stored row: then the array itself, no state copied.
+        guard series.contains(where: { !$0.attributesJSON.isEmpty }) else { return series }
         var stored: [SeriesState] = []
         stored.reserveCapacity(series.count)
         for i in series.indices where series[i].attributesJSON.isEmpty { stored.append(series[i]) }

@@ -13,20 +13,22 @@ package struct ReadBucket: Sendable, Equatable {
     package var digest: BucketDigest
     /// Series aggregated into an overflow series.
     package var overflowed: Int
-    /// Cumulative series it changed, as they are after it.
+    /// Cumulative series it changed, as they are after it, and the pass's names of them.
     package var changes: [SeriesChange]
+    package var directory: SeriesDirectory?
     /// With `late_data: fold`, its series' own values (``LateFold/encode(_:gauges:)``), stored
     /// with its digest as the baseline late rows are measured against.
     package var exported: String?
 
     package init(start: Int64, rows: Int, parts: [EncodedPoints], digest: BucketDigest = BucketDigest(), overflowed: Int = 0,
-                 changes: [SeriesChange] = [], exported: String? = nil) {
+                 changes: [SeriesChange] = [], directory: SeriesDirectory? = nil, exported: String? = nil) {
         self.start = start
         self.rows = rows
         self.parts = parts
         self.digest = digest
         self.overflowed = overflowed
         self.changes = changes
+        self.directory = directory
         self.exported = exported
     }
 
@@ -400,7 +402,8 @@ package struct PassMachine: Sendable {
     /// The latest state of every series the buckets changed, in the order the series first
     /// changed in them. By series index: a series with state keeps its index for the whole pass.
     private static func latestStates(_ buckets: [ReadBucket]) -> [SeriesState] {
-        guard buckets.count > 1 else { return buckets.first?.changes.map(\.state) ?? [] }
+        guard let directory = buckets.lazy.compactMap(\.directory).first else { return [] }
+        guard buckets.count > 1 else { return directory.states(of: buckets[0].changes) }
         let indexes = buckets.reduce(0) { max($0, $1.changes.reduce(-1) { max($0, $1.series) } + 1) }
         var position = [Int32](repeating: -1, count: indexes)
         var latest: [SeriesChange] = []
@@ -408,9 +411,9 @@ package struct PassMachine: Sendable {
             for change in bucket.changes {
                 let i = Int(position[change.series])
                 if i >= 0 {
-                    // A series new in the batch keeps the attributes its first change carried.
+                    // A series new in the batch is inserted with its latest totals.
                     latest[i].totals = change.totals
-                    if !change.attributesJSON.isEmpty { latest[i].attributesJSON = change.attributesJSON }
+                    latest[i].inserts = latest[i].inserts || change.inserts
                 } else {
                     position[change.series] = Int32(latest.count)
                     latest.append(change)
@@ -418,7 +421,7 @@ package struct PassMachine: Sendable {
             }
         }
         // The states made once per series and batch, not once per change.
-        return latest.map(\.state)
+        return directory.states(of: latest)
     }
 
     private mutating func commit(_ buckets: [ReadBucket], upTo: Int64, ack: ExportAcknowledgement, series: [SeriesState]) -> BatchCommit {

@@ -3,6 +3,7 @@ import CurlHTTP
 import Foundation
 import OTLP
 import PipelineConfig
+import Synchronization
 import UTCTime
 
 /// Where the aggregator finds the stored cumulative state: the checkpoint store in a pass, a
@@ -115,6 +116,8 @@ package final class SeriesAggregator: SeriesAdmission {
 
     /// Whether aggregating needs the state source no more: delta, or every stored series read.
     package var readsWithoutStore: Bool { temporality != .cumulative || preloaded != nil }
+    /// The store's names of the series with state: the changes' ``SeriesChange/series`` indices name them.
+    package let directory = SeriesDirectory()
     /// Series changed since the last `takeChanges()`.
     private var changed: [Int] = []
     private var generation = 0
@@ -279,7 +282,10 @@ package final class SeriesAggregator: SeriesAdmission {
 
     /// Gives the series its state (never taken away again): pinned in the table.
     private func setState(_ s: Int, _ totals: Totals) {
-        if !own[s].hasState { table.pin(s) }
+        if !own[s].hasState {
+            table.pin(s)
+            directory.register(s, identity: table.identity(s), attributesJSON: table.attributesJSON(s))
+        }
         own[s].totals = totals
         own[s].hasState = true
     }
@@ -499,8 +505,7 @@ package final class SeriesAggregator: SeriesAdmission {
         for s in changed where own[s].hasState {
             let inserts = own[s].totals.inserts
             own[s].totals.inserts = false  // its first commit inserts the row; later ones update it
-            changes.append(SeriesChange(series: s, identity: table.identity(s), totals: own[s].totals.snapshot,
-                                        attributesJSON: inserts ? table.attributesJSON(s) : ""))
+            changes.append(SeriesChange(series: s, totals: own[s].totals.snapshot, inserts: inserts))
         }
         return changes
     }
@@ -518,39 +523,67 @@ package struct SeriesTotals: Sendable, Equatable {
     package var bucketCounts: [Int64]?
 }
 
-/// A cumulative series' state after a bucket, with the series' index in the pass's ``SeriesTable``.
+/// A cumulative series' totals after a bucket, with the series' index in the pass's ``SeriesTable``:
+/// plain values, copied and dropped without reference counting (a pass takes one per series and
+/// bucket). The pass's ``SeriesDirectory`` names the series for the store when a batch's states
+/// are made.
 package struct SeriesChange: Sendable, Equatable {
     package var series: Int
-    /// The series in the store: one object per series and pass, shared by all its changes and states.
-    package let identity: SeriesState.Identity
     package var totals: SeriesTotals
-    /// The attributes' JSON when the change inserts the series' row; empty otherwise.
-    package var attributesJSON: String
+    /// The change (re)starts the series: the commit inserts its row, with the attributes' JSON.
+    package var inserts: Bool
 
-    package init(series: Int, identity: SeriesState.Identity, totals: SeriesTotals, attributesJSON: String) {
+    package init(series: Int, totals: SeriesTotals, inserts: Bool) {
         self.series = series
-        self.identity = identity
         self.totals = totals
-        self.attributesJSON = attributesJSON
+        self.inserts = inserts
+    }
+}
+
+/// What the checkpoint store calls each series of a pass that has cumulative state: its identity
+/// and the attributes' JSON its row is inserted with, by series index (a series with state keeps
+/// its index for the whole pass). Filled by the aggregator as series get state; read once per
+/// batch, when the batch's ``SeriesState``s are made of its latest changes.
+package final class SeriesDirectory: Sendable, Equatable {
+    private struct Names {
+        /// By series index; `nil`: not named (no state).
+        var identities: [SeriesState.Identity?] = []
+        var attributesJSON: [String] = []
     }
 
-    package init(series: Int, state: SeriesState) {
-        self.init(series: series, identity: state.identity,
-                  totals: SeriesTotals(start: state.startTime.unixNanoseconds, lastEnd: state.lastBucketEnd.unixNanoseconds,
-                                       intTotal: state.intTotal, doubleTotal: state.doubleTotal, count: state.count, sum: state.sum,
-                                       bucketCounts: state.bucketCounts),
-                  attributesJSON: state.attributesJSON)
+    private let names = Mutex(Names())
+
+    package init() {}
+
+    /// Names series `s` (again: the same series keeps its index, and its names never change).
+    package func register(_ s: Int, identity: SeriesState.Identity, attributesJSON: String) {
+        names.withLock { names in
+            if names.identities.count <= s {
+                names.identities += repeatElement(nil, count: s + 1 - names.identities.count)
+                names.attributesJSON += repeatElement("", count: s + 1 - names.attributesJSON.count)
+            }
+            names.identities[s] = identity
+            names.attributesJSON[s] = attributesJSON
+        }
     }
 
-    /// The state the store commits.
-    package var state: SeriesState {
-        SeriesState(identity: identity, attributesJSON: attributesJSON,
-                    startTime: UTCInstant(unixNanoseconds: totals.start), lastBucketEnd: UTCInstant(unixNanoseconds: totals.lastEnd),
-                    intTotal: totals.intTotal, doubleTotal: totals.doubleTotal, count: totals.count, sum: totals.sum,
-                    bucketCounts: totals.bucketCounts)
+    /// The states the store commits for `changes` (each of a registered series).
+    package func states(of changes: [SeriesChange]) -> [SeriesState] {
+        names.withLock { names in
+            changes.map { change in
+                // Each name read where it is: the identity is the state's own reference, the JSON only for an insert.
+                guard change.series < names.identities.count, let identity = names.identities[change.series] else {
+                    preconditionFailure("series \(change.series) changed but has no name in the directory")
+                }
+                let t = change.totals
+                return SeriesState(identity: identity, attributesJSON: change.inserts ? names.attributesJSON[change.series] : "",
+                                   startTime: UTCInstant(unixNanoseconds: t.start), lastBucketEnd: UTCInstant(unixNanoseconds: t.lastEnd),
+                                   intTotal: t.intTotal, doubleTotal: t.doubleTotal, count: t.count, sum: t.sum, bucketCounts: t.bucketCounts)
+            }
+        }
     }
 
-    package static func == (a: SeriesChange, b: SeriesChange) -> Bool { a.series == b.series && a.state == b.state }
+    package static func == (a: SeriesDirectory, b: SeriesDirectory) -> Bool { a === b }
 }
 
 /// What a series exports for one bucket: the point's start time and value.

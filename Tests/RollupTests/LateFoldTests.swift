@@ -187,6 +187,6 @@ struct LateFoldTests {
         #expect(byKey[LateFold.key(q, in: table)]?.value == .summary(count: 3, sum: 1.5, quantiles: []), "no quantiles for late rows alone")
         let third = ResultBucket(start: T + 2 * step, observations: [BucketObservation(series: a, observation: .int(1))], rows: 1, digest: BucketDigest())
         #expect(try agg.points(of: third, metrics: metrics, step: step).map(\.value) == [.int(9)])
-        #expect(agg.takeChanges().first { $0.state.seriesID == table.identity(a).seriesID }?.state.intTotal == 9)
+        #expect(agg.directory.states(of: agg.takeChanges()).first { $0.seriesID == table.identity(a).seriesID }?.intTotal == 9)
     }
 }

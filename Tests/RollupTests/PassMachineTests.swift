@@ -155,12 +155,15 @@ struct PassMachineTests {
             SeriesState(metric: "m", seriesID: id, attributesJSON: "{}", startTime: UTCInstant(unixNanoseconds: T),
                         lastBucketEnd: UTCInstant(unixNanoseconds: T + m * Self.minute), intTotal: total)
         }
+        let names = SeriesDirectory()
         var b0 = Self.bucket(0, points: 1)
-        b0.changes = [SeriesChange(series: 0, state: state("a", end: 1, total: 1)), SeriesChange(series: 1, state: state("b", end: 1, total: 5))]
+        b0.changes = [names.change(0, state("a", end: 1, total: 1)), names.change(1, state("b", end: 1, total: 5))]
+        b0.directory = names
         b0.digest.observations = 1
         b0.digest.hash = 0xAB
         var b1 = Self.bucket(1, points: 1)
-        b1.changes = [SeriesChange(series: 0, state: state("a", end: 2, total: 3))]
+        b1.changes = [names.change(0, state("a", end: 2, total: 3))]
+        b1.directory = names
         b1.overflowed = 2
         // late_data_check 3 min at now = T+4min: buckets from T+1min carry digests.
         var machine = PassMachine(settings: Self.settings(lateDataCheck: 180), watermark: T, now: T + 4 * Self.minute)
@@ -185,10 +188,13 @@ struct PassMachineTests {
             SeriesState(metric: "m", seriesID: "a", attributesJSON: json, startTime: UTCInstant(unixNanoseconds: T),
                         lastBucketEnd: UTCInstant(unixNanoseconds: T + m * Self.minute), intTotal: total)
         }
+        let names = SeriesDirectory()
         var b0 = Self.bucket(0, points: 1)
-        b0.changes = [SeriesChange(series: 0, state: state(#"{"k":"v"}"#, end: 1, total: 1))]
+        b0.changes = [names.change(0, state(#"{"k":"v"}"#, end: 1, total: 1))]
+        b0.directory = names
         var b1 = Self.bucket(1, points: 1)
-        b1.changes = [SeriesChange(series: 0, state: state("", end: 2, total: 3))]
+        b1.changes = [names.change(0, state("", end: 2, total: 3))]
+        b1.directory = names
         var machine = PassMachine(settings: Self.settings(), watermark: T, now: T + 4 * Self.minute)
         let commit = Self.commits(Self.run(&machine, buckets: [b0, b1]))
         #expect(commit.count == 1)
@@ -299,5 +305,18 @@ struct PassMachineTests {
         var recent = PassMachine(settings: settings, watermark: T + 150 * Self.minute, now: now)
         #expect(recent.gapEnd == T + 150 * Self.minute)
         #expect(Self.commits(Self.run(&recent, buckets: [])).allSatisfy { $0.gap == nil })
+    }
+}
+
+extension SeriesDirectory {
+    /// The aggregator's part, for a test: `state` as the change of series `s`, which inserts the
+    /// series' row when the state carries the attributes' JSON (and names the series with it).
+    func change(_ s: Int, _ state: SeriesState) -> SeriesChange {
+        let inserts = !state.attributesJSON.isEmpty
+        if inserts { register(s, identity: state.identity, attributesJSON: state.attributesJSON) }
+        return SeriesChange(series: s, totals: SeriesTotals(start: state.startTime.unixNanoseconds, lastEnd: state.lastBucketEnd.unixNanoseconds,
+                                                            intTotal: state.intTotal, doubleTotal: state.doubleTotal, count: state.count,
+                                                            sum: state.sum, bucketCounts: state.bucketCounts),
+                            inserts: inserts)
     }
 }

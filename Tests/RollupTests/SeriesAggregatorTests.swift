@@ -119,7 +119,7 @@ struct DeltaAggregationTests {
         #expect(try summary(agg.add(latency, openai, bucket: T + step, .summary(count: 4, sum: 2, quantiles: [0.25, 1.5])))
             == SummaryPoint(attributes: openai, startTimeUnixNano: u(T + step), timeUnixNano: u(T + 2 * step), count: 4, sum: 2,
                             quantiles: [.init(quantile: 0.5, value: 0.25), .init(quantile: 0.99, value: 1.5)]))
-        #expect(agg.takeChanges().map(\.state) == [])
+        #expect(agg.directory.states(of: agg.takeChanges()) == [])
     }
 }
 
@@ -237,7 +237,7 @@ struct CumulativeAggregationTests {
         let p = try number(agg.add(requests, openai, bucket: T, .int(2)))
         #expect(p == NumberPoint(attributes: openai, startTimeUnixNano: u(T), timeUnixNano: u(T + step), value: .int(2)))
         #expect(agg.restartedOnOverflow == 1)
-        #expect(agg.takeChanges().map(\.state).map(\.intTotal) == [2])
+        #expect(agg.directory.states(of: agg.takeChanges()).map(\.intTotal) == [2])
     }
 
     @Test("a double total that would become infinite restarts the series")
@@ -272,10 +272,10 @@ struct CumulativeAggregationTests {
         _ = try agg.add(requests, openai, bucket: T + step, .int(3))
         _ = try agg.add(duration, openai, bucket: T + step, .histogram(count: 3, sum: 1.5, min: 0.05, max: 1.25, buckets: [1, 1, 1]))
         let taken = agg.takeChanges()
-        let changes = taken.map(\.state)
+        let changes = agg.directory.states(of: taken)
         #expect(changes.count == 3)
         // Each change names its series by index, as the pass's table knows it.
-        #expect(taken.allSatisfy { agg.table.identity($0.series) == $0.state.identity })
+        #expect(zip(taken, changes).allSatisfy { agg.table.identity($0.series) == $1.identity })
         let byID = Dictionary(uniqueKeysWithValues: changes.map { ("\($0.metric) \($0.seriesID)", $0) })
         #expect(byID.count == 3)
         let a = try #require(byID["m.requests \(SeriesID.of(SeriesAggregator.seriesKey(openai)))"])
@@ -291,10 +291,10 @@ struct CumulativeAggregationTests {
         #expect(h.sum == 1.5)
         #expect(h.bucketCounts == [1, 1, 1])
         #expect(h.intTotal == nil && h.doubleTotal == nil)
-        #expect(agg.takeChanges().map(\.state) == [])
+        #expect(agg.directory.states(of: agg.takeChanges()) == [])
 
         _ = try agg.add(requests, anthropic, bucket: T + step, .int(2))
-        let next = agg.takeChanges().map(\.state)
+        let next = agg.directory.states(of: agg.takeChanges())
         #expect(next.map(\.intTotal) == [3])
         #expect(next.map(\.seriesID) == [SeriesID.of(SeriesAggregator.seriesKey(anthropic))])
     }
@@ -378,7 +378,7 @@ struct CardinalityTests {
         let hostile = [Attribute("gen_ai.request.model", .string("a\u{0}b" + String(repeating: "x", count: 10_000)))]
         let agg = SeriesAggregator(pipeline: "p", temporality: .cumulative, loaded: [])
         _ = try agg.add(requests, hostile, bucket: T, .int(1))
-        let state = try #require(agg.takeChanges().map(\.state).first)
+        let state = try #require(agg.directory.states(of: agg.takeChanges()).first)
         #expect(state.seriesID.count == 64 && state.seriesID.allSatisfy(\.isHexDigit))
         #expect(!state.attributesJSON.contains("\u{0}") && state.attributesJSON.utf8.count < 400)
     }
