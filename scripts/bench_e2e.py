@@ -3,7 +3,7 @@
 
 Usage: scripts/bench_e2e.py [--rows 100000,1000000] [--repeats 3] [--kind sum|histogram|both]
                             [--temporality cumulative,delta] [--binary .build/release/otel-bridge] [--no-build]
-                            [--profile]
+                            [--profile [--profile-runs 3]]
 
 Against the local stack (`bash scripts/stack.sh up`; reads .stack/env). For each kind and row count it
 seeds (or reuses, when already there with the same rows) `bench_e2e.<kind>_<rows>` in the local
@@ -25,9 +25,10 @@ all alike:
                   (its time excludes interpreter start and imports)
 Prints one table of medians: seconds, points/s, x of curl, peak RSS of that process (wait4), and the
 endpoint's own time for the query (its log line: chDB + gzip + send), so a reader sees when the
-endpoint dominates. With --profile, one more bridge run per temporality under `perf record` (every
-thread of the process) prints the share of its samples in swift_retain/swift_release (and their
-bridgeObject/unknownObject/_n variants) and its top symbols. Figures only: it never asserts a time.
+endpoint dominates. With --profile, more bridge runs per temporality under `perf record`
+(--profile-runs, every thread of the process) print the share of their samples in
+swift_retain/swift_release (and their bridgeObject/unknownObject/_n variants): each run's, the median,
+and the median run's top symbols. Figures only: it never asserts a time.
 Never run by the tests.
 """
 import argparse
@@ -416,8 +417,10 @@ def main():
     ap.add_argument("--binary", default=None, help="an otel-bridge binary; default: swift build -c release first")
     ap.add_argument("--no-build", action="store_true", help="use .build/release/otel-bridge as it is")
     ap.add_argument("--profile", action="store_true",
-                    help="after the repeats, one more bridge run per temporality under perf record: the share of "
-                         "swift_retain/swift_release in its samples and its top symbols")
+                    help="after the repeats, more bridge runs per temporality under perf record (--profile-runs): the "
+                         "share of swift_retain/swift_release in their samples (the median run's) and its top symbols")
+    ap.add_argument("--profile-runs", type=int, default=3,
+                    help="runs under perf per temporality (default 3: one run's share moves by a few points)")
     a = ap.parse_args()
     if a.series <= 0 or a.series % 200:
         sys.exit("bench_e2e: --series must be a positive multiple of 200")
@@ -487,9 +490,12 @@ def main():
                         "curl": None if what == "curl" else curl_med})
                 print(fmt_table(results[-len(runs):]), file=sys.stderr)
                 for t in temps if a.profile else []:
-                    share, top = profile_bridge(binary, bridge_env(os.environ, chu, "", t, otlp, config, first), pgu, f"perf_{t}")
+                    runs_perf = sorted((profile_bridge(binary, bridge_env(os.environ, chu, "", t, otlp, config, first), pgu, f"perf_{t}_{i}")
+                                        for i in range(max(1, a.profile_runs))), key=lambda r: r[0])
+                    share, top = runs_perf[len(runs_perf) // 2]
                     profiles.append((kind, rows, t, share))
-                    print(f"  {kind} {rows:,} bridge {t} under perf: retain/release {share:.1f} % of the bridge's samples; top:",
+                    print(f"  {kind} {rows:,} bridge {t} under perf: retain/release {share:.1f} % of the bridge's samples "
+                          f"(median of {len(runs_perf)} runs: {', '.join(f'{r[0]:.1f}' for r in runs_perf)}); top of that run:",
                           file=sys.stderr)
                     for pct, sym in top:
                         print(f"    {pct:5.2f} %  {sym[:110]}", file=sys.stderr)
