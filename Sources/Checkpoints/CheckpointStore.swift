@@ -754,7 +754,7 @@ public final class CheckpointStore: Sendable {
     private func writeMerge(_ pending: UnmergedSeries, excluding written: Set<SeriesLogKey> = [], pipeline: String, runID: Int64?,
                             expectedLogRows: Int) throws {
         let logRows = try connection.query("SELECT count(*) AS n FROM otel_bridge.series_log WHERE pipeline = $1", [pipeline]).single().int64("n")
-        if logRows != Int64(expectedLogRows) { try self.applySeriesLog(pipeline: pipeline) }
+        if logRows != Int64(expectedLogRows) { _ = try self.applySeriesLog(pipeline: pipeline) }
         let states = written.isEmpty ? pending.states : pending.states.filter { !written.contains($0.logKey) }
         if !states.isEmpty {
             let (sql, parameters) = Self.seriesUpdate(states, pipeline: pipeline)

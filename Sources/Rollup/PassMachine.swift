@@ -214,7 +214,7 @@ package struct PassMachine: Sendable {
 
     /// The first action.
     package mutating func start() -> Action {
-        guard let first = chunks.first else {
+        guard !chunks.isEmpty else {
             // Nothing closed since the last pass: record the empty window [watermark, watermark).
             var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: watermark))
             commit.requireLock = true
