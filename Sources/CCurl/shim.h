@@ -18,7 +18,12 @@ static inline CURLcode otb_curl_setopt_slist(CURL *h, CURLoption o, struct curl_
 static inline CURLcode otb_curl_setopt_offset(CURL *h, CURLoption o, curl_off_t v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode otb_curl_setopt_data_callback(CURL *h, CURLoption o, otb_curl_data_callback f) { return curl_easy_setopt(h, o, f); }
 
+typedef int (*otb_curl_seek_callback)(void *userdata, curl_off_t offset, int origin);
+static inline CURLcode otb_curl_setopt_seek_callback(CURL *h, CURLoption o, otb_curl_seek_callback f) { return curl_easy_setopt(h, o, f); }
+
 static inline size_t otb_curl_writefunc_pause(void) { return CURL_WRITEFUNC_PAUSE; }
+static inline int otb_curl_seekfunc_ok(void) { return CURL_SEEKFUNC_OK; }
+static inline int otb_curl_seekfunc_cantseek(void) { return CURL_SEEKFUNC_CANTSEEK; }
 static inline int otb_curl_pause_continue(void) { return CURLPAUSE_CONT; }
 
 /// gzip-compresses `input` into `output` (capacity `*output_len`, updated to the bytes written).

@@ -169,18 +169,20 @@ public final class HTTPClient: @unchecked Sendable {
         if let cert = tls.clientCertificateFile { set(otb_curl_setopt_string(easy, CURLOPT_SSLCERT, cert)) }
         if let key = tls.clientKeyFile { set(otb_curl_setopt_string(easy, CURLOPT_SSLKEY, key)) }
 
+        let context = Unmanaged.passUnretained(state).toOpaque()
         switch request.method {
         case .get:
             set(otb_curl_setopt_long(easy, CURLOPT_HTTPGET, 1))
         case .post:
             set(otb_curl_setopt_long(easy, CURLOPT_POST, 1))
             set(otb_curl_setopt_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)))
-            // libcurl copies the body, so nothing of ours has to outlive this call.
-            request.body.withUnsafeBufferPointer { buffer in
-                let base = UnsafeMutableRawPointer(mutating: buffer.baseAddress)
-                    ?? UnsafeMutableRawPointer(mutating: ("" as StaticString).utf8Start)
-                set(otb_curl_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, base))
-            }
+            // libcurl reads the body from the state as it sends it (no copy of the whole body of
+            // its own), and rewinds it when it sends it again (a reused connection that had died).
+            state.upload = request.body
+            set(otb_curl_setopt_data_callback(easy, CURLOPT_READFUNCTION, curlReadCallback))
+            set(otb_curl_setopt_pointer(easy, CURLOPT_READDATA, context))
+            set(otb_curl_setopt_seek_callback(easy, CURLOPT_SEEKFUNCTION, curlSeekCallback))
+            set(otb_curl_setopt_pointer(easy, CURLOPT_SEEKDATA, context))
         }
 
         // A CR or LF would end the field and start another (header injection), a NUL would cut
@@ -200,7 +202,6 @@ public final class HTTPClient: @unchecked Sendable {
         state.headerList = list
         set(otb_curl_setopt_slist(easy, CURLOPT_HTTPHEADER, list))
 
-        let context = Unmanaged.passUnretained(state).toOpaque()
         set(otb_curl_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, curlWriteCallback))
         set(otb_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, context))
         set(otb_curl_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, curlHeaderCallback))
@@ -232,6 +233,9 @@ public final class HTTPResponseStream {
         var failure: HTTPError?
         var headerList: UnsafeMutablePointer<curl_slist>?
         let errorBuffer: UnsafeMutablePointer<CChar>
+        /// The request body, and how much of it libcurl has read.
+        var upload: [UInt8] = []
+        var uploaded = 0
 
         init(endpoint: String, highWater: Int) {
             self.endpoint = endpoint
@@ -309,6 +313,26 @@ public final class HTTPResponseStream {
 private let curlGlobalInit: Void = {
     curl_global_init(Int(CURL_GLOBAL_DEFAULT))
 }()
+
+private let curlReadCallback: otb_curl_data_callback = { buffer, size, count, context in
+    let state = Unmanaged<HTTPResponseStream.State>.fromOpaque(context!).takeUnretainedValue()
+    let length = min(size * count, state.upload.count - state.uploaded)
+    if length > 0, let buffer {
+        state.upload.withUnsafeBytes { body in
+            UnsafeMutableRawPointer(buffer).copyMemory(from: body.baseAddress! + state.uploaded, byteCount: length)
+        }
+        state.uploaded += length
+    }
+    return length
+}
+
+private let curlSeekCallback: otb_curl_seek_callback = { context, offset, origin in
+    let state = Unmanaged<HTTPResponseStream.State>.fromOpaque(context!).takeUnretainedValue()
+    // libcurl rewinds with SEEK_SET; anything else, or a place outside the body, cannot be done.
+    guard origin == SEEK_SET, offset >= 0, offset <= state.upload.count else { return otb_curl_seekfunc_cantseek() }
+    state.uploaded = Int(offset)
+    return otb_curl_seekfunc_ok()
+}
 
 private let curlWriteCallback: otb_curl_data_callback = { data, size, count, context in
     let state = Unmanaged<HTTPResponseStream.State>.fromOpaque(context!).takeUnretainedValue()
