@@ -550,7 +550,19 @@ public final class CheckpointStore: Sendable {
                                        [pipeline, prune])
             }
         }
-        if stagedWrite { try connection.completeTransaction(body) } else { try connection.transaction(body) }
+        // A commit of the books alone (no series, digests or gap: a delta batch of buckets older
+        // than the late-data check) is one statement, which is a transaction of its own: it runs
+        // without BEGIN and COMMIT, two round trips fewer per batch. What it refuses it leaves
+        // unchanged whichever way it runs (each update in it waits on the books' verdict).
+        let oneStatement = !stagedWrite && series.isEmpty && batch.gap == nil && batch.bucketDigests.isEmpty
+            && batch.pruneDigestsBefore == nil && !connection.isInTransaction
+        if stagedWrite {
+            try connection.completeTransaction(body)
+        } else if oneStatement {
+            try body()
+        } else {
+            try connection.transaction(body)
+        }
         unmerged.withLock { $0[pipeline] = merges ? nil : pending }
         self.logger.debug("committed batch", metadata: [
             "pipeline": "\(pipeline)", "run": "\(runID)", "watermark": "\(newWatermark.postgresText)",

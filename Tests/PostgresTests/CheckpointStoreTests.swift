@@ -304,6 +304,39 @@ struct CheckpointStoreTests {
         }
     }
 
+    /// A commit of the books alone (no series, digests or gap) runs as one statement without
+    /// BEGIN/COMMIT: refused for any reason it changes nothing, accepted it moves the watermark and
+    /// the run's counters together, and it leaves no transaction open either way.
+    @Test func commitOfTheBooksAloneIsAllOrNothing() throws {
+        try self.withStore { store in
+            try store.ensureCheckpoint(pipeline: "p", initialWatermark: self.t0)
+            let runID = try store.startRun(pipeline: "p", windowStart: self.t0)
+            let t1 = self.t0.adding(seconds: 60)
+            let runBefore = try store.recentRuns(pipeline: "p")
+            let refusals: [(CheckpointError.Code, () throws -> Void)] = [
+                (.lockLost, { try store.commitBatch(pipeline: "p", runID: runID, newWatermark: t1, rowsRead: 5, pointsExported: 5,
+                                                    pointsRejected: 0, series: [], requireLock: true) }),
+                (.watermarkRegression, { try store.commitBatch(pipeline: "p", runID: runID, newWatermark: self.t0.adding(seconds: -60), rowsRead: 5,
+                                                               pointsExported: 5, pointsRejected: 0, series: []) }),
+                (.unknownRun, { try store.commitBatch(pipeline: "p", runID: runID + 1_000, newWatermark: t1, rowsRead: 5, pointsExported: 5,
+                                                      pointsRejected: 0, series: []) }),
+            ]
+            for (code, commit) in refusals {
+                let error = try #require(throws: CheckpointError.self) { try commit() }
+                #expect(error.code == code)
+                #expect(try store.checkpoint(pipeline: "p")?.watermark == self.t0, "\(code)")
+                #expect(try store.recentRuns(pipeline: "p") == runBefore, "\(code)")
+                #expect(!store.connection.isInTransaction, "\(code)")
+            }
+            try store.commitBatch(pipeline: "p", runID: runID, newWatermark: t1, rowsRead: 5, pointsExported: 4, pointsRejected: 1, series: [])
+            #expect(try store.checkpoint(pipeline: "p")?.watermark == t1)
+            let run = try #require(try store.recentRuns(pipeline: "p").first)
+            #expect(run.batchesAcknowledged == 1 && run.rowsRead == 5 && run.pointsExported == 4 && run.pointsRejected == 1)
+            #expect(run.windowEnd == t1)
+            #expect(!store.connection.isInTransaction)
+        }
+    }
+
     /// A batch that requires the pipeline's lock commits only while this session holds it, and a
     /// refused commit changes nothing: not the watermark, not the run, not the series.
     @Test func commitRequiringTheLockIsRefusedWithoutIt() throws {
