@@ -121,7 +121,7 @@ public struct BucketWriter: Sendable {
             tail.fixed64(0x31, UInt64(bitPattern: i))
             tail.append(to: &slotBytes)
         }
-        slotBytes.append(contentsOf: attributes)
+        slotBytes.appendBytes(attributes)
     }
 
     /// The framed size of `exemplars` as repeated message fields: each
@@ -199,7 +199,7 @@ public struct BucketWriter: Sendable {
             slotBytes.appendFixed64s(explicitBounds)
         }
         Self.write(exemplars, tag: 0x42, to: &slotBytes)
-        slotBytes.append(contentsOf: attributes)
+        slotBytes.appendBytes(attributes)
         var tail = FieldBuffer()
         if let min { tail.fixed64(0x59, min.bitPattern) }
         if let max { tail.fixed64(0x61, max.bitPattern) }
@@ -247,7 +247,7 @@ public struct BucketWriter: Sendable {
             if q.value.bitPattern != 0 { field.fixed64(0x11, q.value.bitPattern) }
             field.append(to: &slotBytes)
         }
-        slotBytes.append(contentsOf: attributes)
+        slotBytes.appendBytes(attributes)
     }
 
     /// The bucket's parts, as ``MetricRequestWriter/encode(_:budget:)`` returns them (none without
@@ -390,7 +390,7 @@ struct FieldBuffer {
     func append(to out: inout [UInt8]) {
         var storage = storage
         let n = count
-        withUnsafeBytes(of: &storage) { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+        withUnsafeBytes(of: &storage) { out.appendBytes(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
     }
 }
 
@@ -420,12 +420,19 @@ extension [UInt8] {
         append(UInt8(v))
     }
 
+    /// Appends raw bytes in one copy. (`append(contentsOf:)` of an `UnsafeRawBufferPointer` takes
+    /// the generic path, element by element: a raw buffer offers no typed contiguous storage.)
+    @inline(__always)
+    mutating func appendBytes(_ bytes: UnsafeRawBufferPointer) {
+        bytes.withMemoryRebound(to: UInt8.self) { append(contentsOf: $0) }
+    }
+
     /// Packed fixed64 or double values: 8 bytes each, little-endian.
     @inline(__always)
     mutating func appendFixed64s<T: BitwiseCopyable>(_ values: [T]) {
         precondition(MemoryLayout<T>.size == 8)
         #if _endian(little)
-        values.withUnsafeBytes { append(contentsOf: $0) }
+        values.withUnsafeBytes { appendBytes($0) }
         #else
         for v in values { Swift.withUnsafeBytes(of: v) { append(contentsOf: $0.reversed()) } }
         #endif
@@ -434,7 +441,7 @@ extension [UInt8] {
     /// 8 bytes, little-endian (fixed64, sfixed64 and double fields).
     @inline(__always)
     mutating func appendFixed64(_ v: UInt64) {
-        Swift.withUnsafeBytes(of: v.littleEndian) { append(contentsOf: $0) }
+        Swift.withUnsafeBytes(of: v.littleEndian) { appendBytes($0) }
     }
 }
 
