@@ -402,7 +402,10 @@ package struct PassMachine: Sendable {
     /// The latest state of every series the buckets changed, in the order the series first
     /// changed in them. By series index: a series with state keeps its index for the whole pass.
     private static func latestStates(_ buckets: [ReadBucket]) -> [SeriesState] {
-        guard let directory = buckets.lazy.compactMap(\.directory).first else { return [] }
+        guard let changed = buckets.first(where: { !$0.changes.isEmpty }) else { return [] }
+        guard let directory = changed.directory, buckets.allSatisfy({ $0.changes.isEmpty || $0.directory === directory }) else {
+            preconditionFailure("a bucket's series changes come with the pass's SeriesDirectory")
+        }
         guard buckets.count > 1 else { return directory.states(of: buckets[0].changes) }
         let indexes = buckets.reduce(0) { max($0, $1.changes.reduce(-1) { max($0, $1.series) } + 1) }
         var position = [Int32](repeating: -1, count: indexes)

@@ -282,9 +282,11 @@ package final class SeriesAggregator: SeriesAdmission {
 
     /// Gives the series its state (never taken away again): pinned in the table.
     private func setState(_ s: Int, _ totals: Totals) {
-        if !own[s].hasState {
-            table.pin(s)
-            directory.register(s, identity: table.identity(s), attributesJSON: table.attributesJSON(s))
+        if !own[s].hasState { table.pin(s) }
+        // Named for the store once, and with the attributes' JSON once a state inserts its row (a
+        // stored series only updates it, until it restarts after its expiry).
+        if !own[s].hasState || totals.inserts {
+            directory.register(s, identity: table.identity(s), attributesJSON: totals.inserts ? table.attributesJSON(s) : "")
         }
         own[s].totals = totals
         own[s].hasState = true

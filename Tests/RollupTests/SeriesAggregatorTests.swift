@@ -262,6 +262,9 @@ struct CumulativeAggregationTests {
         let p = try number(past.add(requests, openai, bucket: T + 3600 * second + step, .int(2)))
         #expect(p.value == .int(2))
         #expect(p.startTimeUnixNano == u(T + 3600 * second + step))
+        // The stored series updates its row; restarted, it inserts the row anew, with its attributes.
+        #expect(within.directory.states(of: within.takeChanges()).map(\.attributesJSON) == [""])
+        #expect(past.directory.states(of: past.takeChanges()).map(\.attributesJSON) == [#"{"gen_ai.provider.name":"openai"}"#])
     }
 
     @Test("takeChanges returns each changed series once, with its totals, then nothing")
