@@ -120,6 +120,15 @@ private struct FakeItems: ItemWriter {
     }
 }
 
+/// The calling thread, as the sends and the ledger write it down (by thread id: a thread's name as
+/// Foundation reports it on Linux is not always the one it was given).
+private func threadID() -> String { String(UInt(bitPattern: Int(bitPattern: pthread_self()))) }
+
+/// The thread of `worker`, asked of the worker itself.
+private func workerID(_ worker: PassWorker) -> String {
+    (try? worker.submit { () throws(BridgeError) -> String in threadID() }.wait()) ?? "no worker thread"
+}
+
 /// Records each request and the thread that sent it; the first send waits on `gate`; fails the
 /// `failAt`-th send; the `retryAt`-th send waits for a retry once (tells `willRetry`) and then
 /// succeeds.
@@ -143,7 +152,7 @@ private final class FakeSink: RequestSink {
     func attemptBound(for spans: [EncodedSpan]) -> Duration { .seconds(10) }
 
     func send(_ spans: [EncodedSpan], willRetry: () -> Void) throws(BridgeError) -> ExportAcknowledgement {
-        threads.add(Thread.current.name ?? "")
+        threads.add(threadID())
         let n = sent.withLock { $0.count } + 1
         books?.add("send \(n)")
         if n == 1, let gate { released.withLock { $0 = gate.pass() } }
@@ -290,7 +299,7 @@ struct PassRunnerTests {
         #expect(overlapped.sink.released.withLock { $0 } == true, "the send was released by a read made while it was blocked")
         #expect(overlapped.ahead.starts(with: ["04"]))
         #expect(overlapped.outcome == sequential.outcome)
-        #expect(overlapped.sink.threads.all == Array(repeating: "test-io", count: 4), "sends run on the pass's worker")
+        #expect(overlapped.sink.threads.all == Array(repeating: workerID(worker), count: 4), "sends run on the pass's worker")
     }
 
     @Test("commits run on the worker too, read-ahead or not")
@@ -310,8 +319,8 @@ struct PassRunnerTests {
             func finishRun(_ runID: Int64, status: RunStatus, error: String?) throws {}
             func expireSeries(pipeline: String, idleBefore: UTCInstant) throws -> Int { 0 }
             func series(pipeline: String, watermark: Int64) -> any SeriesStateSource { NoSeries() }
-            func confirmHeld(pipeline: String) throws { threads.add("confirm " + (Thread.current.name ?? "")) }
-            func commit(_ batch: BatchCommit) throws { threads.add("commit " + (Thread.current.name ?? "")); try inner.commit(batch) }
+            func confirmHeld(pipeline: String) throws { threads.add("confirm " + threadID()) }
+            func commit(_ batch: BatchCommit) throws { threads.add("commit " + threadID()); try inner.commit(batch) }
             func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String] { [:] }
             func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws {}
             func exportedBuckets(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: BucketDigestRecord] { [:] }
@@ -332,8 +341,9 @@ struct PassRunnerTests {
             Issue.record("\(error)")
         }
         #expect(inner.commits.map(\.watermarkID) == ["02", "04"])
-        #expect(threads.all.filter { $0.hasPrefix("commit") }.allSatisfy { $0 == "commit test-io" })
-        #expect(threads.all.filter { $0.hasPrefix("confirm") }.allSatisfy { $0 != "confirm test-io" }, "the lock is confirmed on the pass's thread")
+        let onWorker = workerID(worker)
+        #expect(threads.all.filter { $0.hasPrefix("commit") }.allSatisfy { $0 == "commit " + onWorker })
+        #expect(threads.all.filter { $0.hasPrefix("confirm") }.allSatisfy { $0 != "confirm " + onWorker }, "the lock is confirmed on the pass's thread")
     }
 
     /// A failure at every step ends the pass where it stands, what was committed stays, and the
