@@ -7,7 +7,8 @@
 #   runtime libraries the Dockerfile installs; python3-venv if venv is unavailable);
 #   `apt-get update` + install only when `dpkg -s` says one is missing. Debian's automatic "main"
 #   cluster is not created (tests start their own throwaway cluster via scripts/services/postgres.sh).
-# - .venv/ at the repo root (gitignored) with pinned chdb-core, opentelemetry-proto (+ protobuf),
+# - .venv/ at the repo root (gitignored) with pinned chdb-core, zstandard (the endpoint answers zstd, as
+#   ClickHouse does to a client that accepts it), opentelemetry-proto (+ protobuf),
 #   kubernetes-validate (+ PyYAML, jsonschema) and pytest (the fault and bad-input suites, scripts/suites/),
 #   created or completed only when missing.
 # Quiet unless something fails (then the captured output is shown). Re-runs take well under a second.
@@ -17,7 +18,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # kubernetes-validate bundles the Kubernetes JSON schemas (no network at validation time):
 # scripts/validate_manifests.py checks deploy/kubernetes/ with it.
 # pytest runs the fault and bad-input suites (scripts/suites/).
-PINS=("chdb-core==26.9.0" "opentelemetry-proto==1.45.2" "kubernetes-validate==1.37.0" "pytest==9.2.0")
+PINS=("chdb-core==26.9.0" "zstandard==0.25.0" "opentelemetry-proto==1.45.2" "kubernetes-validate==1.37.0" "pytest==9.2.0")
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 fail() { echo "bootstrap: $1 failed:" >&2; cat "$log" >&2; exit 1; }
 sudo_=""; [[ $(id -u) -eq 0 ]] || sudo_="sudo"

@@ -10,8 +10,13 @@ Speaks the parts of ClickHouse's HTTP interface (port 8123) that otel-bridge use
   (TabSeparated otherwise); `param_NAME=value` query parameters; auth by X-ClickHouse-User/-Key,
   user/password URL params or HTTP Basic (403 + code 516 when wrong); `readonly` (GET implies 2);
   every other URL parameter is a ClickHouse setting applied to the query (unknown -> code 115);
-  `enable_http_compression=1` + Accept-Encoding gzip, at `http_zlib_compression_level` (default 3, as in
-  ClickHouse; 1..9, the 10..12 of a libdeflate build are written at 9); `query_id`; ClickHouse response headers incl.
+  `enable_http_compression=1` + Accept-Encoding, negotiated as ClickHouse's chooseHTTPCompressionMethod
+  does (the server's order zstd, br, lz4, snappy, gzip, deflate, xz, bz2 decides, not the client's; `q=0`
+  refuses a token, `*` accepts the rest; tokens match whole and case-insensitively): zstd, gzip, deflate,
+  xz and bz2 are written here, br, lz4 and snappy are not (a client that accepts only those gets the
+  body as it is), all at `http_zlib_compression_level` (default 3, as in ClickHouse, which uses that one
+  setting for every method; zlib's 1..9, the 10..12 of a libdeflate build are written at 9);
+  `query_id`; ClickHouse response headers incl.
   X-ClickHouse-Summary and X-ClickHouse-Exception-Tag; errors as `Code: N. DB::Exception: ...`
   with the status of ClickHouse's exceptionCodeToHTTPStatus.cpp; chunked (64 KiB) bodies.
 
@@ -35,7 +40,9 @@ Data persists in DIR (chDB session). One log line per query on stderr.
 """
 import argparse
 import base64
+import bz2
 import json
+import lzma
 import random
 import re
 import socket
@@ -48,6 +55,7 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+import zstandard
 from chdb import session as chdb_session
 
 VERSION = "26.9.0"
@@ -411,10 +419,10 @@ class Handler(BaseHTTPRequestHandler):
         if mid and mid.get("style", "tagged") == "legacy":
             header_tag = False
         tag = "".join(random.choices(string.ascii_letters + string.digits, k=16))
-        gz = None
-        if p.get("enable_http_compression") in ("1", "true") and \
-                "gzip" in self.headers.get("Accept-Encoding", "").lower():
-            gz = zlib.compressobj(zlib_level(p), zlib.DEFLATED, 31)
+        encoding = None
+        if p.get("enable_http_compression") in ("1", "true"):
+            encoding = choose_encoding(self.headers.get("Accept-Encoding", ""))
+        gz = ENCODERS[encoding](zlib_level(p)) if encoding else None
         summary = {
             "read_rows": res.rows_read(), "read_bytes": res.bytes_read(),
             "written_rows": res.rows_written(), "written_bytes": res.bytes_written(),
@@ -426,7 +434,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type(fmt))
         self.send_header("Transfer-Encoding", "chunked")
         if gz:
-            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Encoding", encoding)
         self.send_header("X-ClickHouse-Server-Display-Name", DISPLAY_NAME)
         if header_tag:
             self.send_header("X-ClickHouse-Exception-Tag", tag)
@@ -464,6 +472,45 @@ class Handler(BaseHTTPRequestHandler):
         if data:
             self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
             self.wfile.flush()
+
+
+# ClickHouse's preference, most preferred first (IO/CompressionMethod.cpp, chooseHTTPCompressionMethod).
+SERVER_ORDER = ["zstd", "br", "lz4", "snappy", "gzip", "deflate", "xz", "bz2"]
+# The methods this endpoint writes: a compressor with compress() and flush() per response, at a level.
+ENCODERS = {
+    "zstd": lambda level: zstandard.ZstdCompressor(level=level).compressobj(),
+    "gzip": lambda level: zlib.compressobj(level, zlib.DEFLATED, 31),
+    "deflate": lambda level: zlib.compressobj(level, zlib.DEFLATED, 15),  # ClickHouse's Zlib: RFC 1950
+    "xz": lambda level: lzma.LZMACompressor(format=lzma.FORMAT_XZ, preset=level),
+    "bz2": lambda level: bz2.BZ2Compressor(level),
+}
+
+
+def choose_encoding(header):
+    """The response's Content-Encoding for an Accept-Encoding header, or None: the first method in the
+    server's order that the client accepts (a token with q > 0, or `*` with q > 0 for a method the
+    header does not name) and that this endpoint writes."""
+    named, wildcard = {}, False
+    for item in header.split(","):
+        token, *params = [part.strip() for part in item.split(";")]
+        if not token:
+            continue
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0  # an unreadable weight accepts nothing
+        if token == "*":
+            wildcard = q > 0
+        else:
+            named[token.lower()] = q > 0
+    for method in SERVER_ORDER:
+        if named.get(method, wildcard) and method in ENCODERS:
+            return method
+    return None
 
 
 def zlib_level(p):
