@@ -178,7 +178,8 @@ public final class ClickHouseClient {
             // The server enforces max_execution_time. The client has no total limit, because a
             // streamed result is paused while the pass exports a batch; a transfer that receives
             // nothing for max_execution_time + 10 s (and is not paused) is abandoned instead.
-            timeout: nil, stallTimeout: configuration.maxExecutionTime + .seconds(10))
+            timeout: nil, stallTimeout: configuration.maxExecutionTime + .seconds(10),
+            acceptEncoding: configuration.compression ? configuration.acceptEncoding : "")
     }
 
     /// `duration` rounded up to whole seconds within 1 … 10^9: ClickHouse reads 0 as "no limit",

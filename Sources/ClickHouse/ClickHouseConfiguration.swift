@@ -19,8 +19,12 @@ public struct ClickHouseConfiguration: Sendable {
     /// Extra settings sent with every query as URL parameters (after `readonly=2`, which allows
     /// only reads but still lets the bridge set `max_execution_time`).
     public var settings: [(name: String, value: String)]
-    /// Ask for gzip-compressed results (`enable_http_compression=1`). `CLICKHOUSE_COMPRESSION`, default true.
+    /// Ask for compressed results (`enable_http_compression=1`). `CLICKHOUSE_COMPRESSION`, default true.
     public var compression: Bool
+    /// The encodings offered when `compression` is on (``CurlHTTP/HTTPRequest/acceptEncoding``):
+    /// empty offers every one libcurl decodes, and ClickHouse, which picks by its own order, answers
+    /// zstd; `gzip` or `zstd` (`CLICKHOUSE_COMPRESSION=gzip`, `=zstd`) offers that one alone.
+    public var acceptEncoding: String
     /// TLS for `https://` URLs: `CLICKHOUSE_CA_FILE` (PEM bundle), verification always on.
     public var tls: TLSConfiguration
 
@@ -28,7 +32,7 @@ public struct ClickHouseConfiguration: Sendable {
         url: String = "http://localhost:8123", user: String = "default", password: String = "",
         database: String = "default", maxExecutionTime: Duration = .seconds(300),
         connectTimeout: Duration = .seconds(10), settings: [(name: String, value: String)] = [],
-        compression: Bool = true, tls: TLSConfiguration = TLSConfiguration()
+        compression: Bool = true, acceptEncoding: String = "", tls: TLSConfiguration = TLSConfiguration()
     ) {
         self.url = url
         self.user = user
@@ -38,6 +42,7 @@ public struct ClickHouseConfiguration: Sendable {
         self.connectTimeout = connectTimeout
         self.settings = settings
         self.compression = compression
+        self.acceptEncoding = acceptEncoding
         self.tls = tls
     }
 

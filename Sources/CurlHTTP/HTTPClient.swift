@@ -158,8 +158,9 @@ public final class HTTPClient: @unchecked Sendable {
         // A proxy's "200 Connection established" must not be taken for the server's response head.
         set(otb_curl_setopt_long(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1))
         set(otb_curl_setopt_string(easy, CURLOPT_USERAGENT, configuration.userAgent))
-        // Accept every encoding libcurl can decode (gzip, deflate) and decode transparently.
-        set(otb_curl_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, ""))
+        // Offer the encodings the request names (empty: every one libcurl can decode) and decode
+        // the body transparently.
+        set(otb_curl_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, request.acceptEncoding))
         set(otb_curl_setopt_long(easy, CURLOPT_BUFFERSIZE, 64 * 1024))
 
         let tls = configuration.tls

@@ -15,6 +15,10 @@ public struct HTTPRequest: Sendable {
     /// Abandon a transfer that receives nothing for this long. A transfer paused by its reader
     /// does not count as stalled (libcurl skips speed checks while paused).
     public var stallTimeout: Duration?
+    /// The response encodings to accept, as libcurl's `CURLOPT_ACCEPT_ENCODING` takes them: empty
+    /// offers every encoding libcurl decodes (deflate, gzip, br, zstd), a list offers those. The
+    /// body is always handed on decoded.
+    public var acceptEncoding: String
 
     public init(
         method: Method = .post,
@@ -22,7 +26,8 @@ public struct HTTPRequest: Sendable {
         headers: [(name: String, value: String)] = [],
         body: [UInt8] = [],
         timeout: Duration? = nil,
-        stallTimeout: Duration? = nil
+        stallTimeout: Duration? = nil,
+        acceptEncoding: String = ""
     ) {
         self.method = method
         self.url = url
@@ -30,6 +35,7 @@ public struct HTTPRequest: Sendable {
         self.body = body
         self.timeout = timeout
         self.stallTimeout = stallTimeout
+        self.acceptEncoding = acceptEncoding
     }
 }
 

@@ -26,7 +26,11 @@ extension ClickHouseConfiguration {
         if let v = try env.credential(.clickhouseDatabase) { database = v }
         if let v = try env.seconds(.clickhouseMaxExecutionTime) { maxExecutionTime = v }
         if let v = try env.seconds(.clickhouseConnectTimeout) { connectTimeout = v }
-        if let v = try env.bool(.clickhouseCompression) { compression = v }
+        if let v = try env.bool(.clickhouseCompression) {
+            compression = v
+            // The words that name an encoding offer that one alone.
+            if let word = try env.text(.clickhouseCompression)?.lowercased(), ["gzip", "zstd"].contains(word) { acceptEncoding = word }
+        }
         if let v = try env.file(.clickhouseCAFile) { tls.caFile = v }
     }
 }

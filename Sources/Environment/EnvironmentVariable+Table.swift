@@ -46,7 +46,9 @@ extension EnvironmentVariable {
     /// libcurl reads 0 as "no limit": at least 1 ms.
     public static let clickhouseConnectTimeout = Self("CLICKHOUSE_CONNECT_TIMEOUT", .seconds(0.001...3_600), default: "10")
     public static let clickhouseCAFile = Self("CLICKHOUSE_CA_FILE", .file)
-    public static let clickhouseCompression = Self("CLICKHOUSE_COMPRESSION", .boolean(on: ["gzip"], off: ["none"]), default: "true")
+    /// On: every encoding libcurl decodes is offered (ClickHouse answers zstd); `gzip` or `zstd`:
+    /// on, offering that one alone.
+    public static let clickhouseCompression = Self("CLICKHOUSE_COMPRESSION", .boolean(on: ["gzip", "zstd"], off: ["none"]), default: "true")
 
     // MARK: The checkpoint store
 

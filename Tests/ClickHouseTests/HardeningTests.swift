@@ -161,6 +161,17 @@ struct ClickHouseConfigurationHardeningTests {
         #expect(try ClickHouseConfiguration(environment: ["CLICKHOUSE_CONNECT_TIMEOUT": "0.001"]).connectTimeout == .milliseconds(1))
     }
 
+    @Test("CLICKHOUSE_COMPRESSION: a switch offering every encoding, or the one encoding it names", arguments: [
+        ("true", true, ""), ("1", true, ""), ("gzip", true, "gzip"), ("GZIP", true, "gzip"), ("zstd", true, "zstd"),
+        ("false", false, ""), ("none", false, ""), ("no", false, ""),
+    ])
+    func compression(text: String, on: Bool, offered: String) throws {
+        let c = try ClickHouseConfiguration(environment: ["CLICKHOUSE_COMPRESSION": text])
+        #expect(c.compression == on)
+        #expect(c.acceptEncoding == offered)
+        #expect(throws: ClickHouseError.self) { try ClickHouseConfiguration(environment: ["CLICKHOUSE_COMPRESSION": "br"]) }
+    }
+
     @Test("max_execution_time sent is whole seconds within 1 … 10^9, whatever the Duration")
     func wholeSeconds() {
         #expect(ClickHouseClient.wholeSeconds(.zero) == 1)

@@ -229,11 +229,17 @@ extension ClickHouseIntegrationTests {
 extension ClickHouseIntegrationTests {
     @Suite("Large results")
     struct Streaming {
-        @Test("300 000 rows stream through, every one decoded, none lost")
-        func largeResult() async throws {
+        /// (compression, encodings offered): every encoding libcurl decodes, gzip alone, zstd alone, none.
+        static let encodings: [(Bool, String)] = [(true, ""), (true, "gzip"), (true, "zstd"), (false, "")]
+
+        @Test("300 000 rows stream through, every one decoded, none lost, in every encoding", arguments: Self.encodings)
+        func largeResult(compression: Bool, offered: String) async throws {
             let count: UInt64 = 300_000
             let result = await onThread { () throws -> (rows: UInt64, sum: UInt64, mismatches: Int, rowsRead: Int, bytesRead: Int) in
-                let client = ClickHouseClient(configuration: ClientScope.clickHouseConfiguration())
+                var configuration = ClientScope.clickHouseConfiguration()
+                configuration.compression = compression
+                configuration.acceptEncoding = offered
+                let client = ClickHouseClient(configuration: configuration)
                 let stream = try client.query("SELECT number, toString(number) FROM numbers({n:UInt64})",
                                               parameters: [("n", .uint(count))])
                 var row: [ClickHouseValue] = []
@@ -260,6 +266,28 @@ extension ClickHouseIntegrationTests {
             let header = 1 + (1 + 6) + (1 + 16) + (1 + 6) + (1 + 6)
             let body = (0..<count).reduce(0) { $0 + 9 + String($1).utf8.count }
             #expect(outcome.bytesRead == header + body)
+        }
+
+        /// ClickHouse picks the response's encoding by its own order (zstd first) among those the
+        /// client offers; libcurl hands the body on decoded, byte for byte the uncompressed one.
+        @Test("the result comes in the encoding the server prefers of those offered, decoded to the same bytes", arguments: [
+            ("", "zstd"), ("deflate, gzip", "gzip"), ("gzip", "gzip"), ("zstd", "zstd"), ("deflate", "deflate"),
+        ])
+        func negotiatedEncoding(offered: String, expected: String) async throws {
+            let result = await onThread { () throws -> (encoding: String?, body: [UInt8], plain: [UInt8]) in
+                func fetch(_ compressed: Bool, _ offered: String) throws -> HTTPResponse {
+                    let url = Services.clickHouseURL + "/?" + URLEncoding.query([
+                        ("database", ClientScope.database), ("enable_http_compression", compressed ? "1" : "0")])
+                    return try HTTPClient().perform(HTTPRequest(
+                        url: url, headers: [("X-ClickHouse-User", Services.clickHouseUser), ("X-ClickHouse-Key", Services.clickHousePassword)],
+                        body: Array("SELECT number, toString(number) FROM numbers(100000)".utf8), acceptEncoding: offered))
+                }
+                let compressed = try fetch(true, offered), plain = try fetch(false, "")
+                return (compressed.head.header("Content-Encoding"), compressed.body, plain.body)
+            }
+            let outcome = try result.get()
+            #expect(outcome.encoding == expected)
+            #expect(outcome.body.count > 100_000 && outcome.body == outcome.plain)
         }
 
         @Test("closing a stream early leaves the client ready for the next query")
