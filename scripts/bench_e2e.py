@@ -14,10 +14,12 @@ one query for the whole window (max_buckets_per_query 100,000), 5,000 points per
 late-data check off, self-telemetry off. So that the endpoint is not what is measured, the query costs
 chDB nothing but reading the table, and the exact request the bridge sends (captured once through a
 forwarding proxy, which answers it with an error so that the capturing run ends there, then replayed:
-URL, headers incl. Accept-Encoding gzip, body) is fetched by `curl` to /dev/null: the floor (once first,
-not counted, as a warm-up). Each repeat then runs, interleaved so that load on a shared machine hits
-all alike:
-  curl            the bridge's query, RowBinaryWithNamesAndTypes, gzip, to /dev/null
+URL, headers incl. Accept-Encoding, body) is fetched by `curl` to /dev/null: the floor (once first,
+not counted, as a warm-up). The bridge offers every encoding libcurl decodes and the endpoint, as
+ClickHouse does, answers zstd; CLICKHOUSE_COMPRESSION=gzip in this script's environment makes the bridge
+(and so curl) offer gzip alone, the endpoint's encoding before it negotiated (`encoding:` is printed).
+Each repeat then runs, interleaved so that load on a shared machine hits all alike:
+  curl            the bridge's query, RowBinaryWithNamesAndTypes, compressed, to /dev/null
   bridge <temp>   `otel-bridge run --pipeline bench` with a fresh Postgres checkpoint database,
                   against an acknowledge-only OTLP/HTTP endpoint in this script (no decoding)
   python          opentelemetry-proto classes building and serialising the same points (the same
@@ -217,6 +219,18 @@ def curl_argv(chu, req, out="/dev/null"):
         if k.lower() not in ("expect", "transfer-encoding"):
             argv += ["-H", f"{k}: {v}"]
     return argv + [chu.rstrip("/") + path], body
+
+
+def answered_encoding(chu, req):
+    """The Content-Encoding the endpoint answers the captured request with."""
+    path, hdrs, body = req
+    u = urlsplit(chu)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+    c.request("POST", path, body=body, headers=hdrs)
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.getheader("Content-Encoding") or "none"
 
 
 def run_curl(chu, req):
@@ -461,6 +475,8 @@ def main():
                 if len(queries) != 1:
                     sys.exit(f"bench_e2e: expected one query of the bench table in the capturing run, saw {len(queries)}")
                 req = queries[0]
+                offered = next((v for k, v in req[1].items() if k.lower() == "accept-encoding"), "")
+                print(f"encoding: the bridge offers '{offered}', the endpoint answers {answered_encoding(chu, req)}", file=sys.stderr)
                 run_curl(chu, req)  # warm-up, not counted: the table's parts in the page cache
                 log = EndpointLog(env["STACK_CLICKHOUSE_LOG"], needle)
                 runs = {}
