@@ -26,7 +26,7 @@ is the shipped default (cumulative) unless --temporality says otherwise.
 
 Prints: wall time, the bridge's CPU time and peak RSS (/usr/bin/time), rows read and points
 exported (the `pass finished` lines of the JSON log, per pipeline and in all), OTLP requests and
-bytes, points/s, the endpoint's own time (its log lines for the run's queries: chDB + gzip + send)
+bytes, points/s, the endpoint's own time (its log lines for the run's queries: chDB + compression + send)
 and CPU time (/proc), Postgres' CPU time (postmaster and backends, /proc), this script's own CPU
 (the OTLP sink), and a bottleneck line derived from those shares of the wall time. Figures only:
 it never asserts a time. Never run by the tests.
@@ -208,7 +208,7 @@ def bottleneck(shares, cpu_wait):
            "add up to 80 % or more, they take turns. The bridge's share is its CPU time plus the "
            "time its threads were runnable but waiting for a CPU (/proc schedstat, sampled: a lower bound; with "
            "more than one thread it can pass 100 %); the endpoint's is the sum of its per-query log times (chDB + "
-           "gzip + send, so it includes any wait on a slow reader); Postgres' is its CPU (postmaster and "
+           "compression + send, so it includes any wait on a slow reader); Postgres' is its CPU (postmaster and "
            "backends). The parties overlap in time, so shares need not add up to 100 %.")
     return verdict, how
 

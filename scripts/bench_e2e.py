@@ -26,7 +26,7 @@ Each repeat then runs, interleaved so that load on a shared machine hits all ali
                   attributes and values, 5,000 per request) and nothing else, in a child process
                   (its time excludes interpreter start and imports)
 Prints one table of medians: seconds, points/s, x of curl, peak RSS of that process (wait4), and the
-endpoint's own time for the query (its log line: chDB + gzip + send), so a reader sees when the
+endpoint's own time for the query (its log line: chDB + compression + send), so a reader sees when the
 endpoint dominates. With --profile, more bridge runs per temporality under `perf record`
 (--profile-runs, every thread of the process) print the share of their samples in
 swift_retain/swift_release (and their bridgeObject/unknownObject/_n variants): each run's, the median,
@@ -198,7 +198,7 @@ class Capture(BaseHTTPRequestHandler):
         c = http.client.HTTPConnection(u.hostname, u.port, timeout=3600)
         c.request(self.command, self.path, body=body if self.command == "POST" else None, headers=hdrs)
         r = c.getresponse()
-        data = r.read()  # de-chunked, still gzip
+        data = r.read()  # de-chunked, still compressed
         self.send_response(r.status)
         for k, v in r.getheaders():
             if k.lower() not in ("transfer-encoding", "content-length", "connection"):
