@@ -150,8 +150,8 @@ extension PassSummary {
 /// no checkpoint store (``readsWithoutStore``), so the two threads never share a connection.
 ///
 /// **Safe points.** Before each query and each delivery the stop signal is checked: a stopped
-/// pass ends where it stands, what was committed stays. Before each delivery the ledger confirms
-/// the lock is still held.
+/// pass ends where it stands, what was committed stays. Before each send the ledger confirms the
+/// lock is still held (on the worker, as part of the delivery: this thread reads ahead meanwhile).
 struct PassRunner<Machine: RunnableMachine, Source: RowSource, Writer: ItemWriter, Sink: RequestSink>
 where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Machine.Item, Sink.Request == Machine.Request {
     let pipeline: String
@@ -228,9 +228,6 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
             case .read:
                 action = try read(&machine, notes: &summary)
             case .deliver(let request):
-                do { try ledger.confirmHeld(pipeline: pipeline) } catch {
-                    throw BridgeError(.checkpoint, "lost the checkpoint store before sending a batch: \(error)", pipeline: pipeline, underlying: error)
-                }
                 let sink = self.sink, ledger = self.ledger, name = pipeline
                 // The commit's series writes go to the store with the request, and Postgres does them
                 // while the request is in flight; the commit goes on from there once it is
@@ -241,6 +238,11 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
                 // commit does all of its work itself.
                 let ack = try overlapped(&machine, notes: &summary,
                                          ifIdle: (stageIdleLimit, { ledger.abandonStage() })) { () throws(BridgeError) in
+                    // The lock is confirmed where the batch is sent, just before it: a round trip
+                    // to the store that this thread, reading ahead meanwhile, does not wait for.
+                    do { try ledger.confirmHeld(pipeline: name) } catch {
+                        throw BridgeError(.checkpoint, "lost the checkpoint store before sending a batch: \(error)", pipeline: name, underlying: error)
+                    }
                     ledger.stage(series, pipeline: name, holdFor: sink.attemptBound(for: request))
                     do throws(BridgeError) {
                         return try sink.send(request, willRetry: { ledger.abandonStage() })
