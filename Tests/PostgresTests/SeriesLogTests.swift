@@ -169,6 +169,34 @@ struct SeriesLogTests {
         }
     }
 
+    /// The store keeps each series' latest state in memory between merges (an open-addressing
+    /// table by log key): with hundreds of series, committed in changing subsets and orders and
+    /// past several growths of that table, every merge writes each series' last committed state.
+    @Test("hundreds of series committed in changing subsets: each merge writes every series' latest state")
+    func manySeriesMerged() throws {
+        try withDatabase { url in
+            let store = try store(url, seriesLogLength: 2)
+            defer { store.connection.close() }
+            let run = try begin(store)
+            let ids = (0..<300).map { "s\($0)" }
+            try commit(store, run: run, minute: 1, ids.map { sum($0, total: 0, end: 1, stored: false) })
+            var expected = Dictionary(uniqueKeysWithValues: ids.map { ($0, Int64(0)) })
+            for n in 2...9 {
+                // Every n-th series from an offset, in reverse order every other commit.
+                var changed = ids.indices.filter { ($0 + n) % n == 0 || $0 % 7 == n % 7 }.map { ids[$0] }
+                if n % 2 == 0 { changed.reverse() }
+                try commit(store, run: run, minute: n, changed.map { sum($0, total: Int64(1000 * n) + Int64($0.dropFirst())!, end: n) })
+                for id in changed { expected[id] = Int64(1000 * n) + Int64(id.dropFirst())! }
+                // After each commit, logged or merged (every other commit here), as committed.
+                #expect(Dictionary(uniqueKeysWithValues: try store.loadSeries(pipeline: "p").map { ($0.seriesID, $0.intTotal ?? -1) }) == expected,
+                        "minute \(n)")
+            }
+            try store.settleSeries(pipeline: "p")
+            #expect(try count(store.connection, "SELECT count(*) FROM otel_bridge.series_log") == 0)
+            #expect(try rows(store.connection) == expected)
+        }
+    }
+
     /// However many commits the log may span, it holds at most `seriesLogStates` states: what a
     /// pass applies after a crash stays bounded when there are many series.
     @Test("the log holds at most seriesLogStates states")
