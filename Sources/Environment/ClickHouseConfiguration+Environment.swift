@@ -28,8 +28,11 @@ extension ClickHouseConfiguration {
         if let v = try env.seconds(.clickhouseConnectTimeout) { connectTimeout = v }
         if let v = try env.bool(.clickhouseCompression) {
             compression = v
-            // The words that name an encoding offer that one alone.
-            if let word = try env.text(.clickhouseCompression)?.lowercased(), ["gzip", "zstd"].contains(word) { acceptEncoding = word }
+            // The table's words for on name an encoding: that one alone is offered.
+            if case .boolean(let encodings, _) = EnvironmentVariable.clickhouseCompression.kind,
+               let word = try env.text(.clickhouseCompression)?.lowercased(), encodings.contains(word) {
+                acceptEncoding = word
+            }
         }
         if let v = try env.file(.clickhouseCAFile) { tls.caFile = v }
     }
