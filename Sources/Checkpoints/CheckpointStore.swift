@@ -113,18 +113,27 @@ public final class CheckpointStore: Sendable {
     /// and again in the transaction that commits it.
     public func confirmLockHeld(pipeline: String, runID: Int64? = nil) throws {
         abandonStage()
-        let held = try connection.query("SELECT \(Self.lockHeldCondition) AS held", [pipeline])
+        let held = try connection.query("SELECT \(Self.lockHeldCondition(key: "$1")) AS held", [PostgresConnection.lockKey(for: pipeline)])
         guard try held.first?.bool("held") == true else { throw Self.lockLost(pipeline: pipeline, runID: runID) }
     }
 
-    /// True when this session holds the advisory lock of the pipeline named by `$1`.
-    private static let lockHeldCondition = """
+    /// True when this session holds the advisory lock whose key is the parameter `key` (`"$2"`):
+    /// ``PostgresConnection/lockKey(for:)`` of the pipeline, the key ``tryLock(pipeline:)`` took.
+    ///
+    /// The key goes as a parameter, not as `otel_bridge.lock_key(name)`: Postgres folds a call
+    /// of that immutable function on a parameter into each plan, so a prepared statement holding
+    /// it was planned again at every run (`pg_prepared_statements`: 0 generic plans of 8), and
+    /// planning was half of Postgres's CPU in a delta pass. With the key a parameter the plans are
+    /// generic after the fifth run.
+    private static func lockHeldCondition(key: String) -> String {
+        """
         EXISTS (
                 SELECT 1 FROM pg_catalog.pg_locks l
                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = pg_backend_pid()
-                  AND ((l.classid::bigint << 32) | l.objid::bigint) = otel_bridge.lock_key($1)
+                  AND ((l.classid::bigint << 32) | l.objid::bigint) = \(key)::bigint
             )
         """
+    }
 
     private static func lockLost(pipeline: String, runID: Int64?) -> CheckpointError {
         CheckpointError(
@@ -414,7 +423,7 @@ public final class CheckpointStore: Sendable {
         guard let pending = unmerged.withLock({ $0[pipeline] }), !pending.states.isEmpty else { return }
         let connection = self.connection
         try connection.transaction {
-            let held = try connection.query("SELECT \(Self.lockHeldCondition) AS held", [pipeline]).single()
+            let held = try connection.query("SELECT \(Self.lockHeldCondition(key: "$1")) AS held", [PostgresConnection.lockKey(for: pipeline)]).single()
             guard try held.bool("held") else { throw Self.lockLost(pipeline: pipeline, runID: nil) }
             try self.writeMerge(pending, pipeline: pipeline, runID: nil, expectedLogRows: pending.logRows)
         }
@@ -487,7 +496,7 @@ public final class CheckpointStore: Sendable {
                 """
                 WITH books AS (
                     SELECT (SELECT watermark FROM otel_bridge.checkpoints WHERE pipeline = $1 FOR UPDATE) AS watermark,
-                           (NOT $2::bool OR \(Self.lockHeldCondition)) AS held
+                           (NOT $2::bool OR \(Self.lockHeldCondition(key: "$14"))) AS held
                 ), allowed AS (
                     SELECT held AND watermark <= $4::timestamptz AS ok FROM books
                 ), run AS (
@@ -516,7 +525,7 @@ public final class CheckpointStore: Sendable {
                 """,
                 [pipeline, batch.requireLock, runID, newWatermark, batch.rowsRead, batch.pointsExported, batch.pointsRejected,
                  Self.storable(batch.rejectionMessage), Int64(batch.seriesOverflowed), Int64(batch.lateBuckets),
-                 batch.lateFolded, batch.lateUnfolded, batch.watermarkID]
+                 batch.lateFolded, batch.lateUnfolded, batch.watermarkID, PostgresConnection.lockKey(for: pipeline)]
             ).single()
             guard try moved.bool("held") else { throw Self.lockLost(pipeline: pipeline, runID: runID) }
             guard let watermark = try moved.optionalInstant("watermark") else {
@@ -743,13 +752,13 @@ public final class CheckpointStore: Sendable {
             INSERT INTO otel_bridge.series_log
                 (pipeline, log_key, start_us, end_us, int_total, double_total, count, sum, bucket_counts)
             SELECT $1, $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[], $7::bigint[], $8::float8[], $9::text[]
-            """ + (underLock ? " WHERE \(Self.lockHeldCondition)" : ""),
+            """ + (underLock ? " WHERE \(Self.lockHeldCondition(key: "$10"))" : ""),
             [
                 pipeline, stored.map(\.logKey),
                 stored.map { Self.microseconds($0.startTime) }, stored.map { Self.microseconds($0.lastBucketEnd) },
                 Self.column(stored, \.intTotal), Self.column(stored, \.doubleTotal), Self.column(stored, \.count),
                 Self.column(stored, \.sum), Self.column(stored) { $0.bucketCounts?.postgresText },
-            ]
+            ] + (underLock ? [PostgresConnection.lockKey(for: pipeline)] : [])
         )
     }
 

@@ -271,4 +271,34 @@ struct SeriesCommitTests {
             #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [2, 11, 5])
         }
     }
+
+    /// The statements a pass runs at every batch under the lock (the confirmation before the send,
+    /// the stage's log row, the commit's books) settle on a generic plan, as a prepared statement
+    /// should: Postgres planned them again at every run while the lock's key was a function call
+    /// it folds into each plan (half of its CPU in a delta pass).
+    @Test("the statements run at every batch under the lock are planned once, not at every run")
+    func lockCheckedStatementsSettleOnGenericPlans() throws {
+        try self.withStore { store, _ in
+            let (runID, first) = try self.firstBatch(store)
+            var next = first
+            for n in 0..<10 {
+                try store.confirmLockHeld(pipeline: "p", runID: runID)
+                store.stage(next.series, pipeline: "p", holdFor: .seconds(10))
+                next.requireLock = true
+                try store.commit(next)
+                let end = next.watermark.adding(seconds: 60)
+                next = BatchCommit(pipeline: "p", runID: runID, watermark: end)
+                next.series = [self.sum("a", total: Int64(3 + n), end: end, attributes: ""),
+                               self.sum("b", total: Int64(12 + n), end: end, attributes: "")]
+            }
+            let plans = try store.connection.query("""
+                SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
+                WHERE statement LIKE '%pg_locks%' ORDER BY statement
+                """).map { (try $0.string("statement"), try $0.int64("generic_plans"), try $0.int64("custom_plans")) }
+            #expect(plans.count == 3, "the confirmation, the stage's insert and the books: \(plans.map(\.0))")
+            for (statement, generic, custom) in plans {
+                #expect(generic > 0, "\(custom) custom plans and none generic: \(statement)")
+            }
+        }
+    }
 }
