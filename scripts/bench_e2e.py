@@ -3,7 +3,7 @@
 
 Usage: scripts/bench_e2e.py [--rows 100000,1000000] [--repeats 3] [--kind sum|histogram|both]
                             [--temporality cumulative,delta] [--binary .build/release/otel-bridge] [--no-build]
-                            [--profile [--profile-runs 3]]
+                            [--database migrated|fresh] [--profile [--profile-runs 3]]
 
 Against the local stack (`bash scripts/stack.sh up`; reads .stack/env). For each kind and row count it
 seeds (or reuses, when already there with the same rows) `bench_e2e.<kind>_<rows>` in the local
@@ -20,8 +20,10 @@ ClickHouse does, answers zstd; CLICKHOUSE_COMPRESSION=gzip in this script's envi
 (and so curl) offer gzip alone, the endpoint's encoding before it negotiated (`encoding:` is printed).
 Each repeat then runs, interleaved so that load on a shared machine hits all alike:
   curl            the bridge's query, RowBinaryWithNamesAndTypes, compressed, to /dev/null
-  bridge <temp>   `otel-bridge run --pipeline bench` with a fresh Postgres checkpoint database,
-                  against an acknowledge-only OTLP/HTTP endpoint in this script (no decoding)
+  bridge <temp>   `otel-bridge run --pipeline bench` with a Postgres checkpoint database of its own,
+                  migrated before the timer starts (as every scheduled run after the first finds it;
+                  --database fresh: the run migrates it, as a first run does), against an
+                  acknowledge-only OTLP/HTTP endpoint in this script (no decoding)
   python          opentelemetry-proto classes building and serialising the same points (the same
                   attributes and values, 5,000 per request) and nothing else, in a child process
                   (its time excludes interpreter start and imports)
@@ -347,10 +349,27 @@ def bridge_env(base, chu, pg_url, temporality, otlp, config, first):
     return env
 
 
-def run_bridge(binary, env, pgu, tag, check=True):
-    name = f"bench_e2e_{os.getpid()}_{tag}"
+# "migrated": each run's checkpoint database holds the schema already, as every scheduled run after
+# the first finds it; "fresh": the run migrates an empty database first (a first run).
+DATABASE = "migrated"
+
+
+def checkpoint_database(binary, env, pgu, name):
+    """Creates the run's checkpoint database (migrated by `otel-bridge checkpoints show` unless
+    DATABASE is "fresh"); returns `env` pointing at it."""
     pg_drop(pgu, name)
     env = dict(env, CHECKPOINT_DATABASE_URL=pg_create(pgu, name))
+    if DATABASE == "migrated":
+        p = subprocess.run([binary, "checkpoints", "show"], env=env, capture_output=True)
+        if p.returncode != 0:
+            sys.exit(f"bench_e2e: otel-bridge checkpoints show (the migrations) exited {p.returncode}: {p.stderr.decode()[-2000:]}")
+        time.sleep(0.5)  # its backend ends after it and is reaped: its CPU is not the run's
+    return env
+
+
+def run_bridge(binary, env, pgu, tag, check=True):
+    name = f"bench_e2e_{os.getpid()}_{tag}"
+    env = checkpoint_database(binary, env, pgu, name)
     Ack.reset()
     with StackCPU(stack_env()) as others:
         rc, wall, cpu, rss, err = run_measured([binary, "run", "--pipeline", "bench", "--no-progress"], env=env)
@@ -369,8 +388,7 @@ def profile_bridge(binary, env, pgu, tag, top=12):
     if not shutil.which("perf"):
         sys.exit("bench_e2e: --profile needs perf (apt-get install linux-perf)")
     name = f"bench_e2e_{os.getpid()}_{tag}"
-    pg_drop(pgu, name)
-    env = dict(env, CHECKPOINT_DATABASE_URL=pg_create(pgu, name))
+    env = checkpoint_database(binary, env, pgu, name)
     Ack.reset()
     with tempfile.TemporaryDirectory(prefix="bench_e2e.perf.") as d:
         data = str(Path(d) / "perf.data")
@@ -418,7 +436,7 @@ def fmt_table(results):
 
 
 def main():
-    global SERIES
+    global SERIES, DATABASE
     if len(sys.argv) == 6 and sys.argv[1] == "--python-encode":
         SERIES = int(sys.argv[5])
         return python_encode(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
@@ -430,6 +448,9 @@ def main():
     ap.add_argument("--series", type=int, default=SERIES, help="series in the result, a multiple of 200 (default 1,000)")
     ap.add_argument("--binary", default=None, help="an otel-bridge binary; default: swift build -c release first")
     ap.add_argument("--no-build", action="store_true", help="use .build/release/otel-bridge as it is")
+    ap.add_argument("--database", choices=["migrated", "fresh"], default=DATABASE,
+                    help="each run's checkpoint database: migrated before the run starts, as every scheduled run after "
+                         "the first finds it (default), or fresh, the run migrating it (a first run)")
     ap.add_argument("--profile", action="store_true",
                     help="after the repeats, more bridge runs per temporality under perf record (--profile-runs): the "
                          "share of swift_retain/swift_release in their samples (the median run's) and its top symbols")
@@ -439,6 +460,7 @@ def main():
     if a.series <= 0 or a.series % 200:
         sys.exit("bench_e2e: --series must be a positive multiple of 200")
     SERIES = a.series
+    DATABASE = a.database
     rows_list = [int(x.replace("_", "")) for x in a.rows.split(",")]
     if any(r <= 0 or r % SERIES for r in rows_list):
         sys.exit(f"bench_e2e: --rows must be positive multiples of --series ({SERIES:,})")
@@ -449,6 +471,7 @@ def main():
     binary, build_s = build(a.binary or (find_binary() if a.no_build else None))
     print(f"binary: {binary}" + (f" (swift build -c release --product otel-bridge: {build_s:.0f} s)" if build_s else ""),
           file=sys.stderr)
+    print(f"checkpoint database of each run: {DATABASE}", file=sys.stderr)
     print(f"load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}  "
           f"cores: {os.cpu_count()}", file=sys.stderr)
     server, otlp = ack_server()
