@@ -107,11 +107,14 @@ protocol RunnableMachine {
     mutating func start() -> Action
     mutating func read(_ item: Item) -> Action
     mutating func endOfQuery() -> Action
+    /// The delivery in flight acknowledged: its commit, which is
+    /// ``commitInFlight``'s ``BatchCommit/acknowledged(by:unit:)``.
     mutating func acknowledged(_ ack: ExportAcknowledgement) -> Action
     mutating func committed() -> Action
     var counters: PassCounters { get }
-    /// The series state the batch being delivered will commit (none for spans).
-    var seriesInFlight: [SeriesState] { get }
+    /// What the batch being delivered commits, before its acknowledgement (its series state,
+    /// none for spans): set when the machine asks for a delivery.
+    var commitInFlight: BatchCommit? { get }
     var readsAhead: Bool { get }
     mutating func readAhead(_ item: Item)
     mutating func endReadAhead(failed: Bool)
@@ -141,11 +144,13 @@ extension PassSummary {
 /// (``TracePass``) are two adapters over it; what is theirs alone (late data, digests, old
 /// buckets) comes back to the adapter as ``RunnerStep/other``.
 ///
-/// **Overlap.** A delivery or a commit runs on the pass's ``PassWorker`` while this thread reads,
-/// writes and hands to the machine the items that follow, as long as the machine's batcher lets
-/// it (``RunnableMachine/readsAhead``: about one more batch); the items wait in the batcher
-/// until the machine asks to read, so it sees the same events in the same order as a sequential
-/// pass. A read that fails meanwhile is reported where the machine next asks to read, after the
+/// **Overlap.** A delivery, and the commit that follows its acknowledgement, run on the pass's
+/// ``PassWorker`` as one job while this thread reads, writes and hands to the machine the items
+/// that follow, as long as the machine's batcher lets it (``RunnableMachine/readsAhead``: about
+/// one more batch); the items wait in the batcher until the machine asks to read, so it sees the
+/// same events in the same order as a sequential pass (acknowledged, then committed). The commit
+/// is the one the machine gave with the delivery (``RunnableMachine/commitInFlight``), so the
+/// worker goes from the receiver's answer to the store without waiting for this thread. A read that fails meanwhile is reported where the machine next asks to read, after the
 /// batch in flight is acknowledged and committed. Reading ahead happens only when reading needs
 /// no checkpoint store (``readsWithoutStore``), so the two threads never share a connection.
 ///
@@ -169,10 +174,6 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
     var readsWithoutStore: () -> Bool = { true }
     /// Told after each commit (progress).
     var committed: (Machine) -> Void = { _ in }
-    /// How long a commit begun with a delivery may wait, after the delivery, for this thread to
-    /// stop reading ahead and hand it over: far longer than a row takes, far shorter than the
-    /// minute of idle time its transaction is allowed.
-    var stageIdleLimit: Duration = .seconds(10)
 
     /// A read that failed while reading ahead, until the machine reaches it.
     private var aheadFailure: BridgeError?
@@ -228,43 +229,51 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
             case .read:
                 action = try read(&machine, notes: &summary)
             case .deliver(let request):
-                let sink = self.sink, ledger = self.ledger, name = pipeline
-                // The commit's series writes go to the store with the request, and Postgres does them
-                // while the request is in flight; the commit goes on from there once it is
-                // acknowledged. A delivery that fails or waits to retry rolls them back.
-                let series = machine.seriesInFlight
-                // Its commit follows as soon as this thread stops reading ahead, which a stalled
-                // result can hold up: past `stageIdleLimit` the worker rolls the stage back, and the
-                // commit does all of its work itself.
-                let ack = try overlapped(&machine, notes: &summary,
-                                         ifIdle: (stageIdleLimit, { ledger.abandonStage() })) { () throws(BridgeError) in
+                guard let pending = machine.commitInFlight else { preconditionFailure("a delivery without its commit") }
+                let sink = self.sink, ledger = self.ledger, name = pipeline, unit = self.unit
+                // One job on the worker: the lock confirmed, the commit's series writes begun (the
+                // store does them while the request is in flight; a delivery that fails or waits to
+                // retry rolls them back), the request sent and, once acknowledged, committed.
+                let delivered = try overlapped(&machine, notes: &summary) { () throws(BridgeError) -> (ExportAcknowledgement, BridgeError?) in
                     // The lock is confirmed where the batch is sent, just before it: a round trip
                     // to the store that this thread, reading ahead meanwhile, does not wait for.
                     do { try ledger.confirmHeld(pipeline: name) } catch {
                         throw BridgeError(.checkpoint, "lost the checkpoint store before sending a batch: \(error)", pipeline: name, underlying: error)
                     }
-                    ledger.stage(series, pipeline: name, holdFor: sink.attemptBound(for: request))
+                    ledger.stage(pending.series, pipeline: name, holdFor: sink.attemptBound(for: request))
+                    let ack: ExportAcknowledgement
                     do throws(BridgeError) {
-                        return try sink.send(request, willRetry: { ledger.abandonStage() })
+                        ack = try sink.send(request, willRetry: { ledger.abandonStage() })
                     } catch {
                         ledger.abandonStage()
                         throw error
                     }
+                    // A commit that fails is reported after the machine has seen the acknowledgement.
+                    do throws(BridgeError) {
+                        try Self.commit(pending.acknowledged(by: ack, unit: unit), ledger: ledger, pipeline: name)
+                        return (ack, nil)
+                    } catch {
+                        return (ack, error)
+                    }
                 }
+                let (ack, commitFailure) = delivered
                 if ack.rejected > 0 {
                     logger.warning("receiver rejected \(unit) of an acknowledged batch", metadata: [
                         "rejected": "\(ack.rejected)", "message": "\(ack.message ?? "")",
                     ])
                 }
                 action = machine.acknowledged(ack)
+                guard case .commit(let batch) = machine.step(action) else { preconditionFailure("an acknowledgement not followed by its commit") }
+                assert(batch == pending.acknowledged(by: ack, unit: unit), "the machine's commit is not the one the worker made")
+                if let commitFailure { throw commitFailure }
+                action = machine.committed()
+                summary.record(machine.counters)
+                committed(machine)
             case .commit(let batch):
+                // A commit without a delivery: the watermark moved over buckets without points.
                 let ledger = self.ledger, name = pipeline
                 try overlapped(&machine, notes: &summary) { () throws(BridgeError) in
-                    do { try ledger.commit(batch) } catch {
-                        throw BridgeError(.checkpoint, batch.pointsExported > 0
-                            ? "the batch up to \(batch.watermark.iso8601) was acknowledged but its checkpoint could not be committed (it will be sent again): \(error)"
-                            : "\(error)", pipeline: name, underlying: error)
-                    }
+                    try Self.commit(batch, ledger: ledger, pipeline: name)
                 }
                 action = machine.committed()
                 summary.record(machine.counters)
@@ -295,13 +304,20 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
         }
     }
 
+    /// Commits `batch`; a failure says whether an acknowledged batch will be sent again.
+    private static func commit(_ batch: BatchCommit, ledger: any PassLedger, pipeline: String) throws(BridgeError) {
+        do { try ledger.commit(batch) } catch {
+            throw BridgeError(.checkpoint, batch.pointsExported > 0
+                ? "the batch up to \(batch.watermark.iso8601) was acknowledged but its checkpoint could not be committed (it will be sent again): \(error)"
+                : "\(error)", pipeline: pipeline, underlying: error)
+        }
+    }
+
     /// Runs `work` on the worker, reading ahead meanwhile as far as the machine lets it; its result.
-    /// `ifIdle`: run on the worker if no job follows `work` in time (``PassWorker/submit(_:ifIdle:)``).
     private mutating func overlapped<T: Sendable>(_ machine: inout Machine, notes: inout PassSummary,
-                                                  ifIdle: (after: Duration, run: @Sendable () -> Void)? = nil,
                                                   _ work: @escaping @Sendable () throws(BridgeError) -> T) throws(BridgeError) -> T {
         guard let worker else { return try work() }
-        let job = worker.submit(work, ifIdle: ifIdle)
+        let job = worker.submit(work)
         while source.isOpen && readsWithoutStore() && !job.isDone && machine.readsAhead {
             do throws(BridgeError) {
                 guard let row = try source.next() else {

@@ -2,7 +2,6 @@ import Dispatch
 import Foundation
 import Rollup
 import Synchronization
-import UTCTime
 
 /// One long-lived thread that runs jobs one after another, in the order they were submitted, fed
 /// through a small queue. A pass hands it its blocking steps (a delivery, a commit) and reads
@@ -26,18 +25,10 @@ package final class PassWorker: Sendable {
 
     deinit { queue.close() }
 
-    /// Runs `work` on the worker's thread once the jobs before it are done. With `idle`: if no
-    /// other job arrives within `after` of its end, the worker runs `idle` (a delivery whose
-    /// commit was begun rolls it back rather than hold a transaction open while the pass thread is
-    /// held up); the next job to arrive first cancels it.
-    package func submit<T: Sendable>(_ work: @escaping @Sendable () throws(BridgeError) -> T,
-                                     ifIdle idle: (after: Duration, run: @Sendable () -> Void)? = nil) -> WorkerJob<T> {
+    /// Runs `work` on the worker's thread once the jobs before it are done.
+    package func submit<T: Sendable>(_ work: @escaping @Sendable () throws(BridgeError) -> T) -> WorkerJob<T> {
         let job = WorkerJob<T>()
-        let queue = self.queue
-        queue.push {
-            job.finish(Result { () throws(BridgeError) -> T in try work() })
-            if let idle { queue.whenIdle(after: idle.after, idle.run) }
-        }
+        queue.push { job.finish(Result { () throws(BridgeError) -> T in try work() }) }
         return job
     }
 
@@ -75,8 +66,6 @@ private final class JobQueue: Sendable {
         var jobs: [@Sendable () -> Void] = []
         var head = 0
         var closed = false
-        /// Run if no job arrives before the deadline; dropped when one does.
-        var idle: (deadline: DispatchTime, run: @Sendable () -> Void)?
     }
 
     private let state = Mutex(State())
@@ -101,26 +90,11 @@ private final class JobQueue: Sendable {
         if first { ready.signal() }
     }
 
-    /// On the worker's thread, after a job: `run` once `after` passes without another job.
-    func whenIdle(after: Duration, _ run: @escaping @Sendable () -> Void) {
-        state.withLock { $0.idle = (DispatchTime.now() + after.inSeconds, run) }
-    }
-
     /// The thread's body: each job in turn; returns once closed and empty.
     func loop() {
         while true {
-            let deadline = state.withLock { $0.idle?.deadline }
-            if let deadline, ready.wait(timeout: deadline) == .timedOut {
-                let run = state.withLock { s in
-                    defer { s.idle = nil }
-                    return s.idle?.run
-                }
-                run?()
-                continue
-            }
-            if deadline == nil { ready.wait() }
+            ready.wait()
             let job: (@Sendable () -> Void)? = state.withLock { s in
-                s.idle = nil  // a job came first
                 guard s.head < s.jobs.count else { return nil }
                 let job = s.jobs[s.head]
                 s.head += 1

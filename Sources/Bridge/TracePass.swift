@@ -112,8 +112,6 @@ extension TracePager: RunnableMachine {
     mutating func endOfQuery() -> Action { endOfPage() }
 
     /// Points are spans, queries are pages; rows read are the spans exported.
-    var seriesInFlight: [SeriesState] { [] }
-
     var counters: PassCounters {
         PassCounters(watermark: keyset.time, rowsRead: spansExported, exported: spansExported, rejected: spansRejected, batches: batches, queries: pages)
     }

@@ -84,6 +84,9 @@ package struct TracePager: Sendable {
     private var lastRead: Keyset
     /// The batch in flight: the keyset it commits (none: the empty pass's record) and its acknowledgement.
     private var inFlight: (upTo: Keyset?, ack: ExportAcknowledgement)?
+    /// What the batch being delivered commits once acknowledged (``BatchCommit/acknowledged(by:unit:)``):
+    /// the runner commits it on its worker as soon as the receiver answers.
+    package private(set) var commitInFlight: BatchCommit?
     private var resume: Resume = .read
 
     private enum Resume { case read, finish }
@@ -152,22 +155,16 @@ package struct TracePager: Sendable {
     }
 
     package mutating func acknowledged(_ ack: ExportAcknowledgement) -> Action {
-        guard let flight = inFlight, let upTo = flight.upTo, let spans = batcher.inFlight?.count else { preconditionFailure("acknowledged without a delivery") }
+        guard inFlight != nil, let commit = commitInFlight else { preconditionFailure("acknowledged without a delivery") }
         batches += 1
         inFlight!.ack = ack
-        var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: upTo.time))
-        commit.watermarkID = upTo.id
-        commit.requireLock = true
-        commit.rowsRead = Int64(spans)
-        commit.pointsExported = Int64(spans)
-        commit.pointsRejected = ack.rejected
-        if ack.rejected > 0 || ack.message != nil { commit.rejectionMessage = ack.message ?? "\(ack.rejected) spans rejected" }
-        return .commit(commit)
+        return .commit(commit.acknowledged(by: ack, unit: "spans"))
     }
 
     package mutating func committed() -> Action {
         guard let flight = inFlight else { preconditionFailure("committed without a commit") }
         inFlight = nil
+        commitInFlight = nil
         spansExported += Int64(batcher.committed().count)
         spansRejected += flight.ack.rejected
         if let upTo = flight.upTo { keyset = upTo }
@@ -191,7 +188,14 @@ package struct TracePager: Sendable {
         resume = then
         guard batcher.pendingItems > 0 else { return next() }
         let batch = batcher.send()
-        inFlight = (batch.last!.keyset, ExportAcknowledgement())
+        let upTo = batch.last!.keyset
+        inFlight = (upTo, ExportAcknowledgement())
+        var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: upTo.time))
+        commit.watermarkID = upTo.id
+        commit.requireLock = true
+        commit.rowsRead = Int64(batch.count)
+        commit.pointsExported = Int64(batch.count)
+        commitInFlight = commit
         return .deliver(batch.map(\.span))
     }
 

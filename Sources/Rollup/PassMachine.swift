@@ -168,9 +168,11 @@ package struct PassMachine: Sendable {
     package private(set) var batcher: Batcher<ReadBucket>
     /// The batch in flight (delivered, or committed without points): the watermark it commits and its acknowledgement.
     private var inFlight: (upTo: Int64, ack: ExportAcknowledgement)?
-    /// The series state the batch being delivered commits (the latest of each series its buckets
-    /// changed): known before its acknowledgement, so the store may begin writing it meanwhile.
-    package private(set) var seriesInFlight: [SeriesState] = []
+    /// What the batch being delivered commits once acknowledged (``BatchCommit/acknowledged(by:unit:)``),
+    /// known before the acknowledgement: the store may begin writing its series (the latest state
+    /// of each series its buckets changed) meanwhile, and the runner commits it on its worker as
+    /// soon as the receiver answers.
+    package private(set) var commitInFlight: BatchCommit?
     /// What follows the commit in flight: more of the open chunk, or the next chunk.
     private var resume: Resume = .read
     /// Buckets starting at or after this are recent enough to carry digests.
@@ -280,17 +282,17 @@ package struct PassMachine: Sendable {
 
     /// The receiver acknowledged every request of the delivery.
     package mutating func acknowledged(_ ack: ExportAcknowledgement) -> Action {
-        guard let flight = inFlight, let buckets = batcher.inFlight else { preconditionFailure("acknowledged without a delivery") }
+        guard inFlight != nil, let commit = commitInFlight else { preconditionFailure("acknowledged without a delivery") }
         batches += 1
         inFlight!.ack = ack
-        return .commit(commit(buckets, upTo: flight.upTo, ack: ack, series: seriesInFlight))
+        return .commit(commit.acknowledged(by: ack, unit: "points"))
     }
 
     /// The commit in flight is durable.
     package mutating func committed() -> Action {
         guard let flight = inFlight else { preconditionFailure("committed without a commit") }
         inFlight = nil
-        seriesInFlight = []
+        commitInFlight = nil
         let buckets = batcher.committed()
         if foldInFlight, let found = fold {
             lateBuckets += found.buckets
@@ -356,12 +358,12 @@ package struct PassMachine: Sendable {
         let points = buckets.reduce(0) { $0 + $1.points }
         if points > 0 {
             inFlight = (upTo, ExportAcknowledgement())
-            seriesInFlight = Self.latestStates(buckets)
+            commitInFlight = commit(buckets, upTo: upTo, series: Self.latestStates(buckets))
             return .deliver(requests(buckets))
         }
         if upTo > watermark {
             inFlight = (upTo, ExportAcknowledgement())
-            return .commit(commit(buckets, upTo: upTo, ack: ExportAcknowledgement(), series: Self.latestStates(buckets)))
+            return .commit(commit(buckets, upTo: upTo, series: Self.latestStates(buckets)))
         }
         batcher.committed()
         account(buckets, ack: ExportAcknowledgement())
@@ -427,13 +429,12 @@ package struct PassMachine: Sendable {
         return directory.states(of: latest)
     }
 
-    private mutating func commit(_ buckets: [ReadBucket], upTo: Int64, ack: ExportAcknowledgement, series: [SeriesState]) -> BatchCommit {
+    /// The commit of `buckets` up to `upTo`, as it is before any acknowledgement.
+    private mutating func commit(_ buckets: [ReadBucket], upTo: Int64, series: [SeriesState]) -> BatchCommit {
         var commit = BatchCommit(pipeline: settings.pipeline, runID: settings.runID, watermark: UTCInstant(unixNanoseconds: upTo))
         commit.requireLock = true
         commit.rowsRead = Int64(buckets.reduce(0) { $0 + $1.rows })
         commit.pointsExported = Int64(buckets.reduce(0) { $0 + $1.points })
-        commit.pointsRejected = ack.rejected
-        if ack.rejected > 0 || ack.message != nil { commit.rejectionMessage = ack.message ?? "\(ack.rejected) points rejected" }
         commit.series = series
         commit.seriesOverflowed = buckets.reduce(0) { $0 + $1.overflowed }
         if digestFrom != .max {

@@ -56,7 +56,7 @@ private struct RecordingMachine: RunnableMachine {
     mutating func acknowledged(_ ack: ExportAcknowledgement) -> TracePager.Action { events.add("acknowledged"); return pager.acknowledged(ack) }
     mutating func committed() -> TracePager.Action { events.add("committed"); return pager.committed() }
     var counters: PassCounters { pager.counters }
-    var seriesInFlight: [SeriesState] { pager.seriesInFlight }
+    var commitInFlight: BatchCommit? { pager.commitInFlight }
     var readsAhead: Bool { pager.readsAhead }
     mutating func readAhead(_ item: PagedSpan) { ahead.add(item.keyset.id); pager.readAhead(item) }
     mutating func endReadAhead(failed: Bool) { ahead.add(failed ? "failed" : "end"); pager.endReadAhead(failed: failed) }
@@ -137,14 +137,16 @@ private final class FakeSink: RequestSink {
     let threads = Journal()
     let failAt: Int?
     let retryAt: Int?
+    let rejectAt: Int?
     let gate: Gate?
     let released = Mutex<Bool?>(nil)
     /// Where the sends are written down with the ledger's steps, when given.
     let books: Journal?
 
-    init(failAt: Int? = nil, retryAt: Int? = nil, gate: Gate? = nil, books: Journal? = nil) {
+    init(failAt: Int? = nil, retryAt: Int? = nil, rejectAt: Int? = nil, gate: Gate? = nil, books: Journal? = nil) {
         self.failAt = failAt
         self.retryAt = retryAt
+        self.rejectAt = rejectAt
         self.gate = gate
         self.books = books
     }
@@ -159,7 +161,7 @@ private final class FakeSink: RequestSink {
         if n == retryAt { willRetry() }
         if n == failAt { throw BridgeError(.export, "send \(n) refused", pipeline: "gen_ai_traces") }
         sent.withLock { $0.append(spans) }
-        return ExportAcknowledgement()
+        return n == rejectAt ? ExportAcknowledgement(rejected: 1) : ExportAcknowledgement()
     }
 
     var requests: [[String]] { sent.withLock { $0.map { $0.map { String(decoding: $0.bytes, as: UTF8.self) } } } }
@@ -184,12 +186,9 @@ private final class FakeLedger: PassLedger {
     }
 
     func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration) { books.add("stage") }
-    func abandonStage() {
-        books.add("abandon")
-        abandoned.signal()
-    }
-    /// Signalled at each abandon.
-    let abandoned = DispatchSemaphore(value: 0)
+    func abandonStage() { books.add("abandon") }
+    /// Signalled at each commit that succeeds.
+    let committed = DispatchSemaphore(value: 0)
 
     var watermark: (time: Int64, id: String?) { state.withLock { $0.watermark } }
     var commits: [BatchCommit] { state.withLock { $0.commits } }
@@ -212,6 +211,7 @@ private final class FakeLedger: PassLedger {
             s.commits.append(batch)
             s.watermark = (batch.watermark.unixNanoseconds, batch.watermarkID ?? s.watermark.id)
         }
+        committed.signal()
     }
     func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String] { [:] }
     func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws {}
@@ -242,12 +242,14 @@ struct Faults: Sendable {
     var failSend: Int?
     var failCommit: Int?
     var retrySend: Int?
+    /// The send whose acknowledgement rejects one span (`partial_success`).
+    var rejectAt: Int?
 }
 
 /// Runs one pass over rows `0..<rowCount` from `ledger`'s watermark: requests of at most
 /// `spans` spans, pages of `page` rows; with a worker (overlap) or without (sequential).
 private func pass(rowCount: Int = 10, spans: Int = 3, page: Int = 100, faults: Faults = Faults(), ledger: FakeLedger,
-                  worker: PassWorker?, stop: StopSignal? = nil, gate: Gate? = nil, stageIdleLimit: Duration = .seconds(10),
+                  worker: PassWorker?, stop: StopSignal? = nil, gate: Gate? = nil,
                   reading: @escaping @Sendable (String) -> Void = { _ in }) -> (outcome: Outcome, ahead: [String], sink: FakeSink, journal: Journal) {
     let events = Journal(), ahead = Journal(), journal = Journal()
     let stored = ledger.watermark
@@ -259,12 +261,11 @@ private func pass(rowCount: Int = 10, spans: Int = 3, page: Int = 100, faults: F
     source.failOpen = faults.failOpen
     source.failRead = faults.failRead
     source.reading = reading
-    let sink = FakeSink(failAt: faults.failSend, retryAt: faults.retrySend, gate: gate, books: ledger.books)
+    let sink = FakeSink(failAt: faults.failSend, retryAt: faults.retrySend, rejectAt: faults.rejectAt, gate: gate, books: ledger.books)
     ledger.failCommit(at: faults.failCommit)
     var runner = PassRunner<RecordingMachine, FakeRows, FakeItems, FakeSink>(
         pipeline: "gen_ai_traces", source: source, writer: FakeItems(failAt: faults.failEncode), sink: sink, ledger: ledger,
         worker: worker, stop: stop, logger: Logger(label: "test"), unit: "spans")
-    runner.stageIdleLimit = stageIdleLimit
     var summary = PassSummary(pipeline: "gen_ai_traces", status: .ok, watermarkBefore: stored.time, watermarkAfter: stored.time)
     var failure: String?
     do {
@@ -461,43 +462,55 @@ struct PassRunnerTests {
         #expect(failed.commits.map(\.watermarkID) == ["02"])
     }
 
-    /// A stalled read ahead keeps the pass thread from handing over the commit of the batch just
-    /// acknowledged: the worker rolls the stage back once it has waited `stageIdleLimit`, and the
-    /// commit does all of its work. By construction: the read of 04 opens the first send's gate
-    /// and then waits until the ledger sees the abandon.
-    @Test("a commit begun with its delivery is rolled back when the pass thread is held up past the limit")
-    func stalledReadAbandonsTheStage() {
+    /// The commit of an acknowledged batch follows the acknowledgement on the worker, in the
+    /// delivery's job: a read held up meanwhile (a stalled result) holds up neither the commit nor
+    /// its transaction, begun with the delivery. By construction: the read of 04 opens the first
+    /// send's gate and then waits until the ledger has committed that batch, which it could not
+    /// if the commit needed this thread (the wait gives up after a minute and the test fails).
+    @Test("a read held up while a batch is delivered does not hold up that batch's commit")
+    func commitDoesNotWaitForTheReader() {
         let gate = Gate()
         let worker = PassWorker(name: "test-io")
         defer { worker.close() }
         let ledger = FakeLedger(watermark: t0)
-        let released = Mutex<Bool?>(nil)
-        let r = pass(rowCount: 6, ledger: ledger, worker: worker, gate: gate, stageIdleLimit: .milliseconds(20), reading: { id in
+        let committedWhileHeld = Mutex<Bool?>(nil)
+        let r = pass(rowCount: 6, ledger: ledger, worker: worker, gate: gate, reading: { id in
             guard id == "04" else { return }
             gate.open()
-            released.withLock { $0 = ledger.abandoned.wait(timeout: .now() + .seconds(60)) == .success }
+            committedWhileHeld.withLock { $0 = ledger.committed.wait(timeout: .now() + .seconds(60)) == .success }
         })
         #expect(r.sink.released.withLock { $0 } == true)
-        #expect(released.withLock { $0 } == true, "the worker abandoned the stage while the read was held up")
-        #expect(ledger.books.all == ["stage", "send 1", "abandon", "commit", "stage", "send 2", "commit"])
+        #expect(committedWhileHeld.withLock { $0 } == true, "the worker committed the first batch while the read was held up")
+        #expect(ledger.books.all == ["stage", "send 1", "commit", "stage", "send 2", "commit"])
         #expect(ledger.commits.map(\.watermarkID) == ["02", "05"])
         #expect(r.outcome.error == nil)
+    }
+
+    /// What the receiver rejected (`partial_success`) goes into the commit the worker makes, and the
+    /// machine sees the same acknowledgement.
+    @Test("a partial success is committed with its rejected count and message", arguments: [false, true])
+    func partialSuccessCommitted(overlap: Bool) {
+        let worker = overlap ? PassWorker(name: "test-io") : nil
+        defer { worker?.close() }
+        let ledger = FakeLedger(watermark: t0)
+        let r = pass(rowCount: 6, faults: Faults(rejectAt: 2), ledger: ledger, worker: worker)
+        #expect(r.outcome.error == nil)
+        #expect(ledger.commits.map(\.pointsRejected) == [0, 1])
+        #expect(ledger.commits.map(\.rejectionMessage) == [nil, "1 spans rejected"])
+        #expect(ledger.commits.map(\.pointsExported) == [3, 3])
     }
 }
 
 @Suite("PassWorker")
 struct PassWorkerTests {
-    @Test("an idle action runs when no job follows in time, and a job that comes first cancels it")
-    func idleAction() throws {
-        let worker = PassWorker(name: "test-idle")
+    @Test("jobs run one after another on the worker's one thread, in the order they were submitted")
+    func jobsInOrder() throws {
+        let worker = PassWorker(name: "test-order")
         defer { worker.close() }
-        let ran = DispatchSemaphore(value: 0)
-        let runs = Mutex(0)
-        _ = try worker.submit({ () throws(BridgeError) in 1 }, ifIdle: (.milliseconds(10), { runs.withLock { $0 += 1 }; ran.signal() })).wait()
-        #expect(ran.wait(timeout: .now() + .seconds(60)) == .success)
-        // A job submitted right away comes a minute before the idle action would.
-        _ = try worker.submit({ () throws(BridgeError) in 2 }, ifIdle: (.seconds(60), { runs.withLock { $0 += 1 } })).wait()
-        _ = try worker.submit({ () throws(BridgeError) in 3 }).wait()
-        #expect(runs.withLock { $0 } == 1)
+        let ran = Journal()
+        let jobs = (0..<20).map { n in worker.submit { () throws(BridgeError) -> String in ran.add("\(n)"); return threadID() } }
+        let threads = try jobs.map { try $0.wait() }
+        #expect(ran.all == (0..<20).map { "\($0)" })
+        #expect(Set(threads).count == 1 && threads.first != threadID())
     }
 }
