@@ -362,6 +362,7 @@ def checkpoint_database(binary, env, pgu, name):
     if DATABASE == "migrated":
         p = subprocess.run([binary, "checkpoints", "show"], env=env, capture_output=True)
         if p.returncode != 0:
+            pg_drop(pgu, name)
             sys.exit(f"bench_e2e: otel-bridge checkpoints show (the migrations) exited {p.returncode}: {p.stderr.decode()[-2000:]}")
         time.sleep(0.5)  # its backend ends after it and is reaped: its CPU is not the run's
     return env

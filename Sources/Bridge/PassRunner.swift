@@ -250,7 +250,7 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
                     }
                     // A commit that fails is reported after the machine has seen the acknowledgement.
                     do throws(BridgeError) {
-                        try Self.commit(pending.acknowledged(by: ack, unit: unit), ledger: ledger, pipeline: name)
+                        try commitBatch(pending.acknowledged(by: ack, unit: unit), ledger: ledger, pipeline: name)
                         return (ack, nil)
                     } catch {
                         return (ack, error)
@@ -273,7 +273,7 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
                 // A commit without a delivery: the watermark moved over buckets without points.
                 let ledger = self.ledger, name = pipeline
                 try overlapped(&machine, notes: &summary) { () throws(BridgeError) in
-                    try Self.commit(batch, ledger: ledger, pipeline: name)
+                    try commitBatch(batch, ledger: ledger, pipeline: name)
                 }
                 action = machine.committed()
                 summary.record(machine.counters)
@@ -304,15 +304,6 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
         }
     }
 
-    /// Commits `batch`; a failure says whether an acknowledged batch will be sent again.
-    private static func commit(_ batch: BatchCommit, ledger: any PassLedger, pipeline: String) throws(BridgeError) {
-        do { try ledger.commit(batch) } catch {
-            throw BridgeError(.checkpoint, batch.pointsExported > 0
-                ? "the batch up to \(batch.watermark.iso8601) was acknowledged but its checkpoint could not be committed (it will be sent again): \(error)"
-                : "\(error)", pipeline: pipeline, underlying: error)
-        }
-    }
-
     /// Runs `work` on the worker, reading ahead meanwhile as far as the machine lets it; its result.
     private mutating func overlapped<T: Sendable>(_ machine: inout Machine, notes: inout PassSummary,
                                                   _ work: @escaping @Sendable () throws(BridgeError) -> T) throws(BridgeError) -> T {
@@ -331,5 +322,15 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
             }
         }
         return try job.wait()
+    }
+}
+
+/// Commits `batch` (on the pass's worker); a failure says whether an acknowledged batch will be
+/// sent again. A free function: the worker's jobs capture nothing of the runner's generic types.
+private func commitBatch(_ batch: BatchCommit, ledger: any PassLedger, pipeline: String) throws(BridgeError) {
+    do { try ledger.commit(batch) } catch {
+        throw BridgeError(.checkpoint, batch.pointsExported > 0
+            ? "the batch up to \(batch.watermark.iso8601) was acknowledged but its checkpoint could not be committed (it will be sent again): \(error)"
+            : "\(error)", pipeline: pipeline, underlying: error)
     }
 }

@@ -117,7 +117,7 @@ public final class CheckpointStore: Sendable {
         guard try held.first?.bool("held") == true else { throw Self.lockLost(pipeline: pipeline, runID: runID) }
     }
 
-    /// True when this session holds the advisory lock whose key is the parameter `key` (`"$2"`):
+    /// True when this session holds the advisory lock whose key is the parameter `key` (`"$1"`):
     /// ``PostgresConnection/lockKey(for:)`` of the pipeline, the key ``tryLock(pipeline:)`` took.
     ///
     /// The key goes as a parameter, not as `otel_bridge.lock_key(name)`: Postgres folds a call
