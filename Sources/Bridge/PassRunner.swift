@@ -108,13 +108,15 @@ protocol RunnableMachine {
     mutating func read(_ item: Item) -> Action
     mutating func endOfQuery() -> Action
     /// The delivery in flight acknowledged: its commit, which is
-    /// ``commitInFlight``'s ``BatchCommit/acknowledged(by:unit:)``.
+    /// ``commitInFlight``'s ``BatchCommit/acknowledged(by:unit:)`` in ``unit``s.
     mutating func acknowledged(_ ack: ExportAcknowledgement) -> Action
     mutating func committed() -> Action
     var counters: PassCounters { get }
     /// What the batch being delivered commits, before its acknowledgement (its series state,
     /// none for spans): set when the machine asks for a delivery.
     var commitInFlight: BatchCommit? { get }
+    /// What a batch is made of, as its rejections are reported: `points`, `spans`.
+    static var unit: String { get }
     var readsAhead: Bool { get }
     mutating func readAhead(_ item: Item)
     mutating func endReadAhead(failed: Bool)
@@ -169,7 +171,7 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
     let stop: StopSignal?
     let logger: Logger
     /// What the receiver rejects: `points`, `spans`.
-    let unit: String
+    private var unit: String { Machine.unit }
     /// Whether reading needs no checkpoint store connection now (else nothing is read ahead).
     var readsWithoutStore: () -> Bool = { true }
     /// Told after each commit (progress).
@@ -179,7 +181,7 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
     private var aheadFailure: BridgeError?
 
     init(pipeline: String, source: Source, writer: Writer, sink: Sink, ledger: any PassLedger, worker: PassWorker?,
-         stop: StopSignal?, logger: Logger, unit: String) {
+         stop: StopSignal?, logger: Logger) {
         self.pipeline = pipeline
         self.source = source
         self.writer = writer
@@ -188,7 +190,6 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
         self.worker = worker
         self.stop = stop
         self.logger = logger
-        self.unit = unit
     }
 
     /// Runs the machine to its end (or to the stop signal), keeping `summary` up to date as it

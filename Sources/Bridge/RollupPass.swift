@@ -123,7 +123,7 @@ final class RollupPass {
                                  budget: machine.settings.requestBudget, gauges: gauges,
                                  storesValues: machine.settings.foldLateData && machine.digestsFrom != .max, digestsFrom: machine.digestsFrom)
         var runner = PassRunner<PassMachine, RollupRows, RollupItems, PointRequests>(pipeline: pipeline.name, source: source, writer: writer, sink: PointRequests(sink: sink), ledger: ledger,
-                                worker: context.worker, stop: context.stop, logger: logger, unit: "points")
+                                worker: context.worker, stop: context.stop, logger: logger)
         runner.readsWithoutStore = { aggregator.readsWithoutStore }
         let progress = self.progress, name = pipeline.name
         runner.committed = { machine in progress.advanced(pipeline: name, done: machine.bucketsDone, rows: machine.rowsRead, points: machine.pointsExported) }

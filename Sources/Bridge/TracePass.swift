@@ -85,7 +85,7 @@ final class TracePass {
             let items = SpanItems(mapping: SpanMapping(deprecatedAttributes: configuration.deprecatedAttributes, conventions: configuration.conventions),
                                   writer: writer)
             var runner = PassRunner<TracePager, TraceRows, SpanItems, SpanRequests>(pipeline: pipeline, source: source, writer: items, sink: SpanRequests(exporter: exporter, writer: writer),
-                                    ledger: ledger, worker: context.worker, stop: context.stop, logger: logger, unit: "spans")
+                                    ledger: ledger, worker: context.worker, stop: context.stop, logger: logger)
             try runner.run(&pager, summary: &summary) { (action, _, _, _) throws(BridgeError) -> TracePager.Action in
                 preconditionFailure("the pager has no action of its own: \(action)")
             }

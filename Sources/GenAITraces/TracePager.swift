@@ -63,6 +63,9 @@ package struct TracePager: Sendable {
         case finish
     }
 
+    /// What a batch is made of, as its rejections are reported.
+    package static let unit = "spans"
+
     package let settings: Settings
     /// Rows before this are exported (now − lag).
     package let until: Int64
@@ -158,7 +161,7 @@ package struct TracePager: Sendable {
         guard inFlight != nil, let commit = commitInFlight else { preconditionFailure("acknowledged without a delivery") }
         batches += 1
         inFlight!.ack = ack
-        return .commit(commit.acknowledged(by: ack, unit: "spans"))
+        return .commit(commit.acknowledged(by: ack, unit: Self.unit))
     }
 
     package mutating func committed() -> Action {

@@ -132,6 +132,9 @@ package struct PassMachine: Sendable {
         case finish
     }
 
+    /// What a batch is made of, as its rejections are reported.
+    package static let unit = "points"
+
     package let settings: Settings
     /// The watermark the pass started from.
     package let startWatermark: Int64
@@ -285,7 +288,7 @@ package struct PassMachine: Sendable {
         guard inFlight != nil, let commit = commitInFlight else { preconditionFailure("acknowledged without a delivery") }
         batches += 1
         inFlight!.ack = ack
-        return .commit(commit.acknowledged(by: ack, unit: "points"))
+        return .commit(commit.acknowledged(by: ack, unit: Self.unit))
     }
 
     /// The commit in flight is durable.

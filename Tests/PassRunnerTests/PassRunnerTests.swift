@@ -57,6 +57,7 @@ private struct RecordingMachine: RunnableMachine {
     mutating func committed() -> TracePager.Action { events.add("committed"); return pager.committed() }
     var counters: PassCounters { pager.counters }
     var commitInFlight: BatchCommit? { pager.commitInFlight }
+    static var unit: String { TracePager.unit }
     var readsAhead: Bool { pager.readsAhead }
     mutating func readAhead(_ item: PagedSpan) { ahead.add(item.keyset.id); pager.readAhead(item) }
     mutating func endReadAhead(failed: Bool) { ahead.add(failed ? "failed" : "end"); pager.endReadAhead(failed: failed) }
@@ -265,7 +266,7 @@ private func pass(rowCount: Int = 10, spans: Int = 3, page: Int = 100, faults: F
     ledger.failCommit(at: faults.failCommit)
     var runner = PassRunner<RecordingMachine, FakeRows, FakeItems, FakeSink>(
         pipeline: "gen_ai_traces", source: source, writer: FakeItems(failAt: faults.failEncode), sink: sink, ledger: ledger,
-        worker: worker, stop: stop, logger: Logger(label: "test"), unit: "spans")
+        worker: worker, stop: stop, logger: Logger(label: "test"))
     var summary = PassSummary(pipeline: "gen_ai_traces", status: .ok, watermarkBefore: stored.time, watermarkAfter: stored.time)
     var failure: String?
     do {
@@ -334,7 +335,7 @@ struct PassRunnerTests {
             events: Journal(), ahead: Journal())
         var runner = PassRunner<RecordingMachine, FakeRows, FakeItems, FakeSink>(
             pipeline: "gen_ai_traces", source: FakeRows(rows: (0..<5).map(row), pageSize: 100, journal: Journal()), writer: FakeItems(),
-            sink: FakeSink(books: threads), ledger: ledger, worker: worker, stop: nil, logger: Logger(label: "test"), unit: "spans")
+            sink: FakeSink(books: threads), ledger: ledger, worker: worker, stop: nil, logger: Logger(label: "test"))
         var summary = PassSummary(pipeline: "gen_ai_traces", status: .ok, watermarkBefore: t0, watermarkAfter: t0)
         do {
             try runner.run(&machine, summary: &summary) { (_, _, _, _) throws(BridgeError) in .finish }
