@@ -152,9 +152,10 @@ extension PassSummary {
 /// one more batch); the items wait in the batcher until the machine asks to read, so it sees the
 /// same events in the same order as a sequential pass (acknowledged, then committed). The commit
 /// is the one the machine gave with the delivery (``RunnableMachine/commitInFlight``), so the
-/// worker goes from the receiver's answer to the store without waiting for this thread. A read that fails meanwhile is reported where the machine next asks to read, after the
-/// batch in flight is acknowledged and committed. Reading ahead happens only when reading needs
-/// no checkpoint store (``readsWithoutStore``), so the two threads never share a connection.
+/// worker goes from the receiver's answer to the store without waiting for this thread. A read
+/// that fails meanwhile is reported where the machine next asks to read, after the batch in
+/// flight is acknowledged and committed. Reading ahead happens only when reading needs no
+/// checkpoint store (``readsWithoutStore``), so the two threads never share a connection.
 ///
 /// **Safe points.** Before each query and each delivery the stop signal is checked: a stopped
 /// pass ends where it stands, what was committed stays. Before each send the ledger confirms the
@@ -271,7 +272,8 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
                 summary.record(machine.counters)
                 committed(machine)
             case .commit(let batch):
-                // A commit without a delivery: the watermark moved over buckets without points.
+                // A commit without a delivery: the watermark moved over buckets without points, or
+                // a pass that found nothing new recorded.
                 let ledger = self.ledger, name = pipeline
                 try overlapped(&machine, notes: &summary) { () throws(BridgeError) in
                     try commitBatch(batch, ledger: ledger, pipeline: name)
