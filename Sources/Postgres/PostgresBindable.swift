@@ -204,10 +204,11 @@ extension Date: PostgresBindable, PostgresArrayElement {
 }
 
 extension UTCInstant: PostgresBindable, PostgresArrayElement {
-    /// As a `timestamptz` (microseconds; finer precision is rounded like ``Date``'s).
-    public var postgresText: String { date.postgresText }
+    /// As a `timestamptz`: its ``UTCInstant/unixMicroseconds`` (finer precision is truncated,
+    /// as ``UTCInstant/date`` does), exact over the whole range.
+    public var postgresText: String { PostgresTimestamp.format(unixMicroseconds: unixMicroseconds) }
     public var postgresType: PostgresDataType { .timestamptz }
-    public var postgresArrayElementText: String? { date.postgresArrayElementText }
+    public var postgresArrayElementText: String? { "\"\(postgresText)\"" }
     public static var postgresArrayType: PostgresDataType { .timestamptzArray }
 }
 

@@ -279,8 +279,13 @@ extension Date: PostgresDecodable {
 }
 
 extension UTCInstant: PostgresDecodable {
+    /// The microseconds of the text, exactly (``PostgresTimestamp/unixMicroseconds(parsing:)``).
     public init(postgresText text: String?) throws(PostgresDecodingFailure) {
-        self.init(try Date(postgresText: text))
+        guard let text else { throw .null("UTCInstant") }
+        guard let micros = PostgresTimestamp.unixMicroseconds(parsing: text) else {
+            throw .unparseable("UTCInstant (timestamptz in ISO style)")
+        }
+        self.init(unixMicroseconds: micros)
     }
 }
 

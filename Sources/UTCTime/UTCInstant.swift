@@ -69,7 +69,19 @@ extension UTCInstant {
     }
 
     /// The date of this instant, truncated to the microsecond.
-    public var date: Date { Date(unixMicroseconds: unixNanoseconds / 1_000) }
+    public var date: Date { Date(unixMicroseconds: unixMicroseconds) }
+
+    /// Microseconds since the Unix epoch, truncated toward the epoch (what a `timestamptz` keeps
+    /// of an instant the bridge writes): exact, no detour through a `Double`, whose 53 bits lose
+    /// the last microsecond before about 1685.
+    public var unixMicroseconds: Int64 { unixNanoseconds / 1_000 }
+
+    /// The instant `micros` microseconds after the epoch (a `timestamptz` read back), clamped to
+    /// the last whole microsecond inside the ends of ``UTCInstant``.
+    public init(unixMicroseconds micros: Int64) {
+        let (nanoseconds, overflow) = micros.multipliedReportingOverflow(by: 1_000)
+        self.init(unixNanoseconds: overflow ? (micros < 0 ? Int64.min / 1_000 * 1_000 : Int64.max / 1_000 * 1_000) : nanoseconds)
+    }
 }
 
 extension Date {

@@ -179,6 +179,23 @@ struct PostgresConnectionTests {
         #expect(abs(try row.date("now").timeIntervalSinceNow) < 60)
     }
 
+    /// An instant goes to Postgres and comes back truncated to the microsecond, exactly, at the
+    /// ends of the range too: as a parameter, as an array element, read back as an instant.
+    @Test("an instant through a timestamptz and back", arguments: [
+        Int64.min + 999, -9_214_560_000_000_000_123, -1_001, 0, 1_736_000_000_123_456_789, Int64.max,
+    ])
+    func instantsRoundTrip(nanoseconds: Int64) throws {
+        let connection = try TestPostgres.connect()
+        defer { connection.close() }
+        let instant = UTCInstant(unixNanoseconds: nanoseconds)
+        let row = try connection.query("SELECT $1::timestamptz AS t, ($2::timestamptz[])[1] AS a, (extract(epoch FROM $1::timestamptz) * 1000000)::bigint AS us",
+                                       [instant, [instant]]).single()
+        let truncated = UTCInstant(unixNanoseconds: nanoseconds / 1_000 * 1_000)
+        #expect(try row.instant("t") == truncated)
+        #expect(try row.instant("a") == truncated)
+        #expect(try row.string("us") == "\(instant.unixMicroseconds)")
+    }
+
     @Test func missingColumnAndUnparseableValueAreClearErrors() throws {
         let connection = try TestPostgres.connect()
         defer { connection.close() }

@@ -32,6 +32,25 @@ struct PostgresTimestampTests {
         #expect(Date(timeIntervalSince1970: .nan).unixMicroseconds == 0)
     }
 
+    /// An instant written to Postgres and read back is the same instant truncated to the
+    /// microsecond, exactly, over the whole range (through a `Double` the last microsecond is lost
+    /// before about 1685); within the years a bucket can have, its `date` gives the same text.
+    @Test("an instant's microseconds, written and read back", arguments: [
+        Int64.min, Int64.min + 999, -9_214_560_000_000_000_123, -1_001, -999, -1, 0, 1, 999, 1_000, 1_001,
+        1_700_000_000_000_001_999, 1_736_000_000_123_456_789, Int64.max - 999, Int64.max,
+    ])
+    func instantMicroseconds(nanoseconds: Int64) throws {
+        let instant = UTCInstant(unixNanoseconds: nanoseconds)
+        let truncated = UTCInstant(unixNanoseconds: nanoseconds / 1_000 * 1_000)
+        #expect(UTCInstant(unixMicroseconds: instant.unixMicroseconds) == truncated)
+        let text = PostgresTimestamp.format(unixMicroseconds: instant.unixMicroseconds)
+        #expect(PostgresTimestamp.unixMicroseconds(parsing: text) == instant.unixMicroseconds)
+        if (-8_000_000_000_000_000_000...8_000_000_000_000_000_000).contains(nanoseconds) {  // 1716 … 2223
+            #expect(instant.unixMicroseconds == instant.date.unixMicroseconds)
+            #expect(text == PostgresTimestamp.format(instant.date))
+        }
+    }
+
     @Test("PG text → microseconds → PG text round trips", arguments: [
         ("1678-01-01T00:00:00.000000Z", Int64(-9_214_560_000_000_000)),
         ("1900-03-01T00:00:00.000000Z", -2_203_891_200_000_000),
