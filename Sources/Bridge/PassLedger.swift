@@ -22,15 +22,14 @@ protocol PassLedger: Sendable {
     func expireSeries(pipeline: String, idleBefore: UTCInstant) throws -> Int
     /// The stored cumulative state the pass starts from (at `watermark`).
     func series(pipeline: String, watermark: Int64) -> any SeriesStateSource
-    /// Checks, before a batch is sent, that the pass may still send: a lost store connection
-    /// would also mean a lost lock.
-    func confirmHeld(pipeline: String) throws
-    /// Begins the commit of the batch being delivered: its `series` writes go to the store while
-    /// the delivery is awaited, and ``commit(_:)`` of a batch with these series goes on from them.
-    /// Nothing is committed before that commit; a stage that cannot begin leaves the commit all the
-    /// work. `holdFor`: how long the delivery may take before its first retry.
-    func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration)
-    /// Rolls back what ``stage(_:pipeline:holdFor:)`` began (the delivery failed or waits to retry).
+    /// Checks, before `batch` is sent, that the pass may still send (a lost store connection would
+    /// also mean a lost lock), and begins the batch's commit: its books and series writes go to
+    /// the store while the delivery is awaited, and ``commit(_:)`` of the batch as staged goes on
+    /// from them. Nothing is committed before that commit; a stage whose writes cannot begin
+    /// leaves the commit all the work. `holdFor`: how long the delivery may take before its first
+    /// retry. Throws when the batch must not be sent.
+    func stage(_ batch: BatchCommit, holdFor: Duration) throws
+    /// Rolls back what ``stage(_:holdFor:)`` began (the delivery failed or waits to retry).
     func abandonStage()
     func commit(_ batch: BatchCommit) throws
     /// Brings the stored series state up to date with the pass's commits (a cumulative pass's
@@ -44,7 +43,6 @@ protocol PassLedger: Sendable {
 
 extension PassLedger {
     /// Books that write nothing ahead: the commit does all of it.
-    func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration) {}
     func abandonStage() {}
     func settleSeries(pipeline: String) throws {}
 }
@@ -77,11 +75,8 @@ struct CheckpointLedger: PassLedger {
         StoredSeries(store: store, pipeline: pipeline, notAfter: nil)
     }
 
-    /// The connection is alive and its session still holds the pipeline's lock.
-    func confirmHeld(pipeline: String) throws { try store.confirmLockHeld(pipeline: pipeline) }
-    func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration) {
-        store.stage(series, pipeline: pipeline, holdFor: holdFor)
-    }
+    /// The connection is alive and its session still holds the pipeline's lock; the commit begun.
+    func stage(_ batch: BatchCommit, holdFor: Duration) throws { try store.stage(batch, holdFor: holdFor) }
     func abandonStage() { store.abandonStage() }
     func commit(_ batch: BatchCommit) throws { try store.commit(batch) }
     func settleSeries(pipeline: String) throws { try store.settleSeries(pipeline: pipeline) }
@@ -122,7 +117,7 @@ struct DryRunLedger: PassLedger {
         StoredSeries(store: store, pipeline: pipeline, notAfter: watermark)
     }
 
-    func confirmHeld(pipeline: String) throws {}
+    func stage(_ batch: BatchCommit, holdFor: Duration) throws {}
     func commit(_ batch: BatchCommit) throws {}
     // The stored digests and exported values are read, so that a dry run prints the late rows a
     // run would fold (and reports what it would report); nothing is recorded.

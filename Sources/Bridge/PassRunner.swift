@@ -233,16 +233,15 @@ where Source.Query == Machine.Query, Writer.Row == Source.Row, Writer.Item == Ma
             case .deliver(let request):
                 guard let pending = machine.commitInFlight else { preconditionFailure("a delivery without its commit") }
                 let sink = self.sink, ledger = self.ledger, name = pipeline, unit = self.unit
-                // One job on the worker: the lock confirmed, the commit's series writes begun (the
-                // store does them while the request is in flight; a delivery that fails or waits to
-                // retry rolls them back), the request sent and, once acknowledged, committed.
+                // One job on the worker: the lock confirmed and the commit begun (the store writes
+                // its books while the request is in flight; a delivery that fails or waits to retry
+                // rolls them back), the request sent and, once acknowledged, committed.
                 let delivered = try overlapped(&machine, notes: &summary) { () throws(BridgeError) -> (ExportAcknowledgement, BridgeError?) in
-                    // The lock is confirmed where the batch is sent, just before it: a round trip
-                    // to the store that this thread, reading ahead meanwhile, does not wait for.
-                    do { try ledger.confirmHeld(pipeline: name) } catch {
+                    // The lock is confirmed where the batch is sent, just before it, in the round
+                    // trip that opens its commit: this thread, reading ahead meanwhile, does not wait.
+                    do { try ledger.stage(pending, holdFor: sink.attemptBound(for: request)) } catch {
                         throw BridgeError(.checkpoint, "lost the checkpoint store before sending a batch: \(error)", pipeline: name, underlying: error)
                     }
-                    ledger.stage(pending.series, pipeline: name, holdFor: sink.attemptBound(for: request))
                     let ack: ExportAcknowledgement
                     do throws(BridgeError) {
                         ack = try sink.send(request, willRetry: { ledger.abandonStage() })

@@ -47,10 +47,10 @@ public final class CheckpointStore: Sendable {
     public let host: String
     /// Recorded in `runs.pid`.
     public let pid: Int
-    /// The series writes of a commit begun while its batch is in flight (``stage(_:pipeline:holdFor:)``).
-    /// The lock hands the stage to one taker; the connection is still used by one thread at a
-    /// time (the pass runner's rule: the worker, or the pass thread, never both).
-    private let staged = Mutex<StagedSeries?>(nil)
+    /// The commit begun while its batch is in flight (``stage(_:holdFor:)``). The lock hands the
+    /// stage to one taker; the connection is still used by one thread at a time (the pass
+    /// runner's rule: the worker, or the pass thread, never both).
+    private let staged = Mutex<StagedCommit?>(nil)
     /// How many commits' worth of series changes `otel_bridge.series_log` holds before a commit
     /// merges them into `series_state`: a commit merges once the log holds this many times the
     /// series changed since the last merge. 0: no log, every commit updates `series_state`.
@@ -468,10 +468,12 @@ public final class CheckpointStore: Sendable {
         let pipeline = batch.pipeline, runID = batch.runID, newWatermark = batch.watermark
         let series = batch.series
         let connection = self.connection
-        // The series update a stage sent while the batch was in flight, if it is this batch's and it
-        // worked: then the commit goes on in that transaction. Anything else about a stage (another
-        // batch's, a failed write) is rolled back, and the commit does all the work itself.
-        let stagedWrite = self.takeStage(for: batch)
+        // The books (and series log row) a stage wrote while the batch was in flight, if it is this
+        // batch's and it worked: then the commit goes on in that transaction from the books' verdict.
+        // Anything else about a stage (another batch's books, a failed write) is rolled back, and
+        // the commit does all the work itself.
+        let stagedBooks = self.takeStage(for: batch)
+        let stagedWrite = stagedBooks != nil
         // The series: new ones inserted; the changes of stored ones appended to the log (unless
         // the stage did), or, once the log is long enough, everything logged since the last merge
         // written into series_state and the log emptied.
@@ -487,13 +489,74 @@ public final class CheckpointStore: Sendable {
             pending.logged += stored.count
             pending.logRows += 1
         }
+        let new = stored.count == series.count ? [] : series.filter { !$0.attributesJSON.isEmpty }
+        // The log row goes with the books (one statement), unless a stage wrote it or this commit merges.
+        let logsWithBooks = !merges && !stored.isEmpty && !stagedWrite
         let body = { () throws -> Void in
-            // One statement: the books (whether this session still holds the pipeline's lock when the
-            // batch requires it, and the watermark, its row locked until the transaction ends), and,
-            // if they allow it, the run's counters and the watermark moved. What they refuse is
-            // thrown below, and the transaction rolled back.
-            let moved = try connection.query(
+            // The books' verdict: the stage's, or the statement run now.
+            let moved: PostgresRow
+            if let stagedBooks {
+                moved = stagedBooks
+            } else {
+                let (sql, parameters) = Self.books(batch, log: logsWithBooks ? stored : nil)
+                moved = try connection.query(sql, parameters).single()
+            }
+            try Self.check(books: moved, of: batch)
+            if !new.isEmpty { try self.upsert(new, pipeline: pipeline) }
+            if merges {
+                try self.writeMerge(pending, excluding: Set(new.map(\.logKey)),  // just written
+                                    pipeline: pipeline, runID: runID, expectedLogRows: logRowsBefore)
+            }
+            if let gap = batch.gap { try self.recordGap(gap) }
+            try self.storeDigests(batch.bucketDigests, pipeline: pipeline)
+            if let prune = batch.pruneDigestsBefore {
+                try connection.execute("DELETE FROM otel_bridge.bucket_digests WHERE pipeline = $1 AND bucket_start < $2",
+                                       [pipeline, prune])
+            }
+        }
+        // A commit of the books alone, or of the books and the series' log row (a delta batch, or a
+        // cumulative one between merges with no new series), with no digests or gap, is one
+        // statement, which is a transaction of its own: it runs without BEGIN and COMMIT, two round
+        // trips fewer per batch. What it refuses it leaves unchanged whichever way it runs (each
+        // write in it waits on the books' verdict).
+        let oneStatement = !stagedWrite && new.isEmpty && !merges && batch.gap == nil && batch.bucketDigests.isEmpty
+            && batch.pruneDigestsBefore == nil && !connection.isInTransaction
+        if stagedWrite {
+            try connection.completeTransaction(body)
+        } else if oneStatement {
+            try body()
+        } else {
+            try connection.transaction(body)
+        }
+        unmerged.withLock { $0[pipeline] = merges ? nil : pending }
+        self.logger.debug("committed batch", metadata: [
+            "pipeline": "\(pipeline)", "run": "\(runID)", "watermark": "\(newWatermark.postgresText)",
+            "points": "\(batch.pointsExported)", "series": "\(series.count)",
+        ])
+    }
+
+    /// The books of `batch` as one statement: whether this session still holds the pipeline's lock
+    /// when the batch requires it, and the watermark (its row locked until the transaction ends);
+    /// and, if they allow it, the run's counters and the watermark moved, and `log` (the states of
+    /// series the store holds) appended to `series_log` as one row. What the books refuse is
+    /// thrown by ``check(books:of:)``, and the transaction rolled back.
+    private static func books(_ batch: BatchCommit, log: [SeriesState]?) -> (String, [(any PostgresBindable)?]) {
+        let pipeline = batch.pipeline
+        let logged = log.map { stored in
+            (
                 """
+                , logged AS (
+                    INSERT INTO otel_bridge.series_log
+                        (pipeline, log_key, start_us, end_us, int_total, double_total, count, sum, bucket_counts)
+                    SELECT $1, $15::uuid[], $16::bigint[], $17::bigint[], $18::bigint[], $19::float8[], $20::bigint[], $21::float8[], $22::text[]
+                    WHERE EXISTS (SELECT 1 FROM checkpoint)
+                )
+                """,
+                Self.logColumns(stored)
+            )
+        }
+        return (
+            """
                 WITH books AS (
                     SELECT (SELECT watermark FROM otel_bridge.checkpoints WHERE pipeline = $1 FOR UPDATE) AS watermark,
                            (NOT $2::bool OR \(Self.lockHeldCondition(key: "$14"))) AS held
@@ -520,63 +583,37 @@ public final class CheckpointStore: Sendable {
                     WHERE pipeline = $1 AND (SELECT ok FROM allowed) AND EXISTS (SELECT 1 FROM run)
                     RETURNING 1
                 )
+
+                """ + (logged?.0 ?? "") + """
+
                 SELECT (SELECT watermark FROM books) AS watermark, (SELECT held FROM books) AS held,
                        (SELECT count(*) FROM run) AS runs
                 """,
-                [pipeline, batch.requireLock, runID, newWatermark, batch.rowsRead, batch.pointsExported, batch.pointsRejected,
-                 Self.storable(batch.rejectionMessage), Int64(batch.seriesOverflowed), Int64(batch.lateBuckets),
-                 batch.lateFolded, batch.lateUnfolded, batch.watermarkID, PostgresConnection.lockKey(for: pipeline)]
-            ).single()
-            guard try moved.bool("held") else { throw Self.lockLost(pipeline: pipeline, runID: runID) }
-            guard let watermark = try moved.optionalInstant("watermark") else {
-                throw CheckpointError(code: .unknownPipeline, message: "the pipeline has no checkpoint", pipeline: pipeline)
-            }
-            guard newWatermark >= watermark else {
-                throw CheckpointError(
-                    code: .watermarkRegression,
-                    message: "refusing to move the watermark back from \(watermark.postgresText) to \(newWatermark.postgresText)",
-                    pipeline: pipeline, runID: runID
-                )
-            }
-            guard try moved.int64("runs") == 1 else {
-                throw CheckpointError(
-                    code: .unknownRun, message: "no running run with this id for the pipeline", pipeline: pipeline, runID: runID
-                )
-            }
-            let new = stored.count == series.count ? [] : series.filter { !$0.attributesJSON.isEmpty }
-            if !new.isEmpty { try self.upsert(new, pipeline: pipeline) }
-            if merges {
-                try self.writeMerge(pending, excluding: Set(new.map(\.logKey)),  // just written
-                                    pipeline: pipeline, runID: runID, expectedLogRows: logRowsBefore)
-            } else if !stored.isEmpty, !stagedWrite {
-                let (sql, parameters) = Self.logInsert(stored, pipeline: pipeline)
-                try connection.execute(sql, parameters)
-            }
-            if let gap = batch.gap { try self.recordGap(gap) }
-            try self.storeDigests(batch.bucketDigests, pipeline: pipeline)
-            if let prune = batch.pruneDigestsBefore {
-                try connection.execute("DELETE FROM otel_bridge.bucket_digests WHERE pipeline = $1 AND bucket_start < $2",
-                                       [pipeline, prune])
-            }
+            [pipeline, batch.requireLock, batch.runID, batch.watermark, batch.rowsRead, batch.pointsExported, batch.pointsRejected,
+             Self.storable(batch.rejectionMessage), Int64(batch.seriesOverflowed), Int64(batch.lateBuckets),
+             batch.lateFolded, batch.lateUnfolded, batch.watermarkID, PostgresConnection.lockKey(for: pipeline)] + (logged?.1 ?? [])
+        )
+    }
+
+    /// Throws what the books of ``books(_:log:)`` refused.
+    private static func check(books moved: PostgresRow, of batch: BatchCommit) throws {
+        let pipeline = batch.pipeline, runID = batch.runID, newWatermark = batch.watermark
+        guard try moved.bool("held") else { throw Self.lockLost(pipeline: pipeline, runID: runID) }
+        guard let watermark = try moved.optionalInstant("watermark") else {
+            throw CheckpointError(code: .unknownPipeline, message: "the pipeline has no checkpoint", pipeline: pipeline)
         }
-        // A commit of the books alone (no series, digests or gap: a delta batch of buckets older
-        // than the late-data check) is one statement, which is a transaction of its own: it runs
-        // without BEGIN and COMMIT, two round trips fewer per batch. What it refuses it leaves
-        // unchanged whichever way it runs (each update in it waits on the books' verdict).
-        let oneStatement = !stagedWrite && series.isEmpty && batch.gap == nil && batch.bucketDigests.isEmpty
-            && batch.pruneDigestsBefore == nil && !connection.isInTransaction
-        if stagedWrite {
-            try connection.completeTransaction(body)
-        } else if oneStatement {
-            try body()
-        } else {
-            try connection.transaction(body)
+        guard newWatermark >= watermark else {
+            throw CheckpointError(
+                code: .watermarkRegression,
+                message: "refusing to move the watermark back from \(watermark.postgresText) to \(newWatermark.postgresText)",
+                pipeline: pipeline, runID: runID
+            )
         }
-        unmerged.withLock { $0[pipeline] = merges ? nil : pending }
-        self.logger.debug("committed batch", metadata: [
-            "pipeline": "\(pipeline)", "run": "\(runID)", "watermark": "\(newWatermark.postgresText)",
-            "points": "\(batch.pointsExported)", "series": "\(series.count)",
-        ])
+        guard try moved.int64("runs") == 1 else {
+            throw CheckpointError(
+                code: .unknownRun, message: "no running run with this id for the pipeline", pipeline: pipeline, runID: runID
+            )
+        }
     }
 
     /// The stored digests of `pipeline`'s buckets in `[from, to)`, by bucket start.
@@ -653,37 +690,64 @@ public final class CheckpointStore: Sendable {
 
     // MARK: - A commit begun while its batch is in flight
 
-    /// Begins the commit of a batch whose delivery is still awaited: opens its transaction and
-    /// sends the log row of `series` already stored, and returns without waiting, so that Postgres
-    /// writes it while the request is in flight. ``commit(_:)`` of the batch with these series
-    /// goes on in that transaction; ``abandonStage()`` rolls it back (a failed or retried delivery).
+    /// Confirms that this session still holds the pipeline's lock, before `batch` is sent, and,
+    /// for a batch with states of series the store holds (a cumulative batch), begins its commit:
+    /// opens a transaction, sends its books and those states' log row (one statement,
+    /// ``books(_:log:)``), and returns without waiting for them, so that Postgres writes them while
+    /// the request is in flight. ``commit(_:)`` of the
+    /// batch as staged (the receiver took all of it) goes on in that transaction from the books'
+    /// verdict, with one round trip (`COMMIT`); ``abandonStage()`` rolls it back (a failed or
+    /// retried delivery), and a commit of another batch (a partial success) rolls it back and does
+    /// all the work itself.
     ///
-    /// Nothing is committed before ``commit(_:)``: a crash leaves the transaction to die with the
-    /// session. The transaction may idle for `holdFor` (the delivery's attempts), so its
+    /// The transaction, the idle bound and the lock's confirmation are one round trip. Nothing is
+    /// committed before ``commit(_:)``: a crash leaves the transaction to die with the session.
+    /// The transaction may idle for `holdFor` (the delivery's attempts), so its
     /// `idle_in_transaction_session_timeout` is raised to that plus a minute if it is lower (and
-    /// not off). Never throws: a stage that cannot begin is simply not there, and the commit does
-    /// all of its work itself.
-    public func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration) {
+    /// not off).
+    ///
+    /// - Throws: ``CheckpointError/Code/lockLost`` if this session does not hold the pipeline's
+    ///   lock (behind a pooler in transaction mode the session that took it may not be the one
+    ///   asking), or the connection's error: the batch must not be sent. A stage whose books cannot
+    ///   be sent after the confirmation is simply not there; the commit then does all the work.
+    public func stage(_ batch: BatchCommit, holdFor: Duration) throws {
         abandonStage()
-        let stored = Self.stored(series)
-        guard !stored.isEmpty, !connection.isInTransaction else { return }
+        let pipeline = batch.pipeline
+        let key = PostgresConnection.lockKey(for: pipeline)
+        // A batch without states of stored series to log (a delta batch, spans) has little to
+        // write ahead: its books are one statement after the acknowledgement, so its stage is the
+        // confirmation alone (a transaction around that statement would cost a BEGIN and a COMMIT).
+        let stored = Self.stored(batch.series)
+        guard !stored.isEmpty, !connection.isInTransaction else {
+            try confirmLockHeld(pipeline: pipeline, runID: batch.runID)
+            return
+        }
         let holdMilliseconds = (holdFor + .seconds(60)).wholeMilliseconds(roundingUp: true, clampedTo: 1...Int64(Int32.max))
+        // Numbers this process computed, not values from outside: the script has no parameters.
+        let held: Bool
         do {
-            try connection.executeScript(
+            held = try connection.queryScript(
                 """
                 BEGIN;
                 SELECT set_config('idle_in_transaction_session_timeout', \(holdMilliseconds)::text, true)
                 WHERE current_setting('idle_in_transaction_session_timeout')::interval <> interval '0'
-                  AND current_setting('idle_in_transaction_session_timeout')::interval < interval '\(holdMilliseconds) milliseconds'
-                """)
-            // Only while this session holds the pipeline's lock (else it writes nothing and the
-            // commit finds out): behind a pooler in transaction mode the stage's session could be
-            // another's.
-            let (sql, parameters) = Self.logInsert(stored, pipeline: pipeline, underLock: true)
-            try connection.start(sql, parameters)
-            staged.withLock { $0 = StagedSeries(pipeline: pipeline, series: series, stored: stored) }
+                  AND current_setting('idle_in_transaction_session_timeout')::interval < interval '\(holdMilliseconds) milliseconds';
+                SELECT \(Self.lockHeldCondition(key: "\(key)")) AS held
+                """).first?.bool("held") == true
         } catch {
-            logger.debug("series state not written ahead of the acknowledgement; the commit writes it", metadata: [
+            if connection.isInTransaction { connection.rollback(reason: "\(error)") }
+            throw error
+        }
+        guard held else {
+            connection.rollback(reason: "the pipeline's lock is not held by this session")
+            throw Self.lockLost(pipeline: pipeline, runID: batch.runID)
+        }
+        do {
+            let (sql, parameters) = Self.books(batch, log: stored)
+            try connection.start(sql, parameters)
+            staged.withLock { $0 = StagedCommit(batch: batch, stored: stored) }
+        } catch {
+            logger.debug("the batch's books not written ahead of the acknowledgement; the commit writes them", metadata: [
                 "pipeline": "\(pipeline)", "error": "\(error)",
             ])
             if connection.isInTransaction { connection.rollback(reason: "\(error)") }
@@ -700,24 +764,23 @@ public final class CheckpointStore: Sendable {
         return stored
     }
 
-    /// Rolls back a commit begun by ``stage(_:pipeline:holdFor:)``, if one is open.
+    /// Rolls back a commit begun by ``stage(_:holdFor:)``, if one is open.
     public func abandonStage() {
         guard let stage = staged.withLock({ s in defer { s = nil }; return s }) else { return }
         _ = try? connection.finish()
-        connection.rollback(reason: "the delivery of the staged batch of \(stage.pipeline) failed or waits to retry")
+        connection.rollback(reason: "the delivery of the staged batch of \(stage.batch.pipeline) failed or waits to retry")
     }
 
-    /// Whether the open stage wrote exactly `batch`'s stored series: it is then taken and its
-    /// transaction left open for the commit. Any other stage is rolled back.
-    private func takeStage(for batch: BatchCommit) -> Bool {
-        guard let stage = staged.withLock({ s in defer { s = nil }; return s }) else { return false }
-        let written = Result { try connection.finish().affectedRows }
-        if stage.pipeline == batch.pipeline, case .success(let updated) = written,
-           updated == 1, stage.isStage(of: batch.series) {
-            return true
+    /// The open stage's books, if it staged exactly `batch` and they were written: the stage is then
+    /// taken and its transaction left open for the commit. Any other stage is rolled back.
+    private func takeStage(for batch: BatchCommit) -> PostgresRow? {
+        guard let stage = staged.withLock({ s in defer { s = nil }; return s }) else { return nil }
+        let written = Result { try connection.finish().single() }
+        if stage.isStage(of: batch), case .success(let books) = written {
+            return books
         }
-        connection.rollback(reason: "the staged series of \(stage.pipeline) are not the committed batch's, or their update failed")
-        return false
+        connection.rollback(reason: "the staged books of \(stage.batch.pipeline) are not the committed batch's, or their write failed")
+        return nil
     }
 
     /// The update of series the store holds, as one statement: each column one array parameter.
@@ -744,22 +807,15 @@ public final class CheckpointStore: Sendable {
         )
     }
 
-    /// The log row of series the store holds: one row, each column one array. `underLock`: only
-    /// if this session holds the pipeline's lock.
-    private static func logInsert(_ stored: [SeriesState], pipeline: String, underLock: Bool = false) -> (String, [(any PostgresBindable)?]) {
-        (
-            """
-            INSERT INTO otel_bridge.series_log
-                (pipeline, log_key, start_us, end_us, int_total, double_total, count, sum, bucket_counts)
-            SELECT $1, $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[], $7::bigint[], $8::float8[], $9::text[]
-            """ + (underLock ? " WHERE \(Self.lockHeldCondition(key: "$10"))" : ""),
-            [
-                pipeline, stored.map(\.logKey),
-                stored.map { Self.microseconds($0.startTime) }, stored.map { Self.microseconds($0.lastBucketEnd) },
-                Self.column(stored, \.intTotal), Self.column(stored, \.doubleTotal), Self.column(stored, \.count),
-                Self.column(stored, \.sum), Self.column(stored) { $0.bucketCounts?.postgresText },
-            ] + (underLock ? [PostgresConnection.lockKey(for: pipeline)] : [])
-        )
+    /// The log row's columns of series the store holds (``books(_:log:)``'s `$15`…`$22`): each
+    /// column one array, the series named by their log keys.
+    private static func logColumns(_ stored: [SeriesState]) -> [(any PostgresBindable)?] {
+        [
+            stored.map(\.logKey),
+            stored.map { Self.microseconds($0.startTime) }, stored.map { Self.microseconds($0.lastBucketEnd) },
+            Self.column(stored, \.intTotal), Self.column(stored, \.doubleTotal), Self.column(stored, \.count),
+            Self.column(stored, \.sum), Self.column(stored) { $0.bucketCounts?.postgresText },
+        ]
     }
 
     /// A log column: `nil` (SQL `NULL`) when no state has a value there (a Sum has no histogram
@@ -793,7 +849,7 @@ public final class CheckpointStore: Sendable {
     }
 
     /// `instant` in whole microseconds (what a `timestamptz` keeps), as its text gives them.
-    private static func microseconds(_ instant: UTCInstant) -> Int64 { instant.date.unixMicroseconds }
+    private static func microseconds(_ instant: UTCInstant) -> Int64 { instant.unixMicroseconds }
 
     /// One statement for all rows: each column goes as one array parameter and `unnest` zips them
     /// back into rows. A series' attributes are its identity: written when its row is inserted,
@@ -922,18 +978,23 @@ public final class CheckpointStore: Sendable {
     }
 }
 
-/// A commit's series update sent ahead of its batch's acknowledgement, in an open transaction.
-private struct StagedSeries: Sendable {
-    let pipeline: String
-    /// The series the stage was given: a commit of the same array (the same storage, which no
-    /// one changes while it is shared) has the same stored series without comparing them.
-    let series: [SeriesState]
+/// A commit's books sent ahead of its batch's acknowledgement, in an open transaction.
+private struct StagedCommit: Sendable {
+    /// The batch as staged: its commit if the receiver takes all of it.
+    let batch: BatchCommit
+    /// The states of its series the store holds already, logged with the books.
     let stored: [SeriesState]
 
-    func isStage(of batch: [SeriesState]) -> Bool {
-        guard batch.count == series.count else { return false }
-        let same = batch.withUnsafeBufferPointer { a in series.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress } }
-        return same || batch.lazy.filter({ $0.attributesJSON.isEmpty }).elementsEqual(stored)
+    /// Whether `commit` is the staged batch: the same books and the same series. The series are
+    /// compared by their storage first (the commit's array is the staged one, which no one
+    /// changes while it is shared), then by value.
+    func isStage(of commit: BatchCommit) -> Bool {
+        var a = batch, b = commit
+        a.series = []
+        b.series = []
+        guard a == b, commit.series.count == batch.series.count else { return false }
+        let same = commit.series.withUnsafeBufferPointer { x in batch.series.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress } }
+        return same || commit.series == batch.series
     }
 }
 

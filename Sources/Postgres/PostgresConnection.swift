@@ -279,12 +279,24 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs SQL text that may hold several statements, without parameters (the simple query
     /// protocol). Meant for fixed SQL such as migrations; never build `sql` from values.
     public func executeScript(_ sql: String, file: String = #fileID, line: Int = #line) throws(PostgresError) {
+        try self.queryScript(sql, file: file, line: line)
+    }
+
+    /// Runs SQL text that may hold several statements, as ``executeScript(_:file:line:)`` does,
+    /// and returns the rows of the last: several statements in one round trip (`BEGIN` and a
+    /// first query, say). Never build `sql` from values a caller did not compute.
+    @discardableResult
+    public func queryScript(_ sql: String, file: String = #fileID, line: Int = #line) throws(PostgresError) -> PostgresRows {
         let handle = try self.openHandle(query: sql, file: file, line: line)
         let idle = self.idleInTransaction()
         let result = PQexec(handle, sql)
         self.lastStatementEnded = .now
         defer { PQclear(result) }
         try self.check(result, query: sql, idleInTransaction: idle, file: file, line: line)
+        guard let result else {
+            throw PostgresError(code: .unexpectedResult, message: "no result from libpq", query: sql, file: file, line: line)
+        }
+        return self.copyRows(result, query: sql)
     }
 
     // MARK: - Internals

@@ -175,6 +175,8 @@ private final class FakeLedger: PassLedger {
         var commits: [BatchCommit] = []
         var attempts = 0
         var failAt: Int?
+        var stages = 0
+        var failStageAt: Int?
     }
 
     private let state: Mutex<State>
@@ -186,7 +188,13 @@ private final class FakeLedger: PassLedger {
         self.books = books
     }
 
-    func stage(_ series: [SeriesState], pipeline: String, holdFor: Duration) { books.add("stage") }
+    func stage(_ batch: BatchCommit, holdFor: Duration) throws {
+        books.add("stage")
+        try state.withLock { s in
+            s.stages += 1
+            if s.stages == s.failStageAt { throw BridgeError(.checkpoint, "the pipeline's lock is no longer held") }
+        }
+    }
     func abandonStage() { books.add("abandon") }
     /// Signalled at each commit that succeeds.
     let committed = DispatchSemaphore(value: 0)
@@ -194,6 +202,7 @@ private final class FakeLedger: PassLedger {
     var watermark: (time: Int64, id: String?) { state.withLock { $0.watermark } }
     var commits: [BatchCommit] { state.withLock { $0.commits } }
     func failCommit(at n: Int?) { state.withLock { $0.failAt = n; $0.attempts = 0 } }
+    func failStage(at n: Int?) { state.withLock { $0.failStageAt = n; $0.stages = 0 } }
 
     func lock(pipeline: String) throws -> Bool { true }
     func unlock(pipeline: String) {}
@@ -203,7 +212,6 @@ private final class FakeLedger: PassLedger {
     func finishRun(_ runID: Int64, status: RunStatus, error: String?) throws {}
     func expireSeries(pipeline: String, idleBefore: UTCInstant) throws -> Int { 0 }
     func series(pipeline: String, watermark: Int64) -> any SeriesStateSource { NoSeries() }
-    func confirmHeld(pipeline: String) throws {}
     func commit(_ batch: BatchCommit) throws {
         books.add("commit")
         try state.withLock { s in
@@ -242,6 +250,8 @@ struct Faults: Sendable {
     var failEncode: String?
     var failSend: Int?
     var failCommit: Int?
+    /// The stage (the lock's confirmation before a send) that fails.
+    var failStage: Int?
     var retrySend: Int?
     /// The send whose acknowledgement rejects one span (`partial_success`).
     var rejectAt: Int?
@@ -264,6 +274,7 @@ private func pass(rowCount: Int = 10, spans: Int = 3, page: Int = 100, faults: F
     source.reading = reading
     let sink = FakeSink(failAt: faults.failSend, retryAt: faults.retrySend, rejectAt: faults.rejectAt, gate: gate, books: ledger.books)
     ledger.failCommit(at: faults.failCommit)
+    ledger.failStage(at: faults.failStage)
     var runner = PassRunner<RecordingMachine, FakeRows, FakeItems, FakeSink>(
         pipeline: "gen_ai_traces", source: source, writer: FakeItems(failAt: faults.failEncode), sink: sink, ledger: ledger,
         worker: worker, stop: stop, logger: Logger(label: "test"))
@@ -304,7 +315,7 @@ struct PassRunnerTests {
         #expect(overlapped.sink.threads.all == Array(repeating: workerID(worker), count: 4), "sends run on the pass's worker")
     }
 
-    @Test("commits, and the lock's confirmation before each send, run on the worker too")
+    @Test("commits, and the lock's confirmation that begins each commit before its send, run on the worker too")
     func commitsOnTheWorker() {
         let worker = PassWorker(name: "test-io")
         defer { worker.close() }
@@ -321,7 +332,7 @@ struct PassRunnerTests {
             func finishRun(_ runID: Int64, status: RunStatus, error: String?) throws {}
             func expireSeries(pipeline: String, idleBefore: UTCInstant) throws -> Int { 0 }
             func series(pipeline: String, watermark: Int64) -> any SeriesStateSource { NoSeries() }
-            func confirmHeld(pipeline: String) throws { threads.add("confirm " + threadID()) }
+            func stage(_ batch: BatchCommit, holdFor: Duration) throws { threads.add("confirm " + threadID()) }
             func commit(_ batch: BatchCommit) throws { threads.add("commit " + threadID()); try inner.commit(batch) }
             func bucketDigests(pipeline: String, from: UTCInstant, to: UTCInstant) throws -> [UTCInstant: String] { [:] }
             func recordLateBuckets(pipeline: String, runID: Int64, digests: [BucketDigestRecord]) throws {}
@@ -357,6 +368,7 @@ struct PassRunnerTests {
         ("encode", Faults(failEncode: "05")),
         ("send", Faults(failSend: 2)),
         ("commit", Faults(failCommit: 2)),
+        ("lock lost before a send", Faults(failStage: 2)),
     ])
     func failure(step: String, faults: Faults) {
         // Pages of 4 rows, requests of 3: the second query opens after a batch is committed.
@@ -374,6 +386,9 @@ struct PassRunnerTests {
         switch step {
         case "send": #expect(o.requests.count == 1)
         case "commit": #expect(o.requests.count == 2, "the second batch was sent, not committed")
+        case "lock lost before a send":
+            #expect(o.requests == [["00", "01", "02"]], "the second batch is not sent")
+            #expect(o.error?.contains("before sending a batch") == true)
         default: #expect(o.requests == [["00", "01", "02"]])
         }
     }

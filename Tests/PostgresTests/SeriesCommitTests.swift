@@ -165,7 +165,7 @@ struct SeriesCommitTests {
             let (_, next) = try self.firstBatch(store)
             let before = try store.loadSeries(pipeline: "p")
             let session = try store.connection.query("SELECT pg_backend_pid() AS pid").single().int64("pid")
-            store.stage(next.series, pipeline: "p", holdFor: .seconds(10))
+            try store.stage(next, holdFor: .seconds(10))
             #expect(store.connection.isInTransaction, "the stage holds a transaction open")
             // Another session sees nothing of it yet: not the series, not the watermark.
             let other = try PostgresConnection.connect(conninfo: url)
@@ -197,7 +197,7 @@ struct SeriesCommitTests {
         try self.withStore { store, _ in
             let (_, next) = try self.firstBatch(store)
             let before = try store.loadSeries(pipeline: "p")
-            store.stage(next.series, pipeline: "p", holdFor: .seconds(10))
+            try store.stage(next, holdFor: .seconds(10))
             store.abandonStage()
             #expect(!store.connection.isInTransaction)
             #expect(try store.loadSeries(pipeline: "p") == before)
@@ -213,9 +213,9 @@ struct SeriesCommitTests {
     func stageOfAnotherBatch() throws {
         try self.withStore { store, _ in
             let (_, next) = try self.firstBatch(store)
-            var other = next.series
-            other[0].intTotal = 999
-            store.stage(other, pipeline: "p", holdFor: .seconds(10))
+            var other = next
+            other.series[0].intTotal = 999
+            try store.stage(other, holdFor: .seconds(10))
             try store.commit(next)
             #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [2, 11, 5])
         }
@@ -228,7 +228,7 @@ struct SeriesCommitTests {
             let (_, next) = try self.firstBatch(store)
             try store.connection.execute("DELETE FROM otel_bridge.series_state WHERE series_id = 'b'")
             let before = try store.loadSeries(pipeline: "p")
-            store.stage(next.series, pipeline: "p", holdFor: .seconds(10))
+            try store.stage(next, holdFor: .seconds(10))
             let error = try #require(throws: CheckpointError.self) { try store.commit(next) }
             #expect(error.code == .seriesStateChanged)
             #expect(!store.connection.isInTransaction)
@@ -248,7 +248,7 @@ struct SeriesCommitTests {
             let store = CheckpointStore(connection: connection, host: "test-host", pid: 4242)
             try store.migrate()
             let (_, next) = try self.firstBatch(store)
-            store.stage(next.series, pipeline: "p", holdFor: .seconds(1))
+            try store.stage(next, holdFor: .seconds(1))
             Thread.sleep(forTimeInterval: 0.9)
             try store.commit(next)
             #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [2, 11, 5])
@@ -258,44 +258,103 @@ struct SeriesCommitTests {
     }
 
     /// Behind a pooler in transaction mode a stage's session may not be the one holding the
-    /// pipeline's lock: the staged write then writes nothing, and the commit (which checks the
-    /// lock first when it must) does the work itself.
-    @Test("a stage on a session without the pipeline's lock writes nothing", arguments: [false, true])
+    /// pipeline's lock: the stage (the confirmation before the send) then refuses, leaves no
+    /// transaction open and writes nothing; the batch is not to be sent.
+    @Test("a stage on a session without the pipeline's lock refuses and writes nothing", arguments: [false, true])
     func stageWithoutTheLock(locked: Bool) throws {
         try self.withStore { store, _ in
             let (_, next) = try self.firstBatch(store, locked: locked)
-            store.stage(next.series, pipeline: "p", holdFor: .seconds(10))
-            // What the staged statement wrote (the stage is then the commit's no more).
-            #expect(try store.connection.finish().affectedRows == (locked ? 1 : 0))
+            let before = try store.loadSeries(pipeline: "p")
+            if locked {
+                try store.stage(next, holdFor: .seconds(10))
+                #expect(store.connection.isInTransaction)
+            } else {
+                let error = try #require(throws: CheckpointError.self) { try store.stage(next, holdFor: .seconds(10)) }
+                #expect(error.code == .lockLost)
+                #expect(!store.connection.isInTransaction)
+                #expect(try store.loadSeries(pipeline: "p") == before)
+                #expect(try store.checkpoint(pipeline: "p")?.watermark == self.t0.adding(seconds: 60))
+            }
+            // A commit that does not require the lock (as here) goes on either way.
             try store.commit(next)
             #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [2, 11, 5])
         }
     }
 
-    /// The statements a pass runs at every batch under the lock (the confirmation before the send,
-    /// the stage's log row, the commit's books) settle on a generic plan, as a prepared statement
-    /// should: Postgres planned them again at every run while the lock's key was a function call
-    /// it folds into each plan (half of its CPU in a delta pass).
+    /// A commit of stored series' states between merges, with no new series, digests or gap, is
+    /// one statement (the books and the log row) without BEGIN/COMMIT: refused, it writes no log
+    /// row; accepted, the row and the watermark together; no transaction open either way.
+    @Test("a commit of the books and the log row alone is one statement, all or nothing")
+    func booksAndLogRowAreOneStatement() throws {
+        try self.withStore { store, _ in
+            let (_, first) = try self.firstBatch(store, locked: false)
+            try store.commit(first)  // stores c: from here on a, b and c are stored
+            let logRows = { try store.connection.query("SELECT count(*) AS n FROM otel_bridge.series_log").single().int64("n") }
+            let rowsBefore = try logRows()
+            let end = first.watermark.adding(seconds: 60)
+            var next = BatchCommit(pipeline: "p", runID: first.runID, watermark: end)
+            next.pointsExported = 2
+            next.series = [self.sum("a", total: 3, end: end, attributes: ""), self.sum("c", total: 6, end: end, attributes: "")]
+            next.requireLock = true
+            let refused = try #require(throws: CheckpointError.self) { try store.commit(next) }
+            #expect(refused.code == .lockLost)
+            #expect(try logRows() == rowsBefore)
+            #expect(try store.checkpoint(pipeline: "p")?.watermark == first.watermark)
+            #expect(!store.connection.isInTransaction)
+            #expect(try store.tryLock(pipeline: "p"))
+            try store.commit(next)
+            #expect(try logRows() == rowsBefore + 1)
+            #expect(try store.checkpoint(pipeline: "p")?.watermark == end)
+            #expect(!store.connection.isInTransaction)
+            #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [3, 11, 6])
+        }
+    }
+
+    /// A partial success commits other counters than the stage wrote: the stage is rolled back and
+    /// the commit writes the batch as acknowledged, once.
+    @Test("a stage of the whole batch, committed with rejections: the commit's own books, counted once")
+    func stageThenPartialSuccess() throws {
+        try self.withStore { store, _ in
+            let (_, next) = try self.firstBatch(store)
+            try store.stage(next, holdFor: .seconds(10))
+            var partial = next
+            partial.pointsRejected = 1
+            partial.rejectionMessage = "1 points rejected"
+            try store.commit(partial)
+            let run = try #require(try store.recentRuns(pipeline: "p").first)
+            #expect(run.batchesAcknowledged == 2 && run.pointsExported == 4 && run.pointsRejected == 1)
+            #expect(try store.loadSeries(pipeline: "p").map(\.intTotal) == [2, 11, 5])
+            #expect(try store.checkpoint(pipeline: "p")?.watermark == next.watermark)
+        }
+    }
+
+    /// The statements a pass runs at every batch under the lock (the confirmation before a send of
+    /// a batch without series, the books alone, the books with the series' log row) settle on a
+    /// generic plan, as a prepared statement should:
+    /// Postgres planned them again at every run while the lock's key was a function call it folds
+    /// into each plan (half of its CPU in a delta pass).
     @Test("the statements run at every batch under the lock are planned once, not at every run")
     func lockCheckedStatementsSettleOnGenericPlans() throws {
         try self.withStore { store, _ in
             let (runID, first) = try self.firstBatch(store)
             var next = first
-            for n in 0..<10 {
-                try store.confirmLockHeld(pipeline: "p", runID: runID)
-                store.stage(next.series, pipeline: "p", holdFor: .seconds(10))
+            for n in 0..<20 {
                 next.requireLock = true
+                try store.stage(next, holdFor: .seconds(10))
                 try store.commit(next)
                 let end = next.watermark.adding(seconds: 60)
                 next = BatchCommit(pipeline: "p", runID: runID, watermark: end)
-                next.series = [self.sum("a", total: Int64(3 + n), end: end, attributes: ""),
-                               self.sum("b", total: Int64(12 + n), end: end, attributes: "")]
+                // Every other batch without series: the books alone.
+                if n % 2 == 1 {
+                    next.series = [self.sum("a", total: Int64(3 + n), end: end, attributes: ""),
+                                   self.sum("b", total: Int64(12 + n), end: end, attributes: "")]
+                }
             }
             let plans = try store.connection.query("""
                 SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
                 WHERE statement LIKE '%pg_locks%' ORDER BY statement
                 """).map { (try $0.string("statement"), try $0.int64("generic_plans"), try $0.int64("custom_plans")) }
-            #expect(plans.count == 3, "the confirmation, the stage's insert and the books: \(plans.map(\.0))")
+            #expect(plans.count == 3, "the confirmation, the books alone and with the log row: \(plans.map(\.0))")
             for (statement, generic, custom) in plans {
                 #expect(generic > 0, "\(custom) custom plans and none generic: \(statement)")
             }
