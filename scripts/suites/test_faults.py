@@ -6,7 +6,7 @@ delivery guarantees of SPEC.md ("Delivery guarantees") under crashes and failure
 (with the stack of scripts/stack.sh up and `source .stack/env`; scripts/fault-suite.sh does both).
 Every scenario gets its own ClickHouse database and Postgres database, seeds rows in the recent past
 (all buckets closed), runs `otel-bridge run` as subprocesses (pipeline file config/fault/fault.yaml,
-delta temporality, a unique `fault.scenario` resource attribute plus a `fault.process` attribute per
+delta temporality unless a scenario says cumulative, a unique `fault.scenario` resource attribute plus a `fault.process` attribute per
 process) and compares what the OTLP receiver acknowledged with counts computed from the raw rows.
 
 A scenario is a plain function `sc_NAME(s)` taking the `Scenario` context below (its services, rng,
@@ -69,7 +69,9 @@ class Scenario:
         self.procs = []
         self.violations = []
         self.notes = []
-        self.expected = {}      # (bucket_start_s, provider) -> count
+        self.temporality = "delta"  # or "cumulative": the expected values are then running totals
+        self.expected = {}      # (bucket_start_s, provider) -> count (cumulative: running total)
+        self.first_bucket = {}  # provider -> its first bucket with rows (a cumulative series' start)
         self.start = self.end = None
         self.log_dir = suite.log_dir / self.tag
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -102,7 +104,8 @@ class Scenario:
         svc.psql(f'CREATE DATABASE "{self.db}"')
 
     def compute_expected(self, upto):
-        """Counts per (bucket, provider) from the raw rows (not from the pipeline's SQL)."""
+        """Counts per (bucket, provider) from the raw rows (not from the pipeline's SQL); with
+        cumulative temporality each provider's running total from its first bucket on."""
         out = self.svc.ch(f"SELECT toUnixTimestamp64Milli(created_at), ai_org FROM `{self.db}`.generations FORMAT TabSeparated")
         exp = {}
         for line in out.splitlines():
@@ -111,6 +114,13 @@ class Scenario:
             if self.start <= t < upto:
                 key = (t // STEP * STEP, prov)
                 exp[key] = exp.get(key, 0) + 1
+        self.first_bucket = {}
+        if self.temporality == "cumulative":
+            totals = {}
+            for key in sorted(exp):
+                totals[key[1]] = totals.get(key[1], 0) + exp[key]
+                exp[key] = totals[key[1]]
+                self.first_bucket.setdefault(key[1], key[0])
         self.expected = exp
         return exp
 
@@ -127,7 +137,7 @@ class Scenario:
             "BRIDGE_START_AT": iso(self.start),
             "BRIDGE_EXPORT_MAX_ELAPSED": "30",
             "LOG_LEVEL": "info",
-            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": self.temporality,
             # The scenarios script the receiver's answers request by request; a self-telemetry
             # request after each run would take answers meant for the rollups. Its own tests are
             # Tests/IntegrationTests/SelfTelemetryTests.swift.
@@ -345,6 +355,13 @@ class Scenario:
                          f"{f', {unexpected_metrics} unexpected metric(s)' if unexpected_metrics else ''}")
         if not identical:
             self.violate("a repeated point differs from its first send (value or timestamps)")
+        # A cumulative series starts at its first bucket and keeps that start across every pass.
+        restarted = sorted(k for k, rs in recv.items() if k[1] in self.first_bucket
+                           and any(r[2] != self.first_bucket[k[1]] * 1_000_000_000 for r in rs))
+        if restarted:
+            k = restarted[0]
+            self.violate(f"{len(restarted)} cumulative point(s) whose start is not their series' first bucket "
+                         f"({iso(self.first_bucket[k[1]])}), first {iso(k[0])} {k[1]}: start {recv[k][0][2]} ns")
         if bad_repeats:
             k, prev = min(bad_repeats)
             self.violate(f"{len(repeated)} point(s) sent more than once; {len(bad_repeats)} repeat(s) of a batch that "
@@ -465,6 +482,15 @@ def sc_sigkill(s):
            f"({total} buckets, {len(exp)} points)")
     if actual_kills == 0:
         s.violate("no kill landed mid-pass: the scenario tested nothing")
+
+
+def sc_cumulative_sigkill(s):
+    """The backfill SIGKILLed at observed progress points (`sigkill`), with cumulative temporality:
+    every point is its series' running total from the rows (the kills land between a batch's send
+    and its commit too, where the commit's writes are in flight in Postgres), a re-sent batch is
+    identical, and every series keeps its first bucket as its start across the passes."""
+    s.temporality = "cumulative"
+    sc_sigkill(s)
 
 
 def sc_late_fold_sigkill(s):
@@ -914,6 +940,7 @@ def sc_traces(s):
 SCENARIOS = [
     ("concurrent", sc_concurrent, "two `run`s started together over one backlog, the first export held"),
     ("sigkill", sc_sigkill, "a long backfill SIGKILLed at observed progress points"),
+    ("cumulative-sigkill", sc_cumulative_sigkill, "the same with cumulative temporality: running totals and starts"),
     ("late-fold-sigkill", sc_late_fold_sigkill, "late rows folded by a pass SIGKILLed before/around its commit"),
     ("retry-after", sc_retry_after, "503 Retry-After: 1, then 429 Retry-After: HTTP-date"),
     ("receiver-down", sc_receiver_down, "closed port, then dropped connections, longer than the budget"),
