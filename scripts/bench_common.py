@@ -1,7 +1,7 @@
 """Helpers shared by the end-to-end benchmarks (scripts/bench_traces.py, scripts/bench_e2e.py).
 
 The local stack's addresses (.stack/env), a ClickHouse HTTP call, a fresh Postgres database for the
-checkpoints, an acknowledge-only OTLP/HTTP endpoint (reads the body, answers 200 + an empty Export*
+checkpoints (optionally behind a proxy that adds network latency), an acknowledge-only OTLP/HTTP endpoint (reads the body, answers 200 + an empty Export*
 response, never decodes) and running a child with its own peak RSS (/usr/bin/time, not RUSAGE_CHILDREN, so
 curl or psql run earlier, or this process's own size, cannot be mistaken for it).
 """
@@ -111,6 +111,72 @@ def ack_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Ack)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"
+
+
+class LatencyProxy:
+    """A TCP proxy to `upstream` (host, port) that holds every chunk `delay` seconds in each
+    direction before passing it on, in order: a server a network hop away (a round trip costs
+    2 x delay more) on the loopback. Listens on 127.0.0.1:`port`; `close()` ends it."""
+
+    def __init__(self, upstream, delay):
+        import queue
+        import socket
+        self._queue, self._socket = queue, socket
+        self.upstream, self.delay = upstream, delay
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = self._socket.create_connection(self.upstream)
+            for s in (client, server):
+                s.setsockopt(self._socket.IPPROTO_TCP, self._socket.TCP_NODELAY, 1)
+            self._pipe(client, server)
+            self._pipe(server, client)
+
+    def _pipe(self, src, dst):
+        held = self._queue.Queue()
+
+        def read():
+            while True:
+                try:
+                    data = src.recv(65536)
+                except OSError:
+                    data = b""
+                held.put((time.monotonic() + self.delay, data))
+                if not data:
+                    return
+
+        def write():
+            while True:
+                due, data = held.get()
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                try:
+                    if not data:
+                        dst.shutdown(self._socket.SHUT_WR)
+                        return
+                    dst.sendall(data)
+                except OSError:
+                    return
+
+        threading.Thread(target=read, daemon=True).start()
+        threading.Thread(target=write, daemon=True).start()
+
+    def url(self, pg_url):
+        """`pg_url` (postgresql://user:pw@host:port/db) through this proxy."""
+        head, _, tail = pg_url.partition("@")
+        _, _, rest = tail.partition("/")
+        return f"{head}@127.0.0.1:{self.port}/{rest}"
+
+    def close(self):
+        self.listener.close()
 
 
 def ch(url, sql):

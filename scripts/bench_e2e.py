@@ -3,7 +3,7 @@
 
 Usage: scripts/bench_e2e.py [--rows 100000,1000000] [--repeats 3] [--kind sum|histogram|both]
                             [--temporality cumulative,delta] [--binary .build/release/otel-bridge] [--no-build]
-                            [--database migrated|fresh] [--profile [--profile-runs 3]]
+                            [--database migrated|fresh] [--postgres-latency-ms 0] [--profile [--profile-runs 3]]
 
 Against the local stack (`bash scripts/stack.sh up`; reads .stack/env). For each kind and row count it
 seeds (or reuses, when already there with the same rows) `bench_e2e.<kind>_<rows>` in the local
@@ -22,7 +22,9 @@ Each repeat then runs, interleaved so that load on a shared machine hits all ali
   curl            the bridge's query, RowBinaryWithNamesAndTypes, compressed, to /dev/null
   bridge <temp>   `otel-bridge run --pipeline bench` with a Postgres checkpoint database of its own,
                   migrated before the timer starts (as every scheduled run after the first finds it;
-                  --database fresh: the run migrates it, as a first run does), against an
+                  --database fresh: the run migrates it, as a first run does), with --postgres-latency-ms
+                  through a proxy that holds each chunk that long each way (Postgres a network hop
+                  away: a round trip costs twice that more; the proxy's CPU counts as "python"), against an
                   acknowledge-only OTLP/HTTP endpoint in this script (no decoding)
   python          opentelemetry-proto classes building and serialising the same points (the same
                   attributes and values, 5,000 per request) and nothing else, in a child process
@@ -53,7 +55,7 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_common import Ack, StackCPU, ack_server, ch, find_binary, pg_create, pg_drop, run_measured, stack_env  # noqa: E402
+from bench_common import Ack, LatencyProxy, StackCPU, ack_server, ch, find_binary, pg_create, pg_drop, run_measured, stack_env  # noqa: E402
 
 DB = "bench_e2e"
 SERIES = 1000
@@ -352,13 +354,16 @@ def bridge_env(base, chu, pg_url, temporality, otlp, config, first):
 # "migrated": each run's checkpoint database holds the schema already, as every scheduled run after
 # the first finds it; "fresh": the run migrates an empty database first (a first run).
 DATABASE = "migrated"
+# Set by --postgres-latency-ms: the bridge reaches its checkpoint database through it.
+PG_PROXY = None
 
 
 def checkpoint_database(binary, env, pgu, name):
     """Creates the run's checkpoint database (migrated by `otel-bridge checkpoints show` unless
     DATABASE is "fresh"); returns `env` pointing at it."""
     pg_drop(pgu, name)
-    env = dict(env, CHECKPOINT_DATABASE_URL=pg_create(pgu, name))
+    url = pg_create(pgu, name)
+    env = dict(env, CHECKPOINT_DATABASE_URL=PG_PROXY.url(url) if PG_PROXY else url)
     if DATABASE == "migrated":
         p = subprocess.run([binary, "checkpoints", "show"], env=env, capture_output=True)
         if p.returncode != 0:
@@ -437,7 +442,7 @@ def fmt_table(results):
 
 
 def main():
-    global SERIES, DATABASE
+    global SERIES, DATABASE, PG_PROXY
     if len(sys.argv) == 6 and sys.argv[1] == "--python-encode":
         SERIES = int(sys.argv[5])
         return python_encode(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
@@ -452,6 +457,8 @@ def main():
     ap.add_argument("--database", choices=["migrated", "fresh"], default=DATABASE,
                     help="each run's checkpoint database: migrated before the run starts, as every scheduled run after "
                          "the first finds it (default), or fresh, the run migrating it (a first run)")
+    ap.add_argument("--postgres-latency-ms", type=float, default=0,
+                    help="the bridge's checkpoint database through a proxy holding each chunk this long each way")
     ap.add_argument("--profile", action="store_true",
                     help="after the repeats, more bridge runs per temporality under perf record (--profile-runs): the "
                          "share of swift_retain/swift_release in their samples (the median run's) and its top symbols")
@@ -472,7 +479,11 @@ def main():
     binary, build_s = build(a.binary or (find_binary() if a.no_build else None))
     print(f"binary: {binary}" + (f" (swift build -c release --product otel-bridge: {build_s:.0f} s)" if build_s else ""),
           file=sys.stderr)
-    print(f"checkpoint database of each run: {DATABASE}", file=sys.stderr)
+    if a.postgres_latency_ms > 0:
+        u = urlsplit(pgu)
+        PG_PROXY = LatencyProxy((u.hostname, u.port), a.postgres_latency_ms / 1000)
+    print(f"checkpoint database of each run: {DATABASE}" + (f", through a proxy adding {a.postgres_latency_ms:g} ms each way"
+          if PG_PROXY else ""), file=sys.stderr)
     print(f"load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}  "
           f"cores: {os.cpu_count()}", file=sys.stderr)
     server, otlp = ack_server()
