@@ -117,8 +117,9 @@ public final class CheckpointStore: Sendable {
         guard try held.first?.bool("held") == true else { throw Self.lockLost(pipeline: pipeline, runID: runID) }
     }
 
-    /// True when this session holds the advisory lock whose key is the parameter `key` (`"$1"`):
-    /// ``PostgresConnection/lockKey(for:)`` of the pipeline, the key ``tryLock(pipeline:)`` took.
+    /// True when this session holds the advisory lock whose key is the parameter `key` (`"$1"`, or
+    /// a quoted literal in a script): ``PostgresConnection/lockKey(for:)`` of the pipeline, the key
+    /// ``tryLock(pipeline:)`` took.
     ///
     /// The key goes as a parameter, not as `otel_bridge.lock_key(name)`: Postgres folds a call
     /// of that immutable function on a parameter into each plan, so a prepared statement holding
@@ -602,7 +603,9 @@ public final class CheckpointStore: Sendable {
         guard let watermark = try moved.optionalInstant("watermark") else {
             throw CheckpointError(code: .unknownPipeline, message: "the pipeline has no checkpoint", pipeline: pipeline)
         }
-        guard newWatermark >= watermark else {
+        // At the precision the books compared them (a timestamptz keeps microseconds), so that what
+        // they allowed is never refused here.
+        guard UTCInstant(unixMicroseconds: newWatermark.unixMicroseconds) >= watermark else {
             throw CheckpointError(
                 code: .watermarkRegression,
                 message: "refusing to move the watermark back from \(watermark.postgresText) to \(newWatermark.postgresText)",
@@ -723,7 +726,8 @@ public final class CheckpointStore: Sendable {
             return
         }
         let holdMilliseconds = (holdFor + .seconds(60)).wholeMilliseconds(roundingUp: true, clampedTo: 1...Int64(Int32.max))
-        // Numbers this process computed, not values from outside: the script has no parameters.
+        // Numbers this process computed, not values from outside: the script has no parameters. The
+        // key quoted: unquoted, Int64.min's minus would apply after the cast of a number out of range.
         let held: Bool
         do {
             held = try connection.queryScript(
@@ -732,7 +736,7 @@ public final class CheckpointStore: Sendable {
                 SELECT set_config('idle_in_transaction_session_timeout', \(holdMilliseconds)::text, true)
                 WHERE current_setting('idle_in_transaction_session_timeout')::interval <> interval '0'
                   AND current_setting('idle_in_transaction_session_timeout')::interval < interval '\(holdMilliseconds) milliseconds';
-                SELECT \(Self.lockHeldCondition(key: "\(key)")) AS held
+                SELECT \(Self.lockHeldCondition(key: "'\(key)'")) AS held
                 """).first?.bool("held") == true
         } catch {
             if connection.isInTransaction { connection.rollback(reason: "\(error)") }
@@ -747,6 +751,8 @@ public final class CheckpointStore: Sendable {
             try connection.start(sql, parameters)
             staged.withLock { $0 = StagedCommit(batch: batch, stored: stored) }
         } catch {
+            // A session gone since the confirmation took the lock with it: the batch must not go.
+            guard connection.isConnected else { throw error }
             logger.debug("the batch's books not written ahead of the acknowledgement; the commit writes them", metadata: [
                 "pipeline": "\(pipeline)", "error": "\(error)",
             ])

@@ -337,6 +337,29 @@ struct CheckpointStoreTests {
         }
     }
 
+    /// The books compare watermarks as a `timestamptz` keeps them (microseconds, truncated toward
+    /// the epoch); the commit's own check after them does too, so a commit the books allowed (and,
+    /// as one statement, committed) is never reported refused. Before 1970 truncation moves a
+    /// sub-microsecond instant up: -1.5 µs is stored as -1 µs.
+    @Test func aWatermarkTheBooksAllowIsNotRefusedAfterThem() throws {
+        try self.withStore { store in
+            let stored = UTCInstant(unixNanoseconds: -1_000)
+            try store.ensureCheckpoint(pipeline: "p", initialWatermark: stored)
+            let runID = try store.startRun(pipeline: "p", windowStart: stored)
+            try store.commitBatch(pipeline: "p", runID: runID, newWatermark: UTCInstant(unixNanoseconds: -1_500), rowsRead: 1,
+                                  pointsExported: 1, pointsRejected: 0, series: [])
+            #expect(try store.checkpoint(pipeline: "p")?.watermark == stored)
+            #expect(try store.recentRuns(pipeline: "p").first?.batchesAcknowledged == 1)
+            // A move back by a whole microsecond is refused, and nothing moves.
+            let refused = try #require(throws: CheckpointError.self) {
+                try store.commitBatch(pipeline: "p", runID: runID, newWatermark: UTCInstant(unixNanoseconds: -2_000), rowsRead: 1,
+                                      pointsExported: 1, pointsRejected: 0, series: [])
+            }
+            #expect(refused.code == .watermarkRegression)
+            #expect(try store.recentRuns(pipeline: "p").first?.batchesAcknowledged == 1)
+        }
+    }
+
     /// A batch that requires the pipeline's lock commits only while this session holds it, and a
     /// refused commit changes nothing: not the watermark, not the run, not the series.
     @Test func commitRequiringTheLockIsRefusedWithoutIt() throws {
