@@ -697,11 +697,10 @@ public final class CheckpointStore: Sendable {
     /// for a batch with states of series the store holds (a cumulative batch), begins its commit:
     /// opens a transaction, sends its books and those states' log row (one statement,
     /// ``books(_:log:)``), and returns without waiting for them, so that Postgres writes them while
-    /// the request is in flight. ``commit(_:)`` of the
-    /// batch as staged (the receiver took all of it) goes on in that transaction from the books'
-    /// verdict, with one round trip (`COMMIT`); ``abandonStage()`` rolls it back (a failed or
-    /// retried delivery), and a commit of another batch (a partial success) rolls it back and does
-    /// all the work itself.
+    /// the request is in flight. ``commit(_:)`` of the batch as staged (the receiver took all of
+    /// it) goes on in that transaction from the books' verdict, ending with `COMMIT`;
+    /// ``abandonStage()`` rolls it back (a failed or retried delivery), and a commit of another
+    /// batch (a partial success) rolls it back and does all the work itself.
     ///
     /// The transaction, the idle bound and the lock's confirmation are one round trip. Nothing is
     /// committed before ``commit(_:)``: a crash leaves the transaction to die with the session.
@@ -749,7 +748,7 @@ public final class CheckpointStore: Sendable {
         do {
             let (sql, parameters) = Self.books(batch, log: stored)
             try connection.start(sql, parameters)
-            staged.withLock { $0 = StagedCommit(batch: batch, stored: stored) }
+            staged.withLock { $0 = StagedCommit(batch: batch) }
         } catch {
             // A session gone since the confirmation took the lock with it: the batch must not go.
             guard connection.isConnected else { throw error }
@@ -806,7 +805,7 @@ public final class CheckpointStore: Sendable {
             [
                 // Times as microseconds since the epoch: Postgres parses numbers faster than timestamps.
                 pipeline, stored.map(\.metric), stored.map(\.seriesID),
-                stored.map { Self.microseconds($0.startTime) }, stored.map { Self.microseconds($0.lastBucketEnd) },
+                stored.map(\.startTime.unixMicroseconds), stored.map(\.lastBucketEnd.unixMicroseconds),
                 stored.map(\.intTotal), stored.map(\.doubleTotal), stored.map(\.count), stored.map(\.sum),
                 stored.map { $0.bucketCounts?.postgresText },
             ]
@@ -818,7 +817,7 @@ public final class CheckpointStore: Sendable {
     private static func logColumns(_ stored: [SeriesState]) -> [(any PostgresBindable)?] {
         [
             stored.map(\.logKey),
-            stored.map { Self.microseconds($0.startTime) }, stored.map { Self.microseconds($0.lastBucketEnd) },
+            stored.map(\.startTime.unixMicroseconds), stored.map(\.lastBucketEnd.unixMicroseconds),
             Self.column(stored, \.intTotal), Self.column(stored, \.doubleTotal), Self.column(stored, \.count),
             Self.column(stored, \.sum), Self.column(stored) { $0.bucketCounts?.postgresText },
         ]
@@ -853,9 +852,6 @@ public final class CheckpointStore: Sendable {
             try connection.execute("DELETE FROM otel_bridge.series_log WHERE pipeline = $1", [pipeline])
         }
     }
-
-    /// `instant` in whole microseconds (what a `timestamptz` keeps), as its text gives them.
-    private static func microseconds(_ instant: UTCInstant) -> Int64 { instant.unixMicroseconds }
 
     /// One statement for all rows: each column goes as one array parameter and `unnest` zips them
     /// back into rows. A series' attributes are its identity: written when its row is inserted,
@@ -988,8 +984,6 @@ public final class CheckpointStore: Sendable {
 private struct StagedCommit: Sendable {
     /// The batch as staged: its commit if the receiver takes all of it.
     let batch: BatchCommit
-    /// The states of its series the store holds already, logged with the books.
-    let stored: [SeriesState]
 
     /// Whether `commit` is the staged batch: the same books and the same series. The series are
     /// compared by their storage first (the commit's array is the staged one, which no one
